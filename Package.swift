@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "MeterProof",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "MeterProof", targets: ["MeterProof"]),
+        .library(name: "MeterProofAudit", targets: ["MeterProofAudit"]),
+        .executable(name: "meterproof", targets: ["meterproof"]),
+        .executable(name: "meterproof-bench", targets: ["meterproof-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMeterProofOpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
+        .systemLibrary(
+            name: "CMeterProofSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
+        .target(
+            name: "MeterProof",
+            dependencies: ["CMeterProofOpenSSL"]
+        ),
+        .target(
+            name: "MeterProofAudit",
+            dependencies: ["MeterProof", "CMeterProofOpenSSL", "CMeterProofSQLite"]
+        ),
+        .executableTarget(
+            name: "meterproof",
+            dependencies: [
+                "MeterProof", "MeterProofAudit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "meterproof-bench",
+            dependencies: ["MeterProof", "MeterProofAudit", "CMeterProofOpenSSL", "CMeterProofSQLite"]
+        ),
+        .testTarget(
+            name: "MeterProofTests",
+            dependencies: ["MeterProof", "CMeterProofOpenSSL"]
+        ),
+        .testTarget(
+            name: "MeterProofAuditTests",
+            dependencies: ["MeterProof", "MeterProofAudit", "CMeterProofSQLite"]
+        ),
+        .testTarget(
+            name: "MeterProofCLITests",
+            dependencies: ["MeterProof"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

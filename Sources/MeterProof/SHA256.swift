@@ -1,0 +1,59 @@
+import CMeterProofOpenSSL
+
+/// SHA-256 through OpenSSL's one-shot and streaming digests.
+public enum SHA256 {
+    /// The digest size in bytes.
+    public static let byteCount = 32
+
+    /// SHA-256 of `bytes`.
+    public static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 32) { out, n in
+            _ = CMeterProofOpenSSL.SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, out.baseAddress)
+            n = 32
+        }
+    }
+
+    /// SHA-256 of a byte collection.
+    public static func hash<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
+        if let r = bytes.withContiguousStorageIfAvailable({ hash(UnsafeRawBufferPointer($0)) }) { return r }
+        return Array(bytes).withUnsafeBytes { hash($0) }
+    }
+
+    /// SHA-256 of a string's UTF-8 bytes.
+    public static func hash(_ string: String) -> [UInt8] {
+        var s = string
+        return s.withUTF8 { hash(UnsafeRawBufferPointer($0)) }
+    }
+}
+
+/// A streaming SHA-256 context; owns its `EVP_MD_CTX`.
+public final class SHA256Hasher {
+    private let ctx: OpaquePointer
+
+    public init() {
+        ctx = EVP_MD_CTX_new()!
+        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+    }
+
+    deinit { EVP_MD_CTX_free(ctx) }
+
+    /// Feeds bytes into the digest.
+    public func update(_ bytes: UnsafeRawBufferPointer) {
+        if bytes.count > 0 { EVP_DigestUpdate(ctx, bytes.baseAddress, bytes.count) }
+    }
+
+    public func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        if bytes.withContiguousStorageIfAvailable({ update(UnsafeRawBufferPointer($0)) }) == nil {
+            Array(bytes).withUnsafeBytes { update($0) }
+        }
+    }
+
+    /// Finishes and returns the digest; the hasher is reset for reuse.
+    public func finalize() -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var len: UInt32 = 0
+        EVP_DigestFinal_ex(ctx, &out, &len)
+        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+        return out
+    }
+}
