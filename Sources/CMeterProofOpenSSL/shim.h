@@ -18,4 +18,9 @@ static inline long cmp_BIO_get_mem_data(BIO *bio, char **out) {
     return BIO_get_mem_data(bio, out);
 }
 
+/* EVP_PKEY_PUBLIC_KEY is a compound macro; Swift cannot import it. */
+static inline int cmp_EVP_PKEY_PUBLIC_KEY(void) {
+    return EVP_PKEY_PUBLIC_KEY;
+}
+
 #endif

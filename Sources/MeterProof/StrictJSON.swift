@@ -33,6 +33,11 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     public let text: String
     public var description: String { text }
 
+    init(text: String) { self.text = text }
+
+    /// The exact decimal text of an integer.
+    public init(_ value: Int64) { self.text = String(value) }
+
     /// The value when the text is a plain integer (no fraction, no exponent) that fits in `Int64`.
     public var int64: Int64? {
         var utf8 = text.utf8[...]
@@ -59,6 +64,12 @@ public struct JSONObject: Sendable, Equatable {
     public private(set) var members: [(name: String, value: JSONValue)]
 
     init(members: [(name: String, value: JSONValue)]) { self.members = members }
+
+    /// Builds an object for output. Names must be unique (checked: a later duplicate replaces nothing and is dropped).
+    public init(_ pairs: [(String, JSONValue)]) {
+        var seen = Set<String>()
+        members = pairs.filter { seen.insert($0.0).inserted }.map { (name: $0.0, value: $0.1) }
+    }
 
     public subscript(name: String) -> JSONValue? {
         for m in members where m.name == name { return m.value }

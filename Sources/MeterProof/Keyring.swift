@@ -1,0 +1,210 @@
+import Foundation
+
+/// One versioned AWS public key.
+public struct KeyringEntry: Sendable {
+    /// The `PublicKeyVersion` this key answers for.
+    public let version: Int
+    public let key: RSAPublicKey
+    /// The file the key came from (for messages).
+    public let source: String
+    /// Optional validity window from `keyring.json`, in seconds since the epoch.
+    public let notBefore: Int64?
+    public let notAfter: Int64?
+    /// Whether `keyring.json` pinned this key's fingerprint.
+    public let pinned: Bool
+}
+
+/// A set of versioned RSA public keys, loaded once and shared by every verification.
+///
+/// A keyring directory holds `v<N>.pem` files (SubjectPublicKeyInfo PEM) and/or JWKS files
+/// (`*.jwks`, `jwks.json`) whose `kid` is the version number. An optional `keyring.json` pins
+/// each version's SHA-256 fingerprint of the DER SPKI and optional `notBefore`/`notAfter`:
+///
+///     {"keys": [{"version": 1, "sha256": "<64 hex>", "notBefore": "2024-01-01T00:00:00Z", "notAfter": null}]}
+///
+/// When `keyring.json` exists every key must be listed in it. Other files are ignored.
+public struct Keyring: Sendable {
+    public let entries: [Int: KeyringEntry]
+    /// The directory or file this keyring was loaded from.
+    public let location: String
+
+    /// Builds a keyring from entries already in memory.
+    public init(entries: [KeyringEntry], location: String = "<memory>") throws(KeyringError) {
+        var map: [Int: KeyringEntry] = [:]
+        for e in entries {
+            if let prior = map[e.version] {
+                throw KeyringError(file: e.source, "duplicate key version \(e.version) (also in \(prior.source))")
+            }
+            map[e.version] = e
+        }
+        self.entries = map
+        self.location = location
+    }
+
+    /// The key for `version`, if any.
+    public subscript(version: Int) -> KeyringEntry? { entries[version] }
+
+    /// Versions in ascending order.
+    public var versions: [Int] { entries.keys.sorted() }
+
+    /// Loads a keyring directory, or a single JWKS / PEM file.
+    public static func load(from path: String) throws(KeyringError) -> Keyring {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw KeyringError(file: path, "no such keyring directory or file")
+        }
+        var loaded: [KeyringEntry] = []
+        var pins: [Int: Pin]? = nil
+        if isDir.boolValue {
+            let names: [String]
+            do { names = try FileManager.default.contentsOfDirectory(atPath: path).sorted() } catch {
+                throw KeyringError(file: path, "cannot list the keyring directory: \(error.localizedDescription)")
+            }
+            for name in names {
+                let full = (path as NSString).appendingPathComponent(name)
+                var sub: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: full, isDirectory: &sub), !sub.boolValue else { continue }
+                if name == "keyring.json" {
+                    pins = try parsePins(try read(full), file: full)
+                } else if let version = pemVersion(name) {
+                    let text = try read(full)
+                    let key: RSAPublicKey
+                    do { key = try RSAPublicKey(pem: String(decoding: text, as: UTF8.self)) } catch {
+                        throw KeyringError(file: full, "unparsable key: \(error.reason)")
+                    }
+                    loaded.append(KeyringEntry(version: version, key: key, source: full, notBefore: nil, notAfter: nil, pinned: false))
+                } else if name.hasSuffix(".jwks") || name == "jwks.json" {
+                    loaded += try parseJWKS(try read(full), file: full)
+                }
+            }
+        } else {
+            let data = try read(path)
+            if path.hasSuffix(".pem"), let version = pemVersion((path as NSString).lastPathComponent) {
+                let key: RSAPublicKey
+                do { key = try RSAPublicKey(pem: String(decoding: data, as: UTF8.self)) } catch {
+                    throw KeyringError(file: path, "unparsable key: \(error.reason)")
+                }
+                loaded.append(KeyringEntry(version: version, key: key, source: path, notBefore: nil, notAfter: nil, pinned: false))
+            } else {
+                loaded = try parseJWKS(data, file: path)
+            }
+        }
+        guard !loaded.isEmpty else {
+            throw KeyringError(file: path, "no keys found (expected v<N>.pem files or a JWKS file)")
+        }
+        var keyring = try Keyring(entries: loaded, location: path)
+        if let pins { keyring = try keyring.applying(pins, file: (path as NSString).appendingPathComponent("keyring.json")) }
+        return keyring
+    }
+
+    struct Pin { var sha256: String; var notBefore: Int64?; var notAfter: Int64? }
+
+    private func applying(_ pins: [Int: Pin], file: String) throws(KeyringError) -> Keyring {
+        var out: [KeyringEntry] = []
+        for version in versions {
+            let e = entries[version]!
+            guard let pin = pins[version] else {
+                throw KeyringError(file: e.source, "key version \(version) is not pinned in keyring.json")
+            }
+            guard pin.sha256 == e.key.fingerprint else {
+                throw KeyringError(file: e.source, "fingerprint mismatch for version \(version): keyring.json pins \(pin.sha256), the key is \(e.key.fingerprint)")
+            }
+            out.append(KeyringEntry(version: version, key: e.key, source: e.source, notBefore: pin.notBefore, notAfter: pin.notAfter, pinned: true))
+        }
+        for version in pins.keys.sorted() where entries[version] == nil {
+            throw KeyringError(file: file, "keyring.json pins version \(version) but no key file provides it")
+        }
+        return try Keyring(entries: out, location: location)
+    }
+
+    /// `v<N>.pem` with N a positive decimal without leading zeros.
+    static func pemVersion(_ name: String) -> Int? {
+        guard name.hasPrefix("v"), name.hasSuffix(".pem") else { return nil }
+        let digits = name.dropFirst().dropLast(4)
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.first != "0",
+              digits.count <= 9, let v = Int(digits) else { return nil }
+        return v
+    }
+
+    private static func read(_ path: String) throws(KeyringError) -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw KeyringError(file: path, "cannot read the file")
+        }
+        guard data.count <= 1 << 20 else { throw KeyringError(file: path, "file larger than 1 MiB") }
+        return [UInt8](data)
+    }
+
+    private static func parseJSONObject(_ bytes: [UInt8], file: String) throws(KeyringError) -> JSONObject {
+        let value: JSONValue
+        do { value = try StrictJSON.parse(bytes, limits: JSONLimits(maxBytes: 1 << 20, maxDepth: 8)) } catch {
+            throw KeyringError(file: file, "invalid JSON: \(error.description)")
+        }
+        guard let obj = value.objectValue else { throw KeyringError(file: file, "top level is not a JSON object") }
+        return obj
+    }
+
+    static func parseJWKS(_ bytes: [UInt8], file: String) throws(KeyringError) -> [KeyringEntry] {
+        let obj = try parseJSONObject(bytes, file: file)
+        guard case .array(let keys)? = obj["keys"] else { throw KeyringError(file: file, "JWKS has no \"keys\" array") }
+        var out: [KeyringEntry] = []
+        for (i, k) in keys.enumerated() {
+            guard let jwk = k.objectValue else { throw KeyringError(file: file, "keys[\(i)] is not an object") }
+            guard jwk["kty"]?.stringValue == "RSA" else { throw KeyringError(file: file, "keys[\(i)]: kty is not \"RSA\"") }
+            if let alg = jwk["alg"], alg.stringValue != "PS256" {
+                throw KeyringError(file: file, "keys[\(i)]: alg is not \"PS256\"")
+            }
+            guard let kid = jwk["kid"]?.stringValue, let version = Int(kid), version >= 1, String(version) == kid else {
+                throw KeyringError(file: file, "keys[\(i)]: kid must be the key version as a decimal string")
+            }
+            guard let n = jwk["n"]?.stringValue.flatMap({ Base64.urlDecode($0) }),
+                  let e = jwk["e"]?.stringValue.flatMap({ Base64.urlDecode($0) }) else {
+                throw KeyringError(file: file, "keys[\(i)]: n and e must be base64url strings")
+            }
+            let key: RSAPublicKey
+            do { key = try RSAPublicKey(modulus: n, exponent: e) } catch {
+                throw KeyringError(file: file, "keys[\(i)]: unparsable key: \(error.reason)")
+            }
+            out.append(KeyringEntry(version: version, key: key, source: "\(file)#kid=\(kid)", notBefore: nil, notAfter: nil, pinned: false))
+        }
+        return out
+    }
+
+    static func parsePins(_ bytes: [UInt8], file: String) throws(KeyringError) -> [Int: Pin] {
+        let obj = try parseJSONObject(bytes, file: file)
+        guard case .array(let list)? = obj["keys"] else { throw KeyringError(file: file, "keyring.json has no \"keys\" array") }
+        var pins: [Int: Pin] = [:]
+        for (i, item) in list.enumerated() {
+            guard let o = item.objectValue else { throw KeyringError(file: file, "keys[\(i)] is not an object") }
+            guard case .number(let n)? = o["version"], let v = n.int64, v >= 1, v <= Int64(Int32.max) else {
+                throw KeyringError(file: file, "keys[\(i)]: version must be a positive integer")
+            }
+            guard let sha = o["sha256"]?.stringValue, sha.utf8.count == 64, Hex.decode(sha) != nil, sha == sha.lowercased() else {
+                throw KeyringError(file: file, "keys[\(i)]: sha256 must be 64 lowercase hex digits")
+            }
+            func time(_ name: String) throws(KeyringError) -> Int64? {
+                switch o[name] {
+                case nil, .null?: return nil
+                case .string(let s)?:
+                    guard let t = RFC3339.parseSeconds(s) else { throw KeyringError(file: file, "keys[\(i)]: \(name) is not an RFC 3339 time") }
+                    return t
+                default: throw KeyringError(file: file, "keys[\(i)]: \(name) must be an RFC 3339 string or null")
+                }
+            }
+            let pin = Pin(sha256: sha, notBefore: try time("notBefore"), notAfter: try time("notAfter"))
+            guard pins[Int(v)] == nil else { throw KeyringError(file: file, "keys[\(i)]: version \(v) listed twice") }
+            pins[Int(v)] = pin
+        }
+        return pins
+    }
+}
+
+/// A keyring could not be loaded; names the file at fault.
+public struct KeyringError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var reason: String
+    public init(file: String, _ reason: String) {
+        self.file = file
+        self.reason = reason
+    }
+    public var description: String { "\(file): \(reason)" }
+}

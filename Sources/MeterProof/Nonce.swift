@@ -1,0 +1,41 @@
+import Synchronization
+
+/// RegisterUsage nonces.
+public enum Nonce {
+    /// 128 random bits from OpenSSL's `RAND_bytes`, printed as a lowercase UUID-shaped string
+    /// (8-4-4-4-12 hex digits). No version bits are set: all 128 bits are random.
+    public static func generate() throws(NonceError) -> String {
+        guard let b = secureRandomBytes(16) else { throw NonceError() }
+        let h = Hex.encode(b)
+        let u = Array(h.utf8)
+        func part(_ r: Range<Int>) -> String { String(decoding: u[r], as: UTF8.self) }
+        return "\(part(0..<8))-\(part(8..<12))-\(part(12..<16))-\(part(16..<20))-\(part(20..<32))"
+    }
+}
+
+/// OpenSSL's random generator failed; no nonce was produced.
+public struct NonceError: Error, CustomStringConvertible {
+    public var description: String { "OpenSSL RAND_bytes failed; no nonce generated" }
+}
+
+/// Remembers which nonces were accepted, so each is accepted at most once per product code.
+///
+/// Implementations must make ``consume(nonce:productCode:)`` atomic: of any number of
+/// concurrent calls with the same pair, exactly one returns `true`, ever.
+/// `MeterProofAudit`'s trail is the persistent, multi-process implementation.
+public protocol ReplayGuard: Sendable {
+    /// Marks `(productCode, nonce)` used. Returns `true` the first time, `false` afterwards.
+    func consume(nonce: String, productCode: String) throws -> Bool
+}
+
+/// A process-local ``ReplayGuard`` (forgets everything when the process exits).
+public final class InMemoryReplayGuard: ReplayGuard {
+    private let used = Mutex<Set<String>>([])
+
+    public init() {}
+
+    public func consume(nonce: String, productCode: String) -> Bool {
+        let key = "\(productCode)\u{0}\(nonce)"
+        return used.withLock { $0.insert(key).inserted }
+    }
+}

@@ -1,0 +1,128 @@
+/// An RSA public key that can check PS256 signatures.
+///
+/// Parsing happens once; the parsed OpenSSL key is shared by every verification, from any
+/// number of threads.
+public struct RSAPublicKey: Sendable {
+    let backing: EVPKeyBacking
+
+    /// Modulus size in bits.
+    public let bits: Int
+    /// The public exponent when it fits in 64 bits.
+    public let publicExponent: UInt64?
+    /// Whether the public exponent is odd.
+    public let exponentIsOdd: Bool
+    /// DER SubjectPublicKeyInfo.
+    public let spkiDER: [UInt8]
+    /// Lowercase hex SHA-256 of ``spkiDER``: the key's fingerprint everywhere in MeterProof.
+    public let fingerprint: String
+
+    init(backing: EVPKeyBacking) throws(KeyError) {
+        guard backing.isRSA else { throw KeyError("not an RSA key (rsaEncryption SubjectPublicKeyInfo expected)") }
+        self.backing = backing
+        self.bits = backing.bits
+        guard let e = backing.rsaPublicExponent else { throw KeyError("RSA key without a readable public exponent") }
+        self.publicExponent = e.value
+        self.exponentIsOdd = e.odd
+        self.spkiDER = backing.spkiDER
+        guard !spkiDER.isEmpty else { throw KeyError("could not encode the key as SubjectPublicKeyInfo") }
+        self.fingerprint = Hex.encode(SHA256.hash(spkiDER))
+    }
+
+    /// Parses a PEM `PUBLIC KEY` (SubjectPublicKeyInfo).
+    public init(pem: some StringProtocol) throws(KeyError) {
+        switch EVPKeyBacking.fromPEM(Array(pem.utf8), privateKey: false) {
+        case .success(let b): try self.init(backing: b)
+        case .failure(let f): throw KeyError("not a PEM SubjectPublicKeyInfo: \(f.message)")
+        }
+    }
+
+    /// Parses DER SubjectPublicKeyInfo.
+    public init(spkiDER der: [UInt8]) throws(KeyError) {
+        switch EVPKeyBacking.fromSPKIDER(der) {
+        case .success(let b): try self.init(backing: b)
+        case .failure(let f): throw KeyError("not a DER SubjectPublicKeyInfo: \(f.message)")
+        }
+    }
+
+    /// Builds a key from a JWK's big-endian `n` and `e`.
+    public init(modulus: [UInt8], exponent: [UInt8]) throws(KeyError) {
+        guard !modulus.isEmpty, modulus.first != 0 else { throw KeyError("JWK modulus is empty or has a leading zero byte") }
+        guard !exponent.isEmpty, exponent.first != 0 else { throw KeyError("JWK exponent is empty or has a leading zero byte") }
+        switch EVPKeyBacking.rsaFromComponents(modulus: modulus, exponent: exponent) {
+        case .success(let b): try self.init(backing: b)
+        case .failure(let f): throw KeyError("JWK is not a usable RSA key: \(f.message)")
+        }
+    }
+
+    /// PEM text of this key.
+    public var pem: String { backing.publicPEM }
+
+    /// Checks the key against the policy floor: modulus >= `minimumBits`, exponent odd and >= 3.
+    /// Returns a sentence naming the weakness, or `nil` when the key is acceptable.
+    public func weakness(minimumBits: Int) -> String? {
+        if bits < minimumBits { return "RSA modulus of \(bits) bits is below the \(minimumBits)-bit floor" }
+        if !exponentIsOdd { return "RSA public exponent is even" }
+        if let e = publicExponent, e < 3 { return "RSA public exponent \(e) is below 3" }
+        return nil
+    }
+
+    /// RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32) check of `signature` over `message`.
+    /// The signature must be exactly the modulus length.
+    public func isValidPS256Signature(_ signature: UnsafeRawBufferPointer, for message: UnsafeRawBufferPointer) -> Bool {
+        guard signature.count == backing.byteCount else { return false }
+        return backing.verifyPS256(message: message, signature: signature)
+    }
+
+    /// Convenience over byte arrays.
+    public func isValidPS256Signature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
+        signature.withUnsafeBytes { s in message.withUnsafeBytes { m in isValidPS256Signature(s, for: m) } }
+    }
+
+    /// Modulus length in bytes (the only acceptable signature length).
+    public var signatureByteCount: Int { backing.byteCount }
+
+    /// Big-endian modulus bytes (for JWKS export).
+    public var modulus: [UInt8] { backing.rsaModulus ?? [] }
+}
+
+/// A key could not be loaded or used; `reason` says why.
+public struct KeyError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+/// An RSA private key, for signing test tokens (`meterproof simulate`) only.
+public struct RSAPrivateKey: Sendable {
+    let backing: EVPKeyBacking
+
+    /// Parses a PEM private key (PKCS#8 or traditional RSA).
+    public init(pem: some StringProtocol) throws(KeyError) {
+        switch EVPKeyBacking.fromPEM(Array(pem.utf8), privateKey: true) {
+        case .success(let b):
+            guard b.isRSA else { throw KeyError("not an RSA private key") }
+            backing = b
+        case .failure(let f): throw KeyError("not a PEM private key: \(f.message)")
+        }
+    }
+
+    /// The public half.
+    public var publicKey: RSAPublicKey {
+        get throws(KeyError) {
+            try RSAPublicKey(spkiDER: backing.spkiDER)
+        }
+    }
+
+    /// PS256 signature (salt 32) over `message`.
+    public func signPS256(_ message: [UInt8]) throws(KeyError) -> [UInt8] {
+        try sign(message, scheme: .pss(saltLength: 32))
+    }
+
+    func sign(_ message: [UInt8], scheme: EVPKeyBacking.SignatureScheme) throws(KeyError) -> [UInt8] {
+        let r = message.withUnsafeBytes { backing.sign(message: $0, scheme: scheme) }
+        switch r {
+        case .success(let s): return s
+        case .failure(let f): throw KeyError("signing failed: \(f.message)")
+        }
+    }
+}

@@ -1,0 +1,134 @@
+/// Which spelling a payload used for its claims.
+public enum ClaimSpelling: String, Sendable {
+    /// `productCode`, `publicKeyVersion`, `nonce` (what production integrations see).
+    case camel
+    /// `ProductCode`, `PublicKeyVersion`, `Nonce` (the AWS API reference example).
+    case pascal
+    /// Some claims in one spelling, some in the other (each claim still spelled once).
+    case mixed
+}
+
+/// The claims of a RegisterUsage token, read in either spelling.
+public struct RegisterUsageClaims: Sendable, Equatable {
+    public var productCode: String
+    public var publicKeyVersion: Int
+    public var nonce: String?
+    /// `iat`, NumericDate seconds (a fractional value is floored).
+    public var issuedAt: Int64?
+    /// A non-null `PublicKeyRotationTimestamp` claim, in epoch seconds.
+    public var rotationTimestamp: Int64?
+    public var spelling: ClaimSpelling
+    /// The whole payload object as read.
+    public var payload: JSONObject
+
+    /// Limits for payload JSON: small and, after parsing, required to be flat.
+    static let payloadLimits = JSONLimits(maxBytes: TokenLimits.maxTokenBytes, maxDepth: 8)
+
+    /// Parses and checks a payload: a flat UTF-8 JSON object, no duplicates, claims in either spelling.
+    public init(payload bytes: [UInt8]) throws(VerificationError) {
+        let obj = try Self.readObject(bytes, what: "payload")
+        try self.init(object: obj)
+    }
+
+    static func readObject(_ bytes: [UInt8], what: String) throws(VerificationError) -> JSONObject {
+        let value: JSONValue
+        do { value = try StrictJSON.parse(bytes, limits: payloadLimits) } catch {
+            if case .duplicateMember(let name) = error.kind {
+                throw VerificationError(.duplicateMember, "\(what) has duplicate member \"\(name)\"")
+            }
+            throw VerificationError(.malformedJSON, "\(what) is not valid UTF-8 JSON: \(error.description)")
+        }
+        guard let obj = value.objectValue else {
+            throw VerificationError(.malformedJSON, "\(what) is a JSON \(value.typeName), not an object")
+        }
+        return obj
+    }
+
+    init(object obj: JSONObject) throws(VerificationError) {
+        for m in obj.members {
+            switch m.value {
+            case .object, .array:
+                throw VerificationError(.malformedClaims, "payload member \"\(m.name)\" is nested (\(m.value.typeName)); RegisterUsage payloads are flat")
+            default: break
+            }
+        }
+        var camelCount = 0, pascalCount = 0
+        func claim(_ camel: String, _ pascal: String) throws(VerificationError) -> JSONValue? {
+            let c = obj[camel], p = obj[pascal]
+            if c != nil && p != nil {
+                throw VerificationError(.ambiguousClaim, "payload carries both \"\(camel)\" and \"\(pascal)\"")
+            }
+            if c != nil { camelCount += 1 }
+            if p != nil { pascalCount += 1 }
+            return c ?? p
+        }
+        let pc = try claim("productCode", "ProductCode")
+        let kv = try claim("publicKeyVersion", "PublicKeyVersion")
+        let nc = try claim("nonce", "Nonce")
+        let rt = try claim("publicKeyRotationTimestamp", "PublicKeyRotationTimestamp")
+
+        guard let pc else { throw VerificationError(.missingClaim, "payload has no productCode claim") }
+        guard case .string(let productCode) = pc else {
+            throw VerificationError(.malformedClaims, "productCode is a \(pc.typeName), not a string")
+        }
+        guard let kv else { throw VerificationError(.missingClaim, "payload has no publicKeyVersion claim") }
+        let version: Int
+        switch kv {
+        case .number(let n):
+            guard let v = n.int64, v >= 1, v <= Int64(Int32.max) else {
+                throw VerificationError(.malformedClaims, "publicKeyVersion \(n.text) is not a positive integer")
+            }
+            version = Int(v)
+        case .string(let s):
+            guard let v = Int(s), v >= 1, v <= Int(Int32.max), String(v) == s else {
+                throw VerificationError(.malformedClaims, "publicKeyVersion \"\(s)\" is not a canonical decimal integer")
+            }
+            version = v
+        default:
+            throw VerificationError(.malformedClaims, "publicKeyVersion is a \(kv.typeName), not an integer")
+        }
+        var nonce: String? = nil
+        switch nc {
+        case nil, .null?: break
+        case .string(let s)?: nonce = s
+        case let v?: throw VerificationError(.malformedClaims, "nonce is a \(v.typeName), not a string")
+        }
+        var iat: Int64? = nil
+        switch obj["iat"] {
+        case nil: break
+        case .number(let n)?:
+            if let v = n.int64 {
+                iat = v
+            } else if let d = n.double, d.isFinite, abs(d) < 1e15 {
+                iat = Int64(d.rounded(.down))
+            } else {
+                throw VerificationError(.malformedClaims, "iat \(n.text) is not a NumericDate")
+            }
+        case let v?:
+            throw VerificationError(.malformedClaims, "iat is a \(v.typeName), not a NumericDate number")
+        }
+        let rotation: Int64?
+        do { rotation = try RegisterUsageResponse.rotationTimestamp(rt, context: "payload").0 } catch {
+            throw VerificationError(.malformedClaims, error.reason)
+        }
+        self.productCode = productCode
+        self.publicKeyVersion = version
+        self.nonce = nonce
+        self.issuedAt = iat
+        self.rotationTimestamp = rotation
+        self.spelling = pascalCount == 0 ? .camel : (camelCount == 0 ? .pascal : .mixed)
+        self.payload = obj
+    }
+
+    /// Best-effort read of the key version a payload claims, before its signature is checked
+    /// (used only to pick the key when no request binds the version).
+    static func claimedKeyVersion(_ payload: [UInt8]) -> Int? {
+        guard let obj = try? readObject(payload, what: "payload") else { return nil }
+        let v = obj["publicKeyVersion"] ?? obj["PublicKeyVersion"]
+        switch v {
+        case .number(let n)?: return n.int64.flatMap { $0 >= 1 && $0 <= Int64(Int32.max) ? Int($0) : nil }
+        case .string(let s)?: return Int(s).flatMap { $0 >= 1 && String($0) == s ? $0 : nil }
+        default: return nil
+        }
+    }
+}

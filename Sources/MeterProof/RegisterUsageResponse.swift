@@ -1,0 +1,118 @@
+/// What was received from `RegisterUsage`, in any of the accepted shapes.
+///
+/// Accepted input: a bare compact token (optionally as a JSON string); the AWS response object
+/// `{"Signature": …, "PublicKeyRotationTimestamp": …}`; the same object with extra members
+/// (boto3's `ResponseMetadata` and other SDK additions are ignored); or an SDK envelope object
+/// with exactly one member holding such a response object. Surrounding whitespace is trimmed.
+public struct RegisterUsageResponse: Sendable {
+    /// The compact JWS.
+    public let token: String
+    /// `PublicKeyRotationTimestamp` in seconds since the epoch, when present and non-null.
+    public let rotationTimestamp: Int64?
+    /// `PublicKeyRotationTimestamp` as written (number or string), for reports.
+    public let rotationTimestampText: String?
+
+    public init(token: String, rotationTimestamp: Int64? = nil) {
+        self.token = token
+        self.rotationTimestamp = rotationTimestamp
+        self.rotationTimestampText = rotationTimestamp.map { String($0) }
+    }
+
+    init(token: String, rotationTimestamp: Int64?, rotationTimestampText: String?) {
+        self.token = token
+        self.rotationTimestamp = rotationTimestamp
+        self.rotationTimestampText = rotationTimestampText
+    }
+
+    /// Reads any accepted shape from raw bytes.
+    public init(parsing input: some Collection<UInt8>) throws(VerificationError) {
+        var bytes = Array(input)
+        // Trim ASCII whitespace around the whole input (never inside a token).
+        var lo = 0, hi = bytes.count
+        func ws(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+        while lo < hi && ws(bytes[lo]) { lo += 1 }
+        while hi > lo && ws(bytes[hi - 1]) { hi -= 1 }
+        guard lo < hi else { throw VerificationError(.malformedInput, "input is empty") }
+        if lo > 0 || hi < bytes.count { bytes = Array(bytes[lo..<hi]) }
+        if bytes[0] == UInt8(ascii: "{") || bytes[0] == UInt8(ascii: "\"") {
+            guard bytes.count <= TokenLimits.maxResponseBytes else {
+                throw VerificationError(.tokenTooLarge, "response document of \(bytes.count) bytes exceeds the \(TokenLimits.maxResponseBytes)-byte limit")
+            }
+            let value: JSONValue
+            do { value = try StrictJSON.parse(bytes, limits: JSONLimits(maxBytes: TokenLimits.maxResponseBytes, maxDepth: 16)) } catch {
+                if case .duplicateMember(let name) = error.kind {
+                    throw VerificationError(.duplicateMember, "response object has duplicate member \"\(name)\"")
+                }
+                throw VerificationError(.malformedInput, "input is not valid JSON: \(error.description)")
+            }
+            try self.init(json: value)
+        } else {
+            guard let s = String(validating: bytes, as: UTF8.self) else {
+                throw VerificationError(.malformedInput, "input is neither JSON nor a token (not UTF-8)")
+            }
+            self.init(token: s, rotationTimestamp: nil, rotationTimestampText: nil)
+        }
+    }
+
+    /// Reads an already-parsed JSON value: a string (the token) or a response object.
+    public init(json value: JSONValue) throws(VerificationError) {
+        switch value {
+        case .string(let s):
+            self.init(token: s, rotationTimestamp: nil, rotationTimestampText: nil)
+        case .object(let o):
+            if let r = try Self.response(in: o) {
+                self = r
+                return
+            }
+            // One level of envelope: exactly one member holding a response object.
+            var found: [RegisterUsageResponse] = []
+            for m in o.members {
+                if case .object(let inner) = m.value, let r = try Self.response(in: inner) { found.append(r) }
+            }
+            guard found.count == 1 else {
+                throw VerificationError(.malformedInput, found.isEmpty
+                    ? "JSON object has no \"Signature\" member (not a RegisterUsage response)"
+                    : "JSON envelope holds more than one response object")
+            }
+            self = found[0]
+        default:
+            throw VerificationError(.malformedInput, "input is a JSON \(value.typeName), not a response object or token")
+        }
+    }
+
+    private static func response(in o: JSONObject) throws(VerificationError) -> RegisterUsageResponse? {
+        let upper = o["Signature"], lower = o["signature"]
+        guard upper != nil || lower != nil else { return nil }
+        guard upper == nil || lower == nil else {
+            throw VerificationError(.malformedInput, "response carries both \"Signature\" and \"signature\"")
+        }
+        guard case .string(let token)? = upper ?? lower else {
+            throw VerificationError(.malformedInput, "response \"Signature\" is not a string")
+        }
+        let rtUpper = o["PublicKeyRotationTimestamp"], rtLower = o["publicKeyRotationTimestamp"]
+        guard rtUpper == nil || rtLower == nil else {
+            throw VerificationError(.malformedInput, "response carries both spellings of PublicKeyRotationTimestamp")
+        }
+        let (ts, text) = try rotationTimestamp(rtUpper ?? rtLower, context: "response")
+        return RegisterUsageResponse(token: token, rotationTimestamp: ts, rotationTimestampText: text)
+    }
+
+    /// Interprets a `PublicKeyRotationTimestamp` value: absent/null, epoch seconds, or an ISO-8601 string.
+    static func rotationTimestamp(_ v: JSONValue?, context: String) throws(VerificationError) -> (Int64?, String?) {
+        switch v {
+        case nil, .null?: return (nil, nil)
+        case .number(let n)?:
+            guard let d = n.double, d.isFinite, d >= 0, d < 1e12 else {
+                throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp \(n.text) is not a usable epoch time")
+            }
+            return (Int64(d), n.text)
+        case .string(let s)?:
+            guard let t = RFC3339.parseSeconds(s) else {
+                throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp \"\(s)\" is not an ISO-8601 time")
+            }
+            return (t, s)
+        case let other?:
+            throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp is a \(other.typeName)")
+        }
+    }
+}

@@ -1,0 +1,139 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// RFC 3339 / ISO-8601 timestamps, parsed and printed without Foundation.
+public enum RFC3339 {
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (a space or lowercase `t`/`z` also
+    /// accepted) into milliseconds since the Unix epoch. Returns `nil` for anything else,
+    /// including out-of-range fields (month 13, Feb 30, hour 24, leap second 60).
+    public static func parseMilliseconds(_ text: some StringProtocol) -> Int64? {
+        let u = Array(text.utf8)
+        func num(_ at: Int, _ len: Int) -> Int? {
+            guard at + len <= u.count else { return nil }
+            var v = 0
+            for k in at..<(at + len) {
+                let c = u[k]
+                guard c >= 0x30 && c <= 0x39 else { return nil }
+                v = v * 10 + Int(c - 0x30)
+            }
+            return v
+        }
+        guard u.count >= 20,
+              let year = num(0, 4), u[4] == 0x2D, let month = num(5, 2), u[7] == 0x2D, let day = num(8, 2),
+              u[10] == UInt8(ascii: "T") || u[10] == UInt8(ascii: "t") || u[10] == 0x20,
+              let hour = num(11, 2), u[13] == 0x3A, let minute = num(14, 2), u[16] == 0x3A, let second = num(17, 2)
+        else { return nil }
+        guard (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month),
+              hour < 24, minute < 60, second < 60 else { return nil }
+        var i = 19
+        var millis = 0
+        if i < u.count && u[i] == UInt8(ascii: ".") {
+            i += 1
+            let start = i
+            var scale = 100
+            while i < u.count && u[i] >= 0x30 && u[i] <= 0x39 {
+                millis += Int(u[i] - 0x30) * scale
+                scale /= 10
+                i += 1
+            }
+            guard i > start, i - start <= 9 else { return nil }
+        }
+        guard i < u.count else { return nil }
+        var offsetSeconds = 0
+        if u[i] == UInt8(ascii: "Z") || u[i] == UInt8(ascii: "z") {
+            i += 1
+        } else if u[i] == UInt8(ascii: "+") || u[i] == UInt8(ascii: "-") {
+            let sign = u[i] == UInt8(ascii: "-") ? -1 : 1
+            guard let oh = num(i + 1, 2), i + 3 < u.count, u[i + 3] == 0x3A, let om = num(i + 4, 2),
+                  oh < 24, om < 60 else { return nil }
+            offsetSeconds = sign * (oh * 3600 + om * 60)
+            i += 6
+        } else {
+            return nil
+        }
+        guard i == u.count else { return nil }
+        let days = daysFromCivil(year: year, month: month, day: day)
+        let seconds = Int64(days) * 86400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
+        return seconds * 1000 + Int64(millis)
+    }
+
+    /// Parses to whole seconds since the epoch (fraction truncated toward negative infinity).
+    public static func parseSeconds(_ text: some StringProtocol) -> Int64? {
+        guard let ms = parseMilliseconds(text) else { return nil }
+        return ms >= 0 ? ms / 1000 : (ms - 999) / 1000
+    }
+
+    /// Formats milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
+    public static func format(milliseconds: Int64) -> String {
+        let ms = Int(((milliseconds % 1000) + 1000) % 1000)
+        let totalSeconds = (milliseconds - Int64(ms)) / 1000
+        return format(seconds: totalSeconds, fraction: ms)
+    }
+
+    /// Formats whole seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+    public static func format(seconds: Int64) -> String { format(seconds: seconds, fraction: nil) }
+
+    private static func format(seconds totalSeconds: Int64, fraction: Int?) -> String {
+        var days = totalSeconds / 86400
+        var rem = totalSeconds % 86400
+        if rem < 0 { rem += 86400; days -= 1 }
+        let (y, m, d) = civilFromDays(Int(days))
+        func pad(_ v: Int, _ w: Int) -> String {
+            let s = String(v)
+            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
+        }
+        var out = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(Int(rem / 3600), 2)):\(pad(Int(rem % 3600 / 60), 2)):\(pad(Int(rem % 60), 2))"
+        if let fraction { out += "." + pad(fraction, 3) }
+        return out + "Z"
+    }
+
+    static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
+
+    static func daysInMonth(year: Int, month: Int) -> Int {
+        switch month {
+        case 2: return isLeap(year) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Days since 1970-01-01 (Howard Hinnant's algorithm).
+    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146097 + doe - 719468
+    }
+
+    static func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
+        let z = z0 + 719468
+        let era = (z >= 0 ? z : z - 146096) / 146097
+        let doe = z - era * 146097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+        let y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (m <= 2 ? y + 1 : y, m, d)
+    }
+}
+
+/// The current wall-clock time.
+public enum Clock {
+    /// Milliseconds since the Unix epoch, from the system clock.
+    public static func nowMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// Seconds since the Unix epoch.
+    public static func nowSeconds() -> Int64 { nowMilliseconds() / 1000 }
+}

@@ -1,0 +1,282 @@
+/// What the caller sent to `RegisterUsage`: the values the signed answer must repeat.
+public struct RegisterUsageRequest: Sendable, Hashable {
+    public var productCode: String
+    public var publicKeyVersion: Int
+    /// The nonce sent with the call; `nil` if none was sent.
+    public var nonce: String?
+
+    public init(productCode: String, publicKeyVersion: Int, nonce: String?) {
+        self.productCode = productCode
+        self.publicKeyVersion = publicKeyVersion
+        self.nonce = nonce
+    }
+}
+
+/// Knobs of verification. The defaults are the strict, online ones.
+public struct VerificationPolicy: Sendable, Hashable {
+    /// Accept a token without a nonce claim (only when the caller sent none either).
+    public var allowMissingNonce: Bool = false
+    /// Refuse tokens whose `iat` is older than this many seconds; `nil` disables the check.
+    public var maxAge: Int64? = 600
+    /// Refuse tokens whose `iat` lies more than this many seconds in the future; `nil` disables it.
+    public var maxFutureSkew: Int64? = 60
+    /// Smallest accepted RSA modulus, in bits. Lowering it below 2048 is a deliberate, logged choice.
+    public var minimumKeyBits: Int = 2048
+
+    public init() {}
+
+    /// Strict online verification (10 minutes max age, 60 s future skew, RSA >= 2048).
+    public static let strict = VerificationPolicy()
+
+    /// Offline audit: no freshness check (the caller may instead judge against capture time).
+    public static var offline: VerificationPolicy {
+        var p = VerificationPolicy()
+        p.maxAge = nil
+        p.maxFutureSkew = nil
+        return p
+    }
+}
+
+/// A non-fatal finding on an accepted token.
+public struct VerificationWarning: Sendable, Hashable, CustomStringConvertible {
+    /// Stable snake_case code; currently `key_rotation_due`.
+    public let code: String
+    public let message: String
+
+    public static func keyRotationDue(_ message: String) -> VerificationWarning {
+        VerificationWarning(code: "key_rotation_due", message: message)
+    }
+
+    public var description: String { "\(code): \(message)" }
+}
+
+/// The outcome of one verification, with everything learned along the way.
+///
+/// On rejection, ``claims`` may still hold what the payload said (read only for the record,
+/// never trusted): ``claimsVerified`` tells whether the signature covered them.
+public struct VerificationResult: Sendable {
+    /// `nil` when accepted; otherwise why not.
+    public let error: VerificationError?
+    /// The compact token, when one was found in the input.
+    public let token: String?
+    /// Decoded claims (verified when ``claimsVerified``).
+    public let claims: RegisterUsageClaims?
+    /// Whether a valid signature covered ``claims``.
+    public let claimsVerified: Bool
+    /// The key version used (requested, or claimed when unbound).
+    public let keyVersion: Int?
+    /// SHA-256 fingerprint of the key that verified the signature.
+    public let keyFingerprint: String?
+    /// Warnings on an accepted token (e.g. `key_rotation_due`).
+    public let warnings: [VerificationWarning]
+    /// Whether the expectation came from a real request (`true`) or from the token itself.
+    public let bound: Bool
+
+    public var isAccepted: Bool { error == nil }
+
+    /// The reason code as text (`nil` when accepted).
+    public var reasonCode: String? { error?.code.rawValue }
+}
+
+/// Verifies RegisterUsage responses against a keyring and a policy.
+///
+/// Build one per keyring and share it: it is immutable and safe to call from any number of
+/// threads at once; the parsed OpenSSL keys live in the ``Keyring``.
+public struct Verifier: Sendable {
+    public let keyring: Keyring
+    public let policy: VerificationPolicy
+
+    public init(keyring: Keyring, policy: VerificationPolicy = .strict) {
+        self.keyring = keyring
+        self.policy = policy
+    }
+
+    /// Verifies raw input (a token, a response object or an SDK envelope) against `request`.
+    ///
+    /// - Parameters:
+    ///   - request: what was sent; `nil` verifies unbound (claims taken from the token, key
+    ///     chosen by its own `publicKeyVersion` claim) — for offline audit of bare captures only.
+    ///   - now: the reference time for freshness and key validity, in epoch seconds.
+    public func verify(_ input: some Collection<UInt8>, expecting request: RegisterUsageRequest?, now: Int64 = Clock.nowSeconds()) -> VerificationResult {
+        let response: RegisterUsageResponse
+        do { response = try RegisterUsageResponse(parsing: input) } catch {
+            return .init(error: error, token: nil, claims: nil, claimsVerified: false, keyVersion: nil, keyFingerprint: nil, warnings: [], bound: request != nil)
+        }
+        return verify(response: response, expecting: request, now: now)
+    }
+
+    /// Verifies and, when everything else passed, consumes the nonce in `replayGuard`;
+    /// a nonce seen before turns the result into a `nonce_replayed` rejection.
+    public func verify(_ input: some Collection<UInt8>, expecting request: RegisterUsageRequest?, now: Int64 = Clock.nowSeconds(), replayGuard: some ReplayGuard) throws -> VerificationResult {
+        let r = verify(input, expecting: request, now: now)
+        guard r.isAccepted, let claims = r.claims, let nonce = claims.nonce else { return r }
+        if try replayGuard.consume(nonce: nonce, productCode: claims.productCode) { return r }
+        return r.rejected(VerificationError(.nonceReplayed, "nonce \(nonce) was already accepted for product \(claims.productCode)"))
+    }
+
+    /// Verifies an already-parsed response.
+    public func verify(response: RegisterUsageResponse, expecting request: RegisterUsageRequest?, now: Int64 = Clock.nowSeconds()) -> VerificationResult {
+        var state = State(token: response.token, bound: request != nil)
+        do {
+            try run(response: response, request: request, now: now, state: &state)
+            return state.result(error: nil)
+        } catch {
+            return state.result(error: error)
+        }
+    }
+
+    struct State {
+        var token: String
+        var bound: Bool
+        var claims: RegisterUsageClaims? = nil
+        var claimsVerified = false
+        var keyVersion: Int? = nil
+        var fingerprint: String? = nil
+        var warnings: [VerificationWarning] = []
+
+        func result(error: VerificationError?) -> VerificationResult {
+            VerificationResult(error: error, token: token, claims: claims, claimsVerified: claimsVerified,
+                               keyVersion: keyVersion, keyFingerprint: error == nil ? fingerprint : (claimsVerified ? fingerprint : nil),
+                               warnings: error == nil ? warnings : [], bound: bound)
+        }
+    }
+
+    private func run(response: RegisterUsageResponse, request: RegisterUsageRequest?, now: Int64, state: inout State) throws(VerificationError) {
+        if let request {
+            guard request.publicKeyVersion >= 1 else {
+                throw VerificationError(.invalidRequest, "requested PublicKeyVersion \(request.publicKeyVersion) is not a positive integer")
+            }
+        }
+        let jws = try CompactJWS(response.token)
+        // Record what the payload claims, untrusted, in case we refuse before reading it properly.
+        defer { if state.claims == nil { state.claims = try? RegisterUsageClaims(payload: jws.payload) } }
+
+        try Self.checkHeader(jws.header)
+        let version: Int
+        if let request {
+            version = request.publicKeyVersion
+        } else {
+            guard let v = RegisterUsageClaims.claimedKeyVersion(jws.payload) else {
+                throw VerificationError(.missingClaim, "unbound token: the payload names no usable publicKeyVersion to select a key")
+            }
+            version = v
+        }
+        state.keyVersion = version
+        let entry = try key(for: version, now: now)
+        try Self.checkSignature(jws, with: entry)
+        state.fingerprint = entry.key.fingerprint
+
+        let claims = try RegisterUsageClaims(payload: jws.payload)
+        state.claims = claims
+        state.claimsVerified = true
+
+        if let request {
+            guard claims.productCode == request.productCode else {
+                throw VerificationError(.productCodeMismatch, "token is for product \"\(claims.productCode)\", expected \"\(request.productCode)\"")
+            }
+            guard claims.publicKeyVersion == request.publicKeyVersion else {
+                throw VerificationError(.keyVersionMismatch, "token claims key version \(claims.publicKeyVersion), the request used \(request.publicKeyVersion)")
+            }
+            switch (request.nonce, claims.nonce) {
+            case let (sent?, got?):
+                guard sent == got else { throw VerificationError(.nonceMismatch, "token nonce does not match the nonce sent") }
+            case (nil, _?):
+                throw VerificationError(.nonceMismatch, "token carries a nonce but none was sent")
+            case (_?, nil):
+                throw VerificationError(.nonceMissing, "token carries no nonce although one was sent")
+            case (nil, nil):
+                guard policy.allowMissingNonce else {
+                    throw VerificationError(.nonceMissing, "token carries no nonce (allow this explicitly to accept)")
+                }
+            }
+        } else if claims.publicKeyVersion != version {
+            throw VerificationError(.keyVersionMismatch, "token claims key version \(claims.publicKeyVersion) but was checked under \(version)")
+        }
+
+        if let iat = claims.issuedAt {
+            if let maxAge = policy.maxAge, now - iat > maxAge {
+                throw VerificationError(.tokenStale, "token issued \(now - iat) s before the reference time; the limit is \(maxAge) s")
+            }
+            if let skew = policy.maxFutureSkew, iat - now > skew {
+                throw VerificationError(.tokenFromFuture, "token issued \(iat - now) s after the reference time; the limit is \(skew) s")
+            }
+        }
+
+        if let t = response.rotationTimestamp {
+            state.warnings.append(.keyRotationDue("response PublicKeyRotationTimestamp \(response.rotationTimestampText ?? String(t)) says key version \(version) is being retired"))
+        }
+        if let t = claims.rotationTimestamp {
+            state.warnings.append(.keyRotationDue("payload PublicKeyRotationTimestamp \(t) says key version \(version) is being retired"))
+        }
+        if let notAfter = entry.notAfter, now > notAfter {
+            state.warnings.append(.keyRotationDue("key version \(version) passed its notAfter \(RFC3339.format(seconds: notAfter))"))
+        }
+    }
+
+    /// Picks and vets the key for `version`.
+    func key(for version: Int, now: Int64) throws(VerificationError) -> KeyringEntry {
+        guard let entry = keyring[version] else {
+            throw VerificationError(.unknownKeyVersion, "no key for PublicKeyVersion \(version) in the keyring (have: \(keyring.versions.map(String.init).joined(separator: ", ")))")
+        }
+        if let weakness = entry.key.weakness(minimumBits: policy.minimumKeyBits) {
+            throw VerificationError(.weakKey, "key version \(version): \(weakness)")
+        }
+        if let nb = entry.notBefore, now < nb {
+            throw VerificationError(.keyNotYetValid, "key version \(version) is valid from \(RFC3339.format(seconds: nb)) only")
+        }
+        return entry
+    }
+
+    /// The header rules: a flat UTF-8 JSON object, `alg` exactly PS256, no `crit`, no key-fetching members, `typ` JWT if present.
+    static func checkHeader(_ bytes: [UInt8]) throws(VerificationError) {
+        let value: JSONValue
+        do { value = try StrictJSON.parse(bytes, limits: JSONLimits(maxBytes: TokenLimits.maxTokenBytes, maxDepth: 8)) } catch {
+            if case .duplicateMember(let name) = error.kind {
+                throw VerificationError(.duplicateMember, "header has duplicate member \"\(name)\"")
+            }
+            throw VerificationError(.malformedJSON, "header is not valid UTF-8 JSON: \(error.description)")
+        }
+        guard let header = value.objectValue else {
+            throw VerificationError(.malformedJSON, "header is a JSON \(value.typeName), not an object")
+        }
+        guard let algValue = header["alg"] else {
+            throw VerificationError(.unsupportedAlgorithm, "header has no alg; only PS256 is accepted")
+        }
+        guard case .string(let alg) = algValue, alg == "PS256" else {
+            let shown: String
+            if case .string(let s) = algValue { shown = "\"\(s)\"" } else { shown = "a \(algValue.typeName)" }
+            throw VerificationError(.unsupportedAlgorithm, "header alg is \(shown); only PS256 is accepted")
+        }
+        if header["crit"] != nil {
+            throw VerificationError(.unsupportedHeader, "header carries crit; no JWS extensions are understood")
+        }
+        for name in ["jku", "x5u", "jwk", "x5c"] where header[name] != nil {
+            throw VerificationError(.unsupportedHeader, "header carries \(name); keys are never taken from the token")
+        }
+        if let typ = header["typ"] {
+            guard case .string("JWT") = typ else {
+                throw VerificationError(.unsupportedHeader, "header typ must be \"JWT\" when present")
+            }
+        }
+    }
+
+    static func checkSignature(_ jws: CompactJWS, with entry: KeyringEntry) throws(VerificationError) {
+        guard jws.signature.count == entry.key.signatureByteCount else {
+            throw VerificationError(.badSignature, "signature is \(jws.signature.count) bytes; key version \(entry.version) needs exactly \(entry.key.signatureByteCount)")
+        }
+        let ok = jws.signature.withUnsafeBytes { sig in
+            jws.signingInput.withUnsafeBytes { msg in entry.key.isValidPS256Signature(sig, for: msg) }
+        }
+        guard ok else {
+            throw VerificationError(.badSignature, "RSASSA-PSS signature does not verify under key version \(entry.version)")
+        }
+    }
+}
+
+extension VerificationResult {
+    /// The same result turned into a rejection (claims kept for the record).
+    public func rejected(_ error: VerificationError) -> VerificationResult {
+        VerificationResult(error: error, token: token, claims: claims, claimsVerified: claimsVerified, keyVersion: keyVersion,
+                           keyFingerprint: keyFingerprint, warnings: [], bound: bound)
+    }
+}

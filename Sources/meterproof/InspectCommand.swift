@@ -1,0 +1,71 @@
+import ArgumentParser
+import MeterProof
+
+extension MeterProofCommand {
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decode a token and report whether its signature is valid (no binding checks).",
+            discussion: "Exit 0 when the signature is valid, 1 when it is not, 2 when the input or keyring cannot be read."
+        )
+
+        @Option(help: "Keyring directory.")
+        var keys: String
+
+        @Option(name: .customLong("key-version"), help: "Check the signature under this key version (default: the token's own publicKeyVersion claim).")
+        var keyVersion: Int?
+
+        @Option(name: .customLong("min-key-bits"), help: "Lowest accepted RSA modulus size (default 2048).")
+        var minKeyBits: Int?
+
+        @Option(help: "Output format: text or json.")
+        var format: OutputFormat = .text
+
+        @Argument(help: "File holding a response object or a token; '-' or absent for standard input.")
+        var input: String?
+
+        func validate() throws {
+            if let keyVersion, keyVersion < 1 { throw ValidationError("--key-version must be a positive integer.") }
+        }
+
+        func run() throws {
+            let keyring = try loadKeyring(keys)
+            var policy = VerificationPolicy.offline
+            if let minKeyBits {
+                if minKeyBits < 2048 { printError("warning: accepting RSA keys of \(minKeyBits) bits, below the 2048-bit floor") }
+                policy.minimumKeyBits = minKeyBits
+            }
+            let bytes = try readInput(input)
+            let i = Verifier(keyring: keyring, policy: policy).inspect(bytes, keyVersion: keyVersion)
+            switch format {
+            case .json:
+                var members: [(String, JSONValue)] = [
+                    ("signatureValid", .bool(i.signatureValid)),
+                    ("reason", .str(i.error?.code.rawValue)),
+                    ("message", .str(i.error?.reason)),
+                    ("keyVersion", .int(i.keyVersion)),
+                    ("keyFingerprint", .str(i.keyFingerprint)),
+                    ("header", i.header.map { .object($0) } ?? .null),
+                ]
+                if let p = i.payload { members.append(("claims", .object(p))) }
+                else { members.append(("payloadText", .str(i.payloadText))) }
+                if let ce = i.claimsError {
+                    members.append(("claimsError", .object(JSONObject([("reason", .string(ce.code.rawValue)), ("message", .string(ce.reason))]))))
+                }
+                writeOut(JSONText.serialize(.object(JSONObject(members))) + "\n")
+            case .text:
+                var lines: [String] = []
+                lines.append("signature: " + (i.signatureValid ? "valid" : "INVALID (\(i.error.map { "\($0.code.rawValue): \($0.reason)" } ?? "unknown"))"))
+                if let v = i.keyVersion { lines.append("key version: \(v)" + (i.keyFingerprint.map { " (sha256 \($0))" } ?? "")) }
+                if let h = i.header { lines.append("header: " + JSONText.serialize(.object(h))) }
+                if let p = i.payload { lines.append("claims: " + JSONText.serialize(.object(p))) }
+                else if let t = i.payloadText { lines.append("payload (not a JSON object): " + JSONText.quoted(t)) }
+                else if i.token != nil && i.error?.code != .malformedToken && i.error?.code != .tokenTooLarge { lines.append("payload: not UTF-8") }
+                if let ce = i.claimsError { lines.append("claims problem: \(ce.code.rawValue): \(ce.reason)") }
+                if let c = i.claims, let iat = c.issuedAt { lines.append("issued at: \(RFC3339.format(seconds: iat))") }
+                if let rt = i.rotationTimestamp { lines.append("PublicKeyRotationTimestamp: \(RFC3339.format(seconds: rt))") }
+                writeOut(lines.joined(separator: "\n") + "\n")
+            }
+            if !i.signatureValid { throw ExitCode(Exit.rejected) }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import MeterProof
+
+extension MeterProofCommand {
+    struct Keys: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Inspect a keyring.",
+            subcommands: [List.self]
+        )
+
+        struct List: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List keys: version, algorithm, bits, fingerprint, validity.")
+
+            @Option(help: "Keyring directory.")
+            var keys: String
+
+            @Option(help: "Output format: text or json.")
+            var format: OutputFormat = .text
+
+            func run() throws {
+                let keyring = try loadKeyring(keys)
+                let rows = keyring.versions.map { keyring[$0]! }
+                switch format {
+                case .json:
+                    let arr: [JSONValue] = rows.map { e in
+                        .object(JSONObject([
+                            ("version", .int(e.version)),
+                            ("algorithm", .string("RSA")),
+                            ("bits", .int(e.key.bits)),
+                            ("fingerprint", .string(e.key.fingerprint)),
+                            ("notBefore", .str(e.notBefore.map { RFC3339.format(seconds: $0) })),
+                            ("notAfter", .str(e.notAfter.map { RFC3339.format(seconds: $0) })),
+                            ("pinned", .bool(e.pinned)),
+                            ("weakness", .str(e.key.weakness(minimumBits: 2048))),
+                            ("source", .string(e.source)),
+                        ]))
+                    }
+                    writeOut(JSONText.serialize(.array(arr)) + "\n")
+                case .text:
+                    var out = "VERSION  ALG  BITS  FINGERPRINT (SHA-256 of DER SPKI)                                  VALIDITY\n"
+                    for e in rows {
+                        let from = e.notBefore.map { RFC3339.format(seconds: $0) } ?? "-"
+                        let to = e.notAfter.map { RFC3339.format(seconds: $0) } ?? "-"
+                        var line = "\(String(e.version).padding(toLength: 8, withPad: " ", startingAt: 0)) RSA  \(String(e.key.bits).padding(toLength: 5, withPad: " ", startingAt: 0)) \(e.key.fingerprint)  \(from) .. \(to)"
+                        if !e.pinned { line += "  (unpinned)" }
+                        if let w = e.key.weakness(minimumBits: 2048) { line += "  WEAK: \(w)" }
+                        out += line + "\n"
+                    }
+                    writeOut(out)
+                }
+            }
+        }
+    }
+
+    struct NonceCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "nonce", abstract: "Print a fresh 128-bit nonce (UUID-shaped, lowercase).")
+
+        func run() throws {
+            do { writeOut(try Nonce.generate() + "\n") } catch { throw fail(Exit.unreadable, error.description) }
+        }
+    }
+}

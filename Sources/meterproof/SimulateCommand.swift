@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import MeterProof
+
+extension MeterProofCommand {
+    struct Simulate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print an AWS-shaped RegisterUsage response signed PS256 with a TEST key.",
+            discussion: "For exercising an integration without AWS. The output verifies only against the matching test keyring."
+        )
+
+        @Option(name: .customLong("signing-key"), help: "PEM RSA private key (e.g. keys/test/private/v1.key.pem).")
+        var signingKey: String
+
+        @Option(name: .customLong("product-code"), help: "ProductCode claim.")
+        var productCode: String
+
+        @Option(name: .customLong("key-version"), help: "PublicKeyVersion claim.")
+        var keyVersion: Int
+
+        @Option(help: "Nonce claim (omitted when absent).")
+        var nonce: String?
+
+        @Option(name: .customLong("issued-at"), help: "iat claim in epoch seconds (default: now).")
+        var issuedAt: Int64?
+
+        @Flag(name: .customLong("no-iat"), help: "Omit the iat claim.")
+        var noIat = false
+
+        @Option(help: "Claim spelling: camel (productCode, default) or pascal (ProductCode).")
+        var spelling: Spelling = .camel
+
+        @Option(name: .customLong("rotation-timestamp"), help: "PublicKeyRotationTimestamp in epoch seconds (default null).")
+        var rotationTimestamp: Int64?
+
+        enum Spelling: String, ExpressibleByArgument, CaseIterable { case camel, pascal }
+
+        func validate() throws {
+            if keyVersion < 1 { throw ValidationError("--key-version must be a positive integer.") }
+            if noIat && issuedAt != nil { throw ValidationError("--issued-at and --no-iat exclude each other.") }
+        }
+
+        func run() throws {
+            let pem = try readInput(signingKey, limit: 1 << 16)
+            let key: RSAPrivateKey
+            do { key = try RSAPrivateKey(pem: String(decoding: pem, as: UTF8.self)) } catch {
+                throw fail(Exit.unreadable, "\(signingKey): \(error.reason)")
+            }
+            let sim = ResponseSimulator(signingKey: key)
+            let iat: Int64? = noIat ? nil : (issuedAt ?? Clock.nowSeconds())
+            do {
+                let r = try sim.response(productCode: productCode, keyVersion: keyVersion, nonce: nonce, issuedAt: iat,
+                                         spelling: spelling == .pascal ? .pascal : .camel, rotationTimestamp: rotationTimestamp)
+                writeOut(r + "\n")
+            } catch {
+                throw fail(Exit.unreadable, error.reason)
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import MeterProof
+
+extension MeterProofCommand {
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify one RegisterUsage response against the request that produced it.",
+            discussion: "Exit 0 when accepted, 1 when rejected (the reason code is printed), 2 when the input or keyring cannot be read, 64 on a bad invocation."
+        )
+
+        @Option(help: "Keyring directory (v<N>.pem files, JWKS, optional keyring.json).")
+        var keys: String
+
+        @Option(name: .customLong("product-code"), help: "The ProductCode sent to RegisterUsage.")
+        var productCode: String
+
+        @Option(name: .customLong("key-version"), help: "The PublicKeyVersion sent to RegisterUsage.")
+        var keyVersion: Int
+
+        @Option(help: "The Nonce sent to RegisterUsage.")
+        var nonce: String?
+
+        @Flag(name: .customLong("allow-missing-nonce"), help: "Accept a token without a nonce (only when --nonce is not given).")
+        var allowMissingNonce = false
+
+        @OptionGroup var freshness: FreshnessOptions
+
+        @Option(help: "Output format: text or json.")
+        var format: OutputFormat = .text
+
+        @Option(help: "Record the attempt in this audit trail and consume the nonce there.")
+        var db: String?
+
+        @Argument(help: "File holding a response object or a token; '-' or absent for standard input.")
+        var input: String?
+
+        func validate() throws {
+            if keyVersion < 1 { throw ValidationError("--key-version must be a positive integer.") }
+            if nonce == nil && !allowMissingNonce { throw ValidationError("Give --nonce NONCE (the nonce sent), or --allow-missing-nonce.") }
+            if nonce != nil && allowMissingNonce { throw ValidationError("--nonce and --allow-missing-nonce exclude each other.") }
+            if productCode.isEmpty { throw ValidationError("--product-code must not be empty.") }
+        }
+
+        func run() throws {
+            let keyring = try loadKeyring(keys)
+            var policy = VerificationPolicy.strict
+            policy.allowMissingNonce = allowMissingNonce
+            freshness.apply(to: &policy)
+            let verifier = Verifier(keyring: keyring, policy: policy)
+            let bytes = try readInput(input)
+            let request = RegisterUsageRequest(productCode: productCode, publicKeyVersion: keyVersion, nonce: nonce)
+            let result = try VerifyRecorder.verify(verifier: verifier, input: bytes, request: request, db: db)
+            switch format {
+            case .json: writeOut(JSONText.serialize(.object(result.jsonSummary)) + "\n")
+            case .text: writeOut(result.textSummary)
+            }
+            if !result.isAccepted { throw ExitCode(Exit.rejected) }
+        }
+    }
+}
+
+extension VerificationResult {
+    var jsonSummary: JSONObject {
+        JSONObject([
+            ("outcome", .string(isAccepted ? "accepted" : "rejected")),
+            ("reason", .str(error?.code.rawValue)),
+            ("message", .str(error?.reason)),
+            ("productCode", .str(claims?.productCode)),
+            ("publicKeyVersion", .int(claims?.publicKeyVersion ?? keyVersion)),
+            ("nonce", .str(claims?.nonce)),
+            ("issuedAt", .int(claims?.issuedAt)),
+            ("keyFingerprint", .str(keyFingerprint)),
+            ("claimsVerified", .bool(claimsVerified)),
+            ("warnings", .array(warnings.map { .object(JSONObject([("code", .string($0.code)), ("message", .string($0.message))])) })),
+        ])
+    }
+
+    var textSummary: String {
+        var lines: [String] = []
+        if let error {
+            lines.append("rejected: \(error.code.rawValue): \(error.reason)")
+        } else {
+            lines.append("accepted")
+            if let c = claims {
+                lines.append("  productCode:      \(c.productCode)")
+                lines.append("  publicKeyVersion: \(c.publicKeyVersion)")
+                lines.append("  nonce:            \(c.nonce ?? "(none)")")
+                lines.append("  issuedAt:         \(c.issuedAt.map { "\($0) (\(RFC3339.format(seconds: $0)))" } ?? "(absent)")")
+            }
+            if let keyFingerprint { lines.append("  keyFingerprint:   \(keyFingerprint)") }
+            for w in warnings { lines.append("  warning: \(w.code): \(w.message)") }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
