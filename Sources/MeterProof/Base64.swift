@@ -73,33 +73,40 @@ public enum Base64 {
             guard n % 4 == 0 else { return nil }
             if n > 0 && input[n - 1] == 0x3D { n -= 1 }
             if n > 0 && input[n - 1] == 0x3D { n -= 1 }
-            guard input.count - n < 3 else { return nil }
         }
         guard n % 4 != 1 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(n * 3 / 4)
-        return table.withUnsafeBufferPointer { t -> [UInt8]? in
-            var i = 0
-            while i + 4 <= n {
-                let a = t[Int(input[i])], b = t[Int(input[i + 1])], c = t[Int(input[i + 2])], d = t[Int(input[i + 3])]
-                if (a | b | c | d) & 0xC0 != 0 { return nil }
-                let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                out.append(UInt8(v >> 16)); out.append(UInt8(v >> 8 & 0xFF)); out.append(UInt8(v & 0xFF))
-                i += 4
+        let outCount = n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1)
+        var ok = true
+        let out = table.withUnsafeBufferPointer { t in
+            [UInt8](unsafeUninitializedCapacity: outCount) { o, initialized in
+                var i = 0, j = 0
+                while i + 4 <= n {
+                    let a = t[Int(input[i])], b = t[Int(input[i + 1])], c = t[Int(input[i + 2])], d = t[Int(input[i + 3])]
+                    if (a | b | c | d) & 0xC0 != 0 { ok = false; break }
+                    o[j] = a << 2 | b >> 4
+                    o[j + 1] = (b & 0x0F) << 4 | c >> 2
+                    o[j + 2] = (c & 0x03) << 6 | d
+                    i += 4; j += 3
+                }
+                if ok {
+                    let rest = n - i
+                    if rest == 2 {
+                        let a = t[Int(input[i])], b = t[Int(input[i + 1])]
+                        if (a | b) & 0xC0 != 0 || b & 0x0F != 0 { ok = false } else { o[j] = a << 2 | b >> 4; j += 1 }
+                    } else if rest == 3 {
+                        let a = t[Int(input[i])], b = t[Int(input[i + 1])], c = t[Int(input[i + 2])]
+                        if (a | b | c) & 0xC0 != 0 || c & 0x03 != 0 { ok = false } else {
+                            o[j] = a << 2 | b >> 4
+                            o[j + 1] = (b & 0x0F) << 4 | c >> 2
+                            j += 2
+                        }
+                    }
+                }
+                if !ok { for k in j..<outCount { o[k] = 0 }; j = outCount }
+                initialized = j
             }
-            let rest = n - i
-            if rest == 2 {
-                let a = t[Int(input[i])], b = t[Int(input[i + 1])]
-                if (a | b) & 0xC0 != 0 || b & 0x0F != 0 { return nil }
-                out.append(a << 2 | b >> 4)
-            } else if rest == 3 {
-                let a = t[Int(input[i])], b = t[Int(input[i + 1])], c = t[Int(input[i + 2])]
-                if (a | b | c) & 0xC0 != 0 || c & 0x03 != 0 { return nil }
-                out.append(a << 2 | b >> 4)
-                out.append((b & 0x0F) << 4 | c >> 2)
-            }
-            return out
         }
+        return ok ? out : nil
     }
 }
 

@@ -33,29 +33,32 @@ public struct CompactJWS: Sendable {
         guard bytes.count <= TokenLimits.maxTokenBytes else {
             throw VerificationError(.tokenTooLarge, "token of \(bytes.count) bytes exceeds the \(TokenLimits.maxTokenBytes)-byte limit")
         }
-        var dots: [Int] = []
-        for (i, b) in bytes.enumerated() where b == UInt8(ascii: ".") {
-            dots.append(i)
-            if dots.count > 2 { break }
-        }
-        guard dots.count == 2 else {
-            if dots.count > 2 {
-                throw VerificationError(.malformedToken, "token has more than three segments (JWE and other serializations are not accepted)")
+        let parts = bytes.withUnsafeBufferPointer { buf -> Result<(Int, Int, [UInt8], [UInt8], [UInt8]), VerificationError> in
+            var d1 = -1, d2 = -1
+            for i in 0..<buf.count where buf[i] == UInt8(ascii: ".") {
+                if d1 < 0 { d1 = i } else if d2 < 0 { d2 = i } else {
+                    return .failure(VerificationError(.malformedToken, "token has more than three segments (JWE and other serializations are not accepted)"))
+                }
             }
-            throw VerificationError(.malformedToken, "token has \(dots.count + 1) segment\(dots.count == 0 ? "" : "s"); a compact JWS has exactly three")
+            guard d2 >= 0 else {
+                let n = d1 < 0 ? 1 : 2
+                return .failure(VerificationError(.malformedToken, "token has \(n) segment\(n == 1 ? "" : "s"); a compact JWS has exactly three"))
+            }
+            guard d1 > 0, d2 > d1 + 1, d2 < buf.count - 1 else {
+                return .failure(VerificationError(.malformedToken, "token has an empty segment"))
+            }
+            guard let h = Base64.urlDecode(UnsafeBufferPointer(rebasing: buf[0..<d1])) else {
+                return .failure(VerificationError(.malformedToken, "header segment is not canonical unpadded base64url"))
+            }
+            guard let p = Base64.urlDecode(UnsafeBufferPointer(rebasing: buf[(d1 + 1)..<d2])) else {
+                return .failure(VerificationError(.malformedToken, "payload segment is not canonical unpadded base64url"))
+            }
+            guard let s = Base64.urlDecode(UnsafeBufferPointer(rebasing: buf[(d2 + 1)...])) else {
+                return .failure(VerificationError(.malformedToken, "signature segment is not canonical unpadded base64url"))
+            }
+            return .success((d1, d2, h, p, s))
         }
-        let (d1, d2) = (dots[0], dots[1])
-        guard d1 > 0, d2 > d1 + 1, d2 < bytes.count - 1 else {
-            throw VerificationError(.malformedToken, "token has an empty segment")
-        }
-        let decoded = bytes.withUnsafeBufferPointer { buf -> ([UInt8]?, [UInt8]?, [UInt8]?) in
-            (Base64.urlDecode(UnsafeBufferPointer(rebasing: buf[0..<d1])),
-             Base64.urlDecode(UnsafeBufferPointer(rebasing: buf[(d1 + 1)..<d2])),
-             Base64.urlDecode(UnsafeBufferPointer(rebasing: buf[(d2 + 1)...])))
-        }
-        guard let h = decoded.0 else { throw VerificationError(.malformedToken, "header segment is not canonical unpadded base64url") }
-        guard let p = decoded.1 else { throw VerificationError(.malformedToken, "payload segment is not canonical unpadded base64url") }
-        guard let s = decoded.2 else { throw VerificationError(.malformedToken, "signature segment is not canonical unpadded base64url") }
+        let (_, d2, h, p, s) = try parts.get()
         self.compact = compact
         self.signingInput = bytes[0..<d2]
         self.header = h

@@ -1,0 +1,1 @@
+func runAuditBenchmarks(_ command: String, _ options: BenchOptions) -> Bool { false }
