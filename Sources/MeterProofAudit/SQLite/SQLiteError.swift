@@ -1,0 +1,68 @@
+import CMeterProofSQLite
+
+/// A failure reported by SQLite (or by this access layer, using SQLite's result codes).
+///
+/// Every error carries the primary and extended result code and the message SQLite gave
+/// (`sqlite3_errmsg`) at the moment of failure, plus the SQL text involved when there was one.
+public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The primary result code (`extendedResultCode & 0xFF`), e.g. `SQLITE_CONSTRAINT` (19).
+    public let resultCode: Int32
+    /// The extended result code, e.g. `SQLITE_CONSTRAINT_UNIQUE` (2067).
+    public let extendedResultCode: Int32
+    /// The message SQLite reported for this failure.
+    public let message: String
+    /// The SQL being prepared or run, when known.
+    public let sql: String?
+
+    /// Creates an error from an (extended or primary) SQLite result code.
+    public init(extendedResultCode: Int32, message: String, sql: String? = nil) {
+        self.extendedResultCode = extendedResultCode
+        self.resultCode = extendedResultCode & 0xFF
+        self.message = message
+        self.sql = sql
+    }
+
+    /// Builds an error for result code `code` just returned by a call on `db`.
+    ///
+    /// Uses `sqlite3_errmsg(db)` when the connection's last error matches `code` (it always does
+    /// for errors SQLite records on the connection); otherwise falls back to `sqlite3_errstr`.
+    init(code: Int32, db: OpaquePointer?, sql: String? = nil) {
+        var extended = code
+        var text: String? = nil
+        if let db {
+            let last = sqlite3_extended_errcode(db)
+            if last & 0xFF == code & 0xFF {
+                // With extended codes enabled the call already returned the extended code;
+                // prefer the connection's value if the call gave only the primary one.
+                if code & ~0xFF == 0 { extended = last }
+                if let m = sqlite3_errmsg(db) { text = String(cString: m) }
+            }
+        }
+        if text == nil { text = sqlite3_errstr(code).map { String(cString: $0) } ?? "unknown error" }
+        self.init(extendedResultCode: extended, message: text!, sql: sql)
+    }
+
+    /// A misuse of this API detected before reaching SQLite (`SQLITE_MISUSE`).
+    static func misuse(_ message: String, sql: String? = nil) -> SQLiteError {
+        SQLiteError(extendedResultCode: SQLITE_MISUSE, message: message, sql: sql)
+    }
+
+    /// `SQLITE_BUSY` family: another connection holds a conflicting lock.
+    public var isBusy: Bool { resultCode == SQLITE_BUSY }
+    /// `SQLITE_READONLY` family: a write was attempted on a read-only connection or file.
+    public var isReadOnly: Bool { resultCode == SQLITE_READONLY }
+    /// `SQLITE_FULL`: the disk (or the database's size limit) is full.
+    public var isFull: Bool { resultCode == SQLITE_FULL }
+    /// `SQLITE_NOTADB`: the file is not an SQLite database.
+    public var isNotADatabase: Bool { resultCode == SQLITE_NOTADB }
+    /// `SQLITE_CONSTRAINT` family, e.g. `SQLITE_CONSTRAINT_UNIQUE`.
+    public var isConstraint: Bool { resultCode == SQLITE_CONSTRAINT }
+
+    public var description: String {
+        var s = "SQLite error \(resultCode)"
+        if extendedResultCode != resultCode { s += " (extended \(extendedResultCode))" }
+        s += ": \(message)"
+        if let sql { s += " [SQL: \(sql)]" }
+        return s
+    }
+}
