@@ -3,7 +3,7 @@
 /// Compare errors by `code` (the message wording may change). Codes:
 /// `malformed_note`, `no_known_signature`, `bad_signature`, `bad_inclusion_proof`,
 /// `bad_consistency_proof`, `malformed_checkpoint`, `malformed_proof`, `malformed_key`,
-/// `key_id_mismatch`, `invalid_argument`, `crypto_failure`.
+/// `key_id_mismatch`, `origin_mismatch`, `invalid_argument`, `crypto_failure`.
 public struct TransparencyError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Stable snake_case reason, e.g. `bad_inclusion_proof`.
     public let code: String
@@ -62,6 +62,11 @@ public struct TransparencyError: Error, Hashable, Sendable, CustomStringConverti
     /// A vkey/skey whose key ID does not match the one computed from its name and key.
     public static func keyIDMismatch(_ message: String) -> TransparencyError {
         TransparencyError(code: "key_id_mismatch", message: message)
+    }
+
+    /// A checkpoint from a different log than the one expected.
+    public static func originMismatch(_ message: String) -> TransparencyError {
+        TransparencyError(code: "origin_mismatch", message: message)
     }
 
     /// An argument outside the function's domain (e.g. a leaf index beyond the tree size).
