@@ -1,9 +1,17 @@
 import MeterProof
+import MeterProofAudit
 
 /// Verification for the CLI, optionally recorded in an audit trail.
 enum VerifyRecorder {
+    /// Verifies; with `db`, records the attempt and applies the nonce rule in the same
+    /// transaction that decides acceptance (a replayed nonce turns into `nonce_replayed`).
     static func verify(verifier: Verifier, input: [UInt8], request: RegisterUsageRequest, db: String?) throws -> VerificationResult {
-        guard db != nil else { return verifier.verify(input, expecting: request) }
-        throw fail(Exit.usage, "--db needs the audit trail, which this build does not have yet")
+        let result = verifier.verify(input, expecting: request)
+        guard let db else { return result }
+        let recorded = try withTrail { try AuditTrail(path: db).record(AuditEntry(result: result, source: .live)) }
+        if result.isAccepted && !recorded.isAccepted {
+            return result.rejected(VerificationError(.nonceReplayed, recorded.message ?? "nonce already accepted"))
+        }
+        return result
     }
 }

@@ -4,10 +4,6 @@ import Testing
 
 private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
-/// The error code `body` throws, or `nil` if it succeeds.
-private func errorCode(_ body: () throws -> Void) -> String? {
-    do { try body(); return nil } catch let e as CanonicalJSONError { return e.code } catch { return "unexpected \(error)" }
-}
 
 /// Compares member lists exactly (names by UTF-8 bytes, values by `EntryValue` byte equality).
 private func sameMembers(_ a: [(String, EntryValue)], _ b: [(String, EntryValue)]) -> Bool {

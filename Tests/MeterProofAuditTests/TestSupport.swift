@@ -53,15 +53,20 @@ struct DictionaryNodeSource: MerkleNodeSource {
 /// Leaf `i` of the synthetic test trees: its decimal spelling.
 func testLeaf(_ i: Int) -> MerkleHash { RFC6962.leafHash(Array("leaf \(i)".utf8)) }
 
-/// Runs `body` and returns the `TransparencyError.code` it threw, or nil if it did not throw.
+/// Runs `body` and returns the error code it threw (TransparencyError, CanonicalJSONError
+/// or AuditError), or nil if it did not throw.
 func errorCode(_ body: () throws -> Void) -> String? {
     do {
         try body()
         return nil
     } catch let e as TransparencyError {
         return e.code
+    } catch let e as CanonicalJSONError {
+        return e.code
+    } catch let e as AuditError {
+        return e.code.rawValue
     } catch {
-        return "non-transparency-error: \(error)"
+        return "unexpected error: \(error)"
     }
 }
 

@@ -1,0 +1,188 @@
+import MeterProof
+
+/// Where a recorded attempt came from.
+public enum EntrySource: String, Sendable {
+    /// A verification made by software at container start (`meterproof verify --db`, the library).
+    case live
+    /// A captured response verified offline (`meterproof audit import`).
+    case `import`
+}
+
+/// Where an imported attempt was read from.
+public struct CaptureOrigin: Sendable, Hashable {
+    /// The captures file (as named on the command line; `-` for standard input).
+    public var file: String
+    /// 1-based line number in that file.
+    public var line: Int
+    /// Lowercase hex SHA-256 of the line's bytes (without its line terminator).
+    public var hash: String
+    /// The capture's `capturedAt`, when given.
+    public var capturedAt: String?
+
+    public init(file: String, line: Int, hash: String, capturedAt: String?) {
+        self.file = file
+        self.line = line
+        self.hash = hash
+        self.capturedAt = capturedAt
+    }
+}
+
+/// One recorded verification attempt: a leaf of the audit trail's Merkle tree.
+///
+/// Its canonical bytes are the RFC 8785 serialization of the flat object of its fields; the
+/// leaf hash is `SHA-256(0x00 || bytes)`. Every field is always present (null when unknown),
+/// so all entries share one column set (see docs/audit-trail.md).
+public struct AuditEntry: Sendable, Hashable {
+    public var seq: UInt64
+    /// RFC 3339 UTC with milliseconds.
+    public var recordedAt: String
+    public var source: EntrySource
+    /// `bound` (checked against a request) or `unbound` (claims taken from the token).
+    public var binding: String
+    /// `accepted` or `rejected`.
+    public var outcome: String
+    public var reason: String?
+    public var message: String?
+    public var productCode: String?
+    public var publicKeyVersion: Int64?
+    public var nonce: String?
+    public var issuedAt: Int64?
+    public var keyFingerprint: String?
+    /// Comma-separated warning codes on an accepted attempt (e.g. `key_rotation_due`).
+    public var warnings: String?
+    /// The raw compact JWS, so anyone can re-verify AWS's signature.
+    public var token: String?
+    public var capturedAt: String?
+    public var captureFile: String?
+    public var captureLine: Int64?
+    public var captureHash: String?
+
+    public var isAccepted: Bool { outcome == "accepted" }
+
+    /// The field names, in canonical (sorted) order: the CSV header.
+    public static let fieldNames: [String] = [
+        "binding", "captureFile", "captureHash", "captureLine", "capturedAt", "issuedAt", "keyFingerprint",
+        "message", "nonce", "outcome", "productCode", "publicKeyVersion", "reason", "recordedAt", "seq", "source",
+        "token", "warnings",
+    ]
+
+    /// The entry as name/value pairs.
+    public var members: [(String, EntryValue)] {
+        func s(_ v: String?) -> EntryValue { v.map { .string($0) } ?? .null }
+        func i(_ v: Int64?) -> EntryValue { v.map { .int($0) } ?? .null }
+        return [
+            ("binding", .string(binding)), ("captureFile", s(captureFile)), ("captureHash", s(captureHash)),
+            ("captureLine", i(captureLine)), ("capturedAt", s(capturedAt)), ("issuedAt", i(issuedAt)),
+            ("keyFingerprint", s(keyFingerprint)), ("message", s(message)), ("nonce", s(nonce)),
+            ("outcome", .string(outcome)), ("productCode", s(productCode)), ("publicKeyVersion", i(publicKeyVersion)),
+            ("reason", s(reason)), ("recordedAt", .string(recordedAt)), ("seq", .int(Int64(seq))),
+            ("source", .string(source.rawValue)), ("token", s(token)), ("warnings", s(warnings)),
+        ]
+    }
+
+    /// RFC 8785 bytes: what is stored, hashed and exported.
+    public func canonicalBytes() throws(AuditError) -> [UInt8] {
+        do { return try CanonicalJSON.serialize(members) } catch {
+            throw AuditError(.invalidEntry, "entry \(seq) cannot be serialized: \(error.message)")
+        }
+    }
+
+    /// Reads an entry back from its canonical bytes, refusing anything not exactly canonical
+    /// or not of the entry shape.
+    public init(canonicalBytes bytes: some Collection<UInt8>) throws(AuditError) {
+        let members: [(String, EntryValue)]
+        do { members = try CanonicalJSON.parseEntry(bytes) } catch {
+            throw AuditError(.invalidEntry, "entry is not canonical JSON: \(error.message)")
+        }
+        guard members.count == Self.fieldNames.count else {
+            throw AuditError(.invalidEntry, "entry has \(members.count) members, expected \(Self.fieldNames.count)")
+        }
+        var m: [String: EntryValue] = [:]
+        for (k, v) in members { m[k] = v }
+        for name in Self.fieldNames where m[name] == nil {
+            throw AuditError(.invalidEntry, "entry lacks member \(name)")
+        }
+        func str(_ k: String) throws(AuditError) -> String? {
+            switch m[k]! {
+            case .string(let s): return s
+            case .null: return nil
+            default: throw AuditError(.invalidEntry, "entry member \(k) must be a string or null")
+            }
+        }
+        func req(_ k: String) throws(AuditError) -> String {
+            guard let s = try str(k) else { throw AuditError(.invalidEntry, "entry member \(k) must not be null") }
+            return s
+        }
+        func int(_ k: String) throws(AuditError) -> Int64? {
+            switch m[k]! {
+            case .int(let v): return v
+            case .null: return nil
+            default: throw AuditError(.invalidEntry, "entry member \(k) must be an integer or null")
+            }
+        }
+        guard case .int(let seq) = m["seq"]!, seq >= 0 else { throw AuditError(.invalidEntry, "entry seq must be a non-negative integer") }
+        guard let source = EntrySource(rawValue: try req("source")) else { throw AuditError(.invalidEntry, "entry source must be live or import") }
+        let outcome = try req("outcome")
+        guard outcome == "accepted" || outcome == "rejected" else { throw AuditError(.invalidEntry, "entry outcome must be accepted or rejected") }
+        let binding = try req("binding")
+        guard binding == "bound" || binding == "unbound" else { throw AuditError(.invalidEntry, "entry binding must be bound or unbound") }
+        self.seq = UInt64(seq)
+        self.recordedAt = try req("recordedAt")
+        self.source = source
+        self.binding = binding
+        self.outcome = outcome
+        self.reason = try str("reason")
+        self.message = try str("message")
+        self.productCode = try str("productCode")
+        self.publicKeyVersion = try int("publicKeyVersion")
+        self.nonce = try str("nonce")
+        self.issuedAt = try int("issuedAt")
+        self.keyFingerprint = try str("keyFingerprint")
+        self.warnings = try str("warnings")
+        self.token = try str("token")
+        self.capturedAt = try str("capturedAt")
+        self.captureFile = try str("captureFile")
+        self.captureLine = try int("captureLine")
+        self.captureHash = try str("captureHash")
+        if (outcome == "accepted") != (reason == nil) {
+            throw AuditError(.invalidEntry, "entry \(seq): reason must be null exactly when accepted")
+        }
+    }
+
+    /// Builds the entry for a verification result (seq and time are filled in when appended).
+    public init(result: VerificationResult, source: EntrySource, capture: CaptureOrigin? = nil) {
+        self.seq = 0
+        self.recordedAt = ""
+        self.source = source
+        self.binding = result.bound ? "bound" : "unbound"
+        self.outcome = result.isAccepted ? "accepted" : "rejected"
+        self.reason = result.error?.code.rawValue
+        self.message = result.error?.reason
+        self.productCode = result.claims?.productCode
+        self.publicKeyVersion = (result.claims?.publicKeyVersion ?? result.keyVersion).map(Int64.init)
+        self.nonce = result.claims?.nonce
+        self.issuedAt = result.claims?.issuedAt
+        self.keyFingerprint = result.keyFingerprint
+        self.warnings = result.warnings.isEmpty ? nil : result.warnings.map(\.code).joined(separator: ",")
+        self.token = result.token
+        self.capturedAt = capture?.capturedAt
+        self.captureFile = capture?.file
+        self.captureLine = capture.map { Int64($0.line) }
+        self.captureHash = capture?.hash
+    }
+
+    /// A rejected entry for input that never reached verification (e.g. a malformed capture line).
+    public init(rejected code: ReasonCode, message: String, source: EntrySource, capture: CaptureOrigin?) {
+        self.seq = 0
+        self.recordedAt = ""
+        self.source = source
+        self.binding = "unbound"
+        self.outcome = "rejected"
+        self.reason = code.rawValue
+        self.message = message
+        self.capturedAt = capture?.capturedAt
+        self.captureFile = capture?.file
+        self.captureLine = capture.map { Int64($0.line) }
+        self.captureHash = capture?.hash
+    }
+}

@@ -1,0 +1,75 @@
+/// Why an audit-trail operation failed: a stable code and a sentence.
+public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        enum Backing: String, CaseIterable, Sendable {
+            case notATrail = "not_a_trail"
+            case newerSchema = "newer_schema"
+            case alreadyExists = "already_exists"
+            case readOnly = "read_only"
+            case diskFull = "disk_full"
+            case locked = "locked"
+            case storage = "storage_error"
+            case invalidEntry = "invalid_entry"
+            case noSuchEntry = "no_such_entry"
+            case noCheckpoint = "no_checkpoint"
+            case wrongKey = "wrong_log_key"
+            case inconsistent = "inconsistent_checkpoint"
+            case badInput = "bad_input"
+        }
+        let backing: Backing
+        init(_ b: Backing) { backing = b }
+        public var rawValue: String { backing.rawValue }
+        public var description: String { backing.rawValue }
+
+        /// The file is not a MeterProof trail (wrong `application_id`, or not SQLite at all).
+        public static let notATrail = Code(.notATrail)
+        /// The trail was written by a newer MeterProof (higher `user_version`).
+        public static let newerSchema = Code(.newerSchema)
+        /// `audit init` refuses to overwrite a trail or key file.
+        public static let alreadyExists = Code(.alreadyExists)
+        /// The file or its directory is read-only.
+        public static let readOnly = Code(.readOnly)
+        /// The disk is full; nothing was half-written (the transaction rolled back).
+        public static let diskFull = Code(.diskFull)
+        /// Another writer held the database past the busy timeout.
+        public static let locked = Code(.locked)
+        /// Any other SQLite failure (the message carries SQLite's extended code).
+        public static let storage = Code(.storage)
+        /// An entry is not of the entry shape or not canonical.
+        public static let invalidEntry = Code(.invalidEntry)
+        /// The requested seq does not exist.
+        public static let noSuchEntry = Code(.noSuchEntry)
+        /// No checkpoint has been signed yet.
+        public static let noCheckpoint = Code(.noCheckpoint)
+        /// The signer key does not belong to this trail.
+        public static let wrongKey = Code(.wrongKey)
+        /// A checkpoint does not match the trail's history.
+        public static let inconsistent = Code(.inconsistent)
+        /// A file given to a command is malformed.
+        public static let badInput = Code(.badInput)
+    }
+
+    public var code: Code
+    public var reason: String
+
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { "\(code.rawValue): \(reason)" }
+
+    /// Maps a SQLite failure to the audit error a user can act on.
+    static func from(_ e: SQLiteError, doing what: String) -> AuditError {
+        if e.isBusy || e.resultCode == 6 /* SQLITE_LOCKED */ {
+            return AuditError(.locked, "\(what): the trail is locked by another writer (\(e.description))")
+        }
+        if e.isReadOnly { return AuditError(.readOnly, "\(what): the trail is read-only (\(e.description))") }
+        if e.isFull { return AuditError(.diskFull, "\(what): the disk is full; nothing was written (\(e.description))") }
+        if e.isNotADatabase { return AuditError(.notATrail, "\(what): not an SQLite database (\(e.description))") }
+        if e.resultCode == 14 /* SQLITE_CANTOPEN */ {
+            return AuditError(.storage, "\(what): cannot open the trail file (\(e.description))")
+        }
+        return AuditError(.storage, "\(what): \(e.description)")
+    }
+}

@@ -1,0 +1,456 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import MeterProof
+
+/// The append-only, tamper-evident audit trail: one SQLite file.
+///
+/// Every recorded attempt is a leaf of an RFC 6962 Merkle tree; the trail stores each entry's
+/// canonical bytes, its leaf hash and every completed subtree hash, so appending is O(log n)
+/// and proofs are O(log n) lookups. Checkpoints are C2SP signed notes (Ed25519).
+///
+/// One `AuditTrail` owns one SQLite connection and is not `Sendable`: open one per thread or
+/// process. Any number of processes may append to the same file at once; `BEGIN IMMEDIATE`
+/// serializes them and the nonce table's primary key makes "accepted at most once" atomic.
+public final class AuditTrail {
+    /// `PRAGMA application_id` of every MeterProof trail: ASCII "MPTR".
+    public static let applicationID: Int64 = 0x4D50_5452
+    /// The schema version this build writes (`PRAGMA user_version`).
+    public static let schemaVersion: Int64 = 1
+
+    let db: SQLiteDatabase
+    public let path: String
+    /// The log's origin line (the name in its checkpoints).
+    public let origin: String
+    /// The log's public key (C2SP vkey), as stored in the trail.
+    public let verifier: NoteVerifier
+    /// Cached right edge of the tree; revalidated against the file at each write.
+    private var frontier = MerkleFrontier()
+
+    // MARK: Creating and opening
+
+    /// Creates a new, empty trail at `path` for the log key `signer`. Refuses to overwrite.
+    ///
+    /// The file is built under a temporary name and linked into place only when complete,
+    /// so a crash leaves either no trail or a whole one.
+    @discardableResult
+    public static func create(path: String, signer: NoteSigner) throws(AuditError) -> AuditTrail {
+        if access(path, F_OK) == 0 {
+            throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite it")
+        }
+        let tmp = path + ".creating-\(getpid())"
+        unlink(tmp)
+        do {
+            let db = try SQLiteDatabase(path: tmp, mode: .readWriteCreate)
+            try db.execute("PRAGMA journal_mode=WAL")
+            try db.execute("PRAGMA synchronous=FULL")
+            try db.transaction(.immediate) {
+                try db.execute(schemaSQL)
+                try db.execute("PRAGMA application_id=\(applicationID)")
+                try db.execute("PRAGMA user_version=\(schemaVersion)")
+                let ins = try db.prepare("INSERT INTO meta(name, value) VALUES (?, ?)")
+                for (k, v) in [("origin", signer.name), ("vkey", signer.verifier.vkey),
+                               ("created_at", RFC3339.format(milliseconds: Clock.nowMilliseconds())),
+                               ("created_by", "meterproof \(MeterProofVersion.string)")] {
+                    try ins.bind(k, at: 1)
+                    try ins.bind(v, at: 2)
+                    try ins.run()
+                    ins.reset()
+                }
+            }
+            // Fold the WAL into the main file so the linked file is complete on its own.
+            try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        } catch let e as SQLiteError {
+            removeDatabaseFiles(tmp)
+            throw AuditError.from(e, doing: "creating \(path)")
+        } catch {
+            removeDatabaseFiles(tmp)
+            throw AuditError(.storage, "creating \(path): \(error)")
+        }
+        // link() fails with EEXIST instead of replacing: the no-overwrite promise holds even against a race.
+        if link(tmp, path) != 0 {
+            let err = errno
+            removeDatabaseFiles(tmp)
+            if err == EEXIST { throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite it") }
+            if err == EROFS || err == EACCES || err == EPERM { throw AuditError(.readOnly, "cannot create \(path): \(String(cString: strerror(err)))") }
+            throw AuditError(.storage, "cannot create \(path): \(String(cString: strerror(err)))")
+        }
+        removeDatabaseFiles(tmp)
+        return try AuditTrail(path: path)
+    }
+
+    static func removeDatabaseFiles(_ p: String) {
+        unlink(p); unlink(p + "-wal"); unlink(p + "-shm"); unlink(p + "-journal")
+    }
+
+    /// Opens an existing trail.
+    ///
+    /// - Throws: `not_a_trail` if the file is absent, not SQLite, or another application's
+    ///   database; `newer_schema` if a newer MeterProof wrote it; `locked`, `read_only`, `storage_error`.
+    public init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int32 = 10_000) throws(AuditError) {
+        guard access(path, F_OK) == 0 else {
+            throw AuditError(.notATrail, "no audit trail at \(path) (create one with `meterproof audit init`)")
+        }
+        self.path = path
+        do {
+            db = try SQLiteDatabase(path: path, mode: readOnly ? .readOnly : .readWrite, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+            let app = try db.pragmaInt("application_id")
+            guard app == Self.applicationID else {
+                throw AuditError(.notATrail, "\(path) is not a MeterProof audit trail (application_id \(app))")
+            }
+            let version = try db.pragmaInt("user_version")
+            guard version <= Self.schemaVersion else {
+                throw AuditError(.newerSchema, "\(path) has schema version \(version); this MeterProof reads up to \(Self.schemaVersion)")
+            }
+            guard version == Self.schemaVersion else {
+                throw AuditError(.notATrail, "\(path) has unknown schema version \(version)")
+            }
+            try db.setDefensive(true)
+            try db.execute("PRAGMA trusted_schema=OFF")
+            if !readOnly {
+                try db.execute("PRAGMA synchronous=FULL")
+            }
+            let meta = try db.prepare("SELECT value FROM meta WHERE name = ?")
+            func value(_ k: String) throws -> String {
+                try meta.bind(k, at: 1)
+                defer { meta.reset() }
+                guard try meta.step(), let v = meta.string(at: 0) else {
+                    throw AuditError(.notATrail, "\(path) lacks its \(k) record")
+                }
+                return v
+            }
+            origin = try value("origin")
+            let vkeyText = try value("vkey")
+            do { verifier = try NoteVerifier(vkey: vkeyText) } catch {
+                throw AuditError(.notATrail, "\(path) holds an unreadable log key: \(error)")
+            }
+        } catch let e as AuditError {
+            throw e
+        } catch let e as SQLiteError {
+            throw AuditError.from(e, doing: "opening \(path)")
+        } catch {
+            throw AuditError(.storage, "opening \(path): \(error)")
+        }
+    }
+
+    static let schemaSQL = """
+    CREATE TABLE meta(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE entries(seq INTEGER PRIMARY KEY, body BLOB NOT NULL, leaf_hash BLOB NOT NULL);
+    CREATE TABLE nodes(level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(level, idx)) WITHOUT ROWID;
+    CREATE TABLE nonces(product_code TEXT NOT NULL, nonce TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(product_code, nonce)) WITHOUT ROWID;
+    CREATE TABLE checkpoints(size INTEGER PRIMARY KEY, note TEXT NOT NULL, signed_at TEXT NOT NULL);
+    CREATE TABLE captures(hash BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+    """ + ["meta", "entries", "nodes", "nonces", "checkpoints", "captures"].map { t in
+        """
+
+        CREATE TRIGGER \(t)_no_update BEFORE UPDATE ON \(t) BEGIN SELECT RAISE(ABORT, 'meterproof: the audit trail is append-only'); END;
+        CREATE TRIGGER \(t)_no_delete BEFORE DELETE ON \(t) BEGIN SELECT RAISE(ABORT, 'meterproof: the audit trail is append-only'); END;
+        """
+    }.joined()
+
+    // MARK: Reading
+
+    /// Number of entries (the tree size).
+    public func size() throws(AuditError) -> UInt64 {
+        do { return try currentSize() } catch { throw AuditError.from(error, doing: "reading \(path)") }
+    }
+
+    func currentSize() throws(SQLiteError) -> UInt64 {
+        let st = try db.cachedStatement("SELECT seq FROM entries ORDER BY seq DESC LIMIT 1")
+        defer { st.reset() }
+        return try st.step() ? UInt64(st.int64(at: 0)) + 1 : 0
+    }
+
+    /// The stored canonical bytes of entry `seq`.
+    public func entryBytes(_ seq: UInt64) throws(AuditError) -> [UInt8] {
+        do {
+            let st = try db.cachedStatement("SELECT body FROM entries WHERE seq = ?")
+            defer { st.reset() }
+            try st.bind(Int64(bitPattern: seq), at: 1)
+            guard try st.step(), let b = st.blob(at: 0) else { throw AuditError(.noSuchEntry, "no entry with seq \(seq)") }
+            return b
+        } catch let e as AuditError { throw e } catch let e as SQLiteError { throw AuditError.from(e, doing: "reading entry \(seq)") } catch {
+            throw AuditError(.storage, "\(error)")
+        }
+    }
+
+    /// Entry `seq`, decoded.
+    public func entry(_ seq: UInt64) throws(AuditError) -> AuditEntry {
+        try AuditEntry(canonicalBytes: entryBytes(seq))
+    }
+
+    /// Calls `body` with each entry's seq and canonical bytes, in order, from `start` to `end` (exclusive).
+    /// The bytes are valid only during the call. Memory use does not grow with the trail.
+    public func forEachEntry(from start: UInt64 = 0, to end: UInt64 = UInt64(Int64.max), _ body: (UInt64, UnsafeRawBufferPointer) throws -> Void) throws {
+        let st = try db.prepare("SELECT seq, body FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq")
+        try st.bind(Int64(bitPattern: start), at: 1)
+        try st.bind(Int64(min(end, UInt64(Int64.max))), at: 2)
+        while try st.step() {
+            let seq = UInt64(st.int64(at: 0))
+            try st.withBlob(at: 1) { try body(seq, $0) }
+        }
+    }
+
+    // MARK: Appending
+
+    /// One item to append.
+    public struct Pending: Sendable {
+        public var entry: AuditEntry
+        /// For imports: the capture line's hash; an item whose hash the trail already holds is skipped.
+        public var captureHash: [UInt8]?
+
+        public init(entry: AuditEntry, captureHash: [UInt8]? = nil) {
+            self.entry = entry
+            self.captureHash = captureHash
+        }
+    }
+
+    /// What happened to one appended item.
+    public enum AppendOutcome: Sendable {
+        /// Recorded as this entry (an accepted entry may have become `nonce_replayed`).
+        case recorded(AuditEntry)
+        /// The capture was already imported as entry `seq`; nothing was written.
+        case duplicate(seq: UInt64)
+    }
+
+    /// Records one entry in its own durable transaction; see ``append(_:)``.
+    @discardableResult
+    public func record(_ entry: AuditEntry) throws(AuditError) -> AuditEntry {
+        guard case .recorded(let e) = try append([Pending(entry: entry)])[0] else {
+            throw AuditError(.storage, "internal: a live entry was reported as a duplicate")
+        }
+        return e
+    }
+
+    /// Appends items in one transaction (`BEGIN IMMEDIATE` … `COMMIT`, synchronous=FULL).
+    ///
+    /// For each accepted item carrying a nonce, the nonce rule is applied inside the
+    /// transaction: if `(productCode, nonce)` was already accepted, the item is recorded as
+    /// rejected `nonce_replayed` instead. Items whose capture hash is already present are skipped.
+    /// Either all items are durably recorded or, on any error, none is.
+    public func append(_ items: [Pending]) throws(AuditError) -> [AppendOutcome] {
+        let now = RFC3339.format(milliseconds: Clock.nowMilliseconds())
+        let saved = frontier
+        do {
+            return try db.transaction(.immediate) {
+                try syncFrontier()
+                var out: [AppendOutcome] = []
+                out.reserveCapacity(items.count)
+                let findCapture = try db.cachedStatement("SELECT seq FROM captures WHERE hash = ?")
+                let addCapture = try db.cachedStatement("INSERT INTO captures(hash, seq) VALUES (?, ?)")
+                let addNonce = try db.cachedStatement("INSERT INTO nonces(product_code, nonce, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                let addEntry = try db.cachedStatement("INSERT INTO entries(seq, body, leaf_hash) VALUES (?, ?, ?)")
+                let addNode = try db.cachedStatement("INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)")
+                for item in items {
+                    if let h = item.captureHash {
+                        try findCapture.bind(h, at: 1)
+                        let found = try findCapture.step() ? UInt64(findCapture.int64(at: 0)) : nil
+                        findCapture.reset()
+                        if let found { out.append(.duplicate(seq: found)); continue }
+                    }
+                    var e = item.entry
+                    e.seq = frontier.size
+                    e.recordedAt = now
+                    if e.isAccepted, let nonce = e.nonce, let pc = e.productCode {
+                        try addNonce.bind(pc, at: 1)
+                        try addNonce.bind(nonce, at: 2)
+                        try addNonce.bind(Int64(e.seq), at: 3)
+                        try addNonce.run()
+                        addNonce.reset()
+                        if db.changes == 0 {
+                            e.outcome = "rejected"
+                            e.reason = ReasonCode.nonceReplayed.rawValue
+                            e.message = "nonce \(nonce) was already accepted for product \(pc)"
+                            e.warnings = nil
+                        }
+                    }
+                    let body = try e.canonicalBytes()
+                    let leaf = RFC6962.leafHash(body)
+                    try addEntry.bind(Int64(e.seq), at: 1)
+                    try addEntry.bind(body, at: 2)
+                    try leaf.withUnsafeBytes { try addEntry.bind($0, at: 3) }
+                    try addEntry.run()
+                    addEntry.reset()
+                    try frontier.append(leaf) { level, index, hash in
+                        guard level > 0 else { return }
+                        try addNode.bind(Int64(level), at: 1)
+                        try addNode.bind(Int64(index), at: 2)
+                        try hash.withUnsafeBytes { try addNode.bind($0, at: 3) }
+                        try addNode.run()
+                        addNode.reset()
+                    }
+                    if let h = item.captureHash {
+                        try addCapture.bind(h, at: 1)
+                        try addCapture.bind(Int64(e.seq), at: 2)
+                        try addCapture.run()
+                        addCapture.reset()
+                    }
+                    out.append(.recorded(e))
+                }
+                return out
+            }
+        } catch let e as AuditError {
+            frontier = saved
+            throw e
+        } catch let e as SQLiteError {
+            frontier = saved
+            throw AuditError.from(e, doing: "appending to \(path)")
+        } catch {
+            frontier = saved
+            throw AuditError(.storage, "appending to \(path): \(error)")
+        }
+    }
+
+    /// Makes the cached frontier match the file (another process may have appended).
+    private func syncFrontier() throws {
+        let n = try currentSize()
+        if n == frontier.size { return }
+        frontier = try loadFrontier(size: n)
+    }
+
+    /// Reads the frontier for a tree of `size` leaves from stored subtree hashes: popcount(size) lookups.
+    func loadFrontier(size: UInt64) throws -> MerkleFrontier {
+        var nodes: [MerkleHash] = []
+        var start: UInt64 = 0
+        var level = 63
+        while level >= 0 {
+            if size & (UInt64(1) << UInt64(level)) != 0 {
+                nodes.append(try node(level: level, index: start >> UInt64(level)))
+                start += UInt64(1) << UInt64(level)
+            }
+            level -= 1
+        }
+        return try MerkleFrontier(size: size, nodes: nodes)
+    }
+
+    // MARK: Checkpoints
+
+    /// The checkpoints the trail has signed, oldest first.
+    public func checkpoints() throws(AuditError) -> [SignedNote] {
+        do {
+            let st = try db.prepare("SELECT note FROM checkpoints ORDER BY size")
+            var out: [SignedNote] = []
+            while try st.step() {
+                let text = st.string(at: 0) ?? ""
+                do { out.append(try SignedNote(parsing: text)) } catch {
+                    throw AuditError(.inconsistent, "a stored checkpoint is not a signed note: \(error)")
+                }
+            }
+            return out
+        } catch let e as AuditError { throw e } catch let e as SQLiteError { throw AuditError.from(e, doing: "reading checkpoints") } catch {
+            throw AuditError(.storage, "\(error)")
+        }
+    }
+
+    /// The newest checkpoint, if any.
+    public func latestCheckpoint() throws(AuditError) -> SignedNote? { try checkpoints().last }
+
+    /// Signs a checkpoint of the current tree with the log key and stores it.
+    ///
+    /// Refuses a signer that is not this trail's key, and refuses to sign when the newest
+    /// stored checkpoint does not match the tree (a log never signs two inconsistent checkpoints).
+    /// When the newest checkpoint already covers the current size, it is returned unchanged.
+    public func signCheckpoint(with signer: NoteSigner) throws(AuditError) -> SignedNote {
+        guard signer.verifier.vkey == verifier.vkey else {
+            throw AuditError(.wrongKey, "the signing key \(signer.name)+\(String(signer.keyID, radix: 16)) is not this trail's log key (\(verifier.vkey))")
+        }
+        do {
+            return try db.transaction(.immediate) {
+                try syncFrontier()
+                let size = frontier.size
+                let latest = try db.prepare("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+                if try latest.step() {
+                    let oldSize = UInt64(latest.int64(at: 0))
+                    let note = try SignedNote(parsing: latest.string(at: 1) ?? "")
+                    let old = try Checkpoint(verifying: note, verifiers: [verifier])
+                    let expected = try MerkleProofs.root(treeSize: oldSize, source: self)
+                    guard old.size == oldSize, old.root == expected else {
+                        throw AuditError(.inconsistent, "the newest stored checkpoint (size \(oldSize)) does not match the trail; refusing to sign")
+                    }
+                    if oldSize == size { return note }
+                    guard oldSize < size else {
+                        throw AuditError(.inconsistent, "the trail has \(size) entries but a checkpoint of size \(oldSize) exists; refusing to sign")
+                    }
+                }
+                let cp = Checkpoint(origin: origin, size: size, root: frontier.root)
+                let note = try cp.signed(with: [signer])
+                let ins = try db.prepare("INSERT INTO checkpoints(size, note, signed_at) VALUES (?, ?, ?)")
+                try ins.bind(Int64(size), at: 1)
+                try ins.bind(note.serialized, at: 2)
+                try ins.bind(RFC3339.format(milliseconds: Clock.nowMilliseconds()), at: 3)
+                try ins.run()
+                return note
+            }
+        } catch let e as AuditError {
+            throw e
+        } catch let e as SQLiteError {
+            throw AuditError.from(e, doing: "signing a checkpoint")
+        } catch {
+            throw AuditError(.inconsistent, "signing a checkpoint: \(error)")
+        }
+    }
+
+    // MARK: Proofs
+
+    /// Root hash of the tree's first `size` leaves.
+    public func root(size: UInt64) throws(AuditError) -> MerkleHash {
+        do { return try MerkleProofs.root(treeSize: size, source: self) } catch let e as AuditError { throw e } catch {
+            throw AuditError(.storage, "computing the root at size \(size): \(error)")
+        }
+    }
+
+    /// A `c2sp.org/tlog-proof@v1` proof that entry `seq` is in the tree of `checkpoint` (default: the newest).
+    public func inclusionProof(seq: UInt64, checkpoint note: SignedNote? = nil) throws(AuditError) -> TlogProof {
+        var chosen = note
+        if chosen == nil { chosen = try latestCheckpoint() }
+        guard let note = chosen else {
+            throw AuditError(.noCheckpoint, "the trail has no checkpoint yet; sign one with `meterproof audit checkpoint`")
+        }
+        let cp: Checkpoint
+        do { cp = try Checkpoint(verifying: note, verifiers: [verifier]) } catch {
+            throw AuditError(.wrongKey, "the checkpoint is not signed by this trail's log key: \(error)")
+        }
+        guard cp.origin == origin else { throw AuditError(.wrongKey, "the checkpoint is for log \(cp.origin), not \(origin)") }
+        guard seq < cp.size else {
+            throw AuditError(.noSuchEntry, "entry \(seq) is not covered by the checkpoint of size \(cp.size)")
+        }
+        guard try size() >= cp.size, try root(size: cp.size) == cp.root else {
+            throw AuditError(.inconsistent, "the checkpoint of size \(cp.size) does not match this trail")
+        }
+        do {
+            let hashes = try MerkleProofs.inclusionProof(index: seq, treeSize: cp.size, source: self)
+            return TlogProof(index: seq, hashes: hashes, checkpoint: note)
+        } catch {
+            throw AuditError(.storage, "building the inclusion proof: \(error)")
+        }
+    }
+
+    /// RFC 9162 consistency proof between tree sizes.
+    public func consistencyProof(from size1: UInt64, to size2: UInt64) throws(AuditError) -> [MerkleHash] {
+        do { return try MerkleProofs.consistencyProof(size1: size1, size2: size2, source: self) } catch let e as AuditError { throw e } catch {
+            throw AuditError(.storage, "building the consistency proof: \(error)")
+        }
+    }
+}
+
+extension AuditTrail: MerkleNodeSource {
+    /// Stored subtree hash: level 0 is an entry's leaf hash, higher levels come from `nodes`.
+    public func node(level: Int, index: UInt64) throws -> MerkleHash {
+        let st = level == 0
+            ? try db.cachedStatement("SELECT leaf_hash FROM entries WHERE seq = ?")
+            : try db.cachedStatement("SELECT hash FROM nodes WHERE level = ? AND idx = ?")
+        defer { st.reset() }
+        if level == 0 {
+            try st.bind(Int64(bitPattern: index), at: 1)
+        } else {
+            try st.bind(Int64(level), at: 1)
+            try st.bind(Int64(bitPattern: index), at: 2)
+        }
+        guard try st.step(), let h = st.blob(at: 0).flatMap({ MerkleHash(bytes: $0) }) else {
+            throw AuditError(.inconsistent, "missing subtree hash at level \(level), index \(index)")
+        }
+        return h
+    }
+}

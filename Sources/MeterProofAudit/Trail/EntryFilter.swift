@@ -1,0 +1,33 @@
+import MeterProof
+
+/// A selection of entries: time window on `recordedAt`, outcome and product code.
+public struct EntryFilter: Sendable, Hashable {
+    /// Inclusive lower bound, epoch milliseconds.
+    public var since: Int64?
+    /// Exclusive upper bound, epoch milliseconds.
+    public var until: Int64?
+    /// `accepted` or `rejected`; `nil` for both.
+    public var outcome: String?
+    public var productCode: String?
+
+    public init(since: Int64? = nil, until: Int64? = nil, outcome: String? = nil, productCode: String? = nil) {
+        self.since = since
+        self.until = until
+        self.outcome = outcome
+        self.productCode = productCode
+    }
+
+    /// Whether the filter selects every entry.
+    public var selectsAll: Bool { since == nil && until == nil && outcome == nil && productCode == nil }
+
+    public func matches(_ e: AuditEntry) -> Bool {
+        if let outcome, e.outcome != outcome { return false }
+        if let productCode, e.productCode != productCode { return false }
+        if since != nil || until != nil {
+            guard let t = RFC3339.parseMilliseconds(e.recordedAt) else { return false }
+            if let since, t < since { return false }
+            if let until, t >= until { return false }
+        }
+        return true
+    }
+}

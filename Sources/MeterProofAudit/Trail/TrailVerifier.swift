@@ -1,0 +1,236 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import MeterProof
+
+/// The verdict of ``AuditTrail/verify(against:logKey:)``.
+public struct TrailVerification: Sendable {
+    /// `true` when every check passed.
+    public var intact: Bool { problem == nil }
+    /// Entries read.
+    public var entries: UInt64
+    /// Checkpoints whose signature and root were checked.
+    public var checkpointsVerified: Int
+    /// The first entry found bad, when the problem can be pinned to one.
+    public var firstBadSeq: UInt64?
+    /// Stable code of the problem (see docs/audit-trail.md), `nil` when intact.
+    public var problemCode: String?
+    /// One sentence: what is wrong.
+    public var problem: String?
+    /// The recomputed root of the whole trail.
+    public var root: MerkleHash
+}
+
+extension AuditTrail {
+    /// Recomputes and checks everything: `PRAGMA integrity_check`; every checkpoint's
+    /// signature (with `logKey`, or the trail's own key) and root; every entry's canonical
+    /// form, seq and leaf hash; every stored subtree hash; the nonce table; and, with
+    /// `against` (a checkpoint kept elsewhere), that the trail extends it. Stops at the first
+    /// problem. Memory stays bounded (batches plus the O(log n) frontier).
+    public func verify(against: SignedNote? = nil, logKey: NoteVerifier? = nil, batchSize: Int = 4096) throws(AuditError) -> TrailVerification {
+        var result = TrailVerification(entries: 0, checkpointsVerified: 0, firstBadSeq: nil, problemCode: nil, problem: nil, root: RFC6962.emptyRoot)
+        func fail(_ code: String, _ message: String, seq: UInt64? = nil) -> TrailVerification {
+            var r = result
+            r.problemCode = code
+            r.problem = message
+            r.firstBadSeq = seq
+            return r
+        }
+        let key = logKey ?? verifier
+        if let logKey, logKey.vkey != verifier.vkey {
+            return fail("wrong_log_key", "the trail's log key \(verifier.vkey) is not the expected \(logKey.vkey): the file was replaced or belongs to another log")
+        }
+        do {
+            // 1. SQLite's own structural check.
+            let ic = try db.prepare("PRAGMA integrity_check")
+            var lines: [String] = []
+            while try ic.step() { lines.append(ic.string(at: 0) ?? "") }
+            if lines != ["ok"] {
+                return fail("integrity_check", "PRAGMA integrity_check: " + lines.prefix(3).joined(separator: "; "))
+            }
+
+            // 2. Checkpoints: signature, origin, size.
+            var checkpoints: [(size: UInt64, root: MerkleHash)] = []
+            let cst = try db.prepare("SELECT size, note FROM checkpoints ORDER BY size")
+            while try cst.step() {
+                let size = UInt64(cst.int64(at: 0))
+                let cp: Checkpoint
+                do { cp = try Checkpoint(verifying: SignedNote(parsing: cst.string(at: 1) ?? ""), verifiers: [key]) } catch {
+                    return fail("checkpoint_signature", "the stored checkpoint of size \(size) does not verify under \(key.name): \(error)")
+                }
+                guard cp.origin == origin, cp.size == size else {
+                    return fail("checkpoint_mismatch", "the stored checkpoint of size \(size) names origin \(cp.origin) and size \(cp.size)")
+                }
+                checkpoints.append((size, cp.root))
+            }
+            var externalCheckpoint: Checkpoint? = nil
+            if let against {
+                do { externalCheckpoint = try Checkpoint(verifying: against, verifiers: [key]) } catch {
+                    return fail("against_signature", "the checkpoint given with --against does not verify under \(key.name): \(error)")
+                }
+                guard externalCheckpoint!.origin == origin else {
+                    return fail("against_origin", "the checkpoint given with --against is for log \(externalCheckpoint!.origin), not \(origin)")
+                }
+            }
+
+            // 3. Entries, leaf hashes, subtree hashes, checkpoint roots.
+            var frontier = MerkleFrontier()
+            var nodeCursors: [Int: SQLiteStatement] = [:]
+            var nextCheckpoint = 0
+            var acceptedNonces: Int64 = 0
+            var problem: TrailVerification? = nil
+
+            let st = try db.prepare("SELECT seq, body, leaf_hash FROM entries ORDER BY seq")
+            var batch: [(seq: UInt64, body: [UInt8], stored: [UInt8])] = []
+            batch.reserveCapacity(batchSize)
+            var done = false
+            while !done && problem == nil {
+                batch.removeAll(keepingCapacity: true)
+                while batch.count < batchSize {
+                    guard try st.step() else { done = true; break }
+                    batch.append((UInt64(st.int64(at: 0)), st.blob(at: 1) ?? [], st.blob(at: 2) ?? []))
+                }
+                if batch.isEmpty { break }
+                // Parse and hash in parallel; the tree is then folded in order.
+                let checked = Self.checkBatch(batch)
+                for (i, item) in batch.enumerated() {
+                    let expected = frontier.size
+                    if item.seq != expected {
+                        problem = fail(item.seq > expected ? "missing_entry" : "seq_order",
+                                       "entry \(expected) is missing (next stored seq is \(item.seq)): entries were deleted or renumbered", seq: expected)
+                        break
+                    }
+                    let c = checked[i]
+                    if let err = c.error {
+                        problem = fail("invalid_entry", "entry \(item.seq): \(err)", seq: item.seq)
+                        break
+                    }
+                    if c.bodySeq != item.seq {
+                        problem = fail("seq_mismatch", "entry stored at seq \(item.seq) says seq \(c.bodySeq): entries were moved or reordered", seq: item.seq)
+                        break
+                    }
+                    guard MerkleHash(bytes: item.stored) == c.leaf else {
+                        problem = fail("leaf_hash_mismatch", "entry \(item.seq): its bytes do not hash to the stored leaf hash (edited)", seq: item.seq)
+                        break
+                    }
+                    if c.acceptedWithNonce { acceptedNonces += 1 }
+                    var nodeProblem: TrailVerification? = nil
+                    try frontier.append(c.leaf) { level, index, hash in
+                        guard level > 0, nodeProblem == nil else { return }
+                        let cursor: SQLiteStatement
+                        if let existing = nodeCursors[level] { cursor = existing } else {
+                            cursor = try db.prepare("SELECT idx, hash FROM nodes WHERE level = ? ORDER BY idx")
+                            try cursor.bind(Int64(level), at: 1)
+                            nodeCursors[level] = cursor
+                        }
+                        let first = index << UInt64(level)
+                        guard try cursor.step(), UInt64(cursor.int64(at: 0)) == index,
+                              MerkleHash(bytes: cursor.blob(at: 1) ?? []) == hash else {
+                            nodeProblem = fail("node_mismatch", "stored subtree hash (level \(level), index \(index)) covering entries \(first)…\(first + (UInt64(1) << UInt64(level)) - 1) does not match the recomputed one", seq: first)
+                            return
+                        }
+                    }
+                    if let nodeProblem { problem = nodeProblem; break }
+                    let size = frontier.size
+                    if nextCheckpoint < checkpoints.count && checkpoints[nextCheckpoint].size == size {
+                        if frontier.root != checkpoints[nextCheckpoint].root {
+                            let lower = nextCheckpoint > 0 ? checkpoints[nextCheckpoint - 1].size : 0
+                            problem = fail("checkpoint_root_mismatch", "the recomputed root at size \(size) differs from the signed checkpoint: history was changed within entries \(lower)…\(size - 1)", seq: lower)
+                            break
+                        }
+                        result.checkpointsVerified += 1
+                        nextCheckpoint += 1
+                    }
+                    if let ext = externalCheckpoint, ext.size == size, frontier.root != ext.root {
+                        problem = fail("against_root_mismatch", "the trail's history up to size \(size) differs from the checkpoint given with --against", seq: nil)
+                        break
+                    }
+                    result.entries = size
+                }
+            }
+            if let problem { return problem }
+            result.root = frontier.root
+            let n = frontier.size
+            if nextCheckpoint < checkpoints.count {
+                return fail("truncated", "the trail has \(n) entries but holds a signed checkpoint of size \(checkpoints[nextCheckpoint].size): entries were removed from the end", seq: n)
+            }
+            if let ext = externalCheckpoint, ext.size > n {
+                return fail("truncated", "the checkpoint given with --against covers \(ext.size) entries but the trail has only \(n): truncated or rewritten", seq: n)
+            }
+            if let ext = externalCheckpoint, ext.size == 0, n > 0, ext.root != RFC6962.emptyRoot {
+                return fail("against_root_mismatch", "the checkpoint given with --against has a bad empty root")
+            }
+            for (level, cursor) in nodeCursors.sorted(by: { $0.key < $1.key }) where try cursor.step() {
+                return fail("extra_node", "the nodes table holds a subtree hash at level \(level) beyond the trail's \(n) entries: rows were inserted", seq: n)
+            }
+            // Levels never reached by the frontier must hold no rows either.
+            let extra = try db.prepare("SELECT count(*) FROM nodes WHERE (idx + 1) << level > ?")
+            try extra.bind(Int64(n), at: 1)
+            if try extra.step(), extra.int64(at: 0) > 0 {
+                return fail("extra_node", "the nodes table holds subtree hashes beyond the trail's \(n) entries", seq: n)
+            }
+            let nc = try db.prepare("SELECT count(*) FROM nonces")
+            if try nc.step(), nc.int64(at: 0) != acceptedNonces {
+                return fail("nonce_table_mismatch", "the nonce table holds \(nc.int64(at: 0)) nonces but \(acceptedNonces) accepted entries carry one")
+            }
+            return result
+        } catch let e as AuditError {
+            throw e
+        } catch let e as SQLiteError {
+            throw AuditError.from(e, doing: "verifying \(path)")
+        } catch {
+            throw AuditError(.storage, "verifying \(path): \(error)")
+        }
+    }
+
+    struct CheckedEntry: Sendable {
+        var leaf: MerkleHash = .zero
+        var bodySeq: UInt64 = 0
+        var acceptedWithNonce = false
+        var error: String? = nil
+    }
+
+    /// Leaf hash and strict decoding of each body, spread over all cores.
+    static func checkBatch(_ batch: [(seq: UInt64, body: [UInt8], stored: [UInt8])]) -> [CheckedEntry] {
+        let count = batch.count
+        var out = [CheckedEntry](repeating: CheckedEntry(), count: count)
+        let workers = min(max(1, System.activeProcessorCount), max(1, count / 64))
+        out.withUnsafeMutableBufferPointer { buf in
+            let base = UnsafeSendable(buf)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let lo = count * w / workers, hi = count * (w + 1) / workers
+                for i in lo..<hi {
+                    let body = batch[i].body
+                    var c = CheckedEntry()
+                    c.leaf = RFC6962.leafHash(body)
+                    do throws(AuditError) {
+                        let e = try AuditEntry(canonicalBytes: body)
+                        c.bodySeq = e.seq
+                        c.acceptedWithNonce = e.isAccepted && e.nonce != nil && e.productCode != nil
+                    } catch {
+                        c.error = error.reason
+                    }
+                    base.value[i] = c
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Lets disjoint slices of one buffer be written from `concurrentPerform` workers.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}
+
+enum System {
+    static var activeProcessorCount: Int {
+        #if canImport(Glibc)
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        #else
+        return 1
+        #endif
+    }
+}

@@ -1,0 +1,220 @@
+import ArgumentParser
+import Foundation
+import MeterProof
+import MeterProofAudit
+
+/// The default trail and log key paths (relative to the working directory).
+enum Defaults {
+    static let db = "meterproof.sqlite"
+    static let logKey = "meterproof-log.key"
+}
+
+/// Exit code for an audit-trail error (docs/cli.md).
+func exitCode(for e: AuditError) -> Int32 {
+    switch e.code {
+    case .notATrail: return Exit.notATrail
+    case .newerSchema: return Exit.newerSchema
+    case .readOnly, .diskFull, .storage: return Exit.storage
+    case .locked: return Exit.locked
+    case .inconsistent, .invalidEntry: return Exit.rejected
+    default: return Exit.unreadable
+    }
+}
+
+/// Prints an audit error as one line and returns the exit code to throw.
+func fail(_ e: AuditError) -> ExitCode { fail(exitCode(for: e), "\(e.code.rawValue): \(e.reason)") }
+
+/// Runs `body`, turning audit errors into one-line messages and exit codes.
+func withTrail<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as AuditError { throw fail(e) }
+}
+
+func readSignedNote(_ path: String, what: String) throws -> SignedNote {
+    let bytes = try readInput(path, limit: 1 << 20)
+    do { return try SignedNote(parsing: String(decoding: bytes, as: UTF8.self)) } catch {
+        throw fail(Exit.unreadable, "\(path) is not a signed \(what): \(error)")
+    }
+}
+
+func parseVerifierKey(_ text: String) throws -> NoteVerifier {
+    let bytes: [UInt8]
+    if FileManager.default.fileExists(atPath: text) { bytes = try readInput(text, limit: 4096) } else { bytes = Array(text.utf8) }
+    var s = String(decoding: bytes, as: UTF8.self)
+    while s.hasSuffix("\n") || s.hasSuffix("\r") { s.removeLast() }
+    do { return try NoteVerifier(vkey: s) } catch {
+        throw fail(Exit.unreadable, "--log-key is neither a vkey nor a file holding one: \(error)")
+    }
+}
+
+extension MeterProofCommand {
+    struct Audit: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The tamper-evident audit trail: create, checkpoint, list, prove, verify, import.",
+            subcommands: [Init.self, CheckpointCommand.self, Log.self, Prove.self, Consistency.self, VerifyTrail.self]
+        )
+    }
+}
+
+extension MeterProofCommand.Audit {
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a trail and its Ed25519 log key.",
+            discussion: "Writes the signer key to --signing-key (mode 0600) and prints the verifier key (vkey) as the last line. Refuses to overwrite an existing trail or key file."
+        )
+
+        @Option(help: "Trail file to create.")
+        var db: String = Defaults.db
+
+        @Option(name: .customLong("signing-key"), help: "Where to write the log signer key.")
+        var signingKey: String = Defaults.logKey
+
+        @Option(help: "The log's origin (checkpoint first line): no spaces, no '+'. Default: meterproof.local/<random>.")
+        var origin: String?
+
+        func validate() throws {
+            if let origin, origin.isEmpty || origin.contains(where: { $0 == " " || $0 == "+" || $0.isNewline }) {
+                throw ValidationError("--origin must be non-empty, without spaces or '+'.")
+            }
+        }
+
+        func run() throws {
+            let vkey = try withTrail { () throws -> String in
+                try initTrail(db: db, signingKey: signingKey, origin: origin)
+            }
+            writeOut("created \(db); log signer key written to \(signingKey) (keep it secret)\n\(vkey)\n")
+        }
+    }
+
+    struct CheckpointCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "checkpoint", abstract: "Sign and print a checkpoint of the current trail.")
+
+        @Option(help: "Trail file.")
+        var db: String = Defaults.db
+
+        @Option(name: .customLong("signing-key"), help: "The log signer key file.")
+        var signingKey: String = Defaults.logKey
+
+        func run() throws {
+            let note = try withTrail { () throws -> SignedNote in
+                let signer = try LogKeyFile.read(signingKey)
+                return try AuditTrail(path: db).signCheckpoint(with: signer)
+            }
+            writeOut(note.serialized)
+        }
+    }
+
+    struct Prove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a c2sp.org/tlog-proof@v1 inclusion proof for one entry.")
+
+        @Option(help: "Trail file.")
+        var db: String = Defaults.db
+
+        @Option(help: "The entry's seq.")
+        var seq: UInt64
+
+        @Option(help: "Prove against this checkpoint file (default: the trail's newest checkpoint).")
+        var checkpoint: String?
+
+        func run() throws {
+            let note = try checkpoint.map { try readSignedNote($0, what: "checkpoint") }
+            let proof = try withTrail { try AuditTrail(path: db, readOnly: true).inclusionProof(seq: seq, checkpoint: note) }
+            writeOut(proof.serialized)
+        }
+    }
+
+    struct Consistency: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Prove that the trail's newest checkpoint extends an older one.",
+            discussion: "Prints 'meterproof-consistency@v1', 'old N', 'new M', the RFC 9162 proof hashes (base64, one per line), a blank line and the newest checkpoint. Exit 1 if the older checkpoint is not part of this trail's history."
+        )
+
+        @Option(help: "Trail file.")
+        var db: String = Defaults.db
+
+        @Option(help: "The older checkpoint file.")
+        var from: String
+
+        func run() throws {
+            let old = try readSignedNote(from, what: "checkpoint")
+            let text = try withTrail { () throws -> String in
+                let trail = try AuditTrail(path: db, readOnly: true)
+                let oldCP: Checkpoint
+                do { oldCP = try Checkpoint(verifying: old, verifiers: [trail.verifier]) } catch {
+                    throw AuditError(.wrongKey, "\(from) is not signed by this trail's log key: \(error)")
+                }
+                guard oldCP.origin == trail.origin else { throw AuditError(.wrongKey, "\(from) is for log \(oldCP.origin), not \(trail.origin)") }
+                guard let newNote = try trail.latestCheckpoint() else { throw AuditError(.noCheckpoint, "the trail has no checkpoint yet") }
+                let newCP = try Checkpoint(verifying: newNote, verifiers: [trail.verifier])
+                guard oldCP.size <= newCP.size else {
+                    throw AuditError(.inconsistent, "\(from) covers \(oldCP.size) entries, more than the newest checkpoint (\(newCP.size)): the trail was truncated")
+                }
+                let proof = try trail.consistencyProof(from: oldCP.size, to: newCP.size)
+                do { try RFC6962.verifyConsistency(size1: oldCP.size, size2: newCP.size, root1: oldCP.root, root2: newCP.root, proof: proof) } catch {
+                    throw AuditError(.inconsistent, "\(from) is not consistent with the trail's newest checkpoint: \(error)")
+                }
+                return "meterproof-consistency@v1\nold \(oldCP.size)\nnew \(newCP.size)\n" + proof.map { $0.base64 + "\n" }.joined() + "\n" + newNote.serialized
+            }
+            writeOut(text)
+        }
+    }
+
+    struct VerifyTrail: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify",
+            abstract: "Recompute and check the whole trail.",
+            discussion: "Exit 0 when intact, 1 when tampered (the first bad seq and the reason are printed), 3 not a trail, 4 newer schema, 5 storage error, 6 locked."
+        )
+
+        @Option(help: "Trail file.")
+        var db: String = Defaults.db
+
+        @Option(help: "A checkpoint kept elsewhere that the trail must extend (catches truncation and wholesale rewrites).")
+        var against: String?
+
+        @Option(name: .customLong("log-key"), help: "The expected log verifier key (vkey text or a file holding it).")
+        var logKey: String?
+
+        @Option(help: "Output format: text or json.")
+        var format: OutputFormat = .text
+
+        func run() throws {
+            let note = try against.map { try readSignedNote($0, what: "checkpoint") }
+            let key = try logKey.map { try parseVerifierKey($0) }
+            let start = Date()
+            let r = try withTrail { try AuditTrail(path: db, readOnly: true).verify(against: note, logKey: key) }
+            let secs = Date().timeIntervalSince(start)
+            switch format {
+            case .json:
+                writeOut(JSONText.serialize(.object(JSONObject([
+                    ("intact", .bool(r.intact)), ("entries", .int(Int64(r.entries))),
+                    ("checkpointsVerified", .int(r.checkpointsVerified)), ("root", .string(r.root.base64)),
+                    ("firstBadSeq", .int(r.firstBadSeq.map { Int64($0) })), ("problem", .str(r.problemCode)),
+                    ("message", .str(r.problem)),
+                ]))) + "\n")
+            case .text:
+                if r.intact {
+                    writeOut("intact: \(r.entries) entries, \(r.checkpointsVerified) checkpoint(s) verified, root \(r.root.base64) (\(String(format: "%.2f", secs)) s)\n")
+                } else {
+                    writeOut("TAMPERED: \(r.problemCode!)" + (r.firstBadSeq.map { " at seq \($0)" } ?? "") + ": \(r.problem!)\n")
+                }
+            }
+            if !r.intact { throw ExitCode(Exit.rejected) }
+        }
+    }
+}
+
+/// Creates a trail and its key file; on failure, neither is left behind.
+func initTrail(db: String, signingKey: String, origin: String?) throws -> String {
+    if FileManager.default.fileExists(atPath: db) { throw AuditError(.alreadyExists, "\(db) already exists; refusing to overwrite it") }
+    if FileManager.default.fileExists(atPath: signingKey) { throw AuditError(.alreadyExists, "\(signingKey) already exists; refusing to overwrite a key file") }
+    var name = origin ?? ""
+    if origin == nil { name = "meterproof.local/" + Hex.encode(Array(SHA256.hash(try Nonce.generate()).prefix(6))) }
+    let signer: NoteSigner
+    do { signer = try NoteSigner.generate(name: name) } catch { throw AuditError(.badInput, "cannot create a log key named \(name): \(error)") }
+    try LogKeyFile.write(signer, to: signingKey)
+    do { try AuditTrail.create(path: db, signer: signer) } catch {
+        unlink(signingKey)
+        throw error
+    }
+    return signer.verifier.vkey
+}

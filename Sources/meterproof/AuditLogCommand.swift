@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import MeterProof
+import MeterProofAudit
+
+extension MeterProofCommand.Audit {
+    struct Log: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List recorded entries.")
+
+        enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, jsonl }
+        enum OutcomeFilter: String, ExpressibleByArgument, CaseIterable { case accepted, rejected, all }
+
+        @Option(help: "Trail file.")
+        var db: String = Defaults.db
+
+        @Option(help: "table, json (one array) or jsonl (each entry's canonical bytes, one per line).")
+        var format: Format = .table
+
+        @OptionGroup var filter: EntryFilterOptions
+
+        func run() throws {
+            let f = try filter.makeFilter()
+            try withTrail {
+                let trail = try AuditTrail(path: db, readOnly: true)
+                let out = FileHandle.standardOutput
+                var buffer: [UInt8] = []
+                buffer.reserveCapacity(1 << 16)
+                func flush() { out.write(Data(buffer)); buffer.removeAll(keepingCapacity: true) }
+                if format == .table {
+                    buffer.append(contentsOf: "SEQ      RECORDED AT              SOURCE  OUTCOME   REASON                 PRODUCT CODE          KEY  NONCE\n".utf8)
+                }
+                if format == .json { buffer.append(UInt8(ascii: "[")) }
+                var first = true
+                try trail.forEachEntry { _, bytes in
+                    let e = try AuditEntry(canonicalBytes: bytes)
+                    guard f.matches(e) else { return }
+                    switch format {
+                    case .jsonl:
+                        buffer.append(contentsOf: bytes)
+                        buffer.append(0x0A)
+                    case .json:
+                        if !first { buffer.append(UInt8(ascii: ",")) }
+                        buffer.append(0x0A)
+                        buffer.append(contentsOf: bytes)
+                    case .table:
+                        func col(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s.padding(toLength: w, withPad: " ", startingAt: 0) }
+                        let line = col(String(e.seq), 9) + col(e.recordedAt, 25) + col(e.source.rawValue, 8) + col(e.outcome, 10)
+                            + col(e.reason ?? "-", 23) + col(e.productCode ?? "-", 22) + col(e.publicKeyVersion.map { String($0) } ?? "-", 5) + (e.nonce ?? "-") + "\n"
+                        buffer.append(contentsOf: line.utf8)
+                    }
+                    first = false
+                    if buffer.count > 1 << 16 { flush() }
+                }
+                if format == .json { buffer.append(contentsOf: (first ? "]\n" : "\n]\n").utf8) }
+                flush()
+            }
+        }
+    }
+}
+
+/// The selection flags shared by `audit log`, `export` and `report`.
+struct EntryFilterOptions: ParsableArguments {
+    @Option(help: "Only entries recorded at or after this RFC 3339 time.")
+    var since: String?
+
+    @Option(help: "Only entries recorded before this RFC 3339 time.")
+    var until: String?
+
+    @Option(help: "accepted, rejected or all.")
+    var outcome: MeterProofCommand.Audit.Log.OutcomeFilter = .all
+
+    @Option(name: .customLong("product-code"), help: "Only entries for this product code.")
+    var productCode: String?
+
+    func validate() throws {
+        if let since, RFC3339.parseMilliseconds(since) == nil { throw ValidationError("--since must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z.") }
+        if let until, RFC3339.parseMilliseconds(until) == nil { throw ValidationError("--until must be an RFC 3339 time, e.g. 2026-02-01T00:00:00Z.") }
+    }
+
+    func makeFilter() throws -> EntryFilter {
+        EntryFilter(since: since.flatMap { RFC3339.parseMilliseconds($0) }, until: until.flatMap { RFC3339.parseMilliseconds($0) },
+                    outcome: outcome == .all ? nil : outcome.rawValue, productCode: productCode)
+    }
+}
