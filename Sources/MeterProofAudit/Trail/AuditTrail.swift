@@ -142,7 +142,8 @@ public final class AuditTrail {
     CREATE TABLE nonces(product_code TEXT NOT NULL, nonce TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(product_code, nonce)) WITHOUT ROWID;
     CREATE TABLE checkpoints(size INTEGER PRIMARY KEY, note TEXT NOT NULL, signed_at TEXT NOT NULL);
     CREATE TABLE captures(hash BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
-    """ + ["meta", "entries", "nodes", "nonces", "checkpoints", "captures"].map { t in
+    CREATE TABLE keys(fingerprint TEXT PRIMARY KEY, version INTEGER NOT NULL, spki BLOB NOT NULL, first_seq INTEGER NOT NULL) WITHOUT ROWID;
+    """ + ["meta", "entries", "nodes", "nonces", "checkpoints", "captures", "keys"].map { t in
         """
 
         CREATE TRIGGER \(t)_no_update BEFORE UPDATE ON \(t) BEGIN SELECT RAISE(ABORT, 'meterproof: the audit trail is append-only'); END;
@@ -200,11 +201,45 @@ public final class AuditTrail {
         public var entry: AuditEntry
         /// For imports: the capture line's hash; an item whose hash the trail already holds is skipped.
         public var captureHash: [UInt8]?
+        /// The public key that verified the entry's signature, remembered in the trail so
+        /// exports can bundle every key an auditor needs.
+        public var key: (version: Int, spkiDER: [UInt8])?
 
-        public init(entry: AuditEntry, captureHash: [UInt8]? = nil) {
+        public init(entry: AuditEntry, captureHash: [UInt8]? = nil, key: (version: Int, spkiDER: [UInt8])? = nil) {
             self.entry = entry
             self.captureHash = captureHash
+            self.key = key
         }
+
+        /// The entry for `result`, with the verifying key taken from `keyring`.
+        public init(result: VerificationResult, keyring: Keyring, source: EntrySource, capture: CaptureOrigin? = nil, captureHash: [UInt8]? = nil) {
+            self.entry = AuditEntry(result: result, source: source, capture: capture)
+            self.captureHash = captureHash
+            if let fp = result.keyFingerprint, let v = result.keyVersion, let k = keyring[v], k.key.fingerprint == fp {
+                self.key = (v, k.key.spkiDER)
+            }
+        }
+    }
+
+    /// A public key the trail has seen verify an entry.
+    public struct RecordedKey: Sendable, Hashable {
+        public let fingerprint: String
+        public let version: Int
+        public let spkiDER: [UInt8]
+        /// The first entry it verified.
+        public let firstSeq: UInt64
+    }
+
+    /// Every key that verified a recorded entry, by version then fingerprint.
+    public func recordedKeys() throws(AuditError) -> [RecordedKey] {
+        do {
+            let st = try db.prepare("SELECT fingerprint, version, spki, first_seq FROM keys ORDER BY version, fingerprint")
+            var out: [RecordedKey] = []
+            while try st.step() {
+                out.append(RecordedKey(fingerprint: st.string(at: 0) ?? "", version: Int(st.int64(at: 1)), spkiDER: st.blob(at: 2) ?? [], firstSeq: UInt64(st.int64(at: 3))))
+            }
+            return out
+        } catch { throw AuditError.from(error, doing: "reading keys") }
     }
 
     /// What happened to one appended item.
@@ -243,6 +278,7 @@ public final class AuditTrail {
                 let addNonce = try db.cachedStatement("INSERT INTO nonces(product_code, nonce, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
                 let addEntry = try db.cachedStatement("INSERT INTO entries(seq, body, leaf_hash) VALUES (?, ?, ?)")
                 let addNode = try db.cachedStatement("INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)")
+                let addKey = try db.cachedStatement("INSERT INTO keys(fingerprint, version, spki, first_seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
                 for item in items {
                     if let h = item.captureHash {
                         try findCapture.bind(h, at: 1)
@@ -280,6 +316,14 @@ public final class AuditTrail {
                         try hash.withUnsafeBytes { try addNode.bind($0, at: 3) }
                         try addNode.run()
                         addNode.reset()
+                    }
+                    if let key = item.key, let fp = e.keyFingerprint {
+                        try addKey.bind(fp, at: 1)
+                        try addKey.bind(Int64(key.version), at: 2)
+                        try addKey.bind(key.spkiDER, at: 3)
+                        try addKey.bind(Int64(e.seq), at: 4)
+                        try addKey.run()
+                        addKey.reset()
                     }
                     if let h = item.captureHash {
                         try addCapture.bind(h, at: 1)

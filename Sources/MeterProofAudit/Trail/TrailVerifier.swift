@@ -170,6 +170,13 @@ extension AuditTrail {
             if try extra.step(), extra.int64(at: 0) > 0 {
                 return fail("extra_node", "the nodes table holds subtree hashes beyond the trail's \(n) entries", seq: n)
             }
+            let kst = try db.prepare("SELECT fingerprint, spki FROM keys")
+            while try kst.step() {
+                let fp = kst.string(at: 0) ?? ""
+                if Hex.encode(SHA256.hash(kst.blob(at: 1) ?? [])) != fp {
+                    return fail("key_mismatch", "the stored key \(fp) does not hash to its fingerprint")
+                }
+            }
             let nc = try db.prepare("SELECT count(*) FROM nonces")
             if try nc.step(), nc.int64(at: 0) != acceptedNonces {
                 return fail("nonce_table_mismatch", "the nonce table holds \(nc.int64(at: 0)) nonces but \(acceptedNonces) accepted entries carry one")
