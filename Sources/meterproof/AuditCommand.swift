@@ -50,7 +50,7 @@ extension MeterProofCommand {
     struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The tamper-evident audit trail: create, checkpoint, list, prove, verify, import.",
-            subcommands: [Init.self, CheckpointCommand.self, Log.self, Prove.self, Consistency.self, VerifyTrail.self]
+            subcommands: [Init.self, CheckpointCommand.self, Log.self, Prove.self, Consistency.self, VerifyTrail.self, Import.self]
         )
     }
 }

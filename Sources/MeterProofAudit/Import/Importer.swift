@@ -1,0 +1,248 @@
+import Dispatch
+import Foundation
+import MeterProof
+import Synchronization
+
+/// Progress of a running import, reported after each committed batch.
+public struct ImportProgress: Sendable {
+    public var linesRead: Int
+    public var committed: Int
+    public var bytesRead: Int
+    /// Total input bytes when every source is a regular file, else `nil`.
+    public var totalBytes: Int?
+    public var elapsed: Double
+}
+
+/// The end result of an import.
+public struct ImportSummary: Sendable {
+    /// Lines read, blank lines included.
+    public var lines = 0
+    public var blankLines = 0
+    /// Entries written to the trail.
+    public var recorded = 0
+    /// Capture lines already in the trail (nothing written for them).
+    public var duplicates = 0
+    public var accepted = 0
+    public var rejected = 0
+    /// Rejections by reason code.
+    public var reasons: [String: Int] = [:]
+    /// Accepted entries carrying warnings, by warning code.
+    public var warnings: [String: Int] = [:]
+    public var boundCaptures = 0
+    public var unboundCaptures = 0
+    public var seconds: Double = 0
+    /// Stopped early by a stop request; everything counted here is committed.
+    public var interrupted = false
+    /// Trail size after the import.
+    public var treeSize: UInt64 = 0
+    /// First and last seq written by this import.
+    public var firstSeq: UInt64?
+    public var lastSeq: UInt64?
+}
+
+/// Offline audit: reads capture files, verifies on all cores, and appends to the trail in
+/// input order with group commits (one durable transaction per batch).
+///
+/// Idempotent: each capture line is recorded with the SHA-256 of its bytes, and a line the trail
+/// already holds is counted as a duplicate and not written again, so re-running an interrupted
+/// import completes it without doubles.
+public struct CaptureImporter: Sendable {
+    public let trailPath: String
+    public let keyring: Keyring
+    /// Policy for captures with `capturedAt` (freshness judged against it).
+    public let policy: VerificationPolicy
+    /// Verification threads.
+    public let jobs: Int
+    /// Lines per transaction.
+    public let batchSize: Int
+
+    public init(trailPath: String, keyring: Keyring, policy: VerificationPolicy, jobs: Int, batchSize: Int = 2000) {
+        self.trailPath = trailPath
+        self.keyring = keyring
+        self.policy = policy
+        self.jobs = max(1, jobs)
+        self.batchSize = max(1, batchSize)
+    }
+
+    /// One input line awaiting verification.
+    struct RawLine: Sendable {
+        var file: String
+        var number: Int
+        var bytes: ArraySlice<UInt8>
+        var tooLong: Bool
+    }
+
+    /// Runs the import over `files` (`-` is standard input), calling `progress` after each commit
+    /// and checking `shouldStop` between batches.
+    public func run(files: [String], progress: @escaping @Sendable (ImportProgress) -> Void = { _ in },
+                    shouldStop: @escaping @Sendable () -> Bool = { false }) throws(AuditError) -> ImportSummary {
+        let readers = try files.map { (f) throws(AuditError) -> (String, LineReader) in (f, try LineReader(path: f, maxLineBytes: Capture.maxLineBytes)) }
+        var totalBytes: Int? = 0
+        for f in files {
+            if f == "-" { totalBytes = nil; break }
+            let size = (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? nil
+            if let size, totalBytes != nil { totalBytes! += size } else { totalBytes = nil }
+        }
+        let total = totalBytes
+        let start = Date()
+        let writer = try BatchWriter(path: trailPath)
+        let summary = Mutex(ImportSummary())
+        let verifierWithFreshness = Verifier(keyring: keyring, policy: policy)
+        var offline = policy
+        offline.maxAge = nil
+        offline.maxFutureSkew = nil
+        let verifierNoFreshness = Verifier(keyring: keyring, policy: offline)
+
+        var linesRead = 0
+        var bytesBefore = 0
+        var interrupted = false
+        var failure: AuditError? = nil
+        var batch: [RawLine] = []
+        batch.reserveCapacity(batchSize)
+
+        func flush() {
+            guard !batch.isEmpty, failure == nil else { batch.removeAll(keepingCapacity: true); return }
+            let items = Self.verify(batch, withFreshness: verifierWithFreshness, without: verifierNoFreshness, keyring: keyring, jobs: jobs)
+            batch.removeAll(keepingCapacity: true)
+            let read = linesRead, bytes = bytesBefore
+            writer.submit(items) { result in
+                switch result {
+                case .failure: break
+                case .success(let outcomes):
+                    let committed = summary.withLock { s -> Int in
+                        Self.count(outcomes, into: &s)
+                        return s.recorded + s.duplicates + s.blankLines
+                    }
+                    progress(ImportProgress(linesRead: read, committed: committed, bytesRead: bytes, totalBytes: total,
+                                            elapsed: Date().timeIntervalSince(start)))
+                }
+            }
+        }
+
+        outer: for (name, reader) in readers {
+            while true {
+                if shouldStop() { interrupted = true; break outer }
+                if let e = writer.error { failure = e; break outer }
+                let line: LineReader.Line?
+                do { line = try reader.next() } catch { failure = AuditError(.badInput, "\(name): \(error.reason)"); break outer }
+                guard let line else { break }
+                linesRead += 1
+                bytesBefore = readers.reduce(0) { $0 + $1.1.bytesRead }
+                if !line.tooLong && line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+                    summary.withLock { $0.blankLines += 1; $0.lines += 1 }
+                    continue
+                }
+                batch.append(RawLine(file: name, number: line.number, bytes: line.bytes, tooLong: line.tooLong))
+                if batch.count >= batchSize { flush() }
+            }
+        }
+        if !interrupted && failure == nil { flush() }
+        let writeError = writer.finish()
+        var s = summary.withLock { $0 }
+        s.interrupted = interrupted
+        s.seconds = Date().timeIntervalSince(start)
+        s.treeSize = writer.treeSize
+        if let e = failure ?? writeError { throw e }
+        return s
+    }
+
+    static func count(_ outcomes: [AuditTrail.AppendOutcome], into s: inout ImportSummary) {
+        for o in outcomes {
+            s.lines += 1
+            switch o {
+            case .duplicate: s.duplicates += 1
+            case .recorded(let e):
+                s.recorded += 1
+                if s.firstSeq == nil { s.firstSeq = e.seq }
+                s.lastSeq = e.seq
+                if e.binding == "bound" { s.boundCaptures += 1 } else { s.unboundCaptures += 1 }
+                if e.isAccepted {
+                    s.accepted += 1
+                    for w in (e.warnings ?? "").split(separator: ",") { s.warnings[String(w), default: 0] += 1 }
+                } else {
+                    s.rejected += 1
+                    s.reasons[e.reason ?? "unknown", default: 0] += 1
+                }
+            }
+        }
+    }
+
+    /// Parses and verifies a batch on `jobs` threads, keeping input order.
+    static func verify(_ lines: [RawLine], withFreshness: Verifier, without: Verifier, keyring: Keyring, jobs: Int) -> [AuditTrail.Pending] {
+        let n = lines.count
+        var out = [AuditTrail.Pending?](repeating: nil, count: n)
+        let workers = min(jobs, max(1, n / 16))
+        out.withUnsafeMutableBufferPointer { buf in
+            let base = UnsafeSendable(buf)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in (n * w / workers)..<(n * (w + 1) / workers) {
+                    base.value[i] = pending(for: lines[i], withFreshness: withFreshness, without: without, keyring: keyring)
+                }
+            }
+        }
+        return out.map { $0! }
+    }
+
+    static func pending(for line: RawLine, withFreshness: Verifier, without: Verifier, keyring: Keyring) -> AuditTrail.Pending {
+        let hash = SHA256.hash(line.bytes)
+        var origin = CaptureOrigin(file: line.file, line: line.number, hash: Hex.encode(hash), capturedAt: nil)
+        if line.tooLong {
+            return AuditTrail.Pending(entry: AuditEntry(rejected: .malformedInput, message: "capture line longer than \(Capture.maxLineBytes) bytes",
+                                                        source: .import, capture: origin), captureHash: hash)
+        }
+        let capture: Capture
+        do { capture = try Capture(line: line.bytes) } catch {
+            return AuditTrail.Pending(entry: AuditEntry(rejected: error.code, message: "\(line.file):\(line.number): \(error.reason)",
+                                                        source: .import, capture: origin), captureHash: hash)
+        }
+        origin.capturedAt = capture.capturedAtText
+        let verifier = capture.capturedAtMillis == nil ? without : withFreshness
+        let now = capture.capturedAtMillis.map { $0 >= 0 ? $0 / 1000 : ($0 - 999) / 1000 } ?? Clock.nowSeconds()
+        let result = verifier.verify(response: capture.response, expecting: capture.request, now: now)
+        return AuditTrail.Pending(result: result, keyring: keyring, source: .import, capture: origin, captureHash: hash)
+    }
+}
+
+/// The single writer: owns the trail connection on its own thread and appends batches in
+/// submission order, one transaction each. At most two batches wait, bounding memory.
+final class BatchWriter: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "meterproof.import.writer")
+    private let slots = DispatchSemaphore(value: 2)
+    private let state = Mutex<(error: AuditError?, size: UInt64)>((nil, 0))
+    // Touched only on `queue`.
+    private var trail: AuditTrail?
+
+    init(path: String) throws(AuditError) {
+        let opened: Result<AuditTrail, AuditError> = queue.sync {
+            do throws(AuditError) { return .success(try AuditTrail(path: path)) } catch { return .failure(error) }
+        }
+        trail = try opened.get()
+    }
+
+    var error: AuditError? { state.withLock { $0.error } }
+    var treeSize: UInt64 { state.withLock { $0.size } }
+
+    func submit(_ items: [AuditTrail.Pending], completion: @escaping @Sendable (Result<[AuditTrail.AppendOutcome], AuditError>) -> Void) {
+        slots.wait()
+        queue.async {
+            defer { self.slots.signal() }
+            guard self.error == nil, let trail = self.trail else { return }
+            do throws(AuditError) {
+                let out = try trail.append(items)
+                completion(.success(out))
+            } catch {
+                self.state.withLock { $0.error = error }
+                completion(.failure(error))
+            }
+        }
+    }
+
+    /// Waits for every submitted batch; returns the first error.
+    func finish() -> AuditError? {
+        queue.sync {
+            if let trail = self.trail, let n = try? trail.size() { self.state.withLock { $0.size = n } }
+            self.trail = nil
+        }
+        return error
+    }
+}

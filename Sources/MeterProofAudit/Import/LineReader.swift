@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Streams lines from a file descriptor with bounded memory.
+///
+/// Lines end at LF (a preceding CR is dropped). A line longer than `maxLineBytes` is returned
+/// truncated with `tooLong` set, and the rest of it is skipped.
+public final class LineReader {
+    public struct Line {
+        /// 1-based line number.
+        public var number: Int
+        public var bytes: ArraySlice<UInt8>
+        public var tooLong: Bool
+    }
+
+    private let fd: Int32
+    private let ownsFD: Bool
+    private let maxLineBytes: Int
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var eof = false
+    private var lineNumber = 0
+    /// Bytes consumed so far (for progress).
+    public private(set) var bytesRead: Int = 0
+
+    /// Opens `path` (`-` for standard input).
+    public init(path: String, maxLineBytes: Int) throws(AuditError) {
+        if path == "-" {
+            fd = 0
+            ownsFD = false
+        } else {
+            let f = open(path, O_RDONLY | O_CLOEXEC)
+            guard f >= 0 else { throw AuditError(.badInput, "cannot read \(path): \(String(cString: strerror(errno)))") }
+            var st = stat()
+            if fstat(f, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+                close(f)
+                throw AuditError(.badInput, "cannot read \(path): is a directory")
+            }
+            fd = f
+            ownsFD = true
+        }
+        self.maxLineBytes = maxLineBytes
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    deinit { if ownsFD { close(fd) } }
+
+    private func fill() throws(AuditError) {
+        if start > 0 {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        let chunk = 1 << 20
+        let old = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: chunk))
+        var n = 0
+        repeat {
+            n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + old, chunk) }
+        } while n < 0 && errno == EINTR
+        if n < 0 {
+            buffer.removeLast(chunk)
+            throw AuditError(.badInput, "read error: \(String(cString: strerror(errno)))")
+        }
+        buffer.removeLast(chunk - n)
+        bytesRead += n
+        if n == 0 { eof = true }
+    }
+
+    /// The next line, or `nil` at end of input.
+    public func next() throws(AuditError) -> Line? {
+        var scanFrom = start
+        var tooLong = false
+        while true {
+            if let nl = buffer[scanFrom...].firstIndex(of: 0x0A) {
+                lineNumber += 1
+                var end = nl
+                if tooLong {
+                    start = nl + 1
+                    return Line(number: lineNumber, bytes: [], tooLong: true)
+                }
+                if end > start && buffer[end - 1] == 0x0D { end -= 1 }
+                let line = Array(buffer[start..<end])[...]
+                start = nl + 1
+                if line.count > maxLineBytes { return Line(number: lineNumber, bytes: line.prefix(256), tooLong: true) }
+                return Line(number: lineNumber, bytes: line, tooLong: false)
+            }
+            if eof {
+                guard start < buffer.count || tooLong else { return nil }
+                lineNumber += 1
+                var end = buffer.count
+                if end > start && buffer[end - 1] == 0x0D { end -= 1 }
+                let line = tooLong ? [] : Array(buffer[start..<end])[...]
+                start = buffer.count
+                return Line(number: lineNumber, bytes: line, tooLong: tooLong || line.count > maxLineBytes)
+            }
+            if buffer.count - start > maxLineBytes {
+                // Drop what we have of this overlong line; keep scanning for its end.
+                tooLong = true
+                start = buffer.count
+            }
+            let scanned = buffer.count - start
+            try fill()
+            scanFrom = start + scanned
+        }
+    }
+}

@@ -1,0 +1,170 @@
+import ArgumentParser
+import Foundation
+import MeterProof
+import MeterProofAudit
+import Synchronization
+
+/// Set by SIGINT/SIGTERM; the import stops after the batch being written commits.
+let stopRequested = Atomic<Bool>(false)
+
+extension MeterProofCommand.Audit {
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Offline audit: verify captured responses and record them in the trail.",
+            discussion: """
+            CAPTURES are JSON Lines files ('-' for standard input): {"request": {...}, "response": {...}, "capturedAt": "..."} \
+            (bound), or a bare response object or token (unbound). Malformed lines are recorded as rejected malformed_input \
+            entries with their file and line. Re-importing a file adds nothing (each line is recognised by its hash). \
+            The trail is created on first use, with its log key beside it; with a log key a checkpoint is signed at the end. \
+            Exit 0 when the import completed (whatever the verdicts), 130 when interrupted (committed work is kept).
+            """
+        )
+
+        @Option(help: "Trail file (created if absent).")
+        var db: String = Defaults.db
+
+        @Option(help: "Keyring directory.")
+        var keys: String
+
+        @Option(help: "Verification threads (default: all cores).")
+        var jobs: Int?
+
+        @Flag(name: .customLong("no-progress"), help: "No progress bar on standard error.")
+        var noProgress = false
+
+        @Option(help: "Summary format: text or json.")
+        var format: OutputFormat = .text
+
+        @Option(name: .customLong("signing-key"), help: "Log signer key (default: meterproof-log.key beside the trail). Used to create the trail and sign a checkpoint.")
+        var signingKey: String?
+
+        @Option(name: .customLong("batch-size"), help: "Captures per durable transaction (default 2000).")
+        var batchSize: Int = 2000
+
+        @OptionGroup var freshness: FreshnessOptions
+
+        @Argument(help: "Capture files (JSON Lines); '-' for standard input.")
+        var captures: [String] = []
+
+        func validate() throws {
+            if captures.isEmpty { throw ValidationError("Give at least one captures file (or '-' for standard input).") }
+            if let jobs, jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be between 1 and 256.") }
+            if batchSize < 1 || batchSize > 100_000 { throw ValidationError("--batch-size must be between 1 and 100000.") }
+            if captures.filter({ $0 == "-" }).count > 1 { throw ValidationError("Standard input ('-') can be read only once.") }
+        }
+
+        func run() throws {
+            let keyring = try loadKeyring(keys)
+            for f in captures where f != "-" {
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: f, isDirectory: &isDir), !isDir.boolValue,
+                      FileManager.default.isReadableFile(atPath: f) else {
+                    throw fail(Exit.unreadable, "cannot read captures file \(f)")
+                }
+            }
+            let keyPath = signingKey ?? (URL(fileURLWithPath: db).deletingLastPathComponent().path + "/" + Defaults.logKey)
+            if !FileManager.default.fileExists(atPath: db) {
+                try withTrail {
+                    if FileManager.default.fileExists(atPath: keyPath) {
+                        try AuditTrail.create(path: db, signer: LogKeyFile.read(keyPath))
+                    } else {
+                        _ = try initTrail(db: db, signingKey: keyPath, origin: nil)
+                    }
+                }
+                printError("created trail \(db) with log key \(keyPath)")
+            }
+            var policy = VerificationPolicy.strict
+            freshness.apply(to: &policy)
+
+            signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
+            signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
+            let showProgress = !noProgress && isatty(2) == 1
+            let bar = ProgressBar()
+            let importer = CaptureImporter(trailPath: db, keyring: keyring, policy: policy,
+                                           jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, batchSize: batchSize)
+            var summary = try withTrail {
+                try importer.run(files: captures, progress: { p in if showProgress { bar.update(p) } },
+                                 shouldStop: { stopRequested.load(ordering: .relaxed) })
+            }
+            if showProgress { bar.finish() }
+            var checkpoint: SignedNote? = nil
+            var checkpointError: AuditError? = nil
+            if FileManager.default.fileExists(atPath: keyPath) {
+                do throws(AuditError) {
+                    let signer = try LogKeyFile.read(keyPath)
+                    checkpoint = try AuditTrail(path: db).signCheckpoint(with: signer)
+                } catch {
+                    checkpointError = error
+                }
+            }
+            summary.treeSize = checkpoint.flatMap { try? Checkpoint(parsing: $0.text).size } ?? summary.treeSize
+            switch format {
+            case .json: writeOut(JSONText.serialize(.object(summary.json(db: db, checkpoint: checkpoint))) + "\n")
+            case .text: writeOut(summary.text(db: db, checkpoint: checkpoint))
+            }
+            if let checkpointError { throw fail(AuditError(checkpointError.code, "the import is committed, but no checkpoint was signed: \(checkpointError.reason)")) }
+            if summary.interrupted { throw ExitCode(130) }
+        }
+    }
+}
+
+extension ImportSummary {
+    func json(db: String, checkpoint: SignedNote?) -> JSONObject {
+        func counts(_ d: [String: Int]) -> JSONValue {
+            .object(JSONObject(d.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }))
+        }
+        return JSONObject([
+            ("trail", .string(db)), ("lines", .int(lines)), ("blankLines", .int(blankLines)), ("recorded", .int(recorded)),
+            ("duplicates", .int(duplicates)), ("accepted", .int(accepted)), ("rejected", .int(rejected)),
+            ("reasons", counts(reasons)), ("warnings", counts(warnings)), ("bound", .int(boundCaptures)), ("unbound", .int(unboundCaptures)),
+            ("firstSeq", .int(firstSeq.map { Int64($0) })), ("lastSeq", .int(lastSeq.map { Int64($0) })), ("treeSize", .int(Int64(treeSize))),
+            ("milliseconds", .int(Int64((seconds * 1000).rounded()))), ("rate", .int(Int64(Double(recorded + duplicates) / max(seconds, 1e-6)))),
+            ("interrupted", .bool(interrupted)), ("checkpoint", .str(checkpoint?.serialized)),
+        ])
+    }
+
+    func text(db: String, checkpoint: SignedNote?) -> String {
+        var out = interrupted ? "import INTERRUPTED (everything below is committed; run the same command again to finish)\n" : "import complete\n"
+        out += "  trail:       \(db) (\(treeSize) entries)\n"
+        out += "  lines:       \(lines) (\(blankLines) blank)\n"
+        out += "  recorded:    \(recorded) (\(boundCaptures) bound, \(unboundCaptures) unbound)\n"
+        out += "  duplicates:  \(duplicates) (already in the trail, not recorded again)\n"
+        out += "  accepted:    \(accepted)\n"
+        for (w, n) in warnings.sorted(by: { $0.key < $1.key }) { out += "    with warning \(w): \(n)\n" }
+        out += "  rejected:    \(rejected)\n"
+        for (r, n) in reasons.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
+            out += "    \(r.padding(toLength: 24, withPad: " ", startingAt: 0)) \(n)\n"
+        }
+        let rate = Double(recorded + duplicates) / max(seconds, 1e-6)
+        out += "  time:        \(String(format: "%.2f", seconds)) s (\(Int(rate)) captures/s)\n"
+        if let checkpoint { out += "checkpoint:\n" + checkpoint.serialized } else { out += "no log key available: no checkpoint signed\n" }
+        return out
+    }
+}
+
+/// A one-line progress bar on standard error.
+final class ProgressBar: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last = 0.0
+
+    func update(_ p: ImportProgress) {
+        lock.lock(); defer { lock.unlock() }
+        guard p.elapsed - last >= 0.1 else { return }
+        last = p.elapsed
+        let rate = Double(p.committed) / max(p.elapsed, 1e-3)
+        var line = "\r"
+        if let total = p.totalBytes, total > 0 {
+            let frac = min(1, Double(p.bytesRead) / Double(total))
+            let width = 30
+            let filled = Int(frac * Double(width))
+            let eta = frac > 0 ? p.elapsed * (1 - frac) / frac : 0
+            line += "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] "
+            line += String(format: "%3.0f%%  %d captures  %.0f/s  ETA %.0fs ", frac * 100, p.committed, rate, eta)
+        } else {
+            line += String(format: "%d captures  %.0f/s ", p.committed, rate)
+        }
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+}
