@@ -171,28 +171,10 @@ public enum CanonicalJSON {
         return members
     }
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// RFC 8785 string escaping is exactly ``JSONText``'s minimal escaping.
     private static func appendString(_ s: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(b)
-            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(b)
-            case 0x08: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "b"))
-            case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
-            case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
-            case 0x0C: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "f"))
-            case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
-            case 0x00...0x1F:
-                out.append(contentsOf: "\\u00".utf8)
-                out.append(hexDigits[Int(b >> 4)])
-                out.append(hexDigits[Int(b & 0x0F)])
-            default:
-                out.append(b)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+        JSONText.appendQuoted(s, to: &out)
     }
 
     private static func appendInt(_ v: Int64, to out: inout [UInt8]) {

@@ -1,1 +1,210 @@
-func runAuditBenchmarks(_ command: String, _ options: BenchOptions) -> Bool { false }
+import CMeterProofSQLite
+import Foundation
+import MeterProof
+import MeterProofAudit
+
+/// Dispatches the trail benchmarks; returns false for an unknown name.
+func runAuditBenchmarks(_ command: String, _ o: BenchOptions) -> Bool {
+    switch command {
+    case "audit": AuditBench.run(o)
+    case "import": ImportBench.run(o)
+    default: return false
+    }
+    return true
+}
+
+/// Shared fixtures: signed responses made with the test keys.
+enum BenchFixtures {
+    static func simulator(version: Int = 1) -> ResponseSimulator {
+        let pem = try! String(contentsOfFile: repoRoot() + "/keys/test/private/v\(version).key.pem", encoding: .utf8)
+        return ResponseSimulator(signingKey: try! RSAPrivateKey(pem: pem))
+    }
+
+    static func keyring() -> Keyring { try! Keyring.load(from: repoRoot() + "/keys/test") }
+
+    static func tempDir(_ name: String) -> String {
+        let d = NSTemporaryDirectory() + "meterproof-bench-\(name)-\(getpid())"
+        try? FileManager.default.removeItem(atPath: d)
+        try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    /// A fresh trail in `dir`.
+    static func trail(in dir: String) -> (AuditTrail, NoteSigner) {
+        let signer = try! NoteSigner.generate(name: "bench.example/log")
+        let t = try! AuditTrail.create(path: dir + "/trail.sqlite", signer: signer)
+        return (t, signer)
+    }
+
+    /// Peak RSS (KiB) of a child process run to completion.
+    static func childPeakRSS(_ exe: String, _ args: [String]) -> (status: Int32, kib: Int, seconds: Double) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["/usr/bin/time", "-f", "MAXRSS %M", exe] + args
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        let t0 = now()
+        try! p.run()
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let dt = now() - t0
+        let text = String(decoding: data, as: UTF8.self)
+        let kib = text.split(separator: "\n").compactMap { $0.hasPrefix("MAXRSS ") ? Int($0.dropFirst(7)) : nil }.last ?? -1
+        return (p.terminationStatus, kib, dt)
+    }
+
+    static var meterproofBinary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("meterproof").path
+    }
+}
+
+/// A raw SQLite reference: same pragmas, one table of (seq, body) rows.
+final class RawSQLite {
+    var db: OpaquePointer?
+    var insert: OpaquePointer?
+
+    init(path: String) {
+        sqlite3_open(path, &db)
+        sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE rows(seq INTEGER PRIMARY KEY, body BLOB NOT NULL);", nil, nil, nil)
+        sqlite3_prepare_v2(db, "INSERT INTO rows(seq, body) VALUES (?, ?)", -1, &insert, nil)
+    }
+
+    deinit {
+        sqlite3_finalize(insert)
+        sqlite3_close(db)
+    }
+
+    func insertBatch(_ rows: ArraySlice<[UInt8]>, firstSeq: Int) {
+        sqlite3_exec(db, "BEGIN IMMEDIATE", nil, nil, nil)
+        for (i, r) in rows.enumerated() {
+            sqlite3_bind_int64(insert, 1, Int64(firstSeq + i))
+            _ = r.withUnsafeBytes { sqlite3_bind_blob(insert, 2, $0.baseAddress, Int32($0.count), cmp_sqlite3_transient()) }
+            sqlite3_step(insert)
+            sqlite3_reset(insert)
+        }
+        sqlite3_exec(db, "COMMIT", nil, nil, nil)
+    }
+}
+
+enum AuditBench {
+    static func run(_ o: BenchOptions) {
+        let big = o.int("entries", 1_000_000)
+        print("# meterproof-bench audit (release build; synchronous=FULL, WAL)")
+        let keyring = BenchFixtures.keyring()
+        let verifier = Verifier(keyring: keyring, policy: .offline)
+        let sim = BenchFixtures.simulator()
+        let poolSize = 256
+        var responses: [[UInt8]] = [], requests: [RegisterUsageRequest] = []
+        for i in 0..<poolSize {
+            let n = String(format: "bench-%08x", i)
+            responses.append(Array(try! sim.response(productCode: "prod-bench", keyVersion: 1, nonce: n, issuedAt: 1_800_000_000).utf8))
+            requests.append(RegisterUsageRequest(productCode: "prod-bench", publicKeyVersion: 1, nonce: n))
+        }
+
+        // 1. Durable single appends: verification + one commit each.
+        do {
+            let dir = BenchFixtures.tempDir("single")
+            let (trail, _) = BenchFixtures.trail(in: dir)
+            let raw = RawSQLite(path: dir + "/raw.sqlite")
+            var verifyOnly: [Double] = [], ours: [Double] = [], rawTimes: [Double] = []
+            let rounds = o.int("single", 400)
+            var sampleBody: [UInt8] = []
+            for i in 0..<rounds {
+                let k = i % poolSize
+                var t0 = now()
+                _ = verifier.verify(responses[k], expecting: requests[k], now: 1_800_000_000)
+                verifyOnly.append(now() - t0)
+                t0 = now()
+                let r = verifier.verify(responses[k], expecting: requests[k], now: 1_800_000_000)
+                let e = try! trail.record(AuditEntry(result: r, source: .live))
+                ours.append(now() - t0)
+                if sampleBody.isEmpty { sampleBody = try! e.canonicalBytes() }
+                t0 = now()
+                raw.insertBatch([sampleBody][...], firstSeq: i)
+                rawTimes.append(now() - t0)
+            }
+            let vm = median(verifyOnly), om = median(ours), rm = median(rawTimes)
+            print("durable single append (verify + commit), \(rounds) rounds: median \(fmt(om * 1000, 3)) ms, p99 \(fmt(percentile(ours, 0.99) * 1000, 3)) ms")
+            print("  reference: verification alone median \(fmt(vm * 1000, 3)) ms; raw SQLite one-row commit (\(sampleBody.count)-byte row) median \(fmt(rm * 1000, 3)) ms, p99 \(fmt(percentile(rawTimes, 0.99) * 1000, 3)) ms")
+            print("  MeterProof adds \(fmt((om - vm - rm) * 1000, 3)) ms over verification + raw commit (goal <= 0.1 ms)")
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+
+        // 2. Batched appends (1000 per transaction) of already-verified results.
+        var entryTemplates: [AuditEntry] = []
+        for k in 0..<poolSize {
+            entryTemplates.append(AuditEntry(result: verifier.verify(responses[k], expecting: requests[k], now: 1_800_000_000), source: .live))
+        }
+        func entries(_ start: Int, _ count: Int) -> [AuditTrail.Pending] {
+            (start..<(start + count)).map { i in
+                var e = entryTemplates[i % poolSize]
+                e.nonce = String(format: "n-%012x", i)
+                return AuditTrail.Pending(entry: e)
+            }
+        }
+        do {
+            let dir = BenchFixtures.tempDir("batch")
+            let (trail, _) = BenchFixtures.trail(in: dir)
+            let raw = RawSQLite(path: dir + "/raw.sqlite")
+            let batches = o.int("batches", 100)
+            var ourTime = 0.0, rawTime = 0.0
+            var bodies: [[UInt8]] = []
+            for b in 0..<batches {
+                let items = entries(b * 1000, 1000)
+                let t0 = now()
+                let out = try! trail.append(items)
+                ourTime += now() - t0
+                if bodies.isEmpty { bodies = out.map { if case .recorded(let e) = $0 { return try! e.canonicalBytes() } else { return [] } } }
+                let t1 = now()
+                raw.insertBatch(bodies[...], firstSeq: b * 1000)
+                rawTime += now() - t1
+            }
+            let n = Double(batches * 1000)
+            print("batched append (1000 per commit, \(batches * 1000) entries): \(fmt(n / ourTime)) entries/s; raw SQLite same-size rows \(fmt(n / rawTime)) rows/s = \(fmt(100 * (n / ourTime) / (n / rawTime), 1))% of raw (goal >= 80%)")
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+
+        // 3. audit verify and proofs on a large trail.
+        let dir = BenchFixtures.tempDir("big")
+        let (trail, signer) = BenchFixtures.trail(in: dir)
+        let t0 = now()
+        var done = 0
+        while done < big {
+            let n = min(10_000, big - done)
+            _ = try! trail.append(entries(done, n))
+            done += n
+        }
+        let cp = try! trail.signCheckpoint(with: signer)
+        let buildRate = Double(big) / (now() - t0)
+        let fileMB = Double((try? FileManager.default.attributesOfItem(atPath: dir + "/trail.sqlite")[.size] as? Int) ?? 0) / 1e6
+        print("built a \(big)-entry trail at \(fmt(buildRate)) entries/s (\(fmt(fileMB, 0)) MB)")
+        let t1 = now()
+        let v = try! trail.verify()
+        let dt = now() - t1
+        precondition(v.intact, "benchmark trail does not verify: \(v.problem ?? "")")
+        print("audit verify (in process, all checks incl. integrity_check): \(fmt(Double(big) / dt)) entries/s (\(fmt(dt, 2)) s; goal >= 300000/s)")
+        var proofTimes: [Double] = []
+        for i in 0..<200 {
+            let seq = UInt64((i * 7919) % big)
+            let p0 = now()
+            _ = try! trail.inclusionProof(seq: seq, checkpoint: cp)
+            proofTimes.append(now() - p0)
+        }
+        print("inclusion proof at size \(big): median \(fmt(median(proofTimes) * 1000, 3)) ms, p99 \(fmt(percentile(proofTimes, 0.99) * 1000, 3)) ms (goal < 1 ms)")
+        let bin = BenchFixtures.meterproofBinary
+        if FileManager.default.isExecutableFile(atPath: bin) {
+            let r = BenchFixtures.childPeakRSS(bin, ["audit", "verify", "--db", dir + "/trail.sqlite"])
+            print("meterproof audit verify as a process: exit \(r.status), \(fmt(Double(big) / r.seconds)) entries/s, peak RSS \(r.kib / 1024) MiB")
+            // The same on a trail 10x smaller, to show memory does not grow with n.
+            let small = BenchFixtures.tempDir("small")
+            let (st, _) = BenchFixtures.trail(in: small)
+            var d2 = 0
+            while d2 < big / 10 { _ = try! st.append(entries(d2, 10_000)); d2 += 10_000 }
+            let r2 = BenchFixtures.childPeakRSS(bin, ["audit", "verify", "--db", small + "/trail.sqlite"])
+            print("  same at \(big / 10) entries: peak RSS \(r2.kib / 1024) MiB")
+            try? FileManager.default.removeItem(atPath: small)
+        }
+        if o.has("keep") { print("kept the trail at \(dir)/trail.sqlite") } else { try? FileManager.default.removeItem(atPath: dir) }
+    }
+}

@@ -82,9 +82,11 @@ public struct AuditEntry: Sendable, Hashable {
 
     /// RFC 8785 bytes: what is stored, hashed and exported.
     public func canonicalBytes() throws(AuditError) -> [UInt8] {
-        do { return try CanonicalJSON.serialize(members) } catch {
-            throw AuditError(.invalidEntry, "entry \(seq) cannot be serialized: \(error.message)")
+        let bytes = fastCanonicalBytes()
+        guard bytes.count <= CanonicalJSON.maxEntryBytes else {
+            throw AuditError(.invalidEntry, "entry \(seq) is \(bytes.count) bytes; the limit is \(CanonicalJSON.maxEntryBytes)")
         }
+        return bytes
     }
 
     /// Reads an entry back from its canonical bytes, refusing anything not exactly canonical

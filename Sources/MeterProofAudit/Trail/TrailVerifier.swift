@@ -211,12 +211,12 @@ extension AuditTrail {
                     let body = batch[i].body
                     var c = CheckedEntry()
                     c.leaf = RFC6962.leafHash(body)
-                    do throws(AuditError) {
-                        let e = try AuditEntry(canonicalBytes: body)
-                        c.bodySeq = e.seq
-                        c.acceptedWithNonce = e.isAccepted && e.nonce != nil && e.productCode != nil
-                    } catch {
-                        c.error = error.reason
+                    switch body.withUnsafeBytes({ AuditEntry.checkCanonical($0) }) {
+                    case .success(let s):
+                        c.bodySeq = s.seq
+                        c.acceptedWithNonce = s.accepted && s.hasNonce && s.hasProductCode
+                    case .failure(let e):
+                        c.error = "not a canonical entry: \(e.message)"
                     }
                     base.value[i] = c
                 }

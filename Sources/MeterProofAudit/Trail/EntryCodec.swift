@@ -1,0 +1,202 @@
+import MeterProof
+
+/// Fast paths for the entry format: writing canonical bytes directly in the fixed field order,
+/// and checking stored bytes in one pass. Both are exactly equivalent to the general
+/// ``CanonicalJSON`` route (tests compare them), which stays the reference.
+extension AuditEntry {
+    /// What the one-pass check learns about an entry.
+    public struct Summary: Sendable, Equatable {
+        public var seq: UInt64
+        public var accepted: Bool
+        public var hasNonce: Bool
+        public var hasProductCode: Bool
+    }
+
+    /// Field kinds, in canonical order (names sorted by UTF-16 code units; all ASCII).
+    enum Kind { case string, stringOrNull, intOrNull, seq }
+    static let layout: [(name: String, kind: Kind)] = [
+        ("binding", .string), ("captureFile", .stringOrNull), ("captureHash", .stringOrNull), ("captureLine", .intOrNull),
+        ("capturedAt", .stringOrNull), ("issuedAt", .intOrNull), ("keyFingerprint", .stringOrNull), ("message", .stringOrNull),
+        ("nonce", .stringOrNull), ("outcome", .string), ("productCode", .stringOrNull), ("publicKeyVersion", .intOrNull),
+        ("reason", .stringOrNull), ("recordedAt", .string), ("seq", .seq), ("source", .string), ("token", .stringOrNull),
+        ("warnings", .stringOrNull),
+    ]
+    /// `"name":` prefixes, with the `{` or `,` that precedes each.
+    static let prefixes: [[UInt8]] = layout.enumerated().map { i, f in Array(((i == 0 ? "{" : ",") + "\"" + f.name + "\":").utf8) }
+
+    /// RFC 8785 bytes written directly (same result as `CanonicalJSON.serialize(members)`).
+    func fastCanonicalBytes() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + (token?.utf8.count ?? 0) + (message?.utf8.count ?? 0))
+        func str(_ i: Int, _ v: String?) {
+            out.append(contentsOf: Self.prefixes[i])
+            if let v { JSONText.appendQuoted(v, to: &out) } else { out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]) }
+        }
+        func int(_ i: Int, _ v: Int64?) {
+            out.append(contentsOf: Self.prefixes[i])
+            if let v { out.append(contentsOf: String(v).utf8) } else { out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]) }
+        }
+        str(0, binding); str(1, captureFile); str(2, captureHash); int(3, captureLine); str(4, capturedAt)
+        int(5, issuedAt); str(6, keyFingerprint); str(7, message); str(8, nonce); str(9, outcome); str(10, productCode)
+        int(11, publicKeyVersion); str(12, reason); str(13, recordedAt); int(14, Int64(seq)); str(15, source.rawValue)
+        str(16, token); str(17, warnings)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// Checks in one pass that `bytes` are exactly the canonical form of an entry (every field,
+    /// in order, of its type; minimal escapes; valid UTF-8; canonical integers) and that
+    /// `reason` is null exactly when `outcome` is `accepted`. Returns what verification needs,
+    /// or a sentence saying what is wrong.
+    public static func checkCanonical(_ bytes: UnsafeRawBufferPointer) -> Result<Summary, EntryFormatError> {
+        var p = EntryScanner(bytes)
+        var summary = Summary(seq: 0, accepted: false, hasNonce: false, hasProductCode: false)
+        var reasonNull = true
+        for (i, f) in layout.enumerated() {
+            guard p.expect(prefixes[i]) else { return .failure(EntryFormatError("expected member \"\(f.name)\" at byte \(p.i)")) }
+            let isNull = p.peekNull()
+            switch f.kind {
+            case .string:
+                guard let r = p.string() else { return .failure(EntryFormatError("member \(f.name) is not a canonical string")) }
+                switch f.name {
+                case "outcome":
+                    if p.equals(r, "accepted") { summary.accepted = true } else if !p.equals(r, "rejected") {
+                        return .failure(EntryFormatError("outcome must be accepted or rejected"))
+                    }
+                case "binding":
+                    guard p.equals(r, "bound") || p.equals(r, "unbound") else { return .failure(EntryFormatError("binding must be bound or unbound")) }
+                case "source":
+                    guard p.equals(r, "live") || p.equals(r, "import") else { return .failure(EntryFormatError("source must be live or import")) }
+                default: break
+                }
+            case .stringOrNull:
+                if isNull { p.i += 4 } else if p.string() == nil {
+                    return .failure(EntryFormatError("member \(f.name) is not a canonical string or null"))
+                }
+                if f.name == "nonce" { summary.hasNonce = !isNull }
+                if f.name == "productCode" { summary.hasProductCode = !isNull }
+                if f.name == "reason" { reasonNull = isNull }
+            case .intOrNull:
+                if isNull { p.i += 4 } else if p.integer() == nil {
+                    return .failure(EntryFormatError("member \(f.name) is not a canonical integer or null"))
+                }
+            case .seq:
+                guard let v = p.integer(), v >= 0 else { return .failure(EntryFormatError("seq is not a non-negative integer")) }
+                summary.seq = UInt64(v)
+            }
+        }
+        guard p.expect([UInt8(ascii: "}")]), p.i == bytes.count else {
+            return .failure(EntryFormatError("unexpected bytes after the last member"))
+        }
+        guard summary.accepted == reasonNull else {
+            return .failure(EntryFormatError("reason must be null exactly when the outcome is accepted"))
+        }
+        return .success(summary)
+    }
+}
+
+/// Why stored bytes are not a canonical entry.
+public struct EntryFormatError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+    init(_ m: String) { message = m }
+    public var description: String { message }
+}
+
+private struct EntryScanner {
+    let b: UnsafeRawBufferPointer
+    var i = 0
+    init(_ b: UnsafeRawBufferPointer) { self.b = b }
+
+    mutating func expect(_ lit: [UInt8]) -> Bool {
+        guard b.count - i >= lit.count else { return false }
+        for k in 0..<lit.count where b[i + k] != lit[k] { return false }
+        i += lit.count
+        return true
+    }
+
+    func peekNull() -> Bool {
+        b.count - i >= 4 && b[i] == 0x6E && b[i + 1] == 0x75 && b[i + 2] == 0x6C && b[i + 3] == 0x6C
+    }
+
+    func equals(_ r: Range<Int>, _ s: StaticString) -> Bool {
+        guard r.count == s.utf8CodeUnitCount else { return false }
+        let u = s.utf8Start
+        for k in 0..<r.count where b[r.lowerBound + k] != u[k] { return false }
+        return true
+    }
+
+    /// A canonical string; returns the raw content range (between the quotes).
+    mutating func string() -> Range<Int>? {
+        guard i < b.count, b[i] == 0x22 else { return nil }
+        i += 1
+        let start = i
+        while i < b.count {
+            let c = b[i]
+            if c == 0x22 { let r = start..<i; i += 1; return r }
+            if c < 0x20 { return nil }
+            if c == 0x5C {
+                guard i + 1 < b.count else { return nil }
+                switch b[i + 1] {
+                case 0x22, 0x5C, UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i += 2
+                case UInt8(ascii: "u"):
+                    // Only control characters without a short form, as \u00xx lowercase.
+                    guard i + 5 < b.count, b[i + 2] == 0x30, b[i + 3] == 0x30 else { return nil }
+                    let hi = b[i + 4], lo = b[i + 5]
+                    guard hi == 0x30 || hi == 0x31 else { return nil }
+                    guard (lo >= 0x30 && lo <= 0x39) || (lo >= 0x61 && lo <= 0x66) else { return nil }
+                    let v = (hi - 0x30) << 4 | (lo <= 0x39 ? lo - 0x30 : lo - 0x61 + 10)
+                    if v == 0x08 || v == 0x09 || v == 0x0A || v == 0x0C || v == 0x0D { return nil }
+                    i += 6
+                default: return nil
+                }
+                continue
+            }
+            if c < 0x80 { i += 1; continue }
+            // Multi-byte UTF-8, validated strictly (no overlongs, no surrogates, <= U+10FFFF).
+            let need: Int
+            var lowBound: UInt8 = 0x80, highBound: UInt8 = 0xBF
+            switch c {
+            case 0xC2...0xDF: need = 1
+            case 0xE0: need = 2; lowBound = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: need = 2
+            case 0xED: need = 2; highBound = 0x9F
+            case 0xF0: need = 3; lowBound = 0x90
+            case 0xF1...0xF3: need = 3
+            case 0xF4: need = 3; highBound = 0x8F
+            default: return nil
+            }
+            guard i + need < b.count else { return nil }
+            let c1 = b[i + 1]
+            guard c1 >= lowBound && c1 <= highBound else { return nil }
+            for k in 2...max(2, need) where k <= need {
+                guard b[i + k] & 0xC0 == 0x80 else { return nil }
+            }
+            i += need + 1
+        }
+        return nil
+    }
+
+    /// A canonical integer in Int64 range: -?(0|[1-9][0-9]*), no -0.
+    mutating func integer() -> Int64? {
+        var neg = false
+        if i < b.count && b[i] == UInt8(ascii: "-") { neg = true; i += 1 }
+        guard i < b.count, b[i] >= 0x30, b[i] <= 0x39 else { return nil }
+        if b[i] == 0x30 {
+            i += 1
+            if neg { return nil }
+            if i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { return nil }
+            return 0
+        }
+        var v: Int64 = 0
+        while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 {
+            let d = Int64(b[i] - 0x30)
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = neg ? m.subtractingReportingOverflow(d) : m.addingReportingOverflow(d)
+            if o1 || o2 { return nil }
+            v = a
+            i += 1
+        }
+        return v
+    }
+}

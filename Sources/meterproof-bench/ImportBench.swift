@@ -1,0 +1,1 @@
+enum ImportBench { static func run(_ o: BenchOptions) { print("import benchmark: TODO") } }
