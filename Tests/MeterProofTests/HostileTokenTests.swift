@@ -160,6 +160,9 @@ enum HostileTable {
         .reject("payload is empty JSON text", .malformedJSON) { try JWS.token(payload: " ") },
         .reject("payload without productCode", .missingClaim) { try JWS.token(payload: claims(productCode: nil)) },
         .reject("payload without publicKeyVersion", .missingClaim) { try JWS.token(payload: claims(keyVersion: nil)) },
+        .reject("publicKeyVersion spelled with a KELVIN SIGN", .missingClaim) {
+            try JWS.token(payload: #"{"productCode":"prod-abc","public\u212aeyVersion":1,"nonce":"\#(N)","iat":\#(T)}"#)
+        },
 
         // Compact serialization.
         .reject("trailing bits set in the last signature character", .malformedToken) {
@@ -254,6 +257,14 @@ enum HostileTable {
         .reject("product mismatch", .productCodeMismatch) { try JWS.token(payload: claims(productCode: #""prod-xyz""#)) },
         .reject("product differing only in case", .productCodeMismatch) { try JWS.token(payload: claims(productCode: #""PROD-ABC""#)) },
         .reject("key version claim 2 under request 1, signed by key 1", .keyVersionMismatch) { try JWS.token(payload: claims(keyVersion: "2")) },
+        .reject("product code equal only under Unicode canonical equivalence (KELVIN SIGN)", .productCodeMismatch,
+                request: RegisterUsageRequest(productCode: "prod-K", publicKeyVersion: 1, nonce: Fixture.nonce)) {
+            try JWS.token(payload: claims(productCode: #""prod-\u212a""#))
+        },
+        .reject("nonce equal only under Unicode canonical equivalence", .nonceMismatch,
+                request: RegisterUsageRequest(productCode: Fixture.product, publicKeyVersion: 1, nonce: "caf\u{E9}-1")) {
+            try JWS.token(payload: claims(nonce: #""cafe\u0301-1""#))
+        },
         .reject("nonce mismatch", .nonceMismatch) { try JWS.token(payload: claims(nonce: #""00000000-0000-0000-0000-000000000000""#)) },
         .reject("token nonce although none was sent", .nonceMismatch, request: noNonceRequest, policy: allowMissing) { try JWS.token() },
         .reject("nonce missing although one was sent", .nonceMissing) { try JWS.token(payload: claims(nonce: nil)) },
