@@ -250,6 +250,22 @@ enum HostileTable {
         },
         .reject("request key version 0", .invalidRequest,
                 request: RegisterUsageRequest(productCode: Fixture.product, publicKeyVersion: 0, nonce: Fixture.nonce)) { try JWS.token() },
+        .reject("request product code outside AWS's pattern (space)", .invalidRequest,
+                request: RegisterUsageRequest(productCode: "prod abc", publicKeyVersion: 1, nonce: Fixture.nonce)) {
+            try JWS.token(payload: claims(productCode: #""prod abc""#))
+        },
+        .reject("request product code with a NUL", .invalidRequest,
+                request: RegisterUsageRequest(productCode: "prod\u{0}abc", publicKeyVersion: 1, nonce: Fixture.nonce)) {
+            try JWS.token(payload: claims(productCode: #""prod\u0000abc""#))
+        },
+        .reject("request product code longer than 255", .invalidRequest,
+                request: RegisterUsageRequest(productCode: String(repeating: "p", count: 256), publicKeyVersion: 1, nonce: Fixture.nonce)) {
+            try JWS.token(payload: claims(productCode: "\"" + String(repeating: "p", count: 256) + "\""))
+        },
+        .accept("request product code using every allowed character class",
+                request: RegisterUsageRequest(productCode: "aZ09-/=:_.@", publicKeyVersion: 1, nonce: Fixture.nonce)) {
+            try JWS.token(payload: claims(productCode: #""aZ09-/=:_.@""#))
+        },
         .reject("1024-bit key in the keyring", .weakKey, keyring: .weak1024) { try JWS.token(key: TestKeys.weak1024) },
         .reject("key notBefore in the future", .keyNotYetValid, keyring: .notBeforeFuture) { try JWS.token() },
 
