@@ -102,6 +102,22 @@ enum HostileTable {
         .accept("PublicKeyRotationTimestamp claim inside the payload", warnings: ["key_rotation_due"]) {
             try JWS.token(payload: claims(extra: [#""PublicKeyRotationTimestamp":1767225600"#]))
         },
+        .accept("mixed spelling, each claim once", request: Fixture.request) {
+            try JWS.token(payload: #"{"ProductCode":"prod-abc","publicKeyVersion":1,"Nonce":"\#(N)","iat":\#(T)}"#)
+        },
+        .accept("lower-case signature member") { #"{"signature":"\#(try JWS.token())"}"# },
+        .accept("SDK envelope with one member holding the response") {
+            #"{"RegisterUsageResult":\#(JWS.response(try JWS.token())),"requestId":"r-1"}"#
+        },
+        .accept("token JSON string with an escaped dot") {
+            "\"" + (try JWS.token()).replacingOccurrences(of: ".", with: "\\u002e") + "\""
+        },
+        .accept("lower-case publicKeyRotationTimestamp in the response", warnings: ["key_rotation_due"]) {
+            #"{"Signature":"\#(try JWS.token())","publicKeyRotationTimestamp":1767225600}"#
+        },
+        .accept("rotation timestamp in the response and in the payload: two warnings", warnings: ["key_rotation_due", "key_rotation_due"]) {
+            JWS.response(try JWS.token(payload: claims(extra: [#""PublicKeyRotationTimestamp":"2026-01-01T00:00:00Z""#])), rotation: "1767225600")
+        },
         .accept("keyring entry past its notAfter", warnings: ["key_rotation_due"], keyring: .notAfterPast) { try JWS.token() },
 
         // Algorithm confusion.
@@ -314,6 +330,18 @@ enum HostileTable {
             #"{"Signature":"\#(try JWS.token())","ResponseMetadata":{"RequestId":"a","RequestId":"b"}}"#
         },
         .reject("Signature and signature", .malformedInput) { #"{"Signature":"\#(try JWS.token())","signature":"\#(try JWS.token())"}"# },
+        .reject("SDK envelope holding two responses", .malformedInput) {
+            #"{"a":\#(JWS.response(try JWS.token())),"b":\#(JWS.response(try JWS.token()))}"#
+        },
+        .reject("response nested two envelopes deep", .malformedInput) {
+            #"{"outer":{"inner":\#(JWS.response(try JWS.token()))}}"#
+        },
+        .reject("both spellings of PublicKeyRotationTimestamp", .malformedInput) {
+            #"{"Signature":"\#(try JWS.token())","PublicKeyRotationTimestamp":null,"publicKeyRotationTimestamp":null}"#
+        },
+        .reject("rotation timestamp claim of the wrong type in the payload", .malformedClaims) {
+            try JWS.token(payload: claims(extra: [#""PublicKeyRotationTimestamp":true"#]))
+        },
         .reject("Signature as a number", .malformedInput) { #"{"Signature":1}"# },
         .reject("PublicKeyRotationTimestamp true", .malformedInput) { JWS.response(try JWS.token(), rotation: "true") },
         .reject("PublicKeyRotationTimestamp not a time", .malformedInput) { JWS.response(try JWS.token(), rotation: #""next tuesday""#) },
