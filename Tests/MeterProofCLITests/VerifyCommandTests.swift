@@ -65,6 +65,8 @@ struct VerifyCommandTests {
         Rejection(name: "signed by key 2, checked under 1", reason: "bad_signature", response: { try CLIFixture.response(key: CLIFixture.v2) }),
         Rejection(name: "stale", reason: "token_stale", response: { try CLIFixture.response(issuedAt: Clock.nowSeconds() - 3600) }),
         Rejection(name: "from the future", reason: "token_from_future", response: { try CLIFixture.response(issuedAt: Clock.nowSeconds() + 3600) }),
+        Rejection(name: "iat Int64.min (used to trap in the freshness check)", reason: "malformed_claims",
+                  response: { try CLIFixture.response(issuedAt: Int64.min) }),
         Rejection(name: "unknown key version", reason: "unknown_key_version", response: { try CLIFixture.response(keyVersion: 7) }, keyVersion: 7),
         Rejection(name: "nonce missing", reason: "nonce_missing", response: { try CLIFixture.response(nonce: nil) }),
         Rejection(name: "not a token", reason: "malformed_token", response: { "this is not a token" }),

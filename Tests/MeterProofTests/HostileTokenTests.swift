@@ -311,6 +311,11 @@ enum HostileTable {
 
         // Claim types.
         .reject("iat as a string", .malformedClaims) { try JWS.token(payload: claims(iat: #""\#(T)""#)) },
+        .reject("iat Int64.min (freshness arithmetic must not overflow)", .malformedClaims) { try JWS.token(payload: claims(iat: String(Int64.min))) },
+        .reject("iat Int64.max", .malformedClaims) { try JWS.token(payload: claims(iat: String(Int64.max))) },
+        .reject("iat -1e15 as an integer", .malformedClaims) { try JWS.token(payload: claims(iat: "-1000000000000000")) },
+        .reject("iat just inside the NumericDate bound, far in the past", .tokenStale) { try JWS.token(payload: claims(iat: "-999999999999999")) },
+        .reject("iat just inside the NumericDate bound, far in the future", .tokenFromFuture) { try JWS.token(payload: claims(iat: "999999999999999")) },
         .reject("iat as 1e400", .malformedClaims) { try JWS.token(payload: claims(iat: "1e400")) },
         .reject("productCode as a number", .malformedClaims) { try JWS.token(payload: claims(productCode: "12345")) },
         .reject("productCode null", .malformedClaims) { try JWS.token(payload: claims(productCode: "null")) },
