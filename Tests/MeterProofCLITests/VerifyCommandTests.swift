@@ -212,20 +212,27 @@ struct VerifyCommandTests {
         #expect(!r.stderr.isEmpty)
     }
 
-    @Test("--min-key-bits below 2048 prints one warning line on stderr and lets a 1024-bit key verify",
-          .enabled(if: Tools.openssl != nil, "openssl is not on PATH (needed to make the 1024-bit key)"))
-    func minKeyBits() throws {
+    @Test("--min-key-bits below 2048 prints one warning line on stderr")
+    func minKeyBitsWarning() throws {
         let s = try Scratch()
-        // With the normal keyring: accepted, plus the warning.
         let input = try s.file("r.json", try CLIFixture.response())
-        let normal = try Run.cli(CLIFixture.verifyArgs(input) + ["--min-key-bits", "1024"])
-        #expect(normal.status == 0)
-        #expect(normal.stderrLines.count == 1)
-        #expect(normal.stderr.hasPrefix("meterproof: warning: "))
-        #expect(normal.stderr.contains("1024"))
-        // No warning at or above the floor.
+        let lowered = try Run.cli(CLIFixture.verifyArgs(input) + ["--min-key-bits", "1024"])
+        #expect(lowered.status == 0)
+        #expect(try lowered.object()["outcome"] == .string("accepted"))
+        #expect(lowered.stderrLines.count == 1)
+        #expect(lowered.stderr.hasPrefix("meterproof: warning: "))
+        #expect(lowered.stderr.contains("1024"))
+        // No warning at or above the floor; a raised floor refuses the 2048-bit test key.
         #expect(try Run.cli(CLIFixture.verifyArgs(input) + ["--min-key-bits", "2048"]).stderr == "")
+        let raised = try Run.cli(CLIFixture.verifyArgs(input) + ["--min-key-bits", "3072"])
+        #expect(raised.stderr == "")
+        #expect(try raised.object()["reason"] == .string("weak_key"))
+    }
 
+    @Test("a 1024-bit key is refused as weak_key unless --min-key-bits 1024 lowers the floor",
+          .enabled(if: Tools.openssl != nil, "openssl is not on PATH (needed to make the 1024-bit key)"))
+    func minKeyBitsWeakKeyring() throws {
+        let s = try Scratch()
         // A keyring holding one 1024-bit key (made once, here).
         let keyPath = s.path("weak.key.pem")
         let gen = try Run.program(try #require(Tools.openssl), ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024", "-out", keyPath])
