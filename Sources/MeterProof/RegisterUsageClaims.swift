@@ -97,7 +97,9 @@ public struct RegisterUsageClaims: Sendable, Equatable {
         switch obj["iat"] {
         case nil: break
         case .number(let n)?:
-            if let v = n.int64 {
+            // Both paths bound |iat| below 1e15 s (about 31.7 million years): an unbounded
+            // integer made the freshness arithmetic (now - iat) overflow and trap.
+            if let v = n.int64, v.magnitude < 1_000_000_000_000_000 {
                 iat = v
             } else if let d = n.double, d.isFinite, abs(d) < 1e15 {
                 iat = Int64(d.rounded(.down))

@@ -71,8 +71,11 @@ public struct JSONObject: Sendable, Equatable {
         members = pairs.filter { seen.insert($0.0).inserted }.map { (name: $0.0, value: $0.1) }
     }
 
+    /// The member named exactly `name`: compared code point by code point, never by Swift's
+    /// canonical equivalence (RFC 7515 section 10.12: "public\u{212A}eyVersion", with a KELVIN
+    /// SIGN, is not `publicKeyVersion`).
     public subscript(name: String) -> JSONValue? {
-        for m in members where m.name == name { return m.value }
+        for m in members where m.name.utf8.elementsEqual(name.utf8) { return m.value }
         return nil
     }
 
@@ -201,7 +204,9 @@ private struct Parser {
         var members: [(name: String, value: JSONValue)] = []
         skipWhitespace()
         if i < buf.count && buf[i] == UInt8(ascii: "}") { i += 1; return JSONObject(members: members) }
-        var seen: Set<String>? = nil
+        // Names are compared by their UTF-8 bytes: Swift's `String` equality and hashing apply
+        // canonical equivalence, which would call "\u00e9" and "e\u0301" the same member.
+        var seen: Set<[UInt8]>? = nil
         while true {
             skipWhitespace()
             guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw error("expected a member name string") }
@@ -209,12 +214,12 @@ private struct Parser {
             let name = try string()
             // Linear scan for small objects; a set once objects grow.
             if members.count < 16 {
-                for m in members where m.name == name {
+                for m in members where m.name.utf8.elementsEqual(name.utf8) {
                     throw JSONError(kind: .duplicateMember(name), offset: nameOffset, message: "duplicate member \"\(name)\"")
                 }
             } else {
-                if seen == nil { seen = Set(members.map(\.name)) }
-                if !seen!.insert(name).inserted {
+                if seen == nil { seen = Set(members.map { Array($0.name.utf8) }) }
+                if !seen!.insert(Array(name.utf8)).inserted {
                     throw JSONError(kind: .duplicateMember(name), offset: nameOffset, message: "duplicate member \"\(name)\"")
                 }
             }
@@ -224,7 +229,7 @@ private struct Parser {
             skipWhitespace()
             let v = try value(depth: depth)
             members.append((name, v))
-            if seen != nil { seen!.insert(name) }
+            if seen != nil { seen!.insert(Array(name.utf8)) }
             skipWhitespace()
             guard i < buf.count else { throw error("unterminated object") }
             if buf[i] == UInt8(ascii: ",") { i += 1; continue }

@@ -146,6 +146,9 @@ public struct Verifier: Sendable {
             guard request.publicKeyVersion >= 1 else {
                 throw VerificationError(.invalidRequest, "requested PublicKeyVersion \(request.publicKeyVersion) is not a positive integer")
             }
+            guard Self.isValidProductCode(request.productCode) else {
+                throw VerificationError(.invalidRequest, "requested ProductCode is not 0-255 characters of [-a-zA-Z0-9/=:_.@] (the RegisterUsage pattern)")
+            }
         }
         let jws = try CompactJWS(response.token)
         // Record what the payload claims, untrusted, in case we refuse before reading it properly.
@@ -171,7 +174,9 @@ public struct Verifier: Sendable {
         state.claimsVerified = true
 
         if let request {
-            guard claims.productCode == request.productCode else {
+            // Binding compares code points exactly: Swift's String == would treat canonically
+            // equivalent spellings ("caf\u{E9}" and "cafe\u{301}", "K" and KELVIN SIGN) as equal.
+            guard claims.productCode.utf8.elementsEqual(request.productCode.utf8) else {
                 throw VerificationError(.productCodeMismatch, "token is for product \"\(claims.productCode)\", expected \"\(request.productCode)\"")
             }
             guard claims.publicKeyVersion == request.publicKeyVersion else {
@@ -179,7 +184,7 @@ public struct Verifier: Sendable {
             }
             switch (request.nonce, claims.nonce) {
             case let (sent?, got?):
-                guard sent == got else { throw VerificationError(.nonceMismatch, "token nonce does not match the nonce sent") }
+                guard sent.utf8.elementsEqual(got.utf8) else { throw VerificationError(.nonceMismatch, "token nonce does not match the nonce sent") }
             case (nil, _?):
                 throw VerificationError(.nonceMismatch, "token carries a nonce but none was sent")
             case (_?, nil):
@@ -210,6 +215,19 @@ public struct Verifier: Sendable {
         }
         if let notAfter = entry.notAfter, now > notAfter {
             state.warnings.append(.keyRotationDue("key version \(version) passed its notAfter \(RFC3339.format(seconds: notAfter))"))
+        }
+    }
+
+    /// RegisterUsage's ProductCode constraint: at most 255 characters of `[-a-zA-Z0-9/=:_.@]`.
+    static func isValidProductCode(_ code: String) -> Bool {
+        code.utf8.count <= 255 && code.utf8.allSatisfy { b in
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "/"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "@"):
+                return true
+            default:
+                return false
+            }
         }
     }
 

@@ -69,19 +69,24 @@ final class EVPKeyBacking: @unchecked Sendable {
         defer { BN_free(n) }
         guard let e = BN_bin2bn(exponent, Int32(exponent.count), nil) else { return .failure(OpenSSLFailure(lastOpenSSLError())) }
         defer { BN_free(e) }
-        guard let bld = OSSL_PARAM_BLD_new() else { return .failure(OpenSSLFailure("out of memory")) }
-        defer { OSSL_PARAM_BLD_free(bld) }
-        guard OSSL_PARAM_BLD_push_BN(bld, "n", n) == 1, OSSL_PARAM_BLD_push_BN(bld, "e", e) == 1,
-              let params = OSSL_PARAM_BLD_to_param(bld) else { return .failure(OpenSSLFailure(lastOpenSSLError())) }
-        defer { OSSL_PARAM_free(params) }
-        guard let ctx = EVP_PKEY_CTX_new_from_name(nil, "RSA", nil) else { return .failure(OpenSSLFailure(lastOpenSSLError())) }
-        defer { EVP_PKEY_CTX_free(ctx) }
-        var key: OpaquePointer? = nil
-        guard EVP_PKEY_fromdata_init(ctx) == 1,
-              EVP_PKEY_fromdata(ctx, &key, cmp_EVP_PKEY_PUBLIC_KEY(), params) == 1, let key else {
-            return .failure(OpenSSLFailure(lastOpenSSLError()))
-        }
-        return .success(EVPKeyBacking(takingOwnershipOf: key))
+        // OSSL_PARAM_BLD and EVP_PKEY_CTX keep these names by reference, not by copy, so they must
+        // outlive the parameter array and the context. A Swift literal passed as `const char *` is
+        // only valid for the duration of that one call.
+        return "n".withCString { nKey in "e".withCString { eKey in "RSA".withCString { rsa in
+            guard let bld = OSSL_PARAM_BLD_new() else { return .failure(OpenSSLFailure("out of memory")) }
+            defer { OSSL_PARAM_BLD_free(bld) }
+            guard OSSL_PARAM_BLD_push_BN(bld, nKey, n) == 1, OSSL_PARAM_BLD_push_BN(bld, eKey, e) == 1,
+                  let params = OSSL_PARAM_BLD_to_param(bld) else { return .failure(OpenSSLFailure(lastOpenSSLError())) }
+            defer { OSSL_PARAM_free(params) }
+            guard let ctx = EVP_PKEY_CTX_new_from_name(nil, rsa, nil) else { return .failure(OpenSSLFailure(lastOpenSSLError())) }
+            defer { EVP_PKEY_CTX_free(ctx) }
+            var key: OpaquePointer? = nil
+            guard EVP_PKEY_fromdata_init(ctx) == 1,
+                  EVP_PKEY_fromdata(ctx, &key, cmp_EVP_PKEY_PUBLIC_KEY(), params) == 1, let key else {
+                return .failure(OpenSSLFailure(lastOpenSSLError()))
+            }
+            return .success(EVPKeyBacking(takingOwnershipOf: key))
+        } } }
     }
 
     var isRSA: Bool { EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA }

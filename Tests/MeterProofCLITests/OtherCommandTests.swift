@@ -1,0 +1,313 @@
+import Foundation
+import Testing
+import MeterProof
+
+@Suite("meterproof inspect")
+struct InspectCommandTests {
+    static func inspect(_ input: String, _ extra: [String] = []) throws -> CLIRun {
+        try Run.cli(["inspect", "--keys", Paths.testKeys.path, "--format", "json"] + extra + [input])
+    }
+
+    /// A compact token signed PS256 by test key 1 over an arbitrary payload.
+    static func token(payload: String) throws -> String {
+        try ResponseSimulator(signingKey: CLIFixture.v1).token(payload: Array(payload.utf8))
+    }
+
+    @Test("valid signature: exit 0, signatureValid true, header and claims shown")
+    func valid() throws {
+        let s = try Scratch()
+        // Stale and bound to nothing: inspect judges the signature only.
+        let input = try s.file("r.json", try CLIFixture.response(issuedAt: 1_600_000_000))
+        let r = try Self.inspect(input)
+        #expect(r.status == 0)
+        #expect(r.stderr == "")
+        let o = try r.object()
+        #expect(o["signatureValid"] == .bool(true))
+        #expect(o["reason"] == .null)
+        #expect(o["message"] == .null)
+        #expect(o["keyVersion"]?.intValue == 1)
+        #expect(o["keyFingerprint"] == .string(CLIFixture.v1Fingerprint))
+        #expect(o["header"] == .object(JSONObject([("alg", .string("PS256")), ("typ", .string("JWT"))])))
+        let claims = try #require(o["claims"]?.objectValue)
+        #expect(claims["productCode"] == .string(CLIFixture.product))
+        #expect(claims["iat"]?.intValue == 1_600_000_000)
+        #expect(o["payloadText"] == nil)
+        #expect(o["claimsError"] == nil)
+    }
+
+    @Test("invalid signature: exit 1, signatureValid false with the reason, claims still shown")
+    func invalid() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response(key: CLIFixture.v2))  // claims version 1, signed by 2
+        let r = try Self.inspect(input)
+        #expect(r.status == 1)
+        let o = try r.object()
+        #expect(o["signatureValid"] == .bool(false))
+        #expect(o["reason"] == .string("bad_signature"))
+        #expect(o["message"]?.stringValue?.isEmpty == false)
+        #expect(o["keyVersion"]?.intValue == 1)
+        #expect(o["claims"]?.objectValue?["productCode"] == .string(CLIFixture.product))
+        // Checked under the key that did sign it, it is valid.
+        let v2 = try Self.inspect(input, ["--key-version", "2"])
+        #expect(v2.status == 0)
+        #expect(try v2.object()["keyFingerprint"] == .string(CLIFixture.v2Fingerprint))
+    }
+
+    @Test("a payload that is not JSON is reported in payloadText, with its signature judged on its own")
+    func payloadNotJSON() throws {
+        let s = try Scratch()
+        let input = try s.file("t.txt", try Self.token(payload: "hello, not json"))
+        let r = try Self.inspect(input, ["--key-version", "1"])
+        #expect(r.status == 0)
+        let o = try r.object()
+        #expect(o["signatureValid"] == .bool(true))
+        #expect(o["payloadText"] == .string("hello, not json"))
+        #expect(o["claims"] == nil)
+        #expect(o["claimsError"]?.objectValue?["reason"] == .string("malformed_json"))
+        // Without --key-version there is no claim to pick the key from.
+        let unkeyed = try Self.inspect(input)
+        #expect(unkeyed.status == 1)
+        let u = try unkeyed.object()
+        #expect(u["signatureValid"] == .bool(false))
+        #expect(u["reason"] == .string("missing_claim"))
+        #expect(u["payloadText"] == .string("hello, not json"))
+    }
+
+    @Test("a JSON payload that is not a claim set is shown with its claims problem")
+    func payloadNotClaims() throws {
+        let s = try Scratch()
+        let input = try s.file("t.txt", try Self.token(payload: #"{"productCode":5,"publicKeyVersion":1}"#))
+        let o = try Self.inspect(input).object()
+        #expect(o["signatureValid"] == .bool(true))
+        #expect(o["claims"]?.objectValue?["productCode"]?.intValue == 5)
+        #expect(o["claimsError"]?.objectValue?["reason"] == .string("malformed_claims"))
+    }
+
+    @Test("a malformed token: exit 1, reason malformed_token, no header")
+    func malformed() throws {
+        let s = try Scratch()
+        let input = try s.file("t.txt", "a.b")
+        let r = try Self.inspect(input)
+        #expect(r.status == 1)
+        let o = try r.object()
+        #expect(o["signatureValid"] == .bool(false))
+        #expect(o["reason"] == .string("malformed_token"))
+        #expect(o["header"] == .null)
+    }
+
+    @Test("text format")
+    func text() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response(rotation: 1_767_225_600))
+        let r = try Run.cli(["inspect", "--keys", Paths.testKeys.path, input])
+        #expect(r.status == 0)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "signature: valid")
+        #expect(lines.contains("key version: 1 (sha256 \(CLIFixture.v1Fingerprint))"))
+        #expect(lines.contains("PublicKeyRotationTimestamp: 2026-01-01T00:00:00Z"))
+    }
+}
+
+@Suite("meterproof keys list and nonce")
+struct KeysAndNonceCommandTests {
+    /// `openssl pkey -pubin -in FILE -outform DER | sha256sum`, run as written through `sh`.
+    static func opensslFingerprint(_ pem: String) throws -> String {
+        let sh = try #require(Run.which("sh"))
+        let r = try Run.program(sh, ["-c", "openssl pkey -pubin -in \"$1\" -outform DER | sha256sum", "sh", pem])
+        try #require(r.status == 0, "openssl | sha256sum failed: \(r.stderr)")
+        return String(r.stdout.prefix(64))
+    }
+
+    @Test("keys list --format json: versions, bits, fingerprints matching openssl, pins, validity",
+          .enabled(if: Tools.openssl != nil && Run.which("sha256sum") != nil, "openssl or sha256sum is not on PATH (needed to cross-check fingerprints)"))
+    func keysListJSON() throws {
+        let r = try Run.cli(["keys", "list", "--keys", Paths.testKeys.path, "--format", "json"])
+        #expect(r.status == 0)
+        #expect(r.stderr == "")
+        let rows = try #require(try r.json().arrayValue).compactMap(\.objectValue)
+        #expect(rows.count == 2)
+        #expect(rows.map { $0["version"]?.intValue } == [1, 2])
+        #expect(rows.map { $0["bits"]?.intValue } == [2048, 3072])
+        #expect(rows.map { $0["algorithm"] } == [.string("RSA"), .string("RSA")])
+        let expected = [try Self.opensslFingerprint(Paths.testKeys.appendingPathComponent("v1.pem").path),
+                        try Self.opensslFingerprint(Paths.testKeys.appendingPathComponent("v2.pem").path)]
+        #expect(expected == [CLIFixture.v1Fingerprint, CLIFixture.v2Fingerprint])
+        #expect(rows.map { $0["fingerprint"]?.stringValue } == expected)
+        for row in rows {
+            #expect(row["pinned"] == .bool(true))
+            #expect(row["notBefore"] == .string("2024-01-01T00:00:00Z"))
+            #expect(row["notAfter"] == .null)
+            #expect(row["weakness"] == .null)
+        }
+        #expect(rows[0]["source"]?.stringValue?.hasSuffix("keys/test/v1.pem") == true)
+    }
+
+    @Test("keys list text: a header and one line per key")
+    func keysListText() throws {
+        let r = try Run.cli(["keys", "list", "--keys", Paths.testKeys.path])
+        #expect(r.status == 0)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+        #expect(lines[0].hasPrefix("VERSION"))
+        #expect(lines[1].hasPrefix("1 ") && lines[1].contains(" 2048 ") && lines[1].contains(CLIFixture.v1Fingerprint))
+        #expect(lines[2].hasPrefix("2 ") && lines[2].contains(" 3072 ") && lines[2].contains(CLIFixture.v2Fingerprint))
+        #expect(!r.stdout.contains("unpinned"))
+    }
+
+    @Test("keys list on a missing directory: exit 2")
+    func keysListMissing() throws {
+        let r = try Run.cli(["keys", "list", "--keys", "/nonexistent/keyring"])
+        #expect(r.status == 2)
+        #expect(r.stderrLines.count == 1)
+    }
+
+    @Test("nonce: one UUID-shaped lowercase line, different each time")
+    func nonce() throws {
+        let a = try Run.cli(["nonce"]), b = try Run.cli(["nonce"])
+        #expect(a.status == 0 && b.status == 0)
+        #expect(a.stderr == "")
+        for r in [a, b] {
+            #expect(r.stdout.hasSuffix("\n"))
+            let line = String(r.stdout.dropLast())
+            #expect(line.wholeMatch(of: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/) != nil, "\(line)")
+        }
+        #expect(a.stdout != b.stdout)
+    }
+}
+
+@Suite("meterproof simulate")
+struct SimulateCommandTests {
+    static func simulate(_ extra: [String], key: String = "v1.key.pem") throws -> CLIRun {
+        try Run.cli(["simulate", "--signing-key", Paths.testKeys.appendingPathComponent("private/\(key)").path,
+                     "--product-code", CLIFixture.product] + extra)
+    }
+
+    /// The payload object inside a simulated response.
+    static func payload(_ response: String) throws -> JSONObject {
+        let token = try #require(try StrictJSON.parse(response).objectValue?["Signature"]?.stringValue)
+        return try #require(try StrictJSON.parse(CompactJWS(token).payload).objectValue)
+    }
+
+    @Test("simulate (camel) then verify: accepted")
+    func camel() throws {
+        let sim = try Self.simulate(["--key-version", "1", "--nonce", CLIFixture.nonce])
+        #expect(sim.status == 0)
+        #expect(sim.stderr == "")
+        let p = try Self.payload(sim.stdout)
+        #expect(p.members.map(\.name) == ["productCode", "publicKeyVersion", "nonce", "iat"])
+        let iat = try #require(p["iat"]?.intValue)
+        #expect(abs(iat - Clock.nowSeconds()) <= 5)
+        let r = try Run.cli(CLIFixture.verifyArgs("-"), stdin: Array(sim.stdout.utf8))
+        #expect(r.status == 0)
+        #expect(try r.object()["issuedAt"]?.intValue == iat)
+    }
+
+    @Test("simulate --spelling pascal then verify: accepted")
+    func pascal() throws {
+        let sim = try Self.simulate(["--key-version", "1", "--nonce", CLIFixture.nonce, "--spelling", "pascal"])
+        #expect(sim.status == 0)
+        let p = try Self.payload(sim.stdout)
+        #expect(p.members.map(\.name) == ["ProductCode", "PublicKeyVersion", "Nonce", "iat"])
+        let s = try Scratch()
+        let r = try Run.cli(CLIFixture.verifyArgs(try s.file("r.json", sim.stdout)))
+        #expect(r.status == 0)
+        let o = try r.object()
+        #expect(o["outcome"] == .string("accepted"))
+        #expect(o["productCode"] == .string(CLIFixture.product))
+        #expect(o["nonce"] == .string(CLIFixture.nonce))
+    }
+
+    @Test("simulate --rotation-timestamp then verify: accepted with a key_rotation_due warning")
+    func rotation() throws {
+        let sim = try Self.simulate(["--key-version", "2", "--nonce", CLIFixture.nonce, "--rotation-timestamp", "1767225600"], key: "v2.key.pem")
+        #expect(sim.status == 0)
+        #expect(try StrictJSON.parse(sim.stdout).objectValue?["PublicKeyRotationTimestamp"]?.intValue == 1_767_225_600)
+        let r = try Run.cli(CLIFixture.verifyArgs("-", keyVersion: 2), stdin: Array(sim.stdout.utf8))
+        #expect(r.status == 0)
+        let o = try r.object()
+        #expect(o["outcome"] == .string("accepted"))
+        let warnings = try #require(o["warnings"]?.arrayValue)
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.objectValue?["code"] == .string("key_rotation_due"))
+        #expect(warnings.first?.objectValue?["message"]?.stringValue?.contains("1767225600") == true)
+        // Text output lists the warning too.
+        let t = try Run.cli(CLIFixture.verifyArgs("-", keyVersion: 2, json: false), stdin: Array(sim.stdout.utf8))
+        #expect(t.stdout.contains("  warning: key_rotation_due: "))
+    }
+
+    @Test("simulate --no-iat and --issued-at")
+    func iatOptions() throws {
+        let none = try Self.simulate(["--key-version", "1", "--nonce", CLIFixture.nonce, "--no-iat"])
+        #expect(try Self.payload(none.stdout)["iat"] == nil)
+        let r = try Run.cli(CLIFixture.verifyArgs("-"), stdin: Array(none.stdout.utf8))
+        #expect(r.status == 0)
+        #expect(try r.object()["issuedAt"] == .null)
+        let fixed = try Self.simulate(["--key-version", "1", "--issued-at", "1600000000"])
+        #expect(try Self.payload(fixed.stdout)["iat"]?.intValue == 1_600_000_000)
+        #expect(try Self.payload(fixed.stdout)["nonce"] == nil)
+        let stale = try Run.cli(CLIFixture.verifyArgs("-", nonce: nil), stdin: Array(fixed.stdout.utf8))
+        #expect(try stale.object()["reason"] == .string("token_stale"))
+    }
+
+    @Test("simulate with an unreadable or non-key signing key: exit 2, one line")
+    func badSigningKey() throws {
+        let missing = try Run.cli(["simulate", "--signing-key", "/nonexistent/key.pem", "--product-code", "p", "--key-version", "1"])
+        #expect(missing.status == 2)
+        #expect(missing.stderrLines.count == 1)
+        let notKey = try Run.cli(["simulate", "--signing-key", Paths.testKeys.appendingPathComponent("v1.pem").path, "--product-code", "p", "--key-version", "1"])
+        #expect(notKey.status == 2)
+        #expect(notKey.stderrLines.count == 1)
+        #expect(notKey.stdout == "")
+    }
+
+    @Test("simulate output verifies in Python cryptography",
+          .enabled(if: Tools.python != nil, "python3 with the cryptography package is not available"))
+    func pythonVerifies() throws {
+        let s = try Scratch()
+        let sim = try Self.simulate(["--key-version", "1", "--nonce", CLIFixture.nonce])
+        let file = try s.file("r.json", sim.stdout)
+        let ok = try Run.program(try #require(Tools.python), [Paths.peerScript, "verify", "--pub", Paths.testKeys.appendingPathComponent("v1.pem").path, "--input", file])
+        #expect(ok.status == 0)
+        #expect(ok.stdout == "valid\n")
+        let tampered = try s.file("t.json", InteropTamper.tamper(sim.stdout))
+        let bad = try Run.program(try #require(Tools.python), [Paths.peerScript, "verify", "--pub", Paths.testKeys.appendingPathComponent("v1.pem").path, "--input", tampered])
+        #expect(bad.status == 1)
+        #expect(bad.stdout == "invalid: bad signature\n")
+        #expect(try Run.cli(CLIFixture.verifyArgs(tampered)).object()["reason"] == .string("bad_signature"))
+    }
+
+    @Test("simulate output verifies with jose jws ver",
+          .enabled(if: Tools.jose != nil, "the jose CLI is not installed (apt-get install -y jose)"))
+    func joseVerifies() throws {
+        let s = try Scratch()
+        let sim = try Self.simulate(["--key-version", "1", "--nonce", CLIFixture.nonce])
+        let token = try #require(try StrictJSON.parse(sim.stdout).objectValue?["Signature"]?.stringValue)
+        // The JWK of test key 1, from its modulus and exponent.
+        let key = try CLIFixture.v1.publicKey
+        let jwk = #"{"kty":"RSA","alg":"PS256","n":"\#(Base64.urlEncode(key.modulus))","e":"AQAB"}"#
+        #expect(key.publicExponent == 65537)
+        let jwkFile = try s.file("key.jwk", jwk)
+        let ok = try Run.program(try #require(Tools.jose), ["jws", "ver", "-i", try s.file("token", token), "-k", jwkFile])
+        #expect(ok.status == 0, "jose: \(ok.stderr)")
+        let bad = try Run.program(try #require(Tools.jose), ["jws", "ver", "-i", try s.file("bad", InteropTamper.tamperToken(token)), "-k", jwkFile])
+        #expect(bad.status != 0)
+    }
+}
+
+/// One-character tampering inside the payload segment (the result stays canonical base64url).
+enum InteropTamper {
+    static func tamperToken(_ token: String) -> String {
+        var parts = token.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        var chars = Array(parts[1])
+        let i = chars.count / 2
+        chars[i] = chars[i] == "A" ? "B" : "A"
+        parts[1] = String(chars)
+        return parts.joined(separator: ".")
+    }
+
+    /// The same inside a response object.
+    static func tamper(_ response: String) throws -> String {
+        let token = try #require(try StrictJSON.parse(response).objectValue?["Signature"]?.stringValue)
+        return response.replacingOccurrences(of: token, with: tamperToken(token))
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import Testing
+import MeterProof
+
+@Suite("meterproof verify")
+struct VerifyCommandTests {
+    @Test("accepted: exit 0 and every JSON field")
+    func acceptedJSON() throws {
+        let s = try Scratch()
+        let iat = Clock.nowSeconds() - 2
+        let input = try s.file("r.json", try CLIFixture.response(issuedAt: iat))
+        let r = try Run.cli(CLIFixture.verifyArgs(input))
+        #expect(r.status == 0)
+        #expect(r.stderr == "")
+        let o = try r.object()
+        #expect(o.members.map(\.name) == ["outcome", "reason", "message", "productCode", "publicKeyVersion", "nonce", "issuedAt",
+                                          "keyFingerprint", "claimsVerified", "warnings"])
+        #expect(o["outcome"] == .string("accepted"))
+        #expect(o["reason"] == .null)
+        #expect(o["message"] == .null)
+        #expect(o["productCode"] == .string(CLIFixture.product))
+        #expect(o["publicKeyVersion"]?.intValue == 1)
+        #expect(o["nonce"] == .string(CLIFixture.nonce))
+        #expect(o["issuedAt"]?.intValue == iat)
+        #expect(o["keyFingerprint"] == .string(CLIFixture.v1Fingerprint))
+        #expect(o["claimsVerified"] == .bool(true))
+        #expect(o["warnings"] == .array([]))
+        #expect(r.stdout.hasSuffix("}\n"))
+    }
+
+    @Test("accepted under key version 2 (RSA-3072)")
+    func acceptedV2() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response(key: CLIFixture.v2, keyVersion: 2))
+        let r = try Run.cli(CLIFixture.verifyArgs(input, keyVersion: 2))
+        #expect(r.status == 0)
+        #expect(try r.object()["keyFingerprint"] == .string(CLIFixture.v2Fingerprint))
+    }
+
+    @Test("accepted: text output")
+    func acceptedText() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response())
+        let r = try Run.cli(CLIFixture.verifyArgs(input, json: false))
+        #expect(r.status == 0)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "accepted")
+        #expect(lines.contains("  productCode:      prod-abc"))
+        #expect(lines.contains("  keyFingerprint:   \(CLIFixture.v1Fingerprint)"))
+    }
+
+    struct Rejection: Sendable, CustomTestStringConvertible {
+        let name: String
+        let reason: String
+        let response: @Sendable () throws -> String
+        var keyVersion = 1
+        var nonce: String? = CLIFixture.nonce
+        var product = CLIFixture.product
+        var testDescription: String { "\(name) → \(reason)" }
+    }
+
+    static let rejections: [Rejection] = [
+        Rejection(name: "nonce mismatch", reason: "nonce_mismatch", response: { try CLIFixture.response() }, nonce: "another-nonce"),
+        Rejection(name: "product mismatch", reason: "product_code_mismatch", response: { try CLIFixture.response() }, product: "prod-xyz"),
+        Rejection(name: "signed by key 2, checked under 1", reason: "bad_signature", response: { try CLIFixture.response(key: CLIFixture.v2) }),
+        Rejection(name: "stale", reason: "token_stale", response: { try CLIFixture.response(issuedAt: Clock.nowSeconds() - 3600) }),
+        Rejection(name: "from the future", reason: "token_from_future", response: { try CLIFixture.response(issuedAt: Clock.nowSeconds() + 3600) }),
+        Rejection(name: "iat Int64.min (used to trap in the freshness check)", reason: "malformed_claims",
+                  response: { try CLIFixture.response(issuedAt: Int64.min) }),
+        Rejection(name: "unknown key version", reason: "unknown_key_version", response: { try CLIFixture.response(keyVersion: 7) }, keyVersion: 7),
+        Rejection(name: "nonce missing", reason: "nonce_missing", response: { try CLIFixture.response(nonce: nil) }),
+        Rejection(name: "not a token", reason: "malformed_token", response: { "this is not a token" }),
+        Rejection(name: "JSON without Signature", reason: "malformed_input", response: { #"{"Token":"x"}"# }),
+    ]
+
+    @Test("rejected: exit 1 with the reason, in JSON and in text", arguments: rejections)
+    func rejected(_ c: Rejection) throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try c.response())
+        let r = try Run.cli(CLIFixture.verifyArgs(input, keyVersion: c.keyVersion, nonce: c.nonce, product: c.product))
+        #expect(r.status == 1)
+        #expect(r.stderr == "")
+        let o = try r.object()
+        #expect(o["outcome"] == .string("rejected"))
+        #expect(o["reason"] == .string(c.reason))
+        #expect(o["message"]?.stringValue?.isEmpty == false)
+        #expect(o["warnings"] == .array([]))
+        let t = try Run.cli(CLIFixture.verifyArgs(input, keyVersion: c.keyVersion, nonce: c.nonce, product: c.product, json: false))
+        #expect(t.status == 1)
+        #expect(t.stdout.hasPrefix("rejected: \(c.reason): "))
+        #expect(t.stdout.split(separator: "\n").count == 1)
+    }
+
+    @Test("a rejection after the signature held reports the verified claims; before it, the fingerprint is withheld")
+    func rejectionDetails() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response())
+        let mismatch = try Run.cli(CLIFixture.verifyArgs(input, nonce: "other")).object()
+        #expect(mismatch["claimsVerified"] == .bool(true))
+        #expect(mismatch["keyFingerprint"] == .string(CLIFixture.v1Fingerprint))
+        let forged = try s.file("f.json", try CLIFixture.response(key: CLIFixture.v2))
+        let bad = try Run.cli(CLIFixture.verifyArgs(forged)).object()
+        #expect(bad["claimsVerified"] == .bool(false))
+        #expect(bad["keyFingerprint"] == .null)
+        #expect(bad["productCode"] == .string(CLIFixture.product))  // untrusted, kept for the record
+    }
+
+    @Test("freshness flags: --max-age and --no-freshness")
+    func freshnessFlags() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response(issuedAt: Clock.nowSeconds() - 3600))
+        #expect(try Run.cli(CLIFixture.verifyArgs(input)).status == 1)
+        #expect(try Run.cli(CLIFixture.verifyArgs(input) + ["--max-age", "7200"]).status == 0)
+        #expect(try Run.cli(CLIFixture.verifyArgs(input) + ["--no-freshness"]).status == 0)
+        #expect(try Run.cli(CLIFixture.verifyArgs(input) + ["--max-age", "60"]).object()["reason"] == .string("token_stale"))
+    }
+
+    @Test("--allow-missing-nonce accepts a token without a nonce")
+    func allowMissingNonce() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response(nonce: nil))
+        let r = try Run.cli(CLIFixture.verifyArgs(input, nonce: nil))
+        #expect(r.status == 0)
+        #expect(try r.object()["nonce"] == .null)
+        // The token carries a nonce but none was sent: refused even so.
+        let withNonce = try s.file("n.json", try CLIFixture.response())
+        #expect(try Run.cli(CLIFixture.verifyArgs(withNonce, nonce: nil)).object()["reason"] == .string("nonce_mismatch"))
+    }
+
+    @Test("input on standard input: '-' and no argument")
+    func stdinInput() throws {
+        let response = try CLIFixture.response()
+        let dash = try Run.cli(CLIFixture.verifyArgs("-"), stdin: Array(response.utf8))
+        #expect(dash.status == 0)
+        #expect(try dash.object()["outcome"] == .string("accepted"))
+        let none = try Run.cli(CLIFixture.verifyArgs(nil), stdin: Array(response.utf8))
+        #expect(none.status == 0)
+        // A bare token with a trailing newline, as `echo` would send it.
+        let token = try #require(try StrictJSON.parse(response).objectValue?["Signature"]?.stringValue)
+        #expect(try Run.cli(CLIFixture.verifyArgs("-"), stdin: Array((token + "\n").utf8)).status == 0)
+        // Empty standard input is a rejection, not a crash.
+        let empty = try Run.cli(CLIFixture.verifyArgs("-"), stdin: [])
+        #expect(empty.status == 1)
+        #expect(try empty.object()["reason"] == .string("malformed_input"))
+    }
+
+    @Test("unreadable input: exit 2, one line on stderr, nothing on stdout", arguments: ["missing-file", "directory"])
+    func unreadableInput(kind: String) throws {
+        let s = try Scratch()
+        let path: String
+        if kind == "directory" {
+            path = s.path("adir")
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        } else {
+            path = s.path("does-not-exist.json")
+        }
+        let r = try Run.cli(CLIFixture.verifyArgs(path))
+        #expect(r.status == 2)
+        #expect(r.stdout == "")
+        #expect(r.stderrLines.count == 1, "stderr: \(r.stderr)")
+        #expect(r.stderr.hasPrefix("meterproof: cannot read \(path): "))
+        for noise in ["Fatal error", "Stack dump", "backtrace", "Swift/", "0x"] {
+            #expect(!r.stderr.contains(noise))
+        }
+    }
+
+    @Test("unreadable keyring: exit 2, one line naming the file at fault")
+    func unreadableKeyring() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response())
+        let missing = s.path("no-keys")
+        let r = try Run.cli(CLIFixture.verifyArgs(input, keys: missing))
+        #expect(r.status == 2)
+        #expect(r.stdout == "")
+        #expect(r.stderrLines == ["meterproof: keyring: \(missing): no such keyring directory or file"])
+        // A keyring whose pin does not match names the key file.
+        let dir = s.path("ring")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: Paths.testKeys.appendingPathComponent("v1.pem").path, toPath: dir + "/v1.pem")
+        try Data(#"{"keys":[{"version":1,"sha256":"\#(CLIFixture.v2Fingerprint)"}]}"#.utf8).write(to: URL(fileURLWithPath: dir + "/keyring.json"))
+        let pin = try Run.cli(CLIFixture.verifyArgs(input, keys: dir))
+        #expect(pin.status == 2)
+        #expect(pin.stderrLines.count == 1)
+        #expect(pin.stderr.contains("\(dir)/v1.pem: fingerprint mismatch"))
+    }
+
+    @Test("bad invocation: exit 64", arguments: [
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "1", "INPUT"],                       // no --nonce, no --allow-missing-nonce
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "1", "--nonce", "n", "--allow-missing-nonce", "INPUT"],
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "0", "--nonce", "n", "INPUT"],
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "one", "--nonce", "n", "INPUT"],
+        ["verify", "--keys", "K", "--product-code", "", "--key-version", "1", "--nonce", "n", "INPUT"],
+        ["verify", "--product-code", "prod-abc", "--key-version", "1", "--nonce", "n", "INPUT"],                      // no --keys
+        ["verify", "--keys", "K", "--key-version", "1", "--nonce", "n", "INPUT"],                                     // no --product-code
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "1", "--nonce", "n", "--max-age", "0", "INPUT"],
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "1", "--nonce", "n", "--max-age", "5", "--no-freshness", "INPUT"],
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "1", "--nonce", "n", "--min-key-bits", "100", "INPUT"],
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "1", "--nonce", "n", "--format", "xml", "INPUT"],
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "1", "--nonce", "n", "--bogus", "INPUT"],
+        ["frobnicate"],
+        ["simulate", "--signing-key", "K", "--product-code", "p", "--key-version", "0"],
+        ["simulate", "--signing-key", "K", "--product-code", "p", "--key-version", "1", "--no-iat", "--issued-at", "5"],
+        ["inspect", "--keys", "K", "--key-version", "0", "INPUT"],
+    ])
+    func badInvocation(args: [String]) throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response())
+        let resolved = args.map { $0 == "K" ? Paths.testKeys.path : ($0 == "INPUT" ? input : $0) }
+        let r = try Run.cli(resolved)
+        #expect(r.status == 64, "stderr: \(r.stderr)")
+        #expect(r.stdout == "")
+        #expect(!r.stderr.isEmpty)
+    }
+
+    @Test("--min-key-bits below 2048 prints one warning line on stderr")
+    func minKeyBitsWarning() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response())
+        let lowered = try Run.cli(CLIFixture.verifyArgs(input) + ["--min-key-bits", "1024"])
+        #expect(lowered.status == 0)
+        #expect(try lowered.object()["outcome"] == .string("accepted"))
+        #expect(lowered.stderrLines.count == 1)
+        #expect(lowered.stderr.hasPrefix("meterproof: warning: "))
+        #expect(lowered.stderr.contains("1024"))
+        // No warning at or above the floor; a raised floor refuses the 2048-bit test key.
+        #expect(try Run.cli(CLIFixture.verifyArgs(input) + ["--min-key-bits", "2048"]).stderr == "")
+        let raised = try Run.cli(CLIFixture.verifyArgs(input) + ["--min-key-bits", "3072"])
+        #expect(raised.stderr == "")
+        #expect(try raised.object()["reason"] == .string("weak_key"))
+    }
+
+    @Test("a 1024-bit key is refused as weak_key unless --min-key-bits 1024 lowers the floor",
+          .enabled(if: Tools.openssl != nil, "openssl is not on PATH (needed to make the 1024-bit key)"))
+    func minKeyBitsWeakKeyring() throws {
+        let s = try Scratch()
+        // A keyring holding one 1024-bit key (made once, here).
+        let keyPath = s.path("weak.key.pem")
+        let gen = try Run.program(try #require(Tools.openssl), ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024", "-out", keyPath])
+        try #require(gen.status == 0, "openssl genpkey failed: \(gen.stderr)")
+        let ring = s.path("weakring")
+        try FileManager.default.createDirectory(atPath: ring, withIntermediateDirectories: false)
+        let pub = try Run.program(try #require(Tools.openssl), ["pkey", "-in", keyPath, "-pubout", "-out", ring + "/v1.pem"])
+        try #require(pub.status == 0)
+        let weakKey = try RSAPrivateKey(pem: String(decoding: try #require(FileManager.default.contents(atPath: keyPath)), as: UTF8.self))
+        let weakInput = try s.file("w.json", try CLIFixture.response(key: weakKey))
+
+        let refused = try Run.cli(CLIFixture.verifyArgs(weakInput, keys: ring))
+        #expect(refused.status == 1)
+        #expect(try refused.object()["reason"] == .string("weak_key"))
+        #expect(refused.stderr == "")
+        let lowered = try Run.cli(CLIFixture.verifyArgs(weakInput, keys: ring) + ["--min-key-bits", "1024"])
+        #expect(lowered.status == 0)
+        #expect(try lowered.object()["outcome"] == .string("accepted"))
+        #expect(lowered.stderrLines.count == 1)
+        #expect(lowered.stderr.hasPrefix("meterproof: warning: "))
+        // keys list shows the key and its weakness.
+        let list = try Run.cli(["keys", "list", "--keys", ring, "--format", "json"])
+        #expect(list.status == 0)
+        let entry = try #require(try list.json().arrayValue?.first?.objectValue)
+        #expect(entry["bits"]?.intValue == 1024)
+        #expect(entry["weakness"]?.stringValue?.contains("1024") == true)
+    }
+
+    @Test("--version prints the library version")
+    func version() throws {
+        let r = try Run.cli(["--version"])
+        #expect(r.status == 0)
+        #expect(r.stdout == MeterProofVersion.string + "\n")
+    }
+}

@@ -1,0 +1,243 @@
+import Foundation
+import Testing
+@testable import MeterProof
+
+@Suite("Keyring")
+struct KeyringTests {
+    static func loadError(_ dir: URL) -> KeyringError? {
+        do { _ = try Keyring.load(from: dir.path); return nil } catch { return error }
+    }
+
+    /// A temporary keyring directory holding copies of the named files from `keys/test`.
+    static func directory(copying files: [String] = [], _ tag: String = "keyring") throws -> URL {
+        let dir = try makeTemporaryDirectory(tag)
+        for f in files {
+            try FileManager.default.copyItem(at: PackagePaths.testKeys.appendingPathComponent(f), to: dir.appendingPathComponent(f))
+        }
+        return dir
+    }
+
+    /// The JWK of a public key, built from its n and e.
+    static func jwk(_ key: RSAPublicKey, kid: String, alg: String? = "PS256") -> String {
+        var e = key.publicExponent ?? 0
+        var eBytes: [UInt8] = []
+        while e > 0 { eBytes.insert(UInt8(e & 0xFF), at: 0); e >>= 8 }
+        let algMember = alg.map { #","alg":"\#($0)""# } ?? ""
+        return #"{"kty":"RSA","kid":"\#(kid)"\#(algMember),"n":"\#(Base64.urlEncode(key.modulus))","e":"\#(Base64.urlEncode(eBytes))"}"#
+    }
+
+    static var v1Public: RSAPublicKey { TestKeys.publicKey(TestKeys.v1) }
+    static var v2Public: RSAPublicKey { TestKeys.publicKey(TestKeys.v2) }
+
+    @Test("the pinned test keyring loads with its pins and validity")
+    func testKeyring() throws {
+        let k = try Keyring.load(from: PackagePaths.testKeys.path)
+        #expect(k.versions == [1, 2])
+        let v1 = try #require(k[1]), v2 = try #require(k[2])
+        #expect(v1.key.bits == 2048)
+        #expect(v2.key.bits == 3072)
+        #expect(v1.key.publicExponent == 65537)
+        #expect(v1.key.fingerprint == Fixture.v1Fingerprint)
+        #expect(v2.key.fingerprint == Fixture.v2Fingerprint)
+        #expect(v1.pinned && v2.pinned)
+        #expect(v1.notBefore == Fixture.testKeysNotBefore)
+        #expect(v1.notAfter == nil)
+        #expect(v1.source.hasSuffix("keys/test/v1.pem"))
+        #expect(v1.key.signatureByteCount == 256)
+        #expect(v2.key.signatureByteCount == 384)
+        #expect(k[3] == nil)
+        // The fingerprint is SHA-256 of the DER SPKI, whichever way the key was read.
+        #expect(Hex.encode(MeterProof.SHA256.hash(v1.key.spkiDER)) == Fixture.v1Fingerprint)
+        #expect(try RSAPublicKey(spkiDER: v1.key.spkiDER).fingerprint == Fixture.v1Fingerprint)
+        #expect(try RSAPublicKey(pem: v1.key.pem).fingerprint == Fixture.v1Fingerprint)
+        #expect(Self.v1Public.fingerprint == Fixture.v1Fingerprint)
+    }
+
+    @Test("a fingerprint mismatch names the key file")
+    func fingerprintMismatch() throws {
+        let dir = try Self.directory(copying: ["v1.pem", "v2.pem"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let wrong = String(Fixture.v1Fingerprint.reversed())
+        try write(#"{"keys":[{"version":1,"sha256":"\#(wrong)"},{"version":2,"sha256":"\#(Fixture.v2Fingerprint)"}]}"#,
+                  to: dir.appendingPathComponent("keyring.json"))
+        let e = try #require(Self.loadError(dir))
+        #expect(e.file == dir.appendingPathComponent("v1.pem").path)
+        #expect(e.reason.contains("fingerprint mismatch"))
+        #expect(e.reason.contains(wrong) && e.reason.contains(Fixture.v1Fingerprint))
+    }
+
+    @Test("a PEM and a JWKS giving the same version is an error naming both files")
+    func duplicateVersion() throws {
+        let dir = try Self.directory(copying: ["v1.pem"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try write(#"{"keys":[\#(Self.jwk(Self.v1Public, kid: "1"))]}"#, to: dir.appendingPathComponent("jwks.json"))
+        let e = try #require(Self.loadError(dir))
+        #expect(e.description.contains(dir.appendingPathComponent("v1.pem").path))
+        #expect(e.description.contains(dir.appendingPathComponent("jwks.json").path))
+        #expect(e.reason.contains("duplicate key version 1"))
+    }
+
+    @Test("two keys with one kid inside one JWKS is an error naming the file")
+    func duplicateKidInOneJWKS() throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try write(#"{"keys":[\#(Self.jwk(Self.v1Public, kid: "1")),\#(Self.jwk(Self.v2Public, kid: "1"))]}"#, to: dir.appendingPathComponent("keys.jwks"))
+        let e = try #require(Self.loadError(dir))
+        #expect(e.file.hasPrefix(dir.appendingPathComponent("keys.jwks").path))
+        #expect(e.reason.contains("duplicate key version 1"))
+    }
+
+    @Test("an unparsable PEM names the file", arguments: [
+        "not a key",
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+        "",
+    ])
+    func unparsablePEM(content: String) throws {
+        let dir = try Self.directory(copying: ["v2.pem"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try write(content, to: dir.appendingPathComponent("v1.pem"))
+        let e = try #require(Self.loadError(dir))
+        #expect(e.file == dir.appendingPathComponent("v1.pem").path)
+        #expect(e.reason.contains("unparsable"))
+    }
+
+    @Test("a private key where a public key belongs is refused, naming the file")
+    func privateKeyAsPEM() throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: PackagePaths.testKeys.appendingPathComponent("private/v1.key.pem"), to: dir.appendingPathComponent("v1.pem"))
+        let e = try #require(Self.loadError(dir))
+        #expect(e.file == dir.appendingPathComponent("v1.pem").path)
+    }
+
+    @Test("a key without a pin, when keyring.json exists, names the key file")
+    func unpinnedKey() throws {
+        let dir = try Self.directory(copying: ["v1.pem", "v2.pem"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try write(#"{"keys":[{"version":1,"sha256":"\#(Fixture.v1Fingerprint)"}]}"#, to: dir.appendingPathComponent("keyring.json"))
+        let e = try #require(Self.loadError(dir))
+        #expect(e.file == dir.appendingPathComponent("v2.pem").path)
+        #expect(e.reason.contains("not pinned"))
+    }
+
+    @Test("a pin for a key no file provides names keyring.json")
+    func pinForMissingKey() throws {
+        let dir = try Self.directory(copying: ["v1.pem", "keyring.json"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let e = try #require(Self.loadError(dir))
+        #expect(e.file == dir.appendingPathComponent("keyring.json").path)
+        #expect(e.reason.contains("version 2"))
+    }
+
+    @Test("keyring.json problems name keyring.json", arguments: [
+        #"{"keys":[{"version":1,"sha256":"A97721A799EABE9AB15EFE1FB52CA8EFBB322FBDC03C43F4BEA8FD187AC9415D"}]}"#,
+        #"{"keys":[{"version":"1","sha256":"a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d"}]}"#,
+        #"{"keys":[{"version":1,"sha256":"a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d","notBefore":"2024-01-01"}]}"#,
+        #"{"keys":[{"version":1,"sha256":"a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d","notAfter":1704067200}]}"#,
+        #"{"keys":[{"version":1,"sha256":"a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d"},{"version":1,"sha256":"a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d"}]}"#,
+        #"{"keys":[{"version":1,"sha256":"a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d","version":1}]}"#,
+        #"{"pins":[]}"#,
+        "[]",
+    ])
+    func badPins(content: String) throws {
+        let dir = try Self.directory(copying: ["v1.pem"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try write(content, to: dir.appendingPathComponent("keyring.json"))
+        let e = try #require(Self.loadError(dir))
+        #expect(e.file == dir.appendingPathComponent("keyring.json").path)
+    }
+
+    @Test("JWKS problems name the JWKS file", arguments: [
+        #"{"keys":[{"kty":"EC","kid":"1","crv":"P-256"}]}"#,
+        #"{"keys":[{"kty":"RSA","kid":"01","n":"AQAB","e":"AQAB"}]}"#,
+        #"{"keys":[{"kty":"RSA","kid":1,"n":"AQAB","e":"AQAB"}]}"#,
+        #"{"keys":[{"kty":"RSA","kid":"1","alg":"RS256","n":"AQAB","e":"AQAB"}]}"#,
+        #"{"keys":[{"kty":"RSA","kid":"1","n":"AQAB=","e":"AQAB"}]}"#,
+        #"{"keys":[{"kty":"RSA","kid":"1","n":"AAEC","e":"AQAB"}]}"#,
+        #"{"keys":{}}"#,
+    ])
+    func badJWKS(content: String) throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try write(content, to: dir.appendingPathComponent("jwks.json"))
+        let e = try #require(Self.loadError(dir))
+        #expect(e.file.hasPrefix(dir.appendingPathComponent("jwks.json").path))
+    }
+
+    @Test("a JWKS-only directory built from the test keys' n and e gives the same keys and fingerprints")
+    func jwksOnly() throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try write(#"{"keys":[\#(Self.jwk(Self.v1Public, kid: "1")),\#(Self.jwk(Self.v2Public, kid: "2", alg: nil))]}"#,
+                  to: dir.appendingPathComponent("jwks.json"))
+        let k = try Keyring.load(from: dir.path)
+        #expect(k.versions == [1, 2])
+        #expect(k[1]?.key.fingerprint == Fixture.v1Fingerprint)
+        #expect(k[2]?.key.fingerprint == Fixture.v2Fingerprint)
+        #expect(k[1]?.key.bits == 2048)
+        #expect(k[1]?.pinned == false)
+        // The same directory with the repository's pins: every JWKS key is pinned by version.
+        try FileManager.default.copyItem(at: PackagePaths.testKeys.appendingPathComponent("keyring.json"), to: dir.appendingPathComponent("keyring.json"))
+        let pinned = try Keyring.load(from: dir.path)
+        #expect(pinned[1]?.pinned == true && pinned[2]?.pinned == true)
+        // And it verifies what the PEM keyring verifies.
+        let t = try JWS.token()
+        #expect(Verifier(keyring: pinned).verify(Array(t.utf8), expecting: Fixture.request, now: Fixture.now).isAccepted)
+        // A single JWKS file loads as a keyring too.
+        #expect(try Keyring.load(from: dir.appendingPathComponent("jwks.json").path).versions == [1, 2])
+    }
+
+    @Test("other files and subdirectories are ignored; names that are not v<N>.pem are not keys")
+    func ignoredFiles() throws {
+        let dir = try Self.directory(copying: ["v1.pem"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try write("# notes", to: dir.appendingPathComponent("README.md"))
+        try write("garbage", to: dir.appendingPathComponent("v01.pem"))
+        try write("garbage", to: dir.appendingPathComponent("v0.pem"))
+        try write("garbage", to: dir.appendingPathComponent("key.pem"))
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("v2.pem"), withIntermediateDirectories: false)
+        let k = try Keyring.load(from: dir.path)
+        #expect(k.versions == [1])
+    }
+
+    @Test("v<N>.pem names", arguments: [
+        ("v1.pem", 1 as Int?), ("v12.pem", 12), ("v999999999.pem", 999_999_999), ("v01.pem", nil), ("v0.pem", nil), ("v.pem", nil),
+        ("v1.PEM", nil), ("V1.pem", nil), ("v1.pem.bak", nil), ("v-1.pem", nil), ("v+1.pem", nil), ("v١.pem", nil), ("v1000000000.pem", nil),
+    ])
+    func pemNames(name: String, version: Int?) {
+        #expect(Keyring.pemVersion(name) == version)
+    }
+
+    @Test("a missing directory and an empty directory are errors naming the path")
+    func missingOrEmpty() throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(Self.loadError(dir)?.file == dir.path)
+        let missing = dir.appendingPathComponent("nope")
+        #expect(Self.loadError(missing)?.file == missing.path)
+    }
+
+    @Test("in-memory keyrings refuse duplicate versions")
+    func memoryDuplicates() {
+        let e = KeyringEntry(version: 1, key: Self.v1Public, source: "a", notBefore: nil, notAfter: nil, pinned: false)
+        let f = KeyringEntry(version: 1, key: Self.v2Public, source: "b", notBefore: nil, notAfter: nil, pinned: false)
+        #expect(throws: KeyringError.self) { try Keyring(entries: [e, f]) }
+    }
+
+    @Test("key weakness: modulus floor and exponent rules")
+    func weakness() throws {
+        #expect(Self.v1Public.weakness(minimumBits: 2048) == nil)
+        #expect(Self.v1Public.weakness(minimumBits: 3072) != nil)
+        let weak = TestKeys.publicKey(TestKeys.weak1024)
+        #expect(weak.bits == 1024)
+        #expect(weak.weakness(minimumBits: 2048)?.contains("1024") == true)
+        #expect(weak.weakness(minimumBits: 1024) == nil)
+        // e = 1 and an even exponent are refused whatever the size.
+        let n = Self.v1Public.modulus
+        #expect(try RSAPublicKey(modulus: n, exponent: [0x01]).weakness(minimumBits: 2048) != nil)
+        #expect(try RSAPublicKey(modulus: n, exponent: [0x01, 0x00, 0x00]).weakness(minimumBits: 2048) != nil)
+        #expect(try RSAPublicKey(modulus: n, exponent: [0x03]).weakness(minimumBits: 2048) == nil)
+        #expect(throws: KeyError.self) { try RSAPublicKey(modulus: [0] + n, exponent: [1, 0, 1]) }
+        #expect(throws: KeyError.self) { try RSAPublicKey(modulus: n, exponent: []) }
+    }
+}
