@@ -1,0 +1,92 @@
+import Testing
+@testable import MeterProof
+@testable import MeterProofAudit
+
+/// The fast entry writer and checker must agree exactly with the general RFC 8785 route.
+@Suite("Entry codec fast paths")
+struct EntryCodecTests {
+    static let tricky = ["", "a", "quote \" back\\slash", "ctl \u{01}\u{08}\u{09}\u{0A}\u{0C}\u{0D}\u{1F}\u{7F}", "/slash", "é ü 中 😀", "\u{FB33}\u{10000}"]
+
+    func randomEntry(_ rng: inout SystemRandomNumberGenerator, seq: UInt64) -> AuditEntry {
+        func s() -> String? { Bool.random(using: &rng) ? nil : Self.tricky.randomElement(using: &rng)! + String(Int.random(in: 0...999, using: &rng)) }
+        func i() -> Int64? { Bool.random(using: &rng) ? nil : Int64.random(in: Int64.min...Int64.max, using: &rng) }
+        let accepted = Bool.random(using: &rng)
+        var e = AuditEntry(rejected: .badSignature, message: s() ?? "m", source: Bool.random(using: &rng) ? .live : .import, capture: nil)
+        e.seq = seq
+        e.recordedAt = "2026-11-27T12:00:00.000Z"
+        e.binding = Bool.random(using: &rng) ? "bound" : "unbound"
+        e.outcome = accepted ? "accepted" : "rejected"
+        e.reason = accepted ? nil : "bad_signature"
+        e.message = s(); e.productCode = s(); e.publicKeyVersion = i(); e.nonce = s(); e.issuedAt = i()
+        e.keyFingerprint = s(); e.warnings = s(); e.token = s(); e.capturedAt = s(); e.captureFile = s()
+        e.captureLine = i(); e.captureHash = s()
+        return e
+    }
+
+    @Test("fast writer equals CanonicalJSON.serialize, and both readers accept it")
+    func writerMatchesReference() throws {
+        var rng = SystemRandomNumberGenerator()
+        for n in 0..<500 {
+            let e = randomEntry(&rng, seq: UInt64(n) * 7_919)
+            let reference = try CanonicalJSON.serialize(e.members)
+            let fast = try e.canonicalBytes()
+            #expect(fast == reference)
+            let summary = try fast.withUnsafeBytes { try AuditEntry.checkCanonical($0).get() }
+            #expect(summary.seq == e.seq)
+            #expect(summary.accepted == e.isAccepted)
+            #expect(summary.hasNonce == (e.nonce != nil))
+            #expect(try AuditEntry(canonicalBytes: fast) == e)
+        }
+    }
+
+    @Test("one-pass checker refuses exactly what the reference reader refuses, on single-byte edits")
+    func checkerAgreesOnMutations() throws {
+        var rng = SystemRandomNumberGenerator()
+        var refused = 0, checked = 0
+        for n in 0..<60 {
+            let bytes = try randomEntry(&rng, seq: UInt64(n)).canonicalBytes()
+            for _ in 0..<40 {
+                var m = bytes
+                let at = Int.random(in: 0..<m.count, using: &rng)
+                m[at] = [0x20, 0x22, 0x5C, 0x2C, 0x30, 0x6E, 0x7B, 0xFF, 0xC3, 0x41].randomElement(using: &rng)!
+                let fastOK = (try? m.withUnsafeBytes { try AuditEntry.checkCanonical($0).get() }) != nil
+                let slowOK = (try? AuditEntry(canonicalBytes: m)) != nil
+                #expect(fastOK == slowOK, "disagreement on \(String(decoding: m, as: UTF8.self))")
+                checked += 1
+                if !fastOK { refused += 1 }
+            }
+        }
+        #expect(checked == 2400)
+        #expect(refused > 500)
+    }
+
+    @Test("specific refusals", arguments: [
+        (#"{"binding":"bound"}"#, "expected member"),
+        ("", "expected member"),
+    ])
+    func refusals(text: String, fragment: String) {
+        let r = Array(text.utf8).withUnsafeBytes { AuditEntry.checkCanonical($0) }
+        guard case .failure(let e) = r else { Issue.record("accepted \(text)"); return }
+        #expect(e.message.contains(fragment))
+    }
+
+    @Test("reason must be null exactly when accepted, -0 and leading zeros refused")
+    func semanticRefusals() throws {
+        var rng = SystemRandomNumberGenerator()
+        var e = randomEntry(&rng, seq: 5)
+        e.outcome = "accepted"
+        e.reason = "bad_signature"
+        let b = e.fastCanonicalBytes()
+        #expect(throws: EntryFormatError.self) { try b.withUnsafeBytes { try AuditEntry.checkCanonical($0).get() } }
+        e.reason = nil
+        e.publicKeyVersion = 0
+        let ok = e.fastCanonicalBytes()
+        let text = String(decoding: ok, as: UTF8.self)
+        for bad in [text.replacingOccurrences(of: "\"publicKeyVersion\":0", with: "\"publicKeyVersion\":-0"),
+                    text.replacingOccurrences(of: "\"seq\":5", with: "\"seq\":05"),
+                    text.replacingOccurrences(of: "\"seq\":5", with: "\"seq\":-5")] {
+            #expect(bad != text)
+            #expect(throws: EntryFormatError.self) { try Array(bad.utf8).withUnsafeBytes { try AuditEntry.checkCanonical($0).get() } }
+        }
+    }
+}
