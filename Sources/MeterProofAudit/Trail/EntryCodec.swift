@@ -21,6 +21,11 @@ extension AuditEntry {
         ("reason", .stringOrNull), ("recordedAt", .string), ("seq", .seq), ("source", .string), ("token", .stringOrNull),
         ("warnings", .stringOrNull),
     ]
+    /// Indexes into ``layout`` of the fields the checker looks at.
+    enum Field {
+        static let binding = 0, nonce = 8, outcome = 9, productCode = 10, reason = 12, source = 15
+    }
+
     /// `"name":` prefixes, with the `{` or `,` that precedes each.
     static let prefixes: [[UInt8]] = layout.enumerated().map { i, f in Array(((i == 0 ? "{" : ",") + "\"" + f.name + "\":").utf8) }
 
@@ -58,14 +63,14 @@ extension AuditEntry {
             switch f.kind {
             case .string:
                 guard let r = p.string() else { return .failure(EntryFormatError("member \(f.name) is not a canonical string")) }
-                switch f.name {
-                case "outcome":
+                switch i {
+                case Field.outcome:
                     if p.equals(r, "accepted") { summary.accepted = true } else if !p.equals(r, "rejected") {
                         return .failure(EntryFormatError("outcome must be accepted or rejected"))
                     }
-                case "binding":
+                case Field.binding:
                     guard p.equals(r, "bound") || p.equals(r, "unbound") else { return .failure(EntryFormatError("binding must be bound or unbound")) }
-                case "source":
+                case Field.source:
                     guard p.equals(r, "live") || p.equals(r, "import") else { return .failure(EntryFormatError("source must be live or import")) }
                 default: break
                 }
@@ -73,9 +78,12 @@ extension AuditEntry {
                 if isNull { p.i += 4 } else if p.string() == nil {
                     return .failure(EntryFormatError("member \(f.name) is not a canonical string or null"))
                 }
-                if f.name == "nonce" { summary.hasNonce = !isNull }
-                if f.name == "productCode" { summary.hasProductCode = !isNull }
-                if f.name == "reason" { reasonNull = isNull }
+                switch i {
+                case Field.nonce: summary.hasNonce = !isNull
+                case Field.productCode: summary.hasProductCode = !isNull
+                case Field.reason: reasonNull = isNull
+                default: break
+                }
             case .intOrNull:
                 if isNull { p.i += 4 } else if p.integer() == nil {
                     return .failure(EntryFormatError("member \(f.name) is not a canonical integer or null"))
@@ -131,6 +139,15 @@ private struct EntryScanner {
         i += 1
         let start = i
         while i < b.count {
+            // Skip 8 plain ASCII bytes at a time (no control, quote, backslash or high bit).
+            while b.count - i >= 8 {
+                let x = b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+                if x & highs != 0 || (x &- ones &* 0x20) & ~x & highs != 0 || hasZero(x ^ (ones &* 0x22)) || hasZero(x ^ (ones &* 0x5C)) { break }
+                i += 8
+            }
+            guard i < b.count else { break }
             let c = b[i]
             if c == 0x22 { let r = start..<i; i += 1; return r }
             if c < 0x20 { return nil }

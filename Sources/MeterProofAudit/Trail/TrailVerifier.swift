@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Dispatch
+import Foundation
 import MeterProof
 
 /// The verdict of ``AuditTrail/verify(against:logKey:)``.
@@ -42,12 +43,12 @@ extension AuditTrail {
             return fail("wrong_log_key", "the trail's log key \(verifier.vkey) is not the expected \(logKey.vkey): the file was replaced or belongs to another log")
         }
         do {
-            // 1. SQLite's own structural check.
-            let ic = try db.prepare("PRAGMA integrity_check")
-            var lines: [String] = []
-            while try ic.step() { lines.append(ic.string(at: 0) ?? "") }
-            if lines != ["ok"] {
-                return fail("integrity_check", "PRAGMA integrity_check: " + lines.prefix(3).joined(separator: "; "))
+            // 1. SQLite's own structural check, on its own connection and core while the scan runs.
+            let integrity = IntegrityCheck(path: path)
+            defer { integrity.wait() }
+            func integrityProblem() -> TrailVerification? {
+                let lines = integrity.wait()
+                return lines == ["ok"] ? nil : fail("integrity_check", "PRAGMA integrity_check: " + lines.prefix(3).joined(separator: "; "))
             }
 
             // 2. Checkpoints: signature, origin, size.
@@ -117,7 +118,7 @@ extension AuditTrail {
                     if c.acceptedWithNonce { acceptedNonces += 1 }
                     var nodeProblem: TrailVerification? = nil
                     try frontier.append(c.leaf) { level, index, hash in
-                        guard level > 0, nodeProblem == nil else { return }
+                        guard AuditTrail.isStoredLevel(level), nodeProblem == nil else { return }
                         let cursor: SQLiteStatement
                         if let existing = nodeCursors[level] { cursor = existing } else {
                             cursor = try db.prepare("SELECT idx, hash FROM nodes WHERE level = ? ORDER BY idx")
@@ -149,6 +150,7 @@ extension AuditTrail {
                     result.entries = size
                 }
             }
+            if let p = integrityProblem() { return p }
             if let problem { return problem }
             result.root = frontier.root
             let n = frontier.size
@@ -223,6 +225,44 @@ extension AuditTrail {
             }
         }
         return out
+    }
+}
+
+/// `PRAGMA integrity_check` on a separate read-only connection and thread.
+final class IntegrityCheck: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var lines: [String] = []
+    private var finished = false
+    private let lock = NSLock()
+
+    init(path: String) {
+        let thread = Thread { [self] in
+            var out: [String] = []
+            do {
+                let db = try SQLiteDatabase(path: path, mode: .readOnly)
+                try db.execute("PRAGMA mmap_size=1073741824")
+                let st = try db.prepare("PRAGMA integrity_check")
+                while try st.step() { out.append(st.string(at: 0) ?? "") }
+            } catch {
+                out = ["could not run: \(error)"]
+            }
+            lock.lock(); lines = out; lock.unlock()
+            done.signal()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// The check's output lines (`["ok"]` when sound); waits for it once, then caches.
+    @discardableResult
+    func wait() -> [String] {
+        lock.lock()
+        if finished { defer { lock.unlock() }; return lines }
+        lock.unlock()
+        done.wait()
+        lock.lock(); defer { lock.unlock() }
+        finished = true
+        return lines
     }
 }
 
