@@ -1,1 +1,122 @@
-enum ImportBench { static func run(_ o: BenchOptions) { print("import benchmark: TODO") } }
+import Foundation
+import MeterProof
+import Synchronization
+
+/// `meterproof-bench import [--captures N] [--jobs J]`: the offline-audit rate of the real CLI on
+/// a generated file of bound captures, next to the raw OpenSSL verify rate times the cores used
+/// and a Python baseline doing the same verify + SQLite insert work.
+enum ImportBench {
+    static func run(_ o: BenchOptions) {
+        let n = o.int("captures", 100_000)
+        let cores = o.int("jobs", ProcessInfo.processInfo.activeProcessorCount)
+        print("# meterproof-bench import (release build, \(n) bound captures, \(cores) cores)")
+        let file = NSTemporaryDirectory() + "meterproof-bench-captures-\(n).jsonl"
+        if !FileManager.default.fileExists(atPath: file) {
+            let t0 = now()
+            generate(count: n, to: file)
+            print("generated \(file) in \(fmt(now() - t0, 1)) s")
+        }
+        // The limit: a single-core raw OpenSSL PS256 verify loop on the same key.
+        let f = VerifyBench.fixture(version: 1, count: 256, root: repoRoot())
+        let pkey = VerifyBench.rawKey(f.key)
+        let md = EVPDigest.sha256
+        let raw = VerifyBench.rate(seconds: 2, count: 256) { i in VerifyBench.rawVerify(pkey, md, f.signingInputs[i], f.signatures[i]) }
+        print("raw OpenSSL PS256 verify, one core: \(fmt(raw)) /s; x \(cores) cores = \(fmt(raw * Double(cores))) /s")
+
+        let dir = BenchFixtures.tempDir("import")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bin = BenchFixtures.meterproofBinary
+        let args = ["audit", "import", "--db", dir + "/trail.sqlite", "--signing-key", dir + "/log.key", "--keys", repoRoot() + "/keys/test",
+                    "--no-progress", "--format", "json", "--jobs", String(cores), file]
+        let r = BenchFixtures.childPeakRSS(bin, args)
+        guard r.status == 0 else { print("meterproof audit import failed with exit \(r.status)"); return }
+        let rate = Double(n) / r.seconds
+        print("meterproof audit import (verify + durable record + checkpoint): \(fmt(rate)) captures/s (\(fmt(r.seconds, 2)) s), peak RSS \(r.kib / 1024) MiB")
+        print("  = \(fmt(100 * rate / (raw * Double(cores)), 1))% of raw verify x cores (goal >= 75%)")
+        // Re-import: every line is a duplicate.
+        let again = BenchFixtures.childPeakRSS(bin, args)
+        print("re-import of the same file (all duplicates): \(fmt(Double(n) / again.seconds)) captures/s, exit \(again.status)")
+
+        let script = dir + "/baseline.py"
+        try! pythonBaseline.write(toFile: script, atomically: true, encoding: .utf8)
+        let py = BenchFixtures.childPeakRSS("/usr/bin/env", ["python3", script, file, repoRoot() + "/keys/test/v1.pem", dir + "/py.sqlite"])
+        if py.status == 0 {
+            let pyRate = Double(n) / py.seconds
+            print("Python baseline (json + cryptography PSS verify + sqlite3 insert, batches of 1000, synchronous=FULL): \(fmt(pyRate)) captures/s")
+            print("  MeterProof / Python = \(fmt(rate / pyRate, 2))x (goal >= 3x)")
+        } else {
+            print("Python baseline could not run (python3 with cryptography needed): exit \(py.status)")
+        }
+        if o.has("large") {
+            // Memory stays flat with input size: a file 3x larger.
+            let big = dir + "/big.jsonl"
+            _ = FileManager.default.createFile(atPath: big, contents: nil)
+            let h = FileHandle(forWritingAtPath: big)!
+            let data = FileManager.default.contents(atPath: file)!
+            for i in 0..<3 {
+                // Distinct lines per copy (the capture hash covers the whole line).
+                h.write(Data(String(decoding: data, as: UTF8.self).replacingOccurrences(of: "Z\"}", with: "Z\",\"copy\":\(i)}").utf8))
+            }
+            try? h.close()
+            let rb = BenchFixtures.childPeakRSS(bin, ["audit", "import", "--db", dir + "/big.sqlite", "--signing-key", dir + "/big.key", "--keys", repoRoot() + "/keys/test", "--no-progress", "--format", "json", big])
+            print("import of a 3x larger file: peak RSS \(rb.kib / 1024) MiB (exit \(rb.status))")
+        }
+    }
+
+    /// Writes `count` bound captures signed with the v1 test key, using every core.
+    static func generate(count: Int, to path: String) {
+        let sim = BenchFixtures.simulator(version: 1)
+        let base: Int64 = 1_800_000_000
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        let lines = Mutex([String?](repeating: nil, count: count))
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var local: [(Int, String)] = []
+            for i in stride(from: t, to: count, by: threads) {
+                let nonce = String(format: "%08x-%04x-4%03x-8%03x-%012x", i, i & 0xFFFF, i & 0xFFF, (i >> 12) & 0xFFF, i &* 2_654_435_761 & 0xFFFF_FFFF_FFFF)
+                let product = "prod-\(["alpha", "beta", "gamma"][i % 3])"
+                let iat = base + Int64(i)
+                let resp = try! sim.response(productCode: product, keyVersion: 1, nonce: nonce, issuedAt: iat)
+                let line = #"{"request":{"productCode":"\#(product)","publicKeyVersion":1,"nonce":"\#(nonce)"},"response":"# + resp
+                    + #","capturedAt":""# + RFC3339.format(seconds: iat + 2) + #""}"#
+                local.append((i, line))
+            }
+            lines.withLock { all in for (i, l) in local { all[i] = l } }
+        }
+        let text = lines.withLock { $0.map { $0! }.joined(separator: "\n") } + "\n"
+        try! text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    static let pythonBaseline = #"""
+import base64, json, sqlite3, sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+captures, keyfile, dbfile = sys.argv[1:4]
+key = serialization.load_pem_public_key(open(keyfile, "rb").read())
+pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+db = sqlite3.connect(dbfile, isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA synchronous=FULL")
+db.execute("CREATE TABLE entries(seq INTEGER PRIMARY KEY, outcome TEXT, product TEXT, nonce TEXT, token TEXT)")
+def b64d(s): return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+rows, seq = [], 0
+def flush():
+    db.execute("BEGIN"); db.executemany("INSERT INTO entries VALUES (?,?,?,?,?)", rows); db.execute("COMMIT"); rows.clear()
+for line in open(captures, "rb"):
+    c = json.loads(line)
+    req, tok = c["request"], c["response"]["Signature"]
+    h, p, s = tok.split(".")
+    ok = True
+    try:
+        key.verify(b64d(s), (h + "." + p).encode(), pss, hashes.SHA256())
+        claims = json.loads(b64d(p))
+        ok = claims["productCode"] == req["productCode"] and claims["publicKeyVersion"] == req["publicKeyVersion"] and claims["nonce"] == req["nonce"]
+    except Exception:
+        ok = False
+    rows.append((seq, "accepted" if ok else "rejected", req["productCode"], req["nonce"], tok)); seq += 1
+    if len(rows) == 1000: flush()
+if rows: flush()
+"""#
+}
+
+enum EVPDigest {
+    nonisolated(unsafe) static let sha256: OpaquePointer = VerifyBench.fetchSHA256()
+}

@@ -48,6 +48,8 @@ enum VerifyBench {
         return EVP_DigestVerify(mctx, sig, sig.count, msg, msg.count) == 1
     }
 
+    static func fetchSHA256() -> OpaquePointer { EVP_MD_fetch(nil, "SHA256", nil)! }
+
     static func rawKey(_ key: RSAPublicKey) -> OpaquePointer {
         key.spkiDER.withUnsafeBufferPointer { buf in
             var p: UnsafePointer<UInt8>? = buf.baseAddress

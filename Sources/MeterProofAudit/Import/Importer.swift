@@ -70,6 +70,10 @@ public struct CaptureImporter: Sendable {
         var number: Int
         var bytes: ArraySlice<UInt8>
         var tooLong: Bool
+        /// SHA-256 of the line's bytes.
+        var hash: [UInt8] = []
+        /// The trail already holds this line: skip verification (the writer records it as a duplicate).
+        var known = false
     }
 
     /// Runs the import over `files` (`-` is standard input), calling `progress` after each commit
@@ -100,8 +104,24 @@ public struct CaptureImporter: Sendable {
         var batch: [RawLine] = []
         batch.reserveCapacity(batchSize)
 
+        // Lines imported before are recognised up front so a re-run does not verify them again;
+        // the writer's own check inside its transaction stays the authority.
+        let seenQuery = try? SQLiteDatabase(path: trailPath, mode: .readOnly).prepare("SELECT 1 FROM captures WHERE hash = ?")
+
         func flush() {
             guard !batch.isEmpty, failure == nil else { batch.removeAll(keepingCapacity: true); return }
+            for i in batch.indices {
+                batch[i].hash = SHA256.hash(batch[i].bytes)
+                if let q = seenQuery {
+                    do {
+                        try q.bind(batch[i].hash, at: 1)
+                        batch[i].known = try q.step()
+                    } catch {
+                        batch[i].known = false
+                    }
+                    q.reset()
+                }
+            }
             let items = Self.verify(batch, withFreshness: verifierWithFreshness, without: verifierNoFreshness, keyring: keyring, jobs: jobs)
             batch.removeAll(keepingCapacity: true)
             let read = linesRead, bytes = bytesBefore
@@ -184,8 +204,12 @@ public struct CaptureImporter: Sendable {
     }
 
     static func pending(for line: RawLine, withFreshness: Verifier, without: Verifier, keyring: Keyring) -> AuditTrail.Pending {
-        let hash = SHA256.hash(line.bytes)
+        let hash = line.hash.isEmpty ? SHA256.hash(line.bytes) : line.hash
         var origin = CaptureOrigin(file: line.file, line: line.number, hash: Hex.encode(hash), capturedAt: nil)
+        if line.known {
+            // Never written: the trail holds this capture, so the writer reports a duplicate.
+            return AuditTrail.Pending(entry: AuditEntry(rejected: .malformedInput, message: "duplicate", source: .import, capture: origin), captureHash: hash)
+        }
         if line.tooLong {
             return AuditTrail.Pending(entry: AuditEntry(rejected: .malformedInput, message: "capture line longer than \(Capture.maxLineBytes) bytes",
                                                         source: .import, capture: origin), captureHash: hash)
