@@ -142,11 +142,19 @@ public final class AuditTrail {
     CREATE TABLE nonces(product_code TEXT NOT NULL, nonce TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(product_code, nonce)) WITHOUT ROWID;
     CREATE TABLE checkpoints(size INTEGER PRIMARY KEY, note TEXT NOT NULL, signed_at TEXT NOT NULL);
     CREATE TABLE captures(hash BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
-    """ + ["meta", "entries", "nodes", "nonces", "checkpoints", "captures"].map { t in
-        """
+    """ + [("meta", ["name"]), ("entries", ["seq"]), ("nodes", ["level", "idx"]), ("nonces", ["product_code", "nonce"]),
+           ("checkpoints", ["size"]), ("captures", ["hash"])].map { t, key in
+        // `INSERT OR REPLACE` deletes the row it conflicts with without firing DELETE triggers
+        // (unless recursive_triggers is on), so inserting over an existing key is refused too.
+        // For nonces the guard ignores the row instead, which is what the append's
+        // `ON CONFLICT DO NOTHING` (the nonce rule) already does with it.
+        let sameKey = key.map { "\($0) = NEW.\($0)" }.joined(separator: " AND ")
+        let onReplace = t == "nonces" ? "RAISE(IGNORE)" : "RAISE(ABORT, 'meterproof: the audit trail is append-only')"
+        return """
 
         CREATE TRIGGER \(t)_no_update BEFORE UPDATE ON \(t) BEGIN SELECT RAISE(ABORT, 'meterproof: the audit trail is append-only'); END;
         CREATE TRIGGER \(t)_no_delete BEFORE DELETE ON \(t) BEGIN SELECT RAISE(ABORT, 'meterproof: the audit trail is append-only'); END;
+        CREATE TRIGGER \(t)_no_replace BEFORE INSERT ON \(t) WHEN EXISTS (SELECT 1 FROM \(t) WHERE \(sameKey)) BEGIN SELECT \(onReplace); END;
         """
     }.joined()
 
