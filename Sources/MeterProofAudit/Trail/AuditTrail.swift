@@ -437,7 +437,9 @@ public final class AuditTrail {
 
     /// RFC 9162 consistency proof between tree sizes.
     public func consistencyProof(from size1: UInt64, to size2: UInt64) throws(AuditError) -> [MerkleHash] {
-        do { return try MerkleProofs.consistencyProof(size1: size1, size2: size2, source: self) } catch let e as AuditError { throw e } catch {
+        do { return try MerkleProofs.consistencyProof(size1: size1, size2: size2, source: self) } catch let e as AuditError { throw e } catch let e as TransparencyError {
+            throw AuditError(.badInput, "no consistency proof from size \(size1) to \(size2): \(e.message)")
+        } catch {
             throw AuditError(.storage, "building the consistency proof: \(error)")
         }
     }
