@@ -80,6 +80,7 @@ extension AuditTrail {
             var nextCheckpoint = 0
             var acceptedNonces: Int64 = 0
             var problem: TrailVerification? = nil
+            let nonceRow = try db.prepare("SELECT seq FROM nonces WHERE product_code = ? AND nonce = ?")
 
             let st = try db.prepare("SELECT seq, body, leaf_hash FROM entries ORDER BY seq")
             var batch: [(seq: UInt64, body: [UInt8], stored: [UInt8])] = []
@@ -114,7 +115,6 @@ extension AuditTrail {
                         problem = fail("leaf_hash_mismatch", "entry \(item.seq): its bytes do not hash to the stored leaf hash (edited)", seq: item.seq)
                         break
                     }
-                    if c.acceptedWithNonce { acceptedNonces += 1 }
                     var nodeProblem: TrailVerification? = nil
                     try frontier.append(c.leaf) { level, index, hash in
                         guard level > 0, nodeProblem == nil else { return }
@@ -145,6 +145,20 @@ extension AuditTrail {
                     if let ext = externalCheckpoint, ext.size == size, frontier.root != ext.root {
                         problem = fail("against_root_mismatch", "the trail's history up to size \(size) differs from the checkpoint given with --against", seq: nil)
                         break
+                    }
+                    if let (pc, nonce) = c.nonceKey {
+                        // Each accepted nonce must be recorded as consumed by exactly this entry; with
+                        // the count check below, the nonce table is exactly the accepted entries' nonces.
+                        try nonceRow.bind(pc, at: 1)
+                        try nonceRow.bind(nonce, at: 2)
+                        let consumedBy: Int64? = try nonceRow.step() ? nonceRow.int64(at: 0) : nil
+                        nonceRow.reset()
+                        guard consumedBy == Int64(item.seq) else {
+                            problem = fail("nonce_table_mismatch", "entry \(item.seq) accepted nonce \(nonce) for product \(pc), but the nonce table "
+                                           + (consumedBy.map { "records it as consumed by entry \($0)" } ?? "does not hold it"), seq: item.seq)
+                            break
+                        }
+                        acceptedNonces += 1
                     }
                     result.entries = size
                 }
@@ -187,7 +201,8 @@ extension AuditTrail {
     struct CheckedEntry: Sendable {
         var leaf: MerkleHash = .zero
         var bodySeq: UInt64 = 0
-        var acceptedWithNonce = false
+        /// `(productCode, nonce)` of an accepted entry carrying both.
+        var nonceKey: (String, String)? = nil
         var error: String? = nil
     }
 
@@ -207,7 +222,7 @@ extension AuditTrail {
                     do throws(AuditError) {
                         let e = try AuditEntry(canonicalBytes: body)
                         c.bodySeq = e.seq
-                        c.acceptedWithNonce = e.isAccepted && e.nonce != nil && e.productCode != nil
+                        if e.isAccepted, let nonce = e.nonce, let pc = e.productCode { c.nonceKey = (pc, nonce) }
                     } catch {
                         c.error = error.reason
                     }
