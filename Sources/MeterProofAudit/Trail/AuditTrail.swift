@@ -275,6 +275,8 @@ public final class AuditTrail {
                         }
                     }
                     let body = try e.canonicalBytes()
+                    // Store only what reads back: verify() would report anything else as invalid_entry for ever.
+                    _ = try AuditEntry(canonicalBytes: body)
                     let leaf = RFC6962.leafHash(body)
                     try addEntry.bind(Int64(e.seq), at: 1)
                     try addEntry.bind(body, at: 2)
