@@ -81,6 +81,15 @@ extension AuditTrail {
             var acceptedNonces: Int64 = 0
             var problem: TrailVerification? = nil
             let nonceRow = try db.prepare("SELECT seq FROM nonces WHERE product_code = ? AND nonce = ?")
+            // A checkpoint of the empty tree (signed before the first entry) is never reached by the
+            // loop below, which checks sizes 1, 2, …: check it here.
+            if let first = checkpoints.first, first.size == 0 {
+                guard first.root == RFC6962.emptyRoot else {
+                    return fail("checkpoint_root_mismatch", "the signed checkpoint of size 0 does not carry the empty tree's root", seq: 0)
+                }
+                result.checkpointsVerified += 1
+                nextCheckpoint = 1
+            }
 
             let st = try db.prepare("SELECT seq, body, leaf_hash FROM entries ORDER BY seq")
             var batch: [(seq: UInt64, body: [UInt8], stored: [UInt8])] = []
