@@ -152,6 +152,26 @@ import Testing
         #expect(try trail.latestCheckpoint() == c)
     }
 
+    @Test func aCheckpointOfTheEmptyTrailVerifies() throws {
+        // Signing right after `audit init` (e.g. from a schedule) is natural; it must not read as truncation.
+        let s = try TrailScratch()
+        let (trail, signer) = try TrailFixture.makeTrail(s)
+        let empty = try trail.signCheckpoint(with: signer)
+        #expect(try Checkpoint(parsing: empty.text) == Checkpoint(origin: TrailFixture.origin, size: 0, root: RFC6962.emptyRoot))
+        try s.write("cp0", empty.serialized)
+        var v = try trail.verify()
+        #expect(v.intact && v.entries == 0 && v.checkpointsVerified == 1, "\(v.problemCode ?? ""): \(v.problem ?? "")")
+        try TrailFixture.fill(trail, count: 3)
+        v = try trail.verify(against: empty)
+        #expect(v.intact && v.entries == 3 && v.checkpointsVerified == 1, "\(v.problemCode ?? ""): \(v.problem ?? "")")
+        _ = try trail.signCheckpoint(with: signer)
+        v = try trail.verify()
+        #expect(v.intact && v.checkpointsVerified == 2, "\(v.problemCode ?? ""): \(v.problem ?? "")")
+        let r = try TrailRun.cli(["audit", "verify", "--db", s.path("trail.sqlite"), "--against", s.path("cp0")])
+        #expect(r.status == 0 && r.stdout.hasPrefix("intact: 3 entries, 2 checkpoint(s) verified"), "\(r.stdout)")
+        #expect(errorCode { _ = try trail.inclusionProof(seq: 0, checkpoint: empty) } == "no_such_entry")
+    }
+
     @Test func cliConsistencyProvesTheNewestCheckpointExtendsAnOlderOne() throws {
         let s = try TrailScratch()
         let (trail, signer) = try TrailFixture.makeTrail(s)
