@@ -195,6 +195,10 @@ import Glibc
         let b = try Self.base()
         try TrailRaw.tamper(b.path) { db in try db.execute("DELETE FROM entries WHERE seq = 13") }
         try expectTampered(b, "missing_entry", seq: 13)
+        let json = try TrailRun.cli(["audit", "verify", "--db", b.path, "--format", "json"])
+        #expect(json.status == 1)
+        #expect(json.stdout.hasPrefix(#"{"intact":false,"entries":13,"checkpointsVerified":1,"#), "\(json.stdout)")
+        #expect(json.stdout.contains(#","firstBadSeq":13,"problem":"missing_entry","message":"entry 13 is missing"#), "\(json.stdout)")
     }
 
     @Test func deletingTheFirstRowIsAMissingEntry() throws {
