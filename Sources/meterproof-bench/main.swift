@@ -17,6 +17,7 @@ switch command {
 case "verify": VerifyBench.run(options)
 case "verify-callgrind": VerifyBench.callgrind(options)
 case "verify-loop": VerifyBench.loop(options)
+case "trail-writer": TrailWriter.run(options)
 default:
     if !runAuditBenchmarks(command, options) {
         print("unknown benchmark \(command)")

@@ -35,6 +35,9 @@ struct EntryCodecTests {
             #expect(summary.seq == e.seq)
             #expect(summary.accepted == e.isAccepted)
             #expect(summary.hasNonce == (e.nonce != nil))
+            let expectedNonce = e.isAccepted && e.productCode != nil ? e.nonce : nil
+            #expect(summary.acceptedNonce?.nonce == expectedNonce)
+            #expect(summary.acceptedNonce?.productCode == (expectedNonce == nil ? nil : e.productCode))
             #expect(try AuditEntry(canonicalBytes: fast) == e)
         }
     }

@@ -149,11 +149,19 @@ public final class AuditTrail {
     CREATE TABLE checkpoints(size INTEGER PRIMARY KEY, note TEXT NOT NULL, signed_at TEXT NOT NULL);
     CREATE TABLE captures(hash BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE keys(fingerprint TEXT PRIMARY KEY, version INTEGER NOT NULL, spki BLOB NOT NULL, first_seq INTEGER NOT NULL) WITHOUT ROWID;
-    """ + ["meta", "entries", "nodes", "nonces", "checkpoints", "captures", "keys"].map { t in
-        """
+    """ + [("meta", ["name"]), ("entries", ["seq"]), ("nodes", ["level", "idx"]), ("nonces", ["product_code", "nonce"]),
+           ("checkpoints", ["size"]), ("captures", ["hash"]), ("keys", ["fingerprint"])].map { t, key in
+        // `INSERT OR REPLACE` deletes the row it conflicts with without firing DELETE triggers
+        // (unless recursive_triggers is on), so inserting over an existing key is refused too.
+        // For nonces and keys the guard ignores the row instead, which is what the append's
+        // `ON CONFLICT DO NOTHING` already does with it.
+        let sameKey = key.map { "\($0) = NEW.\($0)" }.joined(separator: " AND ")
+        let onReplace = (t == "nonces" || t == "keys") ? "RAISE(IGNORE)" : "RAISE(ABORT, 'meterproof: the audit trail is append-only')"
+        return """
 
         CREATE TRIGGER \(t)_no_update BEFORE UPDATE ON \(t) BEGIN SELECT RAISE(ABORT, 'meterproof: the audit trail is append-only'); END;
         CREATE TRIGGER \(t)_no_delete BEFORE DELETE ON \(t) BEGIN SELECT RAISE(ABORT, 'meterproof: the audit trail is append-only'); END;
+        CREATE TRIGGER \(t)_no_replace BEFORE INSERT ON \(t) WHEN EXISTS (SELECT 1 FROM \(t) WHERE \(sameKey)) BEGIN SELECT \(onReplace); END;
         """
     }.joined()
 
@@ -310,6 +318,10 @@ public final class AuditTrail {
                         }
                     }
                     let body = try e.canonicalBytes()
+                    // Store only what reads back: verify() would report anything else as invalid_entry for ever.
+                    if case .failure(let bad) = body.withUnsafeBytes({ AuditEntry.checkCanonical($0) }) {
+                        throw AuditError(.invalidEntry, "refusing to record an entry that would not verify: \(bad.message)")
+                    }
                     let leaf = RFC6962.leafHash(body)
                     try addEntry.bind(Int64(e.seq), at: 1)
                     try addEntry.bind(body, at: 2)
@@ -483,7 +495,9 @@ public final class AuditTrail {
 
     /// RFC 9162 consistency proof between tree sizes.
     public func consistencyProof(from size1: UInt64, to size2: UInt64) throws(AuditError) -> [MerkleHash] {
-        do { return try MerkleProofs.consistencyProof(size1: size1, size2: size2, source: self) } catch let e as AuditError { throw e } catch {
+        do { return try MerkleProofs.consistencyProof(size1: size1, size2: size2, source: self) } catch let e as AuditError { throw e } catch let e as TransparencyError {
+            throw AuditError(.badInput, "no consistency proof from size \(size1) to \(size2): \(e.message)")
+        } catch {
             throw AuditError(.storage, "building the consistency proof: \(error)")
         }
     }

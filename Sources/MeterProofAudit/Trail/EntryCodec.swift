@@ -10,6 +10,13 @@ extension AuditEntry {
         public var accepted: Bool
         public var hasNonce: Bool
         public var hasProductCode: Bool
+        /// For an accepted entry carrying both: its product code and nonce (what the nonce table must hold).
+        public var acceptedNonce: (productCode: String, nonce: String)?
+
+        public static func == (a: Summary, b: Summary) -> Bool {
+            a.seq == b.seq && a.accepted == b.accepted && a.hasNonce == b.hasNonce && a.hasProductCode == b.hasProductCode
+                && a.acceptedNonce?.productCode == b.acceptedNonce?.productCode && a.acceptedNonce?.nonce == b.acceptedNonce?.nonce
+        }
     }
 
     /// Field kinds, in canonical order (names sorted by UTF-16 code units; all ASCII).
@@ -55,8 +62,9 @@ extension AuditEntry {
     /// or a sentence saying what is wrong.
     public static func checkCanonical(_ bytes: UnsafeRawBufferPointer) -> Result<Summary, EntryFormatError> {
         var p = EntryScanner(bytes)
-        var summary = Summary(seq: 0, accepted: false, hasNonce: false, hasProductCode: false)
+        var summary = Summary(seq: 0, accepted: false, hasNonce: false, hasProductCode: false, acceptedNonce: nil)
         var reasonNull = true
+        var nonceRange: Range<Int>? = nil, productRange: Range<Int>? = nil
         for (i, f) in layout.enumerated() {
             guard p.expect(prefixes[i]) else { return .failure(EntryFormatError("expected member \"\(f.name)\" at byte \(p.i)")) }
             let isNull = p.peekNull()
@@ -75,12 +83,14 @@ extension AuditEntry {
                 default: break
                 }
             case .stringOrNull:
-                if isNull { p.i += 4 } else if p.string() == nil {
-                    return .failure(EntryFormatError("member \(f.name) is not a canonical string or null"))
+                var range: Range<Int>? = nil
+                if isNull { p.i += 4 } else {
+                    guard let r = p.string() else { return .failure(EntryFormatError("member \(f.name) is not a canonical string or null")) }
+                    range = r
                 }
                 switch i {
-                case Field.nonce: summary.hasNonce = !isNull
-                case Field.productCode: summary.hasProductCode = !isNull
+                case Field.nonce: summary.hasNonce = !isNull; nonceRange = range
+                case Field.productCode: summary.hasProductCode = !isNull; productRange = range
                 case Field.reason: reasonNull = isNull
                 default: break
                 }
@@ -99,8 +109,23 @@ extension AuditEntry {
         guard summary.accepted == reasonNull else {
             return .failure(EntryFormatError("reason must be null exactly when the outcome is accepted"))
         }
+        if summary.accepted, let nr = nonceRange, let pr = productRange {
+            guard let pc = decodeString(bytes, pr), let n = decodeString(bytes, nr) else {
+                return .failure(EntryFormatError("product code or nonce cannot be decoded"))
+            }
+            summary.acceptedNonce = (pc, n)
+        }
         return .success(summary)
     }
+}
+
+/// The value of an already-validated canonical string literal whose content is `r`.
+private func decodeString(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) -> String? {
+    let content = UnsafeRawBufferPointer(rebasing: b[r])
+    if !content.contains(0x5C) { return String(decoding: content, as: UTF8.self) }
+    // Escapes present: let the strict reader decode the literal, quotes included.
+    let literal = UnsafeRawBufferPointer(rebasing: b[(r.lowerBound - 1)..<(r.upperBound + 1)])
+    return (try? StrictJSON.parse(Array(literal)))?.stringValue
 }
 
 /// Why stored bytes are not a canonical entry.

@@ -81,6 +81,16 @@ extension AuditTrail {
             var nextCheckpoint = 0
             var acceptedNonces: Int64 = 0
             var problem: TrailVerification? = nil
+            let nonceRow = try db.prepare("SELECT seq FROM nonces WHERE product_code = ? AND nonce = ?")
+            // A checkpoint of the empty tree (signed before the first entry) is never reached by the
+            // loop below, which checks sizes 1, 2, …: check it here.
+            if let first = checkpoints.first, first.size == 0 {
+                guard first.root == RFC6962.emptyRoot else {
+                    return fail("checkpoint_root_mismatch", "the signed checkpoint of size 0 does not carry the empty tree's root", seq: 0)
+                }
+                result.checkpointsVerified += 1
+                nextCheckpoint = 1
+            }
 
             let st = try db.prepare("SELECT seq, body, leaf_hash FROM entries ORDER BY seq")
             var batch: [(seq: UInt64, body: [UInt8], stored: [UInt8])] = []
@@ -115,7 +125,6 @@ extension AuditTrail {
                         problem = fail("leaf_hash_mismatch", "entry \(item.seq): its bytes do not hash to the stored leaf hash (edited)", seq: item.seq)
                         break
                     }
-                    if c.acceptedWithNonce { acceptedNonces += 1 }
                     var nodeProblem: TrailVerification? = nil
                     try frontier.append(c.leaf) { level, index, hash in
                         guard AuditTrail.isStoredLevel(level), nodeProblem == nil else { return }
@@ -146,6 +155,20 @@ extension AuditTrail {
                     if let ext = externalCheckpoint, ext.size == size, frontier.root != ext.root {
                         problem = fail("against_root_mismatch", "the trail's history up to size \(size) differs from the checkpoint given with --against", seq: nil)
                         break
+                    }
+                    if let (pc, nonce) = c.nonceKey {
+                        // Each accepted nonce must be recorded as consumed by exactly this entry; with
+                        // the count check below, the nonce table is exactly the accepted entries' nonces.
+                        try nonceRow.bind(pc, at: 1)
+                        try nonceRow.bind(nonce, at: 2)
+                        let consumedBy: Int64? = try nonceRow.step() ? nonceRow.int64(at: 0) : nil
+                        nonceRow.reset()
+                        guard consumedBy == Int64(item.seq) else {
+                            problem = fail("nonce_table_mismatch", "entry \(item.seq) accepted nonce \(nonce) for product \(pc), but the nonce table "
+                                           + (consumedBy.map { "records it as consumed by entry \($0)" } ?? "does not hold it"), seq: item.seq)
+                            break
+                        }
+                        acceptedNonces += 1
                     }
                     result.entries = size
                 }
@@ -196,7 +219,8 @@ extension AuditTrail {
     struct CheckedEntry: Sendable {
         var leaf: MerkleHash = .zero
         var bodySeq: UInt64 = 0
-        var acceptedWithNonce = false
+        /// `(productCode, nonce)` of an accepted entry carrying both.
+        var nonceKey: (String, String)? = nil
         var error: String? = nil
     }
 
@@ -216,7 +240,7 @@ extension AuditTrail {
                     switch body.withUnsafeBytes({ AuditEntry.checkCanonical($0) }) {
                     case .success(let s):
                         c.bodySeq = s.seq
-                        c.acceptedWithNonce = s.accepted && s.hasNonce && s.hasProductCode
+                        if let nk = s.acceptedNonce { c.nonceKey = (nk.productCode, nk.nonce) }
                     case .failure(let e):
                         c.error = "not a canonical entry: \(e.message)"
                     }
