@@ -513,7 +513,8 @@ struct ReportRenderer {
             out += "<tr class=\"other\"><th scope=\"row\">other product codes (beyond \(n(stats.limits.distinctValues)) tracked)</th><td class=\"n\">\(n(o.accepted))</td><td class=\"n\">\(n(o.rejected))</td><td class=\"n\">\(n(o.total))</td><td class=\"n\">\(ReportFormat.percent(o.accepted, of: o.total))</td></tr>\n"
         }
         out += "</tbody>\n</table>\n"
-        out += "<p class=\"note\">(none): the attempt carries no product code, e.g. the token could not be parsed. A rejected attempt's product code is the one the token claimed, which may not be genuine.</p>\n</section>\n\n"
+        let none = products.contains { $0.productCode == nil } ? "(none): the attempt carries no product code, e.g. the token could not be parsed. " : ""
+        out += "<p class=\"note\">\(none)A rejected attempt's product code is the one the token claimed, which may not be genuine.</p>\n</section>\n\n"
     }
 
     // MARK: 7. Reasons
