@@ -21,6 +21,7 @@ public struct ComplianceReport: Sendable {
         /// The generation time shown in the report, epoch milliseconds (default: now).
         public var generatedAt: Int64?
 
+        /// Options for the report of `filter`'s entries (default: every entry).
         public init(filter: EntryFilter = EntryFilter(), limits: ReportStatistics.Limits = .init(), generatedAt: Int64? = nil) {
             self.filter = filter
             self.limits = limits

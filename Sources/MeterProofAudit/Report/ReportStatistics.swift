@@ -2,9 +2,12 @@ import MeterProof
 
 /// Accepted and rejected counts of one group of entries.
 public struct OutcomeCounts: Sendable, Hashable {
+    /// Entries with outcome `accepted`.
     public var accepted: Int
+    /// Entries with outcome `rejected` (including `nonce_replayed`).
     public var rejected: Int
 
+    /// Counts with the given values (zero by default).
     public init(accepted: Int = 0, rejected: Int = 0) {
         self.accepted = accepted
         self.rejected = rejected
@@ -45,6 +48,8 @@ public struct ReportStatistics: Sendable {
         /// Longest message or product code kept for the rejected list, in characters.
         public var textLength: Int
 
+        /// The default caps: 1000 rejected attempts listed, 1000 distinct values per breakdown,
+        /// 3660 days, 500-character messages. Values below the minimum are raised to it.
         public init(rejectedListed: Int = 1000, distinctValues: Int = 1000, days: Int = 3660, textLength: Int = 500) {
             self.rejectedListed = max(0, rejectedListed)
             self.distinctValues = max(1, distinctValues)
@@ -59,27 +64,37 @@ public struct ReportStatistics: Sendable {
         public var dayNumber: Int64
         /// `YYYY-MM-DD`.
         public var date: String { RFC3339.format(seconds: dayNumber * 86_400).prefix(10).description }
+        /// Selected entries recorded that day.
         public var counts: OutcomeCounts
     }
 
     /// Counts for one product code (`nil`: the entry carries none, e.g. a malformed token).
     public struct Product: Sendable, Hashable {
+        /// The entry's product code, `nil` when it has none.
         public var productCode: String?
+        /// Selected entries with that product code.
         public var counts: OutcomeCounts
     }
 
     /// The count of one outcome and reason code (`reason` is `nil` for accepted entries).
     public struct Reason: Sendable, Hashable {
+        /// `accepted` or `rejected`.
         public var outcome: String
+        /// The reason code, e.g. `bad_signature`; `nil` for accepted entries.
         public var reason: String?
+        /// Selected entries with this outcome and reason.
         public var count: Int
     }
 
     /// One rejected attempt, as listed in the report.
     public struct RejectedAttempt: Sendable, Hashable {
+        /// The entry's position in the trail.
         public var seq: UInt64
+        /// When it was recorded (RFC 3339 UTC).
         public var recordedAt: String
+        /// The product code the token claimed, if any.
         public var productCode: String?
+        /// The reason code.
         public var reason: String?
         /// The entry's message, cut to ``Limits/textLength`` characters (with `…`).
         public var message: String?
@@ -87,21 +102,31 @@ public struct ReportStatistics: Sendable {
 
     /// Use of one RSA public key: entries naming this version and fingerprint.
     public struct KeyUsage: Sendable, Hashable {
+        /// The token's `PublicKeyVersion`, if known.
         public var version: Int64?
+        /// Lowercase hex SHA-256 of the key's SPKI, if the key was found in the keyring.
         public var fingerprint: String?
+        /// Selected entries naming this key.
         public var counts: OutcomeCounts
-        /// `recordedAt` of the earliest and latest such entry.
+        /// `recordedAt` of the earliest such entry.
         public var firstSeen: String
+        /// `recordedAt` of the latest such entry.
         public var lastSeen: String
+        /// Lowest seq among such entries.
         public var firstSeq: UInt64
+        /// Highest seq among such entries.
         public var lastSeq: UInt64
     }
 
     /// Entries carrying the `key_rotation_due` warning, for one key version.
     public struct RotationWarning: Sendable, Hashable {
+        /// The token's `PublicKeyVersion`, if known.
         public var version: Int64?
+        /// Selected entries carrying the warning.
         public var count: Int
+        /// `recordedAt` of the earliest such entry.
         public var firstSeen: String
+        /// `recordedAt` of the latest such entry.
         public var lastSeen: String
         /// The most recent such entry.
         public var lastSeq: UInt64
@@ -110,7 +135,9 @@ public struct ReportStatistics: Sendable {
     /// The warning code that announces an upcoming AWS key rotation.
     public static let rotationWarningCode = "key_rotation_due"
 
+    /// The selection: entries it does not match are read but not counted.
     public let filter: EntryFilter
+    /// The caps in force.
     public let limits: Limits
 
     /// Entries read (selected or not), excluding undecodable ones.
@@ -123,8 +150,9 @@ public struct ReportStatistics: Sendable {
     public private(set) var firstUndecodable: (seq: UInt64, message: String)? = nil
     /// Selected entries whose `recordedAt` does not parse (absent from the per-day counts).
     public private(set) var undated = 0
-    /// Earliest and latest `recordedAt` among selected entries.
+    /// Earliest `recordedAt` among selected entries (by time, not seq).
     public private(set) var firstRecordedAt: String? = nil
+    /// Latest `recordedAt` among selected entries (by time, not seq).
     public private(set) var lastRecordedAt: String? = nil
     private var firstMillis = Int64.max
     private var lastMillis = Int64.min
