@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+private func posixWrite(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    return Glibc.write(fd, buf, count)
+    #else
+    return Darwin.write(fd, buf, count)
+    #endif
+}
+
+/// Whole-file replacement that a crash or a concurrent reader never sees half done.
+enum AtomicFile {
+    /// Writes `bytes` to a temporary file beside `path`, `fsync`s it, renames it over `path`
+    /// and `fsync`s the directory. On any failure the temporary file is removed and `path`
+    /// is left as it was.
+    ///
+    /// - Parameter refuseSQLite: refuse to replace an existing file that is an SQLite
+    ///   database (so a slip of `--out` cannot destroy an audit trail).
+    static func write(_ bytes: [UInt8], to path: String, refuseSQLite: Bool = false) throws(AuditError) {
+        guard !path.isEmpty, !path.utf8.contains(0) else { throw AuditError(.badInput, "the output path is empty or contains a NUL byte") }
+        let (dir, base) = split(path)
+        var st = stat()
+        if stat(path, &st) == 0 {
+            if (st.st_mode & S_IFMT) == S_IFDIR { throw AuditError(.badInput, "cannot write \(path): it is a directory") }
+            if refuseSQLite && isSQLite(path) {
+                throw AuditError(.badInput, "refusing to overwrite \(path): it is an SQLite database (an audit trail?), not a report")
+            }
+        }
+        var dst = stat()
+        guard stat(dir, &dst) == 0, (dst.st_mode & S_IFMT) == S_IFDIR else {
+            throw AuditError(.badInput, "cannot write \(path): directory \(dir) does not exist")
+        }
+        var tmp = ""
+        var fd: Int32 = -1
+        for attempt in 0..<100 {
+            tmp = "\(dir)/.\(base).tmp-\(getpid())-\(attempt)-\(UInt32.random(in: 0...UInt32.max))"
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else { throw error(errno, "creating a temporary file in \(dir)") }
+        func abandon(_ err: Int32, _ what: String) -> AuditError {
+            if fd >= 0 { close(fd) }
+            unlink(tmp)
+            return error(err, what)
+        }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { buf in
+                posixWrite(fd, buf.baseAddress! + written, buf.count - written)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw abandon(errno, "writing \(path)")
+            }
+            written += n
+        }
+        if fsync(fd) != 0 { throw abandon(errno, "flushing \(path) to disk") }
+        if close(fd) != 0 { fd = -1; throw abandon(errno, "closing \(path)") }
+        fd = -1
+        if rename(tmp, path) != 0 { throw abandon(errno, "renaming the temporary file to \(path)") }
+        let dfd = open(dir, O_RDONLY | O_CLOEXEC)
+        if dfd >= 0 {
+            _ = fsync(dfd)  // best effort: some file systems refuse fsync on a directory
+            close(dfd)
+        }
+    }
+
+    /// Directory and last component of `path` (`.` when it has no slash).
+    static func split(_ path: String) -> (dir: String, base: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let dir = String(path[..<slash])
+        return (dir.isEmpty ? "/" : dir, String(path[path.index(after: slash)...]))
+    }
+
+    /// Whether the file at `path` starts with the SQLite header.
+    static func isSQLite(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: 16)
+        let n = header.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 16) }
+        return n == 16 && header == Array("SQLite format 3\0".utf8)
+    }
+
+    static func error(_ err: Int32, _ what: String) -> AuditError {
+        let text = String(cString: strerror(err))
+        switch err {
+        case EACCES, EPERM, EROFS: return AuditError(.readOnly, "\(what): \(text)")
+        case ENOSPC, EDQUOT: return AuditError(.diskFull, "\(what): \(text)")
+        case ENOENT, ENOTDIR, EISDIR, ENAMETOOLONG: return AuditError(.badInput, "\(what): \(text)")
+        default: return AuditError(.storage, "\(what): \(text)")
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import MeterProof
+import MeterProofAudit
+
+extension MeterProofCommand {
+    struct Report: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a self-contained HTML compliance report of the audit trail.",
+            discussion: """
+            The report shows the trail's identity and newest checkpoint, the result of a full \
+            re-verification, and statistics of the selected entries (per outcome, day, product, \
+            reason and key, rejected attempts, rotation warnings). It is a view for people; the \
+            export bundle is the evidence. The file is replaced atomically. See docs/report.md.
+
+            Exit 0 when the report was written and the trail is intact, 1 when it was written but \
+            the trail is NOT intact, 2 bad output path or unreadable trail file, 3 not a trail, \
+            4 newer schema, 5 storage error (reading the trail or writing the report), 6 locked, \
+            64 bad invocation.
+            """
+        )
+
+        @Option(help: "Trail file.")
+        var db: String = Defaults.db
+
+        @Option(help: "The HTML file to write (replaced atomically).")
+        var out: String
+
+        @OptionGroup var filter: EntryFilterOptions
+
+        @Option(name: .customLong("max-rejected"), help: "List at most this many rejected attempts (the rest are counted).")
+        var maxRejected: Int = 1000
+
+        func validate() throws {
+            if out.isEmpty { throw ValidationError("--out must name a file.") }
+            if maxRejected < 0 { throw ValidationError("--max-rejected must not be negative.") }
+            if let s = filter.since.flatMap({ RFC3339.parseMilliseconds($0) }),
+               let u = filter.until.flatMap({ RFC3339.parseMilliseconds($0) }), s >= u {
+                throw ValidationError("--since must be earlier than --until.")
+            }
+        }
+
+        func run() throws {
+            let selection = try filter.makeFilter()
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: db, isDirectory: &isDir) {
+                if isDir.boolValue { throw fail(Exit.unreadable, "cannot read \(db): is a directory") }
+                if !FileManager.default.isReadableFile(atPath: db) { throw fail(Exit.unreadable, "cannot read \(db): permission denied") }
+            }
+            let report = try withTrail { () throws -> ComplianceReport in
+                let trail = try AuditTrail(path: db, readOnly: true)
+                let options = ComplianceReport.Options(filter: selection, limits: .init(rejectedListed: maxRejected))
+                let report = try ComplianceReport.build(trail: trail, options: options)
+                try report.writeHTML(to: out)
+                return report
+            }
+            let t = report.statistics.totals
+            let v = report.integrity
+            let verdict = v.intact ? "trail intact" : "trail NOT intact (\(v.problemCode ?? "unknown")\(v.firstBadSeq.map { " at seq \($0)" } ?? ""))"
+            writeOut("wrote \(out): \(t.total) selected entries (\(t.accepted) accepted, \(t.rejected) rejected); \(verdict)\n")
+            if !v.intact {
+                throw fail(Exit.rejected, "\(v.problemCode ?? "tampered"): the trail is not intact: \(v.problem ?? "")")
+            }
+        }
+    }
+}
