@@ -39,6 +39,7 @@ struct EntryCodecTests {
             #expect(summary.acceptedNonce?.nonce == expectedNonce)
             #expect(summary.acceptedNonce?.productCode == (expectedNonce == nil ? nil : e.productCode))
             #expect(try AuditEntry(canonicalBytes: fast) == e)
+            #expect(try AuditEntry(referenceCanonicalBytes: fast) == e)
         }
     }
 
@@ -53,8 +54,11 @@ struct EntryCodecTests {
                 let at = Int.random(in: 0..<m.count, using: &rng)
                 m[at] = [0x20, 0x22, 0x5C, 0x2C, 0x30, 0x6E, 0x7B, 0xFF, 0xC3, 0x41].randomElement(using: &rng)!
                 let fastOK = (try? m.withUnsafeBytes { try AuditEntry.checkCanonical($0).get() }) != nil
-                let slowOK = (try? AuditEntry(canonicalBytes: m)) != nil
+                let slow = try? AuditEntry(referenceCanonicalBytes: m)
+                let slowOK = slow != nil
                 #expect(fastOK == slowOK, "disagreement on \(String(decoding: m, as: UTF8.self))")
+                let fastEntry = try? AuditEntry(canonicalBytes: m)
+                #expect(fastEntry == slow)
                 checked += 1
                 if !fastOK { refused += 1 }
             }

@@ -90,8 +90,18 @@ public struct AuditEntry: Sendable, Hashable {
     }
 
     /// Reads an entry back from its canonical bytes, refusing anything not exactly canonical
-    /// or not of the entry shape.
+    /// or not of the entry shape (one pass; see EntryCodec.swift).
     public init(canonicalBytes bytes: some Collection<UInt8>) throws(AuditError) {
+        let r = bytes.withContiguousStorageIfAvailable { AuditEntry.decodeFast(UnsafeRawBufferPointer($0)) }
+            ?? Array(bytes).withUnsafeBytes { AuditEntry.decodeFast($0) }
+        switch r {
+        case .success(let e): self = e
+        case .failure(let f): throw AuditError(.invalidEntry, "entry is not canonical: \(f.message)")
+        }
+    }
+
+    /// The reference decoder through the general RFC 8785 reader; the fast one must agree with it (tests).
+    init(referenceCanonicalBytes bytes: some Collection<UInt8>) throws(AuditError) {
         let members: [(String, EntryValue)]
         do { members = try CanonicalJSON.parseEntry(bytes) } catch {
             throw AuditError(.invalidEntry, "entry is not canonical JSON: \(error.message)")

@@ -61,6 +61,40 @@ extension AuditEntry {
     /// `reason` is null exactly when `outcome` is `accepted`. Returns what verification needs,
     /// or a sentence saying what is wrong.
     public static func checkCanonical(_ bytes: UnsafeRawBufferPointer) -> Result<Summary, EntryFormatError> {
+        var sink: [FieldValue]? = nil
+        return scan(bytes, into: &sink)
+    }
+
+    /// A field as found by the scanner: a string's content range, an integer, or null.
+    enum FieldValue { case null, string(Range<Int>), int(Int64) }
+
+    /// Decodes canonical entry bytes in one pass (the scanner of ``checkCanonical(_:)``).
+    static func decodeFast(_ bytes: UnsafeRawBufferPointer) -> Result<AuditEntry, EntryFormatError> {
+        var sink: [FieldValue]? = []
+        sink!.reserveCapacity(layout.count)
+        switch scan(bytes, into: &sink) {
+        case .failure(let e): return .failure(e)
+        case .success: break
+        }
+        let v = sink!
+        var failed = false
+        func str(_ i: Int) -> String? {
+            guard case .string(let r) = v[i] else { return nil }
+            guard let s = decodeString(bytes, r) else { failed = true; return nil }
+            return s
+        }
+        func int(_ i: Int) -> Int64? { if case .int(let x) = v[i] { return x } else { return nil } }
+        var e = AuditEntry(rejected: .malformedInput, message: "", source: str(15) == "live" ? .live : .import, capture: nil)
+        e.binding = str(0) ?? ""
+        e.captureFile = str(1); e.captureHash = str(2); e.captureLine = int(3); e.capturedAt = str(4)
+        e.issuedAt = int(5); e.keyFingerprint = str(6); e.message = str(7); e.nonce = str(8)
+        e.outcome = str(9) ?? ""; e.productCode = str(10); e.publicKeyVersion = int(11); e.reason = str(12)
+        e.recordedAt = str(13) ?? ""; e.seq = UInt64(int(14) ?? 0); e.token = str(16); e.warnings = str(17)
+        if failed { return .failure(EntryFormatError("a string member cannot be decoded")) }
+        return .success(e)
+    }
+
+    static func scan(_ bytes: UnsafeRawBufferPointer, into sink: inout [FieldValue]?) -> Result<Summary, EntryFormatError> {
         var p = EntryScanner(bytes)
         var summary = Summary(seq: 0, accepted: false, hasNonce: false, hasProductCode: false, acceptedNonce: nil)
         var reasonNull = true
@@ -71,6 +105,7 @@ extension AuditEntry {
             switch f.kind {
             case .string:
                 guard let r = p.string() else { return .failure(EntryFormatError("member \(f.name) is not a canonical string")) }
+                sink?.append(.string(r))
                 switch i {
                 case Field.outcome:
                     if p.equals(r, "accepted") { summary.accepted = true } else if !p.equals(r, "rejected") {
@@ -88,6 +123,7 @@ extension AuditEntry {
                     guard let r = p.string() else { return .failure(EntryFormatError("member \(f.name) is not a canonical string or null")) }
                     range = r
                 }
+                sink?.append(range.map { .string($0) } ?? .null)
                 switch i {
                 case Field.nonce: summary.hasNonce = !isNull; nonceRange = range
                 case Field.productCode: summary.hasProductCode = !isNull; productRange = range
@@ -95,12 +131,13 @@ extension AuditEntry {
                 default: break
                 }
             case .intOrNull:
-                if isNull { p.i += 4 } else if p.integer() == nil {
+                if isNull { p.i += 4; sink?.append(.null) } else if let v = p.integer() { sink?.append(.int(v)) } else {
                     return .failure(EntryFormatError("member \(f.name) is not a canonical integer or null"))
                 }
             case .seq:
                 guard let v = p.integer(), v >= 0 else { return .failure(EntryFormatError("seq is not a non-negative integer")) }
                 summary.seq = UInt64(v)
+                sink?.append(.int(v))
             }
         }
         guard p.expect([UInt8(ascii: "}")]), p.i == bytes.count else {
