@@ -1,5 +1,3 @@
-import Foundation
-
 /// One versioned AWS public key.
 public struct KeyringEntry: Sendable {
     /// The `PublicKeyVersion` this key answers for.
@@ -49,52 +47,46 @@ public struct Keyring: Sendable {
 
     /// Loads a keyring directory, or a single JWKS / PEM file.
     public static func load(from path: String) throws(KeyringError) -> Keyring {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw KeyringError(file: path, "no such keyring directory or file")
-        }
+        let kind = FileSystem.kind(path)
+        guard kind != .missing else { throw KeyringError(file: path, "no such keyring directory or file") }
         var loaded: [KeyringEntry] = []
         var pins: [Int: Pin]? = nil
-        if isDir.boolValue {
+        if kind == .directory {
             let names: [String]
-            do { names = try FileManager.default.contentsOfDirectory(atPath: path).sorted() } catch {
-                throw KeyringError(file: path, "cannot list the keyring directory: \(error.localizedDescription)")
+            do { names = try FileSystem.list(path) } catch {
+                throw KeyringError(file: path, "cannot list the keyring directory: \(error.message)")
             }
             for name in names {
-                let full = (path as NSString).appendingPathComponent(name)
-                var sub: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: full, isDirectory: &sub), !sub.boolValue else { continue }
+                let full = FileSystem.join(path, name)
+                guard FileSystem.kind(full) == .file else { continue }
                 if name == "keyring.json" {
                     pins = try parsePins(try read(full), file: full)
                 } else if let version = pemVersion(name) {
-                    let text = try read(full)
-                    let key: RSAPublicKey
-                    do { key = try RSAPublicKey(pem: String(decoding: text, as: UTF8.self)) } catch {
-                        throw KeyringError(file: full, "unparsable key: \(error.reason)")
-                    }
-                    loaded.append(KeyringEntry(version: version, key: key, source: full, notBefore: nil, notAfter: nil, pinned: false))
+                    loaded.append(try pemEntry(version: version, file: full))
                 } else if name.hasSuffix(".jwks") || name == "jwks.json" {
                     loaded += try parseJWKS(try read(full), file: full)
                 }
             }
+        } else if path.hasSuffix(".pem"), let version = pemVersion(FileSystem.basename(path)) {
+            loaded.append(try pemEntry(version: version, file: path))
         } else {
-            let data = try read(path)
-            if path.hasSuffix(".pem"), let version = pemVersion((path as NSString).lastPathComponent) {
-                let key: RSAPublicKey
-                do { key = try RSAPublicKey(pem: String(decoding: data, as: UTF8.self)) } catch {
-                    throw KeyringError(file: path, "unparsable key: \(error.reason)")
-                }
-                loaded.append(KeyringEntry(version: version, key: key, source: path, notBefore: nil, notAfter: nil, pinned: false))
-            } else {
-                loaded = try parseJWKS(data, file: path)
-            }
+            loaded = try parseJWKS(try read(path), file: path)
         }
         guard !loaded.isEmpty else {
             throw KeyringError(file: path, "no keys found (expected v<N>.pem files or a JWKS file)")
         }
         var keyring = try Keyring(entries: loaded, location: path)
-        if let pins { keyring = try keyring.applying(pins, file: (path as NSString).appendingPathComponent("keyring.json")) }
+        if let pins { keyring = try keyring.applying(pins, file: FileSystem.join(path, "keyring.json")) }
         return keyring
+    }
+
+    private static func pemEntry(version: Int, file: String) throws(KeyringError) -> KeyringEntry {
+        let text = try read(file)
+        let key: RSAPublicKey
+        do { key = try RSAPublicKey(pem: String(decoding: text, as: UTF8.self)) } catch {
+            throw KeyringError(file: file, "unparsable key: \(error.reason)")
+        }
+        return KeyringEntry(version: version, key: key, source: file, notBefore: nil, notAfter: nil, pinned: false)
     }
 
     struct Pin { var sha256: String; var notBefore: Int64?; var notAfter: Int64? }
@@ -127,11 +119,9 @@ public struct Keyring: Sendable {
     }
 
     private static func read(_ path: String) throws(KeyringError) -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw KeyringError(file: path, "cannot read the file")
+        do { return try FileSystem.read(path, limit: 1 << 20) } catch {
+            throw KeyringError(file: path, "cannot read the file: \(error.message)")
         }
-        guard data.count <= 1 << 20 else { throw KeyringError(file: path, "file larger than 1 MiB") }
-        return [UInt8](data)
     }
 
     private static func parseJSONObject(_ bytes: [UInt8], file: String) throws(KeyringError) -> JSONObject {

@@ -136,4 +136,11 @@ public enum Clock {
 
     /// Seconds since the Unix epoch.
     public static func nowSeconds() -> Int64 { nowMilliseconds() / 1000 }
+
+    /// Seconds on a monotonic clock, for measuring durations.
+    public static func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
 }

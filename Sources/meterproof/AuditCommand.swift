@@ -1,5 +1,9 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MeterProof
 import MeterProofAudit
 
@@ -38,7 +42,7 @@ func readSignedNote(_ path: String, what: String) throws -> SignedNote {
 
 func parseVerifierKey(_ text: String) throws -> NoteVerifier {
     let bytes: [UInt8]
-    if FileManager.default.fileExists(atPath: text) { bytes = try readInput(text, limit: 4096) } else { bytes = Array(text.utf8) }
+    if FileSystem.kind(text) == .file { bytes = try readInput(text, limit: 4096) } else { bytes = Array(text.utf8) }
     var s = String(decoding: bytes, as: UTF8.self)
     while s.hasSuffix("\n") || s.hasSuffix("\r") { s.removeLast() }
     do { return try NoteVerifier(vkey: s) } catch {
@@ -180,9 +184,9 @@ extension MeterProofCommand.Audit {
         func run() throws {
             let note = try against.map { try readSignedNote($0, what: "checkpoint") }
             let key = try logKey.map { try parseVerifierKey($0) }
-            let start = Date()
+            let start = Clock.monotonicSeconds()
             let r = try withTrail { try AuditTrail(path: db, readOnly: true).verify(against: note, logKey: key) }
-            let secs = Date().timeIntervalSince(start)
+            let secs = Clock.monotonicSeconds() - start
             switch format {
             case .json:
                 writeOut(JSONText.serialize(.object(JSONObject([
@@ -193,7 +197,7 @@ extension MeterProofCommand.Audit {
                 ]))) + "\n")
             case .text:
                 if r.intact {
-                    writeOut("intact: \(r.entries) entries, \(r.checkpointsVerified) checkpoint(s) verified, root \(r.root.base64) (\(String(format: "%.2f", secs)) s)\n")
+                    writeOut("intact: \(r.entries) entries, \(r.checkpointsVerified) checkpoint(s) verified, root \(r.root.base64) (\(decimal(secs, 2)) s)\n")
                 } else {
                     writeOut("TAMPERED: \(r.problemCode!)" + (r.firstBadSeq.map { " at seq \($0)" } ?? "") + ": \(r.problem!)\n")
                 }
@@ -205,8 +209,8 @@ extension MeterProofCommand.Audit {
 
 /// Creates a trail and its key file; on failure, neither is left behind.
 func initTrail(db: String, signingKey: String, origin: String?) throws -> String {
-    if FileManager.default.fileExists(atPath: db) { throw AuditError(.alreadyExists, "\(db) already exists; refusing to overwrite it") }
-    if FileManager.default.fileExists(atPath: signingKey) { throw AuditError(.alreadyExists, "\(signingKey) already exists; refusing to overwrite a key file") }
+    if FileSystem.exists(db) { throw AuditError(.alreadyExists, "\(db) already exists; refusing to overwrite it") }
+    if FileSystem.exists(signingKey) { throw AuditError(.alreadyExists, "\(signingKey) already exists; refusing to overwrite a key file") }
     var name = origin ?? ""
     if origin == nil { name = "meterproof.local/" + Hex.encode(Array(SHA256.hash(try Nonce.generate()).prefix(6))) }
     let signer: NoteSigner

@@ -1,5 +1,9 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MeterProof
 import MeterProofAudit
 
@@ -22,10 +26,9 @@ extension MeterProofCommand.Audit {
             let f = try filter.makeFilter()
             try withTrail {
                 let trail = try AuditTrail(path: db, readOnly: true)
-                let out = FileHandle.standardOutput
                 var buffer: [UInt8] = []
                 buffer.reserveCapacity(1 << 16)
-                func flush() { out.write(Data(buffer)); buffer.removeAll(keepingCapacity: true) }
+                func flush() { _ = buffer.withUnsafeBytes { FileSystem.writeAll(1, $0) }; buffer.removeAll(keepingCapacity: true) }
                 if format == .table {
                     buffer.append(contentsOf: "SEQ      RECORDED AT              SOURCE  OUTCOME   REASON                 PRODUCT CODE          KEY  NONCE\n".utf8)
                 }
@@ -43,7 +46,7 @@ extension MeterProofCommand.Audit {
                         buffer.append(0x0A)
                         buffer.append(contentsOf: bytes)
                     case .table:
-                        func col(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s.padding(toLength: w, withPad: " ", startingAt: 0) }
+                        func col(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : pad(s, w) }
                         let line = col(String(e.seq), 9) + col(e.recordedAt, 25) + col(e.source.rawValue, 8) + col(e.outcome, 10)
                             + col(e.reason ?? "-", 23) + col(e.productCode ?? "-", 22) + col(e.publicKeyVersion.map { String($0) } ?? "-", 5) + (e.nonce ?? "-") + "\n"
                         buffer.append(contentsOf: line.utf8)

@@ -1,5 +1,9 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MeterProof
 
 /// Process exit codes, documented in docs/cli.md.
@@ -16,8 +20,32 @@ enum Exit {
 
 /// Prints one line to standard error.
 func printError(_ message: String) {
-    let line = "meterproof: " + message.replacingOccurrences(of: "\n", with: " ") + "\n"
-    FileHandle.standardError.write(Data(line.utf8))
+    let line = "meterproof: " + String(message.map { $0 == "\n" ? " " : $0 }) + "\n"
+    writeFD(2, line)
+}
+
+/// Writes text to a file descriptor, unbuffered.
+func writeFD(_ fd: Int32, _ text: String) {
+    var t = text
+    _ = t.withUTF8 { FileSystem.writeAll(fd, UnsafeRawBufferPointer($0)) }
+}
+
+/// Left-aligns `s` in a column of `width` characters.
+func pad(_ s: String, _ width: Int) -> String {
+    s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+}
+
+/// `value` with `digits` decimals (no Foundation formatting).
+func decimal(_ value: Double, _ digits: Int) -> String {
+    guard value.isFinite else { return String(value) }
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let r = (abs(value) * scale).rounded()
+    let whole = Int64(r / scale), frac = Int64(r.truncatingRemainder(dividingBy: scale))
+    let sign = value < 0 && r != 0 ? "-" : ""
+    guard digits > 0 else { return sign + String(whole) }
+    let f = String(frac)
+    return sign + String(whole) + "." + String(repeating: "0", count: digits - f.count) + f
 }
 
 /// Prints a one-line error and returns the exit code to throw.
@@ -28,7 +56,7 @@ func fail(_ code: Int32, _ message: String) -> ExitCode {
 
 /// Writes text to standard output without buffering surprises.
 func writeOut(_ text: String) {
-    FileHandle.standardOutput.write(Data(text.utf8))
+    writeFD(1, text)
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -37,29 +65,17 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 
 /// Reads a whole input file (or stdin for `-`/nil), refusing anything above `limit` bytes.
 func readInput(_ path: String?, limit: Int = 1 << 20) throws -> [UInt8] {
-    let handle: FileHandle
-    if path == nil || path == "-" {
-        handle = FileHandle.standardInput
-    } else {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path!, isDirectory: &isDir) else {
-            throw fail(Exit.unreadable, "cannot read \(path!): no such file")
+    let p = path ?? "-"
+    if p != "-" {
+        switch FileSystem.kind(p) {
+        case .missing: throw fail(Exit.unreadable, "cannot read \(p): no such file")
+        case .directory: throw fail(Exit.unreadable, "cannot read \(p): is a directory")
+        default: break
         }
-        guard !isDir.boolValue else { throw fail(Exit.unreadable, "cannot read \(path!): is a directory") }
-        guard let h = FileHandle(forReadingAtPath: path!) else { throw fail(Exit.unreadable, "cannot read \(path!): permission denied") }
-        handle = h
     }
-    var out: [UInt8] = []
-    while true {
-        let chunk: Data
-        do { chunk = try handle.read(upToCount: 64 * 1024) ?? Data() } catch {
-            throw fail(Exit.unreadable, "cannot read \(path ?? "standard input"): \(error.localizedDescription)")
-        }
-        if chunk.isEmpty { break }
-        out.append(contentsOf: chunk)
-        if out.count > limit { throw fail(Exit.unreadable, "input \(path ?? "standard input") is larger than \(limit) bytes") }
+    do { return try FileSystem.read(p, limit: limit) } catch {
+        throw fail(Exit.unreadable, "cannot read \(p == "-" ? "standard input" : p): \(error.message)")
     }
-    return out
 }
 
 /// Loads a keyring or exits 2 with the file named.

@@ -1,5 +1,9 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MeterProof
 import MeterProofAudit
 import Synchronization
@@ -56,16 +60,14 @@ extension MeterProofCommand.Audit {
         func run() throws {
             let keyring = try loadKeyring(keys)
             for f in captures where f != "-" {
-                var isDir: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: f, isDirectory: &isDir), !isDir.boolValue,
-                      FileManager.default.isReadableFile(atPath: f) else {
+                guard FileSystem.kind(f) == .file, access(f, R_OK) == 0 else {
                     throw fail(Exit.unreadable, "cannot read captures file \(f)")
                 }
             }
-            let keyPath = signingKey ?? (URL(fileURLWithPath: db).deletingLastPathComponent().path + "/" + Defaults.logKey)
-            if !FileManager.default.fileExists(atPath: db) {
+            let keyPath = signingKey ?? FileSystem.join(FileSystem.dirname(db), Defaults.logKey)
+            if !FileSystem.exists(db) {
                 try withTrail {
-                    if FileManager.default.fileExists(atPath: keyPath) {
+                    if FileSystem.exists(keyPath) {
                         try AuditTrail.create(path: db, signer: LogKeyFile.read(keyPath))
                     } else {
                         _ = try initTrail(db: db, signingKey: keyPath, origin: nil)
@@ -81,7 +83,7 @@ extension MeterProofCommand.Audit {
             let showProgress = !noProgress && isatty(2) == 1
             let bar = ProgressBar()
             let importer = CaptureImporter(trailPath: db, keyring: keyring, policy: policy,
-                                           jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, batchSize: batchSize)
+                                           jobs: jobs ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), batchSize: batchSize)
             var summary = try withTrail {
                 try importer.run(files: captures, progress: { p in if showProgress { bar.update(p) } },
                                  shouldStop: { stopRequested.load(ordering: .relaxed) })
@@ -89,7 +91,7 @@ extension MeterProofCommand.Audit {
             if showProgress { bar.finish() }
             var checkpoint: SignedNote? = nil
             var checkpointError: AuditError? = nil
-            if FileManager.default.fileExists(atPath: keyPath) {
+            if FileSystem.exists(keyPath) {
                 do throws(AuditError) {
                     let signer = try LogKeyFile.read(keyPath)
                     checkpoint = try AuditTrail(path: db).signCheckpoint(with: signer)
@@ -133,24 +135,25 @@ extension ImportSummary {
         for (w, n) in warnings.sorted(by: { $0.key < $1.key }) { out += "    with warning \(w): \(n)\n" }
         out += "  rejected:    \(rejected)\n"
         for (r, n) in reasons.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
-            out += "    \(r.padding(toLength: 24, withPad: " ", startingAt: 0)) \(n)\n"
+            out += "    \(pad(r, 24)) \(n)\n"
         }
         let rate = Double(recorded + duplicates) / max(seconds, 1e-6)
-        out += "  time:        \(String(format: "%.2f", seconds)) s (\(Int(rate)) captures/s)\n"
+        out += "  time:        \(decimal(seconds, 2)) s (\(Int(rate)) captures/s)\n"
         if let checkpoint { out += "checkpoint:\n" + checkpoint.serialized } else { out += "no log key available: no checkpoint signed\n" }
         return out
     }
 }
 
 /// A one-line progress bar on standard error.
-final class ProgressBar: @unchecked Sendable {
-    private let lock = NSLock()
-    private var last = 0.0
+final class ProgressBar: Sendable {
+    private let last = Mutex(0.0)
 
     func update(_ p: ImportProgress) {
-        lock.lock(); defer { lock.unlock() }
-        guard p.elapsed - last >= 0.1 else { return }
-        last = p.elapsed
+        guard last.withLock({ l in
+            guard p.elapsed - l >= 0.1 else { return false }
+            l = p.elapsed
+            return true
+        }) else { return }
         let rate = Double(p.committed) / max(p.elapsed, 1e-3)
         var line = "\r"
         if let total = p.totalBytes, total > 0 {
@@ -159,12 +162,12 @@ final class ProgressBar: @unchecked Sendable {
             let filled = Int(frac * Double(width))
             let eta = frac > 0 ? p.elapsed * (1 - frac) / frac : 0
             line += "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] "
-            line += String(format: "%3.0f%%  %d captures  %.0f/s  ETA %.0fs ", frac * 100, p.committed, rate, eta)
+            line += "\(pad(decimal(frac * 100, 0), 3))%  \(p.committed) captures  \(decimal(rate, 0))/s  ETA \(decimal(eta, 0))s "
         } else {
-            line += String(format: "%d captures  %.0f/s ", p.committed, rate)
+            line += "\(p.committed) captures  \(decimal(rate, 0))/s "
         }
-        FileHandle.standardError.write(Data(line.utf8))
+        writeFD(2, line)
     }
 
-    func finish() { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    func finish() { writeFD(2, "\r\u{1B}[K") }
 }

@@ -41,7 +41,7 @@ extension MeterProofCommand {
                     for e in rows {
                         let from = e.notBefore.map { RFC3339.format(seconds: $0) } ?? "-"
                         let to = e.notAfter.map { RFC3339.format(seconds: $0) } ?? "-"
-                        var line = "\(String(e.version).padding(toLength: 8, withPad: " ", startingAt: 0)) RSA  \(String(e.key.bits).padding(toLength: 5, withPad: " ", startingAt: 0)) \(e.key.fingerprint)  \(from) .. \(to)"
+                        var line = "\(pad(String(e.version), 8)) RSA  \(pad(String(e.key.bits), 5)) \(e.key.fingerprint)  \(from) .. \(to)"
                         if !e.pinned { line += "  (unpinned)" }
                         if let w = e.key.weakness(minimumBits: 2048) { line += "  WEAK: \(w)" }
                         out += line + "\n"

@@ -1,5 +1,9 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MeterProof
 import MeterProofAudit
 
@@ -42,10 +46,10 @@ extension MeterProofCommand {
 
         func run() throws {
             let selection = try filter.makeFilter()
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: db, isDirectory: &isDir) {
-                if isDir.boolValue { throw fail(Exit.unreadable, "cannot read \(db): is a directory") }
-                if !FileManager.default.isReadableFile(atPath: db) { throw fail(Exit.unreadable, "cannot read \(db): permission denied") }
+            let dbKind = FileSystem.kind(db)
+            if dbKind != .missing {
+                if dbKind == .directory { throw fail(Exit.unreadable, "cannot read \(db): is a directory") }
+                if access(db, R_OK) != 0 { throw fail(Exit.unreadable, "cannot read \(db): permission denied") }
             }
             let report = try withTrail { () throws -> ComplianceReport in
                 let trail = try AuditTrail(path: db, readOnly: true)

@@ -1,5 +1,4 @@
 import Dispatch
-import Foundation
 import MeterProof
 import Synchronization
 
@@ -84,11 +83,11 @@ public struct CaptureImporter: Sendable {
         var totalBytes: Int? = 0
         for f in files {
             if f == "-" { totalBytes = nil; break }
-            let size = (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int) ?? nil
+            let size = FileSystem.size(f)
             if let size, totalBytes != nil { totalBytes! += size } else { totalBytes = nil }
         }
         let total = totalBytes
-        let start = Date()
+        let start = Clock.monotonicSeconds()
         let writer = try BatchWriter(path: trailPath)
         let summary = Mutex(ImportSummary())
         let verifierWithFreshness = Verifier(keyring: keyring, policy: policy)
@@ -134,7 +133,7 @@ public struct CaptureImporter: Sendable {
                         return s.recorded + s.duplicates + s.blankLines
                     }
                     progress(ImportProgress(linesRead: read, committed: committed, bytesRead: bytes, totalBytes: total,
-                                            elapsed: Date().timeIntervalSince(start)))
+                                            elapsed: Clock.monotonicSeconds() - start))
                 }
             }
         }
@@ -160,7 +159,7 @@ public struct CaptureImporter: Sendable {
         let writeError = writer.finish()
         var s = summary.withLock { $0 }
         s.interrupted = interrupted
-        s.seconds = Date().timeIntervalSince(start)
+        s.seconds = Clock.monotonicSeconds() - start
         s.treeSize = writer.treeSize
         if let e = failure ?? writeError { throw e }
         return s

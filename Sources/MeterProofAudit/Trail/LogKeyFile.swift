@@ -18,16 +18,9 @@ public enum LogKeyFile {
             throw AuditError(.storage, "cannot write \(path): \(String(cString: strerror(err)))")
         }
         let bytes = Array((signer.skey + "\n").utf8)
-        var written = 0
         var failure: Int32 = 0
-        bytes.withUnsafeBytes { raw in
-            while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 { if errno == EINTR { continue }; failure = errno; return }
-                written += n
-            }
-            if fsync(fd) != 0 { failure = errno }
-        }
+        if !bytes.withUnsafeBytes({ FileSystem.writeAll(fd, $0) }) { failure = errno }
+        if failure == 0 && fsync(fd) != 0 { failure = errno }
         close(fd)
         if failure != 0 {
             unlink(path)
@@ -38,14 +31,13 @@ public enum LogKeyFile {
 
     /// Reads a signer key file.
     public static func read(_ path: String) throws(AuditError) -> NoteSigner {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw AuditError(.badInput, "cannot read the log key \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: 4096)
-        let n = Glibc.read(fd, &buf, buf.count)
-        guard n > 0, n < buf.count else { throw AuditError(.badInput, "the log key \(path) is empty or too large") }
-        var text = String(decoding: buf[0..<n], as: UTF8.self)
+        let bytes: [UInt8]
+        do { bytes = try FileSystem.read(path, limit: 4096) } catch {
+            throw AuditError(.badInput, "cannot read the log key \(path): \(error.message)")
+        }
+        var text = String(decoding: bytes, as: UTF8.self)
         while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+        guard !text.isEmpty else { throw AuditError(.badInput, "the log key \(path) is empty") }
         do { return try NoteSigner(skey: text) } catch {
             throw AuditError(.badInput, "\(path) is not a C2SP Ed25519 signer key: \(error)")
         }

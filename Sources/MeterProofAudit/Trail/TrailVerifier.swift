@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Dispatch
-import Foundation
+import Synchronization
 import MeterProof
 
 /// The verdict of ``AuditTrail/verify(against:logKey:)``.
@@ -253,14 +253,12 @@ extension AuditTrail {
 }
 
 /// `PRAGMA integrity_check` on a separate read-only connection and thread.
-final class IntegrityCheck: @unchecked Sendable {
+final class IntegrityCheck: Sendable {
     private let done = DispatchSemaphore(value: 0)
-    private var lines: [String] = []
-    private var finished = false
-    private let lock = NSLock()
+    private let result = Mutex<[String]?>(nil)
 
     init(path: String) {
-        let thread = Thread { [self] in
+        DispatchQueue.global().async { [self] in
             var out: [String] = []
             do {
                 let db = try SQLiteDatabase(path: path, mode: .readOnly)
@@ -270,24 +268,21 @@ final class IntegrityCheck: @unchecked Sendable {
             } catch {
                 out = ["could not run: \(error)"]
             }
-            lock.lock(); lines = out; lock.unlock()
+            result.withLock { $0 = out }
             done.signal()
         }
-        thread.stackSize = 1 << 20
-        thread.start()
     }
 
-    /// The check's output lines (`["ok"]` when sound); waits for it once, then caches.
+    /// The check's output lines (`["ok"]` when sound); waits for it the first time.
     @discardableResult
     func wait() -> [String] {
-        lock.lock()
-        if finished { defer { lock.unlock() }; return lines }
-        lock.unlock()
+        if let r = result.withLock({ $0 }), finished.withLock({ $0 }) { return r }
         done.wait()
-        lock.lock(); defer { lock.unlock() }
-        finished = true
-        return lines
+        finished.withLock { $0 = true }
+        return result.withLock { $0 } ?? []
     }
+
+    private let finished = Mutex(false)
 }
 
 /// Lets disjoint slices of one buffer be written from `concurrentPerform` workers.
