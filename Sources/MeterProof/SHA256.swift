@@ -5,10 +5,13 @@ public enum SHA256 {
     /// The digest size in bytes.
     public static let byteCount = 32
 
-    /// SHA-256 of `bytes`.
+    /// SHA-256 of `bytes`. Uses `EVP_Digest` with a digest fetched once: OpenSSL 3's one-shot
+    /// `SHA256()` fetches the algorithm by name on every call.
     public static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: 32) { out, n in
-            _ = CMeterProofOpenSSL.SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, out.baseAddress)
+            var len: UInt32 = 0
+            let ok = EVP_Digest(bytes.baseAddress, bytes.count, out.baseAddress, &len, OpenSSLDigests.sha256, nil)
+            precondition(ok == 1 && len == 32, "EVP_Digest(SHA-256) failed")
             n = 32
         }
     }
@@ -32,7 +35,7 @@ public final class SHA256Hasher {
 
     public init() {
         ctx = EVP_MD_CTX_new()!
-        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+        EVP_DigestInit_ex(ctx, OpenSSLDigests.sha256, nil)
     }
 
     deinit { EVP_MD_CTX_free(ctx) }
@@ -53,7 +56,7 @@ public final class SHA256Hasher {
         var out = [UInt8](repeating: 0, count: 32)
         var len: UInt32 = 0
         EVP_DigestFinal_ex(ctx, &out, &len)
-        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+        EVP_DigestInit_ex(ctx, OpenSSLDigests.sha256, nil)
         return out
     }
 }
