@@ -3,14 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-private func posixWrite(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Glibc)
-    return Glibc.write(fd, buf, count)
-    #else
-    return Darwin.write(fd, buf, count)
-    #endif
-}
+import MeterProof
 
 /// Whole-file replacement that a crash or a concurrent reader never sees half done.
 enum AtomicFile {
@@ -47,16 +40,8 @@ enum AtomicFile {
             unlink(tmp)
             return error(err, what)
         }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { buf in
-                posixWrite(fd, buf.baseAddress! + written, buf.count - written)
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw abandon(errno, "writing \(path)")
-            }
-            written += n
+        if !bytes.withUnsafeBytes({ FileSystem.writeAll(fd, $0) }) {
+            throw abandon(errno, "writing \(path)")
         }
         if fsync(fd) != 0 { throw abandon(errno, "flushing \(path) to disk") }
         if close(fd) != 0 { fd = -1; throw abandon(errno, "closing \(path)") }
