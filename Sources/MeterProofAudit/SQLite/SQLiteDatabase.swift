@@ -17,6 +17,9 @@ public final class SQLiteDatabase {
         case readWrite
         /// `SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE`.
         case readWriteCreate
+        /// Read-only without locking or side files (`immutable=1`): for a trail copied to a
+        /// place the reader cannot write. Only safe when nothing else writes the file.
+        case immutable
     }
 
     /// The locking behaviour of `BEGIN`.
@@ -47,9 +50,24 @@ public final class SQLiteDatabase {
         case .readOnly: flags |= SQLITE_OPEN_READONLY
         case .readWrite: flags |= SQLITE_OPEN_READWRITE
         case .readWriteCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+        case .immutable: flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI
+        }
+        var openPath = path
+        if mode == .immutable {
+            // A URI with immutable=1: no locks, no -shm/-wal side files (a copy on read-only media).
+            var escaped = ""
+            for ch in path.unicodeScalars {
+                switch ch {
+                case "%": escaped += "%25"
+                case "?": escaped += "%3F"
+                case "#": escaped += "%23"
+                default: escaped.unicodeScalars.append(ch)
+                }
+            }
+            openPath = "file:" + escaped + "?immutable=1"
         }
         var raw: OpaquePointer? = nil
-        let rc = sqlite3_open_v2(path, &raw, flags, nil)
+        let rc = sqlite3_open_v2(openPath, &raw, flags, nil)
         guard rc == SQLITE_OK, let raw else {
             // SQLite may hand back a handle even on failure; it carries the message and must be closed.
             let error = SQLiteError(code: rc == SQLITE_OK ? SQLITE_NOMEM : rc, db: raw)

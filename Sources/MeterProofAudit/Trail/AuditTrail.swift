@@ -21,6 +21,8 @@ public final class AuditTrail {
     public static let schemaVersion: Int64 = 1
 
     let db: SQLiteDatabase
+    /// How the file was opened (readers fall back to `.immutable` where they cannot lock).
+    let openMode: SQLiteDatabase.OpenMode
     public let path: String
     /// The log's origin line (the name in its checkpoints).
     public let origin: String
@@ -91,13 +93,25 @@ public final class AuditTrail {
     ///
     /// - Throws: `not_a_trail` if the file is absent, not SQLite, or another application's
     ///   database; `newer_schema` if a newer MeterProof wrote it; `locked`, `read_only`, `storage_error`.
-    public init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int32 = 10_000) throws(AuditError) {
+    public convenience init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int32 = 10_000) throws(AuditError) {
         guard access(path, F_OK) == 0 else {
             throw AuditError(.notATrail, "no audit trail at \(path) (create one with `meterproof audit init`)")
         }
-        self.path = path
         do {
-            db = try SQLiteDatabase(path: path, mode: readOnly ? .readOnly : .readWrite, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+            try self.init(path: path, mode: readOnly ? .readOnly : .readWrite, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        } catch where readOnly && (error.code == .readOnly || error.code == .storage) {
+            // A reader that may not create the WAL's side files (a copy in a directory it cannot
+            // write): open the file as immutable instead, without locks or side files.
+            try self.init(path: path, mode: .immutable, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        }
+    }
+
+    private init(path: String, mode: SQLiteDatabase.OpenMode, busyTimeoutMilliseconds: Int32) throws(AuditError) {
+        self.path = path
+        self.openMode = mode
+        let readOnly = mode != .readWrite
+        do {
+            db = try SQLiteDatabase(path: path, mode: mode, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
             let app = try db.pragmaInt("application_id")
             guard app == Self.applicationID else {
                 throw AuditError(.notATrail, "\(path) is not a MeterProof audit trail (application_id \(app))")

@@ -44,7 +44,7 @@ extension AuditTrail {
         }
         do {
             // 1. SQLite's own structural check, on its own connection and core while the scan runs.
-            let integrity = IntegrityCheck(path: path)
+            let integrity = IntegrityCheck(path: path, mode: openMode == .immutable ? .immutable : .readOnly)
             defer { integrity.wait() }
             func integrityProblem() -> TrailVerification? {
                 let lines = integrity.wait()
@@ -257,11 +257,11 @@ final class IntegrityCheck: Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let result = Mutex<[String]?>(nil)
 
-    init(path: String) {
+    init(path: String, mode: SQLiteDatabase.OpenMode) {
         DispatchQueue.global().async { [self] in
             var out: [String] = []
             do {
-                let db = try SQLiteDatabase(path: path, mode: .readOnly)
+                let db = try SQLiteDatabase(path: path, mode: mode)
                 try db.execute("PRAGMA mmap_size=1073741824")
                 let st = try db.prepare("PRAGMA integrity_check")
                 while try st.step() { out.append(st.string(at: 0) ?? "") }
