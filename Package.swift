@@ -45,7 +45,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MeterProofTests",
-            dependencies: ["MeterProof", "CMeterProofOpenSSL"]
+            dependencies: ["MeterProof", "MeterProofAudit", "CMeterProofOpenSSL"]
         ),
         .testTarget(
             name: "MeterProofAuditTests",

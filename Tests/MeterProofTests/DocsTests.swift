@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+@testable import MeterProof
+@testable import MeterProofAudit
+
+/// The reference documentation names every stable code the code can produce.
+///
+/// These tests fail when a code is added (or renamed) without being documented:
+/// reason codes in docs/verification.md, `audit verify` problem codes in docs/audit-trail.md,
+/// audit error codes in docs/audit-trail.md or docs/cli.md. A code counts as documented when
+/// it appears in backticks, e.g. `bad_signature`.
+@Suite("Docs")
+struct DocsTests {
+    /// The package root: three levels up from this file (Tests/MeterProofTests/DocsTests.swift).
+    static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent()  // Tests/MeterProofTests
+        .deletingLastPathComponent()  // Tests
+        .deletingLastPathComponent()  // package root
+
+    static func text(_ relativePath: String) throws -> String {
+        try String(contentsOf: root.appendingPathComponent(relativePath), encoding: .utf8)
+    }
+
+    /// The codes in `codes` that `document` does not mention as `` `code` ``.
+    static func undocumented(_ codes: some Sequence<String>, in documents: [String]) -> [String] {
+        codes.filter { code in !documents.contains { $0.contains("`\(code)`") } }.sorted()
+    }
+
+    /// The string literals in the first argument of every `fail(` call in `source`: the problem
+    /// codes of `TrailVerifier.swift`. The first argument runs to the first `,` or `)` outside
+    /// parentheses, brackets and string literals, so `fail(a ? "x" : "y", …)` yields both.
+    static func failCodes(in source: String) -> Set<String> {
+        var codes = Set<String>()
+        let chars = Array(source)
+        let needle = Array("fail(")
+        var i = 0
+        while i + needle.count <= chars.count {
+            guard Array(chars[i..<(i + needle.count)]) == needle else { i += 1; continue }
+            // Skip identifiers that merely end in "fail(".
+            if i > 0, chars[i - 1].isLetter || chars[i - 1].isNumber || chars[i - 1] == "_" { i += 1; continue }
+            var j = i + needle.count
+            var depth = 0
+            var inString = false
+            var escaped = false
+            var literal = ""
+            scan: while j < chars.count {
+                let c = chars[j]
+                if inString {
+                    if escaped { escaped = false; literal.append(c) }
+                    else if c == "\\" { escaped = true }
+                    else if c == "\"" {
+                        inString = false
+                        if literal.range(of: "^[a-z][a-z0-9_]*$", options: .regularExpression) != nil { codes.insert(literal) }
+                        literal = ""
+                    } else { literal.append(c) }
+                } else {
+                    switch c {
+                    case "\"": inString = true
+                    case "(", "[": depth += 1
+                    case ")", "]":
+                        if depth == 0 { break scan }
+                        depth -= 1
+                    case ",":
+                        if depth == 0 { break scan }
+                    default: break
+                    }
+                }
+                j += 1
+            }
+            i += needle.count
+        }
+        return codes
+    }
+
+    @Test("every ReasonCode is in docs/verification.md")
+    func reasonCodes() throws {
+        let doc = try Self.text("docs/verification.md")
+        let codes = ReasonCode.allCases.map(\.rawValue)
+        #expect(codes.contains("bad_signature"))
+        let missing = Self.undocumented(codes, in: [doc])
+        #expect(missing.isEmpty, "docs/verification.md does not mention: \(missing.joined(separator: ", "))")
+    }
+
+    @Test("the fail() extractor sees plain and conditional codes")
+    func extractor() {
+        let sample = """
+        func fail(_ code: String, _ message: String, seq: UInt64? = nil) -> Int { 0 }
+        return fail("plain_code", "a message, with a comma", seq: 1)
+        problem = fail(x > y ? "first_code" : "second_code", "entry \\(x) is \\(f(y, z))", seq: x)
+        notfail("not_a_code", "x")
+        """
+        #expect(Self.failCodes(in: sample) == ["plain_code", "first_code", "second_code"])
+    }
+
+    @Test("every audit verify problem code is in docs/audit-trail.md")
+    func problemCodes() throws {
+        let source = try Self.text("Sources/MeterProofAudit/Trail/TrailVerifier.swift")
+        let codes = Self.failCodes(in: source)
+        // Guard against the extractor silently finding nothing.
+        #expect(codes.contains("leaf_hash_mismatch"))
+        #expect(codes.contains("missing_entry") && codes.contains("seq_order"))
+        let doc = try Self.text("docs/audit-trail.md")
+        let missing = Self.undocumented(codes, in: [doc])
+        #expect(missing.isEmpty, "docs/audit-trail.md does not mention: \(missing.joined(separator: ", "))")
+    }
+
+    @Test("every AuditError code is in docs/audit-trail.md or docs/cli.md")
+    func auditErrorCodes() throws {
+        let codes = AuditError.Code.Backing.allCases.map(\.rawValue)
+        #expect(codes.contains("not_a_trail"))
+        let docs = [try Self.text("docs/audit-trail.md"), try Self.text("docs/cli.md")]
+        let missing = Self.undocumented(codes, in: docs)
+        #expect(missing.isEmpty, "docs/audit-trail.md and docs/cli.md do not mention: \(missing.joined(separator: ", "))")
+    }
+}
