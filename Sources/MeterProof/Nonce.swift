@@ -22,7 +22,9 @@ public struct NonceError: Error, CustomStringConvertible {
 ///
 /// Implementations must make ``consume(nonce:productCode:)`` atomic: of any number of
 /// concurrent calls with the same pair, exactly one returns `true`, ever.
-/// `MeterProofAudit`'s trail is the persistent, multi-process implementation.
+/// `MeterProofAudit`'s trail applies the same rule durably and across processes inside its
+/// append transaction (`AuditTrail.append`), where the nonce is consumed together with the
+/// record of the attempt.
 public protocol ReplayGuard: Sendable {
     /// Marks `(productCode, nonce)` used. Returns `true` the first time, `false` afterwards.
     func consume(nonce: String, productCode: String) throws -> Bool

@@ -25,6 +25,7 @@ extension MeterProofCommand {
 
         func validate() throws {
             if let keyVersion, keyVersion < 1 { throw ValidationError("--key-version must be a positive integer.") }
+            if let minKeyBits, minKeyBits < 512 || minKeyBits > 16384 { throw ValidationError("--min-key-bits must be between 512 and 16384.") }
         }
 
         func run() throws {

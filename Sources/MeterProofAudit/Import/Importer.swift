@@ -69,7 +69,7 @@ public struct CaptureImporter: Sendable {
         var number: Int
         var bytes: ArraySlice<UInt8>
         var tooLong: Bool
-        /// SHA-256 of the line's bytes.
+        /// SHA-256 of the line's bytes (for an overlong line, computed while it streamed past).
         var hash: [UInt8] = []
         /// The trail already holds this line: skip verification (the writer records it as a duplicate).
         var known = false
@@ -110,7 +110,7 @@ public struct CaptureImporter: Sendable {
         func flush() {
             guard !batch.isEmpty, failure == nil else { batch.removeAll(keepingCapacity: true); return }
             for i in batch.indices {
-                batch[i].hash = SHA256.hash(batch[i].bytes)
+                if batch[i].hash.isEmpty { batch[i].hash = SHA256.hash(batch[i].bytes) }
                 if let q = seenQuery {
                     do {
                         try q.bind(batch[i].hash, at: 1)
@@ -151,7 +151,7 @@ public struct CaptureImporter: Sendable {
                     summary.withLock { $0.blankLines += 1; $0.lines += 1 }
                     continue
                 }
-                batch.append(RawLine(file: name, number: line.number, bytes: line.bytes, tooLong: line.tooLong))
+                batch.append(RawLine(file: name, number: line.number, bytes: line.bytes, tooLong: line.tooLong, hash: line.overlongHash ?? []))
                 if batch.count >= batchSize { flush() }
             }
         }
@@ -210,7 +210,7 @@ public struct CaptureImporter: Sendable {
             return AuditTrail.Pending(entry: AuditEntry(rejected: .malformedInput, message: "duplicate", source: .import, capture: origin), captureHash: hash)
         }
         if line.tooLong {
-            return AuditTrail.Pending(entry: AuditEntry(rejected: .malformedInput, message: "capture line longer than \(Capture.maxLineBytes) bytes",
+            return AuditTrail.Pending(entry: AuditEntry(rejected: .malformedInput, message: "\(line.file):\(line.number): capture line longer than \(Capture.maxLineBytes) bytes",
                                                         source: .import, capture: origin), captureHash: hash)
         }
         let capture: Capture

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import MeterProof
 
 /// Streams lines from a file descriptor with bounded memory.
 ///
@@ -14,6 +15,8 @@ public final class LineReader {
         public var number: Int
         public var bytes: ArraySlice<UInt8>
         public var tooLong: Bool
+        /// For an overlong line: SHA-256 of all its bytes (streamed), so it is recognised on re-import.
+        public var overlongHash: [UInt8]? = nil
     }
 
     private let fd: Int32
@@ -72,33 +75,43 @@ public final class LineReader {
     /// The next line, or `nil` at end of input.
     public func next() throws(AuditError) -> Line? {
         var scanFrom = start
-        var tooLong = false
+        // Set once a line outgrows the limit: its bytes are hashed as they stream past, not kept.
+        var overlong: SHA256Hasher? = nil
+        func finishOverlong(_ tail: ArraySlice<UInt8>) -> Line {
+            overlong!.update(tail)
+            return Line(number: lineNumber, bytes: [], tooLong: true, overlongHash: overlong!.finalize())
+        }
         while true {
             if let nl = buffer[scanFrom...].firstIndex(of: 0x0A) {
                 lineNumber += 1
                 var end = nl
-                if tooLong {
-                    start = nl + 1
-                    return Line(number: lineNumber, bytes: [], tooLong: true)
-                }
                 if end > start && buffer[end - 1] == 0x0D { end -= 1 }
+                defer { start = nl + 1 }
+                if overlong != nil { return finishOverlong(buffer[start..<end]) }
                 let line = Array(buffer[start..<end])[...]
-                start = nl + 1
-                if line.count > maxLineBytes { return Line(number: lineNumber, bytes: line.prefix(256), tooLong: true) }
+                if line.count > maxLineBytes {
+                    return Line(number: lineNumber, bytes: [], tooLong: true, overlongHash: SHA256.hash(line))
+                }
                 return Line(number: lineNumber, bytes: line, tooLong: false)
             }
             if eof {
-                guard start < buffer.count || tooLong else { return nil }
+                guard start < buffer.count || overlong != nil else { return nil }
                 lineNumber += 1
                 var end = buffer.count
                 if end > start && buffer[end - 1] == 0x0D { end -= 1 }
-                let line = tooLong ? [] : Array(buffer[start..<end])[...]
-                start = buffer.count
-                return Line(number: lineNumber, bytes: line, tooLong: tooLong || line.count > maxLineBytes)
+                defer { start = buffer.count }
+                if overlong != nil { return finishOverlong(buffer[start..<end]) }
+                let line = Array(buffer[start..<end])[...]
+                if line.count > maxLineBytes {
+                    return Line(number: lineNumber, bytes: [], tooLong: true, overlongHash: SHA256.hash(line))
+                }
+                return Line(number: lineNumber, bytes: line, tooLong: false)
             }
             if buffer.count - start > maxLineBytes {
-                // Drop what we have of this overlong line; keep scanning for its end.
-                tooLong = true
+                // Hash what we have of this overlong line, drop it, keep scanning for its end.
+                // A trailing CR just before the LF is then hashed too; overlong lines are rejected anyway.
+                if overlong == nil { overlong = SHA256Hasher() }
+                overlong!.update(buffer[start..<buffer.count])
                 start = buffer.count
             }
             let scanned = buffer.count - start

@@ -55,7 +55,9 @@ extension AuditTrail {
             var checkpoints: [(size: UInt64, root: MerkleHash)] = []
             let cst = try db.prepare("SELECT size, note FROM checkpoints ORDER BY size")
             while try cst.step() {
-                let size = UInt64(cst.int64(at: 0))
+                let rawSize = cst.int64(at: 0)
+                guard rawSize >= 0 else { return fail("checkpoint_mismatch", "a stored checkpoint has the negative size \(rawSize)") }
+                let size = UInt64(rawSize)
                 let cp: Checkpoint
                 do { cp = try Checkpoint(verifying: SignedNote(parsing: cst.string(at: 1) ?? ""), verifiers: [key]) } catch {
                     return fail("checkpoint_signature", "the stored checkpoint of size \(size) does not verify under \(key.name): \(error)")
@@ -100,7 +102,8 @@ extension AuditTrail {
                 batch.removeAll(keepingCapacity: true)
                 while batch.count < batchSize {
                     guard try st.step() else { done = true; break }
-                    batch.append((UInt64(st.int64(at: 0)), st.blob(at: 1) ?? [], st.blob(at: 2) ?? []))
+                    // A negative seq (only possible by editing the file) sorts first and is reported as out of order.
+                    batch.append((UInt64(bitPattern: st.int64(at: 0)), st.blob(at: 1) ?? [], st.blob(at: 2) ?? []))
                 }
                 if batch.isEmpty { break }
                 // Parse and hash in parallel; the tree is then folded in order.
@@ -108,7 +111,12 @@ extension AuditTrail {
                 for (i, item) in batch.enumerated() {
                     let expected = frontier.size
                     if item.seq != expected {
-                        problem = fail(item.seq > expected ? "missing_entry" : "seq_order",
+                        let negative = Int64(bitPattern: item.seq) < 0
+                        if negative || item.seq < expected {
+                            problem = fail("seq_order", "a stored row has seq \(Int64(bitPattern: item.seq)) where entry \(expected) belongs: entries were renumbered", seq: expected)
+                            break
+                        }
+                        problem = fail("missing_entry",
                                        "entry \(expected) is missing (next stored seq is \(item.seq)): entries were deleted or renumbered", seq: expected)
                         break
                     }
@@ -135,7 +143,7 @@ extension AuditTrail {
                             nodeCursors[level] = cursor
                         }
                         let first = index << UInt64(level)
-                        guard try cursor.step(), UInt64(cursor.int64(at: 0)) == index,
+                        guard try cursor.step(), cursor.int64(at: 0) == Int64(bitPattern: index),
                               MerkleHash(bytes: cursor.blob(at: 1) ?? []) == hash else {
                             nodeProblem = fail("node_mismatch", "stored subtree hash (level \(level), index \(index)) covering entries \(first)…\(first + (UInt64(1) << UInt64(level)) - 1) does not match the recomputed one", seq: first)
                             return
