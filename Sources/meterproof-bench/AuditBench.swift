@@ -155,12 +155,6 @@ enum AuditBench {
         do {
             let dir = BenchFixtures.tempDir("batch")
             let (trail, _) = BenchFixtures.trail(in: dir)
-            if o.has("experiment-drop") {
-                var h: OpaquePointer? = nil
-                sqlite3_open(dir + "/trail.sqlite", &h)
-                for t in o.string("experiment-drop", "").split(separator: ",") { sqlite3_exec(h, "DROP TRIGGER \(t)", nil, nil, nil) }
-                sqlite3_close(h)
-            }
             let raw = RawSQLite(path: dir + "/raw.sqlite")
             let batches = o.int("batches", 100)
             var ourTime = 0.0, rawTime = 0.0
