@@ -199,6 +199,13 @@ import Glibc
         #expect(r.status == 5, "\(r.stdout) \(r.stderr)")
         #expect(r.stderr.contains("read_only"), "\(r.stderr)")
         #expect(try AuditTrail(path: path, readOnly: true).size() == 2)
+
+        // Reading a copy it cannot lock works: audit verify falls back to an immutable open.
+        let v = try TrailRun.program("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cli, "audit", "verify", "--db", path])
+        #expect(v.status == 0, "\(v.stdout) \(v.stderr)")
+        #expect(v.stdout.hasPrefix("intact: 2 entries"), "\(v.stdout)")
+        let log = try TrailRun.program("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cli, "audit", "log", "--db", path, "--format", "jsonl"])
+        #expect(log.status == 0 && log.stdout.split(separator: "\n").count == 2, "\(log.stdout) \(log.stderr)")
     }
 
     @Test func anotherWriterHoldingTheLockGivesLockedAndWritesNothing() throws {
