@@ -1,3 +1,4 @@
+import Dispatch
 import MeterProof
 
 /// What to put in an export bundle.
@@ -148,38 +149,49 @@ extension AuditTrail {
         // Fingerprint -> (referenced by an accepted entry, first seq, versions accepted entries claimed).
         var usedKeys: [String: (accepted: Bool, seq: UInt64, versions: Set<Int64>)] = [:]
         var example: (seq: UInt64, line: Int, version: Int64)? = nil
-        var row: [UInt8] = []
-        row.reserveCapacity(4096)
         let markLeaves = !filter.selectsAll
 
-        do {
-            try forEachEntry(from: 0, to: cp.size) { seq, bytes in
-                let leaf = RFC6962.leafHash(bytes)
-                let e = try AuditEntry(canonicalBytes: bytes)
-                guard e.seq == seq else {
-                    throw AuditError(.inconsistent, "the entry stored at seq \(seq) says seq \(e.seq): the trail was altered (run `meterproof audit verify`)")
+        // Entries are read in batches; parsing, hashing and CSV rendering run on all cores,
+        // then the batch is folded into the tree and written in order.
+        var batch: [(seq: UInt64, body: [UInt8])] = []
+        batch.reserveCapacity(Self.exportBatchSize)
+        func flush() throws {
+            let scanned = Self.scan(batch, filter: filter)
+            for (i, item) in batch.enumerated() {
+                let s = scanned[i]
+                guard item.seq == proofs.size else {
+                    throw AuditError(.inconsistent, "entry \(proofs.size) is missing from the trail (next is \(item.seq)): run `meterproof audit verify`")
                 }
-                let selected = filter.matches(e)
-                proofs.append(leaf, mark: selected && markLeaves)
-                guard selected else { return }
-                try jsonl.write(bytes)
+                guard let e = s.entry else { throw s.error ?? AuditError(.invalidEntry, "entry \(item.seq) cannot be read") }
+                guard e.seq == item.seq else {
+                    throw AuditError(.inconsistent, "the entry stored at seq \(item.seq) says seq \(e.seq): the trail was altered (run `meterproof audit verify`)")
+                }
+                proofs.append(s.leaf, mark: s.selected && markLeaves)
+                guard s.selected else { continue }
+                try jsonl.write(item.body)
                 try jsonl.write([0x0A])
-                row.removeAll(keepingCapacity: true)
-                EntryCSV.appendRow(e, to: &row)
-                try csv.write(row)
+                try csv.write(s.row)
                 counts.add(e)
-                if firstSeq == nil { firstSeq = seq }
-                lastSeq = seq
+                if firstSeq == nil { firstSeq = e.seq }
+                lastSeq = e.seq
                 if let fp = e.keyFingerprint {
-                    var u = usedKeys[fp] ?? (false, seq, [])
+                    var u = usedKeys[fp] ?? (false, e.seq, [])
                     if e.isAccepted {
                         u.accepted = true
                         if let v = e.publicKeyVersion { u.versions.insert(v) }
-                        if example == nil, e.token != nil, let v = e.publicKeyVersion { example = (seq, counts.entries, v) }
+                        if example == nil, e.token != nil, let v = e.publicKeyVersion { example = (e.seq, counts.entries, v) }
                     }
                     usedKeys[fp] = u
                 }
             }
+            batch.removeAll(keepingCapacity: true)
+        }
+        do {
+            try forEachEntry(from: 0, to: cp.size) { seq, bytes in
+                batch.append((seq, Array(bytes)))
+                if batch.count >= Self.exportBatchSize { try flush() }
+            }
+            try flush()
         } catch let e as ExportError {
             throw e
         } catch let e as AuditError {
@@ -269,5 +281,44 @@ extension AuditTrail {
         try BundleDirectory.syncDirectory(root)
 
         return ExportSummary(directory: root, manifest: manifest, proofFiles: proofCount, keyFiles: keys.count, fileCount: sums.count + 1)
+    }
+
+    static let exportBatchSize = 4096
+
+    /// One entry as prepared by ``scan(_:filter:)``.
+    struct ScannedEntry: Sendable {
+        var leaf: MerkleHash = .zero
+        var entry: AuditEntry? = nil
+        var error: AuditError? = nil
+        var selected = false
+        /// The CSV row, for a selected entry.
+        var row: [UInt8] = []
+    }
+
+    /// Leaf hash, strict decoding, selection and CSV row of each body, spread over all cores.
+    static func scan(_ batch: [(seq: UInt64, body: [UInt8])], filter: EntryFilter) -> [ScannedEntry] {
+        let count = batch.count
+        var out = [ScannedEntry](repeating: ScannedEntry(), count: count)
+        guard count > 0 else { return out }
+        let workers = min(max(1, System.activeProcessorCount), max(1, count / 64))
+        out.withUnsafeMutableBufferPointer { buf in
+            let base = UnsafeSendable(buf)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in (count * w / workers)..<(count * (w + 1) / workers) {
+                    var s = ScannedEntry()
+                    s.leaf = RFC6962.leafHash(batch[i].body)
+                    do throws(AuditError) {
+                        let e = try AuditEntry(canonicalBytes: batch[i].body)
+                        s.entry = e
+                        s.selected = filter.matches(e)
+                        if s.selected { s.row = EntryCSV.row(e) }
+                    } catch {
+                        s.error = error
+                    }
+                    base.value[i] = s
+                }
+            }
+        }
+        return out
     }
 }

@@ -209,59 +209,81 @@ public struct BundleVerifier: Sendable {
         var batch: [TokenCheck] = []
         let tokenVerifier = Verifier(keyring: tokenKeyring, policy: Self.reverificationPolicy)
         var lineNo = 0
-        while true {
-            let next: (bytes: [UInt8], terminated: Bool)?
-            do { next = try lines.next(limit: CanonicalJSON.maxEntryBytes + 1) } catch is RecordReader.TooLong {
-                throw Failure("entry_invalid", "entries.jsonl line \(lineNo + 1) is longer than any entry")
-            }
-            guard let (line, terminated) = next else { break }
-            lineNo += 1
-            guard terminated else { throw Failure("entry_invalid", "entries.jsonl line \(lineNo) does not end in a newline") }
-            let e: AuditEntry
-            do { e = try AuditEntry(canonicalBytes: line) } catch {
-                throw Failure("entry_invalid", "entries.jsonl line \(lineNo): \(error.reason)")
-            }
-            if let lastSeq, e.seq <= lastSeq {
-                throw Failure("entry_order", "entries.jsonl line \(lineNo) has seq \(e.seq) after seq \(lastSeq): entries must strictly increase")
-            }
-            guard e.seq < cp.size else {
-                throw Failure("entry_beyond_checkpoint", "entries.jsonl line \(lineNo) has seq \(e.seq), not covered by the checkpoint of size \(cp.size)")
-            }
-            guard filter.matches(e) else {
-                throw Failure("selection_mismatch", "entry \(e.seq) (line \(lineNo)) does not match the manifest's selection")
-            }
-            let leaf = RFC6962.leafHash(line)
-            if full {
-                guard e.seq == frontier.size else {
-                    throw Failure("selection_incomplete", "the manifest says full prefix, but entry \(frontier.size) is missing (line \(lineNo) has seq \(e.seq))")
+        var csvEnded = false
+        var done = false
+        while !done {
+            // Read a batch of lines and their CSV records; a read problem becomes the item's
+            // problem so it is reported in line order.
+            var items: [LineItem] = []
+            items.reserveCapacity(Self.verifyBatchSize)
+            while items.count < Self.verifyBatchSize {
+                var item = LineItem(number: lineNo + items.count + 1)
+                do {
+                    guard let (line, terminated) = try lines.next(limit: CanonicalJSON.maxEntryBytes + 1) else { done = true; break }
+                    item.line = line
+                    if !terminated { item.readProblem = Failure("entry_invalid", "entries.jsonl line \(item.number) does not end in a newline") }
+                } catch is RecordReader.TooLong {
+                    item.readProblem = Failure("entry_invalid", "entries.jsonl line \(item.number) is longer than any entry")
                 }
-                frontier.append(leaf)
-            } else {
-                try checkProof(dir, seq: e.seq, leaf: leaf, note: note, cp: cp, present: proofFiles.contains(e.seq))
-                r.proofsVerified += 1
-            }
-            let expectedRow = EntryCSV.row(e)
-            guard let row = try csvRecord(csv, row: lineNo) else {
-                throw Failure("csv_mismatch", "entries.csv ends before the row of entry \(e.seq) (line \(lineNo + 1))")
-            }
-            if row != expectedRow { throw Failure("csv_mismatch", Self.describeCSVDifference(row, e, lineNo + 1)) }
-            counts.add(e)
-            if firstSeq == nil { firstSeq = e.seq }
-            lastSeq = e.seq
-            if let fp = e.keyFingerprint { usedFingerprints.insert(fp) }
-            if e.isAccepted {
-                batch.append(try tokenCheck(e, keyring: tokenKeyring))
-                if batch.count >= 2048 {
-                    r.tokensVerified += try runTokenChecks(batch, tokenVerifier)
-                    batch.removeAll(keepingCapacity: true)
+                if !csvEnded {
+                    do {
+                        item.csv = try csvRecord(csv, row: item.number)
+                        if item.csv == nil { csvEnded = true }
+                    } catch let f as Failure {
+                        item.csvProblem = f
+                        csvEnded = true
+                    }
                 }
+                items.append(item)
+                if item.readProblem != nil { done = true; break }
             }
-            r.entries = counts.entries
-            r.accepted = counts.accepted
-            r.rejected = counts.rejected
+            let checked = checkLines(dir, items, full: full, note: note, cp: cp, proofFiles: proofFiles)
+            for (i, item) in items.enumerated() {
+                lineNo = item.number
+                if let f = item.readProblem { throw f }
+                let c = checked[i]
+                guard let e = c.entry else { throw Failure("entry_invalid", "entries.jsonl line \(lineNo): \(c.parseError ?? "unreadable")") }
+                if let lastSeq, e.seq <= lastSeq {
+                    throw Failure("entry_order", "entries.jsonl line \(lineNo) has seq \(e.seq) after seq \(lastSeq): entries must strictly increase")
+                }
+                guard e.seq < cp.size else {
+                    throw Failure("entry_beyond_checkpoint", "entries.jsonl line \(lineNo) has seq \(e.seq), not covered by the checkpoint of size \(cp.size)")
+                }
+                guard filter.matches(e) else {
+                    throw Failure("selection_mismatch", "entry \(e.seq) (line \(lineNo)) does not match the manifest's selection")
+                }
+                if full {
+                    guard e.seq == frontier.size else {
+                        throw Failure("selection_incomplete", "the manifest says full prefix, but entry \(frontier.size) is missing (line \(lineNo) has seq \(e.seq))")
+                    }
+                    frontier.append(c.leaf)
+                } else {
+                    if let f = c.proofProblem { throw f }
+                    r.proofsVerified += 1
+                }
+                if let f = item.csvProblem { throw f }
+                guard item.csv != nil else {
+                    throw Failure("csv_mismatch", "entries.csv ends before the row of entry \(e.seq) (line \(lineNo + 1))")
+                }
+                if let problem = c.csvProblem { throw Failure("csv_mismatch", problem) }
+                counts.add(e)
+                if firstSeq == nil { firstSeq = e.seq }
+                lastSeq = e.seq
+                if let fp = e.keyFingerprint { usedFingerprints.insert(fp) }
+                if e.isAccepted {
+                    batch.append(try tokenCheck(e, keyring: tokenKeyring))
+                    if batch.count >= Self.verifyBatchSize {
+                        r.tokensVerified += try runTokenChecks(batch, tokenVerifier)
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                }
+                r.entries = counts.entries
+                r.accepted = counts.accepted
+                r.rejected = counts.rejected
+            }
         }
         r.tokensVerified += try runTokenChecks(batch, tokenVerifier)
-        if let extra = try csvRecord(csv, row: lineNo + 1) {
+        if !csvEnded, let extra = try csvRecord(csv, row: lineNo + 1) {
             throw Failure("csv_mismatch", "entries.csv has a row (\(extra.count) bytes) beyond the \(lineNo) entries of entries.jsonl")
         }
         if full {
@@ -398,6 +420,63 @@ public struct BundleVerifier: Sendable {
             throw Failure("keyring_invalid", "keys/keyring.json is not exactly the pins of the bundled keys")
         }
         return keyring
+    }
+
+    static let verifyBatchSize = 2048
+
+    /// One line of `entries.jsonl` with its CSV record, as read.
+    struct LineItem: Sendable {
+        var number: Int
+        var line: [UInt8] = []
+        var readProblem: Failure? = nil
+        var csv: [UInt8]? = nil
+        var csvProblem: Failure? = nil
+    }
+
+    /// What the parallel pass found for one line.
+    struct CheckedLine: Sendable {
+        var entry: AuditEntry? = nil
+        var parseError: String? = nil
+        var leaf: MerkleHash = .zero
+        var proofProblem: Failure? = nil
+        var csvProblem: String? = nil
+    }
+
+    /// Parses, hashes, checks the CSV row and (for a selection) the proof of each line, on
+    /// all cores. Problems are recorded, not thrown, so the caller reports them in line order.
+    private func checkLines(_ dir: String, _ items: [LineItem], full: Bool, note: SignedNote, cp: Checkpoint, proofFiles: Set<UInt64>) -> [CheckedLine] {
+        let count = items.count
+        var out = [CheckedLine](repeating: CheckedLine(), count: count)
+        guard count > 0 else { return out }
+        let workers = min(max(1, System.activeProcessorCount), max(1, count / 32))
+        out.withUnsafeMutableBufferPointer { buf in
+            let base = UnsafeSendable(buf)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in (count * w / workers)..<(count * (w + 1) / workers) {
+                    let item = items[i]
+                    var c = CheckedLine()
+                    if item.readProblem == nil {
+                        c.leaf = RFC6962.leafHash(item.line)
+                        do throws(AuditError) {
+                            let e = try AuditEntry(canonicalBytes: item.line)
+                            c.entry = e
+                            if !full {
+                                do { try checkProof(dir, seq: e.seq, leaf: c.leaf, note: note, cp: cp, present: proofFiles.contains(e.seq)) } catch {
+                                    c.proofProblem = error as? Failure ?? Failure("proof_invalid", "\(error)")
+                                }
+                            }
+                            if let row = item.csv, row != EntryCSV.row(e) {
+                                c.csvProblem = Self.describeCSVDifference(row, e, item.number + 1)
+                            }
+                        } catch {
+                            c.parseError = error.reason
+                        }
+                    }
+                    base.value[i] = c
+                }
+            }
+        }
+        return out
     }
 
     /// Reads one CSV record (CRLF included); `nil` at the end of the file.

@@ -37,7 +37,8 @@ public enum EntryCSV {
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .string(let s):
             let u = s.utf8
-            let needsQuotes = u.isEmpty || u.contains { $0 == 0x2C || $0 == 0x22 || $0 == 0x0D || $0 == 0x0A }
+            @inline(__always) func special(_ b: UInt8) -> Bool { b == 0x2C || b == 0x22 || b == 0x0D || b == 0x0A }
+            let needsQuotes = u.isEmpty || (u.withContiguousStorageIfAvailable { $0.contains(where: special) } ?? u.contains(where: special))
             guard needsQuotes else { out.append(contentsOf: u); return }
             out.append(0x22)
             for b in u {
