@@ -47,23 +47,6 @@ def node(left, right):
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def mth_root(leaves):
-    """RFC 6962 root, folding a stack of perfect subtrees."""
-    if not leaves:
-        return hashlib.sha256(b"").digest()
-    stack = []  # (height, hash)
-    for i, h in enumerate(leaves):
-        height = 0
-        while stack and stack[-1][0] == height:
-            h = node(stack.pop()[1], h)
-            height += 1
-        stack.append((height, h))
-    h = stack.pop()[1]
-    while stack:
-        h = node(stack.pop()[1], h)
-    return h
-
-
 def verify_inclusion(leaf, index, size, proof, root):
     """RFC 9162 section 2.1.3.2."""
     check(index < size, "proof index beyond the tree")
@@ -125,7 +108,11 @@ def main(argv):
                 found.add(rel)
     check(found == set(listed), "SHA256SUMS does not list exactly the bundle's files: %s" % sorted(found ^ set(listed)))
     for rel, want in listed.items():
-        check(hashlib.sha256(read(bundle, rel)).hexdigest() == want, "%s does not match SHA256SUMS" % rel)
+        h = hashlib.sha256()
+        with open(os.path.join(bundle, rel), "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        check(h.hexdigest() == want, "%s does not match SHA256SUMS" % rel)
 
     # 2. The checkpoint is signed by the log key (c2sp.org/signed-note, Ed25519).
     vkey = argv[3] if len(argv) == 4 else read(bundle, "log-key.vkey").decode()
@@ -160,56 +147,7 @@ def main(argv):
     check((m["origin"], m["treeSize"], m["root"]) == (origin, size, root_b64), "manifest does not match the checkpoint")
     full = m["selection"]["fullPrefix"]
 
-    # 4. Entries: canonical, increasing seq, in the tree.
-    data = read(bundle, "entries.jsonl")
-    check(data == b"" or data.endswith(b"\n"), "entries.jsonl does not end in a newline")
-    lines = data.split(b"\n")[:-1] if data else []
-    entries, leaves, last = [], [], -1
-    for line in lines:
-        e = json.loads(line, object_pairs_hook=no_duplicates)
-        canon = json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-        check(canon == line, "entry is not canonical JSON: %r" % line[:80])
-        check(isinstance(e["seq"], int) and last < e["seq"] < size, "entry seq %r out of order or beyond the checkpoint" % e["seq"])
-        last = e["seq"]
-        entries.append(e)
-        leaves.append(hashlib.sha256(b"\x00" + line).digest())
-    proof_files = set(os.listdir(os.path.join(bundle, "proofs"))) if os.path.isdir(os.path.join(bundle, "proofs")) else set()
-    if full:
-        check(len(entries) == size, "a full-prefix bundle must hold all %d entries" % size)
-        check(mth_root(leaves) == root, "the entries do not hash to the checkpoint root")
-        check(not proof_files, "a full-prefix bundle carries no proofs")
-    else:
-        check(proof_files == {"%d.tlog-proof" % e["seq"] for e in entries}, "proofs/ does not hold exactly one proof per entry")
-        for e, leaf in zip(entries, leaves):
-            p = read(bundle, "proofs/%d.tlog-proof" % e["seq"])
-            head, _, cp = p.partition(b"\n\n")
-            check(cp == note, "proof %d is not against the bundle's checkpoint" % e["seq"])
-            plines = head.decode().split("\n")
-            check(plines[0] == "c2sp.org/tlog-proof@v1", "proof %d has a bad header" % e["seq"])
-            if plines[1].startswith("extra "):
-                plines = plines[:1] + plines[2:]
-            check(plines[1] == "index %d" % e["seq"], "proof %d has the wrong index" % e["seq"])
-            path = [base64.b64decode(h, validate=True) for h in plines[2:]]
-            verify_inclusion(leaf, e["seq"], size, path, root)
-
-    # 5. Counts and entries.csv.
-    acc = [e for e in entries if e["outcome"] == "accepted"]
-    reasons = {}
-    for e in entries:
-        if e["outcome"] != "accepted":
-            reasons[e["reason"]] = reasons.get(e["reason"], 0) + 1
-    c = m["counts"]
-    check((c["entries"], c["accepted"], c["rejected"], c["byReason"]) == (len(entries), len(acc), len(entries) - len(acc), reasons),
-          "manifest counts do not match the entries")
-    check((m["firstSeq"], m["lastSeq"]) == ((entries[0]["seq"], entries[-1]["seq"]) if entries else (None, None)), "manifest seqs")
-    names = sorted(entries[0]) if entries else None
-    csv = read(bundle, "entries.csv").decode("utf-8")
-    header = csv.split("\r\n", 1)[0].split(",")
-    check(names is None or header == names, "entries.csv header does not match the entry fields")
-    rows = "".join(",".join(csv_field(e[k]) for k in header) + "\r\n" for e in entries)
-    check(csv == ",".join(header) + "\r\n" + rows, "entries.csv does not match entries.jsonl")
-
-    # 6. Every accepted token: PS256 under the pinned key the entry names, claims as recorded.
+    # 4. Keys: each bundled PEM matches its pin (SHA-256 of the DER SubjectPublicKeyInfo).
     pins = json.loads(read(bundle, "keys/keyring.json"), object_pairs_hook=no_duplicates)["keys"]
     keys = {}
     for pin in pins:
@@ -217,26 +155,90 @@ def main(argv):
         der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         check(hashlib.sha256(der).hexdigest() == pin["sha256"], "keys/v%d.pem does not match its pin" % pin["version"])
         keys[pin["version"]] = (key, pin["sha256"])
-    for e in acc:
-        key, fp = keys.get(e["publicKeyVersion"], (None, None))
-        check(key is not None and fp == e["keyFingerprint"], "entry %d: no bundled key %s" % (e["seq"], e["keyFingerprint"]))
-        h, p, s = e["token"].split(".")
-        check(json.loads(b64url(h))["alg"] == "PS256", "entry %d: alg is not PS256" % e["seq"])
-        try:
-            key.verify(b64url(s), (h + "." + p).encode(),
-                       padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
-        except InvalidSignature:
-            raise Failed("entry %d: the token's PS256 signature does not verify" % e["seq"])
-        claims = json.loads(b64url(p), object_pairs_hook=no_duplicates)
-        get = lambda camel: claims.get(camel, claims.get(camel[0].upper() + camel[1:]))
-        iat = claims.get("iat")
-        got = (get("productCode"), int(get("publicKeyVersion")), get("nonce"), math.floor(iat) if iat is not None else None)
-        want = (e["productCode"], e["publicKeyVersion"], e["nonce"], e["issuedAt"])
-        check(got == want, "entry %d: token claims %r, the entry records %r" % (e["seq"], got, want))
+
+    # 5. Entries, streamed: canonical JSON, increasing seq, in the tree (root or proof),
+    #    the same row in entries.csv, and for accepted ones the token.
+    proofs_dir = os.path.join(bundle, "proofs")
+    proof_files = set(os.listdir(proofs_dir)) if os.path.isdir(proofs_dir) else set()
+    check(not (full and proof_files), "a full-prefix bundle carries no proofs")
+    stack, last, count, accepted, reasons, first = [], -1, 0, 0, {}, None
+    csv = open(os.path.join(bundle, "entries.csv"), "rb")
+    header = None
+    with open(os.path.join(bundle, "entries.jsonl"), "rb") as lines:
+        for line in lines:
+            check(line.endswith(b"\n"), "entries.jsonl does not end in a newline")
+            line = line[:-1]
+            e = json.loads(line, object_pairs_hook=no_duplicates)
+            canon = json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            check(canon == line, "entry is not canonical JSON: %r" % line[:80])
+            seq = e["seq"]
+            check(isinstance(seq, int) and last < seq < size, "entry seq %r out of order or beyond the checkpoint" % seq)
+            last, count = seq, count + 1
+            first = seq if first is None else first
+            leaf = hashlib.sha256(b"\x00" + line).digest()
+            if full:
+                check(seq == count - 1, "a full-prefix bundle misses entry %d" % (count - 1))
+                height = 0  # fold into a frontier of perfect subtrees (RFC 6962 root at the end)
+                while stack and stack[-1][0] == height:
+                    leaf = node(stack.pop()[1], leaf)
+                    height += 1
+                stack.append((height, leaf))
+            else:
+                name = "%d.tlog-proof" % seq
+                check(name in proof_files, "entry %d has no proof" % seq)
+                head, _, cp = read(bundle, "proofs/" + name).partition(b"\n\n")
+                check(cp == note, "proof %d is not against the bundle's checkpoint" % seq)
+                plines = head.decode().split("\n")
+                check(plines[0] == "c2sp.org/tlog-proof@v1", "proof %d has a bad header" % seq)
+                if plines[1].startswith("extra "):
+                    plines = plines[:1] + plines[2:]
+                check(plines[1] == "index %d" % seq, "proof %d has the wrong index" % seq)
+                verify_inclusion(leaf, seq, size, [base64.b64decode(h, validate=True) for h in plines[2:]], root)
+            if header is None:
+                header = sorted(e)
+                want = (",".join(header) + "\r\n").encode()
+                check(csv.read(len(want)) == want, "entries.csv header does not match the entry fields")
+            row = (",".join(csv_field(e[k]) for k in header) + "\r\n").encode()
+            check(csv.read(len(row)) == row, "entries.csv row of entry %d does not match entries.jsonl" % seq)
+            if e["outcome"] != "accepted":
+                reasons[e["reason"]] = reasons.get(e["reason"], 0) + 1
+                continue
+            accepted += 1
+            key, fp = keys.get(e["publicKeyVersion"], (None, None))
+            check(key is not None and fp == e["keyFingerprint"], "entry %d: no bundled key %s" % (seq, e["keyFingerprint"]))
+            h, p, s = e["token"].split(".")
+            check(json.loads(b64url(h))["alg"] == "PS256", "entry %d: alg is not PS256" % seq)
+            try:
+                key.verify(b64url(s), (h + "." + p).encode(),
+                           padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
+            except InvalidSignature:
+                raise Failed("entry %d: the token's PS256 signature does not verify" % seq)
+            claims = json.loads(b64url(p), object_pairs_hook=no_duplicates)
+            get = lambda camel: claims.get(camel, claims.get(camel[0].upper() + camel[1:]))
+            iat = claims.get("iat")
+            got = (get("productCode"), int(get("publicKeyVersion")), get("nonce"), math.floor(iat) if iat is not None else None)
+            want = (e["productCode"], e["publicKeyVersion"], e["nonce"], e["issuedAt"])
+            check(got == want, "entry %d: token claims %r, the entry records %r" % (seq, got, want))
+    rest = csv.read()
+    check(rest == b"" or (header is None and rest.count(b"\r\n") == 1 and rest.endswith(b"\r\n")), "entries.csv has rows beyond the entries")
+    if full:
+        check(count == size, "a full-prefix bundle must hold all %d entries" % size)
+        h = stack.pop()[1] if stack else hashlib.sha256(b"").digest()
+        while stack:
+            h = node(stack.pop()[1], h)
+        check(h == root, "the entries do not hash to the checkpoint root")
+    else:
+        check(len(proof_files) == count, "proofs/ holds proofs without entries")
+
+    # 6. The manifest's counts.
+    c = m["counts"]
+    check((c["entries"], c["accepted"], c["rejected"], c["byReason"]) == (count, accepted, count - accepted, reasons),
+          "manifest counts do not match the entries")
+    check((m["firstSeq"], m["lastSeq"]) == ((first, last) if count else (None, None)), "manifest seqs")
 
     print("OK: %d entries (%d accepted, %d rejected) of log %s, checkpoint size %d; %s; %d tokens re-verified"
-          % (len(entries), len(acc), len(entries) - len(acc), origin, size,
-             "root recomputed" if full else "%d proofs checked" % len(entries), len(acc)))
+          % (count, accepted, count - accepted, origin, size,
+             "root recomputed" if full else "%d proofs checked" % count, accepted))
     return 0
 
 

@@ -137,8 +137,9 @@ public enum BundleInstructions {
         ## What this bundle proves, and what it does not
 
         - Each entry in `entries.jsonl` is, byte for byte, entry `seq` of the log whose key
-          signed the checkpoint. Editing, reordering or inventing an entry breaks a proof (or
-          the recomputed root) and a signature, not just `SHA256SUMS`.
+          signed the checkpoint. Anyone can rewrite `SHA256SUMS`, but editing, reordering or
+          inventing an entry breaks its proof (or the recomputed root), and only the log key
+          can sign a checkpoint for a changed tree.
         - Each accepted entry's token carries AWS's PS256 signature under the key the entry
           names, with the claims the entry records.
         - \(sel.fullPrefix ? "Being a full prefix, it also proves that no entry below the checkpoint is missing." : "A selection proves membership, not completeness: it cannot show that no other entry matching the selection exists. For completeness, ask for a full-prefix bundle (an export without filters) and compare.")
