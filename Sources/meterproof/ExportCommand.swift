@@ -126,7 +126,7 @@ extension MeterProofCommand.Export {
                     let tokens = noTokenCheck ? "token re-verification skipped" : "\(r.tokensVerified) accepted tokens re-verified"
                     writeOut("sound: \(r.entries) entries (\(r.accepted) accepted, \(r.rejected) rejected) of \(r.origin) at checkpoint size \(r.treeSize); \(how); \(tokens); \(r.filesChecked) files match SHA256SUMS (\(String(format: "%.2f", secs)) s)\n")
                 } else {
-                    writeOut("FAILED: \(r.problemCode!): \(r.problem!)\n")
+                    writeOut("FAILED: \(r.problemCode ?? "unknown"): \((r.problem ?? "").replacingOccurrences(of: "\n", with: " "))\n")
                 }
             }
             if !r.sound { throw ExitCode(Exit.rejected) }

@@ -205,7 +205,7 @@ extension AuditTrail {
             throw ExportError(AuditError(.inconsistent, "the trail holds \(proofs.size) entries below the checkpoint's size \(cp.size): entries are missing (run `meterproof audit verify`)"))
         }
         guard proofs.root == cp.root else {
-            throw ExportError(AuditError(.inconsistent, "entries 0…\(cp.size - 1) do not hash to the checkpoint's root: the trail was altered (run `meterproof audit verify`)"))
+            throw ExportError(AuditError(.inconsistent, "the first \(cp.size) entries do not hash to the checkpoint's root: the trail was altered (run `meterproof audit verify`)"))
         }
         try finish(jsonl)
         try finish(csv)

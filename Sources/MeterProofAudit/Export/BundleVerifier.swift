@@ -505,8 +505,9 @@ public struct BundleVerifier: Sendable {
 
     private func checkProof(_ dir: String, seq: UInt64, leaf: MerkleHash, note: SignedNote, cp: Checkpoint, present: Bool) throws {
         let path = BundleLayout.proof(seq)
-        guard present, let bytes = BundleFS.read(dir + "/" + path, limit: NoteSyntax.maxSize + 8192) else {
-            throw Failure("proof_missing", "entry \(seq) has no \(path)")
+        guard present else { throw Failure("proof_missing", "entry \(seq) has no \(path)") }
+        guard let bytes = BundleFS.read(dir + "/" + path, limit: NoteSyntax.maxSize + 8192) else {
+            throw Failure("proof_invalid", "\(path) cannot be read or is larger than any proof")
         }
         let proof: TlogProof
         do { proof = try TlogProof(parsing: String(decoding: bytes, as: UTF8.self)) } catch {
