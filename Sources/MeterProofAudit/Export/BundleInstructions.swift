@@ -73,7 +73,7 @@ public enum BundleInstructions {
         ```sh
         T=$(mktemp -d)
         head -n 3 checkpoint > "$T/note.txt"
-        grep "^— $(head -n 1 checkpoint) " checkpoint | head -n 1 | cut -d' ' -f3 | openssl base64 -d -A | tail -c +5 > "$T/note.sig"
+        grep -F "— $(head -n 1 checkpoint) " checkpoint | head -n 1 | cut -d' ' -f3 | openssl base64 -d -A | tail -c +5 > "$T/note.sig"
         { printf '\\060\\052\\060\\005\\006\\003\\053\\145\\160\\003\\041\\000'; cut -d+ -f3- log-key.vkey | openssl base64 -d -A | tail -c 32; } > "$T/log-key.der"
         openssl pkeyutl -verify -pubin -keyform DER -inkey "$T/log-key.der" -rawin -in "$T/note.txt" -sigfile "$T/note.sig"
         ```
