@@ -15,9 +15,22 @@ enum RepoFiles {
     }
 }
 
+/// One directory per test process for everything the export tests write; the
+/// directories of earlier test processes that have exited are removed when it is made.
+let exportTestRoot: String = {
+    let base = NSTemporaryDirectory() + "meterproof-export-tests"
+    let fm = FileManager.default
+    for name in (try? fm.contentsOfDirectory(atPath: base)) ?? [] {
+        if let pid = Int32(name), pid != getpid(), kill(pid, 0) != 0 { try? fm.removeItem(atPath: base + "/" + name) }
+    }
+    let mine = base + "/\(getpid())"
+    try? fm.createDirectory(atPath: mine, withIntermediateDirectories: true)
+    return mine
+}()
+
 /// A fresh temporary directory.
 func makeTempDir(_ tag: String = "export") throws -> String {
-    let path = NSTemporaryDirectory() + "meterproof-\(tag)-\(UUID().uuidString)"
+    let path = exportTestRoot + "/\(tag)-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
