@@ -68,6 +68,19 @@ public enum FileSystem {
         return out
     }
 
+    /// Removes `path` and, for a directory, everything below it (best effort; symbolic links
+    /// are removed, never followed).
+    public static func removeTree(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            for name in (try? list(path)) ?? [] { removeTree(join(path, name)) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
     /// `dir/name`, without doubling a trailing slash.
     public static func join(_ dir: String, _ name: String) -> String {
         dir.hasSuffix("/") ? dir + name : dir + "/" + name

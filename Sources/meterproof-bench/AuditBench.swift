@@ -8,6 +8,7 @@ func runAuditBenchmarks(_ command: String, _ o: BenchOptions) -> Bool {
     switch command {
     case "audit": AuditBench.run(o)
     case "import": ImportBench.run(o)
+    case "export": runExportBenchmark(o)
     default: return false
     }
     return true

@@ -11,6 +11,6 @@ struct MeterProofCommand: ParsableCommand {
         commandName: "meterproof",
         abstract: "Verify, record and prove AWS Marketplace RegisterUsage responses.",
         version: MeterProofVersion.string,
-        subcommands: [Verify.self, Inspect.self, Keys.self, NonceCommand.self, Simulate.self, Audit.self, Report.self]
+        subcommands: [Verify.self, Inspect.self, Keys.self, NonceCommand.self, Simulate.self, Audit.self, Export.self, Report.self]
     )
 }

@@ -1,0 +1,217 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import MeterProof
+
+@inline(__always) func posixClose(_ fd: Int32) -> Int32 {
+    #if canImport(Glibc)
+    return Glibc.close(fd)
+    #else
+    return Darwin.close(fd)
+    #endif
+}
+
+@inline(__always) func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
+    #if canImport(Glibc)
+    return Glibc.write(fd, p, n)
+    #else
+    return Darwin.write(fd, p, n)
+    #endif
+}
+
+@inline(__always) func posixRead(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int) -> Int {
+    #if canImport(Glibc)
+    return Glibc.read(fd, p, n)
+    #else
+    return Darwin.read(fd, p, n)
+    #endif
+}
+
+/// `strerror(errno)` as a string.
+func errnoText(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
+
+/// A buffered, write-once output file that hashes what it writes (for SHA256SUMS).
+///
+/// The file is created with `O_EXCL`, so an export never writes through a file it did not create.
+final class BundleFileWriter {
+    let relativePath: String
+    let fullPath: String
+    private var fd: Int32
+    private var buffer: [UInt8] = []
+    private let hasher = SHA256Hasher()
+    private(set) var byteCount = 0
+    private let syncEach: Bool
+
+    /// Creates `root/relativePath`; with `syncEach`, `close()` fsyncs it.
+    init(root: String, relativePath: String, syncEach: Bool) throws(ExportError) {
+        self.relativePath = relativePath
+        self.fullPath = root + "/" + relativePath
+        self.syncEach = syncEach
+        fd = open(fullPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 { throw ExportError(.writeFailed, "cannot create \(fullPath): \(errnoText())") }
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    deinit { if fd >= 0 { _ = posixClose(fd) } }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(ExportError) {
+        hasher.update(bytes)
+        byteCount += bytes.count
+        if buffer.count + bytes.count > 1 << 16 { try flush() }
+        if bytes.count >= 1 << 16 {
+            try writeAll(bytes)
+        } else {
+            buffer.append(contentsOf: bytes)
+        }
+    }
+
+    func write(_ bytes: [UInt8]) throws(ExportError) {
+        let r: Result<Void, ExportError> = bytes.withUnsafeBytes { b in Result { () throws(ExportError) in try write(b) } }
+        try r.get()
+    }
+
+    func write(_ text: String) throws(ExportError) {
+        try write(Array(text.utf8))
+    }
+
+    private func flush() throws(ExportError) {
+        guard !buffer.isEmpty else { return }
+        let r: Result<Void, ExportError> = buffer.withUnsafeBytes { b in Result { () throws(ExportError) in try writeAll(b) } }
+        try r.get()
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws(ExportError) {
+        var off = 0
+        while off < bytes.count {
+            let n = posixWrite(fd, bytes.baseAddress! + off, bytes.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ExportError(.writeFailed, "writing \(fullPath): \(errnoText())")
+            }
+            off += n
+        }
+    }
+
+    /// Flushes, optionally fsyncs, closes; returns the SHA-256 of everything written.
+    func close() throws(ExportError) -> [UInt8] {
+        try flush()
+        if syncEach && fsync(fd) != 0 { throw ExportError(.writeFailed, "syncing \(fullPath): \(errnoText())") }
+        let rc = posixClose(fd)
+        fd = -1
+        if rc != 0 { throw ExportError(.writeFailed, "closing \(fullPath): \(errnoText())") }
+        return hasher.finalize()
+    }
+}
+
+/// The durability and atomicity steps of an export: a temporary sibling directory, synced,
+/// then renamed onto the target.
+enum BundleDirectory {
+    /// `syncfs(2)`, looked up at run time (the Swift Glibc module does not declare it).
+    /// One call flushes every file of the bundle, instead of one `fsync` per proof file.
+    static let syncfsFunction: (@convention(c) (Int32) -> Int32)? = {
+        #if os(Linux)
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "syncfs") else { return nil }
+        return unsafeBitCast(sym, to: (@convention(c) (Int32) -> Int32).self)
+        #else
+        return nil
+        #endif
+    }()
+
+    /// Whether files can be synced all at once (else each file is fsynced on close).
+    static var hasSyncfs: Bool { syncfsFunction != nil }
+
+    /// Checks the target: absent (its parent a directory) or an empty directory.
+    /// Returns the parent directory.
+    static func checkTarget(_ path: String) throws(ExportError) -> String {
+        guard !path.isEmpty else { throw ExportError(.badOutput, "the output directory name is empty") }
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw ExportError(.bundleExists, "\(path) exists and is not a directory; refusing to replace it")
+            }
+            let contents: [String]
+            do { contents = try FileSystem.list(path) } catch {
+                throw ExportError(.bundleExists, "\(path) exists and cannot be listed; refusing to write into it")
+            }
+            guard contents.isEmpty else {
+                throw ExportError(.bundleExists, "\(path) exists and is not empty; refusing to overwrite it (choose a new directory)")
+            }
+        } else if errno != ENOENT {
+            throw ExportError(.badOutput, "cannot examine \(path): \(errnoText())")
+        }
+        let parent = parentDirectory(path)
+        var ps = stat()
+        guard stat(parent, &ps) == 0, (ps.st_mode & S_IFMT) == S_IFDIR else {
+            throw ExportError(.badOutput, "the parent directory \(parent) of \(path) does not exist")
+        }
+        return parent
+    }
+
+    static func parentDirectory(_ path: String) -> String {
+        var p = path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "." }
+        let parent = String(p[..<slash])
+        return parent.isEmpty ? "/" : parent
+    }
+
+    static func baseName(_ path: String) -> String {
+        var p = path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        guard let slash = p.lastIndex(of: "/") else { return p }
+        return String(p[p.index(after: slash)...])
+    }
+
+    /// Creates a fresh temporary directory beside `target` (same file system, so rename works).
+    static func makeTemporary(beside target: String, parent: String) throws(ExportError) -> String {
+        var random: [UInt8] = []
+        for _ in 0..<6 { random.append(UInt8.random(in: 0...255)) }
+        let tmp = parent + "/." + baseName(target) + ".partial-\(getpid())-" + Hex.encode(random)
+        guard mkdir(tmp, 0o755) == 0 else {
+            throw ExportError(.writeFailed, "cannot create the temporary directory \(tmp): \(errnoText())")
+        }
+        return tmp
+    }
+
+    static func makeSubdirectory(_ path: String) throws(ExportError) {
+        guard mkdir(path, 0o755) == 0 else { throw ExportError(.writeFailed, "cannot create \(path): \(errnoText())") }
+    }
+
+    /// fsyncs a directory (so the names it holds are durable).
+    static func syncDirectory(_ path: String) throws(ExportError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ExportError(.writeFailed, "cannot open \(path) to sync it: \(errnoText())") }
+        defer { _ = posixClose(fd) }
+        guard fsync(fd) == 0 else { throw ExportError(.writeFailed, "syncing \(path): \(errnoText())") }
+    }
+
+    /// Flushes the whole file system holding `path` (every bundle file at once).
+    static func syncFileSystem(of path: String) throws(ExportError) {
+        guard let f = syncfsFunction else { return }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ExportError(.writeFailed, "cannot open \(path) to sync it: \(errnoText())") }
+        defer { _ = posixClose(fd) }
+        guard f(fd) == 0 else { throw ExportError(.writeFailed, "syncing the bundle's file system: \(errnoText())") }
+    }
+
+    /// Renames the finished temporary directory onto the target. `rename(2)` replaces an empty
+    /// directory atomically and fails if the target gained entries meanwhile.
+    static func publish(_ tmp: String, to target: String, parent: String) throws(ExportError) {
+        if rename(tmp, target) != 0 {
+            let e = errno
+            if e == ENOTEMPTY || e == EEXIST || e == ENOTDIR || e == EISDIR {
+                throw ExportError(.bundleExists, "\(target) appeared or was filled while exporting; refusing to overwrite it")
+            }
+            throw ExportError(.writeFailed, "cannot move the finished bundle to \(target): \(errnoText(e))")
+        }
+        try syncDirectory(parent)
+    }
+
+    /// Removes a temporary directory and everything in it (best effort).
+    static func remove(_ path: String) {
+        FileSystem.removeTree(path)
+    }
+}

@@ -1,0 +1,158 @@
+import MeterProof
+
+/// The `VERIFY.md` of a bundle: how to check it without MeterProof (sha256sum, OpenSSL 3,
+/// Python 3 with `cryptography`, Go's sumdb packages).
+public enum BundleInstructions {
+    /// The shell function the OpenSSL steps use to decode base64url.
+    static let b64urlFunction = #"b64url() { s=$(tr -d '\n' | tr '_-' '/+'); while [ $(( ${#s} % 4 )) -ne 0 ]; do s="$s="; done; printf '%s' "$s" | openssl base64 -d -A; }"#
+
+    /// The text of `VERIFY.md` for a bundle.
+    ///
+    /// - Parameters:
+    ///   - example: an accepted entry to walk through with OpenSSL (its seq, 1-based line in
+    ///     `entries.jsonl` and key version), if the bundle has one.
+    public static func text(manifest m: BundleManifest, vkey: String, keyVersions: [Int], example: (seq: UInt64, line: Int, keyVersion: Int)?) -> String {
+        let sel = m.selection
+        var what: [String] = []
+        if let s = sel.since { what.append("recorded at or after \(s)") }
+        if let u = sel.until { what.append("recorded before \(u)") }
+        if let p = sel.productCode { what.append("for product `\(p)`") }
+        if sel.outcome != "all" { what.append("\(sel.outcome) only") }
+        let selection = what.isEmpty ? "every entry" : "entries " + what.joined(separator: ", ")
+        let reasons = m.counts.byReason.keys.sorted().map { "\($0) \(m.counts.byReason[$0]!)" }.joined(separator: ", ")
+        let range = m.firstSeq.map { "seq \($0)…\(m.lastSeq!)" } ?? "no entries"
+
+        var t = """
+        # Verifying this MeterProof export bundle
+
+        This directory holds \(m.counts.entries) audit-trail entries (\(m.counts.accepted) accepted, \(m.counts.rejected) rejected\(reasons.isEmpty ? "" : ": " + reasons); \(range))
+        of the log `\(m.origin)`: \(selection) below its signed checkpoint of size \(m.treeSize)
+        (root `\(m.root.base64)`). It was written by \(m.tool) at \(m.createdAt).
+        \(sel.fullPrefix ? "It is a **full prefix**: it holds every entry below the checkpoint, so the root is recomputed from `entries.jsonl` and no proofs are needed." : "It is a **selection**: each entry comes with an inclusion proof `proofs/<seq>.tlog-proof` against the checkpoint.")
+        \(m.newerEntriesOmitted > 0 ? "\n\(m.newerEntriesOmitted) entries recorded after the checkpoint are not part of this bundle.\n" : "")
+        Nothing below needs MeterProof: only `sha256sum`, OpenSSL 3 and Python 3 with the
+        `cryptography` package. Run every command from this directory. `meterproof export verify .`
+        performs all of these checks at once.
+
+        | file | what it is |
+        |---|---|
+        | `entries.jsonl` | one entry per line, exactly its canonical (RFC 8785) bytes; the Merkle leaf hash is `SHA-256(0x00 ‖ line)` |
+        | `entries.csv` | the same entries as RFC 4180 CSV (CRLF; `null` is an empty field, the empty string is `""`) |
+        | `checkpoint` | the log's signed checkpoint (c2sp.org/tlog-checkpoint, an Ed25519 c2sp.org/signed-note) |
+        | `proofs/<seq>.tlog-proof` | inclusion proof of entry `seq` (c2sp.org/tlog-proof@v1), only in selections |
+        | `log-key.vkey` | the log's public key (signed-note verifier key) |
+        | `keys/v<N>.pem`, `keys/keyring.json` | the RSA public keys that verified the entries, pinned by SHA-256 of their DER SubjectPublicKeyInfo |
+        | `manifest.json` | selection, counts, tree size, root |
+        | `SHA256SUMS` | SHA-256 of every other file |
+
+        ## 1. Every file is intact
+
+        ```sh
+        sha256sum -c SHA256SUMS
+        ```
+
+        Every line must end in `OK`. `SHA256SUMS` must also list every file but itself; these two
+        commands must print the same list:
+
+        ```sh
+        find . -type f ! -name SHA256SUMS | sed 's|^\\./||' | LC_ALL=C sort
+        cut -c67- SHA256SUMS
+        ```
+
+        ## 2. The checkpoint is signed by the log
+
+        The log's key is (also in `log-key.vkey`):
+
+            \(vkey)
+
+        **Compare it out of band** with the key the log's operator published: a bundle can carry
+        any key, so the signature means something only under the real one. With OpenSSL 3
+        (the checkpoint's signed text is its first three lines; the signature line starts with
+        an em dash, the key name and base64 of a 4-byte key ID followed by the 64-byte signature):
+
+        ```sh
+        T=$(mktemp -d)
+        head -n 3 checkpoint > "$T/note.txt"
+        grep -F "— $(head -n 1 checkpoint) " checkpoint | head -n 1 | cut -d' ' -f3 | openssl base64 -d -A | tail -c +5 > "$T/note.sig"
+        { printf '\\060\\052\\060\\005\\006\\003\\053\\145\\160\\003\\041\\000'; cut -d+ -f3- log-key.vkey | openssl base64 -d -A | tail -c 32; } > "$T/log-key.der"
+        openssl pkeyutl -verify -pubin -keyform DER -inkey "$T/log-key.der" -rawin -in "$T/note.txt" -sigfile "$T/note.sig"
+        ```
+
+        It must print `Signature Verified Successfully`.
+
+        """
+        t += """
+
+        ## 3. Every entry is in the log, and every accepted token verifies
+
+        `check_bundle.py` (at the end of this file) recomputes everything with Python's
+        `hashlib` and `cryptography`: the SHA256SUMS, the Ed25519 checkpoint signature (with
+        the key ID), \(sel.fullPrefix ? "the RFC 6962 root from `entries.jsonl`" : "each entry's RFC 6962 inclusion proof (RFC 9162 §2.1.3.2) against the checkpoint"),
+        the manifest's counts, `entries.csv`, the key pins, and the PS256 signature
+        (RSASSA-PSS, SHA-256, MGF1-SHA-256, salt 32) and claims of every accepted entry's token
+        under the bundled key whose fingerprint the entry records:
+
+        ```sh
+        sed -n '/^```python$/,/^```$/p' VERIFY.md | sed '1d;$d' > "$T/check_bundle.py"
+        python3 "$T/check_bundle.py" .
+        ```
+
+        It prints `OK: …` and exits 0, or `FAILED: …` and exits 1. Pass `--log-key <vkey>`
+        to check the checkpoint under a key obtained out of band instead of `log-key.vkey`.
+
+        """
+        if let ex = example {
+            t += """
+
+            ## 4. One token by hand with OpenSSL
+
+            Entry \(ex.seq) (line \(ex.line) of `entries.jsonl`) was accepted under key version \(ex.keyVersion).
+            Its token is a compact JWS: the signature (third part) covers the first two parts.
+
+            ```sh
+            \(b64urlFunction)
+            sed -n '\(ex.line)p' entries.jsonl | grep -o '"token":"[^"]*"' | cut -d'"' -f4 > "$T/token.txt"
+            cut -d. -f1,2 "$T/token.txt" | tr -d '\\n' > "$T/input.txt"
+            cut -d. -f3 "$T/token.txt" | b64url > "$T/sig.bin"
+            cut -d. -f2 "$T/token.txt" | b64url; echo
+            openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -sigopt rsa_mgf1_md:sha256 -verify keys/v\(ex.keyVersion).pem -signature "$T/sig.bin" "$T/input.txt"
+            openssl pkey -pubin -in keys/v\(ex.keyVersion).pem -outform DER | sha256sum
+            ```
+
+            The payload printed must name the entry's `productCode`, `publicKeyVersion`, `nonce`
+            and `iat` (= `issuedAt`); `openssl dgst` must print `Verified OK`; the last line must
+            start with the entry's `keyFingerprint` (also pinned in `keys/keyring.json`).
+
+            """
+        }
+        t += """
+
+        ## \(example == nil ? 4 : 5). With Go
+
+        `golang.org/x/mod/sumdb/note` verifies the checkpoint (`note.NewVerifier` with the vkey,
+        `note.Open` with the checkpoint bytes), and `golang.org/x/mod/sumdb/tlog` checks the
+        tree: `tlog.RecordHash(line)` is the leaf hash, `tlog.CheckRecord` checks an inclusion
+        proof, and a full prefix's root is `tlog.TreeHash` over the leaf hashes.
+
+        ## What this bundle proves, and what it does not
+
+        - Each entry in `entries.jsonl` is, byte for byte, entry `seq` of the log whose key
+          signed the checkpoint. Anyone can rewrite `SHA256SUMS`, but editing, reordering or
+          inventing an entry breaks its proof (or the recomputed root), and only the log key
+          can sign a checkpoint for a changed tree.
+        - Each accepted entry's token carries AWS's PS256 signature under the key the entry
+          names, with the claims the entry records.
+        - \(sel.fullPrefix ? "Being a full prefix, it also proves that no entry below the checkpoint is missing." : "A selection proves membership, not completeness: it cannot show that no other entry matching the selection exists. For completeness, ask for a full-prefix bundle (an export without filters) and compare.")
+        - Rejected entries are proved to be recorded; their tokens are not re-judged.
+        - Entries recorded after the checkpoint are not covered.
+
+        ## check_bundle.py
+
+        ```python
+
+        """
+        t += pythonScript
+        t += "```\n"
+        return t
+    }
+}

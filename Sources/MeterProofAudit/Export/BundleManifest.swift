@@ -1,0 +1,214 @@
+import MeterProof
+
+/// `manifest.json` of an export bundle: what was selected and what the bundle proves.
+///
+/// Every member is checked by ``BundleVerifier`` against what it recomputes, except
+/// `createdAt`, `tool` and `newerEntriesOmitted`, which are informational.
+public struct BundleManifest: Sendable, Equatable {
+    /// The value of the `format` member.
+    public static let format = "meterproof-export@v1"
+
+    /// The selection the bundle was made with.
+    public struct Selection: Sendable, Equatable {
+        /// Inclusive lower bound on `recordedAt` (RFC 3339 UTC, milliseconds), or `nil`.
+        public var since: String?
+        /// Exclusive upper bound on `recordedAt`, or `nil`.
+        public var until: String?
+        public var productCode: String?
+        /// `all`, `accepted` or `rejected`.
+        public var outcome: String
+        /// Whether the bundle holds every entry below the checkpoint's size (then it carries
+        /// no proofs: the root is recomputed from `entries.jsonl`).
+        public var fullPrefix: Bool
+
+        public init(filter: EntryFilter, fullPrefix: Bool) {
+            since = filter.since.map { RFC3339.format(milliseconds: $0) }
+            until = filter.until.map { RFC3339.format(milliseconds: $0) }
+            productCode = filter.productCode
+            outcome = filter.outcome ?? "all"
+            self.fullPrefix = fullPrefix
+        }
+
+        /// The filter this selection describes (`nil` if a bound does not parse).
+        public var filter: EntryFilter? {
+            var f = EntryFilter(outcome: outcome == "all" ? nil : outcome, productCode: productCode)
+            if let since {
+                guard let ms = RFC3339.parseMilliseconds(since) else { return nil }
+                f.since = ms
+            }
+            if let until {
+                guard let ms = RFC3339.parseMilliseconds(until) else { return nil }
+                f.until = ms
+            }
+            return f
+        }
+    }
+
+    /// How many entries of each kind the bundle holds.
+    public struct Counts: Sendable, Equatable {
+        public var entries: Int = 0
+        public var accepted: Int = 0
+        public var rejected: Int = 0
+        /// Rejected entries by reason code.
+        public var byReason: [String: Int] = [:]
+
+        public init() {}
+
+        mutating func add(_ e: AuditEntry) {
+            entries += 1
+            if e.isAccepted {
+                accepted += 1
+            } else {
+                rejected += 1
+                byReason[e.reason ?? "", default: 0] += 1
+            }
+        }
+    }
+
+    /// `meterproof <version>`.
+    public var tool: String
+    /// When the bundle was written (RFC 3339 UTC, milliseconds).
+    public var createdAt: String
+    /// The log's origin (first line of its checkpoints).
+    public var origin: String
+    /// The size of the checkpoint the bundle is proved against.
+    public var treeSize: UInt64
+    /// That checkpoint's root.
+    public var root: MerkleHash
+    public var selection: Selection
+    public var counts: Counts
+    public var firstSeq: UInt64?
+    public var lastSeq: UInt64?
+    /// Entries the trail held beyond the checkpoint when exporting (not selectable; informational).
+    public var newerEntriesOmitted: UInt64
+
+    public init(tool: String, createdAt: String, origin: String, treeSize: UInt64, root: MerkleHash, selection: Selection,
+                counts: Counts, firstSeq: UInt64?, lastSeq: UInt64?, newerEntriesOmitted: UInt64) {
+        self.tool = tool
+        self.createdAt = createdAt
+        self.origin = origin
+        self.treeSize = treeSize
+        self.root = root
+        self.selection = selection
+        self.counts = counts
+        self.firstSeq = firstSeq
+        self.lastSeq = lastSeq
+        self.newerEntriesOmitted = newerEntriesOmitted
+    }
+
+    /// The manifest as indented JSON text (fixed member order), ending in a newline.
+    public var serialized: String {
+        func s(_ v: String?) -> String { v.map { JSONText.quoted($0) } ?? "null" }
+        func u(_ v: UInt64?) -> String { v.map { String($0) } ?? "null" }
+        var reasons = "{}"
+        if !counts.byReason.isEmpty {
+            reasons = "{\n" + counts.byReason.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+                .map { "      \(JSONText.quoted($0)): \(counts.byReason[$0]!)" }.joined(separator: ",\n") + "\n    }"
+        }
+        return """
+        {
+          "format": \(s(Self.format)),
+          "tool": \(s(tool)),
+          "createdAt": \(s(createdAt)),
+          "origin": \(s(origin)),
+          "treeSize": \(treeSize),
+          "root": \(s(root.base64)),
+          "selection": {
+            "since": \(s(selection.since)),
+            "until": \(s(selection.until)),
+            "productCode": \(s(selection.productCode)),
+            "outcome": \(s(selection.outcome)),
+            "fullPrefix": \(selection.fullPrefix)
+          },
+          "counts": {
+            "entries": \(counts.entries),
+            "accepted": \(counts.accepted),
+            "rejected": \(counts.rejected),
+            "byReason": \(reasons)
+          },
+          "firstSeq": \(u(firstSeq)),
+          "lastSeq": \(u(lastSeq)),
+          "newerEntriesOmitted": \(newerEntriesOmitted)
+        }
+
+        """
+    }
+
+    /// Parses a manifest strictly: exactly the members above, of the right types.
+    ///
+    /// - Throws: a sentence naming the first problem.
+    public init(parsing bytes: [UInt8]) throws(ManifestError) {
+        let value: JSONValue
+        do { value = try StrictJSON.parse(bytes, limits: JSONLimits(maxBytes: 1 << 20, maxDepth: 8)) } catch {
+            throw ManifestError("manifest.json is not valid JSON: \(error.description)")
+        }
+        guard let top = value.objectValue else { throw ManifestError("manifest.json is not a JSON object") }
+        try Self.expectMembers(top, ["format", "tool", "createdAt", "origin", "treeSize", "root", "selection", "counts", "firstSeq", "lastSeq", "newerEntriesOmitted"], "manifest.json")
+        guard top["format"]?.stringValue == Self.format else { throw ManifestError("manifest.json format is not \(Self.format)") }
+        tool = try Self.string(top, "tool")
+        createdAt = try Self.string(top, "createdAt")
+        origin = try Self.string(top, "origin")
+        treeSize = try Self.count(top, "treeSize")
+        guard let r = MerkleHash(base64: try Self.string(top, "root")) else { throw ManifestError("manifest.json root is not base64 of 32 bytes") }
+        root = r
+        guard case .object(let sel)? = top["selection"] else { throw ManifestError("manifest.json selection is not an object") }
+        try Self.expectMembers(sel, ["since", "until", "productCode", "outcome", "fullPrefix"], "selection")
+        let outcome = try Self.string(sel, "outcome")
+        guard ["all", "accepted", "rejected"].contains(outcome) else { throw ManifestError("selection.outcome must be all, accepted or rejected") }
+        guard case .bool(let full)? = sel["fullPrefix"] else { throw ManifestError("selection.fullPrefix is not a boolean") }
+        selection = Selection(filter: EntryFilter(), fullPrefix: full)
+        selection.since = try Self.optionalString(sel, "since")
+        selection.until = try Self.optionalString(sel, "until")
+        selection.productCode = try Self.optionalString(sel, "productCode")
+        selection.outcome = outcome
+        if let since = selection.since, RFC3339.parseMilliseconds(since) == nil { throw ManifestError("selection.since is not an RFC 3339 time") }
+        if let until = selection.until, RFC3339.parseMilliseconds(until) == nil { throw ManifestError("selection.until is not an RFC 3339 time") }
+        guard case .object(let c)? = top["counts"] else { throw ManifestError("manifest.json counts is not an object") }
+        try Self.expectMembers(c, ["entries", "accepted", "rejected", "byReason"], "counts")
+        counts = Counts()
+        counts.entries = Int(try Self.count(c, "entries"))
+        counts.accepted = Int(try Self.count(c, "accepted"))
+        counts.rejected = Int(try Self.count(c, "rejected"))
+        guard case .object(let br)? = c["byReason"] else { throw ManifestError("counts.byReason is not an object") }
+        for m in br.members {
+            counts.byReason[m.name] = Int(try Self.count(br, m.name))
+        }
+        firstSeq = try Self.optionalCount(top, "firstSeq")
+        lastSeq = try Self.optionalCount(top, "lastSeq")
+        newerEntriesOmitted = try Self.count(top, "newerEntriesOmitted")
+    }
+
+    private static func expectMembers(_ o: JSONObject, _ names: [String], _ what: String) throws(ManifestError) {
+        for n in names where o[n] == nil { throw ManifestError("\(what) lacks member \(n)") }
+        for m in o.members where !names.contains(m.name) { throw ManifestError("\(what) has unexpected member \(m.name)") }
+    }
+
+    private static func string(_ o: JSONObject, _ k: String) throws(ManifestError) -> String {
+        guard let s = o[k]?.stringValue else { throw ManifestError("\(k) is not a string") }
+        return s
+    }
+
+    private static func optionalString(_ o: JSONObject, _ k: String) throws(ManifestError) -> String? {
+        if case .null? = o[k] { return nil }
+        return try string(o, k)
+    }
+
+    private static func count(_ o: JSONObject, _ k: String) throws(ManifestError) -> UInt64 {
+        guard case .number(let n)? = o[k], let v = n.int64, v >= 0, String(v) == n.text else {
+            throw ManifestError("\(k) is not a non-negative integer")
+        }
+        return UInt64(v)
+    }
+
+    private static func optionalCount(_ o: JSONObject, _ k: String) throws(ManifestError) -> UInt64? {
+        if case .null? = o[k] { return nil }
+        return try count(o, k)
+    }
+}
+
+/// `manifest.json` could not be read.
+public struct ManifestError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}

@@ -1,0 +1,598 @@
+import Dispatch
+import MeterProof
+
+/// The verdict of ``BundleVerifier/verify()``.
+public struct BundleVerification: Sendable {
+    /// `true` when every check passed.
+    public var sound: Bool { problemCode == nil }
+    /// Stable code of the first failed check (see docs/export-bundle.md), `nil` when sound.
+    public var problemCode: String?
+    /// One sentence: what is wrong and where.
+    public var problem: String?
+    /// Entries read from `entries.jsonl` (up to the failure, if any).
+    public var entries = 0
+    public var accepted = 0
+    public var rejected = 0
+    /// Inclusion proofs checked (0 for a full prefix, whose root is recomputed instead).
+    public var proofsVerified = 0
+    /// Accepted tokens whose PS256 signature and claims were re-verified.
+    public var tokensVerified = 0
+    /// Files whose SHA-256 matched `SHA256SUMS`.
+    public var filesChecked = 0
+    public var treeSize: UInt64 = 0
+    public var root: MerkleHash = RFC6962.emptyRoot
+    public var origin = ""
+    public var fullPrefix = false
+    /// The log key the checkpoint was checked under.
+    public var logKey = ""
+    /// Whether that key was the bundle's own `log-key.vkey` (then compare it out of band).
+    public var usedBundledLogKey = false
+}
+
+/// Checks an export bundle written by ``AuditTrail/exportBundle(to:options:)``, stopping at
+/// the first failure:
+///
+/// 1. `SHA256SUMS` lists every other file, no more, no fewer, sorted; every hash matches;
+///    no unexpected file, directory or link.
+/// 2. The checkpoint is a signed note verifying under the log key (`logKey`, else the
+///    bundled `log-key.vkey`); `manifest.json` parses and names its origin, size and root.
+/// 3. Every `entries.jsonl` line is an entry's canonical bytes, seqs strictly increase below
+///    the tree size, and each entry matches the manifest's selection; a selection without
+///    filters must be the full prefix.
+/// 4. Full prefix: the RFC 6962 root of the lines equals the checkpoint's. Otherwise each
+///    entry has exactly one `proofs/<seq>.tlog-proof`, against the bundle's checkpoint, that
+///    verifies for that line; no stray proofs.
+/// 5. `entries.csv` is the rendering of the entries, row by row and field by field.
+/// 6. Manifest counts and first/last seq equal the recomputed ones.
+/// 7. The bundled keyring loads with its pins; every bundled key is used by an entry.
+/// 8. Every accepted entry's key (by the version and fingerprint it records) is in the
+///    keyring (`keyring`, else the bundled one), its token is a valid PS256 JWS under that
+///    key, and its claims (productCode, publicKeyVersion, nonce, iat) equal the recorded ones.
+///    `checkTokens: false` skips the signature and claims check (keys are still matched).
+public struct BundleVerifier: Sendable {
+    public var directory: String
+    /// The expected log key; `nil` trusts the bundled `log-key.vkey` (compare it out of band).
+    public var logKey: NoteVerifier?
+    /// Keys to re-verify tokens with; `nil` uses the bundle's `keys/`.
+    public var keyring: Keyring?
+    /// Re-verify every accepted token's signature and claims.
+    public var checkTokens: Bool
+
+    public init(directory: String, logKey: NoteVerifier? = nil, keyring: Keyring? = nil, checkTokens: Bool = true) {
+        self.directory = directory
+        self.logKey = logKey
+        self.keyring = keyring
+        self.checkTokens = checkTokens
+    }
+
+    struct Failure: Error {
+        let code: String
+        let message: String
+        init(_ code: String, _ message: String) { self.code = code; self.message = message }
+    }
+
+    /// Runs every check.
+    ///
+    /// - Throws: `not_a_bundle` only when `directory` is not a readable directory; every
+    ///   other problem is reported in the returned verdict.
+    public func verify() throws(ExportError) -> BundleVerification {
+        var dir = directory
+        while dir.count > 1 && dir.hasSuffix("/") { dir.removeLast() }
+        guard BundleFS.kind(dir) == .directory, BundleFS.list(dir) != nil else {
+            throw ExportError(.notABundle, "\(directory) is not a readable directory")
+        }
+        var result = BundleVerification()
+        do {
+            try run(dir, &result)
+        } catch let f as Failure {
+            result.problemCode = f.code
+            result.problem = f.message
+        } catch {
+            result.problemCode = "unreadable"
+            result.problem = "\(error)"
+        }
+        return result
+    }
+
+    // MARK: The checks
+
+    private func run(_ dir: String, _ r: inout BundleVerification) throws {
+        // 1. Files and SHA256SUMS.
+        let files = try listFiles(dir)
+        guard files.contains(BundleLayout.sums) else { throw Failure("file_missing", "SHA256SUMS is missing") }
+        guard let sumsBytes = BundleFS.read(dir + "/" + BundleLayout.sums, limit: 1 << 28) else {
+            throw Failure("sums_malformed", "SHA256SUMS cannot be read")
+        }
+        let listed = try parseSums(sumsBytes)
+        let others = files.filter { $0 != BundleLayout.sums }
+        let listedPaths = Set(listed.map(\.path))
+        if let missing = listed.first(where: { !files.contains($0.path) }) {
+            throw Failure("file_missing", "\(missing.path) is listed in SHA256SUMS but absent from the bundle")
+        }
+        if let extra = others.sorted().first(where: { !listedPaths.contains($0) }) {
+            throw Failure("file_unlisted", "\(extra) is in the bundle but not listed in SHA256SUMS")
+        }
+        try checkHashes(dir, listed)
+        r.filesChecked = listed.count
+        for required in [BundleLayout.entries, BundleLayout.csv, BundleLayout.checkpoint, BundleLayout.logKey,
+                         BundleLayout.manifest, BundleLayout.instructions, BundleLayout.keyring] where !files.contains(required) {
+            throw Failure("file_missing", "the bundle lacks \(required)")
+        }
+        var proofFiles: Set<UInt64> = []
+        var keyFiles: [String] = []
+        for f in others {
+            if f.hasPrefix("proofs/"), f.hasSuffix(".tlog-proof"),
+               let seq = NoteSyntax.parseDecimal(f.dropFirst(7).dropLast(11)) {
+                proofFiles.insert(seq)
+            } else if f.hasPrefix("keys/"), Self.isKeyFileName(f.dropFirst(5)) {
+                keyFiles.append(f)
+            } else if ![BundleLayout.entries, BundleLayout.csv, BundleLayout.checkpoint, BundleLayout.logKey,
+                        BundleLayout.manifest, BundleLayout.instructions, BundleLayout.keyring].contains(f) {
+                throw Failure("unexpected_file", "\(f) is not part of a MeterProof bundle")
+            }
+        }
+
+        // 2. Log key, checkpoint, manifest.
+        let vkeyBytes = BundleFS.read(dir + "/" + BundleLayout.logKey, limit: 4096) ?? []
+        let bundledKey: NoteVerifier
+        do {
+            guard vkeyBytes.last == 0x0A else { throw Failure("log_key_invalid", "log-key.vkey does not end in a newline") }
+            bundledKey = try NoteVerifier(vkey: String(decoding: vkeyBytes.dropLast(), as: UTF8.self))
+        } catch let f as Failure { throw f } catch {
+            throw Failure("log_key_invalid", "log-key.vkey is not a signed-note verifier key: \(error)")
+        }
+        guard Array((bundledKey.vkey + "\n").utf8) == vkeyBytes else {
+            throw Failure("log_key_invalid", "log-key.vkey is not in canonical form")
+        }
+        let key = logKey ?? bundledKey
+        if let logKey, logKey != bundledKey {
+            throw Failure("log_key_mismatch", "the bundle's log-key.vkey (\(bundledKey.vkey)) is not the expected log key \(logKey.vkey)")
+        }
+        r.logKey = key.vkey
+        r.usedBundledLogKey = logKey == nil
+        guard let noteBytes = BundleFS.read(dir + "/" + BundleLayout.checkpoint, limit: 1 << 20) else {
+            throw Failure("checkpoint_malformed", "checkpoint cannot be read")
+        }
+        let note: SignedNote
+        do { note = try SignedNote(parsing: String(decoding: noteBytes, as: UTF8.self)) } catch {
+            throw Failure("checkpoint_malformed", "checkpoint is not a signed note: \(error)")
+        }
+        guard Array(note.serialized.utf8) == noteBytes else {
+            throw Failure("checkpoint_malformed", "checkpoint is not valid UTF-8 or not in canonical form")
+        }
+        let cp: Checkpoint
+        do { cp = try Checkpoint(verifying: note, verifiers: [key]) } catch {
+            if error.code == "malformed_checkpoint" { throw Failure("checkpoint_malformed", "checkpoint: \(error)") }
+            throw Failure("checkpoint_signature", "the checkpoint is not signed by the log key \(key.vkey): \(error)")
+        }
+        r.treeSize = cp.size
+        r.root = cp.root
+        r.origin = cp.origin
+        guard let manifestBytes = BundleFS.read(dir + "/" + BundleLayout.manifest, limit: 1 << 20) else {
+            throw Failure("manifest_malformed", "manifest.json cannot be read")
+        }
+        let manifest: BundleManifest
+        do { manifest = try BundleManifest(parsing: manifestBytes) } catch {
+            throw Failure("manifest_malformed", error.reason)
+        }
+        guard NoteSyntax.same(manifest.origin, cp.origin), manifest.treeSize == cp.size, manifest.root == cp.root else {
+            throw Failure("manifest_mismatch", "manifest.json names log \(manifest.origin) at size \(manifest.treeSize), root \(manifest.root.base64); the checkpoint says \(cp.origin), \(cp.size), \(cp.root.base64)")
+        }
+        guard let filter = manifest.selection.filter else { throw Failure("manifest_malformed", "the manifest's selection does not parse") }
+        let full = manifest.selection.fullPrefix
+        r.fullPrefix = full
+        if filter.selectsAll && !full {
+            throw Failure("selection_incomplete", "the selection has no filter, so the bundle must hold every entry below the checkpoint (a full prefix), but the manifest says it does not")
+        }
+        if full && !proofFiles.isEmpty {
+            throw Failure("proof_stray", "a full-prefix bundle carries no proofs, but proofs/\(proofFiles.min()!).tlog-proof exists")
+        }
+
+        // 3. Keyring.
+        let bundledKeyring = try loadBundledKeyring(dir, keyFiles: keyFiles)
+        let tokenKeyring = keyring ?? bundledKeyring
+
+        // 4-6. Entries, proofs or root, CSV, counts.
+        guard let lines = RecordReader(path: dir + "/" + BundleLayout.entries) else {
+            throw Failure("entry_invalid", "entries.jsonl cannot be read")
+        }
+        guard let csv = RecordReader(path: dir + "/" + BundleLayout.csv) else {
+            throw Failure("csv_mismatch", "entries.csv cannot be read")
+        }
+        guard let header = try csvRecord(csv, row: 0), header == EntryCSV.header else {
+            throw Failure("csv_mismatch", "entries.csv does not start with the header row \(AuditEntry.fieldNames.joined(separator: ",")) and CRLF")
+        }
+        var frontier = MerkleFrontier()
+        var counts = BundleManifest.Counts()
+        var lastSeq: UInt64? = nil, firstSeq: UInt64? = nil
+        var usedFingerprints: Set<String> = []
+        var batch: [TokenCheck] = []
+        let tokenVerifier = Verifier(keyring: tokenKeyring, policy: Self.reverificationPolicy)
+        var lineNo = 0
+        var csvEnded = false
+        var done = false
+        while !done {
+            // Read a batch of lines and their CSV records; a read problem becomes the item's
+            // problem so it is reported in line order.
+            var items: [LineItem] = []
+            items.reserveCapacity(Self.verifyBatchSize)
+            while items.count < Self.verifyBatchSize {
+                var item = LineItem(number: lineNo + items.count + 1)
+                do {
+                    guard let (line, terminated) = try lines.next(limit: CanonicalJSON.maxEntryBytes + 1) else { done = true; break }
+                    item.line = line
+                    if !terminated { item.readProblem = Failure("entry_invalid", "entries.jsonl line \(item.number) does not end in a newline") }
+                } catch is RecordReader.TooLong {
+                    item.readProblem = Failure("entry_invalid", "entries.jsonl line \(item.number) is longer than any entry")
+                }
+                if !csvEnded {
+                    do {
+                        item.csv = try csvRecord(csv, row: item.number)
+                        if item.csv == nil { csvEnded = true }
+                    } catch let f as Failure {
+                        item.csvProblem = f
+                        csvEnded = true
+                    }
+                }
+                items.append(item)
+                if item.readProblem != nil { done = true; break }
+            }
+            let checked = checkLines(dir, items, full: full, note: note, cp: cp, proofFiles: proofFiles)
+            for (i, item) in items.enumerated() {
+                lineNo = item.number
+                if let f = item.readProblem { throw f }
+                let c = checked[i]
+                guard let e = c.entry else { throw Failure("entry_invalid", "entries.jsonl line \(lineNo): \(c.parseError ?? "unreadable")") }
+                if let lastSeq, e.seq <= lastSeq {
+                    throw Failure("entry_order", "entries.jsonl line \(lineNo) has seq \(e.seq) after seq \(lastSeq): entries must strictly increase")
+                }
+                guard e.seq < cp.size else {
+                    throw Failure("entry_beyond_checkpoint", "entries.jsonl line \(lineNo) has seq \(e.seq), not covered by the checkpoint of size \(cp.size)")
+                }
+                guard filter.matches(e) else {
+                    throw Failure("selection_mismatch", "entry \(e.seq) (line \(lineNo)) does not match the manifest's selection")
+                }
+                if full {
+                    guard e.seq == frontier.size else {
+                        throw Failure("selection_incomplete", "the manifest says full prefix, but entry \(frontier.size) is missing (line \(lineNo) has seq \(e.seq))")
+                    }
+                    frontier.append(c.leaf)
+                } else {
+                    if let f = c.proofProblem { throw f }
+                    r.proofsVerified += 1
+                }
+                if let f = item.csvProblem { throw f }
+                guard item.csv != nil else {
+                    throw Failure("csv_mismatch", "entries.csv ends before the row of entry \(e.seq) (line \(lineNo + 1))")
+                }
+                if let problem = c.csvProblem { throw Failure("csv_mismatch", problem) }
+                counts.add(e)
+                if firstSeq == nil { firstSeq = e.seq }
+                lastSeq = e.seq
+                if let fp = e.keyFingerprint { usedFingerprints.insert(fp) }
+                if e.isAccepted {
+                    batch.append(try tokenCheck(e, keyring: tokenKeyring))
+                    if batch.count >= Self.verifyBatchSize {
+                        r.tokensVerified += try runTokenChecks(batch, tokenVerifier)
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                }
+                r.entries = counts.entries
+                r.accepted = counts.accepted
+                r.rejected = counts.rejected
+            }
+        }
+        r.tokensVerified += try runTokenChecks(batch, tokenVerifier)
+        if !csvEnded, let extra = try csvRecord(csv, row: lineNo + 1) {
+            throw Failure("csv_mismatch", "entries.csv has a row (\(extra.count) bytes) beyond the \(lineNo) entries of entries.jsonl")
+        }
+        if full {
+            guard frontier.size == cp.size else {
+                throw Failure("selection_incomplete", "the manifest says full prefix, but the bundle holds \(frontier.size) of the checkpoint's \(cp.size) entries")
+            }
+            guard frontier.root == cp.root else {
+                throw Failure("root_mismatch", "the entries do not hash to the checkpoint's root: an entry was changed, added or removed")
+            }
+        } else {
+            if UInt64(counts.entries) == cp.size {
+                throw Failure("manifest_mismatch", "the bundle holds every entry below the checkpoint but the manifest does not say full prefix")
+            }
+            if proofFiles.count != counts.entries {
+                throw Failure("proof_stray", "proofs/ holds \(proofFiles.count) proofs for \(counts.entries) entries: a proof has no entry")
+            }
+        }
+        guard counts == manifest.counts else {
+            throw Failure("manifest_mismatch", "manifest.json counts (\(manifest.counts.entries) entries, \(manifest.counts.accepted) accepted, \(manifest.counts.rejected) rejected, by reason \(manifest.counts.byReason.sorted { $0.key < $1.key })) differ from the entries (\(counts.entries), \(counts.accepted), \(counts.rejected), \(counts.byReason.sorted { $0.key < $1.key }))")
+        }
+        guard manifest.firstSeq == firstSeq, manifest.lastSeq == lastSeq else {
+            throw Failure("manifest_mismatch", "manifest.json says seq \(manifest.firstSeq.map(String.init) ?? "null")…\(manifest.lastSeq.map(String.init) ?? "null"), the entries span \(firstSeq.map(String.init) ?? "null")…\(lastSeq.map(String.init) ?? "null")")
+        }
+        for k in bundledKeyring.versions.map({ bundledKeyring[$0]! }) where !usedFingerprints.contains(k.key.fingerprint) {
+            throw Failure("unexpected_key", "keys/v\(k.version).pem (\(k.key.fingerprint)) verified none of the bundle's entries")
+        }
+    }
+
+    /// `v<N>.pem`, N a positive decimal without leading zeros (what `Keyring.load` reads).
+    static func isKeyFileName(_ name: Substring) -> Bool {
+        guard name.hasPrefix("v"), name.hasSuffix(".pem") else { return false }
+        let digits = name.dropFirst().dropLast(4)
+        return !digits.isEmpty && digits.count <= 9 && digits.first != "0" && digits.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    }
+
+    /// Every path in the bundle, relative, `/`-separated. Only regular files in the top
+    /// directory, `keys/` and `proofs/` are allowed.
+    private func listFiles(_ dir: String) throws -> Set<String> {
+        var out: Set<String> = []
+        guard let top = BundleFS.list(dir) else { throw Failure("unreadable", "cannot list \(dir)") }
+        for name in top {
+            switch BundleFS.kind(dir + "/" + name) {
+            case .file?: out.insert(name)
+            case .directory?:
+                guard name == BundleLayout.keysDirectory || name == BundleLayout.proofsDirectory else {
+                    throw Failure("unexpected_file", "\(name)/ is not part of a MeterProof bundle")
+                }
+                guard let inner = BundleFS.list(dir + "/" + name) else { throw Failure("unreadable", "cannot list \(dir)/\(name)") }
+                for sub in inner {
+                    guard BundleFS.kind(dir + "/" + name + "/" + sub) == .file else {
+                        throw Failure("unexpected_file", "\(name)/\(sub) is not a regular file")
+                    }
+                    out.insert(name + "/" + sub)
+                }
+            default:
+                throw Failure("unexpected_file", "\(name) is not a regular file or directory (links are not allowed)")
+            }
+        }
+        return out
+    }
+
+    /// Parses `<64 lowercase hex>  <path>` lines, sorted by path (bytewise), no duplicates.
+    private func parseSums(_ bytes: [UInt8]) throws -> [(path: String, hash: [UInt8])] {
+        guard bytes.isEmpty || bytes.last == 0x0A else { throw Failure("sums_malformed", "SHA256SUMS does not end in a newline") }
+        var out: [(path: String, hash: [UInt8])] = []
+        var lineNo = 0
+        for line in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast() {
+            lineNo += 1
+            let l = Array(line)
+            guard l.count > 66, l[64] == 0x20, l[65] == 0x20,
+                  l[0..<64].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
+                  let hash = Hex.decode(String(decoding: l[0..<64], as: UTF8.self)) else {
+                throw Failure("sums_malformed", "SHA256SUMS line \(lineNo) is not `<64 lowercase hex>  <path>`")
+            }
+            let pathBytes = l[66...]
+            let path = String(decoding: pathBytes, as: UTF8.self)
+            guard Array(path.utf8) == Array(pathBytes), !pathBytes.contains(where: { $0 < 0x20 || $0 == 0x5C }),
+                  path.first != "/", !path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+                throw Failure("sums_malformed", "SHA256SUMS line \(lineNo) names an invalid path")
+            }
+            if let prev = out.last, !prev.path.utf8.lexicographicallyPrecedes(path.utf8) {
+                throw Failure("sums_malformed", "SHA256SUMS line \(lineNo) (\(path)) is not in sorted order or repeats a path")
+            }
+            guard path != BundleLayout.sums else { throw Failure("sums_malformed", "SHA256SUMS lists itself") }
+            out.append((path, hash))
+        }
+        return out
+    }
+
+    /// Hashes every listed file (spread over the cores) and names the first mismatch.
+    private func checkHashes(_ dir: String, _ listed: [(path: String, hash: [UInt8])]) throws {
+        let count = listed.count
+        var ok = [Bool](repeating: false, count: count)
+        let workers = min(max(1, System.activeProcessorCount), max(1, count / 16))
+        ok.withUnsafeMutableBufferPointer { buf in
+            let out = UnsafeSendable(buf)
+            let items = listed.map { (dir + "/" + $0.path, $0.hash) }
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in (count * w / workers)..<(count * (w + 1) / workers) {
+                    out.value[i] = BundleFS.sha256(items[i].0) == items[i].1
+                }
+            }
+        }
+        if let bad = ok.firstIndex(of: false) {
+            throw Failure("hash_mismatch", "\(listed[bad].path) does not match its SHA-256 in SHA256SUMS: it was changed after export")
+        }
+    }
+
+    /// Loads `keys/` with `Keyring.load` (pins checked) and requires every key file and
+    /// `keyring.json` to be exactly as an export writes them.
+    private func loadBundledKeyring(_ dir: String, keyFiles: [String]) throws -> Keyring {
+        let pinsBytes = BundleFS.read(dir + "/" + BundleLayout.keyring, limit: 1 << 20) ?? []
+        let keyring: Keyring
+        if keyFiles.isEmpty {
+            do { keyring = try Keyring(entries: [], location: dir + "/keys") } catch {
+                throw Failure("keyring_invalid", "\(error)")
+            }
+        } else {
+            do { keyring = try Keyring.load(from: dir + "/" + BundleLayout.keysDirectory) } catch {
+                throw Failure("keyring_invalid", "the bundled keyring does not load: \(error)")
+            }
+        }
+        let entries = keyring.versions.map { keyring[$0]! }
+        guard entries.count == keyFiles.count else {
+            throw Failure("keyring_invalid", "keys/ holds \(keyFiles.count) key files but \(entries.count) keys load")
+        }
+        for e in entries {
+            let path = BundleLayout.key(version: e.version)
+            guard BundleFS.read(dir + "/" + path, limit: 1 << 20) == Array(BundleLayout.pem(e.key).utf8) else {
+                throw Failure("keyring_invalid", "\(path) is not exactly the key's PEM SubjectPublicKeyInfo")
+            }
+        }
+        guard pinsBytes == Array(BundleLayout.keyringJSON(entries.map { ($0.version, $0.key.fingerprint) }).utf8) else {
+            throw Failure("keyring_invalid", "keys/keyring.json is not exactly the pins of the bundled keys")
+        }
+        return keyring
+    }
+
+    static let verifyBatchSize = 2048
+
+    /// One line of `entries.jsonl` with its CSV record, as read.
+    struct LineItem: Sendable {
+        var number: Int
+        var line: [UInt8] = []
+        var readProblem: Failure? = nil
+        var csv: [UInt8]? = nil
+        var csvProblem: Failure? = nil
+    }
+
+    /// What the parallel pass found for one line.
+    struct CheckedLine: Sendable {
+        var entry: AuditEntry? = nil
+        var parseError: String? = nil
+        var leaf: MerkleHash = .zero
+        var proofProblem: Failure? = nil
+        var csvProblem: String? = nil
+    }
+
+    /// Parses, hashes, checks the CSV row and (for a selection) the proof of each line, on
+    /// all cores. Problems are recorded, not thrown, so the caller reports them in line order.
+    private func checkLines(_ dir: String, _ items: [LineItem], full: Bool, note: SignedNote, cp: Checkpoint, proofFiles: Set<UInt64>) -> [CheckedLine] {
+        let count = items.count
+        var out = [CheckedLine](repeating: CheckedLine(), count: count)
+        guard count > 0 else { return out }
+        let workers = min(max(1, System.activeProcessorCount), max(1, count / 32))
+        out.withUnsafeMutableBufferPointer { buf in
+            let base = UnsafeSendable(buf)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in (count * w / workers)..<(count * (w + 1) / workers) {
+                    let item = items[i]
+                    var c = CheckedLine()
+                    if item.readProblem == nil {
+                        c.leaf = RFC6962.leafHash(item.line)
+                        do throws(AuditError) {
+                            let e = try AuditEntry(canonicalBytes: item.line)
+                            c.entry = e
+                            if !full {
+                                do { try checkProof(dir, seq: e.seq, leaf: c.leaf, note: note, cp: cp, present: proofFiles.contains(e.seq)) } catch {
+                                    c.proofProblem = error as? Failure ?? Failure("proof_invalid", "\(error)")
+                                }
+                            }
+                            if let row = item.csv, row != EntryCSV.row(e) {
+                                c.csvProblem = Self.describeCSVDifference(row, e, item.number + 1)
+                            }
+                        } catch {
+                            c.parseError = error.reason
+                        }
+                    }
+                    base.value[i] = c
+                }
+            }
+        }
+        return out
+    }
+
+    /// Reads one CSV record (CRLF included); `nil` at the end of the file.
+    private func csvRecord(_ reader: RecordReader, row: Int) throws -> [UInt8]? {
+        let rec: (bytes: [UInt8], terminated: Bool)?
+        do { rec = try reader.next(limit: 4 * CanonicalJSON.maxEntryBytes, csv: true) } catch is RecordReader.TooLong {
+            throw Failure("csv_mismatch", "entries.csv record \(row + 1) is longer than any entry")
+        }
+        guard let rec else { return nil }
+        guard rec.terminated else { throw Failure("csv_mismatch", "entries.csv record \(row + 1) does not end in CRLF") }
+        return rec.bytes + [0x0A]
+    }
+
+    static func describeCSVDifference(_ row: [UInt8], _ e: AuditEntry, _ record: Int) -> String {
+        guard let fields = EntryCSV.parseRecord(row), row.count >= 2, row[row.count - 2] == 0x0D else {
+            return "entries.csv record \(record) (entry \(e.seq)) is not a valid RFC 4180 record ending in CRLF"
+        }
+        guard fields.count == AuditEntry.fieldNames.count else {
+            return "entries.csv record \(record) (entry \(e.seq)) has \(fields.count) fields, not \(AuditEntry.fieldNames.count)"
+        }
+        for (i, (name, value)) in e.members.enumerated() where fields[i] != EntryCSV.fieldText(value) {
+            return "entries.csv record \(record): field \(name) of entry \(e.seq) differs from entries.jsonl"
+        }
+        return "entries.csv record \(record) (entry \(e.seq)) is not in canonical form (quoting or null/empty-string spelling)"
+    }
+
+    private func checkProof(_ dir: String, seq: UInt64, leaf: MerkleHash, note: SignedNote, cp: Checkpoint, present: Bool) throws {
+        let path = BundleLayout.proof(seq)
+        guard present else { throw Failure("proof_missing", "entry \(seq) has no \(path)") }
+        guard let bytes = BundleFS.read(dir + "/" + path, limit: NoteSyntax.maxSize + 8192) else {
+            throw Failure("proof_invalid", "\(path) cannot be read or is larger than any proof")
+        }
+        let proof: TlogProof
+        do { proof = try TlogProof(parsing: String(decoding: bytes, as: UTF8.self)) } catch {
+            throw Failure("proof_invalid", "\(path) is not a tlog-proof: \(error)")
+        }
+        guard Array(proof.serialized.utf8) == bytes else {
+            throw Failure("proof_invalid", "\(path) is not in canonical form")
+        }
+        guard proof.checkpoint == note else {
+            throw Failure("proof_checkpoint_mismatch", "\(path) is against another checkpoint than the bundle's")
+        }
+        guard proof.index == seq else {
+            throw Failure("proof_invalid", "\(path) proves index \(proof.index), not \(seq)")
+        }
+        do { try RFC6962.verifyInclusion(leafHash: leaf, index: seq, treeSize: cp.size, proof: proof.hashes, root: cp.root) } catch {
+            throw Failure("proof_invalid", "\(path) does not prove entry \(seq) (line of entries.jsonl) in the checkpoint's tree: \(error)")
+        }
+    }
+
+    // MARK: Tokens
+
+    /// Re-verification ignores freshness (tokens are old by now) and accepts any key size the
+    /// CLI could have been told to accept: it checks what happened, not today's policy.
+    static var reverificationPolicy: VerificationPolicy {
+        var p = VerificationPolicy.offline
+        p.minimumKeyBits = 512
+        p.allowMissingNonce = true
+        return p
+    }
+
+    struct TokenCheck: Sendable {
+        let entry: AuditEntry
+        let token: String
+    }
+
+    private func tokenCheck(_ e: AuditEntry, keyring: Keyring) throws -> TokenCheck {
+        guard let token = e.token else { throw Failure("token_invalid", "accepted entry \(e.seq) records no token") }
+        guard let fp = e.keyFingerprint, let v = e.publicKeyVersion else {
+            throw Failure("token_invalid", "accepted entry \(e.seq) records no key fingerprint or key version")
+        }
+        guard v >= 1, v <= Int64(Int32.max), let k = keyring[Int(v)] else {
+            throw Failure("key_missing", "accepted entry \(e.seq) was verified by key version \(v) (\(fp)), which is not in the keyring")
+        }
+        guard k.key.fingerprint == fp else {
+            throw Failure("key_mismatch", "accepted entry \(e.seq) was verified by key \(fp), but the keyring's version \(v) is \(k.key.fingerprint)")
+        }
+        return TokenCheck(entry: e, token: token)
+    }
+
+    /// Verifies a batch in parallel; returns how many were checked or throws the first failure.
+    private func runTokenChecks(_ batch: [TokenCheck], _ verifier: Verifier) throws -> Int {
+        guard checkTokens, !batch.isEmpty else { return 0 }
+        let count = batch.count
+        var problems = [Failure?](repeating: nil, count: count)
+        let workers = min(max(1, System.activeProcessorCount), max(1, count / 32))
+        problems.withUnsafeMutableBufferPointer { buf in
+            let out = UnsafeSendable(buf)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in (count * w / workers)..<(count * (w + 1) / workers) {
+                    out.value[i] = Self.reverify(batch[i], verifier)
+                }
+            }
+        }
+        if let f = problems.first(where: { $0 != nil }) { throw f! }
+        return count
+    }
+
+    static func reverify(_ c: TokenCheck, _ verifier: Verifier) -> Failure? {
+        let e = c.entry
+        let r = verifier.verify(Array(c.token.utf8), expecting: nil)
+        if let err = r.error {
+            return Failure("token_invalid", "accepted entry \(e.seq): the token does not verify: \(err.code.rawValue): \(err.reason)")
+        }
+        guard let claims = r.claims else { return Failure("token_invalid", "accepted entry \(e.seq): the token has no claims") }
+        guard r.keyFingerprint == e.keyFingerprint else {
+            return Failure("key_mismatch", "accepted entry \(e.seq): the token verifies under \(r.keyFingerprint ?? "-"), not the recorded \(e.keyFingerprint ?? "-")")
+        }
+        var diffs: [String] = []
+        if claims.productCode != e.productCode { diffs.append("productCode") }
+        if Int64(claims.publicKeyVersion) != e.publicKeyVersion { diffs.append("publicKeyVersion") }
+        if claims.nonce != e.nonce { diffs.append("nonce") }
+        if claims.issuedAt != e.issuedAt { diffs.append("issuedAt") }
+        if !diffs.isEmpty {
+            return Failure("claims_mismatch", "accepted entry \(e.seq): the token's \(diffs.joined(separator: ", ")) differ from the recorded values")
+        }
+        return nil
+    }
+}

@@ -1,0 +1,48 @@
+/// Why an export could not be written, or a bundle could not be read at all: a stable code
+/// and one sentence.
+///
+/// A bundle that can be read but fails a check is not an error: ``BundleVerifier`` reports
+/// that as a ``BundleVerification`` with a problem code.
+public struct ExportError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// A stable snake_case code (see docs/export-bundle.md).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// The output directory exists and is not empty (or is not a directory).
+        public static let bundleExists = Code("bundle_exists")
+        /// The output directory's parent does not exist or is not a directory.
+        public static let badOutput = Code("bad_output")
+        /// The trail has no signed checkpoint and no signing key was given.
+        public static let noCheckpoint = Code("no_checkpoint")
+        /// An accepted entry was verified by a key the trail does not hold.
+        public static let missingKey = Code("missing_key")
+        /// Two different keys answered for one `PublicKeyVersion` within the selection.
+        public static let keyVersionConflict = Code("key_version_conflict")
+        /// Writing a bundle file failed (disk full, I/O error, permissions).
+        public static let writeFailed = Code("write_failed")
+        /// The path given to `export verify` is not a readable directory.
+        public static let notABundle = Code("not_a_bundle")
+    }
+
+    public var code: Code
+    public var reason: String
+    /// The trail error behind this one, when reading the trail failed (its code is `code`).
+    public var trailError: AuditError?
+
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+        self.trailError = nil
+    }
+
+    /// Wraps a trail error, keeping its code.
+    public init(_ trailError: AuditError) {
+        self.code = Code(trailError.code.rawValue)
+        self.reason = trailError.reason
+        self.trailError = trailError
+    }
+
+    public var description: String { "\(code.rawValue): \(reason)" }
+}

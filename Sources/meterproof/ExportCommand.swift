@@ -1,0 +1,134 @@
+import ArgumentParser
+import MeterProof
+import MeterProofAudit
+
+/// Exit code for an export error (docs/export-bundle.md): trail errors keep theirs; a failed
+/// write is a storage error; everything else is an input the export cannot use (2).
+func exitCode(for e: ExportError) -> Int32 {
+    if let t = e.trailError { return exitCode(for: t) }
+    if e.code == .writeFailed { return Exit.storage }
+    return Exit.unreadable
+}
+
+func fail(_ e: ExportError) -> ExitCode { fail(exitCode(for: e), "\(e.code.rawValue): \(e.reason)") }
+
+extension MeterProofCommand {
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a self-contained, offline-verifiable compliance bundle of selected entries.",
+            discussion: """
+            Writes DIR (which must not exist or be empty; its parent must exist) atomically: entries.jsonl, entries.csv, \
+            the signed checkpoint, inclusion proofs (for a selection), the log key, the RSA keys that verified the entries, \
+            manifest.json, SHA256SUMS and VERIFY.md (how to check it without MeterProof). See docs/export-bundle.md.
+            Exit 0 written; 1 the trail does not match its checkpoint; 2 bad output directory, no checkpoint, missing key \
+            or unreadable input; 3 not a trail; 5 storage or write error; 6 locked; 64 bad invocation.
+            Check a bundle with `meterproof export verify DIR`.
+            """,
+            subcommands: [VerifyBundle.self]
+        )
+
+        @Option(help: "Trail file.")
+        var db: String = Defaults.db
+
+        @Option(help: "The bundle directory to create.")
+        var out: String?
+
+        @OptionGroup var filter: EntryFilterOptions
+
+        @Option(name: .customLong("signing-key"), help: "Sign a fresh checkpoint of the whole trail with this log key and prove the bundle against it (default: the trail's newest checkpoint).")
+        var signingKey: String?
+
+        func run() throws {
+            guard let out else { throw ValidationError("Give --out DIR (the bundle directory to create), or use `export verify DIR`.") }
+            let f = try filter.makeFilter()
+            let summary = try withTrail { () throws -> ExportSummary in
+                let signer = try signingKey.map { try LogKeyFile.read($0) }
+                let trail = try AuditTrail(path: db, readOnly: signer == nil)
+                do {
+                    return try trail.exportBundle(to: out, options: ExportOptions(filter: f, signer: signer))
+                } catch let e as ExportError {
+                    throw fail(e)
+                }
+            }
+            let m = summary.manifest
+            var lines = ["exported \(m.counts.entries) entries (\(m.counts.accepted) accepted, \(m.counts.rejected) rejected) to \(summary.directory)"]
+            lines.append("  checkpoint: \(m.origin) size \(m.treeSize) root \(m.root.base64)")
+            if m.selection.fullPrefix {
+                lines.append("  full prefix: every entry below the checkpoint; the root is recomputed from entries.jsonl (no proofs)")
+            } else {
+                lines.append("  selection: \(summary.proofFiles) inclusion proofs in proofs/")
+            }
+            lines.append("  keys: \(summary.keyFiles) pinned in keys/keyring.json")
+            if m.newerEntriesOmitted > 0 {
+                lines.append("  left out: \(m.newerEntriesOmitted) entries recorded after the checkpoint (sign a new checkpoint, or pass --signing-key, to include them)")
+            }
+            lines.append("check it with: meterproof export verify \(summary.directory)   (or without MeterProof: see VERIFY.md)")
+            writeOut(lines.joined(separator: "\n") + "\n")
+        }
+    }
+}
+
+extension MeterProofCommand.Export {
+    struct VerifyBundle: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify",
+            abstract: "Check an export bundle offline.",
+            discussion: """
+            Checks SHA256SUMS, the checkpoint signature, the manifest, every entry (canonical, in order, selected, \
+            in the tree: root or inclusion proofs), entries.csv, the keys, and re-verifies every accepted token's PS256 \
+            signature and claims. Stops at the first failure and names it.
+            Exit 0 sound; 1 a check failed (the problem code is printed); 2 DIR, --keys or --log-key unreadable; 64 bad invocation.
+            """
+        )
+
+        @Argument(help: "The bundle directory.")
+        var directory: String
+
+        @Option(help: "Keyring directory to re-verify tokens with (default: the bundle's own keys/).")
+        var keys: String?
+
+        @Option(name: .customLong("log-key"), help: "The log's verifier key (vkey text or a file holding it), obtained out of band (default: the bundle's log-key.vkey).")
+        var logKey: String?
+
+        @Flag(name: .customLong("no-token-check"), help: "Skip re-verifying the tokens' signatures and claims.")
+        var noTokenCheck = false
+
+        @Option(help: "Output format: text or json.")
+        var format: OutputFormat = .text
+
+        func run() throws {
+            let key = try logKey.map { try parseVerifierKey($0) }
+            let keyring = try keys.map { try loadKeyring($0) }
+            let start = Clock.monotonicSeconds()
+            let r: BundleVerification
+            do {
+                r = try BundleVerifier(directory: directory, logKey: key, keyring: keyring, checkTokens: !noTokenCheck).verify()
+            } catch {
+                throw fail(error)
+            }
+            let secs = Clock.monotonicSeconds() - start
+            if r.usedBundledLogKey && !r.logKey.isEmpty {
+                printError("note: the checkpoint was checked under the bundle's own log-key.vkey (\(r.logKey)); compare it with the log's published key out of band, or pass --log-key")
+            }
+            switch format {
+            case .json:
+                writeOut(JSONText.serialize(.object(JSONObject([
+                    ("sound", .bool(r.sound)), ("problem", .str(r.problemCode)), ("message", .str(r.problem)),
+                    ("entries", .int(r.entries)), ("accepted", .int(r.accepted)), ("rejected", .int(r.rejected)),
+                    ("proofsVerified", .int(r.proofsVerified)), ("tokensVerified", .int(r.tokensVerified)), ("filesChecked", .int(r.filesChecked)),
+                    ("fullPrefix", .bool(r.fullPrefix)), ("treeSize", .int(Int64(r.treeSize))), ("root", .string(r.root.base64)),
+                    ("origin", .string(r.origin)), ("logKey", .string(r.logKey)), ("bundledLogKey", .bool(r.usedBundledLogKey)),
+                ]))) + "\n")
+            case .text:
+                if r.sound {
+                    let how = r.fullPrefix ? "full prefix, root recomputed" : "\(r.proofsVerified) inclusion proofs verified"
+                    let tokens = noTokenCheck ? "token re-verification skipped" : "\(r.tokensVerified) accepted tokens re-verified"
+                    writeOut("sound: \(r.entries) entries (\(r.accepted) accepted, \(r.rejected) rejected) of \(r.origin) at checkpoint size \(r.treeSize); \(how); \(tokens); \(r.filesChecked) files match SHA256SUMS (\(decimal(secs, 2)) s)\n")
+                } else {
+                    writeOut("FAILED: \(r.problemCode ?? "unknown"): \(String((r.problem ?? "").map { $0 == "\n" ? " " : $0 }))\n")
+                }
+            }
+            if !r.sound { throw ExitCode(Exit.rejected) }
+        }
+    }
+}

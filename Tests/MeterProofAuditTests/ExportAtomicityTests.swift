@@ -1,0 +1,96 @@
+import Foundation
+import MeterProof
+import Testing
+@testable import MeterProofAudit
+
+/// An export either publishes a whole bundle or leaves the target as it was, with no
+/// temporary directory behind.
+@Suite struct ExportAtomicityTests {
+    /// Names in `parent` that are leftovers of an export to `name`.
+    func leftovers(_ parent: String, _ name: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: parent).filter { $0.hasPrefix(".\(name).partial-") }
+    }
+
+    func code(_ body: () throws -> Void) -> String? {
+        do { try body(); return nil } catch let e as ExportError { return e.code.rawValue } catch { return "unexpected: \(error)" }
+    }
+
+    @Test func nonEmptyTargetIsRefusedAndLeftUntouched() throws {
+        let f = try ExportFixture.get()
+        let parent = try makeTempDir()
+        let out = parent + "/bundle"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
+        try Data("keep me\n".utf8).write(to: URL(fileURLWithPath: out + "/keep.txt"))
+        let t = try f.trail()
+        #expect(code { _ = try t.exportBundle(to: out) } == "bundle_exists")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == ["keep.txt"])
+        #expect(try String(contentsOfFile: out + "/keep.txt", encoding: .utf8) == "keep me\n")
+        #expect(try leftovers(parent, "bundle").isEmpty)
+        // A file in the way, a missing parent.
+        try Data().write(to: URL(fileURLWithPath: parent + "/file"))
+        #expect(code { _ = try t.exportBundle(to: parent + "/file") } == "bundle_exists")
+        #expect(code { _ = try t.exportBundle(to: parent + "/no/such/dir") } == "bad_output")
+        #expect(!FileManager.default.fileExists(atPath: parent + "/no"))
+        // An empty directory is replaced by the bundle.
+        try FileManager.default.createDirectory(atPath: parent + "/empty", withIntermediateDirectories: false)
+        let s = try t.exportBundle(to: parent + "/empty/")
+        #expect(s.directory == parent + "/empty")
+        #expect(try bundleProblem(parent + "/empty") == nil)
+        #expect(try leftovers(parent, "empty").isEmpty)
+        // Exporting again onto the finished bundle is refused.
+        #expect(code { _ = try t.exportBundle(to: parent + "/empty") } == "bundle_exists")
+    }
+
+    @Test func trailWithoutCheckpointWritesNothing() throws {
+        let dir = try makeTempDir()
+        let signer = try NoteSigner.generate(name: "export.test/empty")
+        let trail = try AuditTrail.create(path: dir + "/t.sqlite", signer: signer)
+        #expect(code { _ = try trail.exportBundle(to: dir + "/b") } == "no_checkpoint")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/b"))
+        #expect(try leftovers(dir, "b").isEmpty)
+        // With the signing key, an empty trail exports an empty full prefix that verifies.
+        let s = try trail.exportBundle(to: dir + "/b", options: ExportOptions(signer: signer))
+        #expect(s.manifest.treeSize == 0 && s.manifest.selection.fullPrefix && s.manifest.counts.entries == 0)
+        #expect(try bundleProblem(dir + "/b") == nil)
+    }
+
+    @Test func failureMidwayLeavesNoBundle() throws {
+        // Accepted entries recorded without their key (as `record(_:)` does): the export fails
+        // after writing the entries, when it gathers the keys.
+        let dir = try makeTempDir()
+        let signer = try NoteSigner.generate(name: "export.test/nokey")
+        let trail = try AuditTrail.create(path: dir + "/t.sqlite", signer: signer)
+        let keyring = try Keyring.load(from: RepoFiles.testKeys)
+        let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(1))
+        let v = Verifier(keyring: keyring, policy: .offline)
+        for i in 0..<30 {
+            let r = try sim.response(productCode: "p", keyVersion: 1, nonce: "k\(i)", issuedAt: 1)
+            let result = v.verify(Array(r.utf8), expecting: RegisterUsageRequest(productCode: "p", publicKeyVersion: 1, nonce: "k\(i)"))
+            try trail.record(AuditEntry(result: result, source: .live))   // no key remembered
+        }
+        _ = try trail.signCheckpoint(with: signer)
+        #expect(code { _ = try trail.exportBundle(to: dir + "/b") } == "missing_key")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/b"))
+        #expect(try leftovers(dir, "b").isEmpty)
+        // A selection without that entry exports fine.
+        #expect(code { _ = try trail.exportBundle(to: dir + "/b", options: ExportOptions(filter: EntryFilter(productCode: "none"))) } == nil)
+    }
+
+    @Test func trailThatNoLongerMatchesItsCheckpointIsRefused() throws {
+        let f = try ExportFixture.get()
+        let path = try f.copyTrail()
+        // Edit one entry's message behind the trail's back (the append-only triggers dropped).
+        let raw = try SQLiteDatabase(path: path, mode: .readWrite)
+        try raw.execute("DROP TRIGGER entries_no_update")
+        let t = try AuditTrail(path: path)
+        var e = try t.entry(5)
+        e.message = "edited"
+        let st = try raw.prepare("UPDATE entries SET body = ? WHERE seq = 5")
+        try st.bind(try e.canonicalBytes(), at: 1)
+        try st.run()
+        let parent = try makeTempDir()
+        #expect(code { _ = try t.exportBundle(to: parent + "/b") } == "inconsistent_checkpoint")
+        #expect(!FileManager.default.fileExists(atPath: parent + "/b"))
+        #expect(try leftovers(parent, "b").isEmpty)
+    }
+}

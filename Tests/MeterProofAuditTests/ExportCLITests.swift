@@ -1,0 +1,85 @@
+import Foundation
+import MeterProof
+import Testing
+@testable import MeterProofAudit
+
+/// The `meterproof` binary built beside the tests, if any.
+enum CLIBinary {
+    static let path: String? = {
+        var candidates: [String] = []
+        if let arg0 = CommandLine.arguments.first {
+            var url = URL(fileURLWithPath: arg0).resolvingSymlinksInPath().deletingLastPathComponent()
+            for _ in 0..<4 {
+                candidates.append(url.appendingPathComponent("meterproof").path)
+                url.deleteLastPathComponent()
+            }
+        }
+        candidates.append(RepoFiles.root + "/.build/debug/meterproof")
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+}
+
+/// Exit codes and messages of `meterproof export` and `meterproof export verify`.
+@Suite(.enabled(if: CLIBinary.path != nil, "the meterproof binary is not built"))
+struct ExportCLITests {
+    func run(_ args: [String], cwd: String? = nil) throws -> (status: Int32, output: String) {
+        try runProcess(CLIBinary.path!, args, cwd: cwd)
+    }
+
+    @Test func exportAndVerifyThroughTheCLI() throws {
+        let f = try ExportFixture.get()
+        let parent = try makeTempDir()
+        let out = parent + "/bundle"
+        let e = try run(["export", "--db", f.db, "--out", out, "--outcome", "rejected"])
+        #expect(e.status == 0, "\(e.output)")
+        #expect(e.output.hasPrefix("exported "))
+        #expect(e.output.contains("left out: \(f.newer) entries recorded after the checkpoint"))
+        let v = try run(["export", "verify", out])
+        #expect(v.status == 0, "\(v.output)")
+        #expect(v.output.contains("sound: "))
+        #expect(v.output.contains("meterproof: note: the checkpoint was checked under the bundle's own log-key.vkey"))
+        let vkeyFile = parent + "/log.vkey"
+        try (f.signer.verifier.vkey + "\n").write(toFile: vkeyFile, atomically: true, encoding: .utf8)
+        let withKey = try run(["export", "verify", out, "--log-key", vkeyFile, "--keys", RepoFiles.testKeys, "--format", "json"])
+        #expect(withKey.status == 0, "\(withKey.output)")
+        #expect(withKey.output.contains("\"sound\":true"))
+        #expect(!withKey.output.contains("note:"))
+        let fast = try run(["export", "verify", out, "--no-token-check"])
+        #expect(fast.status == 0 && fast.output.contains("token re-verification skipped"))
+
+        // Refusals: non-empty target (2), tampered bundle (1), missing bundle (2), bad key (2).
+        let again = try run(["export", "--db", f.db, "--out", out])
+        #expect(again.status == 2)
+        #expect(again.output.hasPrefix("meterproof: bundle_exists: "))
+        var csv = try BundleEdit.read(out, "entries.csv")
+        csv[10] ^= 0x01
+        try BundleEdit.write(out, "entries.csv", csv)
+        let bad = try run(["export", "verify", out])
+        #expect(bad.status == 1)
+        #expect(bad.output.contains("FAILED: hash_mismatch: entries.csv"))
+        let missing = try run(["export", "verify", parent + "/nope"])
+        #expect(missing.status == 2 && missing.output.contains("not_a_bundle"))
+        #expect(try run(["export", "verify", out, "--log-key", "not a key"]).status == 2)
+        #expect(try run(["export", "verify", out, "--keys", parent + "/nope"]).status == 2)
+    }
+
+    @Test func invocationAndTrailErrors() throws {
+        let dir = try makeTempDir()
+        #expect(try run(["export", "--db", dir + "/x.sqlite"]).status == 64)               // no --out
+        #expect(try run(["export", "verify"]).status == 64)                                 // no DIR
+        #expect(try run(["export", "--out", dir + "/b", "--since", "yesterday"]).status == 64)
+        #expect(try run(["export", "--out", dir + "/b", "--outcome", "maybe"]).status == 64)
+        let notTrail = try run(["export", "--db", dir + "/x.sqlite", "--out", dir + "/b"])
+        #expect(notTrail.status == 3 && notTrail.output.contains("not_a_trail"))
+        let initRun = try run(["audit", "init"], cwd: dir)
+        #expect(initRun.status == 0)
+        let noCP = try run(["export", "--out", dir + "/b"], cwd: dir)
+        #expect(noCP.status == 2 && noCP.output.contains("no_checkpoint"))
+        let signed = try run(["export", "--out", dir + "/b", "--signing-key", "meterproof-log.key"], cwd: dir)
+        #expect(signed.status == 0, "\(signed.output)")
+        #expect(try run(["export", "verify", "b"], cwd: dir).status == 0)
+        let parentMissing = try run(["export", "--out", dir + "/no/b"], cwd: dir)
+        #expect(parentMissing.status == 2 && parentMissing.output.contains("bad_output"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/no"))
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import MeterProof
+import Testing
+@testable import MeterProofAudit
+
+@Suite struct ExportTests {
+    @Test func fullExportHoldsTheWholePrefixAndVerifies() throws {
+        let f = try ExportFixture.get()
+        let (dir, s) = try f.export()
+        let m = s.manifest
+        #expect(m.selection.fullPrefix)
+        #expect(m.treeSize == f.checkpointSize)
+        #expect(UInt64(m.counts.entries) == f.checkpointSize)
+        #expect(m.newerEntriesOmitted == f.newer)
+        #expect(m.firstSeq == 0 && m.lastSeq == f.checkpointSize - 1)
+        #expect(s.proofFiles == 0)
+        #expect(s.keyFiles == 2)
+        #expect(m.counts.accepted + m.counts.rejected == m.counts.entries)
+        #expect(m.counts.byReason.keys.sorted() == ["bad_signature", "malformed_token", "nonce_replayed", "product_code_mismatch", "unknown_key_version"])
+        #expect(m.counts.byReason.values.reduce(0, +) == m.counts.rejected)
+
+        // entries.jsonl is exactly the stored canonical bytes, one per line.
+        let t = try f.trail()
+        var expected: [UInt8] = []
+        for seq in 0..<f.checkpointSize { expected += try t.entryBytes(seq) + [0x0A] }
+        #expect(try BundleEdit.read(dir, "entries.jsonl") == expected)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/proofs"))
+        #expect(try BundleEdit.read(dir, "log-key.vkey") == Array((t.verifier.vkey + "\n").utf8))
+        #expect(try BundleEdit.read(dir, "checkpoint") == Array(try t.latestCheckpoint()!.serialized.utf8))
+        #expect(try BundleEdit.files(dir) == ["SHA256SUMS", "VERIFY.md", "checkpoint", "entries.csv", "entries.jsonl",
+                                              "keys/keyring.json", "keys/v1.pem", "keys/v2.pem", "log-key.vkey", "manifest.json"])
+
+        let v = try BundleVerifier(directory: dir, logKey: t.verifier).verify()
+        #expect(v.problemCode == nil, "\(v.problem ?? "")")
+        #expect(v.sound && v.fullPrefix && !v.usedBundledLogKey)
+        #expect(v.entries == m.counts.entries && v.accepted == m.counts.accepted && v.rejected == m.counts.rejected)
+        #expect(v.tokensVerified == m.counts.accepted && v.proofsVerified == 0)
+        #expect(v.filesChecked == 9)
+        #expect(v.root == m.root)
+    }
+
+    @Test(arguments: ["accepted", "rejected", "product", "since", "until", "window", "product+accepted", "nothing"])
+    func filteredExportVerifies(_ name: String) throws {
+        let f = try ExportFixture.get()
+        let filter: EntryFilter
+        switch name {
+        case "accepted": filter = EntryFilter(outcome: "accepted")
+        case "rejected": filter = EntryFilter(outcome: "rejected")
+        case "product": filter = EntryFilter(productCode: "prod-b")
+        case "since": filter = EntryFilter(since: f.t2)
+        case "until": filter = EntryFilter(until: f.t1)
+        case "window": filter = EntryFilter(since: f.t1, until: f.t2)
+        case "product+accepted": filter = EntryFilter(outcome: "accepted", productCode: "prod-c")
+        default: filter = EntryFilter(productCode: "no-such-product")
+        }
+        let want = try f.matching(filter)
+        if name != "nothing" { #expect(want.count > 10 && UInt64(want.count) < f.checkpointSize) }
+        let (dir, s) = try f.export(filter)
+        #expect(s.manifest.counts.entries == want.count)
+        #expect(!s.manifest.selection.fullPrefix)
+        #expect(s.proofFiles == want.count)
+        #expect(s.manifest.firstSeq == want.first?.seq && s.manifest.lastSeq == want.last?.seq)
+        #expect(s.manifest.selection.filter == EntryFilter(since: filter.since, until: filter.until, outcome: filter.outcome, productCode: filter.productCode))
+        let lines = try BundleEdit.lines(dir, "entries.jsonl")
+        #expect(lines.map { Array($0.dropLast()) } == (try want.map { try $0.canonicalBytes() }))
+        let proofs = try BundleEdit.files(dir).filter { $0.hasPrefix("proofs/") }
+        #expect(Set(proofs) == Set(want.map { "proofs/\($0.seq).tlog-proof" }))
+        // Each proof equals what the trail itself proves against the same checkpoint.
+        let t = try f.trail()
+        for e in want.prefix(5) {
+            let p = try t.inclusionProof(seq: e.seq)
+            #expect(try BundleEdit.read(dir, "proofs/\(e.seq).tlog-proof") == Array(p.serialized.utf8))
+        }
+        let v = try BundleVerifier(directory: dir).verify()
+        #expect(v.problemCode == nil, "\(v.problem ?? "")")
+        #expect(v.proofsVerified == want.count)
+        #expect(v.tokensVerified == want.filter(\.isAccepted).count)
+        #expect(v.usedBundledLogKey)
+        // Only keys that verified a selected entry are bundled.
+        let fps = Set(want.compactMap(\.keyFingerprint))
+        #expect(s.keyFiles == fps.count)
+    }
+
+    @Test func freshCheckpointCoversNewerEntries() throws {
+        let f = try ExportFixture.get()
+        let (dir, s) = try f.export(EntryFilter(outcome: "rejected"), signer: f.signer)
+        #expect(s.manifest.treeSize == f.checkpointSize + f.newer)
+        #expect(s.manifest.newerEntriesOmitted == 0)
+        #expect(try bundleProblem(dir) == nil)
+        // The bundle's checkpoint is a fresh one of the whole trail.
+        let note = try SignedNote(parsing: String(decoding: try BundleEdit.read(dir, "checkpoint"), as: UTF8.self))
+        #expect(try Checkpoint(verifying: note, verifiers: [f.signer.verifier]).size == f.checkpointSize + f.newer)
+    }
+
+    @Test func wrongSigningKeyIsRefusedAndNothingIsWritten() throws {
+        let f = try ExportFixture.get()
+        let out = try makeTempDir() + "/b"
+        let other = try NoteSigner.generate(name: "export.test/log")
+        #expect(throws: ExportError.self) { try AuditTrail(path: f.db).exportBundle(to: out, options: ExportOptions(signer: other)) }
+        do { _ = try AuditTrail(path: f.db).exportBundle(to: out, options: ExportOptions(signer: other)) } catch let error as ExportError {
+            #expect(error.code.rawValue == "wrong_log_key")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    @Test func filterMatchingEverythingIsAFullPrefix() throws {
+        // A selection with a filter that matches every entry is still the full prefix.
+        let f = try ExportFixture.get()
+        let (dir, s) = try f.export(EntryFilter(since: 0))
+        #expect(s.manifest.selection.fullPrefix)
+        #expect(s.proofFiles == 0)
+        #expect(try bundleProblem(dir) == nil)
+    }
+}
+
+@Suite struct BatchInclusionProofTests {
+    @Test func matchesTheReferenceProofsForEveryLeafOfSmallTrees() throws {
+        for n in 1...70 {
+            var source = DictionaryNodeSource()
+            var frontier = MerkleFrontier()
+            var batch = BatchInclusionProofs()
+            for i in 0..<n {
+                frontier.append(testLeaf(i)) { level, index, hash in
+                    source.nodes[.init(level: level, index: index)] = hash
+                }
+                batch.append(testLeaf(i), mark: true)
+            }
+            #expect(batch.root == frontier.root)
+            for m in 0..<UInt64(n) {
+                let want = try MerkleProofs.inclusionProof(index: m, treeSize: UInt64(n), source: source)
+                #expect(try batch.proof(for: m) == want, "n=\(n) m=\(m)")
+            }
+        }
+    }
+
+    @Test func sparseSelectionsKeepOnlyNeededNodesAndStillMatch() throws {
+        let n = 1000
+        var source = DictionaryNodeSource()
+        var frontier = MerkleFrontier()
+        var batch = BatchInclusionProofs()
+        let marked: Set<Int> = [0, 1, 2, 511, 512, 513, 777, 998, 999]
+        for i in 0..<n {
+            frontier.append(testLeaf(i)) { level, index, hash in source.nodes[.init(level: level, index: index)] = hash }
+            batch.append(testLeaf(i), mark: marked.contains(i))
+        }
+        #expect(batch.markedIndices == marked.sorted().map(UInt64.init))
+        var seen = 0
+        try batch.forEachProof { m, proof in
+            #expect(proof == (try MerkleProofs.inclusionProof(index: m, treeSize: UInt64(n), source: source)))
+            try RFC6962.verifyInclusion(leafHash: testLeaf(Int(m)), index: m, treeSize: UInt64(n), proof: proof, root: frontier.root)
+            seen += 1
+        }
+        #expect(seen == marked.count)
+        #expect(throws: TransparencyError.self) { try batch.proof(for: 5) }
+        #expect(throws: TransparencyError.self) { try batch.proof(for: 1000) }
+    }
+}
+
+@Suite struct EntryCSVTests {
+    @Test func quotesOnlyWhenNeededAndKeepsNullApartFromEmpty() throws {
+        var e = AuditEntry(rejected: .malformedInput, message: "bad, \"very\" bad\r\nline", source: .import,
+                           capture: CaptureOrigin(file: "", line: 3, hash: "ab", capturedAt: nil))
+        e.seq = 42
+        e.recordedAt = "2026-01-02T03:04:05.006Z"
+        let row = String(decoding: EntryCSV.row(e), as: UTF8.self)
+        // binding,captureFile,captureHash,captureLine,capturedAt,issuedAt,keyFingerprint,message,nonce,outcome,productCode,publicKeyVersion,reason,recordedAt,seq,source,token,warnings
+        #expect(row == "unbound,\"\",ab,3,,,,\"bad, \"\"very\"\" bad\r\nline\",,rejected,,,malformed_input,2026-01-02T03:04:05.006Z,42,import,,\r\n")
+        let fields = try #require(EntryCSV.parseRecord(EntryCSV.row(e)))
+        #expect(fields.count == AuditEntry.fieldNames.count)
+        #expect(fields == e.members.map { EntryCSV.fieldText($0.1) })
+        #expect(fields[1] == "" && fields[4] == nil)
+        #expect(String(decoding: EntryCSV.header, as: UTF8.self) == AuditEntry.fieldNames.joined(separator: ",") + "\r\n")
+    }
+
+    @Test(arguments: ["\"open", "a\"b", "\"x\"y", "a\rb", "\"a\"\"", "a\nb"])
+    func refusesNonRFC4180Records(_ raw: String) {
+        #expect(EntryCSV.parseRecord(Array(raw.utf8)) == nil)
+    }
+}
