@@ -26,7 +26,7 @@ def sign(payload, version, key=None, header=b'{"alg":"PS256","typ":"JWT"}'):
 def nonce(): return "%08x-%04x-%04x-%04x-%012x" % tuple(rng.getrandbits(n) for n in (32, 16, 16, 16, 48))
 def ts(t): return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
-base = 1793577600  # 2026-11-01T00:00:00Z
+base = 1793577600  # 2026-11-02T00:00:00Z
 products = ["prod-alpha", "prod-beta", "prod-gamma"]
 lines, good = [], []
 

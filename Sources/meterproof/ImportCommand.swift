@@ -82,6 +82,13 @@ extension MeterProofCommand.Audit {
 
             signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
             signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
+            // A blocked signal mask is inherited across exec: started from a thread that blocks
+            // them (a Dispatch or Swift concurrency thread, say), the handlers would never run.
+            var stopSignals = sigset_t()
+            sigemptyset(&stopSignals)
+            sigaddset(&stopSignals, SIGINT)
+            sigaddset(&stopSignals, SIGTERM)
+            pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
             let showProgress = !noProgress && isatty(2) == 1
             let bar = ProgressBar()
             let importer = CaptureImporter(trailPath: db, keyring: keyring, policy: policy,

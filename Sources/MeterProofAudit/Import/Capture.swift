@@ -24,7 +24,13 @@ public struct Capture: Sendable {
         guard let first = line.first(where: { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0D) }) else {
             throw VerificationError(.malformedInput, "blank capture line")
         }
-        guard first == UInt8(ascii: "{") || first == UInt8(ascii: "\"") else {
+        guard first == UInt8(ascii: "{") || first == UInt8(ascii: "\"") || first == UInt8(ascii: "[") else {
+            // JSON Lines: a line that is a whole JSON number, `true`, `false` or `null` is JSON
+            // (and none of the capture shapes), not a token.
+            if let value = try? StrictJSON.parse(line, limits: JSONLimits(maxBytes: Self.maxLineBytes, maxDepth: 16)) {
+                self.response = try RegisterUsageResponse(json: value)
+                return
+            }
             // A bare token as plain text.
             self.response = try RegisterUsageResponse(parsing: line)
             return

@@ -177,7 +177,8 @@ public struct CaptureImporter: Sendable {
                 if e.binding == "bound" { s.boundCaptures += 1 } else { s.unboundCaptures += 1 }
                 if e.isAccepted {
                     s.accepted += 1
-                    for w in (e.warnings ?? "").split(separator: ",") { s.warnings[String(w), default: 0] += 1 }
+                    // Entries per code: one entry can carry the same code more than once.
+                    for w in Set((e.warnings ?? "").split(separator: ",")) { s.warnings[String(w), default: 0] += 1 }
                 } else {
                     s.rejected += 1
                     s.reasons[e.reason ?? "unknown", default: 0] += 1

@@ -109,10 +109,12 @@ public final class LineReader {
             }
             if buffer.count - start > maxLineBytes {
                 // Hash what we have of this overlong line, drop it, keep scanning for its end.
-                // A trailing CR just before the LF is then hashed too; overlong lines are rejected anyway.
+                // A CR at the end of the buffer stays: it may be the start of this line's CRLF,
+                // which is not part of the line (its hash must not depend on where reads end).
                 if overlong == nil { overlong = SHA256Hasher() }
-                overlong!.update(buffer[start..<buffer.count])
-                start = buffer.count
+                let upTo = buffer[buffer.count - 1] == 0x0D ? buffer.count - 1 : buffer.count
+                overlong!.update(buffer[start..<upTo])
+                start = upTo
             }
             let scanned = buffer.count - start
             try fill()

@@ -1,0 +1,221 @@
+import Foundation
+import MeterProof
+import Testing
+@testable import MeterProofAudit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `meterproof audit import` as a command: trail creation, summaries, errors, the sample file.
+@Suite struct ImportCommandTests {
+    static let examples = TrailPaths.root.appendingPathComponent("examples/captures.jsonl").path
+
+    /// A small captures file: 2 accepted (one warned), 1 stale, 1 malformed, 1 blank.
+    static func smallFile(_ s: TrailScratch) throws -> String {
+        let base = ImportFixture.base
+        let at = ImportFixture.time(base + 5)
+        return try s.write("captures.jsonl", ImportFixture.file([
+            ImportFixture.bound(try ImportFixture.token("cli-1"), nonce: "cli-1", capturedAt: at),
+            "",
+            ImportFixture.bound(try ImportFixture.token("cli-2"), nonce: "cli-2", capturedAt: at, rotation: base + 86400),
+            ImportFixture.bound(try ImportFixture.token("cli-3"), nonce: "cli-3", capturedAt: ImportFixture.time(base + 7200)),
+            try ImportFixture.token("cli-4"),
+            "not a capture",
+        ]))
+    }
+
+    static func mode(_ path: String) -> mode_t? {
+        var st = stat()
+        return stat(path, &st) == 0 ? st.st_mode & 0o777 : nil
+    }
+
+    @Test func theFirstImportCreatesTheTrailAndItsKeyAndSignsACheckpoint() throws {
+        let s = try TrailScratch("import-cli")
+        let captures = try Self.smallFile(s)
+        let r = try TrailRun.cli(["audit", "import", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr == "meterproof: created trail meterproof.sqlite with log key ./meterproof-log.key\n")
+        let db = s.path("meterproof.sqlite"), key = s.path("meterproof-log.key")
+        #expect(FileManager.default.fileExists(atPath: db))
+        // The log key is created 0600 whatever the umask. (The trail itself gets SQLite's 0644
+        // less the umask: nothing promises more.)
+        #expect(Self.mode(key) == 0o600)
+        #expect(try LogKeyFile.read(key).verifier == AuditTrail(path: db, readOnly: true).verifier)
+
+        let lines = r.stdout.components(separatedBy: "\n")
+        #expect(Array(lines.prefix(11)) == [
+            "import complete",
+            "  trail:       meterproof.sqlite (5 entries)",
+            "  lines:       6 (1 blank)",
+            "  recorded:    5 (3 bound, 2 unbound)",
+            "  duplicates:  0 (already in the trail, not recorded again)",
+            "  accepted:    3",
+            "    with warning key_rotation_due: 1",
+            "  rejected:    2",
+            "    malformed_token          1",
+            "    token_stale              1",
+            lines.count > 10 ? lines[10] : "",
+        ])
+        #expect(lines.count > 10 && lines[10].hasPrefix("  time:        ") && lines[10].hasSuffix(" captures/s)"))
+        let note = try SignedNote(parsing: String(try #require(r.stdout.components(separatedBy: "checkpoint:\n").last)))
+        let trail = try AuditTrail(path: db, readOnly: true)
+        let cp = try Checkpoint(verifying: note, verifiers: [trail.verifier])
+        #expect(try cp.size == 5 && cp.root == trail.root(size: 5))
+        #expect(try trail.latestCheckpoint() == note)
+
+        // Again: nothing new, and the same checkpoint (none signed twice for one size).
+        let again = try TrailRun.cli(["audit", "import", "--keys", TrailPaths.testKeys, captures], cwd: s.dir)
+        #expect(again.status == 0 && again.stderr.isEmpty, "\(again.stderr)")
+        #expect(again.stdout.contains("  duplicates:  5 (already in the trail, not recorded again)\n"))
+        #expect(again.stdout.hasSuffix("checkpoint:\n" + note.serialized))
+        #expect(try trail.checkpoints().count == 1)
+    }
+
+    @Test func jsonSummaryHasTheDocumentedFields() throws {
+        let s = try TrailScratch("import-json")
+        let captures = try Self.smallFile(s)
+        let db = s.path("t.sqlite")
+        let r = try TrailRun.cli(["audit", "import", "--db", db, "--keys", TrailPaths.testKeys, "--format", "json", "--jobs", "1",
+                                  "--batch-size", "2", captures])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasSuffix("}\n") && r.stdout.filter { $0 == "\n" }.count == 1, "\(r.stdout)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(Set(j.keys) == ["trail", "lines", "blankLines", "recorded", "duplicates", "accepted", "rejected", "reasons", "warnings",
+                                "bound", "unbound", "firstSeq", "lastSeq", "treeSize", "milliseconds", "rate", "interrupted", "checkpoint"])
+        #expect(j["trail"] as? String == db)
+        #expect(j["lines"] as? Int == 6 && j["blankLines"] as? Int == 1)
+        #expect(j["recorded"] as? Int == 5 && j["duplicates"] as? Int == 0)
+        #expect(j["accepted"] as? Int == 3 && j["rejected"] as? Int == 2)
+        #expect(j["reasons"] as? [String: Int] == ["malformed_token": 1, "token_stale": 1])
+        #expect(j["warnings"] as? [String: Int] == ["key_rotation_due": 1])
+        #expect(j["bound"] as? Int == 3 && j["unbound"] as? Int == 2)
+        #expect(j["firstSeq"] as? Int == 0 && j["lastSeq"] as? Int == 4 && j["treeSize"] as? Int == 5)
+        // rate is (recorded + duplicates) per second of the same wall time.
+        let ms = try #require(j["milliseconds"] as? Int)
+        let rate = try #require(j["rate"] as? Int)
+        #expect(ms > 0 && ms < 60_000)
+        #expect(abs(Double(rate) - 5000 / Double(ms)) < max(1, 5000 / Double(ms) * 0.01), "rate \(rate), \(ms) ms")
+        #expect(j["interrupted"] as? Bool == false)
+        let text = try #require(j["checkpoint"] as? String)
+        let trail = try AuditTrail(path: db, readOnly: true)
+        #expect(try Checkpoint(verifying: SignedNote(parsing: text), verifiers: [trail.verifier]).size == 5)
+
+        // Re-run: nothing recorded, null seqs, the same checkpoint.
+        let again = try TrailRun.cli(["audit", "import", "--db", db, "--keys", TrailPaths.testKeys, "--format", "json", captures])
+        let k = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
+        #expect(k["recorded"] as? Int == 0 && k["duplicates"] as? Int == 5 && k["lines"] as? Int == 6)
+        #expect(k["firstSeq"] is NSNull && k["lastSeq"] is NSNull && k["treeSize"] as? Int == 5)
+        #expect(k["reasons"] as? [String: Int] == [:] && k["checkpoint"] as? String == text)
+
+        // Another trail in the same directory finds that trail's key beside it: the import is
+        // committed, but the checkpoint cannot be signed with another log's key (exit 2).
+        let other = s.path("other.sqlite")
+        try AuditTrail.create(path: other, signer: NoteSigner.generate(name: "other.test/log"))
+        let wrong = try TrailRun.cli(["audit", "import", "--db", other, "--keys", TrailPaths.testKeys, "--format", "json", captures])
+        #expect(wrong.status == 2)
+        #expect(wrong.stderr.hasPrefix("meterproof: wrong_log_key: the import is committed, but no checkpoint was signed: "), "\(wrong.stderr)")
+        let w = try #require(try JSONSerialization.jsonObject(with: Data(wrong.stdout.utf8)) as? [String: Any])
+        #expect(w["checkpoint"] is NSNull && w["recorded"] as? Int == 5 && w["treeSize"] as? Int == 5)
+        #expect(try AuditTrail(path: other, readOnly: true).size() == 5)
+
+        // Without a log key: committed, no checkpoint, exit 0.
+        let sub = s.path("nokey")
+        try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: false)
+        let lone = sub + "/t.sqlite"
+        try AuditTrail.create(path: lone, signer: NoteSigner.generate(name: "no.key/log"))
+        let nokey = try TrailRun.cli(["audit", "import", "--db", lone, "--keys", TrailPaths.testKeys, "--format", "json", captures])
+        #expect(nokey.status == 0, "\(nokey.stderr)")
+        let n = try #require(try JSONSerialization.jsonObject(with: Data(nokey.stdout.utf8)) as? [String: Any])
+        #expect(n["checkpoint"] is NSNull && n["recorded"] as? Int == 5 && n["treeSize"] as? Int == 5)
+        let nokeyText = try TrailRun.cli(["audit", "import", "--db", lone, "--keys", TrailPaths.testKeys, captures])
+        #expect(nokeyText.status == 0 && nokeyText.stdout.hasSuffix("no log key available: no checkpoint signed\n"))
+    }
+
+    @Test func freshnessOptionsReachTheImport() throws {
+        let s = try TrailScratch("import-fresh")
+        let captures = try Self.smallFile(s)
+        for (args, stale) in [(["--no-freshness"], 0), (["--max-age", "7200"], 0), (["--max-age", "600"], 1)] {
+            let db = s.path("t-\(args.joined()).sqlite")
+            let r = try TrailRun.cli(["audit", "import", "--db", db, "--keys", TrailPaths.testKeys, "--format", "json"] + args + [captures])
+            #expect(r.status == 0, "\(args): \(r.stderr)")
+            let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            #expect((j["reasons"] as? [String: Int])?["token_stale"] ?? 0 == stale, "\(args)")
+        }
+    }
+
+    @Test func badInvocationsAndUnreadableInputCreateNothing() throws {
+        let s = try TrailScratch("import-errors")
+        let captures = try Self.smallFile(s)
+        let keys = TrailPaths.testKeys
+        // A missing captures file: exit 2, one line, no trail, no key.
+        let missing = try TrailRun.cli(["audit", "import", "--keys", keys, captures, "nope.jsonl"], cwd: s.dir)
+        #expect(missing.status == 2)
+        #expect(missing.stderr == "meterproof: cannot read captures file nope.jsonl\n")
+        #expect(missing.stdout.isEmpty)
+        // A directory is not a captures file either.
+        let dir = try TrailRun.cli(["audit", "import", "--keys", keys, s.dir], cwd: s.dir)
+        #expect(dir.status == 2 && dir.stderr == "meterproof: cannot read captures file \(s.dir)\n")
+        for (args, why) in [(["--jobs", "0", captures], "--jobs 0"), (["--jobs", "257", captures], "--jobs 257"),
+                            (["--batch-size", "0", captures], "--batch-size 0"), ([], "no captures"), (["-", "-"], "stdin twice"),
+                            (["--no-freshness", "--max-age", "60", captures], "--no-freshness with --max-age"),
+                            (["--format", "xml", captures], "--format xml")] {
+            let r = try TrailRun.cli(["audit", "import", "--keys", keys] + args, cwd: s.dir)
+            #expect(r.status == 64, "\(why): \(r.status) \(r.stderr)")
+        }
+        // An unreadable keyring: exit 2.
+        let nokeys = try TrailRun.cli(["audit", "import", "--keys", s.path("no-keys"), captures], cwd: s.dir)
+        #expect(nokeys.status == 2, "\(nokeys.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.dir) == ["captures.jsonl"])
+
+        // A file that is not a trail: exit 3, left alone.
+        let notTrail = try s.write("not-a-trail.sqlite", "hello")
+        let r3 = try TrailRun.cli(["audit", "import", "--db", notTrail, "--keys", keys, captures], cwd: s.dir)
+        #expect(r3.status == 3, "\(r3.stderr)")
+        #expect(try s.read("not-a-trail.sqlite") == Array("hello".utf8))
+    }
+
+    /// The sample file gives the counts `examples/make_captures.py` built it for: 240 good
+    /// captures, 6 replays of them (5 minutes later), 8 forgeries, 6 foreign-product, 6 stale, 2
+    /// future, 2 wrong-nonce, 2 `alg: none`, 3 with a rotation notice, 12 unbound (4 objects, 4 JSON
+    /// strings, 4 plain tokens) and 8 malformed lines (2 of them broken tokens, one duplicate
+    /// member), and 2 blank lines.
+    @Test func theSampleFileGivesTheCountsItWasBuiltFor() throws {
+        let s = try TrailScratch("import-example")
+        let db = s.path("t.sqlite")
+        let r = try TrailRun.cli(["audit", "import", "--db", db, "--keys", TrailPaths.testKeys, "--format", "json", Self.examples])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(j["lines"] as? Int == 297 && j["blankLines"] as? Int == 2)
+        #expect(j["recorded"] as? Int == 295 && j["duplicates"] as? Int == 0)
+        #expect(j["accepted"] as? Int == 255 && j["rejected"] as? Int == 40)
+        #expect(j["bound"] as? Int == 276 && j["unbound"] as? Int == 19)
+        #expect(j["warnings"] as? [String: Int] == ["key_rotation_due": 3])
+        #expect(j["reasons"] as? [String: Int] == [
+            "bad_signature": 8,          // 4 signed by a rogue key, 4 altered after signing
+            "nonce_replayed": 6,
+            "product_code_mismatch": 6,
+            "token_stale": 6,
+            "token_from_future": 2,
+            "nonce_mismatch": 2,
+            "malformed_token": 4,        // 2 alg none (empty signature), "this is not json", a 2-segment token
+            "malformed_input": 5,        // no response, a JSON array, bad capturedAt, non-string Signature, truncated
+            "duplicate_member": 1,
+        ])
+        #expect(j["firstSeq"] as? Int == 0 && j["lastSeq"] as? Int == 294 && j["treeSize"] as? Int == 295)
+
+        // Every malformed line names its file and line, and the trail verifies.
+        let trail = try AuditTrail(path: db, readOnly: true)
+        var malformed: [Int64] = []
+        for seq in 0..<UInt64(295) {
+            let e = try trail.entry(seq)
+            #expect(e.captureFile == Self.examples)
+            if e.reason == "malformed_input" || e.reason == "duplicate_member" {
+                malformed.append(e.captureLine ?? -1)
+                #expect(e.message?.hasPrefix("\(Self.examples):\(e.captureLine ?? -1): ") == true, "\(e.message ?? "")")
+            }
+        }
+        #expect(malformed.count == 6)
+        #expect(try trail.verify().intact)
+    }
+}

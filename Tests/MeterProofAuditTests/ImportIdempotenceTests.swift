@@ -1,0 +1,107 @@
+import Foundation
+import MeterProof
+import Testing
+@testable import MeterProofAudit
+
+/// Re-importing adds nothing; a partly imported file gets only its missing lines, in input order.
+@Suite struct ImportIdempotenceTests {
+    /// A mixed captures file: accepted bound and unbound captures, replays (lines 24 apart share
+    /// a nonce), stale and malformed lines, blanks. 40 lines, 36 of them non-blank.
+    static func mixedLines() throws -> [String] {
+        let base = ImportFixture.base
+        var lines: [String] = []
+        for i in 0..<36 {
+            let nonce = "idem-\(i % 24)"
+            switch i % 6 {
+            case 0, 1, 2:
+                let t = try ImportFixture.token(nonce)
+                lines.append(ImportFixture.bound(t, nonce: nonce, capturedAt: ImportFixture.time(base + Int64(i))))
+            case 3: lines.append(try ImportFixture.token(nonce))
+            case 4: lines.append(#"{"request": {"productCode": "p"}, "n": \#(i)}"#)
+            default:
+                let t = try ImportFixture.token(nonce)
+                lines.append(ImportFixture.bound(t, nonce: nonce, capturedAt: ImportFixture.time(base + 3600 + Int64(i))))
+            }
+            if i % 9 == 8 { lines.append(i % 2 == 0 ? "" : "  \t") }
+        }
+        return lines
+    }
+
+    @Test func importingTheSameFileTwiceRecordsNothingTheSecondTime() throws {
+        let lines = try Self.mixedLines()
+        let nonBlank = lines.filter { !ImportFixture.isBlank($0) }.count
+        #expect(lines.count == 40 && nonBlank == 36)
+        let bed = try ImportBed()
+        // Small batches on several threads: order and counts must not depend on them.
+        let first = try bed.run("mixed.jsonl", lines: lines, jobs: 4, batchSize: 7)
+        #expect(first.digest == "lines=40 blank=4 recorded=36 dup=0 accepted=16 rejected=20 bound=24 unbound=12 "
+                + "reasons[malformed_input=6,nonce_replayed=8,token_stale=6] warnings[] seqs=0..35 size=36 interrupted=false")
+        let before = try bed.entries()
+        #expect(before.map(\.captureLine) == lines.indices.filter { !ImportFixture.isBlank(lines[$0]) }.map { Int64($0 + 1) })
+        let root = try bed.trail().root(size: 36)
+
+        let second = try bed.run(files: [bed.scratch.path("mixed.jsonl")], jobs: 4, batchSize: 7)
+        #expect(second.digest == "lines=40 blank=4 recorded=0 dup=36 accepted=0 rejected=0 bound=0 unbound=0 reasons[] warnings[] "
+                + "seqs=nil..nil size=36 interrupted=false")
+        #expect(try bed.entries() == before)
+        #expect(try bed.trail().root(size: 36) == root)
+        #expect(try bed.captureRows() == 36)
+        let v = try bed.trail().verify()
+        #expect(v.intact && v.entries == 36)
+    }
+
+    @Test func aPartlyImportedFileGetsOnlyItsNewLinesInInputOrder() throws {
+        let lines = try Self.mixedLines()
+        let half = lines.count / 2
+        let bed = try ImportBed()
+        // The first half, from a file of another name: lines are known by their bytes, not their file.
+        let head = try bed.run("head.jsonl", lines: Array(lines[..<half]), batchSize: 5)
+        let headRecorded = lines[..<half].filter { !ImportFixture.isBlank($0) }.count
+        #expect(head.recorded == headRecorded && head.lastSeq == UInt64(headRecorded - 1))
+
+        // Something else appends meanwhile (a live verification, say).
+        try bed.trail().record(TrailFixture.entry(0, nonce: "live-1"))
+
+        let full = bed.scratch.path("full.jsonl")
+        let all = try bed.run("full.jsonl", lines: lines, batchSize: 5)
+        let newLines = lines.indices.filter { $0 >= half && !ImportFixture.isBlank(lines[$0]) }
+        #expect(all.recorded == newLines.count && all.duplicates == headRecorded && all.lines == lines.count)
+        #expect(all.blankLines == lines.filter(ImportFixture.isBlank).count)
+        #expect(all.firstSeq == UInt64(headRecorded + 1) && all.lastSeq == UInt64(headRecorded + newLines.count))
+
+        let e = try bed.entries()
+        #expect(e.count == headRecorded + 1 + newLines.count)
+        #expect(e[headRecorded].source == .live)
+        let tail = Array(e[(headRecorded + 1)...])
+        #expect(tail.map(\.seq) == (0..<newLines.count).map { UInt64(headRecorded + 1 + $0) })
+        #expect(tail.map(\.captureLine) == newLines.map { Int64($0 + 1) })
+        #expect(tail.allSatisfy { $0.captureFile == full })
+        #expect(tail.map(\.captureHash) == newLines.map { ImportFixture.hex(lines[$0]) })
+        // Same verdicts as a single import of the whole file would give.
+        let once = try ImportBed()
+        try once.run("full.jsonl", lines: lines)
+        let reference = try once.entries()
+        #expect(e.filter { $0.source == .import }.map { $0.reason ?? "accepted" } == reference.map { $0.reason ?? "accepted" })
+        #expect(Set(e.compactMap(\.captureHash)).count == reference.count)
+        #expect(try bed.trail().verify().intact)
+    }
+
+    @Test func severalFilesAreImportedInTheOrderGiven() throws {
+        let base = ImportFixture.base
+        let tokens = try (0..<4).map { try ImportFixture.token("order-\($0)") }
+        func line(_ i: Int, _ offset: Int64) -> String {
+            ImportFixture.bound(tokens[i], nonce: "order-\(i)", capturedAt: ImportFixture.time(base + offset))
+        }
+        let bed = try ImportBed()
+        let one = try bed.scratch.write("one.jsonl", ImportFixture.file([line(0, 1), line(1, 1), "", line(2, 1)]))
+        let two = try bed.scratch.write("two.jsonl", ImportFixture.file([line(0, 2), "{}", line(3, 1), line(1, 1)]))
+        let s = try bed.run(files: [two, one], jobs: 3, batchSize: 2)
+        // two.jsonl first: its line 4 is the same bytes as one.jsonl's line 2, which is then the duplicate.
+        #expect(s.digest == "lines=8 blank=1 recorded=6 dup=1 accepted=4 rejected=2 bound=5 unbound=1 "
+                + "reasons[malformed_input=1,nonce_replayed=1] warnings[] seqs=0..5 size=6 interrupted=false")
+        let e = try bed.entries()
+        #expect(e.map { "\(FileSystem.basename($0.captureFile ?? "")):\($0.captureLine ?? 0)" }
+                == ["two.jsonl:1", "two.jsonl:2", "two.jsonl:3", "two.jsonl:4", "one.jsonl:1", "one.jsonl:4"])
+        #expect(e.map { $0.reason ?? "accepted" } == ["accepted", "malformed_input", "accepted", "accepted", "nonce_replayed", "accepted"])
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import MeterProof
+import Testing
+@testable import MeterProofAudit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `meterproof audit import -` stopped by SIGINT keeps a committed prefix of its input, and
+/// running the import again completes it: every line exactly once, in input order.
+@Suite struct ImportInterruptTests {
+    /// 300 distinct lines from 30 signed tokens: each token is captured ten times at different
+    /// times (the first accepted, the rest replays), with malformed lines and blanks between.
+    static func lines() throws -> [String] {
+        let base = ImportFixture.base
+        let tokens = try (0..<30).map { try ImportFixture.token("int-\($0)") }
+        var out: [String] = []
+        for i in 0..<300 {
+            if i % 23 == 22 { out.append(i % 2 == 0 ? "" : " ") }
+            if i % 11 == 10 {
+                out.append(#"{"request": {"productCode": "p", "publicKeyVersion": 1}, "line": \#(i)}"#)
+            } else {
+                out.append(ImportFixture.bound(tokens[i % 30], nonce: "int-\(i % 30)", capturedAt: ImportFixture.time(base + Int64(i))))
+            }
+        }
+        return out
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func anInterruptedImportKeepsAPrefixAndTheRerunCompletesIt() throws {
+        let bin = try #require(TrailPaths.cli, "the meterproof executable was not found next to the tests; run `swift build` first")
+        // The child may exit while we still write to it: get EPIPE, not SIGPIPE. (Process-wide,
+        // and inherited by children started later; harmless for these tests.)
+        signal(SIGPIPE, SIG_IGN)
+        let lines = try Self.lines()
+        let nonBlank = lines.indices.filter { !ImportFixture.isBlank(lines[$0]) }
+        let s = try TrailScratch("interrupt")
+        let db = s.path("t.sqlite"), key = s.path("log.key")
+        let common = ["--db", db, "--signing-key", key, "--keys", TrailPaths.testKeys, "--batch-size", "10", "--no-progress"]
+
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: bin)
+        p.arguments = ["audit", "import"] + common + ["-"]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = errors
+        try p.run()
+        let w = input.fileHandleForWriting
+        // Should an expectation below stop the test early, do not leave the child waiting for input.
+        defer {
+            try? w.close()
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        }
+        let cut = 100
+        try w.write(contentsOf: Data(ImportFixture.file(Array(lines[..<cut]))))
+
+        // Wait until at least one batch is committed (the trail is created by the child first).
+        let deadline = Date().addingTimeInterval(60)
+        var committed: UInt64 = 0
+        while committed < 10 {
+            if let t = try? AuditTrail(path: db, readOnly: true), let n = try? t.size() { committed = n }
+            if committed >= 10 { break }
+            try #require(Date() < deadline, "the import committed nothing within 60 s")
+            try #require(p.isRunning, "the import exited early")
+            usleep(10_000)
+        }
+        kill(p.processIdentifier, SIGINT)
+        // The child is blocked reading standard input; more input lets it see the request. Once it
+        // stops reading, it exits, and the rest of this write may fail with EPIPE: that is fine.
+        try? w.write(contentsOf: Data(ImportFixture.file(Array(lines[cut...]))))
+        try? w.close()
+        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit)
+        #expect(p.terminationStatus == 130, "stdout: \(out)\nstderr: \(err)")
+        #expect(out.hasPrefix("import INTERRUPTED (everything below is committed; run the same command again to finish)\n"), "\(out)")
+        #expect(err == "meterproof: created trail \(db) with log key \(key)\n")
+
+        // What was committed is a prefix of the input, whole batches of 10, and the summary says so.
+        let trail = try AuditTrail(path: db, readOnly: true)
+        let recorded = Int(try trail.size())
+        #expect(recorded >= 10 && recorded <= nonBlank.count && recorded % 10 == 0, "recorded \(recorded)")
+        for seq in 0..<recorded {
+            let e = try trail.entry(UInt64(seq))
+            let line = nonBlank[seq]
+            #expect(e.captureFile == "-" && e.captureLine == Int64(line + 1) && e.captureHash == ImportFixture.hex(lines[line]), "seq \(seq)")
+        }
+        #expect(out.contains("  recorded:    \(recorded) ("), "\(out)")
+        #expect(out.contains("  trail:       \(db) (\(recorded) entries)\n"), "\(out)")
+        // A checkpoint of exactly the committed entries was signed.
+        let note = try SignedNote(parsing: String(try #require(out.components(separatedBy: "checkpoint:\n").last)))
+        let cp = try Checkpoint(verifying: note, verifiers: [trail.verifier])
+        #expect(try cp.size == UInt64(recorded) && cp.root == trail.root(size: UInt64(recorded)))
+
+        // The same import again, from the file: completes it, exit 0, every line exactly once.
+        let file = try s.write("captures.jsonl", ImportFixture.file(lines))
+        let rerun = try TrailRun.cli(["audit", "import"] + common + ["--format", "json", file])
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(rerun.stdout.utf8)) as? [String: Any])
+        #expect(summary["duplicates"] as? Int == recorded)
+        #expect(summary["recorded"] as? Int == nonBlank.count - recorded)
+        #expect(summary["firstSeq"] as? Int == recorded && summary["lastSeq"] as? Int == nonBlank.count - 1)
+        #expect(summary["interrupted"] as? Bool == false)
+
+        let done = try AuditTrail(path: db, readOnly: true)
+        #expect(try done.size() == UInt64(nonBlank.count))
+        var hashes = Set<String>()
+        for seq in 0..<nonBlank.count {
+            let e = try done.entry(UInt64(seq))
+            let line = nonBlank[seq]
+            #expect(e.captureLine == Int64(line + 1) && e.captureHash == ImportFixture.hex(lines[line]), "seq \(seq)")
+            #expect(e.captureFile == (seq < recorded ? "-" : file))
+            hashes.insert(try #require(e.captureHash))
+        }
+        #expect(hashes.count == nonBlank.count)
+        // The verdicts are those of one uninterrupted import: 30 accepted, the rest replays or malformed.
+        let reasons = try (0..<UInt64(nonBlank.count)).map { try done.entry($0).reason ?? "accepted" }
+        #expect(reasons.filter { $0 == "accepted" }.count == 30)
+        #expect(reasons.filter { $0 == "malformed_input" }.count == 27)
+        #expect(reasons.filter { $0 == "nonce_replayed" }.count == 300 - 27 - 30)
+
+        let verify = try TrailRun.cli(["audit", "verify", "--db", db, "--format", "json"])
+        #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
+        #expect(verify.stdout.contains(#""intact":true,"entries":\#(nonBlank.count),"checkpointsVerified":2"#), "\(verify.stdout)")
+    }
+}

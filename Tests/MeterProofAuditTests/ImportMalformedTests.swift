@@ -1,0 +1,180 @@
+import Foundation
+import MeterProof
+import Testing
+@testable import MeterProofAudit
+
+/// Malformed capture lines are recorded as rejected entries (never dropped, never fatal), with
+/// their file and line; blank lines are counted and skipped; CRLF works; overlong lines are
+/// recognised by the hash of all their bytes.
+@Suite struct ImportMalformedTests {
+    /// One malformed line and what its entry must say. `message` is the text after `<file>:<line>: `
+    /// when the capture itself could not be read; `verifierMessage` the whole message when the line
+    /// was a (broken) token that reached the verifier.
+    struct Case {
+        var line: [UInt8]
+        var reason: String
+        var message: String? = nil
+        var verifierMessage: String? = nil
+        var binding = "unbound"
+        var token: String? = nil
+    }
+
+    static let request = #"{"productCode":"prod-import","publicKeyVersion":1,"nonce":"m-1"}"#
+
+    static let cases: [Case] = [
+        Case(line: Array("this is not json".utf8), reason: "malformed_token",
+             verifierMessage: "token has 1 segment; a compact JWS has exactly three", token: "this is not json"),
+        Case(line: Array("[1, 2, 3]".utf8), reason: "malformed_input", message: "input is a JSON array, not a response object or token"),
+        Case(line: Array("42".utf8), reason: "malformed_input", message: "input is a JSON number, not a response object or token"),
+        Case(line: Array("null".utf8), reason: "malformed_input", message: "input is a JSON null, not a response object or token"),
+        Case(line: Array(#"{"request": \#(request), "capturedAt": "2026-11-01T00:00:05Z"}"#.utf8), reason: "malformed_input",
+             message: #"capture has no "response""#),
+        Case(line: Array(#"{"response": {"Signature": "a.b.c"}, "request": null}"#.utf8), reason: "malformed_input",
+             message: #"capture has no "request" object"#),
+        Case(line: Array(#"{"request": {"publicKeyVersion": 1, "nonce": "m-1"}, "response": {"Signature": "a.b.c"}}"#.utf8),
+             reason: "malformed_input", message: "capture request has no ProductCode string"),
+        Case(line: Array(#"{"request": {"productCode": 5, "publicKeyVersion": 1}, "response": {"Signature": "a.b.c"}}"#.utf8),
+             reason: "malformed_input", message: "capture request has no ProductCode string"),
+        Case(line: Array(#"{"request": {"productCode": "p", "ProductCode": "p", "publicKeyVersion": 1}, "response": {"Signature": "a.b.c"}}"#.utf8),
+             reason: "malformed_input", message: "capture request carries both ProductCode and productCode"),
+        Case(line: Array(#"{"request": {"productCode": "p", "publicKeyVersion": 1, "Nonce": "a", "nonce": "a"}, "response": {"Signature": "a.b.c"}}"#.utf8),
+             reason: "malformed_input", message: "capture request carries both Nonce and nonce"),
+        Case(line: Array(#"{"request": \#(request), "response": {"Signature": "a.b.c"}, "capturedAt": "yesterday"}"#.utf8),
+             reason: "malformed_input", message: #"capturedAt "yesterday" is not an RFC 3339 time"#),
+        Case(line: Array(#"{"request": \#(request), "response": {"Signature": "a.b.c"}, "capturedAt": 1793577600}"#.utf8),
+             reason: "malformed_input", message: "capturedAt is a number, not an RFC 3339 string"),
+        Case(line: Array(#"{"request": \#(request), "response": {"Signature": "a.b.c"}, "capturedAt": "2026-11-01T00:00:00Z", "capturedAt": "2026-11-01T00:00:00Z"}"#.utf8),
+             reason: "duplicate_member", message: #"capture has duplicate member "capturedAt""#),
+        Case(line: Array(#"{"request": "#.utf8), reason: "malformed_input",
+             message: "capture line is not valid JSON: unexpected end of JSON at byte 12"),
+        Case(line: Array(#"{"Signature": 42}"#.utf8), reason: "malformed_input", message: #"response "Signature" is not a string"#),
+        Case(line: Array(#"{"Signature": "a"#.utf8) + [0xFF, 0xFE] + Array(#""}"#.utf8), reason: "malformed_input"),
+        Case(line: [0xC3, 0x28, 0x2E, 0x61, 0x2E, 0x62], reason: "malformed_input",
+             message: "input is neither JSON nor a token (not UTF-8)"),
+        Case(line: Array("eyJhbGciOiJQUzI1NiJ9.e30".utf8), reason: "malformed_token",
+             verifierMessage: "token has 2 segments; a compact JWS has exactly three", token: "eyJhbGciOiJQUzI1NiJ9.e30"),
+        Case(line: Array(#"{"request": \#(request), "response": "eyJhbGciOiJQUzI1NiJ9.e30"}"#.utf8), reason: "malformed_token",
+             verifierMessage: "token has 2 segments; a compact JWS has exactly three", binding: "bound", token: "eyJhbGciOiJQUzI1NiJ9.e30"),
+    ]
+
+    @Test func everyMalformedLineIsRecordedWithItsFileAndLine() throws {
+        let blanks: [[UInt8]] = [[], Array("   ".utf8), [0x0D], [0x09, 0x20, 0x0D], [0x0D, 0x0D]]
+        // Interleave: a blank line after every third case.
+        var lines: [[UInt8]] = []
+        var caseLine: [Int] = []
+        var nextBlank = 0
+        for (i, c) in Self.cases.enumerated() {
+            lines.append(c.line)
+            caseLine.append(lines.count)
+            if i % 3 == 2 && nextBlank < blanks.count {
+                lines.append(blanks[nextBlank])
+                nextBlank += 1
+            }
+        }
+        let blankCount = lines.count - Self.cases.count
+        #expect(blankCount == 5)
+        lines.append([])  // and one at the very end (no recorded entry, but counted)
+
+        let bed = try ImportBed()
+        let file = bed.scratch.path("malformed.jsonl")
+        let summary = try bed.run("malformed.jsonl", ImportFixture.file(lines))
+        let n = Self.cases.count
+        #expect(summary.lines == n + blankCount + 1 && summary.blankLines == blankCount + 1)
+        #expect(summary.recorded == n && summary.rejected == n && summary.accepted == 0 && summary.duplicates == 0)
+        #expect(summary.boundCaptures == 1 && summary.unboundCaptures == n - 1)
+        #expect(summary.reasons == ["malformed_input": 15, "malformed_token": 3, "duplicate_member": 1])
+        #expect(summary.firstSeq == 0 && summary.lastSeq == UInt64(n - 1) && summary.treeSize == UInt64(n))
+
+        let entries = try bed.entries()
+        try #require(entries.count == n)
+        for (i, (e, c)) in zip(entries, Self.cases).enumerated() {
+            let where_ = "case \(i): \(String(decoding: c.line, as: UTF8.self))"
+            #expect(e.outcome == "rejected", "\(where_)")
+            #expect(e.reason == c.reason, "\(where_)")
+            #expect(e.binding == c.binding, "\(where_)")
+            #expect(e.captureFile == file)
+            #expect(e.captureLine == Int64(caseLine[i]), "\(where_)")
+            #expect(e.captureHash == ImportFixture.hex(c.line), "\(where_)")
+            #expect(e.token == c.token, "\(where_)")
+            #expect(e.productCode == nil && e.nonce == nil && e.issuedAt == nil && e.keyFingerprint == nil && e.warnings == nil, "\(where_)")
+            #expect(e.capturedAt == nil, "\(where_)")
+            let msg = try #require(e.message)
+            if let v = c.verifierMessage {
+                #expect(msg == v, "\(where_)")
+            } else {
+                let prefix = "\(file):\(caseLine[i]): "
+                #expect(msg.hasPrefix(prefix), "\(where_): \(msg)")
+                if let m = c.message { #expect(msg == prefix + m, "\(where_)") }
+            }
+        }
+        #expect(try bed.captureRows() == Int64(n))
+        #expect(try bed.trail().verify().intact)
+
+        // Importing it again records nothing: malformed lines are deduplicated like any other.
+        let again = try bed.run(files: [file])
+        #expect(again.recorded == 0 && again.duplicates == n && again.blankLines == blankCount + 1)
+        #expect(try bed.trail().size() == UInt64(n))
+    }
+
+    @Test func crlfLineEndingsWork() throws {
+        let tok = try ImportFixture.token("crlf-1")
+        let tok2 = try ImportFixture.token("crlf-2")
+        let lines = [ImportFixture.bound(tok, nonce: "crlf-1", capturedAt: ImportFixture.time(ImportFixture.base + 1)), tok2, "[]"]
+        let crlf = ImportFixture.file(lines.map { Array($0.utf8) } + [[]], terminator: [0x0D, 0x0A])
+        let bed = try ImportBed()
+        let s = try bed.run("crlf.jsonl", crlf)
+        #expect(s.digest == "lines=4 blank=1 recorded=3 dup=0 accepted=2 rejected=1 bound=1 unbound=2 reasons[malformed_input=1] "
+                + "warnings[] seqs=0..2 size=3 interrupted=false")
+        let e = try bed.entries()
+        #expect(e.map(\.captureLine) == [1, 2, 3])
+        // The hash is of the line without its terminator, so the LF-only file is the same captures.
+        #expect(e.map(\.captureHash) == lines.map { ImportFixture.hex($0) })
+        #expect(e[1].token == tok2)
+        let lf = try bed.run("lf.jsonl", lines: lines)
+        #expect(lf.recorded == 0 && lf.duplicates == 3)
+        // A final line without any terminator is read too.
+        let last = try bed.run("noeol.jsonl", Array(("\r\n" + tok2 + "\r\n" + "[true]").utf8))
+        #expect(last.lines == 3 && last.blankLines == 1 && last.duplicates == 1 && last.recorded == 1)
+        #expect(try bed.entries().last?.captureHash == ImportFixture.hex("[true]"))
+    }
+
+    /// Lines longer than `Capture.maxLineBytes` are rejected as `malformed_input`, and
+    /// identified by the SHA-256 of all their bytes, however the reader met them.
+    @Test func overlongLinesAreRecordedOnceEachByTheirFullHash() throws {
+        let max = Capture.maxLineBytes
+        // A: just over the limit (seen whole in the read buffer); B: the same length, differing
+        // only in its last byte; C: several buffers long (hashed while it streams past).
+        let a = [UInt8](repeating: UInt8(ascii: "a"), count: max + 1)
+        var b = a
+        b[b.count - 1] = UInt8(ascii: "b")
+        let c = [UInt8](repeating: UInt8(ascii: "c"), count: 2 * max + 100)
+        let ok = Array(try ImportFixture.token("overlong-ok").utf8)
+        let lines: [[UInt8]] = [a, ok, b, c, a, c, b]
+        let bed = try ImportBed()
+        let file = bed.scratch.path("overlong.jsonl")
+        let s = try bed.run("overlong.jsonl", ImportFixture.file(lines))
+        #expect(s.digest == "lines=7 blank=0 recorded=4 dup=3 accepted=1 rejected=3 bound=0 unbound=4 reasons[malformed_input=3] "
+                + "warnings[] seqs=0..3 size=4 interrupted=false")
+        let e = try bed.entries()
+        #expect(e.map(\.captureLine) == [1, 2, 3, 4])
+        #expect(e.map(\.captureHash) == [a, ok, b, c].map { ImportFixture.hex($0) })
+        for i in [0, 2, 3] {
+            #expect(e[i].reason == "malformed_input" && e[i].binding == "unbound" && e[i].token == nil)
+            #expect(e[i].message == "\(file):\(i + 1): capture line longer than \(max) bytes")
+        }
+        #expect(e[1].isAccepted)
+    }
+
+    /// An overlong CRLF line whose CR is the last byte of a read buffer: the CR is still part of
+    /// the terminator, so the line hashes as without it (and a copy with an LF ending is a duplicate).
+    @Test func anOverlongCRLFLineIsHashedWithoutItsCR() throws {
+        let max = Capture.maxLineBytes
+        // The reader fills 1 MiB at a time; a line of 2 MiB - 1 bytes puts its CR at offset 2 MiB - 1.
+        let body = [UInt8](repeating: UInt8(ascii: "x"), count: 2 * max - 1)
+        let bytes = body + [0x0D, 0x0A] + body + [0x0A] + body + [0x0D, 0x0A]
+        let bed = try ImportBed()
+        let s = try bed.run("overlong-crlf.jsonl", bytes)
+        #expect(s.recorded == 1 && s.duplicates == 2 && s.lines == 3)
+        #expect(try bed.entries().map(\.captureHash) == [ImportFixture.hex(body)])
+    }
+}
