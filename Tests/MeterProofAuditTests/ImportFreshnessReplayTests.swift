@@ -111,7 +111,7 @@ import Testing
         ])
         #expect(s.accepted == 2 && s.warnings == ["key_rotation_due": 2])
         let e = try bed.entries()
-        #expect(e[0].warnings == "key_rotation_due,key_rotation_due")
+        #expect(e[0].warnings == "key_rotation_due")  // each code once per entry, however many sources raised it
         #expect(e[1].warnings == "key_rotation_due")
     }
 }

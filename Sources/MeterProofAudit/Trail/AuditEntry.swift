@@ -175,7 +175,9 @@ public struct AuditEntry: Sendable, Hashable {
         self.nonce = result.claims?.nonce
         self.issuedAt = result.claims?.issuedAt
         self.keyFingerprint = result.keyFingerprint
-        self.warnings = result.warnings.isEmpty ? nil : result.warnings.map(\.code).joined(separator: ",")
+        var codes: [String] = []
+        for w in result.warnings where !codes.contains(w.code) { codes.append(w.code) }
+        self.warnings = codes.isEmpty ? nil : codes.joined(separator: ",")
         self.token = result.token
         self.capturedAt = capture?.capturedAt
         self.captureFile = capture?.file
