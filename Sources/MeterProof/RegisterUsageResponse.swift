@@ -34,6 +34,10 @@ public struct RegisterUsageResponse: Sendable {
         while hi > lo && ws(bytes[hi - 1]) { hi -= 1 }
         guard lo < hi else { throw VerificationError(.malformedInput, "input is empty") }
         if lo > 0 || hi < bytes.count { bytes = Array(bytes[lo..<hi]) }
+        if let token = Self.plainAWSShape(bytes) {
+            self.init(token: token, rotationTimestamp: nil, rotationTimestampText: nil)
+            return
+        }
         if bytes[0] == UInt8(ascii: "{") || bytes[0] == UInt8(ascii: "\"") {
             guard bytes.count <= TokenLimits.maxResponseBytes else {
                 throw VerificationError(.tokenTooLarge, "response document of \(bytes.count) bytes exceeds the \(TokenLimits.maxResponseBytes)-byte limit")
@@ -52,6 +56,42 @@ public struct RegisterUsageResponse: Sendable {
             }
             self.init(token: s, rotationTimestamp: nil, rotationTimestampText: nil)
         }
+    }
+
+    static let awsPrefix = Array(#"{"Signature":""#.utf8)
+    static let awsSuffix = Array(#"","PublicKeyRotationTimestamp":null}"#.utf8)
+
+    /// The exact bytes the AWS CLI and SDKs produce most often — `{"Signature":"<token>",
+    /// "PublicKeyRotationTimestamp":null}` without whitespace, where the token holds only
+    /// printable ASCII other than `"` and `\`. For exactly these bytes the strict reader would
+    /// return the same string (no escapes, no duplicates, nothing else), so it is taken without
+    /// building a JSON tree; anything else goes the full way. The token itself is judged next.
+    static func plainAWSShape(_ b: [UInt8]) -> String? {
+        let p = awsPrefix.count, q = awsSuffix.count
+        guard b.count > p + q, b.count <= TokenLimits.maxResponseBytes,
+              b.starts(with: awsPrefix), b[(b.count - q)...].elementsEqual(awsSuffix) else { return nil }
+        let plain = b.withUnsafeBytes { raw -> Bool in
+            var i = p
+            let end = b.count - q
+            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+            @inline(__always) func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+            while end - i >= 8 {
+                let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                // Any byte >= 0x80, < 0x20, '"' or '\' leaves the fast path.
+                if x & highs != 0 || (x &- ones &* 0x20) & ~x & highs != 0 || hasZero(x ^ (ones &* 0x22)) || hasZero(x ^ (ones &* 0x5C)) {
+                    return false
+                }
+                i += 8
+            }
+            while i < end {
+                let c = raw[i]
+                if c < 0x20 || c >= 0x80 || c == 0x22 || c == 0x5C { return false }
+                i += 1
+            }
+            return true
+        }
+        guard plain else { return nil }
+        return String(decoding: b[p..<(b.count - q)], as: UTF8.self)
     }
 
     /// Reads an already-parsed JSON value: a string (the token) or a response object.

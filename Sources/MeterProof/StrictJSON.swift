@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A JSON value as read by ``StrictJSON``.
 ///
 /// Objects keep their members in document order; duplicates never reach this type because
@@ -75,7 +81,7 @@ public struct JSONObject: Sendable, Equatable {
     /// canonical equivalence (RFC 7515 section 10.12: "public\u{212A}eyVersion", with a KELVIN
     /// SIGN, is not `publicKeyVersion`).
     public subscript(name: String) -> JSONValue? {
-        for m in members where m.name.utf8.elementsEqual(name.utf8) { return m.value }
+        for m in members where utf8Equal(m.name, name) { return m.value }
         return nil
     }
 
@@ -214,7 +220,7 @@ private struct Parser {
             let name = try string()
             // Linear scan for small objects; a set once objects grow.
             if members.count < 16 {
-                for m in members where m.name.utf8.elementsEqual(name.utf8) {
+                for m in members where utf8Equal(m.name, name) {
                     throw JSONError(kind: .duplicateMember(name), offset: nameOffset, message: "duplicate member \"\(name)\"")
                 }
             } else {
@@ -365,5 +371,18 @@ private struct Parser {
             }
         }
         throw error("unterminated string")
+    }
+}
+
+/// Byte-for-byte string equality (no Unicode canonical equivalence, unlike `==`), fast for
+/// native strings: lengths first, then one memcmp of the UTF-8 storage.
+@inline(__always)
+public func utf8Equal(_ a: String, _ b: String) -> Bool {
+    guard a.utf8.count == b.utf8.count else { return false }
+    var x = a, y = b
+    return x.withUTF8 { ux in
+        y.withUTF8 { uy in
+            ux.count == 0 || memcmp(ux.baseAddress!, uy.baseAddress!, ux.count) == 0
+        }
     }
 }

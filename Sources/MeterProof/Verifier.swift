@@ -176,7 +176,7 @@ public struct Verifier: Sendable {
         if let request {
             // Binding compares code points exactly: Swift's String == would treat canonically
             // equivalent spellings ("caf\u{E9}" and "cafe\u{301}", "K" and KELVIN SIGN) as equal.
-            guard claims.productCode.utf8.elementsEqual(request.productCode.utf8) else {
+            guard utf8Equal(claims.productCode, request.productCode) else {
                 throw VerificationError(.productCodeMismatch, "token is for product \"\(claims.productCode)\", expected \"\(request.productCode)\"")
             }
             guard claims.publicKeyVersion == request.publicKeyVersion else {
@@ -184,7 +184,7 @@ public struct Verifier: Sendable {
             }
             switch (request.nonce, claims.nonce) {
             case let (sent?, got?):
-                guard sent.utf8.elementsEqual(got.utf8) else { throw VerificationError(.nonceMismatch, "token nonce does not match the nonce sent") }
+                guard utf8Equal(sent, got) else { throw VerificationError(.nonceMismatch, "token nonce does not match the nonce sent") }
             case (nil, _?):
                 throw VerificationError(.nonceMismatch, "token carries a nonce but none was sent")
             case (_?, nil):
