@@ -125,11 +125,7 @@ public final class AuditTrail {
             }
             try db.setDefensive(true)
             try db.execute("PRAGMA trusted_schema=OFF")
-            if readOnly {
-                // Readers stream the whole file (verify, export, report): map it rather than a
-                // pread per page. Mapped pages are the kernel's page cache of the file, not heap.
-                try db.execute("PRAGMA mmap_size=1073741824")
-            } else {
+            if !readOnly {
                 try db.execute("PRAGMA synchronous=FULL")
             }
             try db.execute("PRAGMA cache_size=-16384")

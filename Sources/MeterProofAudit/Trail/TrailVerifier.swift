@@ -43,6 +43,11 @@ extension AuditTrail {
             return fail("wrong_log_key", "the trail's log key \(verifier.vkey) is not the expected \(logKey.vkey): the file was replaced or belongs to another log")
         }
         do {
+            // The scan streams the whole file: map it rather than a pread per page (mapped pages
+            // are the kernel's page cache of the file, not heap; other readers stay unmapped).
+            try db.execute("PRAGMA mmap_size=1073741824")
+            defer { try? db.execute("PRAGMA mmap_size=0") }
+
             // 1. SQLite's own structural check, on its own connection and core while the scan runs.
             let integrity = IntegrityCheck(path: path, mode: openMode == .immutable ? .immutable : .readOnly)
             defer { integrity.wait() }
