@@ -80,8 +80,13 @@ extension MeterProofCommand.Audit {
             var policy = VerificationPolicy.strict
             freshness.apply(to: &policy)
 
-            signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
-            signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
+            // A signal the parent chose to ignore (a background job in a script) stays ignored.
+            for sig in [SIGINT, SIGTERM] {
+                let previous = signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) }
+                if unsafeBitCast(previous, to: UnsafeRawPointer?.self) == unsafeBitCast(SIG_IGN, to: UnsafeRawPointer?.self) {
+                    signal(sig, SIG_IGN)
+                }
+            }
             // A blocked signal mask is inherited across exec: started from a thread that blocks
             // them (a Dispatch or Swift concurrency thread, say), the handlers would never run.
             var stopSignals = sigset_t()
@@ -171,7 +176,8 @@ final class ProgressBar: Sendable {
             let filled = Int(frac * Double(width))
             let eta = frac > 0 ? p.elapsed * (1 - frac) / frac : 0
             line += "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] "
-            line += "\(pad(decimal(frac * 100, 0), 3))%  \(p.committed) captures  \(decimal(rate, 0))/s  ETA \(decimal(eta, 0))s "
+            let percent = decimal(frac * 100, 0)
+            line += String(repeating: " ", count: max(0, 3 - percent.count)) + percent + "%  \(p.committed) captures  \(decimal(rate, 0))/s  ETA \(decimal(eta, 0))s "
         } else {
             line += "\(p.committed) captures  \(decimal(rate, 0))/s "
         }

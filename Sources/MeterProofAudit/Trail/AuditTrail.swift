@@ -306,7 +306,10 @@ public final class AuditTrail {
                 let addNode = try db.cachedStatement("INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)")
                 let addKey = try db.cachedStatement("INSERT INTO keys(fingerprint, version, spki, first_seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
                 for item in items {
-                    if let h = item.captureHash {
+                    // The entry records the hash it is deduplicated by, so the captures table and
+                    // the hashed entries always agree (audit verify checks it).
+                    let captureKey = item.captureHash ?? item.entry.captureHash.flatMap { Hex.decode($0) }
+                    if let h = captureKey {
                         try findCapture.bind(h, at: 1)
                         let found = try findCapture.step() ? UInt64(findCapture.int64(at: 0)) : nil
                         findCapture.reset()
@@ -315,6 +318,7 @@ public final class AuditTrail {
                     var e = item.entry
                     e.seq = frontier.size
                     e.recordedAt = now
+                    e.captureHash = captureKey.map { Hex.encode($0) }
                     if e.isAccepted, let nonce = e.nonce, let pc = e.productCode {
                         try addNonce.bind(pc, at: 1)
                         try addNonce.bind(nonce, at: 2)
@@ -356,7 +360,7 @@ public final class AuditTrail {
                         try addKey.run()
                         addKey.reset()
                     }
-                    if let h = item.captureHash {
+                    if let h = captureKey {
                         try addCapture.bind(h, at: 1)
                         try addCapture.bind(Int64(e.seq), at: 2)
                         try addCapture.run()

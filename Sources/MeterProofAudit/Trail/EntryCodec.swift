@@ -12,10 +12,13 @@ extension AuditEntry {
         public var hasProductCode: Bool
         /// For an accepted entry carrying both: its product code and nonce (what the nonce table must hold).
         public var acceptedNonce: (productCode: String, nonce: String)?
+        /// The imported capture line's SHA-256 (what the captures table must hold), when present.
+        public var captureHash: [UInt8]? = nil
 
         public static func == (a: Summary, b: Summary) -> Bool {
             a.seq == b.seq && a.accepted == b.accepted && a.hasNonce == b.hasNonce && a.hasProductCode == b.hasProductCode
                 && a.acceptedNonce?.productCode == b.acceptedNonce?.productCode && a.acceptedNonce?.nonce == b.acceptedNonce?.nonce
+                && a.captureHash == b.captureHash
         }
     }
 
@@ -30,7 +33,7 @@ extension AuditEntry {
     ]
     /// Indexes into ``layout`` of the fields the checker looks at.
     enum Field {
-        static let binding = 0, nonce = 8, outcome = 9, productCode = 10, reason = 12, source = 15
+        static let binding = 0, captureHash = 2, nonce = 8, outcome = 9, productCode = 10, reason = 12, source = 15
     }
 
     /// `"name":` prefixes, with the `{` or `,` that precedes each.
@@ -128,6 +131,9 @@ extension AuditEntry {
                 case Field.nonce: summary.hasNonce = !isNull; nonceRange = range
                 case Field.productCode: summary.hasProductCode = !isNull; productRange = range
                 case Field.reason: reasonNull = isNull
+                case Field.captureHash:
+                    // 64 lowercase hex digits when present; anything else cannot match a captures row.
+                    if let r = range { summary.captureHash = Hex.decode(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[r]), as: UTF8.self)) ?? [] }
                 default: break
                 }
             case .intOrNull:

@@ -89,6 +89,8 @@ extension AuditTrail {
             var acceptedNonces: Int64 = 0
             var problem: TrailVerification? = nil
             let nonceRow = try db.prepare("SELECT seq FROM nonces WHERE product_code = ? AND nonce = ?")
+            var capturedEntries: Int64 = 0
+            let captureRow = try db.prepare("SELECT seq FROM captures WHERE hash = ?")
             // A checkpoint of the empty tree (signed before the first entry) is never reached by the
             // loop below, which checks sizes 1, 2, …: check it here.
             if let first = checkpoints.first, first.size == 0 {
@@ -183,6 +185,19 @@ extension AuditTrail {
                         }
                         acceptedNonces += 1
                     }
+                    if let h = c.captureHash {
+                        // Each imported line's hash must point at exactly this entry: a forged captures
+                        // row would make a later import skip a genuine capture as a "duplicate".
+                        try captureRow.bind(h, at: 1)
+                        let recordedAs: Int64? = try captureRow.step() ? captureRow.int64(at: 0) : nil
+                        captureRow.reset()
+                        guard recordedAs == Int64(item.seq) else {
+                            problem = fail("capture_table_mismatch", "entry \(item.seq) was imported from a capture line whose hash the captures table "
+                                           + (recordedAs.map { "records for entry \($0)" } ?? "does not hold"), seq: item.seq)
+                            break
+                        }
+                        capturedEntries += 1
+                    }
                     result.entries = size
                 }
             }
@@ -215,6 +230,10 @@ extension AuditTrail {
                     return fail("key_mismatch", "the stored key \(fp) does not hash to its fingerprint")
                 }
             }
+            let cc = try db.prepare("SELECT count(*) FROM captures")
+            if try cc.step(), cc.int64(at: 0) != capturedEntries {
+                return fail("capture_table_mismatch", "the captures table holds \(cc.int64(at: 0)) line hashes but \(capturedEntries) entries were imported")
+            }
             let nc = try db.prepare("SELECT count(*) FROM nonces")
             if try nc.step(), nc.int64(at: 0) != acceptedNonces {
                 return fail("nonce_table_mismatch", "the nonce table holds \(nc.int64(at: 0)) nonces but \(acceptedNonces) accepted entries carry one")
@@ -234,6 +253,8 @@ extension AuditTrail {
         var bodySeq: UInt64 = 0
         /// `(productCode, nonce)` of an accepted entry carrying both.
         var nonceKey: (String, String)? = nil
+        /// The capture line hash of an imported entry.
+        var captureHash: [UInt8]? = nil
         var error: String? = nil
     }
 
@@ -254,6 +275,7 @@ extension AuditTrail {
                     case .success(let s):
                         c.bodySeq = s.seq
                         if let nk = s.acceptedNonce { c.nonceKey = (nk.productCode, nk.nonce) }
+                        c.captureHash = s.captureHash
                     case .failure(let e):
                         c.error = "not a canonical entry: \(e.message)"
                     }
