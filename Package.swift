@@ -43,17 +43,21 @@ let package = Package(
             name: "meterproof-bench",
             dependencies: ["MeterProof", "MeterProofAudit", "CMeterProofOpenSSL", "CMeterProofSQLite"]
         ),
+        .target(
+            name: "MeterProofTestSupport",
+            path: "Tests/MeterProofTestSupport"
+        ),
         .testTarget(
             name: "MeterProofTests",
-            dependencies: ["MeterProof", "MeterProofAudit", "CMeterProofOpenSSL"]
+            dependencies: ["MeterProofTestSupport", "MeterProof", "MeterProofAudit", "CMeterProofOpenSSL"]
         ),
         .testTarget(
             name: "MeterProofAuditTests",
-            dependencies: ["MeterProof", "MeterProofAudit", "CMeterProofSQLite"]
+            dependencies: ["MeterProofTestSupport", "MeterProof", "MeterProofAudit", "CMeterProofSQLite"]
         ),
         .testTarget(
             name: "MeterProofCLITests",
-            dependencies: ["MeterProof"]
+            dependencies: ["MeterProofTestSupport", "MeterProof"]
         ),
     ],
     swiftLanguageModes: [.v6]

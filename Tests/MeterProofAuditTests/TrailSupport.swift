@@ -1,3 +1,4 @@
+import MeterProofTestSupport
 import Foundation
 import MeterProof
 import Testing
@@ -94,16 +95,7 @@ enum TrailRun {
     }
 
     /// The full path of `name` on `PATH`, if it is an executable file.
-    static func which(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for dir in path.split(separator: ":") {
-            let candidate = "\(dir)/\(name)"
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDir), !isDir.boolValue,
-               FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
+    static func which(_ name: String) -> String? { TestProcess.which(name) }
 }
 
 /// A running child process whose stdout and stderr go to files in its own scratch directory.

@@ -1,3 +1,4 @@
+import MeterProofTestSupport
 import Foundation
 import Testing
 import MeterProof
@@ -88,26 +89,8 @@ struct CLIRun: Sendable {
 enum Run {
     /// Runs a program with stdin from `stdin` (empty when nil) and stdout/stderr captured in files.
     static func program(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) throws -> CLIRun {
-        let fm = FileManager.default
-        let dir = try temporaryDirectory("run")
-        defer { try? fm.removeItem(at: dir) }
-        let out = dir.appendingPathComponent("out"), err = dir.appendingPathComponent("err"), inp = dir.appendingPathComponent("in")
-        _ = fm.createFile(atPath: out.path, contents: nil)
-        _ = fm.createFile(atPath: err.path, contents: nil)
-        _ = fm.createFile(atPath: inp.path, contents: Data(stdin ?? []))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        let outH = try FileHandle(forWritingTo: out), errH = try FileHandle(forWritingTo: err), inH = try FileHandle(forReadingFrom: inp)
-        p.standardOutput = outH
-        p.standardError = errH
-        p.standardInput = inH
-        try p.run()
-        p.waitUntilExit()
-        try outH.close(); try errH.close(); try inH.close()
-        return CLIRun(status: p.terminationStatus,
-                      stdout: String(decoding: try Data(contentsOf: out), as: UTF8.self),
-                      stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self))
+        let r = try TestProcess.run(executable, arguments, stdin: stdin)
+        return CLIRun(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 
     /// Runs `meterproof` with `arguments`.
@@ -116,16 +99,7 @@ enum Run {
         return try program(bin, arguments, stdin: stdin)
     }
 
-    static func which(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for dir in path.split(separator: ":") {
-            let candidate = "\(dir)/\(name)"
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDir), !isDir.boolValue,
-               FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
+    static func which(_ name: String) -> String? { TestProcess.which(name) }
 }
 
 /// External tools some CLI tests compare against; each test skips with a reason when its tool is absent.

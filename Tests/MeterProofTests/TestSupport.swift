@@ -1,3 +1,4 @@
+import MeterProofTestSupport
 import Foundation
 import Testing
 @testable import MeterProof
@@ -190,40 +191,12 @@ struct ProcessOutput: Sendable {
 
 enum Run {
     static func program(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) throws -> ProcessOutput {
-        let fm = FileManager.default
-        let dir = fm.temporaryDirectory.appendingPathComponent("meterproof-run-\(UUID().uuidString)")
-        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? fm.removeItem(at: dir) }
-        let out = dir.appendingPathComponent("out"), err = dir.appendingPathComponent("err"), inp = dir.appendingPathComponent("in")
-        _ = fm.createFile(atPath: out.path, contents: nil)
-        _ = fm.createFile(atPath: err.path, contents: nil)
-        _ = fm.createFile(atPath: inp.path, contents: Data(stdin ?? []))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        let outH = try FileHandle(forWritingTo: out), errH = try FileHandle(forWritingTo: err), inH = try FileHandle(forReadingFrom: inp)
-        p.standardOutput = outH
-        p.standardError = errH
-        p.standardInput = inH
-        try p.run()
-        p.waitUntilExit()
-        try outH.close(); try errH.close(); try inH.close()
-        return ProcessOutput(status: p.terminationStatus,
-                             stdout: String(decoding: try Data(contentsOf: out), as: UTF8.self),
-                             stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self))
+        let r = try TestProcess.run(executable, arguments, stdin: stdin)
+        return ProcessOutput(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 
     /// The full path of `name` on `PATH`, if there is an executable file by that name.
-    static func which(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for dir in path.split(separator: ":") {
-            let candidate = "\(dir)/\(name)"
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDir), !isDir.boolValue,
-               FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
+    static func which(_ name: String) -> String? { TestProcess.which(name) }
 }
 
 /// A fresh temporary directory, removed by the caller.
