@@ -102,7 +102,7 @@ extension AuditTrail {
             }
 
             let st = try db.prepare("SELECT seq, body, leaf_hash FROM entries ORDER BY seq")
-            var batch: [(seq: UInt64, body: [UInt8], stored: [UInt8])] = []
+            var batch: [(seq: UInt64, body: [UInt8], stored: MerkleHash?)] = []
             batch.reserveCapacity(batchSize)
             var done = false
             while !done && problem == nil {
@@ -110,7 +110,7 @@ extension AuditTrail {
                 while batch.count < batchSize {
                     guard try st.step() else { done = true; break }
                     // A negative seq (only possible by editing the file) sorts first and is reported as out of order.
-                    batch.append((UInt64(bitPattern: st.int64(at: 0)), st.blob(at: 1) ?? [], st.blob(at: 2) ?? []))
+                    batch.append((UInt64(bitPattern: st.int64(at: 0)), st.blob(at: 1) ?? [], st.withBlob(at: 2) { MerkleHash(bytes: $0) }))
                 }
                 if batch.isEmpty { break }
                 // Parse and hash in parallel; the tree is then folded in order.
@@ -136,7 +136,7 @@ extension AuditTrail {
                         problem = fail("seq_mismatch", "entry stored at seq \(item.seq) says seq \(c.bodySeq): entries were moved or reordered", seq: item.seq)
                         break
                     }
-                    guard MerkleHash(bytes: item.stored) == c.leaf else {
+                    guard item.stored == c.leaf else {
                         problem = fail("leaf_hash_mismatch", "entry \(item.seq): its bytes do not hash to the stored leaf hash (edited)", seq: item.seq)
                         break
                     }
@@ -151,7 +151,7 @@ extension AuditTrail {
                         }
                         let first = index << UInt64(level)
                         guard try cursor.step(), cursor.int64(at: 0) == Int64(bitPattern: index),
-                              MerkleHash(bytes: cursor.blob(at: 1) ?? []) == hash else {
+                              cursor.withBlob(at: 1, { MerkleHash(bytes: $0) }) == hash else {
                             nodeProblem = fail("node_mismatch", "stored subtree hash (level \(level), index \(index)) covering entries \(first)…\(first + (UInt64(1) << UInt64(level)) - 1) does not match the recomputed one", seq: first)
                             return
                         }
@@ -259,7 +259,7 @@ extension AuditTrail {
     }
 
     /// Leaf hash and strict decoding of each body, spread over all cores.
-    static func checkBatch(_ batch: [(seq: UInt64, body: [UInt8], stored: [UInt8])]) -> [CheckedEntry] {
+    static func checkBatch(_ batch: [(seq: UInt64, body: [UInt8], stored: MerkleHash?)]) -> [CheckedEntry] {
         let count = batch.count
         var out = [CheckedEntry](repeating: CheckedEntry(), count: count)
         let workers = min(max(1, System.activeProcessorCount), max(1, count / 64))
