@@ -297,28 +297,18 @@ extension AuditTrail {
 
     /// Leaf hash, strict decoding, selection and CSV row of each body, spread over all cores.
     static func scan(_ batch: [(seq: UInt64, body: [UInt8])], filter: EntryFilter) -> [ScannedEntry] {
-        let count = batch.count
-        var out = [ScannedEntry](repeating: ScannedEntry(), count: count)
-        guard count > 0 else { return out }
-        let workers = min(max(1, System.activeProcessorCount), max(1, count / 64))
-        out.withUnsafeMutableBufferPointer { buf in
-            let base = UnsafeSendable(buf)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for i in (count * w / workers)..<(count * (w + 1) / workers) {
-                    var s = ScannedEntry()
-                    s.leaf = RFC6962.leafHash(batch[i].body)
-                    do throws(AuditError) {
-                        let e = try AuditEntry(canonicalBytes: batch[i].body)
-                        s.entry = e
-                        s.selected = filter.matches(e)
-                        if s.selected { s.row = EntryCSV.row(e) }
-                    } catch {
-                        s.error = error
-                    }
-                    base.value[i] = s
-                }
+        Parallel.map(batch.count, grain: 64) { i in
+            var s = ScannedEntry()
+            s.leaf = RFC6962.leafHash(batch[i].body)
+            do throws(AuditError) {
+                let e = try AuditEntry(canonicalBytes: batch[i].body)
+                s.entry = e
+                s.selected = filter.matches(e)
+                if s.selected { s.row = EntryCSV.row(e) }
+            } catch {
+                s.error = error
             }
+            return s
         }
-        return out
     }
 }

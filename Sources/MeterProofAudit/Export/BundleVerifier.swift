@@ -375,18 +375,7 @@ public struct BundleVerifier: Sendable {
 
     /// Hashes every listed file (spread over the cores) and names the first mismatch.
     private func checkHashes(_ dir: String, _ listed: [(path: String, hash: [UInt8])]) throws {
-        let count = listed.count
-        var ok = [Bool](repeating: false, count: count)
-        let workers = min(max(1, System.activeProcessorCount), max(1, count / 16))
-        ok.withUnsafeMutableBufferPointer { buf in
-            let out = UnsafeSendable(buf)
-            let items = listed.map { (dir + "/" + $0.path, $0.hash) }
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for i in (count * w / workers)..<(count * (w + 1) / workers) {
-                    out.value[i] = BundleFS.sha256(items[i].0) == items[i].1
-                }
-            }
-        }
+        let ok = Parallel.map(listed.count, grain: 16) { i in BundleFS.sha256(dir + "/" + listed[i].path) == listed[i].hash }
         if let bad = ok.firstIndex(of: false) {
             throw Failure("hash_mismatch", "\(listed[bad].path) does not match its SHA-256 in SHA256SUMS: it was changed after export")
         }
@@ -445,38 +434,28 @@ public struct BundleVerifier: Sendable {
     /// Parses, hashes, checks the CSV row and (for a selection) the proof of each line, on
     /// all cores. Problems are recorded, not thrown, so the caller reports them in line order.
     private func checkLines(_ dir: String, _ items: [LineItem], full: Bool, note: SignedNote, cp: Checkpoint, proofFiles: Set<UInt64>) -> [CheckedLine] {
-        let count = items.count
-        var out = [CheckedLine](repeating: CheckedLine(), count: count)
-        guard count > 0 else { return out }
-        let workers = min(max(1, System.activeProcessorCount), max(1, count / 32))
-        out.withUnsafeMutableBufferPointer { buf in
-            let base = UnsafeSendable(buf)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for i in (count * w / workers)..<(count * (w + 1) / workers) {
-                    let item = items[i]
-                    var c = CheckedLine()
-                    if item.readProblem == nil {
-                        c.leaf = RFC6962.leafHash(item.line)
-                        do throws(AuditError) {
-                            let e = try AuditEntry(canonicalBytes: item.line)
-                            c.entry = e
-                            if !full {
-                                do { try checkProof(dir, seq: e.seq, leaf: c.leaf, note: note, cp: cp, present: proofFiles.contains(e.seq)) } catch {
-                                    c.proofProblem = error as? Failure ?? Failure("proof_invalid", "\(error)")
-                                }
-                            }
-                            if let row = item.csv, row != EntryCSV.row(e) {
-                                c.csvProblem = Self.describeCSVDifference(row, e, item.number + 1)
-                            }
-                        } catch {
-                            c.parseError = error.reason
+        Parallel.map(items.count, grain: 32) { i in
+            let item = items[i]
+            var c = CheckedLine()
+            if item.readProblem == nil {
+                c.leaf = RFC6962.leafHash(item.line)
+                do throws(AuditError) {
+                    let e = try AuditEntry(canonicalBytes: item.line)
+                    c.entry = e
+                    if !full {
+                        do { try checkProof(dir, seq: e.seq, leaf: c.leaf, note: note, cp: cp, present: proofFiles.contains(e.seq)) } catch {
+                            c.proofProblem = error as? Failure ?? Failure("proof_invalid", "\(error)")
                         }
                     }
-                    base.value[i] = c
+                    if let row = item.csv, row != EntryCSV.row(e) {
+                        c.csvProblem = Self.describeCSVDifference(row, e, item.number + 1)
+                    }
+                } catch {
+                    c.parseError = error.reason
                 }
             }
+            return c
         }
-        return out
     }
 
     /// Reads one CSV record (CRLF included); `nil` at the end of the file.
@@ -560,19 +539,9 @@ public struct BundleVerifier: Sendable {
     /// Verifies a batch in parallel; returns how many were checked or throws the first failure.
     private func runTokenChecks(_ batch: [TokenCheck], _ verifier: Verifier) throws -> Int {
         guard checkTokens, !batch.isEmpty else { return 0 }
-        let count = batch.count
-        var problems = [Failure?](repeating: nil, count: count)
-        let workers = min(max(1, System.activeProcessorCount), max(1, count / 32))
-        problems.withUnsafeMutableBufferPointer { buf in
-            let out = UnsafeSendable(buf)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for i in (count * w / workers)..<(count * (w + 1) / workers) {
-                    out.value[i] = Self.reverify(batch[i], verifier)
-                }
-            }
-        }
+        let problems = Parallel.map(batch.count, grain: 32) { i in Self.reverify(batch[i], verifier) }
         if let f = problems.first(where: { $0 != nil }) { throw f! }
-        return count
+        return batch.count
     }
 
     static func reverify(_ c: TokenCheck, _ verifier: Verifier) -> Failure? {

@@ -189,18 +189,9 @@ public struct CaptureImporter: Sendable {
 
     /// Parses and verifies a batch on `jobs` threads, keeping input order.
     static func verify(_ lines: [RawLine], withFreshness: Verifier, without: Verifier, keyring: Keyring, jobs: Int) -> [AuditTrail.Pending] {
-        let n = lines.count
-        var out = [AuditTrail.Pending?](repeating: nil, count: n)
-        let workers = min(jobs, max(1, n / 16))
-        out.withUnsafeMutableBufferPointer { buf in
-            let base = UnsafeSendable(buf)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for i in (n * w / workers)..<(n * (w + 1) / workers) {
-                    base.value[i] = pending(for: lines[i], withFreshness: withFreshness, without: without, keyring: keyring)
-                }
-            }
+        Parallel.map(lines.count, grain: 16, maxWorkers: jobs) { i in
+            pending(for: lines[i], withFreshness: withFreshness, without: without, keyring: keyring)
         }
-        return out.map { $0! }
     }
 
     static func pending(for line: RawLine, withFreshness: Verifier, without: Verifier, keyring: Keyring) -> AuditTrail.Pending {

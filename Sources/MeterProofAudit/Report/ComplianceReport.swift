@@ -131,19 +131,9 @@ public struct ComplianceReport: Sendable {
 
     /// Each body decoded strictly, spread over all cores.
     static func decode(_ batch: [(seq: UInt64, body: [UInt8])]) -> [Result<AuditEntry, AuditError>] {
-        let count = batch.count
-        guard count > 0 else { return [] }
-        var out = [Result<AuditEntry, AuditError>](repeating: .failure(AuditError(.invalidEntry, "not decoded")), count: count)
-        let workers = min(max(1, System.activeProcessorCount), max(1, count / 64))
-        out.withUnsafeMutableBufferPointer { buf in
-            let base = UnsafeSendable(buf)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for i in (count * w / workers)..<(count * (w + 1) / workers) {
-                    base.value[i] = Result { () throws(AuditError) -> AuditEntry in try AuditEntry(canonicalBytes: batch[i].body) }
-                }
-            }
+        Parallel.map(batch.count, grain: 64) { i in
+            Result { () throws(AuditError) -> AuditEntry in try AuditEntry(canonicalBytes: batch[i].body) }
         }
-        return out
     }
 
     /// Builds a report from parts (for callers that gather statistics themselves, and tests).

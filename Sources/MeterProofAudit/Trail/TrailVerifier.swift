@@ -260,30 +260,20 @@ extension AuditTrail {
 
     /// Leaf hash and strict decoding of each body, spread over all cores.
     static func checkBatch(_ batch: [(seq: UInt64, body: [UInt8], stored: MerkleHash?)]) -> [CheckedEntry] {
-        let count = batch.count
-        var out = [CheckedEntry](repeating: CheckedEntry(), count: count)
-        let workers = min(max(1, System.activeProcessorCount), max(1, count / 64))
-        out.withUnsafeMutableBufferPointer { buf in
-            let base = UnsafeSendable(buf)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let lo = count * w / workers, hi = count * (w + 1) / workers
-                for i in lo..<hi {
-                    let body = batch[i].body
-                    var c = CheckedEntry()
-                    c.leaf = RFC6962.leafHash(body)
-                    switch body.withUnsafeBytes({ AuditEntry.checkCanonical($0) }) {
-                    case .success(let s):
-                        c.bodySeq = s.seq
-                        if let nk = s.acceptedNonce { c.nonceKey = (nk.productCode, nk.nonce) }
-                        c.captureHash = s.captureHash
-                    case .failure(let e):
-                        c.error = "not a canonical entry: \(e.message)"
-                    }
-                    base.value[i] = c
-                }
+        Parallel.map(batch.count, grain: 64) { i in
+            let body = batch[i].body
+            var c = CheckedEntry()
+            c.leaf = RFC6962.leafHash(body)
+            switch body.withUnsafeBytes({ AuditEntry.checkCanonical($0) }) {
+            case .success(let s):
+                c.bodySeq = s.seq
+                if let nk = s.acceptedNonce { c.nonceKey = (nk.productCode, nk.nonce) }
+                c.captureHash = s.captureHash
+            case .failure(let e):
+                c.error = "not a canonical entry: \(e.message)"
             }
+            return c
         }
-        return out
     }
 }
 
@@ -320,18 +310,4 @@ final class IntegrityCheck: Sendable {
     private let finished = Mutex(false)
 }
 
-/// Lets disjoint slices of one buffer be written from `concurrentPerform` workers.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ v: T) { value = v }
-}
 
-enum System {
-    static var activeProcessorCount: Int {
-        #if canImport(Glibc)
-        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-        #else
-        return 1
-        #endif
-    }
-}

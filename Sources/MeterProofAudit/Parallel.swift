@@ -1,0 +1,41 @@
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Data-parallel helpers for the batch stages (trail verify, import, export, report).
+enum Parallel {
+    /// `body(i)` for every `i` in `0..<count`, results in index order, on up to `maxWorkers`
+    /// threads, each taking one contiguous slice of at least `grain` items.
+    static func map<T>(_ count: Int, grain: Int, maxWorkers: Int = System.activeProcessorCount, _ body: @Sendable (Int) -> T) -> [T] {
+        guard count > 0 else { return [] }
+        let workers = min(max(1, maxWorkers), max(1, count / max(1, grain)))
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let base = UnsafeSendable(buffer.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in (count * w / workers)..<(count * (w + 1) / workers) {
+                    (base.value + i).initialize(to: body(i))
+                }
+            }
+            initialized = count
+        }
+    }
+}
+
+/// Lets disjoint slices of one buffer be written from `concurrentPerform` workers.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}
+
+enum System {
+    static var activeProcessorCount: Int {
+        #if canImport(Glibc)
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        #else
+        return 1
+        #endif
+    }
+}
