@@ -21,21 +21,7 @@ enum TrailPaths {
     static let checkTrailScript = root.appendingPathComponent("Tests/interop/check_trail.py").path
 
     /// An executable product `swift build` put next to the test bundle (`meterproof`, `meterproof-bench`).
-    static func product(_ name: String) -> String? {
-        let fm = FileManager.default
-        func executable(_ url: URL) -> Bool {
-            var isDir: ObjCBool = false
-            return fm.fileExists(atPath: url.path, isDirectory: &isDir) && !isDir.boolValue && fm.isExecutableFile(atPath: url.path)
-        }
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent(name)
-            if executable(candidate) { return candidate.path }
-            dir = dir.deletingLastPathComponent()
-        }
-        let fallback = root.appendingPathComponent(".build/debug/\(name)")
-        return executable(fallback) ? fallback.path : nil
-    }
+    static func product(_ name: String) -> String? { TestProcess.builtProduct(name, packageRoot: root) }
 
     static let cli: String? = product("meterproof")
     static let bench: String? = product("meterproof-bench")

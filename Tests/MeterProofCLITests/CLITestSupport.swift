@@ -13,21 +13,7 @@ enum Paths {
     static let peerScript = root.appendingPathComponent("Tests/interop/pss_peer.py").path
 
     /// The `meterproof` executable `swift build` put next to the test bundle.
-    static let binary: String? = {
-        let fm = FileManager.default
-        func executable(_ url: URL) -> Bool {
-            var isDir: ObjCBool = false
-            return fm.fileExists(atPath: url.path, isDirectory: &isDir) && !isDir.boolValue && fm.isExecutableFile(atPath: url.path)
-        }
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("meterproof")
-            if executable(candidate) { return candidate.path }
-            dir = dir.deletingLastPathComponent()
-        }
-        let fallback = root.appendingPathComponent(".build/debug/meterproof")
-        return executable(fallback) ? fallback.path : nil
-    }()
+    static let binary: String? = TestProcess.builtProduct("meterproof", packageRoot: root)
 }
 
 /// Fixed values for the CLI tests. The CLI judges freshness against the wall clock, so tokens are

@@ -42,6 +42,24 @@ public enum TestProcess {
                              stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self))
     }
 
+    /// An executable product `swift build` put next to the test bundle (`meterproof`,
+    /// `meterproof-bench`), else in `<packageRoot>/.build/debug`.
+    public static func builtProduct(_ name: String, packageRoot: URL) -> String? {
+        let fm = FileManager.default
+        func executable(_ url: URL) -> Bool {
+            var isDir: ObjCBool = false
+            return fm.fileExists(atPath: url.path, isDirectory: &isDir) && !isDir.boolValue && fm.isExecutableFile(atPath: url.path)
+        }
+        var dir = Bundle.main.bundleURL
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent(name)
+            if executable(candidate) { return candidate.path }
+            dir = dir.deletingLastPathComponent()
+        }
+        let fallback = packageRoot.appendingPathComponent(".build/debug/\(name)")
+        return executable(fallback) ? fallback.path : nil
+    }
+
     /// The full path of `name` on `PATH`, if there is an executable file by that name.
     public static func which(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
