@@ -19,7 +19,7 @@ enum ImportBench {
         // The limit: a single-core raw OpenSSL PS256 verify loop on the same key.
         let f = VerifyBench.fixture(version: 1, count: 256, root: repoRoot())
         let pkey = VerifyBench.rawKey(f.key)
-        let md = EVPDigest.sha256
+        let md = VerifyBench.fetchSHA256()
         let raw = VerifyBench.rate(seconds: 2, count: 256) { i in VerifyBench.rawVerify(pkey, md, f.signingInputs[i], f.signatures[i]) }
         print("raw OpenSSL PS256 verify, one core: \(fmt(raw)) /s; x \(cores) cores = \(fmt(raw * Double(cores))) /s")
 
@@ -115,8 +115,4 @@ for line in open(captures, "rb"):
     if len(rows) == 1000: flush()
 if rows: flush()
 """#
-}
-
-enum EVPDigest {
-    nonisolated(unsafe) static let sha256: OpaquePointer = VerifyBench.fetchSHA256()
 }

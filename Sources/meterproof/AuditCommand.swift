@@ -212,7 +212,8 @@ func initTrail(db: String, signingKey: String, origin: String?) throws -> String
     if FileSystem.exists(db) { throw AuditError(.alreadyExists, "\(db) already exists; refusing to overwrite it") }
     if FileSystem.exists(signingKey) { throw AuditError(.alreadyExists, "\(signingKey) already exists; refusing to overwrite a key file") }
     var name = origin ?? ""
-    if origin == nil { name = "meterproof.local/" + Hex.encode(Array(SHA256.hash(try Nonce.generate()).prefix(6))) }
+    // 48 of a fresh nonce's random bits name the log.
+    if origin == nil { name = "meterproof.local/" + String(try Nonce.generate().filter { $0 != "-" }.prefix(12)) }
     let signer: NoteSigner
     do { signer = try NoteSigner.generate(name: name) } catch { throw AuditError(.badInput, "cannot create a log key named \(name): \(error)") }
     try LogKeyFile.write(signer, to: signingKey)
