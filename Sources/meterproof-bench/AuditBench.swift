@@ -99,7 +99,7 @@ final class RawSQLite {
 
 enum AuditBench {
     static func run(_ o: BenchOptions) {
-        let big = o.int("entries", 1_000_000)
+        var big = o.int("entries", 1_000_000)
         print("# meterproof-bench audit (release build; synchronous=FULL, WAL)")
         let keyring = BenchFixtures.keyring()
         let verifier = Verifier(keyring: keyring, policy: .offline)
@@ -113,7 +113,7 @@ enum AuditBench {
         }
 
         // 1. Durable single appends: verification + one commit each.
-        do {
+        if !o.has("trail") {
             let dir = BenchFixtures.tempDir("single")
             let (trail, _) = BenchFixtures.trail(in: dir)
             let raw = RawSQLite(path: dir + "/raw.sqlite")
@@ -153,7 +153,7 @@ enum AuditBench {
                 return AuditTrail.Pending(entry: e)
             }
         }
-        do {
+        if !o.has("trail") {
             let dir = BenchFixtures.tempDir("batch")
             let (trail, _) = BenchFixtures.trail(in: dir)
             let raw = RawSQLite(path: dir + "/raw.sqlite")
@@ -175,20 +175,30 @@ enum AuditBench {
             try? FileManager.default.removeItem(atPath: dir)
         }
 
-        // 3. audit verify and proofs on a large trail.
-        let dir = BenchFixtures.tempDir("big")
-        let (trail, signer) = BenchFixtures.trail(in: dir)
-        let t0 = now()
-        var done = 0
-        while done < big {
-            let n = min(10_000, big - done)
-            _ = try! trail.append(entries(done, n))
-            done += n
+        // 3. audit verify and proofs on a large trail (`--trail PATH` reuses one kept by `--keep`).
+        let reused: String? = o.has("trail") ? o.string("trail", "") : nil
+        let dir = reused.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? BenchFixtures.tempDir("big")
+        let trail: AuditTrail, cp: SignedNote
+        if let reused {
+            trail = try! AuditTrail(path: reused)
+            cp = try! trail.latestCheckpoint()!
+            big = Int(try! trail.size())
+            print("reusing the \(big)-entry trail \(reused)")
+        } else {
+            let (t, signer) = BenchFixtures.trail(in: dir)
+            trail = t
+            let t0 = now()
+            var done = 0
+            while done < big {
+                let n = min(10_000, big - done)
+                _ = try! trail.append(entries(done, n))
+                done += n
+            }
+            cp = try! trail.signCheckpoint(with: signer)
+            let buildRate = Double(big) / (now() - t0)
+            let fileMB = Double((try? FileManager.default.attributesOfItem(atPath: dir + "/trail.sqlite")[.size] as? Int) ?? 0) / 1e6
+            print("built a \(big)-entry trail at \(fmt(buildRate)) entries/s (\(fmt(fileMB, 0)) MB)")
         }
-        let cp = try! trail.signCheckpoint(with: signer)
-        let buildRate = Double(big) / (now() - t0)
-        let fileMB = Double((try? FileManager.default.attributesOfItem(atPath: dir + "/trail.sqlite")[.size] as? Int) ?? 0) / 1e6
-        print("built a \(big)-entry trail at \(fmt(buildRate)) entries/s (\(fmt(fileMB, 0)) MB)")
         let t1 = now()
         let v = try! trail.verify()
         let dt = now() - t1
@@ -207,6 +217,7 @@ enum AuditBench {
             let r = BenchFixtures.childPeakRSS(bin, ["audit", "verify", "--db", dir + "/trail.sqlite"])
             print("meterproof audit verify as a process: exit \(r.status), \(fmt(Double(big) / r.seconds)) entries/s, peak anonymous memory \(r.anonKiB / 1024) MiB (peak RSS incl. the mapped trail file \(r.kib / 1024) MiB)")
             // The same on a trail 10x smaller, to show memory does not grow with n.
+            if reused != nil { return }
             let small = BenchFixtures.tempDir("small")
             let (st, _) = BenchFixtures.trail(in: small)
             var d2 = 0
@@ -215,6 +226,6 @@ enum AuditBench {
             print("  same at \(big / 10) entries: peak anonymous memory \(r2.anonKiB / 1024) MiB (peak RSS \(r2.kib / 1024) MiB)")
             try? FileManager.default.removeItem(atPath: small)
         }
-        if o.has("keep") { print("kept the trail at \(dir)/trail.sqlite") } else { try? FileManager.default.removeItem(atPath: dir) }
+        if reused != nil || o.has("keep") { print("kept the trail at \(dir)/trail.sqlite") } else { try? FileManager.default.removeItem(atPath: dir) }
     }
 }

@@ -538,9 +538,35 @@ extension AuditTrail: MerkleNodeSource {
     /// The hash of the perfect subtree at `level` covering leaves [index << level, (index+1) << level).
     public func node(level: Int, index: UInt64) throws -> MerkleHash {
         if level == 0 || Self.isStoredLevel(level) { return try storedNode(level: level, index: index) }
-        let left = try node(level: level - 1, index: index << 1)
-        let right = try node(level: level - 1, index: index << 1 | 1)
-        return RFC6962.nodeHash(left, right)
+        // One range read of the 2^(level - base) stored hashes below, then hash them upwards:
+        // a single B-tree seek instead of one per hash.
+        let base = level - level % Self.nodeStride
+        let count = 1 << (level - base)
+        let first = index << UInt64(level - base)
+        let st = base == 0
+            ? try db.cachedStatement("SELECT seq, leaf_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq")
+            : try db.cachedStatement("SELECT idx, hash FROM nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx")
+        defer { st.reset() }
+        var p: Int32 = 1
+        if base > 0 { try st.bind(Int64(base), at: 1); p = 2 }
+        try st.bind(Int64(bitPattern: first), at: p)
+        try st.bind(Int64(bitPattern: first + UInt64(count)), at: p + 1)
+        var layer: [MerkleHash] = []
+        layer.reserveCapacity(count)
+        while try st.step() {
+            let expected = first + UInt64(layer.count)
+            guard UInt64(bitPattern: st.int64(at: 0)) == expected,
+                  let h = st.withBlob(at: 1, { MerkleHash(bytes: $0) }) else { break }
+            layer.append(h)
+        }
+        guard layer.count == count else {
+            throw AuditError(.inconsistent, "missing subtree hash at level \(base), index \(first + UInt64(layer.count))")
+        }
+        while layer.count > 1 {
+            for i in 0..<(layer.count / 2) { layer[i] = RFC6962.nodeHash(layer[2 * i], layer[2 * i + 1]) }
+            layer.removeLast(layer.count / 2)
+        }
+        return layer[0]
     }
 
     func storedNode(level: Int, index: UInt64) throws -> MerkleHash {
