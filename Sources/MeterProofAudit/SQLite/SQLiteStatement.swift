@@ -182,6 +182,15 @@ public final class SQLiteStatement {
         return withBlob(at: column) { Array($0) }
     }
 
+    /// Calls `body` with a zero-copy view of column `column` (0-based) as UTF-8 text bytes
+    /// (SQLite's text conversion; NULL appears empty). Valid only inside `body`.
+    public func withText<R>(at column: Int32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let p = sqlite3_column_text(handle, column)
+        let n = Int(sqlite3_column_bytes(handle, column))
+        guard let p, n > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: p, count: n))
+    }
+
     /// Calls `body` with a zero-copy view of column `column` (0-based) as bytes.
     ///
     /// The buffer is valid only inside `body` and only until the statement is stepped, reset

@@ -30,6 +30,12 @@ extension AuditTrail {
     /// `against` (a checkpoint kept elsewhere), that the trail extends it. Stops at the first
     /// problem. Memory stays bounded (batches plus the O(log n) frontier).
     public func verify(against: SignedNote? = nil, logKey: NoteVerifier? = nil, batchSize: Int = 4096) throws(AuditError) -> TrailVerification {
+        try verify(against: against, logKey: logKey, batchSize: batchSize, sequentialOnly: false)
+    }
+
+    /// `sequentialOnly` skips the parallel pass; `chunkLevel` sets its chunk size (tests use
+    /// small chunks to cross many chunk boundaries on a small trail).
+    func verify(against: SignedNote?, logKey: NoteVerifier?, batchSize: Int, sequentialOnly: Bool, chunkLevel: Int = 12) throws(AuditError) -> TrailVerification {
         var result = TrailVerification(entries: 0, checkpointsVerified: 0, firstBadSeq: nil, problemCode: nil, problem: nil, root: RFC6962.emptyRoot)
         func fail(_ code: String, _ message: String, seq: UInt64? = nil) -> TrailVerification {
             var r = result
@@ -101,10 +107,32 @@ extension AuditTrail {
                 nextCheckpoint = 1
             }
 
+            // The parallel pass decides quickly whether everything holds; only when it does not
+            // does the sequential pass below run, to name the first bad entry and why.
+            var fastIntact = false
+            if !sequentialOnly, let fast = try fastPass(checkpoints: checkpoints.dropFirst(nextCheckpoint).map(\.size), external: externalCheckpoint?.size, chunkLevel: chunkLevel) {
+                var cpOK = true
+                var k = nextCheckpoint
+                while k < checkpoints.count, checkpoints[k].size <= fast.frontier.size {
+                    if fast.roots[checkpoints[k].size] != checkpoints[k].root { cpOK = false }
+                    k += 1
+                }
+                if let ext = externalCheckpoint, ext.size > 0, ext.size <= fast.frontier.size, fast.roots[ext.size] != ext.root { cpOK = false }
+                if cpOK {
+                    fastIntact = true
+                    frontier = fast.frontier
+                    result.checkpointsVerified += k - nextCheckpoint
+                    nextCheckpoint = k
+                    acceptedNonces = fast.acceptedNonces
+                    capturedEntries = fast.capturedEntries
+                    result.entries = frontier.size
+                }
+            }
+
             let st = try db.prepare("SELECT seq, body, leaf_hash FROM entries ORDER BY seq")
             var batch: [(seq: UInt64, body: [UInt8], stored: MerkleHash?)] = []
             batch.reserveCapacity(batchSize)
-            var done = false
+            var done = fastIntact
             while !done && problem == nil {
                 batch.removeAll(keepingCapacity: true)
                 while batch.count < batchSize {
@@ -230,12 +258,13 @@ extension AuditTrail {
                     return fail("key_mismatch", "the stored key \(fp) does not hash to its fingerprint")
                 }
             }
+            // (The parallel pass already compared both tables with the entries, counts included.)
             let cc = try db.prepare("SELECT count(*) FROM captures")
-            if try cc.step(), cc.int64(at: 0) != capturedEntries {
+            if !fastIntact, try cc.step(), cc.int64(at: 0) != capturedEntries {
                 return fail("capture_table_mismatch", "the captures table holds \(cc.int64(at: 0)) line hashes but \(capturedEntries) entries were imported")
             }
             let nc = try db.prepare("SELECT count(*) FROM nonces")
-            if try nc.step(), nc.int64(at: 0) != acceptedNonces {
+            if !fastIntact, try nc.step(), nc.int64(at: 0) != acceptedNonces {
                 return fail("nonce_table_mismatch", "the nonce table holds \(nc.int64(at: 0)) nonces but \(acceptedNonces) accepted entries carry one")
             }
             return result
@@ -246,6 +275,31 @@ extension AuditTrail {
         } catch {
             throw AuditError(.storage, "verifying \(path): \(error)")
         }
+    }
+
+    /// The parallel pass over the whole trail in one read transaction; `nil` unless everything
+    /// it checks holds (see ``ParallelTrailScan``).
+    private func fastPass(checkpoints: [UInt64], external: UInt64?, chunkLevel: Int) throws -> ParallelTrailScan.Outcome? {
+        // One snapshot for the bounds and both tables: the caller's read transaction if it holds
+        // one (the report verifies inside its own), else a new one.
+        func pass() throws -> ParallelTrailScan.Outcome? {
+            // Two queries: SQLite answers a lone min() or max() of the rowid with one seek, but
+            // both in one SELECT with a full scan.
+            let low = try db.prepare("SELECT min(seq) FROM entries"), high = try db.prepare("SELECT max(seq) FROM entries")
+            guard try low.step(), try high.step() else { return nil }
+            let size: UInt64
+            if high.isNull(at: 0) { size = 0 } else {
+                // A negative seq can only come from editing the file: the sequential pass names it.
+                guard low.int64(at: 0) >= 0 else { return nil }
+                size = UInt64(high.int64(at: 0)) + 1
+            }
+            low.reset()
+            high.reset()
+            let sizes = (checkpoints + (external.map { [$0] } ?? [])).filter { $0 > 0 && $0 <= size }
+            let scan = ParallelTrailScan(chunkLevel: chunkLevel, path: path, mode: openMode == .immutable ? .immutable : .readOnly, rootSizes: sizes)
+            return try scan.run(db: db, size: size)
+        }
+        return db.isInTransaction ? try pass() : try db.transaction(.deferred) { try pass() }
     }
 
     struct CheckedEntry: Sendable {

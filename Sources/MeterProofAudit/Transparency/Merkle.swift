@@ -198,6 +198,16 @@ public struct MerkleFrontier: Sendable, Equatable {
         _ leafHash: MerkleHash,
         onNewNode: (_ level: Int, _ index: UInt64, _ hash: MerkleHash) throws -> Void
     ) rethrows {
+        try append(leafHash, nodeHash: RFC6962.nodeHash, onNewNode: onNewNode)
+    }
+
+    /// ``append(_:onNewNode:)`` with the interior hash computed by `nodeHash` (which must be
+    /// ``RFC6962/nodeHash(_:_:)``; a caller may pass one that reuses a digest context).
+    mutating func append(
+        _ leafHash: MerkleHash,
+        nodeHash: (MerkleHash, MerkleHash) -> MerkleHash,
+        onNewNode: (_ level: Int, _ index: UInt64, _ hash: MerkleHash) throws -> Void
+    ) rethrows {
         let leafIndex = size
         try onNewNode(0, leafIndex, leafHash)
         var h = leafHash
@@ -206,7 +216,7 @@ public struct MerkleFrontier: Sendable, Equatable {
         // Each trailing one bit of the old size is a perfect subtree that merges with the new one.
         while (leafIndex >> UInt64(level)) & 1 == 1 {
             k -= 1
-            h = RFC6962.nodeHash(nodes[k], h)
+            h = nodeHash(nodes[k], h)
             level += 1
             try onNewNode(level, leafIndex >> UInt64(level), h)
         }
