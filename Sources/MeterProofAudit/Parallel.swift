@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -21,6 +22,28 @@ enum Parallel {
             }
             initialized = count
         }
+    }
+}
+
+/// One computation started on a background thread now and collected later with ``wait()``:
+/// the stages of a pipeline (read the next batch while this one is parsed) overlap.
+final class Background<T: Sendable>: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let result = Mutex<T?>(nil)
+
+    /// Starts `work` on `queue` (a serial queue runs such stages one after another, in order).
+    init(on queue: DispatchQueue = .global(), _ work: @escaping @Sendable () -> T) {
+        queue.async { [self] in
+            let r = work()
+            result.withLock { $0 = r }
+            done.signal()
+        }
+    }
+
+    /// The result, waiting for it; call once.
+    func wait() -> T {
+        done.wait()
+        return result.withLock { $0.take()! }
     }
 }
 

@@ -5,7 +5,7 @@ import Testing
 /// The fast entry writer and checker must agree exactly with the general RFC 8785 route.
 @Suite("Entry codec fast paths")
 struct EntryCodecTests {
-    static let tricky = ["", "a", "quote \" back\\slash", "ctl \u{01}\u{08}\u{09}\u{0A}\u{0C}\u{0D}\u{1F}\u{7F}", "/slash", "é ü 中 😀", "\u{FB33}\u{10000}"]
+    static let tricky = ["", "a", "quote \" back\\slash", "ctl \u{01}\u{08}\u{09}\u{0A}\u{0C}\u{0D}\u{1F}\u{7F}", "/slash", "é ü 中 😀", "\u{FB33}\u{10000}", "comma, inside", ",", "\"quoted, comma\""]
 
     func randomEntry(_ rng: inout SystemRandomNumberGenerator, seq: UInt64) -> AuditEntry {
         func s() -> String? { Bool.random(using: &rng) ? nil : Self.tricky.randomElement(using: &rng)! + String(Int.random(in: 0...999, using: &rng)) }
@@ -40,6 +40,33 @@ struct EntryCodecTests {
             #expect(summary.acceptedNonce?.productCode == (expectedNonce == nil ? nil : e.productCode))
             #expect(try AuditEntry(canonicalBytes: fast) == e)
             #expect(try AuditEntry(referenceCanonicalBytes: fast) == e)
+        }
+    }
+
+    @Test("the export reads canonical bytes into the same selection, fields and CSV row as the decoded entry")
+    func exportViewMatchesDecodedEntry() throws {
+        var rng = SystemRandomNumberGenerator()
+        let recorded = try #require(RFC3339.parseMilliseconds("2026-11-27T12:00:00.000Z"))
+        for n in 0..<500 {
+            let e = randomEntry(&rng, seq: UInt64(n))
+            let bytes = try e.canonicalBytes()
+            var filters = [EntryFilter(), EntryFilter(outcome: "accepted"), EntryFilter(outcome: "rejected"),
+                           EntryFilter(productCode: "nope"), EntryFilter(since: recorded), EntryFilter(since: recorded + 1),
+                           EntryFilter(until: recorded), EntryFilter(until: recorded + 1)]
+            if let pc = e.productCode { filters.append(EntryFilter(productCode: pc)) }
+            for f in filters {
+                var csv: [UInt8] = [0x21]
+                let v = try bytes.withUnsafeBytes { try AuditEntry.exportView($0, filter: f, csvInto: &csv).get() }
+                #expect(v.selected == f.matches(e), "\(f)")
+                #expect(v.seq == e.seq && v.accepted == e.isAccepted)
+                guard v.selected else {
+                    #expect(csv == [0x21])
+                    continue
+                }
+                #expect(csv == [0x21] + EntryCSV.row(e), "\(String(decoding: csv, as: UTF8.self))")
+                #expect(v.reason == e.reason && v.keyFingerprint == e.keyFingerprint && v.publicKeyVersion == e.publicKeyVersion
+                        && v.hasToken == (e.token != nil))
+            }
         }
     }
 

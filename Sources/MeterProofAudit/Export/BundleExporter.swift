@@ -151,47 +151,77 @@ extension AuditTrail {
         var example: (seq: UInt64, line: Int, version: Int64)? = nil
         let markLeaves = !filter.selectsAll
 
-        // Entries are read in batches; parsing, hashing and CSV rendering run on all cores,
-        // then the batch is folded into the tree and written in order.
-        var batch: [(seq: UInt64, body: [UInt8])] = []
-        batch.reserveCapacity(Self.exportBatchSize)
+        // A pipeline: while another core parses, hashes and renders batch k, this thread reads
+        // batch k+1 and writes batch k-1 in order, folding it into the tree. A batch keeps its
+        // bodies in one buffer, each followed by a line feed: exactly its `entries.jsonl` lines,
+        // so a run of selected entries is written (and hashed) in one call.
+        var batch = RowBatch()
+        var inFlight: (batch: RowBatch, scan: Background<[ScannedSlice]>)? = nil
+        let scanWorkers = max(1, System.activeProcessorCount - 1)
         func flush() throws {
-            let scanned = Self.scan(batch, filter: filter)
-            for (i, item) in batch.enumerated() {
-                let s = scanned[i]
-                guard item.seq == proofs.size else {
-                    throw AuditError(.inconsistent, "entry \(proofs.size) is missing from the trail (next is \(item.seq)): run `meterproof audit verify`")
-                }
-                guard let e = s.entry else { throw s.error ?? AuditError(.invalidEntry, "entry \(item.seq) cannot be read") }
-                guard e.seq == item.seq else {
-                    throw AuditError(.inconsistent, "the entry stored at seq \(item.seq) says seq \(e.seq): the trail was altered (run `meterproof audit verify`)")
-                }
-                proofs.append(s.leaf, mark: s.selected && markLeaves)
-                guard s.selected else { continue }
-                try jsonl.write(item.body)
-                try jsonl.write([0x0A])
-                try csv.write(s.row)
-                counts.add(e)
-                if firstSeq == nil { firstSeq = e.seq }
-                lastSeq = e.seq
-                if let fp = e.keyFingerprint {
-                    var u = usedKeys[fp] ?? (false, e.seq, [])
-                    if e.isAccepted {
-                        u.accepted = true
-                        if let v = e.publicKeyVersion { u.versions.insert(v) }
-                        if example == nil, e.token != nil, let v = e.publicKeyVersion { example = (e.seq, counts.entries, v) }
+            let next = batch
+            let started = Background { Self.scan(next, filter: filter, workers: scanWorkers) }
+            batch = RowBatch()
+            if let previous = inFlight {
+                inFlight = nil
+                try consume(previous.batch, previous.scan.wait())
+            }
+            inFlight = (next, started)
+        }
+        func drain() throws {
+            if !batch.isEmpty { try flush() }
+            if let last = inFlight {
+                inFlight = nil
+                try consume(last.batch, last.scan.wait())
+            }
+        }
+        func consume(_ batch: RowBatch, _ slices: [ScannedSlice]) throws {
+            for slice in slices {
+                for (k, s) in slice.entries.enumerated() {
+                    let i = slice.first + k
+                    let seq = batch.seqs[i]
+                    guard seq == proofs.size else {
+                        throw AuditError(.inconsistent, "entry \(proofs.size) is missing from the trail (next is \(seq)): run `meterproof audit verify`")
                     }
-                    usedKeys[fp] = u
+                    guard let e = s.view else { throw s.error ?? AuditError(.invalidEntry, "entry \(seq) cannot be read") }
+                    guard e.seq == seq else {
+                        throw AuditError(.inconsistent, "the entry stored at seq \(seq) says seq \(e.seq): the trail was altered (run `meterproof audit verify`)")
+                    }
+                    proofs.append(s.leaf, mark: e.selected && markLeaves)
+                    guard e.selected else { continue }
+                    if !slice.allSelected {
+                        try batch.withLine(i) { try jsonl.write($0) }
+                        try slice.withCSVRow(k) { try csv.write($0) }
+                    }
+                    counts.add(accepted: e.accepted, reason: e.reason)
+                    if firstSeq == nil { firstSeq = e.seq }
+                    lastSeq = e.seq
+                    if let fp = e.keyFingerprint {
+                        if e.accepted || usedKeys[fp] == nil {
+                            var u = usedKeys[fp] ?? (false, e.seq, [])
+                            if e.accepted {
+                                u.accepted = true
+                                if let v = e.publicKeyVersion { u.versions.insert(v) }
+                                if example == nil, e.hasToken, let v = e.publicKeyVersion { example = (e.seq, counts.entries, v) }
+                            }
+                            usedKeys[fp] = u
+                        }
+                    }
+                }
+                if slice.allSelected && !slice.entries.isEmpty {
+                    try jsonl.write(batch.lines(slice.first..<(slice.first + slice.entries.count)))
+                    try csv.write(slice.csv[...])
                 }
             }
-            batch.removeAll(keepingCapacity: true)
         }
         do {
+            // Whatever happens, no scan is left running past this function.
+            defer { _ = inFlight?.scan.wait() }
             try forEachEntry(from: 0, to: cp.size) { seq, bytes in
-                batch.append((seq, Array(bytes)))
+                batch.append(seq, bytes)
                 if batch.count >= Self.exportBatchSize { try flush() }
             }
-            try flush()
+            try drain()
         } catch let e as ExportError {
             throw e
         } catch let e as AuditError {
@@ -285,30 +315,99 @@ extension AuditTrail {
 
     static let exportBatchSize = 4096
 
-    /// One entry as prepared by ``scan(_:filter:)``.
-    struct ScannedEntry: Sendable {
-        var leaf: MerkleHash = .zero
-        var entry: AuditEntry? = nil
-        var error: AuditError? = nil
-        var selected = false
-        /// The CSV row, for a selected entry.
-        var row: [UInt8] = []
+    /// Rows read from the trail: seqs, and the bodies back to back in one buffer, each followed
+    /// by a line feed.
+    struct RowBatch: Sendable {
+        var seqs: [UInt64] = []
+        /// End offset of each line (body + line feed) in `bytes`.
+        var ends: [Int] = []
+        var bytes: [UInt8] = []
+
+        init() {
+            seqs.reserveCapacity(exportBatchSize)
+            ends.reserveCapacity(exportBatchSize)
+            bytes.reserveCapacity(exportBatchSize * 1024)
+        }
+
+        var count: Int { seqs.count }
+        var isEmpty: Bool { seqs.isEmpty }
+
+        mutating func append(_ seq: UInt64, _ body: UnsafeRawBufferPointer) {
+            seqs.append(seq)
+            bytes.append(contentsOf: body)
+            bytes.append(0x0A)
+            ends.append(bytes.count)
+        }
+
+        /// Lines `range` (bodies with their line feeds), contiguous, sharing the batch's storage.
+        func lines(_ range: Range<Int>) -> ArraySlice<UInt8> {
+            bytes[(range.lowerBound == 0 ? 0 : ends[range.lowerBound - 1])..<ends[range.upperBound - 1]]
+        }
+
+        /// Lines `range` (bodies with their line feeds), contiguous.
+        func withLines<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            let start = range.lowerBound == 0 ? 0 : ends[range.lowerBound - 1]
+            return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<ends[range.upperBound - 1]])) }
+        }
+
+        func withLine<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            try withLines(i..<(i + 1), body)
+        }
+
+        /// Entry `i`'s body (without the line feed).
+        func withBody<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            try withLine(i) { try body(UnsafeRawBufferPointer(rebasing: $0.dropLast())) }
+        }
     }
 
-    /// Leaf hash, strict decoding, selection and CSV row of each body, spread over all cores.
-    static func scan(_ batch: [(seq: UInt64, body: [UInt8])], filter: EntryFilter) -> [ScannedEntry] {
-        Parallel.map(batch.count, grain: 64) { i in
-            var s = ScannedEntry()
-            s.leaf = RFC6962.leafHash(batch[i].body)
-            do throws(AuditError) {
-                let e = try AuditEntry(canonicalBytes: batch[i].body)
-                s.entry = e
-                s.selected = filter.matches(e)
-                if s.selected { s.row = EntryCSV.row(e) }
-            } catch {
-                s.error = error
+    /// One entry as prepared by ``scan(_:filter:workers:)``.
+    struct ScannedEntry: Sendable {
+        var leaf: MerkleHash = .zero
+        var view: AuditEntry.ExportView? = nil
+        var error: AuditError? = nil
+    }
+
+    /// A contiguous run of a batch as one worker prepared it, with the CSV rows of its selected
+    /// entries back to back.
+    struct ScannedSlice: Sendable {
+        var first: Int
+        var entries: [ScannedEntry] = []
+        var csv: [UInt8] = []
+        var csvEnds: [Int] = []
+        /// Every entry of the slice is selected (then its lines and rows are written at once).
+        var allSelected = true
+
+        /// The CSV row of entry `k` of the slice (selected entries only).
+        func withCSVRow<R>(_ k: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            let start = k == 0 ? 0 : csvEnds[k - 1]
+            return try csv.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<csvEnds[k]])) }
+        }
+    }
+
+    /// Leaf hash, strict decoding, selection and CSV row of each body, one slice per worker.
+    static func scan(_ batch: RowBatch, filter: EntryFilter, workers: Int) -> [ScannedSlice] {
+        let n = batch.count
+        let parts = max(1, min(workers, n / 64))
+        return Parallel.map(parts, grain: 1, maxWorkers: parts) { p in
+            let lo = n * p / parts, hi = n * (p + 1) / parts
+            var slice = ScannedSlice(first: lo)
+            slice.entries.reserveCapacity(hi - lo)
+            slice.csvEnds.reserveCapacity(hi - lo)
+            slice.csv.reserveCapacity(batch.bytes.count / parts + 64 * (hi - lo))
+            for i in lo..<hi {
+                var s = ScannedEntry()
+                batch.withBody(i) { body in
+                    s.leaf = RFC6962.leafHash(body)
+                    switch AuditEntry.exportView(body, filter: filter, csvInto: &slice.csv) {
+                    case .success(let v): s.view = v
+                    case .failure(let f): s.error = AuditError(.invalidEntry, "entry is not canonical: \(f.message)")
+                    }
+                }
+                if s.view?.selected != true { slice.allSelected = false }
+                slice.csvEnds.append(slice.csv.count)
+                slice.entries.append(s)
             }
-            return s
+            return slice
         }
     }
 }

@@ -67,6 +67,12 @@ final class BundleFileWriter {
         }
     }
 
+    /// Writes a run of bytes that shares another array's storage.
+    func write(_ bytes: ArraySlice<UInt8>) throws(ExportError) {
+        let r: Result<Void, ExportError> = bytes.withUnsafeBytes { b in Result { () throws(ExportError) in try write(b) } }
+        try r.get()
+    }
+
     func write(_ bytes: [UInt8]) throws(ExportError) {
         let r: Result<Void, ExportError> = bytes.withUnsafeBytes { b in Result { () throws(ExportError) in try write(b) } }
         try r.get()
@@ -93,7 +99,17 @@ final class BundleFileWriter {
             }
             off += n
         }
+        written += bytes.count
+        // Start the disk writes of every 8 MiB as it is written, so the final sync has little
+        // left to wait for (the export is durable before it is renamed into place).
+        if written - writebackStart >= 8 << 20, let kick = BundleDirectory.syncFileRangeFunction {
+            _ = kick(fd, Int64(writebackStart), Int64(written - writebackStart), BundleDirectory.syncFileRangeWrite)
+            writebackStart = written
+        }
     }
+
+    private var written = 0
+    private var writebackStart = 0
 
     /// Flushes, optionally fsyncs, closes; returns the SHA-256 of everything written.
     func close() throws(ExportError) -> [UInt8] {
@@ -119,6 +135,20 @@ enum BundleDirectory {
         return nil
         #endif
     }()
+
+    /// `sync_file_range(2)`, looked up at run time like `syncfs`: with `SYNC_FILE_RANGE_WRITE`
+    /// it starts writeback of a range without waiting for it.
+    static let syncFileRangeFunction: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32)? = {
+        #if os(Linux)
+        guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
+        return unsafeBitCast(sym, to: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32).self)
+        #else
+        return nil
+        #endif
+    }()
+
+    /// `SYNC_FILE_RANGE_WRITE` from `<fcntl.h>`.
+    static let syncFileRangeWrite: UInt32 = 2
 
     /// Whether files can be synced all at once (else each file is fsynced on close).
     static var hasSyncfs: Bool { syncfsFunction != nil }

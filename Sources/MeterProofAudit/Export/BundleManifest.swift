@@ -54,13 +54,15 @@ public struct BundleManifest: Sendable, Equatable {
 
         public init() {}
 
-        mutating func add(_ e: AuditEntry) {
+        mutating func add(_ e: AuditEntry) { add(accepted: e.isAccepted, reason: e.reason) }
+
+        mutating func add(accepted isAccepted: Bool, reason: String?) {
             entries += 1
-            if e.isAccepted {
+            if isAccepted {
                 accepted += 1
             } else {
                 rejected += 1
-                byReason[e.reason ?? "", default: 0] += 1
+                byReason[reason ?? "", default: 0] += 1
             }
         }
     }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MeterProof
 
 /// Fast paths for the entry format: writing canonical bytes directly in the fixed field order,
@@ -33,7 +38,8 @@ extension AuditEntry {
     ]
     /// Indexes into ``layout`` of the fields the checker looks at.
     enum Field {
-        static let binding = 0, captureHash = 2, nonce = 8, outcome = 9, productCode = 10, reason = 12, source = 15
+        static let binding = 0, captureHash = 2, keyFingerprint = 6, nonce = 8, outcome = 9, productCode = 10
+        static let publicKeyVersion = 11, reason = 12, recordedAt = 13, source = 15, token = 16
     }
 
     /// `"name":` prefixes, with the `{` or `,` that precedes each.
@@ -162,10 +168,101 @@ extension AuditEntry {
     }
 }
 
+extension AuditEntry {
+    /// What an export needs from a stored entry, read straight from its canonical bytes
+    /// without building an ``AuditEntry``: the selection test, the bookkeeping fields, and the
+    /// CSV row (byte-for-byte ``EntryCSV/row(_:)`` of the decoded entry; tests compare them).
+    struct ExportView: Sendable {
+        var seq: UInt64 = 0
+        var selected = false
+        var accepted = false
+        var reason: String? = nil
+        var keyFingerprint: String? = nil
+        var publicKeyVersion: Int64? = nil
+        var hasToken = false
+    }
+
+    /// Reads `bytes` for an export; for a selected entry, appends its CSV row (CRLF included)
+    /// to `csv`.
+    static func exportView(_ bytes: UnsafeRawBufferPointer, filter: EntryFilter, csvInto row: inout [UInt8]) -> Result<ExportView, EntryFormatError> {
+        var sink: [FieldValue]? = []
+        sink!.reserveCapacity(layout.count)
+        let summary: Summary
+        switch scan(bytes, into: &sink) {
+        case .failure(let e): return .failure(e)
+        case .success(let s): summary = s
+        }
+        let v = sink!
+        var failed = false
+        func str(_ i: Int) -> String? {
+            guard case .string(let r) = v[i] else { return nil }
+            guard let s = decodeString(bytes, r) else { failed = true; return nil }
+            return s
+        }
+        func equals(_ i: Int, _ text: String) -> Bool {
+            guard case .string(let r) = v[i] else { return false }
+            if has(0x5C, UnsafeRawBufferPointer(rebasing: bytes[r])) { return str(i) == text }
+            var t = text
+            return t.withUTF8 { UnsafeRawBufferPointer($0).elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[r])) }
+        }
+        var out = ExportView()
+        out.seq = summary.seq
+        out.accepted = summary.accepted
+        out.selected = true
+        if let outcome = filter.outcome, outcome != (summary.accepted ? "accepted" : "rejected") { out.selected = false }
+        if out.selected, let pc = filter.productCode, !equals(Field.productCode, pc) { out.selected = false }
+        if out.selected, filter.since != nil || filter.until != nil {
+            guard let t = str(Field.recordedAt).flatMap(RFC3339.parseMilliseconds) else { out.selected = false; return .success(out) }
+            if let since = filter.since, t < since { out.selected = false }
+            if let until = filter.until, t >= until { out.selected = false }
+        }
+        guard out.selected else { return failed ? .failure(EntryFormatError("a string member cannot be decoded")) : .success(out) }
+        if !summary.accepted { out.reason = str(Field.reason) }
+        out.keyFingerprint = str(Field.keyFingerprint)
+        if case .int(let k) = v[Field.publicKeyVersion] { out.publicKeyVersion = k }
+        if case .string = v[Field.token] { out.hasToken = true }
+
+        // The CSV row: integers and escape-free strings are copied as they stand (canonical JSON
+        // escapes `"` and control characters, so only a comma forces quotes); strings with
+        // escapes are decoded and rendered like any other value.
+        for (i, value) in v.enumerated() {
+            if i > 0 { row.append(UInt8(ascii: ",")) }
+            switch value {
+            case .null: break
+            case .int:
+                guard case .int(let x) = value else { break }
+                EntryCSV.appendField(.int(x), to: &row)
+            case .string(let r):
+                let content = UnsafeRawBufferPointer(rebasing: bytes[r])
+                if has(0x5C, content) {
+                    guard let s = decodeString(bytes, r) else { failed = true; break }
+                    EntryCSV.appendField(.string(s), to: &row)
+                } else if content.isEmpty || has(UInt8(ascii: ","), content) {
+                    row.append(0x22)
+                    row.append(contentsOf: content)
+                    row.append(0x22)
+                } else {
+                    row.append(contentsOf: content)
+                }
+            }
+        }
+        row.append(0x0D)
+        row.append(0x0A)
+        return failed ? .failure(EntryFormatError("a string member cannot be decoded")) : .success(out)
+    }
+}
+
+/// Whether `b` holds `byte` (libc's vectorised `memchr`).
+@inline(__always)
+private func has(_ byte: UInt8, _ b: UnsafeRawBufferPointer) -> Bool {
+    guard let p = b.baseAddress, b.count > 0 else { return false }
+    return memchr(p, Int32(byte), b.count) != nil
+}
+
 /// The value of an already-validated canonical string literal whose content is `r`.
 private func decodeString(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) -> String? {
     let content = UnsafeRawBufferPointer(rebasing: b[r])
-    if !content.contains(0x5C) { return String(decoding: content, as: UTF8.self) }
+    if !has(0x5C, content) { return String(decoding: content, as: UTF8.self) }
     // Escapes present: let the strict reader decode the literal, quotes included.
     let literal = UnsafeRawBufferPointer(rebasing: b[(r.lowerBound - 1)..<(r.upperBound + 1)])
     return (try? StrictJSON.parse(Array(literal)))?.stringValue
