@@ -86,6 +86,22 @@ import Testing
         #expect(try bed.trail().verify().intact)
     }
 
+    @Test func knownLinesScatteredThroughALaterFileAreStillDuplicates() throws {
+        // The pre-check looks up only a batch's first and last line once a batch held no known
+        // line; lines known in the middle of later batches must still be skipped by the writer.
+        let lines = try Self.mixedLines().filter { !ImportFixture.isBlank($0) }
+        let scattered = lines.indices.filter { $0 % 7 == 2 }  // 16 and 23 fall inside batches whose ends are new
+        let bed = try ImportBed()
+        let early = try bed.run("early.jsonl", lines: scattered.map { lines[$0] }, batchSize: 4)
+        #expect(early.recorded == scattered.count)
+        let all = try bed.run("all.jsonl", lines: lines, jobs: 2, batchSize: 5)
+        #expect(all.duplicates == scattered.count && all.recorded == lines.count - scattered.count)
+        #expect(try bed.captureRows() == lines.count)
+        let hashes = try bed.entries().compactMap(\.captureHash)
+        #expect(Set(hashes).count == hashes.count && hashes.count == lines.count)
+        #expect(try bed.trail().verify().intact)
+    }
+
     @Test func severalFilesAreImportedInTheOrderGiven() throws {
         let base = ImportFixture.base
         let tokens = try (0..<4).map { try ImportFixture.token("order-\($0)") }

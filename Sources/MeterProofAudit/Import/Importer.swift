@@ -107,18 +107,36 @@ public struct CaptureImporter: Sendable {
         // the writer's own check inside its transaction stays the authority.
         let seenQuery = try? SQLiteDatabase(path: trailPath, mode: .readOnly).prepare("SELECT 1 FROM captures WHERE hash = ?")
 
+        // Whether the previous batch held lines the trail already had (a re-run): then every line
+        // is looked up; otherwise only a batch's first and last line are, and the line hashes are
+        // computed with the verification, on all cores.
+        var lookUpEveryLine = true
+        func isKnown(_ i: Int) -> Bool {
+            guard let q = seenQuery else { return false }
+            if batch[i].hash.isEmpty { batch[i].hash = SHA256.hash(batch[i].bytes) }
+            defer { q.reset() }
+            do {
+                try q.bind(batch[i].hash, at: 1)
+                return try q.step()
+            } catch {
+                return false
+            }
+        }
         func flush() {
             guard !batch.isEmpty, failure == nil else { batch.removeAll(keepingCapacity: true); return }
-            for i in batch.indices {
-                if batch[i].hash.isEmpty { batch[i].hash = SHA256.hash(batch[i].bytes) }
-                if let q = seenQuery {
-                    do {
-                        try q.bind(batch[i].hash, at: 1)
-                        batch[i].known = try q.step()
-                    } catch {
-                        batch[i].known = false
+            if seenQuery != nil {
+                if !lookUpEveryLine {
+                    batch[0].known = isKnown(0)
+                    batch[batch.count - 1].known = isKnown(batch.count - 1)
+                    lookUpEveryLine = batch[0].known || batch[batch.count - 1].known
+                }
+                if lookUpEveryLine {
+                    var any = false
+                    for i in batch.indices {
+                        batch[i].known = isKnown(i)
+                        any = any || batch[i].known
                     }
-                    q.reset()
+                    lookUpEveryLine = any
                 }
             }
             let items = Self.verify(batch, withFreshness: verifierWithFreshness, without: verifierNoFreshness, keyring: keyring, jobs: jobs)
