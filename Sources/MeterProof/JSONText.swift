@@ -9,11 +9,25 @@ public enum JSONText {
         var s = s
         s.withUTF8 { u in
             var runStart = 0
-            for i in 0..<u.count {
+            var i = 0
+            let raw = UnsafeRawBufferPointer(u)
+            while i < u.count {
+                // Skip 8 bytes at a time while none needs escaping (no control, quote or backslash).
+                while u.count - i >= 8 {
+                    let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                    let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+                    @inline(__always) func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+                    // A byte below 0x20 (high bit clear), or equal to `"` or `\`.
+                    if (x &- ones &* 0x20) & ~x & highs != 0 || hasZero(x ^ (ones &* 0x22)) || hasZero(x ^ (ones &* 0x5C)) { break }
+                    i += 8
+                }
+                guard i < u.count else { break }
                 let b = u[i]
+                i += 1
                 guard b < 0x20 || b == 0x22 || b == 0x5C else { continue }
-                if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: u[runStart..<i])) }
-                runStart = i + 1
+                let at = i - 1
+                if at > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: u[runStart..<at])) }
+                runStart = at + 1
                 switch b {
                 case 0x22: out.append(0x5C); out.append(0x22)
                 case 0x5C: out.append(0x5C); out.append(0x5C)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import MeterProof
 @testable import MeterProofAudit
@@ -40,6 +41,33 @@ struct EntryCodecTests {
             #expect(summary.acceptedNonce?.productCode == (expectedNonce == nil ? nil : e.productCode))
             #expect(try AuditEntry(canonicalBytes: fast) == e)
             #expect(try AuditEntry(referenceCanonicalBytes: fast) == e)
+        }
+    }
+
+    @Test("JSON string escaping (8 bytes at a time) equals a character-by-character reference")
+    func quotingMatchesNaiveReference() {
+        func naive(_ s: String) -> String {
+            var out = "\""
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\u{08}": out += "\\b"
+                case "\u{0C}": out += "\\f"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
+                default: out.unicodeScalars.append(u)
+                }
+            }
+            return out + "\""
+        }
+        let alphabet: [Character] = ["a", "Z", "0", "-", "_", "\"", "\\", "\n", "\r", "\t", "\u{01}", "\u{1F}", "\u{7F}", "é", "中", "😀", " "]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<3000 {
+            let s = String((0..<Int.random(in: 0...40, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+            #expect(JSONText.quoted(s) == naive(s), "\(Array(s.utf8))")
         }
     }
 
