@@ -32,6 +32,9 @@ public final class AuditTrail {
     private var frontier = MerkleFrontier()
     /// Key fingerprints known to be in the `keys` table (filled after commits only).
     private var knownKeys = Set<String>()
+    /// Checkpoints already verified under this trail's key, by their exact text: proving many
+    /// entries against one checkpoint checks its Ed25519 signature once.
+    private var verifiedCheckpoints: [String: Checkpoint] = [:]
 
     // MARK: Creating and opening
 
@@ -490,8 +493,13 @@ public final class AuditTrail {
             throw AuditError(.noCheckpoint, "the trail has no checkpoint yet; sign one with `meterproof audit checkpoint`")
         }
         let cp: Checkpoint
-        do { cp = try Checkpoint(verifying: note, verifiers: [verifier]) } catch {
-            throw AuditError(.wrongKey, "the checkpoint is not signed by this trail's log key: \(error)")
+        let text = note.serialized
+        if let known = verifiedCheckpoints[text] { cp = known } else {
+            do { cp = try Checkpoint(verifying: note, verifiers: [verifier]) } catch {
+                throw AuditError(.wrongKey, "the checkpoint is not signed by this trail's log key: \(error)")
+            }
+            if verifiedCheckpoints.count >= 16 { verifiedCheckpoints.removeAll() }
+            verifiedCheckpoints[text] = cp
         }
         guard cp.origin == origin else { throw AuditError(.wrongKey, "the checkpoint is for log \(cp.origin), not \(origin)") }
         guard seq < cp.size else {
