@@ -144,6 +144,10 @@ struct ExportBenchRunner {
     }
 
     func time(_ exe: String, _ args: [String], stdout: String? = nil) -> Result {
+        // Start every run with no dirty pages: an export syncs its bundle (syncfs) before the
+        // rename, and would otherwise also wait for the writeback of earlier runs' files (the
+        // sqlite3 dump, which never syncs, included).
+        sync()
         let p = Process()
         let errFile = NSTemporaryDirectory() + "meterproof-bench-time-\(getpid()).txt"
         if let timeTool {

@@ -53,6 +53,7 @@ func parseVerifierKey(_ text: String) throws -> NoteVerifier {
 extension MeterProofCommand {
     struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "audit",
             abstract: "The tamper-evident audit trail: create, checkpoint, list, prove, verify, import.",
             subcommands: [Init.self, CheckpointCommand.self, Log.self, Prove.self, Consistency.self, VerifyTrail.self, Import.self]
         )
@@ -62,6 +63,7 @@ extension MeterProofCommand {
 extension MeterProofCommand.Audit {
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "init",
             abstract: "Create a trail and its Ed25519 log key.",
             discussion: "Writes the signer key to --signing-key (mode 0600) and prints the verifier key (vkey) as the last line. Refuses to overwrite an existing trail or key file."
         )
@@ -108,7 +110,7 @@ extension MeterProofCommand.Audit {
     }
 
     struct Prove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a c2sp.org/tlog-proof@v1 inclusion proof for one entry.")
+        static let configuration = CommandConfiguration(commandName: "prove", abstract: "Print a c2sp.org/tlog-proof@v1 inclusion proof for one entry.")
 
         @Option(help: "Trail file.")
         var db: String = Defaults.db
@@ -128,6 +130,7 @@ extension MeterProofCommand.Audit {
 
     struct Consistency: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "consistency",
             abstract: "Prove that the trail's newest checkpoint extends an older one.",
             discussion: "Prints 'meterproof-consistency@v1', 'old N', 'new M', the RFC 9162 proof hashes (base64, one per line), a blank line and the newest checkpoint. Exit 1 if the older checkpoint is not part of this trail's history."
         )

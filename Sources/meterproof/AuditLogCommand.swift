@@ -9,7 +9,7 @@ import MeterProofAudit
 
 extension MeterProofCommand.Audit {
     struct Log: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List recorded entries.")
+        static let configuration = CommandConfiguration(commandName: "log", abstract: "List recorded entries.")
 
         enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, jsonl }
         enum OutcomeFilter: String, ExpressibleByArgument, CaseIterable { case accepted, rejected, all }

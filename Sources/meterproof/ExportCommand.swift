@@ -15,6 +15,7 @@ func fail(_ e: ExportError) -> ExitCode { fail(exitCode(for: e), "\(e.code.rawVa
 extension MeterProofCommand {
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Write a self-contained, offline-verifiable compliance bundle of selected entries.",
             discussion: """
             Writes DIR (which must not exist or be empty; its parent must exist) atomically: entries.jsonl, entries.csv, \

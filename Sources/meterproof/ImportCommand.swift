@@ -14,6 +14,7 @@ let stopRequested = Atomic<Bool>(false)
 extension MeterProofCommand.Audit {
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Offline audit: verify captured responses and record them in the trail.",
             discussion: """
             CAPTURES are JSON Lines files ('-' for standard input): {"request": {...}, "response": {...}, "capturedAt": "..."} \

@@ -4,12 +4,13 @@ import MeterProof
 extension MeterProofCommand {
     struct Keys: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "keys",
             abstract: "Inspect a keyring.",
             subcommands: [List.self]
         )
 
         struct List: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "List keys: version, algorithm, bits, fingerprint, validity.")
+            static let configuration = CommandConfiguration(commandName: "list", abstract: "List keys: version, algorithm, bits, fingerprint, validity.")
 
             @Option(help: "Keyring directory.")
             var keys: String

@@ -10,6 +10,7 @@ import MeterProofAudit
 extension MeterProofCommand {
     struct Report: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "report",
             abstract: "Write a self-contained HTML compliance report of the audit trail.",
             discussion: """
             The report shows the trail's identity and newest checkpoint, the result of a full \

@@ -9,6 +9,7 @@ import MeterProof
 extension MeterProofCommand {
     struct Simulate: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "simulate",
             abstract: "Print an AWS-shaped RegisterUsage response signed PS256 with a TEST key.",
             discussion: "For exercising an integration without AWS. The output verifies only against the matching test keyring."
         )

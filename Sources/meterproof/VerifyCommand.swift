@@ -4,6 +4,7 @@ import MeterProof
 extension MeterProofCommand {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Verify one RegisterUsage response against the request that produced it.",
             discussion: "Exit 0 when accepted, 1 when rejected (the reason code is printed), 2 when the input or keyring cannot be read, 64 on a bad invocation. With --db: 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked."
         )
