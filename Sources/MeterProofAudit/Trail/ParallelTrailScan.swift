@@ -45,56 +45,74 @@ struct ParallelTrailScan {
     func run(db: SQLiteDatabase, size: UInt64) throws -> Outcome? {
         let key = MultisetKey()
         let chunkCount = Int((size + chunkSize - 1) / chunkSize)
-        let state = ScanState(chunkCount: chunkCount)
-        let group = DispatchGroup()
         let workers = min(System.activeProcessorCount, chunkCount)
+        // Workers run at most `window` chunks ahead of the fold, so memory stays bounded
+        // whatever the trail's size.
+        let state = ScanState(window: 4 * max(1, workers))
+        let group = DispatchGroup()
         let sizes = rootSizes
         let path = self.path, mode = self.mode, chunkSize = self.chunkSize
         for _ in 0..<workers {
             DispatchQueue.global().async(group: group) {
                 let worker: ChunkWorker
                 do { worker = try ChunkWorker(path: path, mode: mode, key: key) } catch {
-                    state.failed.store(true, ordering: .relaxed)
+                    state.fail()
                     return
                 }
-                while !state.failed.load(ordering: .relaxed) {
+                while true {
+                    state.slots.wait()
                     let c = state.next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    guard c < chunkCount else { break }
+                    guard !state.stopped.load(ordering: .relaxed), c < chunkCount else {
+                        state.slots.signal()  // pass the wake-up on to the next waiting worker
+                        break
+                    }
                     let start = UInt64(c) * chunkSize
-                    let end = min(size, start + chunkSize)
-                    let r = worker.check(start: start, end: end, rootSizes: sizes)
-                    if r == nil { state.failed.store(true, ordering: .relaxed) }
+                    guard let r = worker.check(start: start, end: min(size, start + chunkSize), rootSizes: sizes) else {
+                        state.fail()
+                        break
+                    }
                     state.results.withLock { $0[c] = r }
+                    state.ready.signal()
                 }
             }
         }
+        defer {
+            // Stop and release any worker waiting for room, then wait for all of them.
+            state.stopped.store(true, ordering: .relaxed)
+            for _ in 0..<workers { state.slots.signal() }
+            group.wait()
+        }
 
-        // The tables, on the verifying connection's snapshot, while the workers run.
+        // This thread reads the nonce and capture tables on the verifying connection's snapshot
+        // a slice at a time, and between slices folds the chunks finished so far, in order.
         let hasher = SHA256Context()
-        var nonceTable = MultisetDigest()
+        var nonceTable = MultisetDigest(), captureTable = MultisetDigest()
         let nst = try db.prepare("SELECT product_code, nonce, seq FROM nonces")
-        while try nst.step() {
-            nst.withText(at: 0) { pc in nst.withText(at: 1) { n in
-                nonceTable.add(key.nonceElement(productCode: pc, nonce: n, seq: nst.int64(at: 2), hasher))
-            } }
-        }
-        var captureTable = MultisetDigest()
         let cst = try db.prepare("SELECT hash, seq FROM captures")
-        while try cst.step() {
-            cst.withBlob(at: 0) { h in captureTable.add(key.captureElement(hash: h, seq: cst.int64(at: 1), hasher)) }
+        var noncesDone = false, capturesDone = false
+        func readTables(rows: Int) throws {
+            var n = 0
+            while !noncesDone && n < rows {
+                guard try nst.step() else { noncesDone = true; break }
+                nst.withText(at: 0) { pc in nst.withText(at: 1) { nonce in
+                    nonceTable.add(key.nonceElement(productCode: pc, nonce: nonce, seq: nst.int64(at: 2), hasher))
+                } }
+                n += 1
+            }
+            while noncesDone && !capturesDone && n < rows {
+                guard try cst.step() else { capturesDone = true; break }
+                cst.withBlob(at: 0) { h in captureTable.add(key.captureElement(hash: h, seq: cst.int64(at: 1), hasher)) }
+                n += 1
+            }
         }
-        group.wait()
-        if state.failed.load(ordering: .relaxed) { return nil }
-        let chunks = state.results.withLock { $0 }
 
-        // Fold the chunks in order.
         var top = MerkleFrontier()
         var nonceEntries = MultisetDigest(), captureEntries = MultisetDigest()
         var roots: [UInt64: MerkleHash] = [:]
         var cursors: [Int: SQLiteStatement] = [:]
-        var nodesMatch = true
-        for (c, chunk) in chunks.enumerated() {
-            guard let chunk else { return nil }
+        var lastChunk: ChunkResult? = nil
+        /// Folds chunk `c`; false if a stored subtree hash above the chunk level disagrees.
+        func fold(_ c: Int, _ chunk: ChunkResult) throws -> Bool {
             nonceEntries.merge(chunk.nonces)
             captureEntries.merge(chunk.captures)
             for (s, local) in chunk.snapshots {
@@ -106,12 +124,12 @@ struct ParallelTrailScan {
                 roots[s] = r
             }
             guard chunk.local.size == chunkSize else {
-                // The last, partial chunk: the trail's frontier is the chunks' plus its own.
-                guard c == chunks.count - 1 else { return nil }
-                guard nonceEntries == nonceTable, captureEntries == captureTable else { return nil }
-                return Outcome(frontier: try MerkleFrontier(size: size, nodes: top.nodes + chunk.local.nodes), roots: roots,
-                               acceptedNonces: nonceEntries.count, capturedEntries: captureEntries.count)
+                // Only the last chunk may be partial; the trail's frontier is the chunks' plus its own.
+                guard c == chunkCount - 1 else { return false }
+                lastChunk = chunk
+                return true
             }
+            var nodesMatch = true
             try top.append(chunk.local.nodes[0]) { level, index, hash in
                 let actual = level + chunkLevel
                 guard level > 0, AuditTrail.isStoredLevel(actual), nodesMatch else { return }
@@ -125,22 +143,56 @@ struct ParallelTrailScan {
                     nodesMatch = false
                 }
             }
-            if !nodesMatch { return nil }
+            return nodesMatch
         }
-        // Whole chunks only: the frontier of `size` leaves is the top frontier shifted up 12 levels.
+
+        var folded = 0
+        while folded < chunkCount || !(noncesDone && capturesDone) {
+            if state.failed.load(ordering: .relaxed) { return nil }
+            try readTables(rows: 8192)
+            var progressed = false
+            while folded < chunkCount, let chunk = state.results.withLock({ $0.removeValue(forKey: folded) }) {
+                state.slots.signal()
+                guard try fold(folded, chunk) else { return nil }
+                folded += 1
+                progressed = true
+            }
+            // Tables read: nothing left to do here but wait for the next chunk.
+            if noncesDone && capturesDone && !progressed && folded < chunkCount { state.ready.wait() }
+        }
         guard nonceEntries == nonceTable, captureEntries == captureTable else { return nil }
-        let frontier = size == 0 ? MerkleFrontier() : try MerkleFrontier(size: size, nodes: top.nodes)
+        let nodes = top.nodes + (lastChunk?.local.nodes ?? [])
+        let frontier = size == 0 ? MerkleFrontier() : try MerkleFrontier(size: size, nodes: nodes)
         return Outcome(frontier: frontier, roots: roots, acceptedNonces: nonceEntries.count, capturedEntries: captureEntries.count)
     }
 }
 
-/// Shared between the workers of one pass.
+/// Shared between the workers of one pass and the folding thread.
 final class ScanState: Sendable {
-    let results: Mutex<[ChunkResult?]>
+    /// Finished chunks not yet folded, by index.
+    let results = Mutex<[Int: ChunkResult]>([:])
     let next = Atomic<Int>(0)
+    /// A chunk (or a worker's connection) failed: the pass is over.
     let failed = Atomic<Bool>(false)
+    /// The folding thread is done: workers stop taking chunks.
+    let stopped = Atomic<Bool>(false)
+    /// Room for chunks taken but not yet folded.
+    let slots: DispatchSemaphore
+    /// Signalled for each stored result and on failure.
+    let ready = DispatchSemaphore(value: 0)
 
-    init(chunkCount: Int) { results = Mutex([ChunkResult?](repeating: nil, count: chunkCount)) }
+    init(window: Int) {
+        // Created empty and filled: libdispatch traps when a semaphore is freed holding less
+        // than its initial value, which a pass that stops early leaves behind.
+        slots = DispatchSemaphore(value: 0)
+        for _ in 0..<window { slots.signal() }
+    }
+
+    func fail() {
+        failed.store(true, ordering: .relaxed)
+        stopped.store(true, ordering: .relaxed)
+        ready.signal()
+    }
 }
 
 /// One chunk's findings.
