@@ -77,15 +77,23 @@ extension AuditEntry {
     /// A field as found by the scanner: a string's content range, an integer, or null.
     enum FieldValue { case null, string(Range<Int>), int(Int64) }
 
-    /// Decodes canonical entry bytes in one pass (the scanner of ``checkCanonical(_:)``).
-    static func decodeFast(_ bytes: UnsafeRawBufferPointer) -> Result<AuditEntry, EntryFormatError> {
+    /// The one-pass check, keeping every field's raw value (content range, integer or null).
+    static func scanFields(_ bytes: UnsafeRawBufferPointer) -> Result<(summary: Summary, fields: [FieldValue]), EntryFormatError> {
         var sink: [FieldValue]? = []
         sink!.reserveCapacity(layout.count)
         switch scan(bytes, into: &sink) {
         case .failure(let e): return .failure(e)
-        case .success: break
+        case .success(let s): return .success((s, sink!))
         }
-        let v = sink!
+    }
+
+    /// Decodes canonical entry bytes in one pass (the scanner of ``checkCanonical(_:)``).
+    static func decodeFast(_ bytes: UnsafeRawBufferPointer) -> Result<AuditEntry, EntryFormatError> {
+        let v: [FieldValue]
+        switch scanFields(bytes) {
+        case .failure(let e): return .failure(e)
+        case .success(let r): v = r.fields
+        }
         var failed = false
         func str(_ i: Int) -> String? {
             guard case .string(let r) = v[i] else { return nil }
@@ -185,14 +193,11 @@ extension AuditEntry {
     /// Reads `bytes` for an export; for a selected entry, appends its CSV row (CRLF included)
     /// to `csv`.
     static func exportView(_ bytes: UnsafeRawBufferPointer, filter: EntryFilter, csvInto row: inout [UInt8]) -> Result<ExportView, EntryFormatError> {
-        var sink: [FieldValue]? = []
-        sink!.reserveCapacity(layout.count)
-        let summary: Summary
-        switch scan(bytes, into: &sink) {
+        let summary: Summary, v: [FieldValue]
+        switch scanFields(bytes) {
         case .failure(let e): return .failure(e)
-        case .success(let s): summary = s
+        case .success(let r): (summary, v) = r
         }
-        let v = sink!
         var failed = false
         func str(_ i: Int) -> String? {
             guard case .string(let r) = v[i] else { return nil }
