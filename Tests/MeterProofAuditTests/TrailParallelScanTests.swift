@@ -1,5 +1,7 @@
+import Dispatch
 import Foundation
 import MeterProof
+import Synchronization
 import Testing
 @testable import MeterProofAudit
 
@@ -100,6 +102,48 @@ import Testing
             #expect(sequential.intact && fast.root == sequential.root && fast.entries == sequential.entries
                     && fast.checkpointsVerified == sequential.checkpointsVerified)
         }
+    }
+
+    @Test func aTrailBeingAppendedToMeanwhileStillVerifies() throws {
+        // `audit verify` reads one snapshot throughout (its final count checks included), and the
+        // parallel workers' connections may see a later one than the verifying connection; the entries
+        // below the verified size never change, and the tables are read on the verifying
+        // connection's snapshot, so appends racing with a verification never fail it.
+        let s = try TrailScratch("parallel-live")
+        let (trail, signer) = try TrailFixture.makeTrail(s)
+        _ = try trail.append((0..<600).map { i in
+            AuditTrail.Pending(entry: TrailFixture.entry(i, nonce: i % 3 == 0 ? "live-\(i)" : nil),
+                               captureHash: i % 5 == 0 ? SHA256.hash("live line \(i)") : nil)
+        })
+        _ = try trail.signCheckpoint(with: signer)
+        let path = s.path("trail.sqlite")
+        let done = DispatchSemaphore(value: 0)
+        let appended = Mutex(0)
+        DispatchQueue.global().async {
+            defer { done.signal() }
+            guard let writer = try? AuditTrail(path: path) else { return }
+            for b in 0..<40 {
+                let items = (0..<25).map { k -> AuditTrail.Pending in
+                    let i = 1000 + b * 25 + k
+                    return AuditTrail.Pending(entry: TrailFixture.entry(i, nonce: i % 2 == 0 ? "live-\(i)" : nil),
+                                              captureHash: i % 7 == 0 ? SHA256.hash("live line \(i)") : nil)
+                }
+                if (try? writer.append(items)) != nil { appended.withLock { $0 += items.count } }
+            }
+        }
+        let reader = try AuditTrail(path: path, readOnly: true)
+        var verified = 0
+        repeat {
+            // Both passes, in turn: each reads one snapshot throughout.
+            let v = try reader.verify(against: nil, logKey: nil, batchSize: 64, sequentialOnly: verified % 2 == 1, chunkLevel: 4)
+            #expect(v.intact, "\(v.problemCode ?? ""): \(v.problem ?? "")")
+            #expect(v.entries >= 600)
+            verified += 1
+        } while appended.withLock({ $0 }) < 1000 && verified < 200
+        done.wait()
+        #expect(appended.withLock { $0 } == 1000)
+        let final = try reader.verify(against: nil, logKey: nil, batchSize: 4096, sequentialOnly: false, chunkLevel: 4)
+        #expect(final.intact && final.entries == 1600)
     }
 
     @Test(arguments: shapes)

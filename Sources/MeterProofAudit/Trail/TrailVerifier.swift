@@ -49,6 +49,9 @@ extension AuditTrail {
             return fail("wrong_log_key", "the trail's log key \(verifier.vkey) is not the expected \(logKey.vkey): the file was replaced or belongs to another log")
         }
         do {
+            // One read snapshot for everything below (a writer may append meanwhile): the caller's
+            // if it holds a read transaction (the report does), else one of our own.
+            return try inReadTransaction { () throws -> TrailVerification in
             // The scan streams the whole file: map it rather than a pread per page (mapped pages
             // are the kernel's page cache of the file, not heap; other readers stay unmapped).
             try db.execute("PRAGMA mmap_size=1073741824")
@@ -268,6 +271,7 @@ extension AuditTrail {
                 return fail("nonce_table_mismatch", "the nonce table holds \(nc.int64(at: 0)) nonces but \(acceptedNonces) accepted entries carry one")
             }
             return result
+            }
         } catch let e as AuditError {
             throw e
         } catch let e as SQLiteError {
@@ -275,6 +279,11 @@ extension AuditTrail {
         } catch {
             throw AuditError(.storage, "verifying \(path): \(error)")
         }
+    }
+
+    /// Runs `body` inside a read transaction: the caller's if one is open, else a new one.
+    private func inReadTransaction<T>(_ body: () throws -> T) throws -> T {
+        db.isInTransaction ? try body() : try db.transaction(.deferred, body)
     }
 
     /// The parallel pass over the whole trail in one read transaction; `nil` unless everything
@@ -299,7 +308,7 @@ extension AuditTrail {
             let scan = ParallelTrailScan(chunkLevel: chunkLevel, path: path, mode: openMode == .immutable ? .immutable : .readOnly, rootSizes: sizes)
             return try scan.run(db: db, size: size)
         }
-        return db.isInTransaction ? try pass() : try db.transaction(.deferred) { try pass() }
+        return try inReadTransaction(pass)
     }
 
     struct CheckedEntry: Sendable {
