@@ -9,9 +9,10 @@ import MeterProof
 /// threads, each on its own read-only connection, take chunks in turn and check them fully:
 /// contiguous seqs, canonical bodies, leaf hashes, the stored subtree hashes of levels 4, 8 and
 /// 12, and the local frontier at every checkpoint size inside the chunk. Meanwhile the calling
-/// thread reads the nonce and capture tables on the verifying connection. The chunk roots are
-/// then folded in order (checking stored levels 16, 20, …) and every checkpoint root is rebuilt
-/// from the chunk frontier plus the local one.
+/// thread reads the nonce and capture tables on the verifying connection (its read snapshot) a
+/// slice at a time and, between slices, folds the finished chunks in order (checking stored
+/// levels 16, 20, …), rebuilding every checkpoint root from the chunks before it plus the local
+/// frontier. Workers stay at most a few chunks ahead of the fold, so memory is bounded.
 ///
 /// The nonce and capture tables are compared with the entries as multisets: each side sums
 /// SHA-256(key || row) lane-wise over its rows, with a key drawn fresh for this run, so a
@@ -28,7 +29,7 @@ struct ParallelTrailScan {
     /// What an intact scan learned.
     struct Outcome {
         var frontier: MerkleFrontier
-        /// Roots at the requested sizes, in the order asked.
+        /// The root at each requested size.
         var roots: [UInt64: MerkleHash]
         /// Accepted nonces and imported capture lines (the sizes of the matching tables).
         var acceptedNonces: Int64
