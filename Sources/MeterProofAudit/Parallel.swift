@@ -31,19 +31,21 @@ final class Background<T: Sendable>: Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let result = Mutex<T?>(nil)
 
-    /// Starts `work` on `queue` (a serial queue runs such stages one after another, in order).
-    init(on queue: DispatchQueue = .global(), _ work: @escaping @Sendable () -> T) {
-        queue.async { [self] in
+    init(_ work: @escaping @Sendable () -> T) {
+        DispatchQueue.global().async { [self] in
             let r = work()
             result.withLock { $0 = r }
             done.signal()
         }
     }
 
-    /// The result, waiting for it; call once.
+    /// The result, waiting for it the first time. Called from one thread (the owner's).
+    @discardableResult
     func wait() -> T {
+        // The result is stored before the signal: once it is there, the work is over.
+        if let r = result.withLock({ $0 }) { return r }
         done.wait()
-        return result.withLock { $0.take()! }
+        return result.withLock { $0! }
     }
 }
 

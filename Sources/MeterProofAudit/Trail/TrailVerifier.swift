@@ -1,8 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
-import Synchronization
 import MeterProof
 
 /// The verdict of ``AuditTrail/verify(against:logKey:)``.
@@ -58,7 +56,7 @@ extension AuditTrail {
             defer { try? db.execute("PRAGMA mmap_size=0") }
 
             // 1. SQLite's own structural check, on its own connection and core while the scan runs.
-            let integrity = IntegrityCheck(path: path, mode: openMode == .immutable ? .immutable : .readOnly)
+            let integrity = integrityCheck(path: path, mode: openMode == .immutable ? .immutable : .readOnly)
             defer { integrity.wait() }
             func integrityProblem() -> TrailVerification? {
                 let lines = integrity.wait()
@@ -340,37 +338,19 @@ extension AuditTrail {
     }
 }
 
-/// `PRAGMA integrity_check` on a separate read-only connection and thread.
-final class IntegrityCheck: Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private let result = Mutex<[String]?>(nil)
-
-    init(path: String, mode: SQLiteDatabase.OpenMode) {
-        DispatchQueue.global().async { [self] in
-            var out: [String] = []
-            do {
-                let db = try SQLiteDatabase(path: path, mode: mode)
-                try db.execute("PRAGMA mmap_size=1073741824")
-                let st = try db.prepare("PRAGMA integrity_check")
-                while try st.step() { out.append(st.string(at: 0) ?? "") }
-            } catch {
-                out = ["could not run: \(error)"]
-            }
-            result.withLock { $0 = out }
-            done.signal()
+/// `PRAGMA integrity_check` on a separate read-only connection and thread: its output lines
+/// (`["ok"]` when sound).
+func integrityCheck(path: String, mode: SQLiteDatabase.OpenMode) -> Background<[String]> {
+    Background {
+        var out: [String] = []
+        do {
+            let db = try SQLiteDatabase(path: path, mode: mode)
+            try db.execute("PRAGMA mmap_size=1073741824")
+            let st = try db.prepare("PRAGMA integrity_check")
+            while try st.step() { out.append(st.string(at: 0) ?? "") }
+        } catch {
+            out = ["could not run: \(error)"]
         }
+        return out
     }
-
-    /// The check's output lines (`["ok"]` when sound); waits for it the first time.
-    @discardableResult
-    func wait() -> [String] {
-        if let r = result.withLock({ $0 }), finished.withLock({ $0 }) { return r }
-        done.wait()
-        finished.withLock { $0 = true }
-        return result.withLock { $0 } ?? []
-    }
-
-    private let finished = Mutex(false)
 }
-
-
