@@ -53,10 +53,18 @@ public final class SHA256Hasher {
 
     /// Finishes and returns the digest; the hasher is reset for reuse.
     public func finalize() -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
+        [UInt8](unsafeUninitializedCapacity: 32) { out, n in
+            finalize(into: UnsafeMutableRawBufferPointer(out))
+            n = 32
+        }
+    }
+
+    /// Finishes, writing the 32-byte digest to `out` (no allocation); the hasher is reset for reuse.
+    public func finalize(into out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= 32, "a SHA-256 digest needs 32 bytes")
         var len: UInt32 = 0
-        EVP_DigestFinal_ex(ctx, &out, &len)
-        EVP_DigestInit_ex(ctx, OpenSSLDigests.sha256, nil)
-        return out
+        let ok = EVP_DigestFinal_ex(ctx, out.baseAddress!.assumingMemoryBound(to: UInt8.self), &len) == 1
+            && EVP_DigestInit_ex(ctx, OpenSSLDigests.sha256, nil) == 1
+        precondition(ok && len == 32, "EVP_DigestFinal_ex(SHA-256) failed")
     }
 }

@@ -86,7 +86,7 @@ struct ParallelTrailScan {
 
         // This thread reads the nonce and capture tables on the verifying connection's snapshot
         // a slice at a time, and between slices folds the chunks finished so far, in order.
-        let hasher = SHA256Context()
+        let hasher = SHA256Hasher()
         var nonceTable = MultisetDigest(), captureTable = MultisetDigest()
         let nst = try db.prepare("SELECT product_code, nonce, seq FROM nonces")
         let cst = try db.prepare("SELECT hash, seq FROM captures")
@@ -211,7 +211,7 @@ final class ChunkWorker {
     let db: SQLiteDatabase
     let rows: SQLiteStatement
     let nodes: SQLiteStatement
-    let hasher = SHA256Context()
+    let hasher = SHA256Hasher()
     let key: MultisetKey
 
     init(path: String, mode: SQLiteDatabase.OpenMode, key: MultisetKey) throws {
@@ -279,30 +279,28 @@ struct MultisetKey: Sendable {
     }
 
     /// SHA-256(key || "n" || len || productCode || len || nonce || seq), lengths and seq as 8 bytes.
-    func nonceElement(productCode: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, seq: Int64, _ h: SHA256Context) -> MerkleHash {
-        h.begin()
+    func nonceElement(productCode: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, seq: Int64, _ h: SHA256Hasher) -> MerkleHash {
         bytes.withUnsafeBytes { h.update($0) }
         h.update(tag: 0x6E, count: productCode.count)
         h.update(productCode)
         h.update(tag: 0x2E, count: nonce.count)
         h.update(nonce)
         h.update(tag: 0x23, count: Int(seq))
-        return h.finish()
+        return h.finishHash()
     }
 
-    func nonceElement(productCode: String, nonce: String, seq: Int64, _ h: SHA256Context) -> MerkleHash {
+    func nonceElement(productCode: String, nonce: String, seq: Int64, _ h: SHA256Hasher) -> MerkleHash {
         var pc = productCode, n = nonce
         return pc.withUTF8 { p in n.withUTF8 { q in nonceElement(productCode: UnsafeRawBufferPointer(p), nonce: UnsafeRawBufferPointer(q), seq: seq, h) } }
     }
 
     /// SHA-256(key || "c" || len || hash || seq).
-    func captureElement(hash: UnsafeRawBufferPointer, seq: Int64, _ h: SHA256Context) -> MerkleHash {
-        h.begin()
+    func captureElement(hash: UnsafeRawBufferPointer, seq: Int64, _ h: SHA256Hasher) -> MerkleHash {
         bytes.withUnsafeBytes { h.update($0) }
         h.update(tag: 0x63, count: hash.count)
         h.update(hash)
         h.update(tag: 0x23, count: Int(seq))
-        return h.finish()
+        return h.finishHash()
     }
 }
 
@@ -333,23 +331,9 @@ struct MultisetDigest: Sendable, Equatable {
     }
 }
 
-/// A reusable SHA-256 context for one thread: cheaper than a one-shot digest (which builds and
-/// frees a context each call) for the many short inputs of a trail scan.
-final class SHA256Context {
-    private let ctx: OpaquePointer
-
-    init() { ctx = EVP_MD_CTX_new()! }
-
-    deinit { EVP_MD_CTX_free(ctx) }
-
-    func begin() {
-        precondition(EVP_DigestInit_ex(ctx, FetchedSHA256.shared.md, nil) == 1, "EVP_DigestInit_ex(SHA-256) failed")
-    }
-
-    func update(_ b: UnsafeRawBufferPointer) {
-        if b.count > 0 { EVP_DigestUpdate(ctx, b.baseAddress, b.count) }
-    }
-
+/// Hashes for the trail scan on a reusable SHA-256 context (one per thread): cheaper than a
+/// one-shot digest, which builds and frees a context each call, for the many short inputs.
+extension SHA256Hasher {
     /// One tag byte then `count` as 8 little-endian bytes.
     func update(tag: UInt8, count: Int) {
         var buf: (UInt8, UInt64) = (tag, UInt64(littleEndian: UInt64(bitPattern: Int64(count))))
@@ -357,29 +341,27 @@ final class SHA256Context {
         Swift.withUnsafeBytes(of: &buf.1) { update($0) }
     }
 
-    func finish() -> MerkleHash {
+    /// The digest of everything updated since the last one, as a ``MerkleHash``.
+    func finishHash() -> MerkleHash {
         var out = MerkleHash.zero
-        let ok = Swift.withUnsafeMutableBytes(of: &out.storage) { EVP_DigestFinal_ex(ctx, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), nil) }
-        precondition(ok == 1, "EVP_DigestFinal_ex(SHA-256) failed")
+        Swift.withUnsafeMutableBytes(of: &out.storage) { finalize(into: $0) }
         return out
     }
 
     /// RFC 6962 interior hash: SHA-256(0x01 || left || right).
     func nodeHash(_ left: MerkleHash, _ right: MerkleHash) -> MerkleHash {
         var buf: (UInt8, MerkleHash.Storage, MerkleHash.Storage) = (1, left.storage, right.storage)
-        begin()
         Swift.withUnsafeBytes(of: &buf.0) { update($0) }
         Swift.withUnsafeBytes(of: &buf.1) { update($0) }
         Swift.withUnsafeBytes(of: &buf.2) { update($0) }
-        return finish()
+        return finishHash()
     }
 
     /// RFC 6962 leaf hash: SHA-256(0x00 || body).
     func leafHash(_ body: UnsafeRawBufferPointer) -> MerkleHash {
-        begin()
         var zero: UInt8 = 0
         Swift.withUnsafeBytes(of: &zero) { update($0) }
         update(body)
-        return finish()
+        return finishHash()
     }
 }
