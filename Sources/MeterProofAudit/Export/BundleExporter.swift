@@ -190,7 +190,7 @@ extension AuditTrail {
                     proofs.append(s.leaf, mark: e.selected && markLeaves)
                     guard e.selected else { continue }
                     if !slice.allSelected {
-                        try batch.withLine(i) { try jsonl.write($0) }
+                        try jsonl.write(batch.lines(i..<(i + 1)))
                         try slice.withCSVRow(k) { try csv.write($0) }
                     }
                     counts.add(accepted: e.accepted, reason: e.reason)
@@ -344,19 +344,9 @@ extension AuditTrail {
             bytes[(range.lowerBound == 0 ? 0 : ends[range.lowerBound - 1])..<ends[range.upperBound - 1]]
         }
 
-        /// Lines `range` (bodies with their line feeds), contiguous.
-        func withLines<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-            let start = range.lowerBound == 0 ? 0 : ends[range.lowerBound - 1]
-            return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<ends[range.upperBound - 1]])) }
-        }
-
-        func withLine<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-            try withLines(i..<(i + 1), body)
-        }
-
-        /// Entry `i`'s body (without the line feed).
+        /// Entry `i`'s body (its line without the line feed).
         func withBody<R>(_ i: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-            try withLine(i) { try body(UnsafeRawBufferPointer(rebasing: $0.dropLast())) }
+            try lines(i..<(i + 1)).dropLast().withUnsafeBytes(body)
         }
     }
 
