@@ -164,9 +164,7 @@ final class EVPKeyBacking: @unchecked Sendable {
         defer { EVP_MD_CTX_free(mctx) }
         var pctx: OpaquePointer? = nil
         guard EVP_DigestVerifyInit(mctx, &pctx, OpenSSLDigests.sha256, nil, pkey) == 1, let pctx,
-              EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1,
-              EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, OpenSSLDigests.sha256) == 1,
-              EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) == 1
+              setPSSParameters(pctx, saltLength: 32)
         else {
             clearOpenSSLErrors()
             return false
@@ -197,9 +195,7 @@ final class EVPKeyBacking: @unchecked Sendable {
         }
         switch scheme {
         case .pss(let salt):
-            guard EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1,
-                  EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, OpenSSLDigests.sha256) == 1,
-                  EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, salt) == 1 else { return .failure(OpenSSLFailure(lastOpenSSLError())) }
+            guard setPSSParameters(pctx, saltLength: salt) else { return .failure(OpenSSLFailure(lastOpenSSLError())) }
         case .pkcs1v15:
             guard EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) == 1 else { return .failure(OpenSSLFailure(lastOpenSSLError())) }
         }
@@ -237,10 +233,8 @@ final class PS256VerifyContext: @unchecked Sendable {
             return nil
         }
         guard EVP_PKEY_verify_init(ctx) == 1,
-              EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1,
               EVP_PKEY_CTX_set_signature_md(ctx, OpenSSLDigests.sha256) == 1,
-              EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, OpenSSLDigests.sha256) == 1,
-              EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, 32) == 1 else {
+              setPSSParameters(ctx, saltLength: 32) else {
             clearOpenSSLErrors()
             EVP_PKEY_CTX_free(ctx)
             return nil
@@ -249,6 +243,14 @@ final class PS256VerifyContext: @unchecked Sendable {
     }
 
     deinit { EVP_PKEY_CTX_free(ctx) }
+}
+
+/// Sets RSASSA-PSS padding with MGF1-SHA-256 and a salt of `saltLength` bytes on `pctx`;
+/// true only if OpenSSL accepted all three.
+func setPSSParameters(_ pctx: OpaquePointer, saltLength: Int32) -> Bool {
+    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1
+        && EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, OpenSSLDigests.sha256) == 1
+        && EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, saltLength) == 1
 }
 
 /// Fills `count` bytes from OpenSSL's CSPRNG.
