@@ -12,15 +12,7 @@ public enum JSONText {
             var i = 0
             let raw = UnsafeRawBufferPointer(u)
             while i < u.count {
-                // Skip 8 bytes at a time while none needs escaping (no control, quote or backslash).
-                while u.count - i >= 8 {
-                    let x = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                    let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-                    @inline(__always) func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
-                    // A byte below 0x20 (high bit clear), or equal to `"` or `\`.
-                    if (x &- ones &* 0x20) & ~x & highs != 0 || hasZero(x ^ (ones &* 0x22)) || hasZero(x ^ (ones &* 0x5C)) { break }
-                    i += 8
-                }
+                i = skipPlainWords(raw, from: i, stopAtNonASCII: false)
                 guard i < u.count else { break }
                 let b = u[i]
                 i += 1
@@ -43,6 +35,26 @@ public enum JSONText {
             if u.count > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: u[runStart..<u.count])) }
         }
         out.append(0x22)
+    }
+
+    /// Skips whole 8-byte words, from `i`, in which no byte needs escaping in a JSON string
+    /// literal (none below 0x20, no `"`, no `\`; with `stopAtNonASCII`, none at or above 0x80
+    /// either). Returns where a word holding such a byte, or fewer than 8 bytes, begins: the
+    /// caller goes on byte by byte from there.
+    @inlinable
+    public static func skipPlainWords(_ b: UnsafeRawBufferPointer, from start: Int, stopAtNonASCII: Bool) -> Int {
+        var i = start
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        // Exact tests for "some byte is below n": borrows can only start at such a byte.
+        @inline(__always) func hasByteBelow(_ v: UInt64, _ n: UInt64) -> Bool { (v &- ones &* n) & ~v & highs != 0 }
+        while b.count - i >= 8 {
+            let x = b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            // A control byte, or a zero byte once `"` or `\` is xor-ed away.
+            if hasByteBelow(x, 0x20) || hasByteBelow(x ^ (ones &* 0x22), 1) || hasByteBelow(x ^ (ones &* 0x5C), 1)
+                || (stopAtNonASCII && x & highs != 0) { break }
+            i += 8
+        }
+        return i
     }
 
     /// `s` as a JSON string literal.

@@ -71,6 +71,23 @@ struct EntryCodecTests {
         }
     }
 
+    @Test("whole words of plain bytes are skipped; a word holding a special byte is not")
+    func skipPlainWordsStopsAtTheRightWord() {
+        func skip(_ text: String, _ stopAtNonASCII: Bool) -> Int {
+            Array(text.utf8).withUnsafeBytes { JSONText.skipPlainWords($0, from: 0, stopAtNonASCII: stopAtNonASCII) }
+        }
+        let plain = String(repeating: "abcdEFGH", count: 8)  // 64 bytes
+        #expect(skip(plain, true) == 64 && skip(plain + "xyz", true) == 64)
+        for (special, ascii) in [("\"", true), ("\\", true), ("\n", true), ("\u{01}", true), ("\u{1F}", true), ("é", false)] {
+            var s = Array(plain)
+            s[20] = Character(special)
+            let text = String(s)
+            #expect(skip(text, true) == 16, "\(special)")
+            #expect(skip(text, false) == (ascii ? 16 : text.utf8.count / 8 * 8), "\(special)")
+        }
+        #expect(skip(" ~}{[]/!", true) == 8)  // 0x20 and 0x7E are plain
+    }
+
     @Test("the export reads canonical bytes into the same selection, fields and CSV row as the decoded entry")
     func exportViewMatchesDecodedEntry() throws {
         var rng = SystemRandomNumberGenerator()

@@ -310,13 +310,7 @@ private struct EntryScanner {
         let start = i
         while i < b.count {
             // Skip 8 plain ASCII bytes at a time (no control, quote, backslash or high bit).
-            while b.count - i >= 8 {
-                let x = b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-                func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
-                if x & highs != 0 || (x &- ones &* 0x20) & ~x & highs != 0 || hasZero(x ^ (ones &* 0x22)) || hasZero(x ^ (ones &* 0x5C)) { break }
-                i += 8
-            }
+            i = JSONText.skipPlainWords(b, from: i, stopAtNonASCII: true)
             guard i < b.count else { break }
             let c = b[i]
             if c == 0x22 { let r = start..<i; i += 1; return r }
