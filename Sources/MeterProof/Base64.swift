@@ -112,36 +112,61 @@ public enum Base64 {
 
 /// Lowercase hexadecimal helpers.
 public enum Hex {
-    static let digits = Array("0123456789abcdef".utf8)
-
     /// Lowercase hex of `bytes`.
+    @inlinable
     public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
+        if let s = bytes.withContiguousStorageIfAvailable({ encode(UnsafeRawBufferPointer($0)) }) { return s }
+        return Array(bytes).withUnsafeBytes { encode($0) }
+    }
+
+    /// Lowercase hex of `bytes`, written straight into the string's storage.
+    public static func encode(_ bytes: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            var j = 0
+            for b in bytes {
+                out[j] = digit(b >> 4)
+                out[j + 1] = digit(b & 15)
+                j += 2
+            }
+            return j
+        }
+    }
+
+    @inline(__always)
+    static func digit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x57 + v }
+
+    /// Whether `hex` is exactly the lowercase hex of `bytes` (no allocation).
+    public static func isEncoding(_ hex: String, of bytes: [UInt8]) -> Bool {
+        var hex = hex
+        return hex.withUTF8 { h in
+            guard h.count == bytes.count * 2 else { return false }
+            for (i, b) in bytes.enumerated() where h[2 * i] != digit(b >> 4) || h[2 * i + 1] != digit(b & 15) { return false }
+            return true
+        }
     }
 
     /// Decodes hex (either case); `nil` if odd length or a non-hex character.
     public static func decode(_ s: some StringProtocol) -> [UInt8]? {
-        let u = Array(s.utf8)
-        guard u.count % 2 == 0 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(u.count / 2)
-        func v(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 0x30...0x39: return c - 0x30
-            case 0x41...0x46: return c - 0x41 + 10
-            case 0x61...0x66: return c - 0x61 + 10
-            default: return nil
+        var text = String(s)
+        return text.withUTF8 { u -> [UInt8]? in
+            guard u.count % 2 == 0 else { return nil }
+            func v(_ c: UInt8) -> UInt8? {
+                switch c {
+                case 0x30...0x39: return c - 0x30
+                case 0x41...0x46: return c - 0x41 + 10
+                case 0x61...0x66: return c - 0x61 + 10
+                default: return nil
+                }
             }
+            var out = [UInt8]()
+            out.reserveCapacity(u.count / 2)
+            var i = 0
+            while i < u.count {
+                guard let h = v(u[i]), let l = v(u[i + 1]) else { return nil }
+                out.append(h << 4 | l)
+                i += 2
+            }
+            return out
         }
-        var i = 0
-        while i < u.count {
-            guard let h = v(u[i]), let l = v(u[i + 1]) else { return nil }
-            out.append(h << 4 | l)
-            i += 2
-        }
-        return out
     }
 }

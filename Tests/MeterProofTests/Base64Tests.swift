@@ -93,4 +93,23 @@ struct Base64Tests {
         #expect(Hex.decode("zz") == nil)
         #expect(Hex.decode("0x12") == nil)
     }
+
+    @Test("hex of every byte value, from arrays, slices and non-contiguous collections, and the allocation-free comparison")
+    func hexEveryByte() {
+        let all = (0...255).map { UInt8($0) }
+        let expected = all.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        #expect(Hex.encode(all) == expected)
+        #expect(Hex.encode(all[16..<18]) == "1011")
+        #expect(Hex.encode(all.lazy.map { $0 }) == expected) // no contiguous storage
+        #expect(Hex.encode([UInt8]()) == "")
+        #expect(Hex.decode(expected) == all)
+        #expect(Hex.decode(expected.uppercased()) == all)
+        #expect(Hex.decode(Substring(expected.dropFirst(2))) == Array(all.dropFirst()))
+        #expect(Hex.isEncoding(expected, of: all))
+        #expect(!Hex.isEncoding(expected.uppercased(), of: all))
+        #expect(!Hex.isEncoding("00", of: [0x01]))
+        #expect(!Hex.isEncoding("000", of: [0x00]))
+        #expect(!Hex.isEncoding("", of: [0x00]))
+        #expect(Hex.isEncoding("", of: []))
+    }
 }
