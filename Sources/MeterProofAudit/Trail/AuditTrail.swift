@@ -232,6 +232,8 @@ public final class AuditTrail {
         /// The public key that verified the entry's signature, remembered in the trail so
         /// exports can bundle every key an auditor needs.
         public var key: (version: Int, spkiDER: [UInt8])?
+        /// Set by ``prepare()``.
+        var prepared: PreparedEntry? = nil
 
         public init(entry: AuditEntry, captureHash: [UInt8]? = nil, key: (version: Int, spkiDER: [UInt8])? = nil) {
             self.entry = entry
@@ -308,20 +310,36 @@ public final class AuditTrail {
                 let addEntry = try db.cachedStatement("INSERT INTO entries(seq, body, leaf_hash) VALUES (?, ?, ?)")
                 let addNode = try db.cachedStatement("INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)")
                 let addKey = try db.cachedStatement("INSERT INTO keys(fingerprint, version, spki, first_seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+                /// Claims `hash` for entry `seq`; the seq that already holds it, if any. The row goes in
+                /// first and a conflict is the rare case (the guard trigger, or the key itself once
+                /// triggers are gone, refuses it), so a new capture costs one insert and no lookup.
+                func claimCapture(_ hash: [UInt8], seq: UInt64) throws -> UInt64? {
+                    try addCapture.bind(hash, at: 1)
+                    try addCapture.bind(Int64(seq), at: 2)
+                    defer { addCapture.reset() }
+                    do { try addCapture.run() } catch where error.isConstraint {
+                        try findCapture.bind(hash, at: 1)
+                        defer { findCapture.reset() }
+                        guard try findCapture.step() else { throw error }
+                        return UInt64(findCapture.int64(at: 0))
+                    }
+                    return nil
+                }
+                var body: [UInt8] = []
                 for item in items {
+                    let prepared = item.prepared.flatMap { $0.matches(item) ? $0 : nil }
                     // The entry records the hash it is deduplicated by, so the captures table and
                     // the hashed entries always agree (audit verify checks it).
-                    let captureKey = item.captureHash ?? item.entry.captureHash.flatMap { Hex.decode($0) }
-                    if let h = captureKey {
-                        try findCapture.bind(h, at: 1)
-                        let found = try findCapture.step() ? UInt64(findCapture.int64(at: 0)) : nil
-                        findCapture.reset()
-                        if let found { out.append(.duplicate(seq: found)); continue }
+                    let captureKey = prepared != nil ? prepared!.captureHash : item.captureHash ?? item.entry.captureHash.flatMap { Hex.decode($0) }
+                    if let h = captureKey, let found = try claimCapture(h, seq: frontier.size) {
+                        out.append(.duplicate(seq: found))
+                        continue
                     }
-                    var e = item.entry
+                    var e = prepared?.entry ?? item.entry
                     e.seq = frontier.size
                     e.recordedAt = now
-                    e.captureHash = captureKey.map { Hex.encode($0) }
+                    if prepared == nil { e.captureHash = captureKey.map { Hex.encode($0) } }
+                    var replayed = false
                     if e.isAccepted, let nonce = e.nonce, let pc = e.productCode {
                         try addNonce.bind(pc, at: 1)
                         try addNonce.bind(nonce, at: 2)
@@ -333,12 +351,20 @@ public final class AuditTrail {
                             e.reason = ReasonCode.nonceReplayed.rawValue
                             e.message = "nonce \(nonce) was already accepted for product \(pc)"
                             e.warnings = nil
+                            replayed = true
                         }
                     }
-                    let body = try e.canonicalBytes()
-                    // Store only what reads back: verify() would report anything else as invalid_entry for ever.
-                    if case .failure(let bad) = body.withUnsafeBytes({ AuditEntry.checkCanonical($0) }) {
-                        throw AuditError(.invalidEntry, "refusing to record an entry that would not verify: \(bad.message)")
+                    if let prepared, !replayed {
+                        prepared.canonicalBytes(recordedAt: now, seq: e.seq, into: &body)
+                        guard body.count <= CanonicalJSON.maxEntryBytes else {
+                            throw AuditError(.invalidEntry, "entry \(e.seq) is \(body.count) bytes; the limit is \(CanonicalJSON.maxEntryBytes)")
+                        }
+                    } else {
+                        body = try e.canonicalBytes()
+                        // Store only what reads back: verify() would report anything else as invalid_entry for ever.
+                        if case .failure(let bad) = body.withUnsafeBytes({ AuditEntry.checkCanonical($0) }) {
+                            throw AuditError(.invalidEntry, "refusing to record an entry that would not verify: \(bad.message)")
+                        }
                     }
                     let leaf = RFC6962.leafHash(body)
                     try addEntry.bind(Int64(e.seq), at: 1)
@@ -362,12 +388,6 @@ public final class AuditTrail {
                         try addKey.bind(Int64(e.seq), at: 4)
                         try addKey.run()
                         addKey.reset()
-                    }
-                    if let h = captureKey {
-                        try addCapture.bind(h, at: 1)
-                        try addCapture.bind(Int64(e.seq), at: 2)
-                        try addCapture.run()
-                        addCapture.reset()
                     }
                     out.append(.recorded(e))
                 }

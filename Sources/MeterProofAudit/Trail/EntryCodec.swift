@@ -39,7 +39,7 @@ extension AuditEntry {
     /// Indexes into ``layout`` of the fields the checker looks at.
     enum Field {
         static let binding = 0, captureHash = 2, keyFingerprint = 6, nonce = 8, outcome = 9, productCode = 10
-        static let publicKeyVersion = 11, reason = 12, recordedAt = 13, source = 15, token = 16
+        static let publicKeyVersion = 11, reason = 12, recordedAt = 13, seq = 14, source = 15, token = 16
     }
 
     /// `"name":` prefixes, with the `{` or `,` that precedes each.
@@ -49,20 +49,60 @@ extension AuditEntry {
     func fastCanonicalBytes() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256 + (token?.utf8.count ?? 0) + (message?.utf8.count ?? 0))
+        appendCanonicalHead(to: &out)
+        Self.appendCanonicalTimeAndSeq(recordedAt: recordedAt, seq: seq, to: &out)
+        appendCanonicalTail(to: &out)
+        return out
+    }
+
+    /// The canonical bytes before the `recordedAt` value: the fields that sort before it, then
+    /// its `"recordedAt":` prefix.
+    func appendCanonicalHead(to out: inout [UInt8]) {
         func str(_ i: Int, _ v: String?) {
             out.append(contentsOf: Self.prefixes[i])
             if let v { JSONText.appendQuoted(v, to: &out) } else { out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]) }
         }
         func int(_ i: Int, _ v: Int64?) {
             out.append(contentsOf: Self.prefixes[i])
-            if let v { out.append(contentsOf: String(v).utf8) } else { out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]) }
+            if let v { Self.appendDecimal(v, to: &out) } else { out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]) }
         }
         str(0, binding); str(1, captureFile); str(2, captureHash); int(3, captureLine); str(4, capturedAt)
         int(5, issuedAt); str(6, keyFingerprint); str(7, message); str(8, nonce); str(9, outcome); str(10, productCode)
-        int(11, publicKeyVersion); str(12, reason); str(13, recordedAt); int(14, Int64(seq)); str(15, source.rawValue)
-        str(16, token); str(17, warnings)
+        int(11, publicKeyVersion); str(12, reason)
+        out.append(contentsOf: Self.prefixes[Field.recordedAt])
+    }
+
+    /// The two values an append fills in, `recordedAt` and `seq`, with the `seq` prefix between them.
+    static func appendCanonicalTimeAndSeq(recordedAt: String, seq: UInt64, to out: inout [UInt8]) {
+        JSONText.appendQuoted(recordedAt, to: &out)
+        out.append(contentsOf: prefixes[Field.seq])
+        appendDecimal(Int64(bitPattern: seq), to: &out)
+    }
+
+    /// The canonical bytes after the `seq` value: the fields that sort after it and the closing brace.
+    func appendCanonicalTail(to out: inout [UInt8]) {
+        func str(_ i: Int, _ v: String?) {
+            out.append(contentsOf: Self.prefixes[i])
+            if let v { JSONText.appendQuoted(v, to: &out) } else { out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]) }
+        }
+        str(15, source.rawValue); str(16, token); str(17, warnings)
         out.append(UInt8(ascii: "}"))
-        return out
+    }
+
+    /// A canonical JSON integer (no allocation).
+    static func appendDecimal(_ v: Int64, to out: inout [UInt8]) {
+        if v < 0 { out.append(UInt8(ascii: "-")) }
+        var m = v.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0) // 24 bytes: enough for 20 digits
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[23 - n] = UInt8(truncatingIfNeeded: m % 10) + 0x30
+                m /= 10
+                n += 1
+            } while m != 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: d[(24 - n)...]))
+        }
     }
 
     /// Checks in one pass that `bytes` are exactly the canonical form of an entry (every field,

@@ -1,0 +1,70 @@
+import MeterProof
+
+/// An item's canonical bytes made ahead of its append, around the two values only the append
+/// knows (`recordedAt` and `seq`, adjacent in canonical order), and already checked to read back.
+///
+/// An import prepares items on its verification threads, so the single writer only splices
+/// the time and the sequence number in. The writer uses a preparation only while the item is
+/// exactly as prepared and the nonce rule did not change the entry; otherwise it serializes
+/// and checks the entry itself, as for any unprepared item.
+struct PreparedEntry: Sendable {
+    /// The entry as prepared (its `captureHash` agreeing with the item's capture hash).
+    let entry: AuditEntry
+    let captureHash: [UInt8]?
+    /// Bytes up to and including `"recordedAt":`.
+    let head: [UInt8]
+    /// Bytes from `,"source":` to the closing brace.
+    let tail: [UInt8]
+
+    /// What the append would record for `entry` with `captureHash`, or `nil` when the entry
+    /// would not read back (the append then reports why).
+    init?(entry: AuditEntry, captureHash: [UInt8]?) {
+        var head: [UInt8] = [], tail: [UInt8] = []
+        entry.appendCanonicalHead(to: &head)
+        entry.appendCanonicalTail(to: &tail)
+        // Checked once with stand-in values of the spliced fields' shape: an RFC 3339 time (plain
+        // ASCII, no escapes) and a non-negative integer cannot change whether the rest is canonical.
+        var probe = head
+        AuditEntry.appendCanonicalTimeAndSeq(recordedAt: "1970-01-01T00:00:00.000Z", seq: 0, to: &probe)
+        probe.append(contentsOf: tail)
+        guard case .success = probe.withUnsafeBytes({ AuditEntry.checkCanonical($0) }) else { return nil }
+        self.entry = entry
+        self.captureHash = captureHash
+        self.head = head
+        self.tail = tail
+    }
+
+    /// Whether `item` is still exactly what was prepared. Cheap when it is: the strings and
+    /// arrays share their storage with the prepared copy.
+    func matches(_ item: AuditTrail.Pending) -> Bool {
+        item.captureHash == captureHash && item.entry == entry
+    }
+
+    /// The canonical bytes with `recordedAt` and `seq` filled in, written into `out` (replaced).
+    func canonicalBytes(recordedAt: String, seq: UInt64, into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
+        out.reserveCapacity(head.count + tail.count + 48)
+        out.append(contentsOf: head)
+        AuditEntry.appendCanonicalTimeAndSeq(recordedAt: recordedAt, seq: seq, to: &out)
+        out.append(contentsOf: tail)
+    }
+}
+
+extension AuditTrail.Pending {
+    /// Serializes and checks the entry now, on the calling thread, so ``AuditTrail/append(_:)``
+    /// only has to fill in the time and the sequence number. Optional: an unprepared item (or
+    /// one changed after preparing) is serialized by the append itself, with the same result.
+    ///
+    /// Also settles the capture hash as the append would: the item's `captureHash` wins, and the
+    /// entry's `captureHash` becomes its hex form.
+    public mutating func prepare() {
+        let key = captureHash ?? entry.captureHash.flatMap { Hex.decode($0) }
+        switch (key, entry.captureHash) {
+        case (nil, _): entry.captureHash = nil
+        case (let k?, let hex?) where Hex.isEncoding(hex, of: k): break
+        case (let k?, _): entry.captureHash = Hex.encode(k)
+        }
+        captureHash = key
+        prepared = PreparedEntry(entry: entry, captureHash: key)
+    }
+}
