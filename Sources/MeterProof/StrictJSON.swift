@@ -310,20 +310,32 @@ private struct Parser {
     mutating func string() throws(JSONError) -> String {
         i += 1  // opening quote
         let start = i
-        // Fast path: no escapes, validate UTF-8 in place.
+        // Fast path: no escapes. Plain words are skipped 8 bytes at a time; an all-ASCII string
+        // needs no UTF-8 validation, any other is validated in place.
+        var ascii = true
+        let raw = UnsafeRawBufferPointer(buf)
         while i < buf.count {
+            i = JSONText.skipPlainWords(raw, from: i, stopAtNonASCII: ascii)
+            guard i < buf.count else { break }
             let c = buf[i]
             if c == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: buf[start..<i])
-                guard let s = String(validating: slice, as: UTF8.self) else {
-                    i = start
-                    throw error("string is not valid UTF-8")
+                let s: String
+                if ascii {
+                    s = String(decoding: slice, as: UTF8.self)
+                } else {
+                    guard let v = String(validating: slice, as: UTF8.self) else {
+                        i = start
+                        throw error("string is not valid UTF-8")
+                    }
+                    s = v
                 }
                 i += 1
                 return s
             }
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw error("unescaped control character in string") }
+            if c >= 0x80 { ascii = false }
             i += 1
         }
         guard i < buf.count else { throw error("unterminated string") }

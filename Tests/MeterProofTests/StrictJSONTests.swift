@@ -101,6 +101,31 @@ struct StrictJSONTests {
         #expect(Self.error(bytes)?.kind == .syntax)
     }
 
+    @Test("strings longer than a word: the 8-byte skip stops at quotes, escapes, control bytes and non-ASCII at every offset")
+    func wordSkipEveryOffset() throws {
+        let plain = Array("abcdefghijklmnopqrstuvwxyz0123".utf8)
+        for at in 0..<plain.count {
+            func doc(_ insert: [UInt8]) -> [UInt8] {
+                var b = plain
+                b.replaceSubrange(at..<(at + 1), with: insert)
+                return [0x22] + b + [0x22]
+            }
+            let expected = { (mid: String) in
+                String(decoding: plain[..<at], as: UTF8.self) + mid + String(decoding: plain[(at + 1)...], as: UTF8.self)
+            }
+            #expect(try StrictJSON.parse(doc([0x5C, 0x22])) == .string(expected("\"")), "escaped quote at \(at)")
+            #expect(try StrictJSON.parse(doc([0xC3, 0xA9])) == .string(expected("\u{E9}")), "e-acute at \(at)")
+            #expect(try StrictJSON.parse(doc([0xF0, 0x9F, 0x98, 0x80])) == .string(expected("\u{1F600}")), "emoji at \(at)")
+            #expect(Self.error(doc([0x0A]))?.kind == .syntax, "raw newline at \(at)")
+            #expect(Self.error(doc([0xC3]))?.kind == .syntax, "truncated sequence at \(at)")
+            #expect(Self.error(doc([0xFF]))?.kind == .syntax, "0xFF at \(at)")
+            #expect(Self.error(doc([0x22]))?.kind == .syntax, "early quote at \(at)")
+        }
+        // A string that ends exactly at a word boundary, and one left unterminated there.
+        #expect(try StrictJSON.parse(Array("\"abcdefgh\"".utf8)) == .string("abcdefgh"))
+        #expect(Self.error(Array("\"abcdefghabcdefgh".utf8))?.kind == .syntax)
+    }
+
     @Test("unescaped control characters are refused; escaped ones and DEL are fine")
     func controlCharacters() throws {
         for c: UInt8 in [0x00, 0x01, 0x09, 0x0A, 0x0D, 0x1F] {
