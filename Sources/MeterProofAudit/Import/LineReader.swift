@@ -72,6 +72,14 @@ public final class LineReader {
         if n == 0 { eof = true }
     }
 
+    /// The index of the first LF at or after `from` (libc's vectorised `memchr`).
+    private func newline(from: Int) -> Int? {
+        guard from < buffer.count else { return nil }
+        return buffer.withUnsafeBytes { b in
+            memchr(b.baseAddress! + from, 0x0A, b.count - from).map { UnsafeRawPointer($0) - b.baseAddress! }
+        }
+    }
+
     /// The next line, or `nil` at end of input.
     public func next() throws(AuditError) -> Line? {
         var scanFrom = start
@@ -82,7 +90,7 @@ public final class LineReader {
             return Line(number: lineNumber, bytes: [], tooLong: true, overlongHash: overlong!.finalize())
         }
         while true {
-            if let nl = buffer[scanFrom...].firstIndex(of: 0x0A) {
+            if let nl = newline(from: scanFrom) {
                 lineNumber += 1
                 var end = nl
                 if end > start && buffer[end - 1] == 0x0D { end -= 1 }

@@ -362,7 +362,7 @@ public final class AuditTrail {
                     } else {
                         body = try e.canonicalBytes()
                         // Store only what reads back: verify() would report anything else as invalid_entry for ever.
-                        if case .failure(let bad) = body.withUnsafeBytes({ AuditEntry.checkCanonical($0) }) {
+                        if let bad = body.withUnsafeBytes({ AuditEntry.readsBack($0) }) {
                             throw AuditError(.invalidEntry, "refusing to record an entry that would not verify: \(bad.message)")
                         }
                     }

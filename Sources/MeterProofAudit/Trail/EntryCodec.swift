@@ -114,6 +114,14 @@ extension AuditEntry {
         return scan(bytes, into: &sink)
     }
 
+    /// The same check for bytes about to be recorded: only whether they read back, without
+    /// building the summary's capture hash.
+    static func readsBack(_ bytes: UnsafeRawBufferPointer) -> EntryFormatError? {
+        var sink: [FieldValue]? = nil
+        if case .failure(let e) = scan(bytes, into: &sink, decodeCaptureHash: false) { return e }
+        return nil
+    }
+
     /// A field as found by the scanner: a string's content range, an integer, or null.
     enum FieldValue { case null, string(Range<Int>), int(Int64) }
 
@@ -151,7 +159,7 @@ extension AuditEntry {
         return .success(e)
     }
 
-    static func scan(_ bytes: UnsafeRawBufferPointer, into sink: inout [FieldValue]?) -> Result<Summary, EntryFormatError> {
+    static func scan(_ bytes: UnsafeRawBufferPointer, into sink: inout [FieldValue]?, decodeCaptureHash: Bool = true) -> Result<Summary, EntryFormatError> {
         var p = EntryScanner(bytes)
         var summary = Summary(seq: 0, accepted: false, hasNonce: false, hasProductCode: false, acceptedNonce: nil)
         var reasonNull = true
@@ -187,7 +195,7 @@ extension AuditEntry {
                 case Field.reason: reasonNull = isNull
                 case Field.captureHash:
                     // 64 lowercase hex digits when present; anything else cannot match a captures row.
-                    if let r = range { summary.captureHash = Hex.decode(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[r]), as: UTF8.self)) ?? [] }
+                    if decodeCaptureHash, let r = range { summary.captureHash = Hex.decode(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[r]), as: UTF8.self)) ?? [] }
                 default: break
                 }
             case .intOrNull:

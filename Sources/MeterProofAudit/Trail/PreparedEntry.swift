@@ -6,8 +6,9 @@ import MeterProof
 /// An import prepares items on its verification threads, so the single writer only splices
 /// the time and the sequence number in. The writer uses a preparation only while the item is
 /// exactly as prepared and the nonce rule did not change the entry; otherwise it serializes
-/// and checks the entry itself, as for any unprepared item.
-struct PreparedEntry: Sendable {
+/// and checks the entry itself, as for any unprepared item. A class (immutable), so copying an
+/// item costs one reference, not one per string.
+final class PreparedEntry: Sendable {
     /// The entry as prepared (its `captureHash` agreeing with the item's capture hash).
     let entry: AuditEntry
     let captureHash: [UInt8]?
@@ -27,7 +28,7 @@ struct PreparedEntry: Sendable {
         var probe = head
         AuditEntry.appendCanonicalTimeAndSeq(recordedAt: "1970-01-01T00:00:00.000Z", seq: 0, to: &probe)
         probe.append(contentsOf: tail)
-        guard case .success = probe.withUnsafeBytes({ AuditEntry.checkCanonical($0) }) else { return nil }
+        guard probe.withUnsafeBytes({ AuditEntry.readsBack($0) }) == nil else { return nil }
         self.entry = entry
         self.captureHash = captureHash
         self.head = head
