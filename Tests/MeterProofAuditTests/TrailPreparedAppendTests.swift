@@ -49,8 +49,14 @@ struct TrailPreparedAppendTests {
         #expect(prepared.allSatisfy { $0.prepared != nil })
 
         let a = try plain.append(Self.items())
+        #expect(plain.splicedInLastAppend == 0)
         let b = try fast.append(prepared)
         #expect(Self.normalized(a) == Self.normalized(b))
+        // Every recorded item the nonce rule left alone came from its preparation.
+        let recorded = b.filter { if case .recorded = $0 { true } else { false } }.count
+        let replayed = b.filter { if case .recorded(let e) = $0 { e.reason == "nonce_replayed" } else { false } }.count
+        #expect(fast.splicedInLastAppend == recorded - replayed)
+        #expect(fast.splicedInLastAppend > 20)
         // The batch did hit the replay and duplicate paths.
         #expect(b.contains { if case .duplicate = $0 { true } else { false } })
         #expect(b.contains { if case .recorded(let e) = $0 { e.reason == "nonce_replayed" } else { false } })
@@ -77,6 +83,54 @@ struct TrailPreparedAppendTests {
         #expect(try AuditEntry(canonicalBytes: trail.entryBytes(0)).message == "changed after preparing")
         #expect(e1.captureHash == Hex.encode(SHA256.hash("second")))
         #expect(try AuditEntry(canonicalBytes: trail.entryBytes(1)).captureHash == Hex.encode(SHA256.hash("second")))
+        #expect(try trail.verify().intact)
+    }
+
+    /// Every field an item carries, changed after preparing (strings to a canonically
+    /// equivalent but different spelling, which `String ==` would call equal), is recorded as changed.
+    @Test func everyFieldChangedAfterPreparingIsRecorded() throws {
+        let strings: [(String, WritableKeyPath<AuditEntry, String?>)] = [
+            ("message", \.message), ("productCode", \.productCode), ("nonce", \.nonce), ("keyFingerprint", \.keyFingerprint),
+            ("warnings", \.warnings), ("token", \.token), ("capturedAt", \.capturedAt), ("captureFile", \.captureFile),
+        ]
+        let ints: [(String, WritableKeyPath<AuditEntry, Int64?>)] = [
+            ("publicKeyVersion", \.publicKeyVersion), ("issuedAt", \.issuedAt), ("captureLine", \.captureLine),
+        ]
+        // The rest: binding, outcome, reason and source (below), captureHash (the item's own
+        // test above), recordedAt and seq (filled in by the append). A new field must be added here.
+        #expect(strings.count + ints.count + 4 + 1 + 2 == AuditEntry.fieldNames.count)
+
+        let s = try TrailScratch()
+        let (trail, _) = try TrailFixture.makeTrail(s)
+        func base() -> AuditEntry {
+            var e = TrailFixture.entry(0)
+            for (_, k) in strings { e[keyPath: k] = "caf\u{E9}" }
+            for (_, k) in ints { e[keyPath: k] = 7 }
+            return e
+        }
+        func check(_ name: String, _ change: (inout AuditEntry) -> Void) throws {
+            var item = AuditTrail.Pending(entry: base())
+            item.prepare()
+            change(&item.entry)
+            let out = try trail.append([item])
+            guard case .recorded(let e) = out[0] else { Issue.record("\(name): \(out)"); return }
+            #expect(trail.splicedInLastAppend == 0, "\(name): the stale preparation was used")
+            var expected = item.entry
+            expected.seq = e.seq
+            expected.recordedAt = e.recordedAt
+            #expect(try trail.entryBytes(e.seq) == expected.canonicalBytes(), "\(name)")
+        }
+        for (name, k) in strings { try check(name) { $0[keyPath: k] = "cafe\u{301}" } }
+        for (name, k) in ints { try check(name) { $0[keyPath: k] = 8 } }
+        try check("binding") { $0.binding = "bound" }
+        try check("source") { $0.source = .import }
+        try check("outcome and reason") { $0.outcome = "accepted"; $0.reason = nil; $0.nonce = "fresh-nonce" }
+        try check("reason") { $0.reason = "malformed_input" }
+        // Unchanged, the preparation is used.
+        var same = AuditTrail.Pending(entry: base())
+        same.prepare()
+        _ = try trail.append([same])
+        #expect(trail.splicedInLastAppend == 1)
         #expect(try trail.verify().intact)
     }
 

@@ -299,6 +299,8 @@ public final class AuditTrail {
         let now = RFC3339.format(milliseconds: Clock.nowMilliseconds())
         let saved = frontier
         var newKeys: [String] = []
+        var spliced = 0
+        splicedInLastAppend = 0
         do {
             let out = try db.transaction(.immediate) {
                 try syncFrontier()
@@ -355,6 +357,7 @@ public final class AuditTrail {
                         }
                     }
                     if let prepared, !replayed {
+                        spliced += 1
                         prepared.canonicalBytes(recordedAt: now, seq: e.seq, into: &body)
                         guard body.count <= CanonicalJSON.maxEntryBytes else {
                             throw AuditError(.invalidEntry, "entry \(e.seq) is \(body.count) bytes; the limit is \(CanonicalJSON.maxEntryBytes)")
@@ -394,6 +397,7 @@ public final class AuditTrail {
                 return out
             }
             knownKeys.formUnion(newKeys)
+            splicedInLastAppend = spliced
             return out
         } catch let e as AuditError {
             frontier = saved
@@ -406,6 +410,9 @@ public final class AuditTrail {
             throw AuditError(.storage, "appending to \(path): \(error)")
         }
     }
+
+    /// How many items the last `append` recorded from their preparation (for tests).
+    private(set) var splicedInLastAppend = 0
 
     /// Makes the cached frontier match the file (another process may have appended).
     private func syncFrontier() throws {

@@ -74,6 +74,7 @@ extension AuditEntry {
 
     /// The two values an append fills in, `recordedAt` and `seq`, with the `seq` prefix between them.
     static func appendCanonicalTimeAndSeq(recordedAt: String, seq: UInt64, to out: inout [UInt8]) {
+        precondition(seq <= UInt64(Int64.max), "seq \(seq) is beyond a JSON integer the trail can store")
         JSONText.appendQuoted(recordedAt, to: &out)
         out.append(contentsOf: prefixes[Field.seq])
         appendDecimal(Int64(bitPattern: seq), to: &out)

@@ -35,10 +35,24 @@ final class PreparedEntry: Sendable {
         self.tail = tail
     }
 
-    /// Whether `item` is still exactly what was prepared. Cheap when it is: the strings and
-    /// arrays share their storage with the prepared copy.
+    /// Whether `item` is still byte for byte what was prepared, apart from the two values the
+    /// append fills in. Strings are compared by their UTF-8 bytes: `==` on `String` is Unicode
+    /// canonical equivalence, which would take "é" and "e\u{301}" for the same entry.
     func matches(_ item: AuditTrail.Pending) -> Bool {
-        item.captureHash == captureHash && item.entry == entry
+        let a = item.entry, b = entry
+        func same(_ x: String?, _ y: String?) -> Bool {
+            switch (x, y) {
+            case (nil, nil): return true
+            case (let x?, let y?): return utf8Equal(x, y)
+            default: return false
+            }
+        }
+        return item.captureHash == captureHash && a.source == b.source && same(a.binding, b.binding) && same(a.outcome, b.outcome)
+            && same(a.reason, b.reason) && same(a.message, b.message) && same(a.productCode, b.productCode)
+            && a.publicKeyVersion == b.publicKeyVersion && same(a.nonce, b.nonce) && a.issuedAt == b.issuedAt
+            && same(a.keyFingerprint, b.keyFingerprint) && same(a.warnings, b.warnings) && same(a.token, b.token)
+            && same(a.capturedAt, b.capturedAt) && same(a.captureFile, b.captureFile) && a.captureLine == b.captureLine
+            && same(a.captureHash, b.captureHash)
     }
 
     /// The canonical bytes with `recordedAt` and `seq` filled in, written into `out` (replaced).
