@@ -1,5 +1,6 @@
 import Foundation
 import MeterProof
+import Synchronization
 import Testing
 @testable import MeterProofAudit
 
@@ -48,6 +49,44 @@ import Testing
         #expect(try bed.captureRows() == 36)
         let v = try bed.trail().verify()
         #expect(v.intact && v.entries == 36)
+    }
+
+    /// Two imports of one file racing into one trail (as two processes would, each with its own
+    /// connections): every line is recorded exactly once, by one of them; the other counts it
+    /// as a duplicate (through the writer's insert-first claim, with the guard trigger in place).
+    /// Small batches give the two writers many chances to interleave; SQLite's busy handler
+    /// often lets one of them run through, which must not matter.
+    @Test func twoImportsOfTheSameFileAtOnceRecordEachLineOnce() throws {
+        let base = ImportFixture.base
+        let lines = try (0..<120).map { i in
+            ImportFixture.bound(try ImportFixture.token("race-\(i)"), nonce: "race-\(i)", capturedAt: ImportFixture.time(base + Int64(i)))
+        }
+        let bed = try ImportBed()
+        let file = try bed.scratch.write("race.jsonl", ImportFixture.file(lines))
+        let trailPath = bed.trailPath
+        let results = Mutex<[Result<ImportSummary, any Error>]>([])
+        let done = DispatchSemaphore(value: 0)
+        for _ in 0..<2 {
+            // Threads of their own: the test runner's pool may not run two blocking jobs at once.
+            Thread {
+                let importer = CaptureImporter(trailPath: trailPath, keyring: TrailFixture.keyring, policy: .strict, jobs: 1, batchSize: 3)
+                let r = Result { try importer.run(files: [file]) }
+                results.withLock { $0.append(r) }
+                done.signal()
+            }.start()
+        }
+        done.wait()
+        done.wait()
+        let summaries = try results.withLock { $0 }.map { try $0.get() }
+        #expect(summaries.count == 2)
+        #expect(summaries.map(\.recorded).reduce(0, +) == 120)
+        #expect(summaries.map(\.duplicates).reduce(0, +) == 120)
+        #expect(summaries.map(\.accepted).reduce(0, +) == 120) // no line was verified into a replay
+        let entries = try bed.entries()
+        #expect(entries.count == 120)
+        #expect(Set(entries.compactMap(\.captureHash)).count == 120)
+        #expect(try bed.captureRows() == 120)
+        #expect(try bed.trail().verify().intact)
     }
 
     @Test func aPartlyImportedFileGetsOnlyItsNewLinesInInputOrder() throws {
