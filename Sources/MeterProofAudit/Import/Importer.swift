@@ -54,6 +54,9 @@ public struct CaptureImporter: Sendable {
     public let jobs: Int
     /// Lines per transaction.
     public let batchSize: Int
+    /// WAL frames past which the writer lets a checkpoint pass complete before its next batch
+    /// (internal: tests lower it).
+    var walLimitFrames: Int64 = BatchWriter.defaultWALLimitFrames
 
     public init(trailPath: String, keyring: Keyring, policy: VerificationPolicy, jobs: Int, batchSize: Int = 2000) {
         self.trailPath = trailPath
@@ -88,7 +91,7 @@ public struct CaptureImporter: Sendable {
         }
         let total = totalBytes
         let start = Clock.monotonicSeconds()
-        let writer = try BatchWriter(path: trailPath)
+        let writer = try BatchWriter(path: trailPath, walLimitFrames: walLimitFrames)
         let summary = Mutex(ImportSummary())
         let verifierWithFreshness = Verifier(keyring: keyring, policy: policy)
         var offline = policy
@@ -241,6 +244,13 @@ public struct CaptureImporter: Sendable {
 
 /// The single writer: owns the trail connection on its own thread and appends batches in
 /// submission order, one transaction each. At most two batches wait, bounding memory.
+///
+/// Checkpoints (copying committed WAL frames into the database file, and syncing it) run on a
+/// second connection and thread, so the writer goes on with the next batch meanwhile; its own
+/// connection's automatic checkpoint is off. The WAL stays bounded: once it holds more than
+/// `walLimitFrames`, the writer waits for a complete pass before its next batch, which lets
+/// SQLite start the WAL over. If the second connection cannot be opened or a checkpoint fails,
+/// the writer's automatic checkpoint comes back on.
 final class BatchWriter: @unchecked Sendable {
     private let queue = DispatchQueue(label: "meterproof.import.writer")
     private let slots = DispatchSemaphore(value: 2)
@@ -248,11 +258,68 @@ final class BatchWriter: @unchecked Sendable {
     // Touched only on `queue`.
     private var trail: AuditTrail?
 
-    init(path: String) throws(AuditError) {
+    private let checkpointQueue = DispatchQueue(label: "meterproof.import.checkpoint")
+    // Touched only on `checkpointQueue`, and by `finish()` once both queues are drained.
+    private var checkpointer: SQLiteDatabase?
+    /// (a pass is queued or running, WAL frames at the last pass, a pass failed)
+    private let checkpoints = Mutex<(running: Bool, walFrames: Int64, failed: Bool)>((false, 0, false))
+    /// 16 MiB of 4 KiB pages.
+    static let defaultWALLimitFrames: Int64 = 4096
+    private let walLimitFrames: Int64
+
+    init(path: String, walLimitFrames: Int64 = defaultWALLimitFrames) throws(AuditError) {
+        self.walLimitFrames = walLimitFrames
         let opened: Result<AuditTrail, AuditError> = queue.sync {
             do throws(AuditError) { return .success(try AuditTrail(path: path)) } catch { return .failure(error) }
         }
         trail = try opened.get()
+        do {
+            let c = try SQLiteDatabase(path: path, mode: .readWrite, busyTimeoutMilliseconds: 10_000)
+            // Synced before SQLite may start the WAL over, as the writer's own checkpoints are.
+            try c.execute("PRAGMA synchronous=FULL")
+            try trail!.db.execute("PRAGMA wal_autocheckpoint=0")
+            checkpointer = c
+        } catch {
+            checkpointer = nil
+        }
+    }
+
+    /// Starts a checkpoint pass unless one is already queued or running.
+    private func checkpointSoon() {
+        let start = checkpoints.withLock { c -> Bool in
+            if c.running || c.failed { return false }
+            c.running = true
+            return true
+        }
+        guard start else { return }
+        checkpointQueue.async {
+            var frames: Int64? = nil
+            if let db = self.checkpointer, let st = try? db.prepare("PRAGMA wal_checkpoint(PASSIVE)"), (try? st.step()) == true {
+                frames = st.int64(at: 1)
+            }
+            self.checkpoints.withLock { c in
+                c.running = false
+                if let frames { c.walFrames = frames } else { c.failed = true }
+            }
+        }
+    }
+
+    /// On the writer's queue, before a batch: keeps the WAL bounded, or hands checkpoints back
+    /// to the writer's connection if the background ones failed.
+    private func beforeBatch(_ trail: AuditTrail) {
+        guard checkpointer != nil else { return }
+        let (frames, failed) = checkpoints.withLock { ($0.walFrames, $0.failed) }
+        if failed {
+            checkpointQueue.sync { self.checkpointer = nil }
+            try? trail.db.execute("PRAGMA wal_autocheckpoint=1000")
+            return
+        }
+        guard frames > walLimitFrames else { return }
+        // A complete pass with no writer in between: the next transaction restarts the WAL.
+        checkpointQueue.sync {}
+        checkpointSoon()
+        checkpointQueue.sync {}
+        checkpoints.withLock { if !$0.failed { $0.walFrames = 0 } }
     }
 
     var error: AuditError? { state.withLock { $0.error } }
@@ -263,8 +330,10 @@ final class BatchWriter: @unchecked Sendable {
         queue.async {
             defer { self.slots.signal() }
             guard self.error == nil, let trail = self.trail else { return }
+            self.beforeBatch(trail)
             do throws(AuditError) {
                 let out = try trail.append(items)
+                if self.checkpointer != nil { self.checkpointSoon() }
                 completion(.success(out))
             } catch {
                 self.state.withLock { $0.error = error }
@@ -279,6 +348,8 @@ final class BatchWriter: @unchecked Sendable {
             if let trail = self.trail, let n = try? trail.size() { self.state.withLock { $0.size = n } }
             self.trail = nil
         }
+        // The last connection to close checkpoints the rest and removes the WAL.
+        checkpointQueue.sync { self.checkpointer = nil }
         return error
     }
 }
