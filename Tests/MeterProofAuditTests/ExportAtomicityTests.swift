@@ -41,6 +41,38 @@ import Testing
         #expect(code { _ = try t.exportBundle(to: parent + "/empty") } == "bundle_exists")
     }
 
+    /// The big files are written and hashed on a background queue: a write that fails there
+    /// (here, a small tmpfs filling up) must still fail the export with `write_failed` and leave
+    /// nothing behind, at every size the disk can fill at.
+    @Test(.enabled(if: TrailDiskFullTests.canMount, "needs root to mount a small tmpfs"), arguments: [48, 96, 160])
+    func aDiskFillingUpFailsTheExportAndLeavesNothing(kib: Int) throws {
+        let f = try ExportFixture.get()
+        let t = try f.trail()
+        let dir = try makeTempDir() + "/small"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        let mount = try TrailRun.program("/bin/mount", ["-t", "tmpfs", "-o", "size=\(kib)k", "tmpfs", dir])
+        guard mount.status == 0 else {
+            print("ExportAtomicityTests: skipping, tmpfs could not be mounted here: \(mount.stderr)")
+            return
+        }
+        defer { _ = try? TrailRun.program("/bin/umount", [dir]) }
+        #expect(code { _ = try t.exportBundle(to: dir + "/bundle") } == "write_failed")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+
+        // The background writer on its own: the failure happens on its queue, and close() (or a
+        // later write) reports it instead of returning a hash of bytes that never reached the file.
+        let w = try BundleFileWriter(root: dir, relativePath: "big", syncEach: false, background: true)
+        let chunk = [UInt8](repeating: 0x61, count: 70 << 10)
+        var failedAt: String? = nil
+        do {
+            for _ in 0..<(kib / 70 + 3) { try w.write(chunk) }
+            _ = try w.close()
+        } catch {
+            failedAt = error.code.rawValue
+        }
+        #expect(failedAt == "write_failed")
+    }
+
     @Test func trailWithoutCheckpointWritesNothing() throws {
         let dir = try makeTempDir()
         let signer = try NoteSigner.generate(name: "export.test/empty")

@@ -139,8 +139,8 @@ extension AuditTrail {
         }
 
         let filter = options.filter
-        let jsonl = try BundleFileWriter(root: root, relativePath: BundleLayout.entries, syncEach: syncEach)
-        let csv = try BundleFileWriter(root: root, relativePath: BundleLayout.csv, syncEach: syncEach)
+        let jsonl = try BundleFileWriter(root: root, relativePath: BundleLayout.entries, syncEach: syncEach, background: true)
+        let csv = try BundleFileWriter(root: root, relativePath: BundleLayout.csv, syncEach: syncEach, background: true)
         try csv.write(EntryCSV.header)
 
         var proofs = BatchInclusionProofs()

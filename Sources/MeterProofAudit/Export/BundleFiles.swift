@@ -3,7 +3,9 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 import MeterProof
+import Synchronization
 
 @inline(__always) func posixClose(_ fd: Int32) -> Int32 {
     #if canImport(Glibc)
@@ -35,7 +37,14 @@ func errnoText(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
 /// A buffered, write-once output file that hashes what it writes (for SHA256SUMS).
 ///
 /// The file is created with `O_EXCL`, so an export never writes through a file it did not create.
-final class BundleFileWriter {
+///
+/// With `background`, hashing and `write(2)` run in order on a serial queue shared by the
+/// background writers (the two big `entries.*` files), at most two chunks behind the caller,
+/// while the exporting thread goes on reading the trail. A failure there is reported by the
+/// next `write` or by `close()`. Only the calling thread touches `buffer` and `byteCount`; only
+/// the queue touches the descriptor's writes, the hasher and the writeback counters until
+/// `close()` has drained it.
+final class BundleFileWriter: @unchecked Sendable {
     let relativePath: String
     let fullPath: String
     private var fd: Int32
@@ -43,39 +52,61 @@ final class BundleFileWriter {
     private let hasher = SHA256Hasher()
     private(set) var byteCount = 0
     private let syncEach: Bool
+    private let queue: DispatchQueue?
+    private let slots = DispatchSemaphore(value: 2)
+    private let failure = Mutex<ExportError?>(nil)
+    private static let backgroundQueue = DispatchQueue(label: "meterproof.export.files")
 
     /// Creates `root/relativePath`; with `syncEach`, `close()` fsyncs it.
-    init(root: String, relativePath: String, syncEach: Bool) throws(ExportError) {
+    init(root: String, relativePath: String, syncEach: Bool, background: Bool = false) throws(ExportError) {
         self.relativePath = relativePath
         self.fullPath = root + "/" + relativePath
         self.syncEach = syncEach
+        self.queue = background ? Self.backgroundQueue : nil
         fd = open(fullPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if fd < 0 { throw ExportError(.writeFailed, "cannot create \(fullPath): \(errnoText())") }
         buffer.reserveCapacity(1 << 16)
     }
 
-    deinit { if fd >= 0 { _ = posixClose(fd) } }
+    deinit {
+        drain()
+        if fd >= 0 { _ = posixClose(fd) }
+    }
+
+    /// Waits until the queue has written everything handed to it.
+    private func drain() {
+        guard queue != nil else { return }
+        slots.wait()
+        slots.wait()
+        slots.signal()
+        slots.signal()
+    }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws(ExportError) {
-        hasher.update(bytes)
         byteCount += bytes.count
         if buffer.count + bytes.count > 1 << 16 { try flush() }
         if bytes.count >= 1 << 16 {
-            try writeAll(bytes)
+            try emit(Array(bytes)[...])
         } else {
             buffer.append(contentsOf: bytes)
         }
     }
 
-    /// Writes a run of bytes that shares another array's storage.
+    /// Writes a run of bytes that shares another array's storage (kept alive, not copied,
+    /// until it is written).
     func write(_ bytes: ArraySlice<UInt8>) throws(ExportError) {
+        if bytes.count >= 1 << 16 {
+            try flush()
+            byteCount += bytes.count
+            try emit(bytes)
+            return
+        }
         let r: Result<Void, ExportError> = bytes.withUnsafeBytes { b in Result { () throws(ExportError) in try write(b) } }
         try r.get()
     }
 
     func write(_ bytes: [UInt8]) throws(ExportError) {
-        let r: Result<Void, ExportError> = bytes.withUnsafeBytes { b in Result { () throws(ExportError) in try write(b) } }
-        try r.get()
+        try write(bytes[...])
     }
 
     func write(_ text: String) throws(ExportError) {
@@ -84,9 +115,30 @@ final class BundleFileWriter {
 
     private func flush() throws(ExportError) {
         guard !buffer.isEmpty else { return }
-        let r: Result<Void, ExportError> = buffer.withUnsafeBytes { b in Result { () throws(ExportError) in try writeAll(b) } }
+        let full = buffer
+        buffer = []
+        buffer.reserveCapacity(1 << 16)
+        try emit(full[...])
+    }
+
+    /// Hashes and writes `chunk`, here or on the queue.
+    private func emit(_ chunk: ArraySlice<UInt8>) throws(ExportError) {
+        if let e = failure.withLock({ $0 }) { throw e }
+        guard let queue else { return try hashAndWrite(chunk) }
+        slots.wait()
+        queue.async {
+            defer { self.slots.signal() }
+            guard self.failure.withLock({ $0 }) == nil else { return }
+            do throws(ExportError) { try self.hashAndWrite(chunk) } catch { self.failure.withLock { $0 = error } }
+        }
+    }
+
+    private func hashAndWrite(_ chunk: ArraySlice<UInt8>) throws(ExportError) {
+        let r: Result<Void, ExportError> = chunk.withUnsafeBytes { b in
+            hasher.update(b)
+            return Result { () throws(ExportError) in try writeAll(b) }
+        }
         try r.get()
-        buffer.removeAll(keepingCapacity: true)
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws(ExportError) {
@@ -111,9 +163,11 @@ final class BundleFileWriter {
     private var written = 0
     private var writebackStart = 0
 
-    /// Flushes, optionally fsyncs, closes; returns the SHA-256 of everything written.
+    /// Flushes, waits for the queue, optionally fsyncs, closes; returns the SHA-256 of everything written.
     func close() throws(ExportError) -> [UInt8] {
         try flush()
+        drain()
+        if let e = failure.withLock({ $0 }) { throw e }
         if syncEach && fsync(fd) != 0 { throw ExportError(.writeFailed, "syncing \(fullPath): \(errnoText())") }
         let rc = posixClose(fd)
         fd = -1
