@@ -20,7 +20,9 @@ import Testing
         let startSize = size(path)
         let seen = Mutex<(maxWAL: Int64, maxDB: Int64, batches: Int)>((0, 0, 0))
         var importer = CaptureImporter(trailPath: path, keyring: TrailFixture.keyring, policy: .offline, jobs: 1, batchSize: 10)
-        importer.walLimitFrames = 16
+        importer.walLimitFrames = 1
+        let waits = Mutex(0)
+        importer.onCheckpointWait = { waits.withLock { $0 += 1 } }
         let summary = try importer.run(files: [file], progress: { _ in
             let wal = size(path + "-wal"), db = size(path)
             seen.withLock { s in
@@ -33,11 +35,16 @@ import Testing
         #expect(summary.accepted == 1)
         let s = seen.withLock { $0 }
         #expect(s.batches == 60)
-        // 60 commits of ~8 frames would make a WAL of ~2 MB if it never started over; the bound
-        // (16 frames, plus the batches committed while a pass was catching up) keeps it small.
+        // With a 1-frame limit the writer lets a pass complete before most batches (passes that
+        // finish between batches restart the WAL too, so its size alone cannot tell).
+        #expect(waits.withLock { $0 } >= 10, "the writer waited for \(waits.withLock { $0 }) checkpoint passes")
+        // 60 commits of ~8 frames: about 2 MB of WAL if it never started over.
         #expect(s.maxWAL > 0 && s.maxWAL < 400 << 10, "largest WAL \(s.maxWAL) bytes")
         // Checkpoints ran during the import: the database file grew before the end.
         #expect(s.maxDB > startSize + (200 << 10), "database file \(startSize) -> \(s.maxDB) bytes during the import")
+        // The last pass copied everything: the main file alone (read without its WAL) holds it all.
+        let mainFileOnly = try SQLiteDatabase(path: path, mode: .immutable)
+        #expect(try TrailRaw.int(mainFileOnly, "SELECT count(*) FROM entries") == 600)
         #expect(try bed.trail().verify().intact)
     }
 }

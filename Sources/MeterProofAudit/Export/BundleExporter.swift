@@ -141,6 +141,11 @@ extension AuditTrail {
         let filter = options.filter
         let jsonl = try BundleFileWriter(root: root, relativePath: BundleLayout.entries, syncEach: syncEach, background: true)
         let csv = try BundleFileWriter(root: root, relativePath: BundleLayout.csv, syncEach: syncEach, background: true)
+        // On any failure, no chunk may still be on its way into the directory being removed.
+        defer {
+            jsonl.discard()
+            csv.discard()
+        }
         try csv.write(EntryCSV.header)
 
         var proofs = BatchInclusionProofs()

@@ -163,6 +163,16 @@ final class BundleFileWriter: @unchecked Sendable {
     private var written = 0
     private var writebackStart = 0
 
+    /// On a failed export: waits until the queue has stopped writing to this file, and closes
+    /// it (nothing if `close()` already did), so the temporary directory can go.
+    func discard() {
+        drain()
+        if fd >= 0 {
+            _ = posixClose(fd)
+            fd = -1
+        }
+    }
+
     /// Flushes, waits for the queue, optionally fsyncs, closes; returns the SHA-256 of everything written.
     func close() throws(ExportError) -> [UInt8] {
         try flush()

@@ -57,6 +57,8 @@ public struct CaptureImporter: Sendable {
     /// WAL frames past which the writer lets a checkpoint pass complete before its next batch
     /// (internal: tests lower it).
     var walLimitFrames: Int64 = BatchWriter.defaultWALLimitFrames
+    /// Called each time the writer waits for a complete checkpoint pass (internal: tests count them).
+    var onCheckpointWait: (@Sendable () -> Void)? = nil
 
     public init(trailPath: String, keyring: Keyring, policy: VerificationPolicy, jobs: Int, batchSize: Int = 2000) {
         self.trailPath = trailPath
@@ -91,7 +93,7 @@ public struct CaptureImporter: Sendable {
         }
         let total = totalBytes
         let start = Clock.monotonicSeconds()
-        let writer = try BatchWriter(path: trailPath, walLimitFrames: walLimitFrames)
+        let writer = try BatchWriter(path: trailPath, walLimitFrames: walLimitFrames, onCheckpointWait: onCheckpointWait)
         let summary = Mutex(ImportSummary())
         let verifierWithFreshness = Verifier(keyring: keyring, policy: policy)
         var offline = policy
@@ -261,14 +263,18 @@ final class BatchWriter: @unchecked Sendable {
     private let checkpointQueue = DispatchQueue(label: "meterproof.import.checkpoint")
     // Touched only on `checkpointQueue`, and by `finish()` once both queues are drained.
     private var checkpointer: SQLiteDatabase?
-    /// (a pass is queued or running, WAL frames at the last pass, a pass failed)
-    private let checkpoints = Mutex<(running: Bool, walFrames: Int64, failed: Bool)>((false, 0, false))
+    /// A pass is queued or running; another was asked for meanwhile; WAL frames at the last
+    /// pass; a pass failed.
+    private let checkpoints = Mutex<(running: Bool, again: Bool, walFrames: Int64, failed: Bool)>((false, false, 0, false))
     /// 16 MiB of 4 KiB pages.
     static let defaultWALLimitFrames: Int64 = 4096
     private let walLimitFrames: Int64
 
-    init(path: String, walLimitFrames: Int64 = defaultWALLimitFrames) throws(AuditError) {
+    private let onCheckpointWait: (@Sendable () -> Void)?
+
+    init(path: String, walLimitFrames: Int64 = defaultWALLimitFrames, onCheckpointWait: (@Sendable () -> Void)? = nil) throws(AuditError) {
         self.walLimitFrames = walLimitFrames
+        self.onCheckpointWait = onCheckpointWait
         let opened: Result<AuditTrail, AuditError> = queue.sync {
             do throws(AuditError) { return .success(try AuditTrail(path: path)) } catch { return .failure(error) }
         }
@@ -284,22 +290,34 @@ final class BatchWriter: @unchecked Sendable {
         }
     }
 
-    /// Starts a checkpoint pass unless one is already queued or running.
+    /// One PASSIVE pass on the checkpoint connection (on `checkpointQueue`): whether it copied
+    /// every frame, and the WAL's frame count; nil if it failed.
+    private func checkpointPass() -> (complete: Bool, frames: Int64)? {
+        guard let db = checkpointer, let st = try? db.prepare("PRAGMA wal_checkpoint(PASSIVE)"), (try? st.step()) == true else { return nil }
+        // (busy, frames in the WAL, frames copied); -1s when another connection was checkpointing.
+        let busy = st.int64(at: 0), log = st.int64(at: 1), copied = st.int64(at: 2)
+        return (busy == 0 && log >= 0 && copied == log, log)
+    }
+
+    /// Starts a checkpoint pass; if one is already queued or running, it runs once more after.
     private func checkpointSoon() {
         let start = checkpoints.withLock { c -> Bool in
-            if c.running || c.failed { return false }
+            if c.failed { return false }
+            if c.running { c.again = true; return false }
             c.running = true
             return true
         }
         guard start else { return }
         checkpointQueue.async {
-            var frames: Int64? = nil
-            if let db = self.checkpointer, let st = try? db.prepare("PRAGMA wal_checkpoint(PASSIVE)"), (try? st.step()) == true {
-                frames = st.int64(at: 1)
-            }
-            self.checkpoints.withLock { c in
-                c.running = false
-                if let frames { c.walFrames = frames } else { c.failed = true }
+            while true {
+                let pass = self.checkpointPass()
+                let more = self.checkpoints.withLock { c -> Bool in
+                    if let pass { if pass.frames >= 0 { c.walFrames = pass.frames } } else { c.failed = true }
+                    if c.again && !c.failed { c.again = false; return true }
+                    c.running = false
+                    return false
+                }
+                if !more { break }
             }
         }
     }
@@ -316,10 +334,15 @@ final class BatchWriter: @unchecked Sendable {
         }
         guard frames > walLimitFrames else { return }
         // A complete pass with no writer in between: the next transaction restarts the WAL.
-        checkpointQueue.sync {}
-        checkpointSoon()
-        checkpointQueue.sync {}
-        checkpoints.withLock { if !$0.failed { $0.walFrames = 0 } }
+        onCheckpointWait?()
+        let pass = checkpointQueue.sync { self.checkpointPass() }
+        checkpoints.withLock { c in
+            if let pass {
+                c.walFrames = pass.complete ? 0 : max(pass.frames, c.walFrames)
+            } else {
+                c.failed = true
+            }
+        }
     }
 
     var error: AuditError? { state.withLock { $0.error } }
@@ -348,8 +371,12 @@ final class BatchWriter: @unchecked Sendable {
             if let trail = self.trail, let n = try? trail.size() { self.state.withLock { $0.size = n } }
             self.trail = nil
         }
-        // The last connection to close checkpoints the rest and removes the WAL.
-        checkpointQueue.sync { self.checkpointer = nil }
+        // A last pass copies what the writer committed since the previous one. (Whichever
+        // connection closes last removes the WAL, if it may write.)
+        checkpointQueue.sync {
+            _ = self.checkpointPass()
+            self.checkpointer = nil
+        }
         return error
     }
 }
