@@ -47,4 +47,31 @@ import Testing
         #expect(try TrailRaw.int(mainFileOnly, "SELECT count(*) FROM entries") == 600)
         #expect(try bed.trail().verify().intact)
     }
+
+    /// When the background passes fail, the writer's own connection checkpoints again (SQLite's
+    /// default of 1000 frames) and the import completes as if nothing happened.
+    @Test func failingBackgroundPassesHandCheckpointsBackToTheWriter() throws {
+        let bed = try ImportBed()
+        let token = try ImportFixture.token("wal-fail")
+        let lines = (0..<3000).map { i in
+            ImportFixture.bound(token, nonce: "wal-fail", capturedAt: ImportFixture.time(ImportFixture.base + Int64(i)))
+        }
+        let file = try bed.scratch.write("fail.jsonl", ImportFixture.file(lines))
+        let path = bed.trailPath
+        var importer = CaptureImporter(trailPath: path, keyring: TrailFixture.keyring, policy: .offline, jobs: 2, batchSize: 50)
+        importer.walLimitFrames = 1
+        importer.failCheckpointPasses = true
+        let waits = Mutex(0)
+        importer.onCheckpointWait = { waits.withLock { $0 += 1 } }
+        let maxWAL = Mutex<Int>(0)
+        let summary = try importer.run(files: [file], progress: { _ in
+            let wal = FileSystem.size(path + "-wal") ?? 0
+            maxWAL.withLock { $0 = max($0, wal) }
+        })
+        #expect(summary.recorded == 3000 && summary.accepted == 1 && summary.treeSize == 3000)
+        #expect(waits.withLock { $0 } == 0) // the failed pass switched the background ones off
+        // ~10 MB of WAL if nothing checkpointed; the writer's own checkpoints keep it near 4 MB.
+        #expect(maxWAL.withLock { $0 } < 6 << 20, "largest WAL \(maxWAL.withLock { $0 }) bytes")
+        #expect(try bed.trail().verify().intact)
+    }
 }

@@ -59,6 +59,8 @@ public struct CaptureImporter: Sendable {
     var walLimitFrames: Int64 = BatchWriter.defaultWALLimitFrames
     /// Called each time the writer waits for a complete checkpoint pass (internal: tests count them).
     var onCheckpointWait: (@Sendable () -> Void)? = nil
+    /// Makes every background checkpoint pass fail (internal: tests of the fallback).
+    var failCheckpointPasses = false
 
     public init(trailPath: String, keyring: Keyring, policy: VerificationPolicy, jobs: Int, batchSize: Int = 2000) {
         self.trailPath = trailPath
@@ -93,7 +95,8 @@ public struct CaptureImporter: Sendable {
         }
         let total = totalBytes
         let start = Clock.monotonicSeconds()
-        let writer = try BatchWriter(path: trailPath, walLimitFrames: walLimitFrames, onCheckpointWait: onCheckpointWait)
+        let writer = try BatchWriter(path: trailPath, walLimitFrames: walLimitFrames, onCheckpointWait: onCheckpointWait,
+                                     failCheckpointPasses: failCheckpointPasses)
         let summary = Mutex(ImportSummary())
         let verifierWithFreshness = Verifier(keyring: keyring, policy: policy)
         var offline = policy
@@ -272,9 +275,13 @@ final class BatchWriter: @unchecked Sendable {
 
     private let onCheckpointWait: (@Sendable () -> Void)?
 
-    init(path: String, walLimitFrames: Int64 = defaultWALLimitFrames, onCheckpointWait: (@Sendable () -> Void)? = nil) throws(AuditError) {
+    private let failCheckpointPasses: Bool
+
+    init(path: String, walLimitFrames: Int64 = defaultWALLimitFrames, onCheckpointWait: (@Sendable () -> Void)? = nil,
+         failCheckpointPasses: Bool = false) throws(AuditError) {
         self.walLimitFrames = walLimitFrames
         self.onCheckpointWait = onCheckpointWait
+        self.failCheckpointPasses = failCheckpointPasses
         let opened: Result<AuditTrail, AuditError> = queue.sync {
             do throws(AuditError) { return .success(try AuditTrail(path: path)) } catch { return .failure(error) }
         }
@@ -293,7 +300,7 @@ final class BatchWriter: @unchecked Sendable {
     /// One PASSIVE pass on the checkpoint connection (on `checkpointQueue`): whether it copied
     /// every frame, and the WAL's frame count; nil if it failed.
     private func checkpointPass() -> (complete: Bool, frames: Int64)? {
-        guard let db = checkpointer, let st = try? db.prepare("PRAGMA wal_checkpoint(PASSIVE)"), (try? st.step()) == true else { return nil }
+        guard !failCheckpointPasses, let db = checkpointer, let st = try? db.prepare("PRAGMA wal_checkpoint(PASSIVE)"), (try? st.step()) == true else { return nil }
         // (busy, frames in the WAL, frames copied); -1s when another connection was checkpointing.
         let busy = st.int64(at: 0), log = st.int64(at: 1), copied = st.int64(at: 2)
         return (busy == 0 && log >= 0 && copied == log, log)
