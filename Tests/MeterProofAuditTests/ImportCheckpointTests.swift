@@ -6,23 +6,35 @@ import Testing
 
 /// An import checkpoints on a connection of its own; the WAL must stay bounded all the same, and
 /// the data must reach the database file while the import runs.
+/// A count shared with a callback.
+final class Counter: Sendable {
+    let value = Mutex(0)
+}
+
 @Suite struct ImportCheckpointTests {
-    @Test func theWALStaysBoundedAndTheDatabaseFileGrowsDuringTheImport() throws {
+    /// A trail, a file of `count` distinct lines sharing one token (after the first,
+    /// nonce_replayed: no signing cost), and an importer with a 1-frame WAL limit whose waits
+    /// for a complete checkpoint pass are counted.
+    static func setUp(_ tag: String, count: Int, jobs: Int, batchSize: Int) throws -> (ImportBed, String, CaptureImporter, Counter) {
         let bed = try ImportBed()
-        // 600 distinct lines sharing one token (after the first, nonce_replayed): no signing cost.
-        let token = try ImportFixture.token("wal-bound")
-        let lines = (0..<600).map { i in
-            ImportFixture.bound(token, nonce: "wal-bound", capturedAt: ImportFixture.time(ImportFixture.base + Int64(i)))
+        let token = try ImportFixture.token(tag)
+        let lines = (0..<count).map { i in
+            ImportFixture.bound(token, nonce: tag, capturedAt: ImportFixture.time(ImportFixture.base + Int64(i)))
         }
-        let file = try bed.scratch.write("wal.jsonl", ImportFixture.file(lines))
+        let file = try bed.scratch.write(tag + ".jsonl", ImportFixture.file(lines))
+        var importer = CaptureImporter(trailPath: bed.trailPath, keyring: TrailFixture.keyring, policy: .offline, jobs: jobs, batchSize: batchSize)
+        importer.walLimitFrames = 1
+        let waits = Counter()
+        importer.onCheckpointWait = { waits.value.withLock { $0 += 1 } }
+        return (bed, file, importer, waits)
+    }
+
+    @Test func theWALStaysBoundedAndTheDatabaseFileGrowsDuringTheImport() throws {
+        let (bed, file, importer, waits) = try Self.setUp("wal-bound", count: 600, jobs: 1, batchSize: 10)
         let path = bed.trailPath
         @Sendable func size(_ p: String) -> Int64 { FileSystem.size(p).map(Int64.init) ?? 0 }
         let startSize = size(path)
         let seen = Mutex<(maxWAL: Int64, maxDB: Int64, batches: Int)>((0, 0, 0))
-        var importer = CaptureImporter(trailPath: path, keyring: TrailFixture.keyring, policy: .offline, jobs: 1, batchSize: 10)
-        importer.walLimitFrames = 1
-        let waits = Mutex(0)
-        importer.onCheckpointWait = { waits.withLock { $0 += 1 } }
         let summary = try importer.run(files: [file], progress: { _ in
             let wal = size(path + "-wal"), db = size(path)
             seen.withLock { s in
@@ -37,7 +49,7 @@ import Testing
         #expect(s.batches == 60)
         // With a 1-frame limit the writer lets a pass complete before most batches (passes that
         // finish between batches restart the WAL too, so its size alone cannot tell).
-        #expect(waits.withLock { $0 } >= 10, "the writer waited for \(waits.withLock { $0 }) checkpoint passes")
+        #expect(waits.value.withLock { $0 } >= 10, "the writer waited for \(waits.value.withLock { $0 }) checkpoint passes")
         // 60 commits of ~8 frames: about 2 MB of WAL if it never started over.
         #expect(s.maxWAL > 0 && s.maxWAL < 400 << 10, "largest WAL \(s.maxWAL) bytes")
         // Checkpoints ran during the import: the database file grew before the end.
@@ -51,25 +63,17 @@ import Testing
     /// When the background passes fail, the writer's own connection checkpoints again (SQLite's
     /// default of 1000 frames) and the import completes as if nothing happened.
     @Test func failingBackgroundPassesHandCheckpointsBackToTheWriter() throws {
-        let bed = try ImportBed()
-        let token = try ImportFixture.token("wal-fail")
-        let lines = (0..<3000).map { i in
-            ImportFixture.bound(token, nonce: "wal-fail", capturedAt: ImportFixture.time(ImportFixture.base + Int64(i)))
-        }
-        let file = try bed.scratch.write("fail.jsonl", ImportFixture.file(lines))
-        let path = bed.trailPath
-        var importer = CaptureImporter(trailPath: path, keyring: TrailFixture.keyring, policy: .offline, jobs: 2, batchSize: 50)
-        importer.walLimitFrames = 1
+        let (bed, file, configured, waits) = try Self.setUp("wal-fail", count: 3000, jobs: 2, batchSize: 50)
+        var importer = configured
         importer.failCheckpointPasses = true
-        let waits = Mutex(0)
-        importer.onCheckpointWait = { waits.withLock { $0 += 1 } }
+        let path = bed.trailPath
         let maxWAL = Mutex<Int>(0)
         let summary = try importer.run(files: [file], progress: { _ in
             let wal = FileSystem.size(path + "-wal") ?? 0
             maxWAL.withLock { $0 = max($0, wal) }
         })
         #expect(summary.recorded == 3000 && summary.accepted == 1 && summary.treeSize == 3000)
-        #expect(waits.withLock { $0 } == 0) // the failed pass switched the background ones off
+        #expect(waits.value.withLock { $0 } == 0) // the failed pass switched the background ones off
         // ~10 MB of WAL if nothing checkpointed; the writer's own checkpoints keep it near 4 MB.
         #expect(maxWAL.withLock { $0 } < 6 << 20, "largest WAL \(maxWAL.withLock { $0 }) bytes")
         #expect(try bed.trail().verify().intact)
