@@ -284,29 +284,25 @@ extension AuditTrail {
         db.isInTransaction ? try body() : try db.transaction(.deferred, body)
     }
 
-    /// The parallel pass over the whole trail in one read transaction; `nil` unless everything
-    /// it checks holds (see ``ParallelTrailScan``).
+    /// The parallel pass over the whole trail; `nil` unless everything it checks holds (see
+    /// ``ParallelTrailScan``). Runs inside `verify`'s read transaction, so the bounds and both
+    /// tables are read from one snapshot.
     private func fastPass(checkpoints: [UInt64], external: UInt64?, chunkLevel: Int) throws -> ParallelTrailScan.Outcome? {
-        // One snapshot for the bounds and both tables: the caller's read transaction if it holds
-        // one (the report verifies inside its own), else a new one.
-        func pass() throws -> ParallelTrailScan.Outcome? {
-            // Two queries: SQLite answers a lone min() or max() of the rowid with one seek, but
-            // both in one SELECT with a full scan.
-            let low = try db.prepare("SELECT min(seq) FROM entries"), high = try db.prepare("SELECT max(seq) FROM entries")
-            guard try low.step(), try high.step() else { return nil }
-            let size: UInt64
-            if high.isNull(at: 0) { size = 0 } else {
-                // A negative seq can only come from editing the file: the sequential pass names it.
-                guard low.int64(at: 0) >= 0 else { return nil }
-                size = UInt64(high.int64(at: 0)) + 1
-            }
-            low.reset()
-            high.reset()
-            let sizes = (checkpoints + (external.map { [$0] } ?? [])).filter { $0 > 0 && $0 <= size }
-            let scan = ParallelTrailScan(chunkLevel: chunkLevel, path: path, mode: openMode == .immutable ? .immutable : .readOnly, rootSizes: sizes)
-            return try scan.run(db: db, size: size)
+        // Two queries: SQLite answers a lone min() or max() of the rowid with one seek, but
+        // both in one SELECT with a full scan.
+        let low = try db.prepare("SELECT min(seq) FROM entries"), high = try db.prepare("SELECT max(seq) FROM entries")
+        guard try low.step(), try high.step() else { return nil }
+        let size: UInt64
+        if high.isNull(at: 0) { size = 0 } else {
+            // A negative seq can only come from editing the file: the sequential pass names it.
+            guard low.int64(at: 0) >= 0 else { return nil }
+            size = UInt64(high.int64(at: 0)) + 1
         }
-        return try inReadTransaction(pass)
+        low.reset()
+        high.reset()
+        let sizes = (checkpoints + (external.map { [$0] } ?? [])).filter { $0 > 0 && $0 <= size }
+        let scan = ParallelTrailScan(chunkLevel: chunkLevel, path: path, mode: openMode == .immutable ? .immutable : .readOnly, rootSizes: sizes)
+        return try scan.run(db: db, size: size)
     }
 
     struct CheckedEntry: Sendable {
