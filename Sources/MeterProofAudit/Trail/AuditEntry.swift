@@ -83,10 +83,15 @@ public struct AuditEntry: Sendable, Hashable {
     /// RFC 8785 bytes: what is stored, hashed and exported.
     public func canonicalBytes() throws(AuditError) -> [UInt8] {
         let bytes = fastCanonicalBytes()
-        guard bytes.count <= CanonicalJSON.maxEntryBytes else {
-            throw AuditError(.invalidEntry, "entry \(seq) is \(bytes.count) bytes; the limit is \(CanonicalJSON.maxEntryBytes)")
-        }
+        try Self.checkSize(bytes.count, seq: seq)
         return bytes
+    }
+
+    /// Refuses canonical bytes longer than an entry may be.
+    static func checkSize(_ count: Int, seq: UInt64) throws(AuditError) {
+        guard count <= CanonicalJSON.maxEntryBytes else {
+            throw AuditError(.invalidEntry, "entry \(seq) is \(count) bytes; the limit is \(CanonicalJSON.maxEntryBytes)")
+        }
     }
 
     /// Reads an entry back from its canonical bytes, refusing anything not exactly canonical

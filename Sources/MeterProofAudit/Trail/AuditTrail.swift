@@ -235,6 +235,10 @@ public final class AuditTrail {
         /// Set by ``prepare()``.
         var prepared: PreparedEntry? = nil
 
+        /// The line hash the item is deduplicated by: its own `captureHash`, else the entry's
+        /// (hex) one.
+        var captureKey: [UInt8]? { captureHash ?? entry.captureHash.flatMap { Hex.decode($0) } }
+
         public init(entry: AuditEntry, captureHash: [UInt8]? = nil, key: (version: Int, spkiDER: [UInt8])? = nil) {
             self.entry = entry
             self.captureHash = captureHash
@@ -332,7 +336,7 @@ public final class AuditTrail {
                     let prepared = item.prepared.flatMap { $0.matches(item) ? $0 : nil }
                     // The entry records the hash it is deduplicated by, so the captures table and
                     // the hashed entries always agree (audit verify checks it).
-                    let captureKey = prepared != nil ? prepared!.captureHash : item.captureHash ?? item.entry.captureHash.flatMap { Hex.decode($0) }
+                    let captureKey = item.captureKey
                     if let h = captureKey, let found = try claimCapture(h, seq: frontier.size) {
                         out.append(.duplicate(seq: found))
                         continue
@@ -359,9 +363,7 @@ public final class AuditTrail {
                     if let prepared, !replayed {
                         spliced += 1
                         prepared.canonicalBytes(recordedAt: now, seq: e.seq, into: &body)
-                        guard body.count <= CanonicalJSON.maxEntryBytes else {
-                            throw AuditError(.invalidEntry, "entry \(e.seq) is \(body.count) bytes; the limit is \(CanonicalJSON.maxEntryBytes)")
-                        }
+                        try AuditEntry.checkSize(body.count, seq: e.seq)
                     } else {
                         body = try e.canonicalBytes()
                         // Store only what reads back: verify() would report anything else as invalid_entry for ever.

@@ -73,7 +73,7 @@ extension AuditTrail.Pending {
     /// Also settles the capture hash as the append would: the item's `captureHash` wins, and the
     /// entry's `captureHash` becomes its hex form.
     public mutating func prepare() {
-        let key = captureHash ?? entry.captureHash.flatMap { Hex.decode($0) }
+        let key = captureKey
         switch (key, entry.captureHash) {
         case (nil, _): entry.captureHash = nil
         case (let k?, let hex?) where Hex.isEncoding(hex, of: k): break
