@@ -58,13 +58,10 @@ extension AuditEntry {
     /// The canonical bytes before the `recordedAt` value: the fields that sort before it, then
     /// its `"recordedAt":` prefix.
     func appendCanonicalHead(to out: inout [UInt8]) {
-        func str(_ i: Int, _ v: String?) {
-            out.append(contentsOf: Self.prefixes[i])
-            if let v { JSONText.appendQuoted(v, to: &out) } else { out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]) }
-        }
+        func str(_ i: Int, _ v: String?) { Self.appendMember(i, v, to: &out) }
         func int(_ i: Int, _ v: Int64?) {
             out.append(contentsOf: Self.prefixes[i])
-            if let v { Self.appendDecimal(v, to: &out) } else { out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]) }
+            if let v { Self.appendDecimal(v, to: &out) } else { out.append(contentsOf: Self.null) }
         }
         str(0, binding); str(1, captureFile); str(2, captureHash); int(3, captureLine); str(4, capturedAt)
         int(5, issuedAt); str(6, keyFingerprint); str(7, message); str(8, nonce); str(9, outcome); str(10, productCode)
@@ -82,13 +79,19 @@ extension AuditEntry {
 
     /// The canonical bytes after the `seq` value: the fields that sort after it and the closing brace.
     func appendCanonicalTail(to out: inout [UInt8]) {
-        func str(_ i: Int, _ v: String?) {
-            out.append(contentsOf: Self.prefixes[i])
-            if let v { JSONText.appendQuoted(v, to: &out) } else { out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]) }
-        }
-        str(15, source.rawValue); str(16, token); str(17, warnings)
+        Self.appendMember(15, source.rawValue, to: &out)
+        Self.appendMember(16, token, to: &out)
+        Self.appendMember(17, warnings, to: &out)
         out.append(UInt8(ascii: "}"))
     }
+
+    /// Member `i` (its prefix, then the quoted string or `null`).
+    static func appendMember(_ i: Int, _ v: String?, to out: inout [UInt8]) {
+        out.append(contentsOf: prefixes[i])
+        if let v { JSONText.appendQuoted(v, to: &out) } else { out.append(contentsOf: null) }
+    }
+
+    static let null: [UInt8] = Array("null".utf8)
 
     /// A canonical JSON integer (no allocation).
     static func appendDecimal(_ v: Int64, to out: inout [UInt8]) {
@@ -283,8 +286,7 @@ extension AuditEntry {
             if i > 0 { row.append(UInt8(ascii: ",")) }
             switch value {
             case .null: break
-            case .int:
-                guard case .int(let x) = value else { break }
+            case .int(let x):
                 EntryCSV.appendField(.int(x), to: &row)
             case .string(let r):
                 let content = UnsafeRawBufferPointer(rebasing: bytes[r])
