@@ -23,9 +23,9 @@ final class Counter: Sendable {
         }
         let file = try bed.scratch.write(tag + ".jsonl", ImportFixture.file(lines))
         var importer = CaptureImporter(trailPath: bed.trailPath, keyring: TrailFixture.keyring, policy: .offline, jobs: jobs, batchSize: batchSize)
-        importer.walLimitFrames = 1
+        importer.checkpoints.walLimitFrames = 1
         let waits = Counter()
-        importer.onCheckpointWait = { waits.value.withLock { $0 += 1 } }
+        importer.checkpoints.onWait = { waits.value.withLock { $0 += 1 } }
         return (bed, file, importer, waits)
     }
 
@@ -65,7 +65,7 @@ final class Counter: Sendable {
     @Test func failingBackgroundPassesHandCheckpointsBackToTheWriter() throws {
         let (bed, file, configured, waits) = try Self.setUp("wal-fail", count: 3000, jobs: 2, batchSize: 50)
         var importer = configured
-        importer.failCheckpointPasses = true
+        importer.checkpoints.failPasses = true
         let path = bed.trailPath
         let maxWAL = Mutex<Int>(0)
         let summary = try importer.run(files: [file], progress: { _ in

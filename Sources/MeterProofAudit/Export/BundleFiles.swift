@@ -68,10 +68,7 @@ final class BundleFileWriter: @unchecked Sendable {
         buffer.reserveCapacity(1 << 16)
     }
 
-    deinit {
-        drain()
-        if fd >= 0 { _ = posixClose(fd) }
-    }
+    deinit { discard() }
 
     /// Waits until the queue has written everything handed to it.
     private func drain() {

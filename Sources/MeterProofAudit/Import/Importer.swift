@@ -54,13 +54,8 @@ public struct CaptureImporter: Sendable {
     public let jobs: Int
     /// Lines per transaction.
     public let batchSize: Int
-    /// WAL frames past which the writer lets a checkpoint pass complete before its next batch
-    /// (internal: tests lower it).
-    var walLimitFrames: Int64 = BatchWriter.defaultWALLimitFrames
-    /// Called each time the writer waits for a complete checkpoint pass (internal: tests count them).
-    var onCheckpointWait: (@Sendable () -> Void)? = nil
-    /// Makes every background checkpoint pass fail (internal: tests of the fallback).
-    var failCheckpointPasses = false
+    /// How the writer's background checkpoints behave (internal: tests change it).
+    var checkpoints = BatchWriter.CheckpointSettings()
 
     public init(trailPath: String, keyring: Keyring, policy: VerificationPolicy, jobs: Int, batchSize: Int = 2000) {
         self.trailPath = trailPath
@@ -95,8 +90,7 @@ public struct CaptureImporter: Sendable {
         }
         let total = totalBytes
         let start = Clock.monotonicSeconds()
-        let writer = try BatchWriter(path: trailPath, walLimitFrames: walLimitFrames, onCheckpointWait: onCheckpointWait,
-                                     failCheckpointPasses: failCheckpointPasses)
+        let writer = try BatchWriter(path: trailPath, checkpoints: checkpoints)
         let summary = Mutex(ImportSummary())
         let verifierWithFreshness = Verifier(keyring: keyring, policy: policy)
         var offline = policy
@@ -253,8 +247,8 @@ public struct CaptureImporter: Sendable {
 /// Checkpoints (copying committed WAL frames into the database file, and syncing it) run on a
 /// second connection and thread, so the writer goes on with the next batch meanwhile; its own
 /// connection's automatic checkpoint is off. The WAL stays bounded: once it holds more than
-/// `walLimitFrames`, the writer waits for a complete pass before its next batch, which lets
-/// SQLite start the WAL over. If the second connection cannot be opened or a checkpoint fails,
+/// `CheckpointSettings.walLimitFrames` frames, the writer waits for a complete pass before its
+/// next batch, which lets SQLite start the WAL over. If the second connection cannot be opened or a checkpoint fails,
 /// the writer's automatic checkpoint comes back on.
 final class BatchWriter: @unchecked Sendable {
     private let queue = DispatchQueue(label: "meterproof.import.writer")
@@ -269,19 +263,19 @@ final class BatchWriter: @unchecked Sendable {
     /// A pass is queued or running; another was asked for meanwhile; WAL frames at the last
     /// pass; a pass failed.
     private let checkpoints = Mutex<(running: Bool, again: Bool, walFrames: Int64, failed: Bool)>((false, false, 0, false))
-    /// 16 MiB of 4 KiB pages.
-    static let defaultWALLimitFrames: Int64 = 4096
-    private let walLimitFrames: Int64
+    struct CheckpointSettings: Sendable {
+        /// WAL frames past which the writer lets a pass complete before its next batch
+        /// (16 MiB of 4 KiB pages).
+        var walLimitFrames: Int64 = 4096
+        /// Called each time the writer waits for a complete pass (tests count them).
+        var onWait: (@Sendable () -> Void)? = nil
+        /// Makes every background pass fail (tests of the fallback).
+        var failPasses = false
+    }
+    private let settings: CheckpointSettings
 
-    private let onCheckpointWait: (@Sendable () -> Void)?
-
-    private let failCheckpointPasses: Bool
-
-    init(path: String, walLimitFrames: Int64 = defaultWALLimitFrames, onCheckpointWait: (@Sendable () -> Void)? = nil,
-         failCheckpointPasses: Bool = false) throws(AuditError) {
-        self.walLimitFrames = walLimitFrames
-        self.onCheckpointWait = onCheckpointWait
-        self.failCheckpointPasses = failCheckpointPasses
+    init(path: String, checkpoints settings: CheckpointSettings = CheckpointSettings()) throws(AuditError) {
+        self.settings = settings
         let opened: Result<AuditTrail, AuditError> = queue.sync {
             do throws(AuditError) { return .success(try AuditTrail(path: path)) } catch { return .failure(error) }
         }
@@ -300,7 +294,7 @@ final class BatchWriter: @unchecked Sendable {
     /// One PASSIVE pass on the checkpoint connection (on `checkpointQueue`): whether it copied
     /// every frame, and the WAL's frame count; nil if it failed.
     private func checkpointPass() -> (complete: Bool, frames: Int64)? {
-        guard !failCheckpointPasses, let db = checkpointer, let st = try? db.prepare("PRAGMA wal_checkpoint(PASSIVE)"), (try? st.step()) == true else { return nil }
+        guard !settings.failPasses, let db = checkpointer, let st = try? db.prepare("PRAGMA wal_checkpoint(PASSIVE)"), (try? st.step()) == true else { return nil }
         // (busy, frames in the WAL, frames copied); -1s when another connection was checkpointing.
         let busy = st.int64(at: 0), log = st.int64(at: 1), copied = st.int64(at: 2)
         return (busy == 0 && log >= 0 && copied == log, log)
@@ -339,9 +333,9 @@ final class BatchWriter: @unchecked Sendable {
             try? trail.db.execute("PRAGMA wal_autocheckpoint=1000")
             return
         }
-        guard frames > walLimitFrames else { return }
+        guard frames > settings.walLimitFrames else { return }
         // A complete pass with no writer in between: the next transaction restarts the WAL.
-        onCheckpointWait?()
+        settings.onWait?()
         let pass = checkpointQueue.sync { self.checkpointPass() }
         checkpoints.withLock { c in
             if let pass {
