@@ -113,6 +113,45 @@ import Testing
     }
 }
 
+/// The exporter's record of which keys the selected entries name, kept by raw fingerprint bytes.
+@Suite struct ExportKeyUsageTests {
+    func note(_ u: inout AuditTrail.KeyUsage, _ raw: String, seq: UInt64, accepted: Bool, version: Int64?) throws {
+        let bytes = Array(raw.utf8)
+        try bytes.withUnsafeBytes { try u.note($0, seq: seq, accepted: accepted, version: version) }
+    }
+
+    @Test func firstAcceptedUseAndClaimedVersionsPerFingerprint() throws {
+        var u = AuditTrail.KeyUsage()
+        try note(&u, "aa", seq: 0, accepted: false, version: 9)
+        try note(&u, "bb", seq: 1, accepted: true, version: 2)
+        try note(&u, "aa", seq: 2, accepted: true, version: 1)
+        try note(&u, "bb", seq: 3, accepted: true, version: 2)
+        try note(&u, "aa", seq: 4, accepted: true, version: 3)
+        try note(&u, "cc", seq: 5, accepted: false, version: 1)
+        // An escaped fingerprint is decoded once; the same raw bytes find it again.
+        try note(&u, #"a\"q"#, seq: 6, accepted: true, version: nil)
+        try note(&u, #"a\"q"#, seq: 7, accepted: true, version: 4)
+        #expect(u.uses.map(\.fingerprint) == ["aa", "bb", "cc", "a\"q"])
+        #expect(u.uses.map(\.accepted) == [true, true, false, true])
+        // The first accepted entry names the key (rejected ones only until one is accepted).
+        #expect(u.uses.map(\.seq) == [2, 1, 5, 6])
+        // Rejected entries' versions are not claims.
+        #expect(u.uses.map(\.versions) == [[1, 3], [2], [], [4]])
+    }
+
+    @Test func undecodableFingerprintIsAnInvalidEntry() {
+        var u = AuditTrail.KeyUsage()
+        do {
+            try note(&u, #"bad\x"#, seq: 12, accepted: true, version: 1)
+            Issue.record("an undecodable fingerprint was accepted")
+        } catch {
+            let e = error as? AuditError
+            #expect(e?.code == .invalidEntry)
+            #expect(e?.reason.contains("entry 12") == true)
+        }
+    }
+}
+
 @Suite struct BatchInclusionProofTests {
     @Test func matchesTheReferenceProofsForEveryLeafOfSmallTrees() throws {
         for n in 1...70 {

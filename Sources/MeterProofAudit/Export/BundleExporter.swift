@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Dispatch
 import MeterProof
 
@@ -151,8 +156,7 @@ extension AuditTrail {
         var proofs = BatchInclusionProofs()
         var counts = BundleManifest.Counts()
         var firstSeq: UInt64? = nil, lastSeq: UInt64? = nil
-        // Fingerprint -> (referenced by an accepted entry, first seq, versions accepted entries claimed).
-        var usedKeys: [String: (accepted: Bool, seq: UInt64, versions: Set<Int64>)] = [:]
+        var usedKeys = KeyUsage()
         var example: (seq: UInt64, line: Int, version: Int64)? = nil
         let markLeaves = !filter.selectsAll
 
@@ -162,7 +166,7 @@ extension AuditTrail {
         // so a run of selected entries is written (and hashed) in one call.
         var batch = RowBatch()
         var inFlight: (batch: RowBatch, scan: Background<[ScannedSlice]>)? = nil
-        let scanWorkers = max(1, System.activeProcessorCount - 1)
+        let scanWorkers = max(1, System.activeProcessorCount)
         func flush() throws {
             let next = batch
             let started = Background { Self.scan(next, filter: filter, workers: scanWorkers) }
@@ -202,15 +206,10 @@ extension AuditTrail {
                     if firstSeq == nil { firstSeq = e.seq }
                     lastSeq = e.seq
                     if let fp = e.keyFingerprint {
-                        if e.accepted || usedKeys[fp] == nil {
-                            var u = usedKeys[fp] ?? (false, e.seq, [])
-                            if e.accepted {
-                                u.accepted = true
-                                if let v = e.publicKeyVersion { u.versions.insert(v) }
-                                if example == nil, e.hasToken, let v = e.publicKeyVersion { example = (e.seq, counts.entries, v) }
-                            }
-                            usedKeys[fp] = u
+                        try batch.withBody(i) { body in
+                            try usedKeys.note(UnsafeRawBufferPointer(rebasing: body[fp]), seq: e.seq, accepted: e.accepted, version: e.publicKeyVersion)
                         }
+                        if e.accepted, example == nil, e.hasToken, let v = e.publicKeyVersion { example = (e.seq, counts.entries, v) }
                     }
                 }
                 if slice.allSelected && !slice.entries.isEmpty {
@@ -252,8 +251,8 @@ extension AuditTrail {
         var byFingerprint: [String: AuditTrail.RecordedKey] = [:]
         for k in recorded { byFingerprint[k.fingerprint] = k }
         var keys: [(version: Int, key: RSAPublicKey)] = []
-        for fp in usedKeys.keys.sorted() {
-            let use = usedKeys[fp]!
+        for use in usedKeys.uses.sorted(by: { $0.fingerprint < $1.fingerprint }) {
+            let fp = use.fingerprint
             guard let rk = byFingerprint[fp] else {
                 if use.accepted {
                     throw ExportError(.missingKey, "entry \(use.seq) was accepted under key \(fp), which the trail does not hold; the bundle could not be re-verified")
@@ -319,6 +318,52 @@ extension AuditTrail {
     }
 
     static let exportBatchSize = 4096
+
+    /// The keys selected entries name, in order of first use: per fingerprint, whether an
+    /// accepted entry used it, the first such entry (else the first entry naming it), and the
+    /// versions accepted entries claimed for it.
+    ///
+    /// Entries are matched by their fingerprint's raw canonical bytes (equal bytes, equal
+    /// text), so an export decodes each distinct fingerprint once, not once per entry.
+    struct KeyUsage {
+        struct Use {
+            var fingerprint: String
+            var raw: [UInt8]
+            var accepted: Bool
+            var seq: UInt64
+            var versions: Set<Int64>
+        }
+        private(set) var uses: [Use] = []
+        private var last = -1
+
+        mutating func note(_ raw: UnsafeRawBufferPointer, seq: UInt64, accepted: Bool, version: Int64?) throws(AuditError) {
+            var k = last
+            if k < 0 || !Self.same(uses[k].raw, raw) {
+                k = uses.firstIndex { Self.same($0.raw, raw) } ?? -1
+                if k < 0 {
+                    let literal = [0x22] + Array(raw) + [0x22]
+                    guard let text = (try? StrictJSON.parse(literal))?.stringValue else {
+                        throw AuditError(.invalidEntry, "entry \(seq): its keyFingerprint cannot be decoded")
+                    }
+                    uses.append(Use(fingerprint: text, raw: Array(raw), accepted: false, seq: seq, versions: []))
+                    k = uses.count - 1
+                }
+                last = k
+            }
+            guard accepted else { return }
+            if !uses[k].accepted {
+                uses[k].accepted = true
+                uses[k].seq = seq
+            }
+            if let version, !uses[k].versions.contains(version) { uses[k].versions.insert(version) }
+        }
+
+        private static func same(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
+            guard a.count == b.count else { return false }
+            guard let q = b.baseAddress, !a.isEmpty else { return true }
+            return a.withUnsafeBytes { memcmp($0.baseAddress!, q, a.count) == 0 }
+        }
+    }
 
     /// Rows read from the trail: seqs, and the bodies back to back in one buffer, each followed
     /// by a line feed.

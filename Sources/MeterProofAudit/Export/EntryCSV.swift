@@ -33,7 +33,7 @@ public enum EntryCSV {
     static func appendField(_ value: EntryValue, to out: inout [UInt8]) {
         switch value {
         case .null: break
-        case .int(let v): out.append(contentsOf: String(v).utf8)
+        case .int(let v): AuditEntry.appendDecimal(v, to: &out)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .string(let s):
             let u = s.utf8

@@ -45,6 +45,17 @@ extension AuditEntry {
     /// `"name":` prefixes, with the `{` or `,` that precedes each.
     static let prefixes: [[UInt8]] = layout.enumerated().map { i, f in Array(((i == 0 ? "{" : ",") + "\"" + f.name + "\":").utf8) }
 
+    /// What the scanner walks: each field's kind, and its prefix as a range of one byte string
+    /// (no per-field array to retain on the hot path).
+    static let scanLayout: (kinds: [Kind], prefixBytes: [UInt8], prefixRanges: [Range<Int>]) = {
+        var bytes: [UInt8] = [], ranges: [Range<Int>] = []
+        for p in prefixes {
+            ranges.append(bytes.count..<(bytes.count + p.count))
+            bytes += p
+        }
+        return (layout.map(\.kind), bytes, ranges)
+    }()
+
     /// RFC 8785 bytes written directly (same result as `CanonicalJSON.serialize(members)`).
     func fastCanonicalBytes() -> [UInt8] {
         var out: [UInt8] = []
@@ -119,10 +130,10 @@ extension AuditEntry {
     }
 
     /// The same check for bytes about to be recorded: only whether they read back, without
-    /// building the summary's capture hash.
+    /// building the summary's strings (capture hash, accepted nonce).
     static func readsBack(_ bytes: UnsafeRawBufferPointer) -> EntryFormatError? {
         var sink: [FieldValue]? = nil
-        if case .failure(let e) = scan(bytes, into: &sink, decodeCaptureHash: false) { return e }
+        if case .failure(let e) = scan(bytes, into: &sink, summaryStrings: false) { return e }
         return nil
     }
 
@@ -130,10 +141,11 @@ extension AuditEntry {
     enum FieldValue { case null, string(Range<Int>), int(Int64) }
 
     /// The one-pass check, keeping every field's raw value (content range, integer or null).
-    static func scanFields(_ bytes: UnsafeRawBufferPointer) -> Result<(summary: Summary, fields: [FieldValue]), EntryFormatError> {
+    /// Without `summaryStrings`, the summary's capture hash and accepted nonce are left out.
+    static func scanFields(_ bytes: UnsafeRawBufferPointer, summaryStrings: Bool = true) -> Result<(summary: Summary, fields: [FieldValue]), EntryFormatError> {
         var sink: [FieldValue]? = []
         sink!.reserveCapacity(layout.count)
-        switch scan(bytes, into: &sink) {
+        switch scan(bytes, into: &sink, summaryStrings: summaryStrings) {
         case .failure(let e): return .failure(e)
         case .success(let s): return .success((s, sink!))
         }
@@ -142,7 +154,7 @@ extension AuditEntry {
     /// Decodes canonical entry bytes in one pass (the scanner of ``checkCanonical(_:)``).
     static func decodeFast(_ bytes: UnsafeRawBufferPointer) -> Result<AuditEntry, EntryFormatError> {
         let v: [FieldValue]
-        switch scanFields(bytes) {
+        switch scanFields(bytes, summaryStrings: false) {
         case .failure(let e): return .failure(e)
         case .success(let r): v = r.fields
         }
@@ -163,17 +175,21 @@ extension AuditEntry {
         return .success(e)
     }
 
-    static func scan(_ bytes: UnsafeRawBufferPointer, into sink: inout [FieldValue]?, decodeCaptureHash: Bool = true) -> Result<Summary, EntryFormatError> {
+    /// The scanner behind the checks above. Without `summaryStrings` the summary's capture hash
+    /// and accepted nonce are not decoded (the bytes are checked all the same).
+    static func scan(_ bytes: UnsafeRawBufferPointer, into sink: inout [FieldValue]?, summaryStrings: Bool = true) -> Result<Summary, EntryFormatError> {
         var p = EntryScanner(bytes)
         var summary = Summary(seq: 0, accepted: false, hasNonce: false, hasProductCode: false, acceptedNonce: nil)
         var reasonNull = true
         var nonceRange: Range<Int>? = nil, productRange: Range<Int>? = nil
-        for (i, f) in layout.enumerated() {
-            guard p.expect(prefixes[i]) else { return .failure(EntryFormatError("expected member \"\(f.name)\" at byte \(p.i)")) }
+        let (kinds, prefixBytes, prefixRanges) = scanLayout
+        for i in 0..<kinds.count {
+            let matched = prefixBytes.withUnsafeBytes { p.expect(UnsafeRawBufferPointer(rebasing: $0[prefixRanges[i]])) }
+            guard matched else { return .failure(EntryFormatError("expected member \"\(layout[i].name)\" at byte \(p.i)")) }
             let isNull = p.peekNull()
-            switch f.kind {
+            switch kinds[i] {
             case .string:
-                guard let r = p.string() else { return .failure(EntryFormatError("member \(f.name) is not a canonical string")) }
+                guard let r = p.string() else { return .failure(EntryFormatError("member \(layout[i].name) is not a canonical string")) }
                 sink?.append(.string(r))
                 switch i {
                 case Field.outcome:
@@ -189,7 +205,7 @@ extension AuditEntry {
             case .stringOrNull:
                 var range: Range<Int>? = nil
                 if isNull { p.i += 4 } else {
-                    guard let r = p.string() else { return .failure(EntryFormatError("member \(f.name) is not a canonical string or null")) }
+                    guard let r = p.string() else { return .failure(EntryFormatError("member \(layout[i].name) is not a canonical string or null")) }
                     range = r
                 }
                 sink?.append(range.map { .string($0) } ?? .null)
@@ -199,12 +215,12 @@ extension AuditEntry {
                 case Field.reason: reasonNull = isNull
                 case Field.captureHash:
                     // 64 lowercase hex digits when present; anything else cannot match a captures row.
-                    if decodeCaptureHash, let r = range { summary.captureHash = Hex.decode(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[r]), as: UTF8.self)) ?? [] }
+                    if summaryStrings, let r = range { summary.captureHash = Hex.decode(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[r]), as: UTF8.self)) ?? [] }
                 default: break
                 }
             case .intOrNull:
                 if isNull { p.i += 4; sink?.append(.null) } else if let v = p.integer() { sink?.append(.int(v)) } else {
-                    return .failure(EntryFormatError("member \(f.name) is not a canonical integer or null"))
+                    return .failure(EntryFormatError("member \(layout[i].name) is not a canonical integer or null"))
                 }
             case .seq:
                 guard let v = p.integer(), v >= 0 else { return .failure(EntryFormatError("seq is not a non-negative integer")) }
@@ -212,13 +228,13 @@ extension AuditEntry {
                 sink?.append(.int(v))
             }
         }
-        guard p.expect([UInt8(ascii: "}")]), p.i == bytes.count else {
+        guard p.i == bytes.count - 1, bytes[p.i] == UInt8(ascii: "}") else {
             return .failure(EntryFormatError("unexpected bytes after the last member"))
         }
         guard summary.accepted == reasonNull else {
             return .failure(EntryFormatError("reason must be null exactly when the outcome is accepted"))
         }
-        if summary.accepted, let nr = nonceRange, let pr = productRange {
+        if summaryStrings, summary.accepted, let nr = nonceRange, let pr = productRange {
             guard let pc = decodeString(bytes, pr), let n = decodeString(bytes, nr) else {
                 return .failure(EntryFormatError("product code or nonce cannot be decoded"))
             }
@@ -237,7 +253,9 @@ extension AuditEntry {
         var selected = false
         var accepted = false
         var reason: String? = nil
-        var keyFingerprint: String? = nil
+        /// The raw content range of `keyFingerprint` in the entry's bytes (canonical, so equal
+        /// ranges mean equal fingerprints), when it is not null.
+        var keyFingerprint: Range<Int>? = nil
         var publicKeyVersion: Int64? = nil
         var hasToken = false
     }
@@ -246,7 +264,7 @@ extension AuditEntry {
     /// to `csv`.
     static func exportView(_ bytes: UnsafeRawBufferPointer, filter: EntryFilter, csvInto row: inout [UInt8]) -> Result<ExportView, EntryFormatError> {
         let summary: Summary, v: [FieldValue]
-        switch scanFields(bytes) {
+        switch scanFields(bytes, summaryStrings: false) {
         case .failure(let e): return .failure(e)
         case .success(let r): (summary, v) = r
         }
@@ -275,7 +293,7 @@ extension AuditEntry {
         }
         guard out.selected else { return failed ? .failure(EntryFormatError("a string member cannot be decoded")) : .success(out) }
         if !summary.accepted { out.reason = str(Field.reason) }
-        out.keyFingerprint = str(Field.keyFingerprint)
+        if case .string(let r) = v[Field.keyFingerprint] { out.keyFingerprint = r }
         if case .int(let k) = v[Field.publicKeyVersion] { out.publicKeyVersion = k }
         if case .string = v[Field.token] { out.hasToken = true }
 
@@ -287,7 +305,7 @@ extension AuditEntry {
             switch value {
             case .null: break
             case .int(let x):
-                EntryCSV.appendField(.int(x), to: &row)
+                appendDecimal(x, to: &row)
             case .string(let r):
                 let content = UnsafeRawBufferPointer(rebasing: bytes[r])
                 if has(0x5C, content) {
@@ -336,9 +354,9 @@ private struct EntryScanner {
     var i = 0
     init(_ b: UnsafeRawBufferPointer) { self.b = b }
 
-    mutating func expect(_ lit: [UInt8]) -> Bool {
+    mutating func expect(_ lit: UnsafeRawBufferPointer) -> Bool {
         guard b.count - i >= lit.count else { return false }
-        for k in 0..<lit.count where b[i + k] != lit[k] { return false }
+        guard lit.count == 0 || memcmp(b.baseAddress! + i, lit.baseAddress!, lit.count) == 0 else { return false }
         i += lit.count
         return true
     }
