@@ -35,6 +35,20 @@ import Testing
         #expect(RFC6962.leafHash(big).bytes == SHA256.hash([0] + big))
     }
 
+    @Test func reusedHasherGivesTheSameLeafHashes() {
+        // One hasher across many leaves (as the export's scan uses it): each result stands alone.
+        let hasher = SHA256Hasher()
+        let eight = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]
+        var leaves = eight.map { Hex.decode($0)! }
+        leaves += [Array(0..<200), [UInt8](repeating: 7, count: 100_000), []]
+        for leaf in leaves {
+            let got = leaf.withUnsafeBytes { RFC6962.leafHash($0, using: hasher) }
+            #expect(got == RFC6962.leafHash(leaf))
+            #expect(got.bytes == SHA256.hash([0] + leaf))
+        }
+        #expect(RFC6962.leafHash(Hex.decode(eight[1])!).hex == "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7")
+    }
+
     @Test func nodeHashIsSHA256OfPrefixedPair() {
         let l = testLeaf(1), r = testLeaf(2)
         #expect(RFC6962.nodeHash(l, r).bytes == SHA256.hash([1] + l.bytes + r.bytes))

@@ -431,13 +431,14 @@ extension AuditTrail {
         return Parallel.map(parts, grain: 1, maxWorkers: parts) { p in
             let lo = n * p / parts, hi = n * (p + 1) / parts
             var slice = ScannedSlice(first: lo)
+            let hasher = SHA256Hasher()
             slice.entries.reserveCapacity(hi - lo)
             slice.csvEnds.reserveCapacity(hi - lo)
             slice.csv.reserveCapacity(batch.bytes.count / parts + 64 * (hi - lo))
             for i in lo..<hi {
                 var s = ScannedEntry()
                 batch.withBody(i) { body in
-                    s.leaf = RFC6962.leafHash(body)
+                    s.leaf = RFC6962.leafHash(body, using: hasher)
                     switch AuditEntry.exportView(body, filter: filter, csvInto: &slice.csv) {
                     case .success(let v): s.view = v
                     case .failure(let f): s.error = AuditError(.invalidEntry, "entry is not canonical: \(f.message)")

@@ -1,3 +1,5 @@
+import MeterProof
+
 /// RFC 6962 (section 2.1; unchanged in RFC 9162) Merkle tree hashing and proof verification.
 public enum RFC6962 {
     /// The root of the empty tree: `SHA-256("")`.
@@ -14,6 +16,16 @@ public enum RFC6962 {
             }
             return Digest.sha256(buf.baseAddress, n + 1)
         }
+    }
+
+    /// The hash of a leaf with a caller's reusable hasher: no copy of the leaf and no digest
+    /// context set up per call (for loops over many leaves on one thread).
+    static func leafHash(_ leaf: UnsafeRawBufferPointer, using hasher: SHA256Hasher) -> MerkleHash {
+        withUnsafeBytes(of: UInt8(0)) { hasher.update($0) }
+        hasher.update(leaf)
+        var out = MerkleHash.zero
+        Swift.withUnsafeMutableBytes(of: &out.storage) { hasher.finalize(into: $0) }
+        return out
     }
 
     /// The hash of a leaf: `SHA-256(0x00 || leaf)`.
