@@ -59,17 +59,30 @@ final class RecordReader {
         var i = start
         var inQuotes = false
         while true {
-            while i < end {
-                let c = buffer[i]
-                if csv && c == 0x22 { inQuotes.toggle() }
-                else if c == 0x0A && !inQuotes {
-                    let rec = Array(buffer[start..<i])
-                    start = i + 1
-                    return (rec, true)
+            // The index of the record's LF in the buffered bytes, found with `memchr`; for CSV,
+            // only a LF outside quotes counts (quote parity is carried across refills).
+            let lf: Int? = buffer.withUnsafeBytes { b -> Int? in
+                let base = b.baseAddress!
+                while i < end {
+                    guard let p = memchr(base + i, 0x0A, end - i) else {
+                        if csv { inQuotes = inQuotes != Self.oddQuotes(base, i, end) }
+                        i = end
+                        return nil
+                    }
+                    let at = base.distance(to: UnsafeRawPointer(p))
+                    if csv { inQuotes = inQuotes != Self.oddQuotes(base, i, at) }
+                    i = at + 1
+                    if !inQuotes { return at }
                 }
-                i += 1
-                if i - start > limit { throw TooLong() }
+                return nil
             }
+            if let lf {
+                if lf - start > limit { throw TooLong() }
+                let rec = Array(buffer[start..<lf])
+                start = lf + 1
+                return (rec, true)
+            }
+            if end - start > limit { throw TooLong() }
             if eof {
                 if start == end { return nil }
                 let rec = Array(buffer[start..<end])
@@ -80,6 +93,17 @@ final class RecordReader {
             try fill()
             i = start + offset
         }
+    }
+
+    /// Whether `base[from..<to]` holds an odd number of double quotes.
+    private static func oddQuotes(_ base: UnsafeRawPointer, _ from: Int, _ to: Int) -> Bool {
+        var odd = false
+        var k = from
+        while k < to, let q = memchr(base + k, 0x22, to - k) {
+            odd.toggle()
+            k = base.distance(to: UnsafeRawPointer(q)) + 1
+        }
+        return odd
     }
 }
 

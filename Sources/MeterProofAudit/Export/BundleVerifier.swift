@@ -206,18 +206,18 @@ public struct BundleVerifier: Sendable {
         var counts = BundleManifest.Counts()
         var lastSeq: UInt64? = nil, firstSeq: UInt64? = nil
         var usedFingerprints: Set<String> = []
-        var batch: [TokenCheck] = []
         let tokenVerifier = Verifier(keyring: tokenKeyring, policy: Self.reverificationPolicy)
         var lineNo = 0
+        var linesRead = 0
         var csvEnded = false
         var done = false
-        while !done {
-            // Read a batch of lines and their CSV records; a read problem becomes the item's
-            // problem so it is reported in line order.
+        // Reads the next batch of lines and their CSV records; a read problem becomes the item's
+        // problem so it is reported in line order.
+        func readBatch() throws -> [LineItem] {
             var items: [LineItem] = []
             items.reserveCapacity(Self.verifyBatchSize)
-            while items.count < Self.verifyBatchSize {
-                var item = LineItem(number: lineNo + items.count + 1)
+            while !done && items.count < Self.verifyBatchSize {
+                var item = LineItem(number: linesRead + 1)
                 do {
                     guard let (line, terminated) = try lines.next(limit: CanonicalJSON.maxEntryBytes + 1) else { done = true; break }
                     item.line = line
@@ -235,9 +235,25 @@ public struct BundleVerifier: Sendable {
                     }
                 }
                 items.append(item)
-                if item.readProblem != nil { done = true; break }
+                linesRead += 1
+                if item.readProblem != nil { done = true }
             }
-            let checked = checkLines(dir, items, full: full, note: note, cp: cp, proofFiles: proofFiles)
+            return items
+        }
+        // A pipeline: while the other cores parse, hash and re-verify batch k, this thread reads
+        // batch k+1; then it takes batch k's results in line order, so the first problem named
+        // is the first in the file whatever its kind.
+        let proofSeqs = proofFiles
+        var current = try readBatch()
+        while !current.isEmpty {
+            let items = current
+            let checking = Background { [self] in
+                checkLines(dir, items, full: full, note: note, cp: cp, proofFiles: proofSeqs, tokens: checkTokens ? (tokenKeyring, tokenVerifier) : nil)
+            }
+            var next: [LineItem] = []
+            var readError: (any Error)? = nil
+            do { next = try readBatch() } catch { readError = error }
+            let checked = checking.wait()
             for (i, item) in items.enumerated() {
                 lineNo = item.number
                 if let f = item.readProblem { throw f }
@@ -271,18 +287,20 @@ public struct BundleVerifier: Sendable {
                 lastSeq = e.seq
                 if let fp = e.keyFingerprint { usedFingerprints.insert(fp) }
                 if e.isAccepted {
-                    batch.append(try tokenCheck(e, keyring: tokenKeyring))
-                    if batch.count >= Self.verifyBatchSize {
-                        r.tokensVerified += try runTokenChecks(batch, tokenVerifier)
-                        batch.removeAll(keepingCapacity: true)
+                    // The key is matched even without token re-verification.
+                    _ = try Self.tokenCheck(e, keyring: tokenKeyring)
+                    if checkTokens {
+                        if let f = c.tokenProblem { throw f }
+                        r.tokensVerified += 1
                     }
                 }
                 r.entries = counts.entries
                 r.accepted = counts.accepted
                 r.rejected = counts.rejected
             }
+            if let readError { throw readError }
+            current = next
         }
-        r.tokensVerified += try runTokenChecks(batch, tokenVerifier)
         if !csvEnded, let extra = try csvRecord(csv, row: lineNo + 1) {
             throw Failure("csv_mismatch", "entries.csv has a row (\(extra.count) bytes) beyond the \(lineNo) entries of entries.jsonl")
         }
@@ -429,11 +447,15 @@ public struct BundleVerifier: Sendable {
         var leaf: MerkleHash = .zero
         var proofProblem: Failure? = nil
         var csvProblem: String? = nil
+        /// Why an accepted entry's token does not re-verify (nil when it does, or is not checked).
+        var tokenProblem: Failure? = nil
     }
 
-    /// Parses, hashes, checks the CSV row and (for a selection) the proof of each line, on
-    /// all cores. Problems are recorded, not thrown, so the caller reports them in line order.
-    private func checkLines(_ dir: String, _ items: [LineItem], full: Bool, note: SignedNote, cp: Checkpoint, proofFiles: Set<UInt64>) -> [CheckedLine] {
+    /// Parses, hashes, checks the CSV row, (for a selection) the proof and (with `tokens`) the
+    /// token of each line, on all cores. Problems are recorded, not thrown, so the caller
+    /// reports them in line order.
+    private func checkLines(_ dir: String, _ items: [LineItem], full: Bool, note: SignedNote, cp: Checkpoint, proofFiles: Set<UInt64>,
+                            tokens: (keyring: Keyring, verifier: Verifier)?) -> [CheckedLine] {
         Parallel.map(items.count, grain: 32) { i in
             let item = items[i]
             var c = CheckedLine()
@@ -449,6 +471,10 @@ public struct BundleVerifier: Sendable {
                     }
                     if let row = item.csv, row != EntryCSV.row(e) {
                         c.csvProblem = Self.describeCSVDifference(row, e, item.number + 1)
+                    }
+                    // A key problem is reported by the caller, in line order.
+                    if let tokens, e.isAccepted, let check = try? Self.tokenCheck(e, keyring: tokens.keyring) {
+                        c.tokenProblem = Self.reverify(check, tokens.verifier)
                     }
                 } catch {
                     c.parseError = error.reason
@@ -522,7 +548,7 @@ public struct BundleVerifier: Sendable {
         let token: String
     }
 
-    private func tokenCheck(_ e: AuditEntry, keyring: Keyring) throws -> TokenCheck {
+    private static func tokenCheck(_ e: AuditEntry, keyring: Keyring) throws(Failure) -> TokenCheck {
         guard let token = e.token else { throw Failure("token_invalid", "accepted entry \(e.seq) records no token") }
         guard let fp = e.keyFingerprint, let v = e.publicKeyVersion else {
             throw Failure("token_invalid", "accepted entry \(e.seq) records no key fingerprint or key version")
@@ -534,14 +560,6 @@ public struct BundleVerifier: Sendable {
             throw Failure("key_mismatch", "accepted entry \(e.seq) was verified by key \(fp), but the keyring's version \(v) is \(k.key.fingerprint)")
         }
         return TokenCheck(entry: e, token: token)
-    }
-
-    /// Verifies a batch in parallel; returns how many were checked or throws the first failure.
-    private func runTokenChecks(_ batch: [TokenCheck], _ verifier: Verifier) throws -> Int {
-        guard checkTokens, !batch.isEmpty else { return 0 }
-        let problems = Parallel.map(batch.count, grain: 32) { i in Self.reverify(batch[i], verifier) }
-        if let f = problems.first(where: { $0 != nil }) { throw f! }
-        return batch.count
     }
 
     static func reverify(_ c: TokenCheck, _ verifier: Verifier) -> Failure? {
