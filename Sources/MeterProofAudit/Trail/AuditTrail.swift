@@ -332,6 +332,8 @@ public final class AuditTrail {
                     return nil
                 }
                 var body: [UInt8] = []
+                // One digest context for the batch's leaf hashes (no context set up per entry).
+                let hasher = SHA256Hasher()
                 for item in items {
                     let prepared = item.prepared.flatMap { $0.matches(item) ? $0 : nil }
                     // The entry records the hash it is deduplicated by, so the captures table and
@@ -371,7 +373,7 @@ public final class AuditTrail {
                             throw AuditError(.invalidEntry, "refusing to record an entry that would not verify: \(bad.message)")
                         }
                     }
-                    let leaf = RFC6962.leafHash(body)
+                    let leaf = body.withUnsafeBytes { RFC6962.leafHash($0, using: hasher) }
                     try addEntry.bind(Int64(e.seq), at: 1)
                     try addEntry.bind(body, at: 2)
                     try leaf.withUnsafeBytes { try addEntry.bind($0, at: 3) }
