@@ -135,8 +135,8 @@ import Testing
         #expect(u.uses.map(\.accepted) == [true, true, false, true])
         // The first accepted entry names the key (rejected ones only until one is accepted).
         #expect(u.uses.map(\.seq) == [2, 1, 5, 6])
-        // Rejected entries' versions are not claims.
-        #expect(u.uses.map(\.versions) == [[1, 3], [2], [], [4]])
+        // Rejected entries' versions are not claims; each claim keeps its first entry.
+        #expect(u.uses.map(\.versions) == [[1: 2, 3: 4], [2: 1], [:], [4: 7]])
     }
 
     @Test func undecodableFingerprintIsAnInvalidEntry() {

@@ -12,6 +12,21 @@ import Testing
     /// A 40-entry trail of genuine accepted entries, except entry `forgedSeq`, forged as
     /// `kind`; checkpointed and exported as a full prefix. Returns the bundle directory.
     func forgedBundle(_ kind: Forgery, forgedSeq: Int) throws -> String {
+        let (trail, dir) = try forgedTrail { n, item, response in
+            guard n == forgedSeq else { return }
+            switch kind {
+            case .badSignature: item.entry.token = ExportFixture.tamperSignature(response)
+            case .otherNonce: item.entry.nonce = "nonce-never-issued"
+            }
+        }
+        let out = dir + "/bundle"
+        _ = try trail.exportBundle(to: out)
+        return out
+    }
+
+    /// 40 genuine accepted entries under key version 1, each passed to `forge` before it is
+    /// recorded (with its index and the response it came from); checkpointed.
+    func forgedTrail(_ forge: (Int, inout AuditTrail.Pending, String) -> Void) throws -> (AuditTrail, String) {
         let dir = try makeTempDir("forged")
         let signer = try NoteSigner.generate(name: "forged.test/log")
         let trail = try AuditTrail.create(path: dir + "/trail.sqlite", signer: signer)
@@ -25,22 +40,27 @@ import Testing
             let result = verifier.verify(Array(response.utf8), expecting: RegisterUsageRequest(productCode: "prod-f", publicKeyVersion: 1, nonce: "nonce-\(n)"), now: now)
             #expect(result.isAccepted)
             var item = AuditTrail.Pending(result: result, keyring: keyring, source: .live)
-            if n == forgedSeq {
-                switch kind {
-                case .badSignature:
-                    let token = ExportFixture.tamperSignature(response)
-                    item.entry.token = token
-                case .otherNonce:
-                    item.entry.nonce = "nonce-never-issued"
-                }
-            }
+            forge(n, &item, response)
             items.append(item)
         }
         _ = try trail.append(items)
         _ = try trail.signCheckpoint(with: signer)
-        let out = dir + "/bundle"
-        _ = try trail.exportBundle(to: out)
-        return out
+        return (trail, dir)
+    }
+
+    @Test func anEntryClaimingAnotherVersionForItsKeyIsRefusedAtExport() throws {
+        // Entries 12 and 30 claim version 2 for the version-1 key: the export names the first.
+        let (trail, dir) = try forgedTrail { n, item, _ in
+            if n == 12 || n == 30 { item.entry.publicKeyVersion = 2 }
+        }
+        do {
+            _ = try trail.exportBundle(to: dir + "/bundle")
+            Issue.record("exported a trail whose entries claim two versions for one key")
+        } catch {
+            #expect(error.code == .keyVersionConflict)
+            #expect(error.reason.contains("e.g. seq 12") && error.reason.contains("claim version 2"), "\(error.reason)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/bundle"))
     }
 
     func verify(_ dir: String, checkTokens: Bool = true) throws -> BundleVerification {

@@ -262,8 +262,8 @@ extension AuditTrail {
             guard Hex.encode(SHA256.hash(rk.spkiDER)) == fp, let key = try? RSAPublicKey(spkiDER: rk.spkiDER) else {
                 throw ExportError(AuditError(.inconsistent, "the trail's stored key \(fp) does not hash to its fingerprint or does not parse"))
             }
-            if let v = use.versions.first(where: { $0 != Int64(rk.version) }) {
-                throw ExportError(.keyVersionConflict, "key \(fp) is recorded as version \(rk.version) but accepted entries (e.g. seq \(use.seq)) claim version \(v)")
+            if let (v, seq) = use.versions.filter({ $0.key != Int64(rk.version) }).min(by: { $0.value < $1.value }) {
+                throw ExportError(.keyVersionConflict, "key \(fp) is recorded as version \(rk.version) but accepted entries (e.g. seq \(seq)) claim version \(v)")
             }
             if let other = keys.first(where: { $0.version == rk.version }) {
                 throw ExportError(.keyVersionConflict, "the selection holds entries verified by two keys for PublicKeyVersion \(rk.version) (\(other.key.fingerprint) and \(fp)); export the periods before and after the key change separately (--since/--until)")
@@ -321,7 +321,7 @@ extension AuditTrail {
 
     /// The keys selected entries name, in order of first use: per fingerprint, whether an
     /// accepted entry used it, the first such entry (else the first entry naming it), and the
-    /// versions accepted entries claimed for it.
+    /// versions accepted entries claimed for it, each with the first entry that claimed it.
     ///
     /// Entries are matched by their fingerprint's raw canonical bytes (equal bytes, equal
     /// text), so an export decodes each distinct fingerprint once, not once per entry.
@@ -331,7 +331,7 @@ extension AuditTrail {
             var raw: [UInt8]
             var accepted: Bool
             var seq: UInt64
-            var versions: Set<Int64>
+            var versions: [Int64: UInt64]
         }
         private(set) var uses: [Use] = []
         private var last = -1
@@ -341,11 +341,10 @@ extension AuditTrail {
             if k < 0 || !Self.same(uses[k].raw, raw) {
                 k = uses.firstIndex { Self.same($0.raw, raw) } ?? -1
                 if k < 0 {
-                    let literal = [0x22] + Array(raw) + [0x22]
-                    guard let text = (try? StrictJSON.parse(literal))?.stringValue else {
+                    guard let text = AuditEntry.decodeCanonicalString(raw) else {
                         throw AuditError(.invalidEntry, "entry \(seq): its keyFingerprint cannot be decoded")
                     }
-                    uses.append(Use(fingerprint: text, raw: Array(raw), accepted: false, seq: seq, versions: []))
+                    uses.append(Use(fingerprint: text, raw: Array(raw), accepted: false, seq: seq, versions: [:]))
                     k = uses.count - 1
                 }
                 last = k
@@ -355,7 +354,7 @@ extension AuditTrail {
                 uses[k].accepted = true
                 uses[k].seq = seq
             }
-            if let version, !uses[k].versions.contains(version) { uses[k].versions.insert(version) }
+            if let version, uses[k].versions[version] == nil { uses[k].versions[version] = seq }
         }
 
         private static func same(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {

@@ -234,11 +234,19 @@ extension AuditEntry {
         guard summary.accepted == reasonNull else {
             return .failure(EntryFormatError("reason must be null exactly when the outcome is accepted"))
         }
-        if summaryStrings, summary.accepted, let nr = nonceRange, let pr = productRange {
-            guard let pc = decodeString(bytes, pr), let n = decodeString(bytes, nr) else {
-                return .failure(EntryFormatError("product code or nonce cannot be decoded"))
+        if summary.accepted, let nr = nonceRange, let pr = productRange {
+            // What the nonce table must hold has to decode, whether or not the caller wants it:
+            // without the strings, only literals with escapes need the decoding to be checked.
+            if summaryStrings {
+                guard let pc = decodeString(bytes, pr), let n = decodeString(bytes, nr) else {
+                    return .failure(EntryFormatError("product code or nonce cannot be decoded"))
+                }
+                summary.acceptedNonce = (pc, n)
+            } else if has(0x5C, UnsafeRawBufferPointer(rebasing: bytes[pr])) || has(0x5C, UnsafeRawBufferPointer(rebasing: bytes[nr])) {
+                guard decodeString(bytes, pr) != nil, decodeString(bytes, nr) != nil else {
+                    return .failure(EntryFormatError("product code or nonce cannot be decoded"))
+                }
             }
-            summary.acceptedNonce = (pc, n)
         }
         return .success(summary)
     }
@@ -335,11 +343,25 @@ private func has(_ byte: UInt8, _ b: UnsafeRawBufferPointer) -> Bool {
 
 /// The value of an already-validated canonical string literal whose content is `r`.
 private func decodeString(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) -> String? {
-    let content = UnsafeRawBufferPointer(rebasing: b[r])
-    if !has(0x5C, content) { return String(decoding: content, as: UTF8.self) }
-    // Escapes present: let the strict reader decode the literal, quotes included.
-    let literal = UnsafeRawBufferPointer(rebasing: b[(r.lowerBound - 1)..<(r.upperBound + 1)])
-    return (try? StrictJSON.parse(Array(literal)))?.stringValue
+    AuditEntry.decodeCanonicalString(UnsafeRawBufferPointer(rebasing: b[r]))
+}
+
+extension AuditEntry {
+    /// The value of a canonical string literal's content (the bytes between its quotes), as
+    /// checked by the entry scanner; `nil` if it does not decode.
+    ///
+    /// Without escapes the bytes are the value. With escapes the strict reader decodes the
+    /// literal, with room for any string an entry can hold (its default 64 KiB limit would
+    /// refuse longer ones that the scanner accepts).
+    static func decodeCanonicalString(_ content: UnsafeRawBufferPointer) -> String? {
+        if !has(0x5C, content) { return String(decoding: content, as: UTF8.self) }
+        var literal: [UInt8] = []
+        literal.reserveCapacity(content.count + 2)
+        literal.append(0x22)
+        literal.append(contentsOf: content)
+        literal.append(0x22)
+        return (try? StrictJSON.parse(literal, limits: JSONLimits(maxBytes: CanonicalJSON.maxEntryBytes + 2)))?.stringValue
+    }
 }
 
 /// Why stored bytes are not a canonical entry.
