@@ -44,6 +44,9 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     /// The exact decimal text of an integer.
     public init(_ value: Int64) { self.text = String(value) }
 
+    /// The exact decimal text of an unsigned integer (all of `UInt64`, beyond `Int64`).
+    public init(unsigned value: UInt64) { self.text = String(value) }
+
     /// The value when the text is a plain integer (no fraction, no exponent) that fits in `Int64`.
     public var int64: Int64? {
         var utf8 = text.utf8[...]

@@ -30,7 +30,11 @@ func fail(_ e: AuditError) -> ExitCode { fail(exitCode(for: e), "\(e.code.rawVal
 
 /// Runs `body`, turning audit errors into one-line messages and exit codes.
 func withTrail<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let e as AuditError { throw fail(e) }
+    do { return try body() } catch let e as AuditError { throw fail(e) } catch let e as SQLiteError {
+        // A read that streams rows (`audit log`) surfaces SQLite's own error: it is a storage
+        // problem like any other, with its stable code and exit status.
+        throw fail(AuditError.from(e, doing: "reading the trail"))
+    }
 }
 
 func readSignedNote(_ path: String, what: String) throws -> SignedNote {
@@ -193,9 +197,9 @@ extension MeterProofCommand.Audit {
             switch format {
             case .json:
                 writeOut(JSONText.serialize(.object(JSONObject([
-                    ("intact", .bool(r.intact)), ("entries", .int(Int64(r.entries))),
+                    ("intact", .bool(r.intact)), ("entries", .uint(r.entries)),
                     ("checkpointsVerified", .int(r.checkpointsVerified)), ("root", .string(r.root.base64)),
-                    ("firstBadSeq", .int(r.firstBadSeq.map { Int64($0) })), ("problem", .str(r.problemCode)),
+                    ("firstBadSeq", .uint(r.firstBadSeq)), ("problem", .str(r.problemCode)),
                     ("message", .str(r.problem)),
                 ]))) + "\n")
             case .text:

@@ -28,7 +28,7 @@ extension MeterProofCommand.Audit {
                 let trail = try AuditTrail(path: db, readOnly: true)
                 var buffer: [UInt8] = []
                 buffer.reserveCapacity(1 << 16)
-                func flush() { _ = buffer.withUnsafeBytes { FileSystem.writeAll(1, $0) }; buffer.removeAll(keepingCapacity: true) }
+                func flush() { buffer.withUnsafeBytes { writeOut($0) }; buffer.removeAll(keepingCapacity: true) }
                 if format == .table {
                     buffer.append(contentsOf: "SEQ      RECORDED AT              SOURCE  OUTCOME   REASON                 PRODUCT CODE          KEY  NONCE\n".utf8)
                 }

@@ -55,8 +55,21 @@ func fail(_ code: Int32, _ message: String) -> ExitCode {
 }
 
 /// Writes text to standard output without buffering surprises.
+/// Writes to standard output. Output that cannot be written (a full disk behind a redirect,
+/// say) ends the command with a one-line error and exit 5, never a silent success. (A closed
+/// pipe ends it by SIGPIPE first, as for any Unix filter.)
 func writeOut(_ text: String) {
-    writeFD(1, text)
+    var t = text
+    t.withUTF8 { writeOut(UnsafeRawBufferPointer($0)) }
+}
+
+/// The same for bytes.
+func writeOut(_ bytes: UnsafeRawBufferPointer) {
+    guard !FileSystem.writeAll(1, bytes) else { return }
+    let e = errno
+    let code = e == ENOSPC || e == EDQUOT ? "disk_full" : "storage_error"
+    printError("\(code): cannot write to standard output: \(String(cString: strerror(e)))")
+    exit(Exit.storage)
 }
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -90,6 +103,8 @@ extension JSONValue {
     static func str(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
     static func int(_ i: Int64?) -> JSONValue { i.map { .number(JSONNumber($0)) } ?? .null }
     static func int(_ i: Int?) -> JSONValue { int(i.map(Int64.init)) }
+    /// Sizes and seqs: any `UInt64` (a crafted bundle or an edited trail can hold any).
+    static func uint(_ u: UInt64?) -> JSONValue { u.map { .number(JSONNumber(unsigned: $0)) } ?? .null }
 }
 
 /// Checks the policy-lowering flags shared by verify and import.

@@ -117,7 +117,7 @@ extension MeterProofCommand.Export {
                     ("sound", .bool(r.sound)), ("problem", .str(r.problemCode)), ("message", .str(r.problem)),
                     ("entries", .int(r.entries)), ("accepted", .int(r.accepted)), ("rejected", .int(r.rejected)),
                     ("proofsVerified", .int(r.proofsVerified)), ("tokensVerified", .int(r.tokensVerified)), ("filesChecked", .int(r.filesChecked)),
-                    ("fullPrefix", .bool(r.fullPrefix)), ("treeSize", .int(Int64(r.treeSize))), ("root", .string(r.root.base64)),
+                    ("fullPrefix", .bool(r.fullPrefix)), ("treeSize", .uint(r.treeSize)), ("root", .string(r.root.base64)),
                     ("origin", .string(r.origin)), ("logKey", .string(r.logKey)), ("bundledLogKey", .bool(r.usedBundledLogKey)),
                 ]))) + "\n")
             case .text:

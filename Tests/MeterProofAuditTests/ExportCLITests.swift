@@ -63,6 +63,38 @@ struct ExportCLITests {
         #expect(try run(["export", "verify", out, "--keys", parent + "/nope"]).status == 2)
     }
 
+    @Test func aCheckpointOfTheLargestSizeIsReportedNotTrapped() throws {
+        // A forger's bundle: a checkpoint of size 2^64 - 1 under their own log key, SHA256SUMS
+        // rewritten. The JSON report carries the size as written and names the mismatch.
+        let f = try ExportFixture.get()
+        let (dir, _) = try f.export()
+        let forger = try NoteSigner.generate(name: "export.test/log")
+        let note = try Checkpoint(origin: "export.test/log", size: UInt64.max, root: RFC6962.emptyRoot).signed(with: [forger])
+        try BundleEdit.write(dir, "checkpoint", Array(note.serialized.utf8))
+        try BundleEdit.write(dir, "log-key.vkey", Array((forger.verifier.vkey + "\n").utf8))
+        try BundleEdit.reseal(dir)
+        let r = try run(["export", "verify", dir, "--format", "json"])
+        #expect(r.status == 1, "\(r.output)")
+        #expect(r.output.contains(#""treeSize":18446744073709551615"#), "\(r.output)")
+        #expect(r.output.contains(#""problem":"manifest_mismatch""#), "\(r.output)")
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/dev/full"), "no /dev/full here"))
+    func outputThatCannotBeWrittenIsAnErrorNotASuccess() throws {
+        // Before, a full disk behind a redirect gave exit 0 and an empty checkpoint file.
+        let f = try ExportFixture.get()
+        let db = try f.copyTrail()
+        let key = try makeTempDir("fullkey") + "/log.key"
+        try LogKeyFile.write(f.signer, to: key)
+        let bin = CLIBinary.path!
+        for args in [["audit", "checkpoint", "--db", db, "--signing-key", key], ["audit", "log", "--db", db, "--format", "jsonl"],
+                     ["keys", "list", "--keys", RepoFiles.testKeys]] {
+            let r = try runProcess("/bin/sh", ["-c", "\"$0\" \"$@\" > /dev/full", bin] + args)
+            #expect(r.status == 5, "\(args): \(r.output)")
+            #expect(r.output == "meterproof: disk_full: cannot write to standard output: No space left on device\n", "\(args)")
+        }
+    }
+
     @Test func invocationAndTrailErrors() throws {
         let dir = try makeTempDir()
         #expect(try run(["export", "--db", dir + "/x.sqlite"]).status == 64)               // no --out

@@ -116,6 +116,27 @@ import Testing
         #expect(try bed.trail().size() == UInt64(n))
     }
 
+    @Test func aTokenNearTheLineLimitIsRecordedWithoutItsBytesAndTheImportGoesOn() throws {
+        // Just under the 1 MiB line limit: too large for any token, and its text alone would put
+        // the entry over the 1 MiB entry limit. The entry says why, without the token.
+        let huge = #"{"Signature":""# + String(repeating: "A", count: Capture.maxLineBytes - 40) + #""}"#
+        let good = try ImportFixture.token("after-huge")
+        let bed = try ImportBed()
+        let s = try bed.run("huge.jsonl", lines: [huge, good])
+        #expect(s.recorded == 2 && s.accepted == 1 && s.reasons == ["token_too_large": 1])
+        let e = try bed.entries()
+        #expect(e[0].reason == "token_too_large" && e[0].token == nil)
+        #expect(e[0].message == "token of \(Capture.maxLineBytes - 40) bytes exceeds the 16384-byte limit; the token is not recorded")
+        #expect(e[1].isAccepted && e[1].token == good)
+        #expect(try bed.trail().verify().intact)
+        // A token just over the limit is not kept either; one at the limit would be (not reachable
+        // as a valid token, but the rule is the verifier's own limit).
+        let over = String(repeating: "B", count: TokenLimits.maxTokenBytes + 1)
+        let bed2 = try ImportBed()
+        _ = try bed2.run("over.jsonl", lines: [over])
+        #expect(try bed2.entries()[0].token == nil)
+    }
+
     @Test func crlfLineEndingsWork() throws {
         let tok = try ImportFixture.token("crlf-1")
         let tok2 = try ImportFixture.token("crlf-2")

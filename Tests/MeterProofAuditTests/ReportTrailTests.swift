@@ -221,6 +221,18 @@ private func run(_ arguments: [String], in dir: String) throws -> (status: Int32
         }
     }
 
+    @Test func anOutputPathThatIsAFIFOIsNotWaitedOn() throws {
+        try withReportTempDir { dir in
+            let (path, _, _) = try makeReportTrail(in: dir)
+            #expect(mkfifo(dir + "/r.html", 0o644) == 0)
+            // Before, checking whether r.html was a trail opened the FIFO and waited for a writer.
+            let r = try run(["report", "--db", path, "--out", "r.html"], in: dir)
+            #expect(r.status == 0, "\(r.stderr)")
+            let html = try String(contentsOfFile: dir + "/r.html", encoding: .utf8)
+            #expect(html.contains("Trail intact"))
+        }
+    }
+
     @Test func refusesANonTrail() throws {
         try withReportTempDir { dir in
             try "{\"not\": \"a trail\"}\n".write(toFile: dir + "/x.json", atomically: false, encoding: .utf8)

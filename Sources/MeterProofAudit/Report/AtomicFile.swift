@@ -61,11 +61,14 @@ enum AtomicFile {
         return (dir.isEmpty ? "/" : dir, String(path[path.index(after: slash)...]))
     }
 
-    /// Whether the file at `path` starts with the SQLite header.
+    /// Whether the file at `path` is a regular file starting with the SQLite header. Opened
+    /// without blocking, so a FIFO or device at `path` is not waited on.
     static func isSQLite(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
         var header = [UInt8](repeating: 0, count: 16)
         let n = header.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 16) }
         return n == 16 && header == Array("SQLite format 3\0".utf8)

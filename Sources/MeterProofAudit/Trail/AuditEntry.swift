@@ -183,7 +183,14 @@ public struct AuditEntry: Sendable, Hashable {
         var codes: [String] = []
         for w in result.warnings where !codes.contains(w.code) { codes.append(w.code) }
         self.warnings = codes.isEmpty ? nil : codes.joined(separator: ",")
-        self.token = result.token
+        if let token = result.token, token.utf8.count > TokenLimits.maxTokenBytes {
+            // Refused unread (token_too_large): recording it would only bloat the entry, up to
+            // past the entry size limit, and stop an import that must record every line.
+            self.token = nil
+            self.message = (result.error?.reason ?? "the token is over the size limit") + "; the token is not recorded"
+        } else {
+            self.token = result.token
+        }
         self.capturedAt = capture?.capturedAt
         self.captureFile = capture?.file
         self.captureLine = capture.map { Int64($0.line) }

@@ -59,8 +59,9 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(code.rawValue): \(reason)" }
 
-    /// Maps a SQLite failure to the audit error a user can act on.
-    static func from(_ e: SQLiteError, doing what: String) -> AuditError {
+    /// Maps a SQLite failure to the audit error a user can act on (`locked`, `read_only`,
+    /// `disk_full`, `not_a_trail`, else `storage_error`), its message starting with `what`.
+    public static func from(_ e: SQLiteError, doing what: String) -> AuditError {
         if e.isBusy || e.resultCode == 6 /* SQLITE_LOCKED */ {
             return AuditError(.locked, "\(what): the trail is locked by another writer (\(e.description))")
         }

@@ -183,13 +183,30 @@ public final class AuditTrail {
 
     /// Number of entries (the tree size).
     public func size() throws(AuditError) -> UInt64 {
-        do { return try currentSize() } catch { throw AuditError.from(error, doing: "reading \(path)") }
+        try currentSize()
     }
 
-    func currentSize() throws(SQLiteError) -> UInt64 {
-        let st = try db.cachedStatement("SELECT seq FROM entries ORDER BY seq DESC LIMIT 1")
-        defer { st.reset() }
-        return try st.step() ? UInt64(st.int64(at: 0)) + 1 : 0
+    /// One more than the highest stored seq. A highest seq that is negative or `Int64.max`
+    /// can only come from editing the file; it is refused (`inconsistent`) rather than
+    /// trusted, so no size or seq derived from it can overflow.
+    func currentSize() throws(AuditError) -> UInt64 {
+        let high: Int64?
+        do {
+            let st = try db.cachedStatement("SELECT seq FROM entries ORDER BY seq DESC LIMIT 1")
+            defer { st.reset() }
+            high = try st.step() ? st.int64(at: 0) : nil
+        } catch { throw AuditError.from(error, doing: "reading \(path)") }
+        guard let high else { return 0 }
+        return try Self.storedIndex(high, "the highest entry seq") + 1
+    }
+
+    /// A seq or size read from the file, refused (`inconsistent`) when it is negative or
+    /// `Int64.max` (no trail reaches either; only an edited file holds them).
+    static func storedIndex(_ value: Int64, _ what: String) throws(AuditError) -> UInt64 {
+        guard value >= 0, value < Int64.max else {
+            throw AuditError(.inconsistent, "\(what) stored in the trail is \(value), which no trail can hold: the file was altered (run `meterproof audit verify`)")
+        }
+        return UInt64(value)
     }
 
     /// The stored canonical bytes of entry `seq`.
@@ -217,7 +234,7 @@ public final class AuditTrail {
         try st.bind(Int64(bitPattern: start), at: 1)
         try st.bind(Int64(min(end, UInt64(Int64.max))), at: 2)
         while try st.step() {
-            let seq = UInt64(st.int64(at: 0))
+            let seq = try Self.storedIndex(st.int64(at: 0), "an entry seq")
             try st.withBlob(at: 1) { try body(seq, $0) }
         }
     }
@@ -270,10 +287,13 @@ public final class AuditTrail {
             let st = try db.prepare("SELECT fingerprint, version, spki, first_seq FROM keys ORDER BY version, fingerprint")
             var out: [RecordedKey] = []
             while try st.step() {
-                out.append(RecordedKey(fingerprint: st.string(at: 0) ?? "", version: Int(st.int64(at: 1)), spkiDER: st.blob(at: 2) ?? [], firstSeq: UInt64(st.int64(at: 3))))
+                let firstSeq = try Self.storedIndex(st.int64(at: 3), "the first seq of key \(st.string(at: 0) ?? "")")
+                out.append(RecordedKey(fingerprint: st.string(at: 0) ?? "", version: Int(st.int64(at: 1)), spkiDER: st.blob(at: 2) ?? [], firstSeq: firstSeq))
             }
             return out
-        } catch { throw AuditError.from(error, doing: "reading keys") }
+        } catch let e as AuditError { throw e } catch let e as SQLiteError { throw AuditError.from(e, doing: "reading keys") } catch {
+            throw AuditError(.storage, "reading keys: \(error)")
+        }
     }
 
     /// What happened to one appended item.
@@ -308,6 +328,9 @@ public final class AuditTrail {
         do {
             let out = try db.transaction(.immediate) {
                 try syncFrontier()
+                guard frontier.size <= UInt64(Int64.max - 1) - UInt64(items.count) else {
+                    throw AuditError(.inconsistent, "the trail cannot take \(items.count) more entries after seq \(frontier.size - 1): seq would leave the range of a JSON integer")
+                }
                 var out: [AppendOutcome] = []
                 out.reserveCapacity(items.count)
                 let findCapture = try db.cachedStatement("SELECT seq FROM captures WHERE hash = ?")
@@ -327,7 +350,7 @@ public final class AuditTrail {
                         try findCapture.bind(hash, at: 1)
                         defer { findCapture.reset() }
                         guard try findCapture.step() else { throw error }
-                        return UInt64(findCapture.int64(at: 0))
+                        return try Self.storedIndex(findCapture.int64(at: 0), "the seq of a recorded capture")
                     }
                     return nil
                 }
@@ -477,7 +500,7 @@ public final class AuditTrail {
                 let size = frontier.size
                 let latest = try db.prepare("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
                 if try latest.step() {
-                    let oldSize = UInt64(latest.int64(at: 0))
+                    let oldSize = try Self.storedIndex(latest.int64(at: 0), "the size of the newest checkpoint")
                     let note = try SignedNote(parsing: latest.string(at: 1) ?? "")
                     let old = try Checkpoint(verifying: note, verifiers: [verifier])
                     let expected = try MerkleProofs.root(treeSize: oldSize, source: self)

@@ -295,7 +295,7 @@ extension AuditTrail {
         let size: UInt64
         if high.isNull(at: 0) { size = 0 } else {
             // A negative seq can only come from editing the file: the sequential pass names it.
-            guard low.int64(at: 0) >= 0 else { return nil }
+            guard low.int64(at: 0) >= 0, high.int64(at: 0) < Int64.max else { return nil }
             size = UInt64(high.int64(at: 0)) + 1
         }
         low.reset()

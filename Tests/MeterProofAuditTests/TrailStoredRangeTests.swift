@@ -1,0 +1,103 @@
+import Foundation
+import MeterProof
+import Testing
+@testable import MeterProofAudit
+
+/// Seqs and sizes an edited file can hold but no trail can (negative, or `Int64.max`): every
+/// command that reads them refuses with a clear error and a non-zero exit, never a trap
+/// (exit 132), and `audit verify` names the damage. The refusal is `inconsistent_checkpoint`
+/// (exit 1), the code for a trail that does not agree with itself.
+@Suite struct TrailStoredRangeTests {
+    /// A trail of 6 recorded entries (entry 1 accepted, with its key), a checkpoint at 6, and
+    /// the signer key written beside it as `log.key`; then `edit` applied through a raw
+    /// connection with the triggers dropped.
+    func edited(_ edit: (SQLiteDatabase) throws -> Void) throws -> (TrailScratch, String) {
+        let s = try TrailScratch("range")
+        let (trail, signer) = try TrailFixture.makeTrail(s)
+        for i in 0..<6 {
+            _ = try trail.record(i == 1 ? try TrailFixture.verifiedEntry(nonce: "range-\(UUID().uuidString)") : TrailFixture.entry(i, nonce: nil))
+        }
+        _ = try trail.signCheckpoint(with: signer)
+        try LogKeyFile.write(signer, to: s.path("log.key"))
+        let path = s.path("trail.sqlite")
+        try TrailRaw.tamper(path, edit)
+        return (s, path)
+    }
+
+    /// Runs the CLI and expects a clean refusal: `meterproof:` on stderr, the given exit code.
+    func expectRefused(_ args: [String], exit: Int32, mentions: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let r = try TrailRun.cli(args)
+        #expect(r.status == exit, "\(args): exit \(r.status), stderr \(r.stderr), stdout \(r.stdout)", sourceLocation: sourceLocation)
+        #expect(r.stderr.contains("meterproof:") && r.stderr.contains(mentions), "\(args): \(r.stderr)", sourceLocation: sourceLocation)
+    }
+
+    @Test func aNegativeHighestSeqIsRefusedNotTrapped() throws {
+        let (s, path) = try edited { db in try db.execute("DELETE FROM entries; INSERT INTO entries VALUES (-1, x'7b7d', zeroblob(32))") }
+        let trail = try AuditTrail(path: path)
+        do { _ = try trail.size(); Issue.record("a negative seq was accepted") } catch {
+            #expect(error.code == .inconsistent)
+            #expect(error.reason.contains("-1"), "\(error.reason)")
+        }
+        try expectRefused(["audit", "checkpoint", "--db", path, "--signing-key", s.path("log.key")], exit: 1, mentions: "the file was altered")
+        try expectRefused(["report", "--db", path, "--out", s.path("r.html")], exit: 1, mentions: "the file was altered")
+        #expect(try TrailRun.cli(["audit", "verify", "--db", path]).status == 1)
+    }
+
+    @Test func theLargestSeqIsRefusedForAppendsCheckpointsAndVerify() throws {
+        let (s, path) = try edited { db in
+            try db.execute("INSERT INTO entries VALUES (9223372036854775807, x'7b7d', zeroblob(32))")
+        }
+        let trail = try AuditTrail(path: path)
+        do { _ = try trail.append([AuditTrail.Pending(entry: TrailFixture.entry(9, nonce: nil))]); Issue.record("appended past Int64.max") } catch {
+            #expect(error.code == .inconsistent)
+        }
+        try expectRefused(["audit", "checkpoint", "--db", path, "--signing-key", s.path("log.key")], exit: 1, mentions: "9223372036854775807")
+        let v = try TrailRun.cli(["audit", "verify", "--db", path, "--format", "json"])
+        #expect(v.status == 1, "\(v.stderr)")
+        #expect(v.stdout.hasPrefix(#"{"intact":false"#), "\(v.stdout)")
+    }
+
+    @Test func aNegativeKeyFirstSeqFailsExportCleanly() throws {
+        // The accepted entry's key, recorded with a first seq no trail can hold.
+        let key = try #require(TrailFixture.keyring[1]).key
+        let (s, path) = try edited { db in
+            try db.execute("INSERT INTO keys VALUES ('\(key.fingerprint)', 1, x'\(Hex.encode(key.spkiDER))', -1)")
+        }
+        try expectRefused(["export", "--db", path, "--out", s.path("bundle")], exit: 1, mentions: "first seq of key")
+        #expect(!FileManager.default.fileExists(atPath: s.path("bundle")))
+        // No hidden half-written directory is left beside it either.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.dir).filter { $0.hasPrefix(".bundle.partial") }.isEmpty)
+        try expectRefused(["report", "--db", path, "--out", s.path("r.html")], exit: 1, mentions: "first seq of key")
+    }
+
+    @Test func aNegativeCaptureSeqOrCheckpointSizeIsRefused() throws {
+        let line = "not a capture"
+        let hash = Hex.encode(SHA256.hash(Array(line.utf8)))
+        let (s, path) = try edited { db in
+            try db.execute("INSERT INTO captures VALUES (x'\(hash)', -5)")
+            try db.execute("DELETE FROM checkpoints; INSERT INTO checkpoints VALUES (-1, 'x', 'y')")
+        }
+        let file = try s.write("c.jsonl", line + "\n")
+        try expectRefused(["audit", "import", "--db", path, "--keys", RepoFiles.testKeys, "--no-progress", file], exit: 1, mentions: "the seq of a recorded capture")
+        try expectRefused(["audit", "checkpoint", "--db", path, "--signing-key", s.path("log.key")], exit: 1, mentions: "the size of the newest checkpoint")
+    }
+
+    @Test func aCorruptPageWhileListingIsAStorageError() throws {
+        // 300 entries, all in the main file; then the pages of the last third overwritten.
+        let s = try TrailScratch("corrupt")
+        let (trail, _) = try TrailFixture.makeTrail(s)
+        for k in 0..<3 { _ = try trail.append((0..<100).map { AuditTrail.Pending(entry: TrailFixture.entry(k * 100 + $0, nonce: nil)) }) }
+        let path = s.path("trail.sqlite")
+        let db = try SQLiteDatabase(path: path, mode: .readWrite)
+        try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        let size = try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        let h = try #require(FileHandle(forUpdatingAtPath: path))
+        try h.seek(toOffset: UInt64(size / 3 * 2 / 4096 * 4096))
+        try h.write(contentsOf: Data(repeating: 0xFF, count: size / 3 / 4096 * 4096))
+        try h.close()
+        let r = try TrailRun.cli(["audit", "log", "--db", path, "--format", "jsonl"])
+        #expect(r.status == 5, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("meterproof: storage_error: "), "\(r.stderr)")
+        #expect(r.stderr.filter { $0 == "\n" }.count == 1)
+    }
+}
