@@ -68,6 +68,26 @@ import Testing
         // No hidden half-written directory is left beside it either.
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.dir).filter { $0.hasPrefix(".bundle.partial") }.isEmpty)
         try expectRefused(["report", "--db", path, "--out", s.path("r.html")], exit: 1, mentions: "first seq of key")
+        // audit verify names it too (it used to call this trail intact).
+        let v = try AuditTrail(path: path, readOnly: true).verify()
+        #expect(v.problemCode == "key_table_mismatch" && v.firstBadSeq == nil, "\(v.problem ?? "")")
+    }
+
+    @Test func aKeyRowMustNameAnEntryThatUsedIt() throws {
+        let key = try #require(TrailFixture.keyring[1]).key
+        // Entry 1 used the key (recorded with it); entry 0 records no key.
+        for (first, bad) in [(1, false), (0, true), (6, true)] {
+            let (scratch, path) = try edited { db in
+                try db.execute("INSERT INTO keys VALUES ('\(key.fingerprint)', 1, x'\(Hex.encode(key.spkiDER))', \(first))")
+            }
+            let v = try withExtendedLifetime(scratch) { try AuditTrail(path: path, readOnly: true).verify() }
+            if bad {
+                #expect(v.problemCode == "key_table_mismatch", "first_seq \(first): \(v.problem ?? "")")
+                #expect(v.firstBadSeq == (first < 6 ? UInt64(first) : nil), "first_seq \(first)")
+            } else {
+                #expect(v.intact, "first_seq \(first): \(v.problem ?? "")")
+            }
+        }
     }
 
     @Test func aNegativeCaptureSeqOrCheckpointSizeIsRefused() throws {

@@ -252,11 +252,23 @@ extension AuditTrail {
             if try extra.step(), extra.int64(at: 0) > 0 {
                 return fail("extra_node", "the nodes table holds subtree hashes beyond the trail's \(n) entries", seq: n)
             }
-            let kst = try db.prepare("SELECT fingerprint, spki FROM keys")
+            let kst = try db.prepare("SELECT fingerprint, spki, first_seq FROM keys")
+            let firstUse = try db.prepare("SELECT body FROM entries WHERE seq = ?")
             while try kst.step() {
                 let fp = kst.string(at: 0) ?? ""
                 if Hex.encode(SHA256.hash(kst.blob(at: 1) ?? [])) != fp {
                     return fail("key_mismatch", "the stored key \(fp) does not hash to its fingerprint")
+                }
+                // A key is recorded with the entry that first used it: that entry names it.
+                let first = kst.int64(at: 2)
+                guard first >= 0, UInt64(first) < n else {
+                    return fail("key_table_mismatch", "the stored key \(fp) names entry \(first) as its first use, outside the trail's \(n) entries")
+                }
+                try firstUse.bind(first, at: 1)
+                defer { firstUse.reset() }
+                let named = try firstUse.step() ? (try? AuditEntry(canonicalBytes: firstUse.blob(at: 0) ?? []))?.keyFingerprint : nil
+                guard named == fp else {
+                    return fail("key_table_mismatch", "the stored key \(fp) names entry \(first) as its first use, but that entry records key \(named ?? "none")", seq: UInt64(first))
                 }
             }
             // (The parallel pass already compared both tables with the entries, counts included.)
