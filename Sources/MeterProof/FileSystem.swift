@@ -98,12 +98,22 @@ public enum FileSystem {
         return String(path[path.index(after: slash)...])
     }
 
-    /// Writes all bytes to a file descriptor (retrying short writes and EINTR).
+    /// Writes all bytes to a file descriptor, retrying short writes and EINTR, and waiting
+    /// until a non-blocking descriptor (a pipe a parent left in that mode) can take more.
     public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
         var done = 0
         while done < bytes.count {
             let n = posixWrite(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 { if errno == EINTR { continue }; return false }
+            if n < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                if e == EAGAIN || e == EWOULDBLOCK {
+                    var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&p, 1, -1)
+                    continue
+                }
+                return false
+            }
             done += n
         }
         return true

@@ -91,8 +91,29 @@ struct ExportCLITests {
                      ["keys", "list", "--keys", RepoFiles.testKeys]] {
             let r = try runProcess("/bin/sh", ["-c", "\"$0\" \"$@\" > /dev/full", bin] + args)
             #expect(r.status == 5, "\(args): \(r.output)")
-            #expect(r.output == "meterproof: disk_full: cannot write to standard output: No space left on device\n", "\(args)")
+            #expect(r.output == "meterproof: disk_full: cannot write to standard output: No space left on device (whatever the command recorded before this output is kept)\n", "\(args)")
         }
+    }
+
+    @Test func aNonBlockingStdoutPipeIsWaitedOnNotAnError() throws {
+        // Some parents hand over a pipe in non-blocking mode: a full pipe is EAGAIN, not a failure.
+        let f = try ExportFixture.get()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLIBinary.path!)
+        p.arguments = ["audit", "log", "--db", f.db, "--format", "jsonl"]
+        let out = Pipe()
+        let w = out.fileHandleForWriting.fileDescriptor
+        #expect(fcntl(w, F_SETFL, fcntl(w, F_GETFL) | O_NONBLOCK) == 0)
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        try out.fileHandleForWriting.close()
+        usleep(300_000)  // let the child fill the pipe and meet EAGAIN
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(data.count > 1 << 16)
+        #expect(data.filter { $0 == 0x0A }.count == Int(f.checkpointSize + f.newer))
     }
 
     @Test func invocationAndTrailErrors() throws {

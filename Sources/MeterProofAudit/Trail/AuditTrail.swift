@@ -328,8 +328,9 @@ public final class AuditTrail {
         do {
             let out = try db.transaction(.immediate) {
                 try syncFrontier()
-                guard frontier.size <= UInt64(Int64.max - 1) - UInt64(items.count) else {
-                    throw AuditError(.inconsistent, "the trail cannot take \(items.count) more entries after seq \(frontier.size - 1): seq would leave the range of a JSON integer")
+                // The last seq, size + count - 1, must stay below Int64.max (what reads back).
+                guard UInt64(items.count) <= UInt64(Int64.max) - frontier.size else {
+                    throw AuditError(.inconsistent, "the trail cannot take \(items.count) more entries after its \(frontier.size): seq would leave the range the trail can hold")
                 }
                 var out: [AppendOutcome] = []
                 out.reserveCapacity(items.count)
