@@ -285,6 +285,8 @@ import Testing
         #expect(try bundleProblem(full, keyring: testKeys) == nil)
         let onlyV1 = try Keyring(entries: [testKeys[1]!])
         #expect(try bundleProblem(full, keyring: onlyV1) == "key_missing")
+        // Keys are matched even without token re-verification.
+        #expect(try bundleProblem(full, keyring: onlyV1, checkTokens: false) == "key_missing")
         // v2's key answering for version 1: the fingerprints differ.
         let swappedDir = try makeTempDir("keys")
         try testKeys[2]!.key.pem.write(toFile: swappedDir + "/v1.pem", atomically: true, encoding: .utf8)

@@ -248,7 +248,7 @@ public struct BundleVerifier: Sendable {
         while !current.isEmpty {
             let items = current
             let checking = Background { [self] in
-                checkLines(dir, items, full: full, note: note, cp: cp, proofFiles: proofSeqs, tokens: checkTokens ? (tokenKeyring, tokenVerifier) : nil)
+                checkLines(dir, items, full: full, note: note, cp: cp, proofFiles: proofSeqs, keyring: tokenKeyring, reverifier: checkTokens ? tokenVerifier : nil)
             }
             var next: [LineItem] = []
             var readError: (any Error)? = nil
@@ -287,12 +287,8 @@ public struct BundleVerifier: Sendable {
                 lastSeq = e.seq
                 if let fp = e.keyFingerprint { usedFingerprints.insert(fp) }
                 if e.isAccepted {
-                    // The key is matched even without token re-verification.
-                    _ = try Self.tokenCheck(e, keyring: tokenKeyring)
-                    if checkTokens {
-                        if let f = c.tokenProblem { throw f }
-                        r.tokensVerified += 1
-                    }
+                    if let f = c.tokenProblem { throw f }
+                    if checkTokens { r.tokensVerified += 1 }
                 }
                 r.entries = counts.entries
                 r.accepted = counts.accepted
@@ -447,15 +443,16 @@ public struct BundleVerifier: Sendable {
         var leaf: MerkleHash = .zero
         var proofProblem: Failure? = nil
         var csvProblem: String? = nil
-        /// Why an accepted entry's token does not re-verify (nil when it does, or is not checked).
+        /// Why an accepted entry's key does not match the keyring, or (when re-verified) its
+        /// token does not verify; nil otherwise.
         var tokenProblem: Failure? = nil
     }
 
-    /// Parses, hashes, checks the CSV row, (for a selection) the proof and (with `tokens`) the
-    /// token of each line, on all cores. Problems are recorded, not thrown, so the caller
-    /// reports them in line order.
+    /// Parses, hashes, checks the CSV row, (for a selection) the proof, an accepted entry's
+    /// key in `keyring` and (with `reverifier`) its token, for each line on all cores. Problems
+    /// are recorded, not thrown, so the caller reports them in line order.
     private func checkLines(_ dir: String, _ items: [LineItem], full: Bool, note: SignedNote, cp: Checkpoint, proofFiles: Set<UInt64>,
-                            tokens: (keyring: Keyring, verifier: Verifier)?) -> [CheckedLine] {
+                            keyring: Keyring, reverifier: Verifier?) -> [CheckedLine] {
         Parallel.map(items.count, grain: 32) { i in
             let item = items[i]
             var c = CheckedLine()
@@ -472,9 +469,14 @@ public struct BundleVerifier: Sendable {
                     if let row = item.csv, row != EntryCSV.row(e) {
                         c.csvProblem = Self.describeCSVDifference(row, e, item.number + 1)
                     }
-                    // A key problem is reported by the caller, in line order.
-                    if let tokens, e.isAccepted, let check = try? Self.tokenCheck(e, keyring: tokens.keyring) {
-                        c.tokenProblem = Self.reverify(check, tokens.verifier)
+                    // The key is matched even without token re-verification.
+                    if e.isAccepted {
+                        do throws(Failure) {
+                            let check = try Self.tokenCheck(e, keyring: keyring)
+                            if let reverifier { c.tokenProblem = Self.reverify(check, reverifier) }
+                        } catch {
+                            c.tokenProblem = error
+                        }
                     }
                 } catch {
                     c.parseError = error.reason
