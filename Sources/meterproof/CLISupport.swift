@@ -54,8 +54,7 @@ func fail(_ code: Int32, _ message: String) -> ExitCode {
     return ExitCode(code)
 }
 
-/// Writes text to standard output without buffering surprises.
-/// Writes to standard output. Output that cannot be written (a full disk behind a redirect,
+/// Writes to standard output, unbuffered. Output that cannot be written (a full disk behind a redirect,
 /// say) ends the command with a one-line error and exit 5, never a silent success. (A closed
 /// pipe ends it by SIGPIPE first, as for any Unix filter.)
 func writeOut(_ text: String) {

@@ -248,8 +248,8 @@ public struct CaptureImporter: Sendable {
 /// second connection and thread, so the writer goes on with the next batch meanwhile; its own
 /// connection's automatic checkpoint is off. The WAL stays bounded: once it holds more than
 /// `CheckpointSettings.walLimitFrames` frames, the writer waits for a complete pass before its
-/// next batch, which lets SQLite start the WAL over. If the second connection cannot be opened or a checkpoint fails,
-/// the writer's automatic checkpoint comes back on.
+/// next batch, which lets SQLite start the WAL over. If the second connection cannot be
+/// opened or a checkpoint fails, the writer's automatic checkpoint comes back on.
 final class BatchWriter: @unchecked Sendable {
     private let queue = DispatchQueue(label: "meterproof.import.writer")
     private let slots = DispatchSemaphore(value: 2)
@@ -258,7 +258,9 @@ final class BatchWriter: @unchecked Sendable {
     private var trail: AuditTrail?
 
     private let checkpointQueue = DispatchQueue(label: "meterproof.import.checkpoint")
-    // Touched only on `checkpointQueue`, and by `finish()` once both queues are drained.
+    // Used on `checkpointQueue`; set to nil only there (the writer's queue asks for it with
+    // `sync`, and `finish()` once the writer's queue is drained), so the writer's queue may
+    // read it.
     private var checkpointer: SQLiteDatabase?
     /// A pass is queued or running; another was asked for meanwhile; WAL frames at the last
     /// pass; a pass failed.

@@ -287,8 +287,9 @@ public final class AuditTrail {
             let st = try db.prepare("SELECT fingerprint, version, spki, first_seq FROM keys ORDER BY version, fingerprint")
             var out: [RecordedKey] = []
             while try st.step() {
-                let firstSeq = try Self.storedIndex(st.int64(at: 3), "the first seq of key \(st.string(at: 0) ?? "")")
-                out.append(RecordedKey(fingerprint: st.string(at: 0) ?? "", version: Int(st.int64(at: 1)), spkiDER: st.blob(at: 2) ?? [], firstSeq: firstSeq))
+                let fingerprint = st.string(at: 0) ?? ""
+                let firstSeq = try Self.storedIndex(st.int64(at: 3), "the first seq of key \(fingerprint)")
+                out.append(RecordedKey(fingerprint: fingerprint, version: Int(st.int64(at: 1)), spkiDER: st.blob(at: 2) ?? [], firstSeq: firstSeq))
             }
             return out
         } catch let e as AuditError { throw e } catch let e as SQLiteError { throw AuditError.from(e, doing: "reading keys") } catch {

@@ -237,15 +237,11 @@ extension AuditEntry {
         if summary.accepted, let nr = nonceRange, let pr = productRange {
             // What the nonce table must hold has to decode, whether or not the caller wants it:
             // without the strings, only literals with escapes need the decoding to be checked.
-            if summaryStrings {
+            if summaryStrings || has(0x5C, UnsafeRawBufferPointer(rebasing: bytes[pr])) || has(0x5C, UnsafeRawBufferPointer(rebasing: bytes[nr])) {
                 guard let pc = decodeString(bytes, pr), let n = decodeString(bytes, nr) else {
                     return .failure(EntryFormatError("product code or nonce cannot be decoded"))
                 }
-                summary.acceptedNonce = (pc, n)
-            } else if has(0x5C, UnsafeRawBufferPointer(rebasing: bytes[pr])) || has(0x5C, UnsafeRawBufferPointer(rebasing: bytes[nr])) {
-                guard decodeString(bytes, pr) != nil, decodeString(bytes, nr) != nil else {
-                    return .failure(EntryFormatError("product code or nonce cannot be decoded"))
-                }
+                if summaryStrings { summary.acceptedNonce = (pc, n) }
             }
         }
         return .success(summary)
