@@ -278,6 +278,41 @@ import Glibc
         #expect(v.intact && v.entries == 20 && v.checkpointsVerified == 1)
     }
 
+    /// The trail's own writing connection prepares its fixed INSERTs without triggers (they cost
+    /// a program run and a key lookup per row); uniqueness comes from the primary keys, and
+    /// every other connection still meets the guards.
+    @Test func writerRunsWithoutTriggersWhileOtherConnectionsKeepThem() throws {
+        let s = try TrailScratch()
+        let path = try populated(s)
+        let trail = try AuditTrail(path: path)
+        #expect(try trail.db.triggersEnabled == false)
+        #expect(try AuditTrail(path: path, readOnly: true).db.triggersEnabled == true)
+        // Without the guards, the keys alone still give a duplicate and a replay.
+        let out = try trail.append([
+            .init(entry: TrailFixture.entry(20), captureHash: Array(repeating: 7, count: 32)),
+            .init(entry: TrailFixture.entry(21, nonce: "n-3")),
+        ])
+        guard case .duplicate(let dupSeq) = out[0], case .recorded(let replayed) = out[1] else {
+            Issue.record("unexpected outcomes \(out)")
+            return
+        }
+        #expect(dupSeq == 19)
+        #expect(replayed.seq == 20 && replayed.reason == "nonce_replayed")
+        // A second connection, opened while the trail's is open and has written, is refused.
+        let db = try TrailRaw.open(path)
+        #expect(try db.triggersEnabled == true)
+        for sql in ["DELETE FROM entries WHERE seq = 20", "INSERT OR REPLACE INTO entries(seq, body, leaf_hash) VALUES (0, x'00', zeroblob(32))",
+                    "UPDATE nonces SET seq = 0"] {
+            do {
+                try db.execute(sql)
+                Issue.record("not refused: \(sql)")
+            } catch {
+                #expect(error.isConstraint && error.message.contains("append-only"), "\(sql): \(error)")
+            }
+        }
+        #expect(try trail.verify().intact)
+    }
+
     @Test func triggersRefuseReplaceFromAnyConnection() throws {
         let s = try TrailScratch()
         let path = try populated(s)

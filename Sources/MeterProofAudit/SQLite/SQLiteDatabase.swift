@@ -200,13 +200,37 @@ public final class SQLiteDatabase {
     /// Turns `SQLITE_DBCONFIG_DEFENSIVE` on or off and checks SQLite reports the new value.
     /// When on, `PRAGMA writable_schema` and other ways to corrupt the file from SQL are disabled.
     public func setDefensive(_ on: Bool) throws(SQLiteError) {
+        try setConfigFlag(SQLITE_DBCONFIG_DEFENSIVE, "SQLITE_DBCONFIG_DEFENSIVE", on)
+    }
+
+    /// Turns `SQLITE_DBCONFIG_ENABLE_TRIGGER` on or off for this connection only, and checks
+    /// SQLite reports the new value. Statements prepared while it is off run no triggers; the
+    /// triggers stay in the schema and fire for every other connection.
+    public func setTriggersEnabled(_ on: Bool) throws(SQLiteError) {
+        try setConfigFlag(SQLITE_DBCONFIG_ENABLE_TRIGGER, "SQLITE_DBCONFIG_ENABLE_TRIGGER", on)
+        // Cached statements were compiled under the old setting.
+        statementCache.removeAll()
+    }
+
+    /// Whether triggers fire for statements this connection prepares.
+    public var triggersEnabled: Bool {
+        get throws(SQLiteError) { try configFlag(SQLITE_DBCONFIG_ENABLE_TRIGGER) }
+    }
+
+    private func configFlag(_ op: Int32) throws(SQLiteError) -> Bool {
+        var value: Int32 = -1
+        let rc = cmp_sqlite3_db_config_int(handle, op, -1, &value)
+        guard rc == SQLITE_OK else { throw SQLiteError(code: rc, db: handle) }
+        return value != 0
+    }
+
+    private func setConfigFlag(_ op: Int32, _ name: String, _ on: Bool) throws(SQLiteError) {
         var readBack: Int32 = -1
         let wanted: Int32 = on ? 1 : 0
-        let rc = cmp_sqlite3_db_config_int(handle, SQLITE_DBCONFIG_DEFENSIVE, wanted, &readBack)
+        let rc = cmp_sqlite3_db_config_int(handle, op, wanted, &readBack)
         guard rc == SQLITE_OK else { throw SQLiteError(code: rc, db: handle) }
         guard readBack == wanted else {
-            throw SQLiteError(extendedResultCode: SQLITE_ERROR,
-                              message: "SQLITE_DBCONFIG_DEFENSIVE reads back \(readBack) after setting \(wanted)")
+            throw SQLiteError(extendedResultCode: SQLITE_ERROR, message: "\(name) reads back \(readBack) after setting \(wanted)")
         }
     }
 

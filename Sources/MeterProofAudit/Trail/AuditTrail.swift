@@ -130,6 +130,7 @@ public final class AuditTrail {
             try db.execute("PRAGMA trusted_schema=OFF")
             if !readOnly {
                 try db.execute("PRAGMA synchronous=FULL")
+                try db.setTriggersEnabled(false)
             }
             try db.execute("PRAGMA cache_size=-16384")
             let meta = try db.prepare("SELECT value FROM meta WHERE name = ?")
