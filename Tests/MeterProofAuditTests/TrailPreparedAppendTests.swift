@@ -9,13 +9,15 @@ import Testing
 struct TrailPreparedAppendTests {
     /// A batch exercising every path of the append: accepted and rejected, a nonce replayed inside
     /// the batch, a capture repeated inside the batch, the capture hash given only as (uppercase)
-    /// hex on the entry, escapes and non-ASCII text, and null fields.
+    /// hex on the entry, escapes (one message mostly escapes) and non-ASCII text, and null fields.
     static func items() -> [AuditTrail.Pending] {
         var out: [AuditTrail.Pending] = []
         for i in 0..<40 {
             var e = TrailFixture.entry(i, nonce: i % 4 == 0 ? "n-\(i / 8)" : nil) // n-0 twice, n-1 twice, ...
             e.message = i % 4 == 0 ? nil : "line \(i): \"quoted\" \\ tab\t caf\u{E9} \u{1F600} \u{7}"
             e.issuedAt = i % 3 == 0 ? nil : 1_800_000_000 + Int64(i)
+            // Escapes that make the canonical bytes six times the text: past any size estimate.
+            if i == 38 { e.message = String(repeating: "\u{1}", count: 600) }
             let hash = SHA256.hash("capture \(i % 13)") // lines 13.. repeat earlier captures
             switch i % 3 {
             case 0: out.append(.init(entry: e, captureHash: hash))

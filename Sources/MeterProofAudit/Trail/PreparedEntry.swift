@@ -12,27 +12,43 @@ final class PreparedEntry: Sendable {
     /// The entry as prepared (its `captureHash` agreeing with the item's capture hash).
     let entry: AuditEntry
     let captureHash: [UInt8]?
-    /// Bytes up to and including `"recordedAt":`.
-    let head: [UInt8]
-    /// Bytes from `,"source":` to the closing brace.
-    let tail: [UInt8]
+    /// The canonical bytes with stand-ins for `recordedAt` and `seq`: one buffer, checked as it is.
+    let template: [UInt8]
+    /// `template[..<headEnd]` runs up to and including `"recordedAt":`.
+    let headEnd: Int
+    /// `template[tailStart...]` runs from `,"source":` to the closing brace.
+    let tailStart: Int
 
     /// What the append would record for `entry` with `captureHash`, or `nil` when the entry
     /// would not read back (the append then reports why).
     init?(entry: AuditEntry, captureHash: [UInt8]?) {
-        var head: [UInt8] = [], tail: [UInt8] = []
-        entry.appendCanonicalHead(to: &head)
-        entry.appendCanonicalTail(to: &tail)
+        // One allocation sized for the entry (growing a buffer while appending a token-sized
+        // string costs more than writing it).
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Self.estimatedSize(entry))
+        entry.appendCanonicalHead(to: &bytes)
+        let headEnd = bytes.count
         // Checked once with stand-in values of the spliced fields' shape: an RFC 3339 time (plain
         // ASCII, no escapes) and a non-negative integer cannot change whether the rest is canonical.
-        var probe = head
-        AuditEntry.appendCanonicalTimeAndSeq(recordedAt: "1970-01-01T00:00:00.000Z", seq: 0, to: &probe)
-        probe.append(contentsOf: tail)
-        guard probe.withUnsafeBytes({ AuditEntry.readsBack($0) }) == nil else { return nil }
+        AuditEntry.appendCanonicalTimeAndSeq(recordedAt: "1970-01-01T00:00:00.000Z", seq: 0, to: &bytes)
+        let tailStart = bytes.count
+        entry.appendCanonicalTail(to: &bytes)
+        guard bytes.withUnsafeBytes({ AuditEntry.readsBack($0) }) == nil else { return nil }
         self.entry = entry
         self.captureHash = captureHash
-        self.head = head
-        self.tail = tail
+        self.template = bytes
+        self.headEnd = headEnd
+        self.tailStart = tailStart
+    }
+
+    /// Room for the fixed names and values plus every string unescaped (escapes may still grow it).
+    static func estimatedSize(_ e: AuditEntry) -> Int {
+        var n = 400
+        for s in [e.binding, e.captureFile, e.captureHash, e.capturedAt, e.keyFingerprint, e.message, e.nonce, e.outcome,
+                  e.productCode, e.reason, e.token, e.warnings] {
+            n += s?.utf8.count ?? 0
+        }
+        return n
     }
 
     /// Whether `item` is still byte for byte what was prepared, apart from the two values the
@@ -58,10 +74,12 @@ final class PreparedEntry: Sendable {
     /// The canonical bytes with `recordedAt` and `seq` filled in, written into `out` (replaced).
     func canonicalBytes(recordedAt: String, seq: UInt64, into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
-        out.reserveCapacity(head.count + tail.count + 48)
-        out.append(contentsOf: head)
-        AuditEntry.appendCanonicalTimeAndSeq(recordedAt: recordedAt, seq: seq, to: &out)
-        out.append(contentsOf: tail)
+        out.reserveCapacity(template.count + 32)
+        template.withUnsafeBufferPointer { t in
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: t[..<headEnd]))
+            AuditEntry.appendCanonicalTimeAndSeq(recordedAt: recordedAt, seq: seq, to: &out)
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: t[tailStart...]))
+        }
     }
 }
 
