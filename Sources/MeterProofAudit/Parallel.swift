@@ -23,6 +23,30 @@ enum Parallel {
             initialized = count
         }
     }
+
+    /// The same, but the up to `maxWorkers` threads take chunks of `chunk` items from a shared
+    /// counter until none is left, so a thread that shares its core with other work (an
+    /// import's writer) does fewer chunks instead of holding the whole batch up at its end.
+    static func mapBalanced<T>(_ count: Int, chunk: Int, maxWorkers: Int = System.activeProcessorCount, _ body: @Sendable (Int) -> T) -> [T] {
+        guard count > 0 else { return [] }
+        let chunk = max(1, chunk)
+        let chunks = (count + chunk - 1) / chunk
+        let workers = min(max(1, maxWorkers), chunks)
+        let next = Atomic<Int>(0)
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let base = UnsafeSendable(buffer.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                while true {
+                    let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if c >= chunks { break }
+                    for i in (c * chunk)..<min(count, (c + 1) * chunk) {
+                        (base.value + i).initialize(to: body(i))
+                    }
+                }
+            }
+            initialized = count
+        }
+    }
 }
 
 /// One computation started on a background thread now and collected later with ``wait()``:

@@ -209,7 +209,7 @@ public struct CaptureImporter: Sendable {
 
     /// Parses and verifies a batch on `jobs` threads, keeping input order.
     static func verify(_ lines: [RawLine], withFreshness: Verifier, without: Verifier, keyring: Keyring, jobs: Int) -> [AuditTrail.Pending] {
-        Parallel.map(lines.count, grain: 16, maxWorkers: jobs) { i in
+        Parallel.mapBalanced(lines.count, chunk: 16, maxWorkers: jobs) { i in
             // Serialized here, on all cores, so the single writer only splices in time and seq.
             var item = pending(for: lines[i], withFreshness: withFreshness, without: without, keyring: keyring)
             if !lines[i].known { item.prepare() }
