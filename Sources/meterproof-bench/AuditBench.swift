@@ -99,18 +99,22 @@ final class RawSQLite {
 
 /// The floor MeterProof's storage design sets, without any MeterProof code: the same rows it
 /// writes per accepted entry (the entry with its leaf hash, a nonce row) into tables shaped like
-/// the trail's, with and without the guard triggers that refuse `INSERT OR REPLACE`.
+/// the trail's, with and without the guard triggers that refuse `INSERT OR REPLACE`, and, for an
+/// import, a capture row keyed by a random 32-byte hash (what a line's SHA-256 is).
 final class RawTrailShapedSQLite {
     var db: OpaquePointer?
     var entry: OpaquePointer?
     var nonce: OpaquePointer?
+    var capture: OpaquePointer?
+    private var state: UInt64 = 0x9E37_79B9_7F4A_7C15
 
-    init(path: String, guards: Bool) {
+    init(path: String, guards: Bool, captures: Bool = false) {
         sqlite3_open(path, &db)
         var sql = """
         PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
         CREATE TABLE entries(seq INTEGER PRIMARY KEY, body BLOB NOT NULL, leaf_hash BLOB NOT NULL);
         CREATE TABLE nonces(product_code TEXT NOT NULL, nonce TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY(product_code, nonce)) WITHOUT ROWID;
+        CREATE TABLE captures(hash BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
         """
         if guards {
             sql += """
@@ -121,12 +125,23 @@ final class RawTrailShapedSQLite {
         sqlite3_exec(db, sql, nil, nil, nil)
         sqlite3_prepare_v2(db, "INSERT INTO entries(seq, body, leaf_hash) VALUES (?, ?, ?)", -1, &entry, nil)
         sqlite3_prepare_v2(db, "INSERT INTO nonces(product_code, nonce, seq) VALUES ('prod-bench', ?, ?) ON CONFLICT DO NOTHING", -1, &nonce, nil)
+        if captures { sqlite3_prepare_v2(db, "INSERT INTO captures(hash, seq) VALUES (?, ?)", -1, &capture, nil) }
     }
 
     deinit {
         sqlite3_finalize(entry)
         sqlite3_finalize(nonce)
+        sqlite3_finalize(capture)
         sqlite3_close(db)
+    }
+
+    /// splitmix64: stand-in capture hashes, as scattered as SHA-256 output.
+    private func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     func insertBatch(_ rows: ArraySlice<[UInt8]>, firstSeq: Int) {
@@ -145,6 +160,13 @@ final class RawTrailShapedSQLite {
             sqlite3_bind_int64(nonce, 2, seq)
             sqlite3_step(nonce)
             sqlite3_reset(nonce)
+            if let capture {
+                var key = (next(), next(), next(), next())
+                _ = withUnsafeBytes(of: &key) { sqlite3_bind_blob(capture, 1, $0.baseAddress, 32, cmp_sqlite3_transient()) }
+                sqlite3_bind_int64(capture, 2, seq)
+                sqlite3_step(capture)
+                sqlite3_reset(capture)
+            }
         }
         sqlite3_exec(db, "COMMIT", nil, nil, nil)
     }

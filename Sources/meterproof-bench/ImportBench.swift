@@ -1,6 +1,7 @@
 import Foundation
 import MeterProof
 import Synchronization
+import MeterProofAudit
 
 /// `meterproof-bench import [--captures N] [--jobs J]`: the offline-audit rate of the real CLI on
 /// a generated file of bound captures, next to the raw OpenSSL verify rate times the cores used
@@ -33,6 +34,9 @@ enum ImportBench {
         let rate = Double(n) / r.seconds
         print("meterproof audit import (verify + durable record + checkpoint): \(fmt(rate)) captures/s (\(fmt(r.seconds, 2)) s), peak anonymous memory \(r.anonKiB / 1024) MiB, peak RSS \(r.kib / 1024) MiB")
         print("  = \(fmt(100 * rate / (raw * Double(cores)), 1))% of raw verify x cores (goal >= 75%)")
+        // What SQLite alone costs for the rows the import writes per capture, with the CPU it takes
+        // (user + sys of this process): the writer's floor, next to the RSA work.
+        writerFloor(entries: n, bodyBytes: averageEntryBytes(dir + "/trail.sqlite"), dir: dir)
         // Re-import: every line is a duplicate.
         let again = BenchFixtures.childPeakRSS(bin, args)
         print("re-import of the same file (all duplicates): \(fmt(Double(n) / again.seconds)) captures/s, exit \(again.status)")
@@ -61,6 +65,43 @@ enum ImportBench {
             let rb = BenchFixtures.childPeakRSS(bin, ["audit", "import", "--db", dir + "/big.sqlite", "--signing-key", dir + "/big.key", "--keys", repoRoot() + "/keys/test", "--no-progress", "--format", "json", big])
             print("import of a 3x larger file: peak anonymous memory \(rb.anonKiB / 1024) MiB, peak RSS \(rb.kib / 1024) MiB (exit \(rb.status))")
         }
+    }
+
+    static func averageEntryBytes(_ path: String) -> Int {
+        guard let t = try? AuditTrail(path: path, readOnly: true), let n = try? t.size(), n > 0,
+              let first = try? t.entryBytes(0), let last = try? t.entryBytes(n - 1) else { return 1200 }
+        return (first.count + last.count) / 2
+    }
+
+    /// Raw SQLite writing what an import writes per capture (entry with leaf hash, nonce row,
+    /// capture row under a random 32-byte key), 2000 rows per commit, and the same without the
+    /// capture row: rows/s and CPU µs per row.
+    static func writerFloor(entries n: Int, bodyBytes: Int, dir: String) {
+        let body = [UInt8](repeating: UInt8(ascii: "a"), count: bodyBytes)
+        var results: [String] = []
+        for captures in [true, false] {
+            let path = dir + (captures ? "/floor-captures.sqlite" : "/floor.sqlite")
+            let raw = RawTrailShapedSQLite(path: path, guards: false, captures: captures)
+            let bodies = [[UInt8]](repeating: body, count: 2000)
+            let c0 = cpuSeconds(), t0 = now()
+            var done = 0
+            while done < n {
+                let k = min(2000, n - done)
+                raw.insertBatch(bodies[0..<k], firstSeq: done)
+                done += k
+            }
+            let dt = now() - t0, cpu = cpuSeconds() - c0
+            results.append("\(fmt(Double(n) / dt)) rows/s, \(fmt(cpu / Double(n) * 1e6, 1)) µs CPU per row")
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        print("  writer floor, raw SQLite writing an import's rows per capture (\(bodyBytes)-byte entry + leaf hash, nonce row, capture row under a random 32-byte key; 2000 per commit): \(results[0]); without the capture row: \(results[1])")
+    }
+
+    /// User + system CPU time of this process so far.
+    static func cpuSeconds() -> Double {
+        var u = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
     }
 
     /// Writes `count` bound captures signed with the v1 test key, using every core.
