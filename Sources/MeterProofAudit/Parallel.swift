@@ -30,7 +30,7 @@ enum Parallel {
     static func mapBalanced<T>(_ count: Int, chunk: Int, maxWorkers: Int = System.activeProcessorCount, _ body: @Sendable (Int) -> T) -> [T] {
         guard count > 0 else { return [] }
         let chunk = max(1, chunk)
-        let chunks = (count + chunk - 1) / chunk
+        let chunks = count / chunk + (count % chunk == 0 ? 0 : 1)
         let workers = min(max(1, maxWorkers), chunks)
         let next = Atomic<Int>(0)
         return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -39,7 +39,8 @@ enum Parallel {
                 while true {
                     let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
                     if c >= chunks { break }
-                    for i in (c * chunk)..<min(count, (c + 1) * chunk) {
+                    let start = c * chunk
+                    for i in start..<(start + min(chunk, count - start)) {
                         (base.value + i).initialize(to: body(i))
                     }
                 }

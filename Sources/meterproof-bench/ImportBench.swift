@@ -34,12 +34,12 @@ enum ImportBench {
         let rate = Double(n) / r.seconds
         print("meterproof audit import (verify + durable record + checkpoint): \(fmt(rate)) captures/s (\(fmt(r.seconds, 2)) s), peak anonymous memory \(r.anonKiB / 1024) MiB, peak RSS \(r.kib / 1024) MiB")
         print("  = \(fmt(100 * rate / (raw * Double(cores)), 1))% of raw verify x cores (goal >= 75%)")
-        // What SQLite alone costs for the rows the import writes per capture, with the CPU it takes
-        // (user + sys of this process): the writer's floor, next to the RSA work.
-        writerFloor(entries: n, bodyBytes: averageEntryBytes(dir + "/trail.sqlite"), dir: dir)
         // Re-import: every line is a duplicate.
         let again = BenchFixtures.childPeakRSS(bin, args)
         print("re-import of the same file (all duplicates): \(fmt(Double(n) / again.seconds)) captures/s, exit \(again.status)")
+        // What SQLite alone costs for the rows the import writes per capture, with the CPU it takes
+        // (user + sys of this process): the writer's floor, next to the RSA work.
+        writerFloor(entries: n, bodyBytes: averageEntryBytes(dir + "/trail.sqlite"), dir: dir)
 
         let script = dir + "/baseline.py"
         try! pythonBaseline.write(toFile: script, atomically: true, encoding: .utf8)

@@ -43,12 +43,9 @@ final class PreparedEntry: Sendable {
 
     /// Room for the fixed names and values plus every string unescaped (escapes may still grow it).
     static func estimatedSize(_ e: AuditEntry) -> Int {
-        var n = 400
-        for s in [e.binding, e.captureFile, e.captureHash, e.capturedAt, e.keyFingerprint, e.message, e.nonce, e.outcome,
-                  e.productCode, e.reason, e.token, e.warnings] {
-            n += s?.utf8.count ?? 0
-        }
-        return n
+        func n(_ s: String?) -> Int { s?.utf8.count ?? 0 }
+        return 400 + e.binding.utf8.count + e.outcome.utf8.count + n(e.captureFile) + n(e.captureHash) + n(e.capturedAt)
+            + n(e.keyFingerprint) + n(e.message) + n(e.nonce) + n(e.productCode) + n(e.reason) + n(e.token) + n(e.warnings)
     }
 
     /// Whether `item` is still byte for byte what was prepared, apart from the two values the
