@@ -60,6 +60,30 @@ final class Counter: Sendable {
         #expect(try bed.trail().verify().intact)
     }
 
+    /// Background passes start after every `batchesPerPass` batches, not after each one (with
+    /// a WAL limit the test never reaches, so no pass is forced).
+    @Test(arguments: [1, 3, 5])
+    func backgroundPassesStartEveryFewBatches(batchesPerPass: Int) throws {
+        let (bed, file, configured, waits) = try Self.setUp("wal-every-\(batchesPerPass)", count: 300, jobs: 1, batchSize: 10)
+        var importer = configured
+        importer.checkpoints.walLimitFrames = 1 << 40
+        importer.checkpoints.batchesPerPass = batchesPerPass
+        let passes = Counter()
+        importer.checkpoints.onPass = { passes.value.withLock { $0 += 1 } }
+        let summary = try importer.run(files: [file])
+        #expect(summary.recorded == 300)
+        #expect(waits.value.withLock { $0 } == 0)
+        // 30 batches: one request per `batchesPerPass` of them; a request made while a pass
+        // runs is folded into one more pass after it, so never more passes than requests.
+        let requests = 30 / batchesPerPass
+        let n = passes.value.withLock { $0 }
+        #expect(n >= 1 && n <= requests, "\(n) passes for \(requests) requests")
+        // The final pass in finish() copied everything all the same.
+        let mainFileOnly = try SQLiteDatabase(path: bed.trailPath, mode: .immutable)
+        #expect(try TrailRaw.int(mainFileOnly, "SELECT count(*) FROM entries") == 300)
+        #expect(try bed.trail().verify().intact)
+    }
+
     /// When the background passes fail, the writer's own connection checkpoints again (SQLite's
     /// default of 1000 frames) and the import completes as if nothing happened.
     @Test func failingBackgroundPassesHandCheckpointsBackToTheWriter() throws {

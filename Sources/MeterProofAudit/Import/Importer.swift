@@ -246,7 +246,10 @@ public struct CaptureImporter: Sendable {
 ///
 /// Checkpoints (copying committed WAL frames into the database file, and syncing it) run on a
 /// second connection and thread, so the writer goes on with the next batch meanwhile; its own
-/// connection's automatic checkpoint is off. The WAL stays bounded: once it holds more than
+/// connection's automatic checkpoint is off. A pass starts after every
+/// `CheckpointSettings.batchesPerPass` batches rather than after each: the capture hashes'
+/// scattered index pages, dirtied again by consecutive batches, are then copied once for those
+/// batches instead of once per batch. The WAL stays bounded: once it holds more than
 /// `CheckpointSettings.walLimitFrames` frames, the writer waits for a complete pass before its
 /// next batch, which lets SQLite start the WAL over. If the second connection cannot be
 /// opened or a checkpoint fails, the writer's automatic checkpoint comes back on.
@@ -256,6 +259,7 @@ final class BatchWriter: @unchecked Sendable {
     private let state = Mutex<(error: AuditError?, size: UInt64)>((nil, 0))
     // Touched only on `queue`.
     private var trail: AuditTrail?
+    private var batchesSincePass = 0
 
     private let checkpointQueue = DispatchQueue(label: "meterproof.import.checkpoint")
     // Used on `checkpointQueue`; set to nil only there (the writer's queue asks for it with
@@ -267,8 +271,12 @@ final class BatchWriter: @unchecked Sendable {
     private let checkpoints = Mutex<(running: Bool, again: Bool, walFrames: Int64, failed: Bool)>((false, false, 0, false))
     struct CheckpointSettings: Sendable {
         /// WAL frames past which the writer lets a pass complete before its next batch
-        /// (16 MiB of 4 KiB pages).
-        var walLimitFrames: Int64 = 4096
+        /// (48 MiB of 4 KiB pages: about three default batches of bound captures).
+        var walLimitFrames: Int64 = 12288
+        /// Batches committed between background passes.
+        var batchesPerPass = 3
+        /// Called each time a background pass starts (tests count them).
+        var onPass: (@Sendable () -> Void)? = nil
         /// Called each time the writer waits for a complete pass (tests count them).
         var onWait: (@Sendable () -> Void)? = nil
         /// Makes every background pass fail (tests of the fallback).
@@ -313,6 +321,7 @@ final class BatchWriter: @unchecked Sendable {
         guard start else { return }
         checkpointQueue.async {
             while true {
+                self.settings.onPass?()
                 let pass = self.checkpointPass()
                 let more = self.checkpoints.withLock { c -> Bool in
                     if let pass { if pass.frames >= 0 { c.walFrames = pass.frames } } else { c.failed = true }
@@ -359,7 +368,11 @@ final class BatchWriter: @unchecked Sendable {
             self.beforeBatch(trail)
             do throws(AuditError) {
                 let out = try trail.append(items)
-                if self.checkpointer != nil { self.checkpointSoon() }
+                self.batchesSincePass += 1
+                if self.checkpointer != nil && self.batchesSincePass >= self.settings.batchesPerPass {
+                    self.batchesSincePass = 0
+                    self.checkpointSoon()
+                }
                 completion(.success(out))
             } catch {
                 self.state.withLock { $0.error = error }
