@@ -86,6 +86,26 @@ struct TrailPreparedAppendTests {
         #expect(e1.captureHash == Hex.encode(SHA256.hash("second")))
         #expect(try AuditEntry(canonicalBytes: trail.entryBytes(1)).captureHash == Hex.encode(SHA256.hash("second")))
         #expect(try trail.verify().intact)
+        #expect(trail.splicedInLastAppend == 0)
+    }
+
+    /// The preparation goes with any change to what it was made from, and only with such a change.
+    @Test func changingTheEntryOrCaptureHashDropsThePreparation() {
+        var item = AuditTrail.Pending(entry: TrailFixture.entry(0), captureHash: SHA256.hash("line"))
+        item.prepare()
+        #expect(item.prepared != nil)
+        item.key = (2, [1, 2, 3]) // not part of the entry's bytes
+        #expect(item.prepared != nil)
+        item.entry.issuedAt = 1_800_000_000
+        #expect(item.prepared == nil)
+        item.prepare()
+        #expect(item.prepared != nil)
+        item.captureHash = SHA256.hash("other line")
+        #expect(item.prepared == nil)
+        item.prepare()
+        let same = item.entry
+        item.entry = same // even an assignment of the same value
+        #expect(item.prepared == nil)
     }
 
     /// Every field an item carries, changed after preparing (strings to a canonically

@@ -244,13 +244,15 @@ public final class AuditTrail {
 
     /// One item to append.
     public struct Pending: Sendable {
-        public var entry: AuditEntry
+        /// Changing it (or ``captureHash``) drops any preparation: the append then serializes
+        /// the entry as it is.
+        public var entry: AuditEntry { didSet { prepared = nil } }
         /// For imports: the capture line's hash; an item whose hash the trail already holds is skipped.
-        public var captureHash: [UInt8]?
+        public var captureHash: [UInt8]? { didSet { prepared = nil } }
         /// The public key that verified the entry's signature, remembered in the trail so
         /// exports can bundle every key an auditor needs.
         public var key: (version: Int, spkiDER: [UInt8])?
-        /// Set by ``prepare()``.
+        /// Set by ``prepare()``; cleared by any later change to `entry` or `captureHash`.
         var prepared: PreparedEntry? = nil
 
         /// The line hash the item is deduplicated by: its own `captureHash`, else the entry's
@@ -361,7 +363,7 @@ public final class AuditTrail {
                 // One digest context for the batch's leaf hashes (no context set up per entry).
                 let hasher = SHA256Hasher()
                 for item in items {
-                    let prepared = item.prepared.flatMap { $0.matches(item) ? $0 : nil }
+                    let prepared = item.prepared
                     // The entry records the hash it is deduplicated by, so the captures table and
                     // the hashed entries always agree (audit verify checks it).
                     let captureKey = item.captureKey

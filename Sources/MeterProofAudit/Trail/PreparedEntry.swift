@@ -4,14 +4,14 @@ import MeterProof
 /// knows (`recordedAt` and `seq`, adjacent in canonical order), and already checked to read back.
 ///
 /// An import prepares items on its verification threads, so the single writer only splices
-/// the time and the sequence number in. The writer uses a preparation only while the item is
-/// exactly as prepared and the nonce rule did not change the entry; otherwise it serializes
-/// and checks the entry itself, as for any unprepared item. A class (immutable), so copying an
+/// the time and the sequence number in. Changing the item's entry or capture hash afterwards
+/// drops the preparation (property observers on ``AuditTrail/Pending``), and the writer does
+/// not use it for an entry the nonce rule changed; it then serializes and checks the entry
+/// itself, as for any unprepared item. A class (immutable), so copying an
 /// item costs one reference, not one per string.
 final class PreparedEntry: Sendable {
-    /// The entry as prepared (its `captureHash` agreeing with the item's capture hash).
+    /// The entry as prepared (its `captureHash` the hex of the item's capture hash).
     let entry: AuditEntry
-    let captureHash: [UInt8]?
     /// The canonical bytes with stand-ins for `recordedAt` and `seq`: one buffer, checked as it is.
     let template: [UInt8]
     /// `template[..<headEnd]` runs up to and including `"recordedAt":`.
@@ -19,9 +19,9 @@ final class PreparedEntry: Sendable {
     /// `template[tailStart...]` runs from `,"source":` to the closing brace.
     let tailStart: Int
 
-    /// What the append would record for `entry` with `captureHash`, or `nil` when the entry
-    /// would not read back (the append then reports why).
-    init?(entry: AuditEntry, captureHash: [UInt8]?) {
+    /// What the append would record for `entry`, or `nil` when the entry would not read back
+    /// (the append then reports why).
+    init?(entry: AuditEntry) {
         // One allocation sized for the entry (growing a buffer while appending a token-sized
         // string costs more than writing it).
         var bytes: [UInt8] = []
@@ -35,7 +35,6 @@ final class PreparedEntry: Sendable {
         entry.appendCanonicalTail(to: &bytes)
         guard bytes.withUnsafeBytes({ AuditEntry.readsBack($0) }) == nil else { return nil }
         self.entry = entry
-        self.captureHash = captureHash
         self.template = bytes
         self.headEnd = headEnd
         self.tailStart = tailStart
@@ -46,26 +45,6 @@ final class PreparedEntry: Sendable {
         func n(_ s: String?) -> Int { s?.utf8.count ?? 0 }
         return 400 + e.binding.utf8.count + e.outcome.utf8.count + n(e.captureFile) + n(e.captureHash) + n(e.capturedAt)
             + n(e.keyFingerprint) + n(e.message) + n(e.nonce) + n(e.productCode) + n(e.reason) + n(e.token) + n(e.warnings)
-    }
-
-    /// Whether `item` is still byte for byte what was prepared, apart from the two values the
-    /// append fills in. Strings are compared by their UTF-8 bytes: `==` on `String` is Unicode
-    /// canonical equivalence, which would take "é" and "e\u{301}" for the same entry.
-    func matches(_ item: AuditTrail.Pending) -> Bool {
-        let a = item.entry, b = entry
-        func same(_ x: String?, _ y: String?) -> Bool {
-            switch (x, y) {
-            case (nil, nil): return true
-            case (let x?, let y?): return utf8Equal(x, y)
-            default: return false
-            }
-        }
-        return item.captureHash == captureHash && a.source == b.source && same(a.binding, b.binding) && same(a.outcome, b.outcome)
-            && same(a.reason, b.reason) && same(a.message, b.message) && same(a.productCode, b.productCode)
-            && a.publicKeyVersion == b.publicKeyVersion && same(a.nonce, b.nonce) && a.issuedAt == b.issuedAt
-            && same(a.keyFingerprint, b.keyFingerprint) && same(a.warnings, b.warnings) && same(a.token, b.token)
-            && same(a.capturedAt, b.capturedAt) && same(a.captureFile, b.captureFile) && a.captureLine == b.captureLine
-            && same(a.captureHash, b.captureHash)
     }
 
     /// The canonical bytes with `recordedAt` and `seq` filled in, written into `out` (replaced).
@@ -95,6 +74,6 @@ extension AuditTrail.Pending {
         case (let k?, _): entry.captureHash = Hex.encode(k)
         }
         captureHash = key
-        prepared = PreparedEntry(entry: entry, captureHash: key)
+        prepared = PreparedEntry(entry: entry)
     }
 }
