@@ -24,6 +24,8 @@ final class Counter: Sendable {
         let file = try bed.scratch.write(tag + ".jsonl", ImportFixture.file(lines))
         var importer = CaptureImporter(trailPath: bed.trailPath, keyring: TrailFixture.keyring, policy: .offline, jobs: jobs, batchSize: batchSize)
         importer.checkpoints.walLimitFrames = 1
+        // A background pass after every batch, so the WAL size they report is current.
+        importer.checkpoints.linesPerPass = batchSize
         let waits = Counter()
         importer.checkpoints.onWait = { waits.value.withLock { $0 += 1 } }
         return (bed, file, importer, waits)
@@ -60,14 +62,14 @@ final class Counter: Sendable {
         #expect(try bed.trail().verify().intact)
     }
 
-    /// Background passes start after every `batchesPerPass` batches, not after each one (with
-    /// a WAL limit the test never reaches, so no pass is forced).
+    /// Background passes start once `linesPerPass` lines were committed since the last one, not
+    /// after each batch (with a WAL limit the test never reaches, so no pass is forced).
     @Test(arguments: [1, 3, 5])
     func backgroundPassesStartEveryFewBatches(batchesPerPass: Int) throws {
         let (bed, file, configured, waits) = try Self.setUp("wal-every-\(batchesPerPass)", count: 300, jobs: 1, batchSize: 10)
         var importer = configured
         importer.checkpoints.walLimitFrames = 1 << 40
-        importer.checkpoints.batchesPerPass = batchesPerPass
+        importer.checkpoints.linesPerPass = 10 * batchesPerPass
         let passes = Counter()
         importer.checkpoints.onPass = { passes.value.withLock { $0 += 1 } }
         let summary = try importer.run(files: [file])
@@ -81,6 +83,22 @@ final class Counter: Sendable {
         // The final pass in finish() copied everything all the same.
         let mainFileOnly = try SQLiteDatabase(path: bed.trailPath, mode: .immutable)
         #expect(try TrailRaw.int(mainFileOnly, "SELECT count(*) FROM entries") == 300)
+        #expect(try bed.trail().verify().intact)
+    }
+
+    /// Batches larger than `linesPerPass` get a pass after each one, as before.
+    @Test func largeBatchesGetAPassEach() throws {
+        let (bed, file, configured, _) = try Self.setUp("wal-large", count: 300, jobs: 1, batchSize: 50)
+        var importer = configured
+        importer.checkpoints.walLimitFrames = 1 << 40
+        importer.checkpoints.linesPerPass = 20
+        let passes = Counter()
+        importer.checkpoints.onPass = { passes.value.withLock { $0 += 1 } }
+        #expect(try importer.run(files: [file]).recorded == 300)
+        // 6 batches, each a request; requests made while a pass runs fold into one more pass
+        // after it, so at least 2 whatever the timing.
+        let n = passes.value.withLock { $0 }
+        #expect(n >= 2 && n <= 6, "\(n) passes for 6 batches")
         #expect(try bed.trail().verify().intact)
     }
 

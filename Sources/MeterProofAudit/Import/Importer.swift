@@ -246,10 +246,11 @@ public struct CaptureImporter: Sendable {
 ///
 /// Checkpoints (copying committed WAL frames into the database file, and syncing it) run on a
 /// second connection and thread, so the writer goes on with the next batch meanwhile; its own
-/// connection's automatic checkpoint is off. A pass starts after every
-/// `CheckpointSettings.batchesPerPass` batches rather than after each: the capture hashes'
-/// scattered index pages, dirtied again by consecutive batches, are then copied once for those
-/// batches instead of once per batch. The WAL stays bounded: once it holds more than
+/// connection's automatic checkpoint is off. A pass starts once `CheckpointSettings.linesPerPass`
+/// lines were committed since the last one (every third batch of the default size; every
+/// batch when batches are larger) rather than after each batch: the capture hashes' scattered
+/// index pages, dirtied again by consecutive batches, are then copied once for those batches
+/// instead of once per batch. The WAL stays bounded: once it holds more than
 /// `CheckpointSettings.walLimitFrames` frames, the writer waits for a complete pass before its
 /// next batch, which lets SQLite start the WAL over. If the second connection cannot be
 /// opened or a checkpoint fails, the writer's automatic checkpoint comes back on.
@@ -259,7 +260,7 @@ final class BatchWriter: @unchecked Sendable {
     private let state = Mutex<(error: AuditError?, size: UInt64)>((nil, 0))
     // Touched only on `queue`.
     private var trail: AuditTrail?
-    private var batchesSincePass = 0
+    private var linesSincePass = 0
 
     private let checkpointQueue = DispatchQueue(label: "meterproof.import.checkpoint")
     // Used on `checkpointQueue`; set to nil only there (the writer's queue asks for it with
@@ -271,10 +272,10 @@ final class BatchWriter: @unchecked Sendable {
     private let checkpoints = Mutex<(running: Bool, again: Bool, walFrames: Int64, failed: Bool)>((false, false, 0, false))
     struct CheckpointSettings: Sendable {
         /// WAL frames past which the writer lets a pass complete before its next batch
-        /// (48 MiB of 4 KiB pages: about three default batches of bound captures).
+        /// (48 MiB of 4 KiB pages: room for `linesPerPass` lines of bound captures and more).
         var walLimitFrames: Int64 = 12288
-        /// Batches committed between background passes.
-        var batchesPerPass = 3
+        /// Lines committed between background passes (three default batches).
+        var linesPerPass = 6000
         /// Called each time a background pass starts (tests count them).
         var onPass: (@Sendable () -> Void)? = nil
         /// Called each time the writer waits for a complete pass (tests count them).
@@ -368,9 +369,9 @@ final class BatchWriter: @unchecked Sendable {
             self.beforeBatch(trail)
             do throws(AuditError) {
                 let out = try trail.append(items)
-                self.batchesSincePass += 1
-                if self.checkpointer != nil && self.batchesSincePass >= self.settings.batchesPerPass {
-                    self.batchesSincePass = 0
+                self.linesSincePass += items.count
+                if self.checkpointer != nil && self.linesSincePass >= self.settings.linesPerPass {
+                    self.linesSincePass = 0
                     self.checkpointSoon()
                 }
                 completion(.success(out))
