@@ -59,11 +59,19 @@ extension AuditEntry {
     /// RFC 8785 bytes written directly (same result as `CanonicalJSON.serialize(members)`).
     func fastCanonicalBytes() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256 + (token?.utf8.count ?? 0) + (message?.utf8.count ?? 0))
+        out.reserveCapacity(canonicalSizeEstimate)
         appendCanonicalHead(to: &out)
         Self.appendCanonicalTimeAndSeq(recordedAt: recordedAt, seq: seq, to: &out)
         appendCanonicalTail(to: &out)
         return out
+    }
+
+    /// Room for the canonical bytes: the fixed names and values plus every string unescaped
+    /// (escapes may still grow them).
+    var canonicalSizeEstimate: Int {
+        func n(_ s: String?) -> Int { s?.utf8.count ?? 0 }
+        return 400 + binding.utf8.count + outcome.utf8.count + n(captureFile) + n(captureHash) + n(capturedAt)
+            + n(keyFingerprint) + n(message) + n(nonce) + n(productCode) + n(reason) + n(token) + n(warnings)
     }
 
     /// The canonical bytes before the `recordedAt` value: the fields that sort before it, then

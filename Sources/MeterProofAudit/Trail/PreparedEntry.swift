@@ -25,7 +25,7 @@ final class PreparedEntry: Sendable {
         // One allocation sized for the entry (growing a buffer while appending a token-sized
         // string costs more than writing it).
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(Self.estimatedSize(entry))
+        bytes.reserveCapacity(entry.canonicalSizeEstimate)
         entry.appendCanonicalHead(to: &bytes)
         let headEnd = bytes.count
         // Checked once with stand-in values of the spliced fields' shape: an RFC 3339 time (plain
@@ -38,13 +38,6 @@ final class PreparedEntry: Sendable {
         self.template = bytes
         self.headEnd = headEnd
         self.tailStart = tailStart
-    }
-
-    /// Room for the fixed names and values plus every string unescaped (escapes may still grow it).
-    static func estimatedSize(_ e: AuditEntry) -> Int {
-        func n(_ s: String?) -> Int { s?.utf8.count ?? 0 }
-        return 400 + e.binding.utf8.count + e.outcome.utf8.count + n(e.captureFile) + n(e.captureHash) + n(e.capturedAt)
-            + n(e.keyFingerprint) + n(e.message) + n(e.nonce) + n(e.productCode) + n(e.reason) + n(e.token) + n(e.warnings)
     }
 
     /// The canonical bytes with `recordedAt` and `seq` filled in, written into `out` (replaced).
