@@ -90,7 +90,7 @@ import Testing
         let raw = try TrailRaw.open(bed.trailPath)
         #expect(try TrailRaw.int(raw, "SELECT count(*) FROM nonces WHERE product_code = '\(ImportFixture.productCode)'") == 10)
         #expect(try bed.trail().recordedKeys().map(\.fingerprint) == [ImportFixture.v1Fingerprint, ImportFixture.v2Fingerprint])
-        #expect(try bed.captureRows() == 10)
+        #expect(try bed.captureRows() == 0) // all ten accepted: found again through their nonces
         #expect(try bed.trail().verify().intact)
     }
 

@@ -180,9 +180,18 @@ import Testing
         try t.expectTampered("nonce_table_mismatch", seq: nil) { db in
             try db.execute("INSERT INTO nonces(product_code, nonce, seq) VALUES ('prod-trail', 'never-used', 3)")
         }
-        // Capture hashes: moved to the next entry, and deleted.
-        let k = (shape.size / 3) / 5 * 5
+        // Capture hashes: moved to the next entry, and deleted (an entry without a nonce: one
+        // with a nonce has no captures row).
+        var k = (shape.size / 3) / 5 * 5
+        if k % 3 == 0 { k += 5 }
         try t.expectTampered("capture_table_mismatch", seq: k) { db in try db.execute("UPDATE captures SET seq = seq + 1 WHERE seq = \(k)") }
         try t.expectTampered("capture_table_mismatch", seq: k) { db in try db.execute("DELETE FROM captures WHERE seq = \(k)") }
+        // A row for an entry that consumed a nonce, even with its true hash, is one the trail never writes.
+        let j = (shape.size / 2) / 15 * 15
+        try t.expectTampered("capture_table_mismatch", seq: nil) { db in
+            let st = try db.prepare("INSERT INTO captures(hash, seq) VALUES (?, \(j))")
+            try st.bind(SHA256.hash("capture line \(j)"), at: 1)
+            try st.run()
+        }
     }
 }

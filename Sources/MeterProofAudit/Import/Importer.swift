@@ -75,6 +75,9 @@ public struct CaptureImporter: Sendable {
         var hash: [UInt8] = []
         /// The trail already holds this line: skip verification (the writer records it as a duplicate).
         var known = false
+        /// For a known line that was accepted: the nonce it consumed, which leads the writer to
+        /// its entry (schema 2 keeps no captures row for it).
+        var knownNonce: (productCode: String, nonce: String)? = nil
     }
 
     /// Runs the import over `files` (`-` is standard input), calling `progress` after each commit
@@ -107,40 +110,68 @@ public struct CaptureImporter: Sendable {
 
         // Lines imported before are recognised up front so a re-run does not verify them again;
         // the writer's own check inside its transaction stays the authority.
-        let seenQuery = try? SQLiteDatabase(path: trailPath, mode: .readOnly).prepare("SELECT 1 FROM captures WHERE hash = ?")
+        let seenDB = try? SQLiteDatabase(path: trailPath, mode: .readOnly)
+        let seenQuery = try? seenDB?.prepare("SELECT 1 FROM captures WHERE hash = ?")
+        let acceptedQuery = try? seenDB?.prepare("SELECT e.body FROM nonces n JOIN entries e ON e.seq = n.seq WHERE n.product_code = ? AND n.nonce = ?")
 
         // Whether the previous batch held lines the trail already had (a re-run): then every line
         // is looked up; otherwise only a batch's first and last line are, and the line hashes are
         // computed with the verification, on all cores.
         var lookUpEveryLine = true
-        func isKnown(_ i: Int) -> Bool {
+        /// Whether the trail holds line `i`; `claimed` is its token's nonce when already read.
+        func isKnown(_ i: Int, claimed: (productCode: String, nonce: String)?? = nil) -> Bool {
             guard let q = seenQuery else { return false }
             if batch[i].hash.isEmpty { batch[i].hash = SHA256.hash(batch[i].bytes) }
-            defer { q.reset() }
             do {
+                defer { q.reset() }
                 try q.bind(batch[i].hash, at: 1)
-                return try q.step()
+                if try q.step() { return true }
+            } catch {
+                return false
+            }
+            // An accepted line has no captures row: its token's nonce leads to its entry.
+            guard let aq = acceptedQuery, !batch[i].tooLong, let key = claimed ?? Self.claimedNonce(batch[i].bytes) else { return false }
+            defer { aq.reset() }
+            do {
+                try aq.bind(key.productCode, at: 1)
+                try aq.bind(key.nonce, at: 2)
+                guard try aq.step() else { return false }
+                let recorded = aq.withBlob(at: 0) { bytes -> [UInt8]? in
+                    guard case .success(let summary) = AuditEntry.checkCanonical(bytes) else { return nil }
+                    return summary.captureHash
+                }
+                guard recorded == batch[i].hash else { return false }
+                batch[i].knownNonce = key
+                return true
             } catch {
                 return false
             }
         }
         func flush() {
             guard !batch.isEmpty, failure == nil else { batch.removeAll(keepingCapacity: true); return }
-            if seenQuery != nil {
+            // One read transaction for the batch's lookups, not a lock and unlock per query.
+            if let seenDB, seenQuery != nil { _ = try? seenDB.transaction(.deferred) {
                 if !lookUpEveryLine {
                     batch[0].known = isKnown(0)
                     batch[batch.count - 1].known = isKnown(batch.count - 1)
                     lookUpEveryLine = batch[0].known || batch[batch.count - 1].known
                 }
                 if lookUpEveryLine {
+                    // Hashing and reading each token's nonce run on all cores; the lookups here.
+                    let lines = batch
+                    let parsed = Parallel.map(lines.count, grain: 64, maxWorkers: jobs) { i in
+                        (hash: lines[i].hash.isEmpty ? SHA256.hash(lines[i].bytes) : lines[i].hash,
+                         nonce: lines[i].tooLong ? nil : Self.claimedNonce(lines[i].bytes))
+                    }
                     var any = false
                     for i in batch.indices {
-                        batch[i].known = isKnown(i)
+                        batch[i].hash = parsed[i].hash
+                        batch[i].known = isKnown(i, claimed: .some(parsed[i].nonce))
                         any = any || batch[i].known
                     }
                     lookUpEveryLine = any
                 }
-            }
+            } }
             let items = Self.verify(batch, withFreshness: verifierWithFreshness, without: verifierNoFreshness, keyring: keyring, jobs: jobs)
             batch.removeAll(keepingCapacity: true)
             let read = linesRead, bytes = bytesBefore
@@ -207,6 +238,14 @@ public struct CaptureImporter: Sendable {
         }
     }
 
+    /// The `(productCode, nonce)` a capture line's token claims, read without verifying it:
+    /// what an accepted line's nonce row is keyed by. `nil` when the line yields none.
+    static func claimedNonce(_ line: ArraySlice<UInt8>) -> (productCode: String, nonce: String)? {
+        guard let capture = try? Capture(line: line), let jws = try? CompactJWS(capture.response.token),
+              let claims = try? RegisterUsageClaims(payload: jws.payload), let nonce = claims.nonce else { return nil }
+        return (claims.productCode, nonce)
+    }
+
     /// Parses and verifies a batch on `jobs` threads, keeping input order.
     static func verify(_ lines: [RawLine], withFreshness: Verifier, without: Verifier, keyring: Keyring, jobs: Int) -> [AuditTrail.Pending] {
         Parallel.mapBalanced(lines.count, chunk: 16, maxWorkers: jobs) { i in
@@ -222,7 +261,12 @@ public struct CaptureImporter: Sendable {
         var origin = CaptureOrigin(file: line.file, line: line.number, hash: Hex.encode(hash), capturedAt: nil)
         if line.known {
             // Never written: the trail holds this capture, so the writer reports a duplicate.
-            return AuditTrail.Pending(entry: AuditEntry(rejected: .malformedInput, message: "duplicate", source: .import, capture: origin), captureHash: hash)
+            var entry = AuditEntry(rejected: .malformedInput, message: "duplicate", source: .import, capture: origin)
+            entry.productCode = line.knownNonce?.productCode
+            entry.nonce = line.knownNonce?.nonce
+            var item = AuditTrail.Pending(entry: entry, captureHash: hash)
+            item.knownDuplicate = true
+            return item
         }
         if line.tooLong {
             return AuditTrail.Pending(entry: AuditEntry(rejected: .malformedInput, message: "\(line.file):\(line.number): capture line longer than \(Capture.maxLineBytes) bytes",

@@ -18,7 +18,12 @@ public final class AuditTrail {
     /// `PRAGMA application_id` of every MeterProof trail: ASCII "MPTR".
     public static let applicationID: Int64 = 0x4D50_5452
     /// The schema version this build writes (`PRAGMA user_version`).
-    public static let schemaVersion: Int64 = 1
+    ///
+    /// - 1: every imported entry has a row in `captures`.
+    /// - 2: an accepted entry that consumed a nonce has none: its nonce row leads to it, and
+    ///   the entry records its line hash. A version-1 trail is read as it is and migrated the
+    ///   first time it is opened for writing (its redundant `captures` rows are removed).
+    public static let schemaVersion: Int64 = 2
 
     let db: SQLiteDatabase
     /// How the file was opened (readers fall back to `.immutable` where they cannot lock).
@@ -123,7 +128,7 @@ public final class AuditTrail {
             guard version <= Self.schemaVersion else {
                 throw AuditError(.newerSchema, "\(path) has schema version \(version); this MeterProof reads up to \(Self.schemaVersion)")
             }
-            guard version == Self.schemaVersion else {
+            guard version >= 1 else {
                 throw AuditError(.notATrail, "\(path) has unknown schema version \(version)")
             }
             try db.setDefensive(true)
@@ -131,6 +136,7 @@ public final class AuditTrail {
             if !readOnly {
                 try db.execute("PRAGMA synchronous=FULL")
                 try db.setTriggersEnabled(false)
+                if version == 1 { try Self.migrateFromVersion1(db) }
             }
             try db.execute("PRAGMA cache_size=-16384")
             let meta = try db.prepare("SELECT value FROM meta WHERE name = ?")
@@ -154,6 +160,23 @@ public final class AuditTrail {
         } catch {
             throw AuditError(.storage, "opening \(path): \(error)")
         }
+    }
+
+    /// Schema 1 → 2, in one transaction (another process may have done it meanwhile): the
+    /// `captures` rows of entries that consumed a nonce go, since the nonce table now leads to
+    /// those entries. Only that index shrinks; entries, hashes and checkpoints are untouched.
+    private static func migrateFromVersion1(_ db: SQLiteDatabase) throws {
+        try db.transaction(.immediate) {
+            guard try db.pragmaInt("user_version") == 1 else { return }
+            try db.execute("DELETE FROM captures WHERE seq IN (SELECT seq FROM nonces)")
+            try db.execute("PRAGMA user_version=2")
+        }
+    }
+
+    /// Whether `captures` also holds the lines of accepted entries that consumed a nonce
+    /// (schema 1). Read in the caller's transaction: a writer may migrate the file meanwhile.
+    func capturesIncludeNonceEntries() throws -> Bool {
+        try db.pragmaInt("user_version") == 1
     }
 
     static let schemaSQL = """
@@ -247,13 +270,18 @@ public final class AuditTrail {
         /// Changing it (or ``captureHash``) drops any preparation: the append then serializes
         /// the entry as it is.
         public var entry: AuditEntry { didSet { prepared = nil } }
-        /// For imports: the capture line's hash; an item whose hash the trail already holds is skipped.
+        /// For imports: the capture line's hash. An item whose line the trail already holds is
+        /// skipped: found by this hash in the `captures` table, or, for a line accepted before,
+        /// through the nonce its entry carries (that entry records the same hash).
         public var captureHash: [UInt8]? { didSet { prepared = nil } }
         /// The public key that verified the entry's signature, remembered in the trail so
         /// exports can bundle every key an auditor needs.
         public var key: (version: Int, spkiDER: [UInt8])?
         /// Set by ``prepare()``; cleared by any later change to `entry` or `captureHash`.
         var prepared: PreparedEntry? = nil
+        /// An import's placeholder for a line its pre-check found in the trail: the append must
+        /// find it too (the trail is append-only), and refuses to record the placeholder if not.
+        var knownDuplicate = false
 
         /// The line hash the item is deduplicated by: its own `captureHash`, else the entry's
         /// (hex) one.
@@ -321,7 +349,10 @@ public final class AuditTrail {
     ///
     /// For each accepted item carrying a nonce, the nonce rule is applied inside the
     /// transaction: if `(productCode, nonce)` was already accepted, the item is recorded as
-    /// rejected `nonce_replayed` instead. Items whose capture hash is already present are skipped.
+    /// rejected `nonce_replayed` instead. Items whose capture line is already recorded are
+    /// skipped (``AppendOutcome/duplicate(seq:)``): by its hash in the `captures` table, or by
+    /// the nonce of the accepted entry that records the same hash. An accepted item that
+    /// consumes a nonce gets no `captures` row: its nonce row leads to it.
     /// Either all items are durably recorded or, on any error, none is.
     public func append(_ items: [Pending]) throws(AuditError) -> [AppendOutcome] {
         let now = RFC3339.format(milliseconds: Clock.nowMilliseconds())
@@ -340,24 +371,28 @@ public final class AuditTrail {
                 out.reserveCapacity(items.count)
                 let findCapture = try db.cachedStatement("SELECT seq FROM captures WHERE hash = ?")
                 let addCapture = try db.cachedStatement("INSERT INTO captures(hash, seq) VALUES (?, ?)")
+                let findNonce = try db.cachedStatement("SELECT seq FROM nonces WHERE product_code = ? AND nonce = ?")
                 let addNonce = try db.cachedStatement("INSERT INTO nonces(product_code, nonce, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
                 let addEntry = try db.cachedStatement("INSERT INTO entries(seq, body, leaf_hash) VALUES (?, ?, ?)")
                 let addNode = try db.cachedStatement("INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)")
                 let addKey = try db.cachedStatement("INSERT INTO keys(fingerprint, version, spki, first_seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
-                /// Claims `hash` for entry `seq`; the seq that already holds it, if any. The row goes in
-                /// first and a conflict is the rare case (the guard trigger, or the key itself once
-                /// triggers are gone, refuses it), so a new capture costs one insert and no lookup.
-                func claimCapture(_ hash: [UInt8], seq: UInt64) throws -> UInt64? {
-                    try addCapture.bind(hash, at: 1)
-                    try addCapture.bind(Int64(seq), at: 2)
-                    defer { addCapture.reset() }
-                    do { try addCapture.run() } catch where error.isConstraint {
-                        try findCapture.bind(hash, at: 1)
-                        defer { findCapture.reset() }
-                        guard try findCapture.step() else { throw error }
-                        return try Self.storedIndex(findCapture.int64(at: 0), "the seq of a recorded capture")
-                    }
-                    return nil
+                /// The seq of the entry the captures table holds `hash` for.
+                func capturedAs(_ hash: [UInt8]) throws -> UInt64? {
+                    try findCapture.bind(hash, at: 1)
+                    defer { findCapture.reset() }
+                    guard try findCapture.step() else { return nil }
+                    return try Self.storedIndex(findCapture.int64(at: 0), "the seq of a recorded capture")
+                }
+                /// The seq of the accepted entry that consumed `(pc, nonce)`, if it was imported
+                /// from the line hashed `hash` (its entry records the hash). Schema 2 keeps no
+                /// captures row for such an entry: its nonce row leads to it instead.
+                func importedWithNonce(_ pc: String, _ nonce: String, hash: [UInt8]) throws -> UInt64? {
+                    try findNonce.bind(pc, at: 1)
+                    try findNonce.bind(nonce, at: 2)
+                    defer { findNonce.reset() }
+                    guard try findNonce.step() else { return nil }
+                    let seq = try Self.storedIndex(findNonce.int64(at: 0), "the seq of a consumed nonce")
+                    return try recordedCaptureHash(seq) == hash ? seq : nil
                 }
                 var body: [UInt8] = []
                 // One digest context for the batch's leaf hashes (no context set up per entry).
@@ -367,28 +402,52 @@ public final class AuditTrail {
                     // The entry records the hash it is deduplicated by, so the captures table and
                     // the hashed entries always agree (audit verify checks it).
                     let captureKey = item.captureKey
-                    if let h = captureKey, let found = try claimCapture(h, seq: frontier.size) {
-                        out.append(.duplicate(seq: found))
-                        continue
-                    }
                     var e = prepared?.entry ?? item.entry
+                    let consumesNonce = e.isAccepted && e.nonce != nil && e.productCode != nil
+                    if let h = captureKey {
+                        // A line imported before is a duplicate: found by its hash in the captures
+                        // table or, if it was accepted, through its nonce. An accepted item looks its
+                        // nonce up by inserting it, below.
+                        if let found = try capturedAs(h) {
+                            out.append(.duplicate(seq: found))
+                            continue
+                        }
+                        if !consumesNonce, let pc = e.productCode, let nonce = e.nonce, let found = try importedWithNonce(pc, nonce, hash: h) {
+                            out.append(.duplicate(seq: found))
+                            continue
+                        }
+                    }
+                    if item.knownDuplicate {
+                        throw AuditError(.inconsistent, "a capture line found in the trail before this append is no longer there: the file was altered (run `meterproof audit verify`)")
+                    }
                     e.seq = frontier.size
                     e.recordedAt = now
                     if prepared == nil { e.captureHash = captureKey.map { Hex.encode($0) } }
                     var replayed = false
-                    if e.isAccepted, let nonce = e.nonce, let pc = e.productCode {
+                    if consumesNonce, let nonce = e.nonce, let pc = e.productCode {
                         try addNonce.bind(pc, at: 1)
                         try addNonce.bind(nonce, at: 2)
                         try addNonce.bind(Int64(e.seq), at: 3)
                         try addNonce.run()
                         addNonce.reset()
                         if db.changes == 0 {
+                            if let h = captureKey, let found = try importedWithNonce(pc, nonce, hash: h) {
+                                out.append(.duplicate(seq: found))
+                                continue
+                            }
                             e.outcome = "rejected"
                             e.reason = ReasonCode.nonceReplayed.rawValue
                             e.message = "nonce \(nonce) was already accepted for product \(pc)"
                             e.warnings = nil
                             replayed = true
                         }
+                    }
+                    if let h = captureKey, !consumesNonce || replayed {
+                        // Looked up above in this transaction, so the key is free.
+                        try addCapture.bind(h, at: 1)
+                        try addCapture.bind(Int64(e.seq), at: 2)
+                        try addCapture.run()
+                        addCapture.reset()
                     }
                     if let prepared, !replayed {
                         spliced += 1
@@ -440,6 +499,19 @@ public final class AuditTrail {
         } catch {
             frontier = saved
             throw AuditError(.storage, "appending to \(path): \(error)")
+        }
+    }
+
+    /// The line hash entry `seq` records (`captureHash`), read from its stored bytes; `nil` when
+    /// it records none or there is no such entry.
+    func recordedCaptureHash(_ seq: UInt64) throws -> [UInt8]? {
+        let st = try db.cachedStatement("SELECT body FROM entries WHERE seq = ?")
+        defer { st.reset() }
+        try st.bind(Int64(bitPattern: seq), at: 1)
+        guard try st.step() else { return nil }
+        return st.withBlob(at: 0) { bytes in
+            guard case .success(let summary) = AuditEntry.checkCanonical(bytes) else { return nil }
+            return summary.captureHash
         }
     }
 

@@ -40,6 +40,8 @@ struct ParallelTrailScan {
     let mode: SQLiteDatabase.OpenMode
     /// Sizes whose roots the caller needs (checkpoints, `--against`).
     let rootSizes: [UInt64]
+    /// Schema 1: accepted entries with a nonce have a `captures` row too.
+    var capturesIncludeNonceEntries = false
 
     /// Runs the pass on `db` (the verifying connection, inside a read transaction) for entries
     /// `[0, size)`. Returns `nil` when something does not hold.
@@ -52,11 +54,11 @@ struct ParallelTrailScan {
         let state = ScanState(window: 4 * max(1, workers))
         let group = DispatchGroup()
         let sizes = rootSizes
-        let path = self.path, mode = self.mode, chunkSize = self.chunkSize
+        let path = self.path, mode = self.mode, chunkSize = self.chunkSize, legacyCaptures = capturesIncludeNonceEntries
         for _ in 0..<workers {
             DispatchQueue.global().async(group: group) {
                 let worker: ChunkWorker
-                do { worker = try ChunkWorker(path: path, mode: mode, key: key) } catch {
+                do { worker = try ChunkWorker(path: path, mode: mode, key: key, capturesIncludeNonceEntries: legacyCaptures) } catch {
                     state.fail()
                     return
                 }
@@ -213,8 +215,10 @@ final class ChunkWorker {
     let nodes: SQLiteStatement
     let hasher = SHA256Hasher()
     let key: MultisetKey
+    let capturesIncludeNonceEntries: Bool
 
-    init(path: String, mode: SQLiteDatabase.OpenMode, key: MultisetKey) throws {
+    init(path: String, mode: SQLiteDatabase.OpenMode, key: MultisetKey, capturesIncludeNonceEntries: Bool) throws {
+        self.capturesIncludeNonceEntries = capturesIncludeNonceEntries
         db = try SQLiteDatabase(path: path, mode: mode)
         try db.execute("PRAGMA mmap_size=1073741824")
         rows = try db.prepare("SELECT seq, body, leaf_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq")
@@ -239,7 +243,8 @@ final class ChunkWorker {
                     if let nk = s.acceptedNonce {
                         out.nonces.add(key.nonceElement(productCode: nk.productCode, nonce: nk.nonce, seq: Int64(expected), hasher))
                     }
-                    if let h = s.captureHash {
+                    // Schema 2: an entry that consumed a nonce is found through its nonce row instead.
+                    if let h = s.captureHash, s.acceptedNonce == nil || self.capturesIncludeNonceEntries {
                         h.withUnsafeBytes { out.captures.add(key.captureElement(hash: $0, seq: Int64(expected), hasher)) }
                     }
                     return hasher.leafHash(body)

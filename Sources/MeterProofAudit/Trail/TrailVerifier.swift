@@ -98,6 +98,7 @@ extension AuditTrail {
             let nonceRow = try db.prepare("SELECT seq FROM nonces WHERE product_code = ? AND nonce = ?")
             var capturedEntries: Int64 = 0
             let captureRow = try db.prepare("SELECT seq FROM captures WHERE hash = ?")
+            let legacyCaptures = try capturesIncludeNonceEntries()
             // A checkpoint of the empty tree (signed before the first entry) is never reached by the
             // loop below, which checks sizes 1, 2, …: check it here.
             if let first = checkpoints.first, first.size == 0 {
@@ -111,7 +112,7 @@ extension AuditTrail {
             // The parallel pass decides quickly whether everything holds; only when it does not
             // does the sequential pass below run, to name the first bad entry and why.
             var fastIntact = false
-            if !sequentialOnly, let fast = try fastPass(checkpoints: checkpoints.dropFirst(nextCheckpoint).map(\.size), external: externalCheckpoint?.size, chunkLevel: chunkLevel) {
+            if !sequentialOnly, let fast = try fastPass(checkpoints: checkpoints.dropFirst(nextCheckpoint).map(\.size), external: externalCheckpoint?.size, chunkLevel: chunkLevel, legacyCaptures: legacyCaptures) {
                 var cpOK = true
                 var k = nextCheckpoint
                 while k < checkpoints.count, checkpoints[k].size <= fast.frontier.size {
@@ -214,9 +215,11 @@ extension AuditTrail {
                         }
                         acceptedNonces += 1
                     }
-                    if let h = c.captureHash {
+                    if let h = c.captureHash, c.nonceKey == nil || legacyCaptures {
                         // Each imported line's hash must point at exactly this entry: a forged captures
                         // row would make a later import skip a genuine capture as a "duplicate".
+                        // (Schema 2: an entry that consumed a nonce has no row; its nonce row, checked
+                        // above, leads to it, and the entry itself records the line's hash.)
                         try captureRow.bind(h, at: 1)
                         let recordedAs: Int64? = try captureRow.step() ? captureRow.int64(at: 0) : nil
                         captureRow.reset()
@@ -299,7 +302,7 @@ extension AuditTrail {
     /// The parallel pass over the whole trail; `nil` unless everything it checks holds (see
     /// ``ParallelTrailScan``). Runs inside `verify`'s read transaction, so the bounds and both
     /// tables are read from one snapshot.
-    private func fastPass(checkpoints: [UInt64], external: UInt64?, chunkLevel: Int) throws -> ParallelTrailScan.Outcome? {
+    private func fastPass(checkpoints: [UInt64], external: UInt64?, chunkLevel: Int, legacyCaptures: Bool) throws -> ParallelTrailScan.Outcome? {
         // Two queries: SQLite answers a lone min() or max() of the rowid with one seek, but
         // both in one SELECT with a full scan.
         let low = try db.prepare("SELECT min(seq) FROM entries"), high = try db.prepare("SELECT max(seq) FROM entries")
@@ -313,7 +316,8 @@ extension AuditTrail {
         low.reset()
         high.reset()
         let sizes = (checkpoints + (external.map { [$0] } ?? [])).filter { $0 > 0 && $0 <= size }
-        let scan = ParallelTrailScan(chunkLevel: chunkLevel, path: path, mode: openMode == .immutable ? .immutable : .readOnly, rootSizes: sizes)
+        var scan = ParallelTrailScan(chunkLevel: chunkLevel, path: path, mode: openMode == .immutable ? .immutable : .readOnly, rootSizes: sizes)
+        scan.capturesIncludeNonceEntries = legacyCaptures
         return try scan.run(db: db, size: size)
     }
 
