@@ -91,6 +91,14 @@ import Testing
         #expect(try TrailRaw.int(raw, "SELECT count(*) FROM nonces WHERE product_code = '\(ImportFixture.productCode)'") == 10)
         #expect(try bed.trail().recordedKeys().map(\.fingerprint) == [ImportFixture.v1Fingerprint, ImportFixture.v2Fingerprint])
         #expect(try bed.captureRows() == 0) // all ten accepted: found again through their nonces
+        // What finds them: the nonce each line's token claims, read without verifying, is the
+        // one its entry consumed, for every shape.
+        for (i, e) in entries.enumerated() {
+            let claimed = CaptureImporter.claimedNonce(Array(lines[i].utf8)[...])
+            #expect(claimed?.productCode == e.productCode && claimed?.nonce == e.nonce, "line \(i + 1)")
+        }
+        let again = try bed.run(files: [file])
+        #expect(again.duplicates == 10 && again.duplicatesSkippedVerification == 10 && again.recorded == 0)
         #expect(try bed.trail().verify().intact)
     }
 

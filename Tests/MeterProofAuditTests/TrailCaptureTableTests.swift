@@ -106,6 +106,24 @@ struct TrailCaptureTableTests {
         #expect(try trail.verify().intact)
     }
 
+    @Test func anAcceptedEntryWithoutANonceKeepsItsCaptureRow() throws {
+        let s = try TrailScratch()
+        let (trail, _) = try TrailFixture.makeTrail(s)
+        var e = TrailFixture.entry(0, nonce: "n-4")
+        e.nonce = nil  // accepted under --allow-missing-nonce: nothing in the nonce table leads to it
+        let line = SHA256.hash("accepted line without a nonce")
+        _ = try trail.append([.init(entry: e, captureHash: line)])
+        let raw = try TrailRaw.open(s.path("trail.sqlite"))
+        #expect(try TrailRaw.int(raw, "SELECT count(*) FROM captures WHERE seq = 0") == 1)
+        #expect(try TrailRaw.int(raw, "SELECT count(*) FROM nonces") == 0)
+        guard case .duplicate(let seq) = try trail.append([.init(entry: e, captureHash: line)])[0] else { Issue.record("recorded twice"); return }
+        #expect(seq == 0)
+        #expect(try trail.verify().intact)
+        try TrailRaw.tamper(s.path("trail.sqlite")) { db in try db.execute("DELETE FROM captures") }
+        let v = try AuditTrail(path: s.path("trail.sqlite"), readOnly: true).verify()
+        #expect(v.problemCode == "capture_table_mismatch" && v.firstBadSeq == 0)
+    }
+
     @Test func aPlaceholderTheTrailNoLongerHoldsIsRefusedNotRecorded() throws {
         // An import's pre-check found the line; the append must find it too, or the file changed.
         let s = try TrailScratch()

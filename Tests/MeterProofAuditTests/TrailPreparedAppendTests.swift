@@ -4,7 +4,7 @@ import Testing
 @testable import MeterProofAudit
 
 /// Items prepared ahead of the append (as an import does on its verification threads) must be
-/// recorded exactly as unprepared ones; captures are claimed insert-first.
+/// recorded exactly as unprepared ones, duplicates included.
 @Suite("Trail prepared append")
 struct TrailPreparedAppendTests {
     /// A batch exercising every path of the append: accepted and rejected, a nonce replayed inside

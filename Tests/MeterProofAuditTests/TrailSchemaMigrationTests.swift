@@ -75,5 +75,36 @@ struct TrailSchemaMigrationTests {
         #expect(try trail.verify().intact)
         // The guard triggers are still in the file and still refuse edits on other connections.
         #expect(throws: SQLiteError.self) { try raw.execute("DELETE FROM captures") }
+        let note = try raw.prepare("SELECT value FROM meta WHERE name = 'migrated_to_schema_2'")
+        #expect(try note.step() && note.string(at: 0)?.hasSuffix("; 16 captures rows of accepted entries removed") == true)
+    }
+
+    @Test func aForgedRowSurvivesTheMigrationAndIsStillReported() throws {
+        let bed = try ImportBed()
+        let accepted = try Self.version1Trail(bed)
+        // A row claiming a line no entry recorded, pointing at an accepted entry (an import would
+        // skip that line as a duplicate). The migration must not tidy it away.
+        let db = try TrailRaw.open(bed.trailPath)
+        try db.setTriggersEnabled(false)
+        let st = try db.prepare("INSERT INTO captures(hash, seq) VALUES (?, ?)")
+        try st.bind(SHA256.hash("a line never imported"), at: 1)
+        try st.bind(Int64(accepted[5]), at: 2)
+        try st.run()
+        #expect(try AuditTrail(path: bed.trailPath, readOnly: true).verify().problemCode == "capture_table_mismatch")
+        let trail = try bed.trail()  // opens for writing: migrates
+        #expect(try db.pragmaInt("user_version") == 2)
+        #expect(try TrailRaw.int(db, "SELECT count(*) FROM captures WHERE seq IN (SELECT seq FROM nonces)") == 1)
+        #expect(try trail.verify().problemCode == "capture_table_mismatch")
+    }
+
+    @Test func aFileThatIsNotAWholeTrailIsNotMigrated() throws {
+        let bed = try ImportBed()
+        try Self.version1Trail(bed)
+        let db = try TrailRaw.open(bed.trailPath)
+        try db.setTriggersEnabled(false)
+        try db.execute("DELETE FROM meta WHERE name = 'vkey'")
+        #expect(errorCode { _ = try AuditTrail(path: bed.trailPath) } == "not_a_trail")
+        #expect(try db.pragmaInt("user_version") == 1)
+        #expect(try TrailRaw.int(db, "SELECT count(*) FROM captures") == 36)
     }
 }

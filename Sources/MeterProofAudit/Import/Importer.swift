@@ -21,6 +21,8 @@ public struct ImportSummary: Sendable {
     public var recorded = 0
     /// Capture lines already in the trail (nothing written for them).
     public var duplicates = 0
+    /// Of those, the lines recognised before verification (the rest the writer found).
+    public var duplicatesSkippedVerification = 0
     public var accepted = 0
     public var rejected = 0
     /// Rejections by reason code.
@@ -149,29 +151,37 @@ public struct CaptureImporter: Sendable {
         }
         func flush() {
             guard !batch.isEmpty, failure == nil else { batch.removeAll(keepingCapacity: true); return }
-            // One read transaction for the batch's lookups, not a lock and unlock per query.
-            if let seenDB, seenQuery != nil { _ = try? seenDB.transaction(.deferred) {
-                if !lookUpEveryLine {
-                    batch[0].known = isKnown(0)
-                    batch[batch.count - 1].known = isKnown(batch.count - 1)
-                    lookUpEveryLine = batch[0].known || batch[batch.count - 1].known
-                }
-                if lookUpEveryLine {
-                    // Hashing and reading each token's nonce run on all cores; the lookups here.
+            if let seenDB, seenQuery != nil {
+                // Hashing and reading each token's nonce run on all cores, before the lookups.
+                func parseAll() -> [(hash: [UInt8], nonce: (productCode: String, nonce: String)?)] {
                     let lines = batch
-                    let parsed = Parallel.map(lines.count, grain: 64, maxWorkers: jobs) { i in
+                    return Parallel.map(lines.count, grain: 64, maxWorkers: jobs) { i in
                         (hash: lines[i].hash.isEmpty ? SHA256.hash(lines[i].bytes) : lines[i].hash,
                          nonce: lines[i].tooLong ? nil : Self.claimedNonce(lines[i].bytes))
                     }
-                    var any = false
-                    for i in batch.indices {
-                        batch[i].hash = parsed[i].hash
-                        batch[i].known = isKnown(i, claimed: .some(parsed[i].nonce))
-                        any = any || batch[i].known
-                    }
-                    lookUpEveryLine = any
                 }
-            } }
+                var parsed = lookUpEveryLine ? parseAll() : nil
+                // One read transaction for the batch's lookups, not a lock and unlock per query.
+                _ = try? seenDB.transaction(.deferred) {
+                    if !lookUpEveryLine {
+                        batch[0].known = isKnown(0)
+                        batch[batch.count - 1].known = isKnown(batch.count - 1)
+                        lookUpEveryLine = batch[0].known || batch[batch.count - 1].known
+                    }
+                    if lookUpEveryLine {
+                        if parsed == nil { parsed = parseAll() }
+                        var any = false
+                        for i in batch.indices {
+                            batch[i].hash = parsed![i].hash
+                            batch[i].known = isKnown(i, claimed: .some(parsed![i].nonce))
+                            any = any || batch[i].known
+                        }
+                        lookUpEveryLine = any
+                    }
+                }
+                let known = batch.reduce(0) { $0 + ($1.known ? 1 : 0) }
+                if known > 0 { summary.withLock { $0.duplicatesSkippedVerification += known } }
+            }
             let items = Self.verify(batch, withFreshness: verifierWithFreshness, without: verifierNoFreshness, keyring: keyring, jobs: jobs)
             batch.removeAll(keepingCapacity: true)
             let read = linesRead, bytes = bytesBefore

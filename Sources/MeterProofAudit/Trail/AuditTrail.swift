@@ -136,7 +136,6 @@ public final class AuditTrail {
             if !readOnly {
                 try db.execute("PRAGMA synchronous=FULL")
                 try db.setTriggersEnabled(false)
-                if version == 1 { try Self.migrateFromVersion1(db) }
             }
             try db.execute("PRAGMA cache_size=-16384")
             let meta = try db.prepare("SELECT value FROM meta WHERE name = ?")
@@ -153,6 +152,8 @@ public final class AuditTrail {
             do { verifier = try NoteVerifier(vkey: vkeyText) } catch {
                 throw AuditError(.notATrail, "\(path) holds an unreadable log key: \(error)")
             }
+            // Only a file that opened as a whole trail is changed.
+            if !readOnly && version == 1 { try Self.migrateFromVersion1(db) }
         } catch let e as AuditError {
             throw e
         } catch let e as SQLiteError {
@@ -162,13 +163,39 @@ public final class AuditTrail {
         }
     }
 
-    /// Schema 1 → 2, in one transaction (another process may have done it meanwhile): the
-    /// `captures` rows of entries that consumed a nonce go, since the nonce table now leads to
-    /// those entries. Only that index shrinks; entries, hashes and checkpoints are untouched.
+    /// Schema 1 → 2, in one transaction (another process may have done it meanwhile). A
+    /// `captures` row goes only if schema 2 would not write it and it is exactly what schema 1
+    /// wrote: it points at an accepted entry that consumed a nonce, and that entry records the
+    /// row's hash. Any other row stays, so a forged one is still reported by `audit verify`.
+    /// Only that index shrinks; entries, hashes, nonces and checkpoints are untouched. The
+    /// migration is recorded in `meta` (`migrated_to_schema_2`: when, and how many rows went).
     private static func migrateFromVersion1(_ db: SQLiteDatabase) throws {
         try db.transaction(.immediate) {
             guard try db.pragmaInt("user_version") == 1 else { return }
-            try db.execute("DELETE FROM captures WHERE seq IN (SELECT seq FROM nonces)")
+            // The rows to remove are collected first (in a temporary table, so memory stays flat):
+            // SQLite does not promise a scan of a table that is being changed meanwhile.
+            try db.execute("CREATE TEMP TABLE migrate_redundant(hash BLOB PRIMARY KEY) WITHOUT ROWID")
+            defer { try? db.execute("DROP TABLE IF EXISTS temp.migrate_redundant") }
+            let rows = try db.prepare("SELECT c.hash, c.seq, e.body FROM captures c JOIN entries e ON e.seq = c.seq")
+            let mark = try db.prepare("INSERT INTO temp.migrate_redundant(hash) VALUES (?)")
+            var removed = 0
+            while try rows.step() {
+                let redundant = rows.withBlob(at: 2) { body -> Bool in
+                    guard case .success(let s) = AuditEntry.checkCanonical(body), s.acceptedNonce != nil,
+                          s.seq == UInt64(bitPattern: rows.int64(at: 1)) else { return false }
+                    return rows.withBlob(at: 0) { $0.elementsEqual(s.captureHash ?? []) }
+                }
+                guard redundant else { continue }
+                try rows.withBlob(at: 0) { try mark.bind($0, at: 1) }
+                try mark.run()
+                mark.reset()
+                removed += 1
+            }
+            rows.reset()
+            try db.execute("DELETE FROM captures WHERE hash IN (SELECT hash FROM temp.migrate_redundant)")
+            let note = try db.prepare("INSERT INTO meta(name, value) VALUES ('migrated_to_schema_2', ?)")
+            try note.bind("\(RFC3339.format(milliseconds: Clock.nowMilliseconds())); \(removed) captures rows of accepted entries removed", at: 1)
+            try note.run()
             try db.execute("PRAGMA user_version=2")
         }
     }
