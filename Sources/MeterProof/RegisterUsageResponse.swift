@@ -66,11 +66,17 @@ public struct RegisterUsageResponse: Sendable {
     /// printable ASCII other than `"` and `\`. For exactly these bytes the strict reader would
     /// return the same string (no escapes, no duplicates, nothing else), so it is taken without
     /// building a JSON tree; anything else goes the full way. The token itself is judged next.
-    static func plainAWSShape(_ b: [UInt8]) -> String? {
+    package static func plainAWSShape(_ b: some Collection<UInt8>) -> String? {
+        guard b.count <= TokenLimits.maxResponseBytes else { return nil }
+        if let r = b.withContiguousStorageIfAvailable({ plainAWSShape(bytes: $0) }) { return r }
+        return Array(b).withUnsafeBufferPointer { plainAWSShape(bytes: $0) }
+    }
+
+    private static func plainAWSShape(bytes b: UnsafeBufferPointer<UInt8>) -> String? {
         let p = awsPrefix.count, q = awsSuffix.count
         guard b.count > p + q, b.count <= TokenLimits.maxResponseBytes,
               b.starts(with: awsPrefix), b[(b.count - q)...].elementsEqual(awsSuffix) else { return nil }
-        let plain = b.withUnsafeBytes { raw -> Bool in
+        let plain = { (raw: UnsafeRawBufferPointer) -> Bool in
             var i = p
             let end = b.count - q
             let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
@@ -89,7 +95,7 @@ public struct RegisterUsageResponse: Sendable {
                 i += 1
             }
             return true
-        }
+        }(UnsafeRawBufferPointer(b))
         guard plain else { return nil }
         return String(decoding: b[p..<(b.count - q)], as: UTF8.self)
     }

@@ -21,6 +21,16 @@ public struct Capture: Sendable {
     /// Parses one line (without its terminator). Throws `malformed_input` (or `duplicate_member`,
     /// `token_too_large`) for anything that is not one of the shapes.
     public init(line: ArraySlice<UInt8>) throws(VerificationError) {
+        if let plain = Self.plainBound(line) {
+            self = plain
+            return
+        }
+        try self.init(fullyParsing: line)
+    }
+
+    /// The full route: the whole line through the strict JSON reader (tests compare it with
+    /// ``plainBound(_:)``).
+    init(fullyParsing line: ArraySlice<UInt8>) throws(VerificationError) {
         guard let first = line.first(where: { !($0 == 0x20 || $0 == 0x09 || $0 == 0x0D) }) else {
             throw VerificationError(.malformedInput, "blank capture line")
         }
@@ -67,6 +77,70 @@ public struct Capture: Sendable {
         } else {
             self.response = try RegisterUsageResponse(json: value)
         }
+    }
+
+    private init(response: RegisterUsageResponse, request: RegisterUsageRequest, capturedAtMillis: Int64, capturedAtText: String) {
+        self.response = response
+        self.request = request
+        self.capturedAtMillis = capturedAtMillis
+        self.capturedAtText = capturedAtText
+    }
+
+    static let boundHead = Array(#"{"request":{"#.utf8)
+    static let responseKey = Array(#","response":"#.utf8)
+    static let capturedAtKey = Array(#","capturedAt":""#.utf8)
+
+    /// The bound shape as capture tools (and `meterproof-bench`) write it:
+    /// `{"request":{…},"response":{"Signature":"<token>","PublicKeyRotationTimestamp":null},"capturedAt":"<time>"}`
+    /// without whitespace between the members, a flat request object without escapes, the
+    /// response in the AWS CLI's exact shape and a plain `capturedAt`. For such a line the full
+    /// route finds exactly these three members with these values (nothing else, no duplicate,
+    /// nothing escaped), so the request object alone goes through the strict reader and the
+    /// long token is taken without building a JSON tree. Anything else, including any line
+    /// the full route would refuse, returns `nil` and takes the full route.
+    static func plainBound(_ line: ArraySlice<UInt8>) -> Capture? {
+        line.withContiguousStorageIfAvailable { b -> Capture? in
+            let n = b.count
+            let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+            guard n > boundHead.count + responseKey.count + capturedAtKey.count + 4,
+                  b.starts(with: boundHead), b[n - 1] == UInt8(ascii: "}"), b[n - 2] == quote else { return nil }
+            // The request object: flat, its strings without escapes or control bytes.
+            var i = boundHead.count
+            var inString = false
+            while i < n {
+                let c = b[i]
+                if inString {
+                    if c == quote { inString = false } else if c == backslash || c < 0x20 { return nil }
+                } else if c == quote {
+                    inString = true
+                } else if c == UInt8(ascii: "}") {
+                    break
+                } else if c == UInt8(ascii: "{") || c == UInt8(ascii: "[") {
+                    return nil
+                }
+                i += 1
+            }
+            guard i < n else { return nil }
+            let requestEnd = i + 1
+            guard b[requestEnd...].starts(with: responseKey) else { return nil }
+            let responseStart = requestEnd + responseKey.count
+            // `capturedAt` is the last member: its value holds no quote, so its opening quote is
+            // the last one before the closing one.
+            var t = n - 3
+            while t > responseStart && b[t] != quote { t -= 1 }
+            let valueStart = t + 1
+            guard valueStart - responseStart > capturedAtKey.count,
+                  b[(valueStart - capturedAtKey.count)..<valueStart].elementsEqual(capturedAtKey) else { return nil }
+            let responseEnd = valueStart - capturedAtKey.count
+            let timeBytes = b[valueStart..<(n - 2)]
+            guard timeBytes.allSatisfy({ $0 >= 0x20 && $0 < 0x80 && $0 != backslash }),
+                  let token = RegisterUsageResponse.plainAWSShape(b[responseStart..<responseEnd]) else { return nil }
+            let capturedAt = String(decoding: timeBytes, as: UTF8.self)
+            guard let millis = RFC3339.parseMilliseconds(capturedAt),
+                  case .object(let object)? = try? StrictJSON.parse(b[(boundHead.count - 1)..<requestEnd], limits: JSONLimits(maxBytes: maxLineBytes, maxDepth: 16)),
+                  let request = try? Self.request(from: object) else { return nil }
+            return Capture(response: RegisterUsageResponse(token: token), request: request, capturedAtMillis: millis, capturedAtText: capturedAt)
+        } ?? nil
     }
 
     static func request(from o: JSONObject) throws(VerificationError) -> RegisterUsageRequest {
