@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Synchronization
 @testable import MeterProof
 @testable import MeterProofAudit
 
@@ -106,5 +107,25 @@ struct TrailSchemaMigrationTests {
         #expect(errorCode { _ = try AuditTrail(path: bed.trailPath) } == "not_a_trail")
         #expect(try db.pragmaInt("user_version") == 1)
         #expect(try TrailRaw.int(db, "SELECT count(*) FROM captures") == 36)
+    }
+
+    @Test func twoWritersOpeningAVersion1TrailAtOnceMigrateItOnce() throws {
+        let bed = try ImportBed()
+        try Self.version1Trail(bed)
+        let path = bed.trailPath
+        let errors = Mutex<[String]>([])
+        let group = DispatchGroup()
+        for _ in 0..<4 {
+            DispatchQueue.global().async(group: group) {
+                do { _ = try AuditTrail(path: path) } catch { errors.withLock { $0.append("\(error)") } }
+            }
+        }
+        group.wait()
+        #expect(errors.withLock { $0 } == [])
+        let raw = try TrailRaw.open(path)
+        #expect(try raw.pragmaInt("user_version") == 2)
+        #expect(try TrailRaw.int(raw, "SELECT count(*) FROM meta WHERE name = 'migrated_to_schema_2'") == 1)
+        #expect(try TrailRaw.int(raw, "SELECT count(*) FROM captures") == 20)
+        #expect(try AuditTrail(path: path, readOnly: true).verify().intact)
     }
 }
