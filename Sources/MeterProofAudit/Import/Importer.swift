@@ -179,9 +179,8 @@ public struct CaptureImporter: Sendable {
                         lookUpEveryLine = any
                     }
                 }
-                let known = batch.reduce(0) { $0 + ($1.known ? 1 : 0) }
-                if known > 0 { summary.withLock { $0.duplicatesSkippedVerification += known } }
             }
+            let skipped = batch.reduce(0) { $0 + ($1.known ? 1 : 0) }
             let items = Self.verify(batch, withFreshness: verifierWithFreshness, without: verifierNoFreshness, keyring: keyring, jobs: jobs)
             batch.removeAll(keepingCapacity: true)
             let read = linesRead, bytes = bytesBefore
@@ -191,6 +190,7 @@ public struct CaptureImporter: Sendable {
                 case .success(let outcomes):
                     let committed = summary.withLock { s -> Int in
                         Self.count(outcomes, into: &s)
+                        s.duplicatesSkippedVerification += skipped
                         return s.recorded + s.duplicates + s.blankLines
                     }
                     progress(ImportProgress(linesRead: read, committed: committed, bytesRead: bytes, totalBytes: total,
