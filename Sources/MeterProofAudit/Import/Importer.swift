@@ -118,8 +118,9 @@ public struct CaptureImporter: Sendable {
 
         // Whether the previous batch held lines the trail already had (a re-run): then every line
         // is looked up; otherwise only a batch's first and last line are, and the line hashes are
-        // computed with the verification, on all cores.
-        var lookUpEveryLine = true
+        // computed with the verification, on all cores. The first batch starts with its ends too:
+        // if either is known, the whole batch is looked up before it is verified.
+        var lookUpEveryLine = false
         /// Whether the trail holds line `i`; `claimed` is its token's nonce when already read.
         func isKnown(_ i: Int, claimed: (productCode: String, nonce: String)?? = nil) -> Bool {
             guard let q = seenQuery else { return false }
