@@ -56,6 +56,9 @@ public final class AuditTrail {
         unlink(tmp)
         do {
             let db = try SQLiteDatabase(path: tmp, mode: .readWriteCreate)
+            // 8 KiB pages: an imported entry (about 1.1 KB) leaves a fifth of a 4 KiB page unused,
+            // an eighth page at most of 8 KiB; a 100k-capture import writes 13 % fewer bytes.
+            try db.execute("PRAGMA page_size=8192")
             try db.execute("PRAGMA journal_mode=WAL")
             try db.execute("PRAGMA synchronous=FULL")
             try db.transaction(.immediate) {
