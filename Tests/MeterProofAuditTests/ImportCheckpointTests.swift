@@ -13,7 +13,7 @@ final class Counter: Sendable {
 
 @Suite struct ImportCheckpointTests {
     /// A trail, a file of `count` distinct lines sharing one token (after the first,
-    /// nonce_replayed: no signing cost), and an importer with a 1-frame WAL limit whose waits
+    /// nonce_replayed: no signing cost), and an importer with a 1-byte WAL limit whose waits
     /// for a complete checkpoint pass are counted.
     static func setUp(_ tag: String, count: Int, jobs: Int, batchSize: Int) throws -> (ImportBed, String, CaptureImporter, Counter) {
         let bed = try ImportBed()
@@ -23,7 +23,7 @@ final class Counter: Sendable {
         }
         let file = try bed.scratch.write(tag + ".jsonl", ImportFixture.file(lines))
         var importer = CaptureImporter(trailPath: bed.trailPath, keyring: TrailFixture.keyring, policy: .offline, jobs: jobs, batchSize: batchSize)
-        importer.checkpoints.walLimitFrames = 1
+        importer.checkpoints.walLimitBytes = 1
         // A background pass after every batch, so the WAL size they report is current.
         importer.checkpoints.linesPerPass = batchSize
         let waits = Counter()
@@ -49,7 +49,7 @@ final class Counter: Sendable {
         #expect(summary.accepted == 1)
         let s = seen.withLock { $0 }
         #expect(s.batches == 60)
-        // With a 1-frame limit the writer lets a pass complete before most batches (passes that
+        // With a 1-byte limit the writer lets a pass complete before most batches (passes that
         // finish between batches restart the WAL too, so its size alone cannot tell).
         #expect(waits.value.withLock { $0 } >= 10, "the writer waited for \(waits.value.withLock { $0 }) checkpoint passes")
         // 60 commits of ~8 frames: about 2 MB of WAL if it never started over.
@@ -68,7 +68,7 @@ final class Counter: Sendable {
     func backgroundPassesStartEveryFewBatches(batchesPerPass: Int) throws {
         let (bed, file, configured, waits) = try Self.setUp("wal-every-\(batchesPerPass)", count: 300, jobs: 1, batchSize: 10)
         var importer = configured
-        importer.checkpoints.walLimitFrames = 1 << 40
+        importer.checkpoints.walLimitBytes = 1 << 50
         importer.checkpoints.linesPerPass = 10 * batchesPerPass
         let passes = Counter()
         importer.checkpoints.onPass = { passes.value.withLock { $0 += 1 } }
@@ -90,7 +90,7 @@ final class Counter: Sendable {
     @Test func largeBatchesGetAPassEach() throws {
         let (bed, file, configured, _) = try Self.setUp("wal-large", count: 300, jobs: 1, batchSize: 50)
         var importer = configured
-        importer.checkpoints.walLimitFrames = 1 << 40
+        importer.checkpoints.walLimitBytes = 1 << 50
         importer.checkpoints.linesPerPass = 20
         let passes = Counter()
         importer.checkpoints.onPass = { passes.value.withLock { $0 += 1 } }

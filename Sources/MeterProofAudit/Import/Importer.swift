@@ -303,10 +303,10 @@ public struct CaptureImporter: Sendable {
 /// second connection and thread, so the writer goes on with the next batch meanwhile; its own
 /// connection's automatic checkpoint is off. A pass starts once `CheckpointSettings.linesPerPass`
 /// lines were committed since the last one (every third batch of the default size; every
-/// batch when batches are larger) rather than after each batch: the capture hashes' scattered
-/// index pages, dirtied again by consecutive batches, are then copied once for those batches
-/// instead of once per batch. The WAL stays bounded: once it holds more than
-/// `CheckpointSettings.walLimitFrames` frames, the writer waits for a complete pass before its
+/// batch when batches are larger) rather than after each batch: index pages with scattered
+/// keys, dirtied again by consecutive batches, are then copied once for those batches instead
+/// of once per batch. The WAL stays bounded: once it holds more than
+/// `CheckpointSettings.walLimitBytes` of frames, the writer waits for a complete pass before its
 /// next batch, which lets SQLite start the WAL over. If the second connection cannot be
 /// opened or a checkpoint fails, the writer's automatic checkpoint comes back on.
 final class BatchWriter: @unchecked Sendable {
@@ -315,6 +315,8 @@ final class BatchWriter: @unchecked Sendable {
     private let state = Mutex<(error: AuditError?, size: UInt64)>((nil, 0))
     // Touched only on `queue`.
     private var trail: AuditTrail?
+    /// The trail's page size: a WAL frame holds one page.
+    private let pageSize: Int64
     private var linesSincePass = 0
 
     private let checkpointQueue = DispatchQueue(label: "meterproof.import.checkpoint")
@@ -326,9 +328,9 @@ final class BatchWriter: @unchecked Sendable {
     /// pass; a pass failed.
     private let checkpoints = Mutex<(running: Bool, again: Bool, walFrames: Int64, failed: Bool)>((false, false, 0, false))
     struct CheckpointSettings: Sendable {
-        /// WAL frames past which the writer lets a pass complete before its next batch
-        /// (48 MiB of 4 KiB pages: room for `linesPerPass` lines of bound captures and more).
-        var walLimitFrames: Int64 = 12288
+        /// WAL size (frames times the trail's page size) past which the writer lets a pass
+        /// complete before its next batch: room for `linesPerPass` lines of bound captures and more.
+        var walLimitBytes: Int64 = 48 << 20
         /// Lines committed between background passes (three default batches).
         var linesPerPass = 6000
         /// Called each time a background pass starts (tests count them).
@@ -346,6 +348,8 @@ final class BatchWriter: @unchecked Sendable {
             do throws(AuditError) { return .success(try AuditTrail(path: path)) } catch { return .failure(error) }
         }
         trail = try opened.get()
+        // 8192 for trails created now, 4096 for older ones.
+        pageSize = max(512, (try? trail!.db.pragmaInt("page_size")) ?? 4096)
         do {
             let c = try SQLiteDatabase(path: path, mode: .readWrite, busyTimeoutMilliseconds: 10_000)
             // Synced before SQLite may start the WAL over, as the writer's own checkpoints are.
@@ -400,7 +404,7 @@ final class BatchWriter: @unchecked Sendable {
             try? trail.db.execute("PRAGMA wal_autocheckpoint=1000")
             return
         }
-        guard frames > settings.walLimitFrames else { return }
+        guard frames * pageSize > settings.walLimitBytes else { return }
         // A complete pass with no writer in between: the next transaction restarts the WAL.
         settings.onWait?()
         let pass = checkpointQueue.sync { self.checkpointPass() }
