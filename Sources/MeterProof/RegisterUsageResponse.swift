@@ -74,8 +74,7 @@ public struct RegisterUsageResponse: Sendable {
 
     private static func plainAWSShape(bytes b: UnsafeBufferPointer<UInt8>) -> String? {
         let p = awsPrefix.count, q = awsSuffix.count
-        guard b.count > p + q, b.count <= TokenLimits.maxResponseBytes,
-              b.starts(with: awsPrefix), b[(b.count - q)...].elementsEqual(awsSuffix) else { return nil }
+        guard b.count > p + q, b.starts(with: awsPrefix), b[(b.count - q)...].elementsEqual(awsSuffix) else { return nil }
         let plain = { (raw: UnsafeRawBufferPointer) -> Bool in
             var i = p
             let end = b.count - q

@@ -139,11 +139,7 @@ public struct CaptureImporter: Sendable {
                 try aq.bind(key.productCode, at: 1)
                 try aq.bind(key.nonce, at: 2)
                 guard try aq.step() else { return false }
-                let recorded = aq.withBlob(at: 0) { bytes -> [UInt8]? in
-                    guard case .success(let summary) = AuditEntry.checkCanonical(bytes) else { return nil }
-                    return summary.captureHash
-                }
-                guard recorded == batch[i].hash else { return false }
+                guard aq.withBlob(at: 0, { AuditEntry.recordedCaptureHash($0) }) == batch[i].hash else { return false }
                 batch[i].knownNonce = key
                 return true
             } catch {

@@ -184,9 +184,9 @@ public final class AuditTrail {
             var removed = 0
             while try rows.step() {
                 let redundant = rows.withBlob(at: 2) { body -> Bool in
-                    guard case .success(let s) = AuditEntry.checkCanonical(body), s.acceptedNonce != nil,
-                          s.seq == UInt64(bitPattern: rows.int64(at: 1)) else { return false }
-                    return rows.withBlob(at: 0) { $0.elementsEqual(s.captureHash ?? []) }
+                    guard case .success(let s) = AuditEntry.checkCanonical(body), s.seq == UInt64(bitPattern: rows.int64(at: 1)),
+                          s.captureRowHash(schema1: false) == nil, let h = s.captureRowHash(schema1: true) else { return false }
+                    return rows.withBlob(at: 0) { $0.elementsEqual(h) }
                 }
                 guard redundant else { continue }
                 try rows.withBlob(at: 0) { try mark.bind($0, at: 1) }
@@ -539,10 +539,7 @@ public final class AuditTrail {
         defer { st.reset() }
         try st.bind(Int64(bitPattern: seq), at: 1)
         guard try st.step() else { return nil }
-        return st.withBlob(at: 0) { bytes in
-            guard case .success(let summary) = AuditEntry.checkCanonical(bytes) else { return nil }
-            return summary.captureHash
-        }
+        return st.withBlob(at: 0) { AuditEntry.recordedCaptureHash($0) }
     }
 
     /// How many items the last `append` recorded from their preparation (for tests).

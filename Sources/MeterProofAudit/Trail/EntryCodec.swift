@@ -17,8 +17,15 @@ extension AuditEntry {
         public var hasProductCode: Bool
         /// For an accepted entry carrying both: its product code and nonce (what the nonce table must hold).
         public var acceptedNonce: (productCode: String, nonce: String)?
-        /// The imported capture line's SHA-256 (what the captures table must hold), when present.
+        /// The imported capture line's SHA-256, when present (``captureRowHash(schema1:)``: whether `captures` holds it).
         public var captureHash: [UInt8]? = nil
+
+        /// The hash the entry's `captures` row holds, when it must have one: every imported entry
+        /// has one, except (schema 2) an accepted entry that consumed a nonce, which its nonce row
+        /// leads to. `schema1`: the trail still keeps rows for those too.
+        public func captureRowHash(schema1: Bool) -> [UInt8]? {
+            acceptedNonce == nil || schema1 ? captureHash : nil
+        }
 
         public static func == (a: Summary, b: Summary) -> Bool {
             a.seq == b.seq && a.accepted == b.accepted && a.hasNonce == b.hasNonce && a.hasProductCode == b.hasProductCode
@@ -135,6 +142,13 @@ extension AuditEntry {
     public static func checkCanonical(_ bytes: UnsafeRawBufferPointer) -> Result<Summary, EntryFormatError> {
         var sink: [FieldValue]? = nil
         return scan(bytes, into: &sink)
+    }
+
+    /// The line hash stored entry bytes record (`captureHash`); `nil` when they record none or
+    /// are not a canonical entry.
+    static func recordedCaptureHash(_ bytes: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard case .success(let summary) = checkCanonical(bytes) else { return nil }
+        return summary.captureHash
     }
 
     /// The same check for bytes about to be recorded: only whether they read back, without

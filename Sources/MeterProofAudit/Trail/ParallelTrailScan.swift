@@ -243,8 +243,7 @@ final class ChunkWorker {
                     if let nk = s.acceptedNonce {
                         out.nonces.add(key.nonceElement(productCode: nk.productCode, nonce: nk.nonce, seq: Int64(expected), hasher))
                     }
-                    // Schema 2: an entry that consumed a nonce is found through its nonce row instead.
-                    if let h = s.captureHash, s.acceptedNonce == nil || self.capturesIncludeNonceEntries {
+                    if let h = s.captureRowHash(schema1: self.capturesIncludeNonceEntries) {
                         h.withUnsafeBytes { out.captures.add(key.captureElement(hash: $0, seq: Int64(expected), hasher)) }
                     }
                     return hasher.leafHash(body)

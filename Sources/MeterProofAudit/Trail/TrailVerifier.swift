@@ -201,7 +201,7 @@ extension AuditTrail {
                         problem = fail("against_root_mismatch", "the trail's history up to size \(size) differs from the checkpoint given with --against", seq: nil)
                         break
                     }
-                    if let (pc, nonce) = c.nonceKey {
+                    if let (pc, nonce) = c.summary?.acceptedNonce {
                         // Each accepted nonce must be recorded as consumed by exactly this entry; with
                         // the count check below, the nonce table is exactly the accepted entries' nonces.
                         try nonceRow.bind(pc, at: 1)
@@ -215,7 +215,7 @@ extension AuditTrail {
                         }
                         acceptedNonces += 1
                     }
-                    if let h = c.captureHash, c.nonceKey == nil || legacyCaptures {
+                    if let h = c.summary?.captureRowHash(schema1: legacyCaptures) {
                         // Each imported line's hash must point at exactly this entry: a forged captures
                         // row would make a later import skip a genuine capture as a "duplicate".
                         // (Schema 2: an entry that consumed a nonce has no row; its nonce row, checked
@@ -324,10 +324,8 @@ extension AuditTrail {
     struct CheckedEntry: Sendable {
         var leaf: MerkleHash = .zero
         var bodySeq: UInt64 = 0
-        /// `(productCode, nonce)` of an accepted entry carrying both.
-        var nonceKey: (String, String)? = nil
-        /// The capture line hash of an imported entry.
-        var captureHash: [UInt8]? = nil
+        /// What the strict decoding learned (nil when it failed: see `error`).
+        var summary: AuditEntry.Summary? = nil
         var error: String? = nil
     }
 
@@ -340,8 +338,7 @@ extension AuditTrail {
             switch body.withUnsafeBytes({ AuditEntry.checkCanonical($0) }) {
             case .success(let s):
                 c.bodySeq = s.seq
-                if let nk = s.acceptedNonce { c.nonceKey = (nk.productCode, nk.nonce) }
-                c.captureHash = s.captureHash
+                c.summary = s
             case .failure(let e):
                 c.error = "not a canonical entry: \(e.message)"
             }
