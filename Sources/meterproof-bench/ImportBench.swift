@@ -92,7 +92,7 @@ enum ImportBench {
     }
 
     /// Raw SQLite writing what an import writes per accepted capture (entry with leaf hash and
-    /// nonce row), 2000 rows per commit, and the same plus a capture row under a random 32-byte
+    /// nonce row; a new trail's page size), 2000 rows per commit, and the same plus a capture row under a random 32-byte
     /// key (what a rejected capture adds, and what schema 1 wrote for every capture): rows/s
     /// and CPU µs per row.
     static func writerFloor(entries n: Int, bodyBytes: Int, dir: String) {
@@ -100,7 +100,7 @@ enum ImportBench {
         var results: [String] = []
         for captures in [true, false] {
             let path = dir + (captures ? "/floor-captures.sqlite" : "/floor.sqlite")
-            let raw = RawTrailShapedSQLite(path: path, guards: false, captures: captures)
+            let raw = RawTrailShapedSQLite(path: path, pageSize: AuditTrail.newTrailPageSize, guards: false, captures: captures)
             let bodies = [[UInt8]](repeating: body, count: 2000)
             let c0 = cpuSeconds(), t0 = now()
             var done = 0

@@ -47,6 +47,9 @@ public final class AuditTrail {
     ///
     /// The file is built under a temporary name and linked into place only when complete,
     /// so a crash leaves either no trail or a whole one.
+    /// The page size a new trail is created with (existing trails keep theirs).
+    package static let newTrailPageSize = 8192
+
     @discardableResult
     public static func create(path: String, signer: NoteSigner) throws(AuditError) -> AuditTrail {
         if access(path, F_OK) == 0 {
@@ -58,7 +61,7 @@ public final class AuditTrail {
             let db = try SQLiteDatabase(path: tmp, mode: .readWriteCreate)
             // 8 KiB pages: an imported entry (about 1.1 KB) leaves a fifth of a 4 KiB page unused,
             // an eighth page at most of 8 KiB; a 100k-capture import writes 13 % fewer bytes.
-            try db.execute("PRAGMA page_size=8192")
+            try db.execute("PRAGMA page_size=\(newTrailPageSize)")
             try db.execute("PRAGMA journal_mode=WAL")
             try db.execute("PRAGMA synchronous=FULL")
             try db.transaction(.immediate) {
