@@ -49,8 +49,8 @@ extension MeterProofCommand {
             let selection = try filter.makeFilter()
             let dbKind = FileSystem.kind(db)
             if dbKind != .missing {
-                if dbKind == .directory { throw fail(Exit.unreadable, "cannot read \(db): is a directory") }
-                if access(db, R_OK) != 0 { throw fail(Exit.unreadable, "cannot read \(db): permission denied") }
+                if dbKind == .directory { throw fail(Exit.unreadable, "bad_input: cannot read \(db): it is a directory, not a trail file") }
+                if access(db, R_OK) != 0 { throw fail(Exit.unreadable, "bad_input: cannot read \(db): permission denied") }
             }
             let report = try withTrail { () throws -> ComplianceReport in
                 let trail = try AuditTrail(path: db, readOnly: true)

@@ -221,15 +221,28 @@ private func run(_ arguments: [String], in dir: String) throws -> (status: Int32
         }
     }
 
-    @Test func anOutputPathThatIsAFIFOIsNotWaitedOn() throws {
+    @Test func anOutputPathThatIsNotARegularFileIsRefusedAndKept() throws {
         try withReportTempDir { dir in
             let (path, _, _) = try makeReportTrail(in: dir)
-            #expect(mkfifo(dir + "/r.html", 0o644) == 0)
-            // Before, checking whether r.html was a trail opened the FIFO and waited for a writer.
-            let r = try run(["report", "--db", path, "--out", "r.html"], in: dir)
-            #expect(r.status == 0, "\(r.stderr)")
-            let html = try String(contentsOfFile: dir + "/r.html", encoding: .utf8)
-            #expect(html.contains("Trail intact"))
+            // A FIFO (checking whether it was a trail once waited for a writer), a device node
+            // (`report --out /dev/null` as root replaced the device) and a symbolic link (the
+            // rename would replace the link, not the file it names): refused, left as they were.
+            #expect(mkfifo(dir + "/fifo.html", 0o644) == 0)
+            try "target".write(toFile: dir + "/target.html", atomically: false, encoding: .utf8)
+            #expect(symlink(dir + "/target.html", dir + "/link.html") == 0)
+            for (name, what) in [("fifo.html", "not a regular file"), ("link.html", "symbolic link"), ("/dev/null", "not a regular file")] {
+                let r = try run(["report", "--db", path, "--out", name], in: dir)
+                #expect(r.status == 2, "\(name): \(r.stderr)")
+                #expect(r.stderr.hasPrefix("meterproof: bad_input: refusing to replace \(name): it is "), "\(r.stderr)")
+                #expect(r.stderr.contains(what), "\(r.stderr)")
+                #expect(r.stdout.isEmpty)
+            }
+            var st = stat()
+            #expect(lstat(dir + "/fifo.html", &st) == 0 && (st.st_mode & S_IFMT) == S_IFIFO)
+            #expect(lstat(dir + "/link.html", &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK)
+            #expect(try String(contentsOfFile: dir + "/target.html", encoding: .utf8) == "target")
+            #expect(stat("/dev/null", &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR)
+            #expect(!(try FileManager.default.contentsOfDirectory(atPath: dir)).contains { $0.contains(".tmp-") })
         }
     }
 
@@ -243,6 +256,9 @@ private func run(_ arguments: [String], in dir: String) throws -> (status: Int32
             #expect(!FileManager.default.fileExists(atPath: dir + "/r.html"))
             let missing = try run(["report", "--db", "absent.sqlite", "--out", "r.html"], in: dir)
             #expect(missing.status == 3)
+            let directory = try run(["report", "--db", ".", "--out", "r.html"], in: dir)
+            #expect(directory.status == 2)
+            #expect(directory.stderr == "meterproof: bad_input: cannot read .: it is a directory, not a trail file\n")
         }
     }
 

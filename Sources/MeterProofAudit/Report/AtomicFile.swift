@@ -11,14 +11,24 @@ enum AtomicFile {
     /// and `fsync`s the directory. On any failure the temporary file is removed and `path`
     /// is left as it was.
     ///
+    /// Only a missing path or a regular file is replaced: a directory, a symbolic link, a
+    /// device node, FIFO or socket is refused with `bad_input`.
+    ///
     /// - Parameter refuseSQLite: refuse to replace an existing file that is an SQLite
     ///   database (so a slip of `--out` cannot destroy an audit trail).
     static func write(_ bytes: [UInt8], to path: String, refuseSQLite: Bool = false) throws(AuditError) {
         guard !path.isEmpty, !path.utf8.contains(0) else { throw AuditError(.badInput, "the output path is empty or contains a NUL byte") }
         let (dir, base) = split(path)
         var st = stat()
-        if stat(path, &st) == 0 {
-            if (st.st_mode & S_IFMT) == S_IFDIR { throw AuditError(.badInput, "cannot write \(path): it is a directory") }
+        // lstat: the rename replaces the name itself, so a symbolic link would be replaced, not
+        // followed, and a device node or FIFO (`/dev/null` as root) would be destroyed.
+        if lstat(path, &st) == 0 {
+            switch st.st_mode & S_IFMT {
+            case S_IFREG: break
+            case S_IFDIR: throw AuditError(.badInput, "cannot write \(path): it is a directory")
+            case S_IFLNK: throw AuditError(.badInput, "refusing to replace \(path): it is a symbolic link (name the file it points to)")
+            default: throw AuditError(.badInput, "refusing to replace \(path): it is not a regular file (a device, FIFO or socket)")
+            }
             if refuseSQLite && isSQLite(path) {
                 throw AuditError(.badInput, "refusing to overwrite \(path): it is an SQLite database (an audit trail?), not a report")
             }
