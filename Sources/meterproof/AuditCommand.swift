@@ -20,7 +20,7 @@ func exitCode(for e: AuditError) -> Int32 {
     case .newerSchema: return Exit.newerSchema
     case .readOnly, .diskFull, .storage: return Exit.storage
     case .locked: return Exit.locked
-    case .inconsistent, .invalidEntry: return Exit.rejected
+    case .inconsistent, .invalidEntry, .corrupt: return Exit.rejected
     default: return Exit.unreadable
     }
 }
@@ -192,13 +192,14 @@ extension MeterProofCommand.Audit {
             let note = try against.map { try readSignedNote($0, what: "checkpoint") }
             let key = try logKey.map { try parseVerifierKey($0) }
             let start = Clock.monotonicSeconds()
-            let r = try withTrail { try AuditTrail(path: db, readOnly: true).verify(against: note, logKey: key) }
+            let r = try withTrail { try Self.verify(db, against: note, logKey: key) }
             let secs = Clock.monotonicSeconds() - start
             switch format {
             case .json:
                 writeOut(JSONText.serialize(.object(JSONObject([
                     ("intact", .bool(r.intact)), ("entries", .uint(r.entries)),
-                    ("checkpointsVerified", .int(r.checkpointsVerified)), ("root", .string(r.root.base64)),
+                    ("checkpointsVerified", .int(r.checkpointsVerified)),
+                    ("root", r.problemCode == AuditError.Code.corrupt.rawValue ? .null : .string(r.root.base64)),
                     ("firstBadSeq", .uint(r.firstBadSeq)), ("problem", .str(r.problemCode)),
                     ("message", .str(r.problem)),
                 ]))) + "\n")
@@ -210,6 +211,17 @@ extension MeterProofCommand.Audit {
                 }
             }
             if !r.intact { throw ExitCode(Exit.rejected) }
+        }
+
+        /// Opens and verifies; a file too damaged to open is a verdict (not intact,
+        /// `corrupt_trail`), not a storage failure.
+        static func verify(_ db: String, against note: SignedNote?, logKey key: NoteVerifier?) throws(AuditError) -> TrailVerification {
+            let trail: AuditTrail
+            do { trail = try AuditTrail(path: db, readOnly: true) } catch {
+                if error.code == .corrupt { return TrailVerification(damaged: error) }
+                throw error
+            }
+            return try trail.verify(against: note, logKey: key)
         }
     }
 }

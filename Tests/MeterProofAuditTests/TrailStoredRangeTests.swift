@@ -43,6 +43,36 @@ import Testing
         #expect(try TrailRun.cli(["audit", "verify", "--db", path]).status == 1)
     }
 
+    @Test func aNegativeLowestSeqBesideIntactEntriesIsRefusedByEveryCommand() throws {
+        // The highest seq is fine; a copy of entry 0 stored at seq -1 sorts first. Only `audit
+        // verify` and `report` used to notice: checkpoint signed 7 entries, export and prove ran.
+        let (s, path) = try edited { db in try db.execute("INSERT INTO entries SELECT -1, body, leaf_hash FROM entries WHERE seq = 0") }
+        do { _ = try AuditTrail(path: path).size(); Issue.record("a negative seq was accepted") } catch {
+            #expect(error.code == .inconsistent && error.reason.contains("the lowest entry seq stored in the trail is -1"), "\(error.reason)")
+        }
+        try expectRefused(["audit", "checkpoint", "--db", path, "--signing-key", s.path("log.key")], exit: 1, mentions: "the lowest entry seq")
+        try expectRefused(["export", "--db", path, "--out", s.path("bundle")], exit: 1, mentions: "the lowest entry seq")
+        #expect(!FileManager.default.fileExists(atPath: s.path("bundle")))
+        try expectRefused(["audit", "prove", "--db", path, "--seq", "0"], exit: 1, mentions: "the lowest entry seq")
+        try expectRefused(["report", "--db", path, "--out", s.path("r.html")], exit: 1, mentions: "the file was altered")
+        let v = try TrailRun.cli(["audit", "verify", "--db", path])
+        #expect(v.status == 1 && v.stdout.hasPrefix("TAMPERED: seq_order"), "\(v.stdout)")
+        // Nothing was appended or signed.
+        let db = try TrailRaw.open(path)
+        #expect(try TrailRaw.int(db, "SELECT count(*) FROM entries") == 7)
+        #expect(try TrailRaw.int(db, "SELECT count(*) FROM checkpoints") == 1)
+    }
+
+    @Test func aNegativeOlderCheckpointSizeIsRefused() throws {
+        // The newest checkpoint (size 6) is intact; a copy of it is stored under size -5.
+        let (s, path) = try edited { db in try db.execute("INSERT INTO checkpoints SELECT -5, note, signed_at FROM checkpoints WHERE size = 6") }
+        try expectRefused(["audit", "checkpoint", "--db", path, "--signing-key", s.path("log.key")], exit: 1, mentions: "the size of the oldest checkpoint")
+        try expectRefused(["audit", "prove", "--db", path, "--seq", "0"], exit: 1, mentions: "the size of a checkpoint")
+        try expectRefused(["export", "--db", path, "--out", s.path("bundle")], exit: 1, mentions: "the size of a checkpoint")
+        #expect(!FileManager.default.fileExists(atPath: s.path("bundle")))
+        #expect(try TrailRun.cli(["audit", "verify", "--db", path]).status == 1)
+    }
+
     @Test func theLargestSeqIsRefusedForAppendsCheckpointsAndVerify() throws {
         let (s, path) = try edited { db in
             try db.execute("INSERT INTO entries VALUES (9223372036854775807, x'7b7d', zeroblob(32))")
@@ -99,10 +129,10 @@ import Testing
         }
         let file = try s.write("c.jsonl", line + "\n")
         try expectRefused(["audit", "import", "--db", path, "--keys", RepoFiles.testKeys, "--no-progress", file], exit: 1, mentions: "the seq of a recorded capture")
-        try expectRefused(["audit", "checkpoint", "--db", path, "--signing-key", s.path("log.key")], exit: 1, mentions: "the size of the newest checkpoint")
+        try expectRefused(["audit", "checkpoint", "--db", path, "--signing-key", s.path("log.key")], exit: 1, mentions: "checkpoint stored in the trail is -1")
     }
 
-    @Test func aCorruptPageWhileListingIsAStorageError() throws {
+    @Test func aCorruptPageWhileListingIsCorruptTrail() throws {
         // 300 entries, all in the main file; then the pages of the last third overwritten.
         let s = try TrailScratch("corrupt")
         let (trail, _) = try TrailFixture.makeTrail(s)
@@ -115,9 +145,54 @@ import Testing
         try h.seek(toOffset: UInt64(size / 3 * 2 / 4096 * 4096))
         try h.write(contentsOf: Data(repeating: 0xFF, count: size / 3 / 4096 * 4096))
         try h.close()
+        // Damage, not a transient storage failure (exit 5 is read-only, disk full and the like).
         let r = try TrailRun.cli(["audit", "log", "--db", path, "--format", "jsonl"])
-        #expect(r.status == 5, "\(r.stderr)")
-        #expect(r.stderr.hasPrefix("meterproof: storage_error: "), "\(r.stderr)")
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("meterproof: corrupt_trail: "), "\(r.stderr)")
         #expect(r.stderr.filter { $0 == "\n" }.count == 1)
+        let v = try TrailRun.cli(["audit", "verify", "--db", path])
+        #expect(v.status == 1 && v.stdout.hasPrefix("TAMPERED: "), "\(v.stdout) \(v.stderr)")
+    }
+
+    @Test func aTruncatedFileIsCorruptTrailAndADirectoryIsBadInput() throws {
+        let s = try TrailScratch("truncated")
+        let (trail, _) = try TrailFixture.makeTrail(s)
+        for k in 0..<3 { _ = try trail.append((0..<100).map { AuditTrail.Pending(entry: TrailFixture.entry(k * 100 + $0, nonce: nil)) }) }
+        let path = s.path("trail.sqlite")
+        try SQLiteDatabase(path: path, mode: .readWrite).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        let size = try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        // Cut early the file fails to open; cut later it opens and the scan finds the damage.
+        var openFailures = 0
+        for cut in [8192 * 2, size / 3, size / 2, size * 2 / 3] {
+            try original.prefix(cut).write(to: URL(fileURLWithPath: path))
+            do { _ = try AuditTrail(path: path, readOnly: true) } catch {
+                #expect(error.code == .corrupt, "cut at \(cut): \(error)")
+                openFailures += 1
+            }
+            let v = try TrailRun.cli(["audit", "verify", "--db", path])
+            #expect(v.status == 1, "cut at \(cut): \(v.stderr)")
+            #expect(v.stdout.hasPrefix("TAMPERED: corrupt_trail: ") && v.stdout.contains("\(path): the trail file is damaged"), "cut at \(cut): \(v.stdout)")
+            let json = try TrailRun.cli(["audit", "verify", "--db", path, "--format", "json"])
+            #expect(json.status == 1)
+            #expect(json.stdout.contains(#""root":null,"firstBadSeq":null,"problem":"corrupt_trail","message":"#), "cut at \(cut): \(json.stdout)")
+        }
+        print("truncated trail: \(openFailures) of 4 cuts failed to open, the rest failed the scan")
+        // Page 1 past the file header overwritten (the schema's page): the file cannot be opened.
+        var damaged = original
+        damaged.replaceSubrange(100..<4096, with: Data(repeating: 0xFF, count: 3996))
+        try damaged.write(to: URL(fileURLWithPath: path))
+        do { _ = try AuditTrail(path: path, readOnly: true); Issue.record("a trail with a destroyed schema page opened") } catch {
+            #expect(error.code == .corrupt, "\(error)")
+        }
+        let v = try TrailRun.cli(["audit", "verify", "--db", path])
+        #expect(v.status == 1 && v.stdout.hasPrefix("TAMPERED: corrupt_trail: opening \(path): the trail file is damaged"), "\(v.stdout) \(v.stderr)")
+        let log = try TrailRun.cli(["audit", "log", "--db", path])
+        #expect(log.status == 1 && log.stderr.hasPrefix("meterproof: corrupt_trail: opening \(path): "), "\(log.stderr)")
+        for args in [["audit", "verify", "--db", s.dir], ["audit", "log", "--db", s.dir], ["export", "--db", s.dir, "--out", s.path("b")]] {
+            let r = try TrailRun.cli(args)
+            #expect(r.status == 2, "\(args): \(r.stderr)")
+            #expect(r.stderr == "meterproof: bad_input: \(s.dir) is a directory, not a trail file\n", "\(args)")
+        }
     }
 }

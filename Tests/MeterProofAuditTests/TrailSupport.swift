@@ -278,7 +278,9 @@ enum TrailRaw {
             try setLeaf.run()
             setLeaf.reset()
             try f.append(leaf) { level, index, hash in
-                guard level > 0 else { return }
+                // What the writer stores (levels 4, 8, …): an attacker who knows the format
+                // writes exactly these; a row anywhere else is reported as `extra_node`.
+                guard AuditTrail.isStoredLevel(level) else { return }
                 try addNode.bind(Int64(level), at: 1)
                 try addNode.bind(Int64(index), at: 2)
                 try addNode.bind(hash.bytes, at: 3)

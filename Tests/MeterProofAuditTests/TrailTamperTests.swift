@@ -303,6 +303,22 @@ import Glibc
         try expectTampered(b, "truncated", seq: 18, against: "cp20")
     }
 
+    @Test func aNodeRowAnywhereButAStoredPositionIsAnExtraNode() throws {
+        let b = try Self.base()
+        // The 24-entry tree stores one node, (level 4, idx 0). Every other position, including
+        // ones where `(idx + 1) << level` wraps (level 64, -1, a huge idx) and rows whose level
+        // or idx is not an integer, must be reported; removing the row makes the trail intact.
+        let rows = ["4, 1", "0, 0", "2, 0", "-1, 0", "-4, 0", "4, -3", "63, 0", "62, 1", "64, 0", "100, 0",
+                    "4, 9223372036854775807", "9223372036854775807, 0", "'x', 0", "4.5, 0", "4, 'y'", "x'04', 0"]
+        try TrailRaw.tamper(b.path) { _ in }  // drops the guard triggers
+        for values in rows {
+            try TrailRaw.open(b.path).execute("INSERT INTO nodes(level, idx, hash) VALUES (\(values), zeroblob(32))")
+            try expectTampered(b, "extra_node", seq: 24)
+            try TrailRaw.open(b.path).execute("DELETE FROM nodes WHERE NOT (level = 4 AND idx = 0 AND typeof(level) = 'integer' AND typeof(idx) = 'integer')")
+            try expectIntact(b, entries: 24)
+        }
+    }
+
     // MARK: Wholesale rewrite
 
     @Test func aRewrittenTrailUnderAnotherKeyIsCaughtByTheLogKeyAndOldCheckpoints() throws {

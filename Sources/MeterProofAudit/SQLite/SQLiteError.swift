@@ -53,6 +53,9 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     public var isReadOnly: Bool { resultCode == SQLITE_READONLY }
     /// `SQLITE_FULL`: the disk (or the database's size limit) is full.
     public var isFull: Bool { resultCode == SQLITE_FULL }
+    /// `SQLITE_CORRUPT` family: SQLite found the file's pages malformed (a truncated or
+    /// overwritten file).
+    public var isCorrupt: Bool { resultCode == SQLITE_CORRUPT }
     /// `SQLITE_NOTADB`: the file is not an SQLite database.
     public var isNotADatabase: Bool { resultCode == SQLITE_NOTADB }
     /// `SQLITE_CONSTRAINT` family, e.g. `SQLITE_CONSTRAINT_UNIQUE`.

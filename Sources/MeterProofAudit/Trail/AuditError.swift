@@ -15,6 +15,7 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
             case wrongKey = "wrong_log_key"
             case inconsistent = "inconsistent_checkpoint"
             case badInput = "bad_input"
+            case corrupt = "corrupt_trail"
         }
         let backing: Backing
         init(_ b: Backing) { backing = b }
@@ -47,6 +48,9 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let inconsistent = Code(.inconsistent)
         /// A file given to a command is malformed.
         public static let badInput = Code(.badInput)
+        /// SQLite reports the trail file's pages malformed: the file was truncated, overwritten
+        /// or otherwise damaged below the level of rows (`audit verify` reports it as not intact).
+        public static let corrupt = Code(.corrupt)
     }
 
     public var code: Code
@@ -60,7 +64,8 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(code.rawValue): \(reason)" }
 
     /// Maps a SQLite failure to the audit error a user can act on (`locked`, `read_only`,
-    /// `disk_full`, `not_a_trail`, else `storage_error`), its message starting with `what`.
+    /// `disk_full`, `not_a_trail`, `corrupt_trail`, else `storage_error`), its message starting
+    /// with `what`.
     public static func from(_ e: SQLiteError, doing what: String) -> AuditError {
         if e.isBusy || e.resultCode == 6 /* SQLITE_LOCKED */ {
             return AuditError(.locked, "\(what): the trail is locked by another writer (\(e.description))")
@@ -68,6 +73,9 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
         if e.isReadOnly { return AuditError(.readOnly, "\(what): the trail is read-only (\(e.description))") }
         if e.isFull { return AuditError(.diskFull, "\(what): the disk is full; nothing was written (\(e.description))") }
         if e.isNotADatabase { return AuditError(.notATrail, "\(what): not an SQLite database (\(e.description))") }
+        if e.isCorrupt {
+            return AuditError(.corrupt, "\(what): the trail file is damaged, its pages are malformed (truncated or overwritten; \(e.description))")
+        }
         if e.resultCode == 14 /* SQLITE_CANTOPEN */ {
             return AuditError(.storage, "\(what): cannot open the trail file (\(e.description))")
         }

@@ -106,10 +106,16 @@ public final class AuditTrail {
     /// Opens an existing trail.
     ///
     /// - Throws: `not_a_trail` if the file is absent, not SQLite, or another application's
-    ///   database; `newer_schema` if a newer MeterProof wrote it; `locked`, `read_only`, `storage_error`.
+    ///   database; `bad_input` if the path is a directory; `corrupt_trail` if SQLite finds its
+    ///   pages malformed; `newer_schema` if a newer MeterProof wrote it; `locked`, `read_only`,
+    ///   `storage_error`.
     public convenience init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int32 = 10_000) throws(AuditError) {
         guard access(path, F_OK) == 0 else {
             throw AuditError(.notATrail, "no audit trail at \(path) (create one with `meterproof audit init`)")
+        }
+        // SQLite would call a directory a disk I/O error; say what it is.
+        if FileSystem.kind(path) == .directory {
+            throw AuditError(.badInput, "\(path) is a directory, not a trail file")
         }
         do {
             try self.init(path: path, mode: readOnly ? .readOnly : .readWrite, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
@@ -243,17 +249,20 @@ public final class AuditTrail {
         try currentSize()
     }
 
-    /// One more than the highest stored seq. A highest seq that is negative or `Int64.max`
-    /// can only come from editing the file; it is refused (`inconsistent`) rather than
-    /// trusted, so no size or seq derived from it can overflow.
+    /// One more than the highest stored seq. A highest or lowest seq that is negative or
+    /// `Int64.max` can only come from editing the file; it is refused (`inconsistent`) rather
+    /// than trusted, so no size or seq derived from it can overflow and no command signs,
+    /// proves or exports over a row no trail can hold. (Two index seeks.)
     func currentSize() throws(AuditError) -> UInt64 {
-        let high: Int64?
+        let low: Int64, high: Int64
         do {
-            let st = try db.cachedStatement("SELECT seq FROM entries ORDER BY seq DESC LIMIT 1")
+            let st = try db.cachedStatement("SELECT (SELECT seq FROM entries ORDER BY seq LIMIT 1), (SELECT seq FROM entries ORDER BY seq DESC LIMIT 1)")
             defer { st.reset() }
-            high = try st.step() ? st.int64(at: 0) : nil
+            guard try st.step(), !st.isNull(at: 1) else { return 0 }
+            low = st.int64(at: 0)
+            high = st.int64(at: 1)
         } catch { throw AuditError.from(error, doing: "reading \(path)") }
-        guard let high else { return 0 }
+        _ = try Self.storedIndex(low, "the lowest entry seq")
         return try Self.storedIndex(high, "the highest entry seq") + 1
     }
 
@@ -575,10 +584,11 @@ public final class AuditTrail {
     /// The checkpoints the trail has signed, oldest first.
     public func checkpoints() throws(AuditError) -> [SignedNote] {
         do {
-            let st = try db.prepare("SELECT note FROM checkpoints ORDER BY size")
+            let st = try db.prepare("SELECT size, note FROM checkpoints ORDER BY size")
             var out: [SignedNote] = []
             while try st.step() {
-                let text = st.string(at: 0) ?? ""
+                _ = try Self.storedIndex(st.int64(at: 0), "the size of a checkpoint")
+                let text = st.string(at: 1) ?? ""
                 do { out.append(try SignedNote(parsing: text)) } catch {
                     throw AuditError(.inconsistent, "a stored checkpoint is not a signed note: \(error)")
                 }
@@ -605,6 +615,8 @@ public final class AuditTrail {
             return try db.transaction(.immediate) {
                 try syncFrontier()
                 let size = frontier.size
+                let oldest = try db.prepare("SELECT size FROM checkpoints ORDER BY size LIMIT 1")
+                if try oldest.step() { _ = try Self.storedIndex(oldest.int64(at: 0), "the size of the oldest checkpoint") }
                 let latest = try db.prepare("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
                 if try latest.step() {
                     let oldSize = try Self.storedIndex(latest.int64(at: 0), "the size of the newest checkpoint")

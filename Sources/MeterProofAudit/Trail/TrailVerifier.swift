@@ -19,6 +19,21 @@ public struct TrailVerification: Sendable {
     public var problem: String?
     /// The recomputed root of the whole trail.
     public var root: MerkleHash
+
+    /// The verdict on a trail file too damaged to open (`corrupt_trail`, with SQLite's
+    /// complaint as the problem): not intact, nothing checked.
+    public init(damaged error: AuditError) {
+        self.init(entries: 0, checkpointsVerified: 0, firstBadSeq: nil, problemCode: error.code.rawValue, problem: error.reason, root: RFC6962.emptyRoot)
+    }
+
+    init(entries: UInt64, checkpointsVerified: Int, firstBadSeq: UInt64?, problemCode: String?, problem: String?, root: MerkleHash) {
+        self.entries = entries
+        self.checkpointsVerified = checkpointsVerified
+        self.firstBadSeq = firstBadSeq
+        self.problemCode = problemCode
+        self.problem = problem
+        self.root = root
+    }
 }
 
 extension AuditTrail {
@@ -249,11 +264,18 @@ extension AuditTrail {
             for (level, cursor) in nodeCursors.sorted(by: { $0.key < $1.key }) where try cursor.step() {
                 return fail("extra_node", "the nodes table holds a subtree hash at level \(level) beyond the trail's \(n) entries: rows were inserted", seq: n)
             }
-            // Levels never reached by the frontier must hold no rows either.
-            let extra = try db.prepare("SELECT count(*) FROM nodes WHERE (idx + 1) << level > ?")
-            try extra.bind(Int64(n), at: 1)
+            // Every other row must be at a stored level's position inside the tree too. Written
+            // without `(idx + 1) << level`, which wraps for large or negative values (a row at level
+            // 64 or -1, or with a huge idx, passed), and with stored types checked: a text or real
+            // level would never match the cursors above.
+            let extra = try db.prepare("""
+                SELECT count(*) FROM nodes WHERE typeof(level) != 'integer' OR typeof(idx) != 'integer'
+                OR level < ?1 OR level % ?1 != 0 OR idx < 0 OR idx >= (?2 >> level)
+                """)
+            try extra.bind(Int64(AuditTrail.nodeStride), at: 1)
+            try extra.bind(Int64(n), at: 2)
             if try extra.step(), extra.int64(at: 0) > 0 {
-                return fail("extra_node", "the nodes table holds subtree hashes beyond the trail's \(n) entries", seq: n)
+                return fail("extra_node", "the nodes table holds subtree hashes that are not part of the trail's \(n) entries (beyond its end, at a level never stored, or at a negative position)", seq: n)
             }
             let kst = try db.prepare("SELECT fingerprint, spki, first_seq FROM keys")
             let firstUse = try db.prepare("SELECT body FROM entries WHERE seq = ?")
@@ -286,9 +308,13 @@ extension AuditTrail {
             return result
             }
         } catch let e as AuditError {
+            // Pages SQLite finds malformed are damage to the file: a verdict, not a failure to check.
+            if e.code == .corrupt { return fail(e.code.rawValue, e.reason) }
             throw e
         } catch let e as SQLiteError {
-            throw AuditError.from(e, doing: "verifying \(path)")
+            let a = AuditError.from(e, doing: "verifying \(path)")
+            if a.code == .corrupt { return fail(a.code.rawValue, a.reason) }
+            throw a
         } catch {
             throw AuditError(.storage, "verifying \(path): \(error)")
         }
