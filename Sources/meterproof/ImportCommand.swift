@@ -62,9 +62,13 @@ extension MeterProofCommand.Audit {
 
         func run() throws {
             let keyring = try loadKeyring(keys)
+            // A FIFO or process substitution (`<(zcat captures.jsonl.gz)`) is read like standard input.
             for f in captures where f != "-" {
-                guard FileSystem.kind(f) == .file, access(f, R_OK) == 0 else {
-                    throw fail(Exit.unreadable, "cannot read captures file \(f)")
+                switch FileSystem.kind(f) {
+                case .missing: throw fail(Exit.unreadable, "bad_input: cannot read captures file \(f): no such file")
+                case .directory: throw fail(Exit.unreadable, "bad_input: cannot read captures file \(f): it is a directory")
+                case .file, .other:
+                    if access(f, R_OK) != 0 { throw fail(Exit.unreadable, "bad_input: cannot read captures file \(f): permission denied") }
                 }
             }
             let keyPath = signingKey ?? FileSystem.join(FileSystem.dirname(db), Defaults.logKey)

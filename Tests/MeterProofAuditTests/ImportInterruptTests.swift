@@ -127,3 +127,67 @@ import Glibc
         #expect(verify.stdout.contains(#""intact":true,"entries":\#(nonBlank.count),"checkpointsVerified":2"#), "\(verify.stdout)")
     }
 }
+
+/// Inputs that are not regular files: a line that never ends must not make an import deaf to
+/// SIGTERM, and a FIFO (what `<(zcat captures.jsonl.gz)` gives) is read like standard input.
+@Suite struct ImportStreamInputTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aLineThatNeverEndsStopsOnSIGTERM() throws {
+        let bin = try #require(TrailPaths.cli, "the meterproof executable was not found next to the tests; run `swift build` first")
+        let s = try TrailScratch("endless")
+        let db = s.path("t.sqlite")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: bin)
+        // /dev/zero: one line, never ending. It used to be read (and hashed) until SIGKILL.
+        p.arguments = ["audit", "import", "--db", db, "--signing-key", s.path("log.key"), "--keys", TrailPaths.testKeys, "--no-progress", "/dev/zero"]
+        let output = Pipe(), errors = Pipe()
+        p.standardOutput = output
+        p.standardError = errors
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let deadline = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: db) {
+            try #require(Date() < deadline && p.isRunning, "the import did not start")
+            usleep(10_000)
+        }
+        usleep(300_000)  // well into the endless line
+        let sent = Date()
+        kill(p.processIdentifier, SIGTERM)
+        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        _ = errors.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(Date().timeIntervalSince(sent) < 10, "the import took \(Date().timeIntervalSince(sent)) s to stop")
+        #expect(p.terminationReason == .exit && p.terminationStatus == 130, "\(out)")
+        #expect(out.hasPrefix("import INTERRUPTED"), "\(out)")
+        #expect(try AuditTrail(path: db, readOnly: true).size() == 0)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aFIFOIsImportedLikeAFile() throws {
+        let s = try TrailScratch("fifo")
+        let lines = try ImportInterruptTests.lines()
+        let fifo = s.path("captures.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let bytes = ImportFixture.file(lines)
+        let writer = Thread {
+            // Blocks until the import opens the FIFO for reading.
+            let fd = open(fifo, O_WRONLY)
+            guard fd >= 0 else { return }
+            _ = bytes.withUnsafeBytes { FileSystem.writeAll(fd, $0) }
+            close(fd)
+        }
+        writer.start()
+        let r = try TrailRun.cli(["audit", "import", "--db", s.path("t.sqlite"), "--signing-key", s.path("log.key"),
+                                  "--keys", TrailPaths.testKeys, "--no-progress", "--format", "json", fifo])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let nonBlank = lines.filter { !ImportFixture.isBlank($0) }.count
+        #expect(summary["recorded"] as? Int == nonBlank)
+        #expect(summary["accepted"] as? Int == 30)
+        // A directory or a missing file is refused with its reason.
+        let dir = try TrailRun.cli(["audit", "import", "--db", s.path("t.sqlite"), "--keys", TrailPaths.testKeys, s.dir])
+        #expect(dir.status == 2 && dir.stderr == "meterproof: bad_input: cannot read captures file \(s.dir): it is a directory\n", "\(dir.stderr)")
+        let missing = try TrailRun.cli(["audit", "import", "--db", s.path("t.sqlite"), "--keys", TrailPaths.testKeys, s.path("absent.jsonl")])
+        #expect(missing.status == 2 && missing.stderr == "meterproof: bad_input: cannot read captures file \(s.path("absent.jsonl")): no such file\n", "\(missing.stderr)")
+    }
+}

@@ -86,7 +86,11 @@ public struct CaptureImporter: Sendable {
     /// and checking `shouldStop` between batches.
     public func run(files: [String], progress: @escaping @Sendable (ImportProgress) -> Void = { _ in },
                     shouldStop: @escaping @Sendable () -> Bool = { false }) throws(AuditError) -> ImportSummary {
-        let readers = try files.map { (f) throws(AuditError) -> (String, LineReader) in (f, try LineReader(path: f, maxLineBytes: Capture.maxLineBytes)) }
+        let readers = try files.map { (f) throws(AuditError) -> (String, LineReader) in
+            let reader = try LineReader(path: f, maxLineBytes: Capture.maxLineBytes)
+            reader.shouldStop = shouldStop
+            return (f, reader)
+        }
         var totalBytes: Int? = 0
         for f in files {
             if f == "-" { totalBytes = nil; break }
@@ -202,7 +206,10 @@ public struct CaptureImporter: Sendable {
                 if let e = writer.error { failure = e; break outer }
                 let line: LineReader.Line?
                 do { line = try reader.next() } catch { failure = AuditError(.badInput, "\(name): \(error.reason)"); break outer }
-                guard let line else { break }
+                guard let line else {
+                    if reader.stopped { interrupted = true; break outer }
+                    break
+                }
                 linesRead += 1
                 bytesBefore = readers.reduce(0) { $0 + $1.1.bytesRead }
                 if !line.tooLong && line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {

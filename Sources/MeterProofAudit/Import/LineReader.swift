@@ -28,6 +28,12 @@ public final class LineReader {
     private var lineNumber = 0
     /// Bytes consumed so far (for progress).
     public private(set) var bytesRead: Int = 0
+    /// Asked before every read: when it returns `true`, ``next()`` gives up on the line it is
+    /// reading and returns `nil` with ``stopped`` set. A line that never ends (`/dev/zero`, a
+    /// huge file without a newline) would otherwise keep an interrupted import reading.
+    public var shouldStop: (() -> Bool)? = nil
+    /// Whether ``next()`` returned `nil` because ``shouldStop`` asked it to, not at end of input.
+    public private(set) var stopped = false
 
     /// Opens `path` (`-` for standard input).
     public init(path: String, maxLineBytes: Int) throws(AuditError) {
@@ -80,7 +86,7 @@ public final class LineReader {
         }
     }
 
-    /// The next line, or `nil` at end of input.
+    /// The next line, or `nil` at end of input (or when ``shouldStop`` stopped it).
     public func next() throws(AuditError) -> Line? {
         var scanFrom = start
         // Set once a line outgrows the limit: its bytes are hashed as they stream past, not kept.
@@ -123,6 +129,10 @@ public final class LineReader {
                 let upTo = buffer[buffer.count - 1] == 0x0D ? buffer.count - 1 : buffer.count
                 overlong!.update(buffer[start..<upTo])
                 start = upTo
+            }
+            if let shouldStop, shouldStop() {
+                stopped = true
+                return nil
             }
             let scanned = buffer.count - start
             try fill()
