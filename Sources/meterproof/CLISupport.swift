@@ -5,6 +5,7 @@ import Glibc
 import Darwin
 #endif
 import MeterProof
+import Synchronization
 
 /// Process exit codes, documented in docs/cli.md.
 enum Exit {
@@ -131,4 +132,26 @@ struct FreshnessOptions: ParsableArguments {
             policy.minimumKeyBits = minKeyBits
         }
     }
+}
+
+/// Set by SIGINT/SIGTERM once ``catchStopSignals()`` has run.
+let stopRequested = Atomic<Bool>(false)
+
+/// Turns SIGINT and SIGTERM into ``stopRequested`` for a long command that stops cleanly
+/// (an import keeps its committed batches, an export removes what it wrote). A signal the
+/// parent chose to ignore (a background job in a script) stays ignored.
+func catchStopSignals() {
+    for sig in [SIGINT, SIGTERM] {
+        let previous = signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) }
+        if unsafeBitCast(previous, to: UnsafeRawPointer?.self) == unsafeBitCast(SIG_IGN, to: UnsafeRawPointer?.self) {
+            signal(sig, SIG_IGN)
+        }
+    }
+    // A blocked signal mask is inherited across exec: started from a thread that blocks
+    // them (a Dispatch or Swift concurrency thread, say), the handlers would never run.
+    var stopSignals = sigset_t()
+    sigemptyset(&stopSignals)
+    sigaddset(&stopSignals, SIGINT)
+    sigaddset(&stopSignals, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
 }

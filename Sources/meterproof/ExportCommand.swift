@@ -1,12 +1,14 @@
 import ArgumentParser
 import MeterProof
 import MeterProofAudit
+import Synchronization
 
 /// Exit code for an export error (docs/export-bundle.md): trail errors keep theirs; a failed
 /// write is a storage error; everything else is an input the export cannot use (2).
 func exitCode(for e: ExportError) -> Int32 {
     if let t = e.trailError { return exitCode(for: t) }
     if e.code == .writeFailed { return Exit.storage }
+    if e.code == .interrupted { return 130 }
     return Exit.unreadable
 }
 
@@ -22,7 +24,8 @@ extension MeterProofCommand {
             the signed checkpoint, inclusion proofs (for a selection), the log key, the RSA keys that verified the entries, \
             manifest.json, SHA256SUMS and VERIFY.md (how to check it without MeterProof). See docs/export-bundle.md.
             Exit 0 written; 1 the trail does not match its checkpoint; 2 bad output directory, no checkpoint, missing key \
-            or unreadable input; 3 not a trail; 5 storage or write error; 6 locked; 64 bad invocation.
+            or unreadable input; 3 not a trail; 5 storage or write error; 6 locked; 64 bad invocation; 130 interrupted \
+            (Ctrl-C or SIGTERM: nothing is published and the temporary directory is removed).
             Check a bundle with `meterproof export verify DIR`.
             """,
             subcommands: [VerifyBundle.self]
@@ -42,11 +45,13 @@ extension MeterProofCommand {
         func run() throws {
             guard let out else { throw ValidationError("Give --out DIR (the bundle directory to create), or use `export verify DIR`.") }
             let f = try filter.makeFilter()
+            // Ctrl-C or SIGTERM: the temporary directory is removed and nothing is published.
+            catchStopSignals()
             let summary = try withTrail { () throws -> ExportSummary in
                 let signer = try signingKey.map { try LogKeyFile.read($0) }
                 let trail = try AuditTrail(path: db, readOnly: signer == nil)
                 do {
-                    return try trail.exportBundle(to: out, options: ExportOptions(filter: f, signer: signer))
+                    return try trail.exportBundle(to: out, options: ExportOptions(filter: f, signer: signer, shouldStop: { stopRequested.load(ordering: .relaxed) }))
                 } catch let e as ExportError {
                     throw fail(e)
                 }

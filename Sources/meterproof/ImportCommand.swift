@@ -8,9 +8,6 @@ import MeterProof
 import MeterProofAudit
 import Synchronization
 
-/// Set by SIGINT/SIGTERM; the import stops after the batch being written commits.
-let stopRequested = Atomic<Bool>(false)
-
 extension MeterProofCommand.Audit {
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -85,20 +82,8 @@ extension MeterProofCommand.Audit {
             var policy = VerificationPolicy.strict
             freshness.apply(to: &policy)
 
-            // A signal the parent chose to ignore (a background job in a script) stays ignored.
-            for sig in [SIGINT, SIGTERM] {
-                let previous = signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) }
-                if unsafeBitCast(previous, to: UnsafeRawPointer?.self) == unsafeBitCast(SIG_IGN, to: UnsafeRawPointer?.self) {
-                    signal(sig, SIG_IGN)
-                }
-            }
-            // A blocked signal mask is inherited across exec: started from a thread that blocks
-            // them (a Dispatch or Swift concurrency thread, say), the handlers would never run.
-            var stopSignals = sigset_t()
-            sigemptyset(&stopSignals)
-            sigaddset(&stopSignals, SIGINT)
-            sigaddset(&stopSignals, SIGTERM)
-            pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
+            // The import stops after the batch being written commits.
+            catchStopSignals()
             let showProgress = !noProgress && isatty(2) == 1
             let bar = ProgressBar()
             let importer = CaptureImporter(trailPath: db, keyring: keyring, policy: policy,

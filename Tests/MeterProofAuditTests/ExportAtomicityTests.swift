@@ -41,6 +41,35 @@ import Testing
         #expect(code { _ = try t.exportBundle(to: parent + "/empty") } == "bundle_exists")
     }
 
+    /// Stopped at each point it asks (between batches of entries, of proof files, and before
+    /// the final sync), an export throws `interrupted`, publishes nothing and removes its
+    /// temporary directory.
+    @Test func anInterruptedExportLeavesNothingAtEveryStopPoint() throws {
+        let f = try ExportFixture.get()
+        let t = try f.trail()
+        let parent = try makeTempDir()
+        final class Counter: @unchecked Sendable {
+            let lock = NSLock()
+            var calls = 0
+            var stopAt = Int.max
+            func ask() -> Bool { lock.lock(); defer { lock.unlock() }; calls += 1; return calls >= stopAt }
+        }
+        for selection in [EntryFilter(), EntryFilter(outcome: "accepted")] {
+            let probe = Counter()
+            _ = try t.exportBundle(to: parent + "/probe", options: ExportOptions(filter: selection, shouldStop: probe.ask))
+            try FileManager.default.removeItem(atPath: parent + "/probe")
+            #expect(probe.calls >= 2)
+            for stop in 1...probe.calls {
+                let c = Counter()
+                c.stopAt = stop
+                #expect(code { _ = try t.exportBundle(to: parent + "/bundle", options: ExportOptions(filter: selection, shouldStop: c.ask)) } == "interrupted", "stop at \(stop)")
+                #expect(!FileManager.default.fileExists(atPath: parent + "/bundle"))
+                #expect(try leftovers(parent, "bundle").isEmpty, "stop at \(stop)")
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent).isEmpty)
+    }
+
     /// The big files are written and hashed on a background queue: a write that fails there
     /// (here, a small tmpfs filling up) must still fail the export with `write_failed` and leave
     /// nothing behind, at every size the disk can fill at.

@@ -151,11 +151,11 @@ import Glibc
         // A missing captures file: exit 2, one line, no trail, no key.
         let missing = try TrailRun.cli(["audit", "import", "--keys", keys, captures, "nope.jsonl"], cwd: s.dir)
         #expect(missing.status == 2)
-        #expect(missing.stderr == "meterproof: cannot read captures file nope.jsonl\n")
+        #expect(missing.stderr == "meterproof: bad_input: cannot read captures file nope.jsonl: no such file\n")
         #expect(missing.stdout.isEmpty)
         // A directory is not a captures file either.
         let dir = try TrailRun.cli(["audit", "import", "--keys", keys, s.dir], cwd: s.dir)
-        #expect(dir.status == 2 && dir.stderr == "meterproof: cannot read captures file \(s.dir)\n")
+        #expect(dir.status == 2 && dir.stderr == "meterproof: bad_input: cannot read captures file \(s.dir): it is a directory\n")
         for (args, why) in [(["--jobs", "0", captures], "--jobs 0"), (["--jobs", "257", captures], "--jobs 257"),
                             (["--batch-size", "0", captures], "--batch-size 0"), ([], "no captures"), (["-", "-"], "stdin twice"),
                             (["--no-freshness", "--max-age", "60", captures], "--no-freshness with --max-age"),

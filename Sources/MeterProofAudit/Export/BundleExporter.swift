@@ -15,11 +15,17 @@ public struct ExportOptions: Sendable {
     public var signer: NoteSigner?
     /// The `createdAt` time in epoch milliseconds; `nil` for now.
     public var createdAt: Int64?
+    /// Asked between batches of entries and of proof files while the bundle is written; when
+    /// it returns `true` the export stops with `interrupted`, removes what it wrote and
+    /// publishes nothing (the CLI sets it from SIGINT and SIGTERM).
+    public var shouldStop: @Sendable () -> Bool
 
-    public init(filter: EntryFilter = EntryFilter(), signer: NoteSigner? = nil, createdAt: Int64? = nil) {
+    public init(filter: EntryFilter = EntryFilter(), signer: NoteSigner? = nil, createdAt: Int64? = nil,
+                shouldStop: @escaping @Sendable () -> Bool = { false }) {
         self.filter = filter
         self.signer = signer
         self.createdAt = createdAt
+        self.shouldStop = shouldStop
     }
 }
 
@@ -89,7 +95,7 @@ extension AuditTrail {
     /// - Throws: `bundle_exists` if `directory` exists and is not an empty directory;
     ///   `bad_output` if its parent does not exist; `no_checkpoint`; `missing_key` if an
     ///   accepted entry's key is not in the trail; `key_version_conflict`; `write_failed`;
-    ///   the trail's own errors (`inconsistent_checkpoint`, `invalid_entry`, `storage_error`, …).
+    ///   `interrupted` when ``ExportOptions/shouldStop`` asked it to stop; the trail's own errors (`inconsistent_checkpoint`, `invalid_entry`, `storage_error`, …).
     public func exportBundle(to directory: String, options: ExportOptions = ExportOptions()) throws(ExportError) -> ExportSummary {
         var target = directory
         while target.count > 1 && target.hasSuffix("/") { target.removeLast() }
@@ -167,7 +173,11 @@ extension AuditTrail {
         var batch = RowBatch()
         var inFlight: (batch: RowBatch, scan: Background<[ScannedSlice]>)? = nil
         let scanWorkers = max(1, System.activeProcessorCount)
+        func stopIfAsked() throws(ExportError) {
+            if options.shouldStop() { throw ExportError(.interrupted, "the export was interrupted; nothing was published and its temporary directory was removed") }
+        }
         func flush() throws {
+            try stopIfAsked()
             let next = batch
             let started = Background { Self.scan(next, filter: filter, workers: scanWorkers) }
             batch = RowBatch()
@@ -281,6 +291,7 @@ extension AuditTrail {
             try BundleDirectory.makeSubdirectory(root + "/" + BundleLayout.proofsDirectory)
             do {
                 try proofs.forEachProof { seq, hashes in
+                    if proofCount % 256 == 0 { try stopIfAsked() }
                     try writeFile(BundleLayout.proof(seq), TlogProof(index: seq, hashes: hashes, checkpoint: note).serialized)
                     proofCount += 1
                 }
@@ -309,6 +320,7 @@ extension AuditTrail {
         try sw.write(sumsText)
         _ = try sw.close()
 
+        try stopIfAsked()
         if BundleDirectory.hasSyncfs { try BundleDirectory.syncFileSystem(of: root) }
         try BundleDirectory.syncDirectory(root + "/" + BundleLayout.keysDirectory)
         if proofCount > 0 { try BundleDirectory.syncDirectory(root + "/" + BundleLayout.proofsDirectory) }

@@ -24,6 +24,9 @@ public struct ExportError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let writeFailed = Code("write_failed")
         /// The path given to `export verify` is not a readable directory.
         public static let notABundle = Code("not_a_bundle")
+        /// The export was asked to stop (SIGINT, SIGTERM) before it published the bundle;
+        /// nothing is left behind.
+        public static let interrupted = Code("interrupted")
     }
 
     public var code: Code
