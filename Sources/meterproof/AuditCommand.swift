@@ -78,12 +78,15 @@ extension MeterProofCommand.Audit {
         @Option(name: .customLong("signing-key"), help: "Where to write the log signer key.")
         var signingKey: String = Defaults.logKey
 
-        @Option(help: "The log's origin (checkpoint first line): no spaces, no '+'. Default: meterproof.local/<random>.")
+        @Option(help: "The log's origin (checkpoint first line): no spaces, no '+', at most 1024 bytes. Default: meterproof.local/<random>.")
         var origin: String?
 
         func validate() throws {
             if let origin, origin.isEmpty || origin.contains(where: { $0 == " " || $0 == "+" || $0.isNewline }) {
                 throw ValidationError("--origin must be non-empty, without spaces or '+'.")
+            }
+            if let origin, origin.utf8.count > NoteSigner.maxNameBytes {
+                throw ValidationError("--origin must be at most \(NoteSigner.maxNameBytes) bytes long (it is \(origin.utf8.count)).")
             }
         }
 
@@ -234,7 +237,10 @@ func initTrail(db: String, signingKey: String, origin: String?) throws -> String
     // 48 of a fresh nonce's random bits name the log.
     if origin == nil { name = "meterproof.local/" + String(try Nonce.generate().filter { $0 != "-" }.prefix(12)) }
     let signer: NoteSigner
-    do { signer = try NoteSigner.generate(name: name) } catch { throw AuditError(.badInput, "cannot create a log key named \(name): \(error)") }
+    do { signer = try NoteSigner.generate(name: name) } catch {
+        let shown = name.count > 80 ? String(name.prefix(80)) + "…" : name
+        throw AuditError(.badInput, "cannot create a log key named \(shown): \(error)")
+    }
     try LogKeyFile.write(signer, to: signingKey)
     do { try AuditTrail.create(path: db, signer: signer) } catch {
         unlink(signingKey)

@@ -34,8 +34,11 @@ extension MeterProofCommand.Audit {
                 }
                 if format == .json { buffer.append(UInt8(ascii: "[")) }
                 var first = true
-                try trail.forEachEntry { _, bytes in
-                    let e = try AuditEntry(canonicalBytes: bytes)
+                try trail.forEachEntry { seq, bytes in
+                    let e: AuditEntry
+                    do throws(AuditError) { e = try AuditEntry(canonicalBytes: bytes) } catch {
+                        throw AuditError(error.code, "entry \(seq): \(error.reason) (run `meterproof audit verify`)")
+                    }
                     guard f.matches(e) else { return }
                     switch format {
                     case .jsonl:
@@ -78,6 +81,10 @@ struct EntryFilterOptions: ParsableArguments {
     func validate() throws {
         if let since, RFC3339.parseMilliseconds(since) == nil { throw ValidationError("--since must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z.") }
         if let until, RFC3339.parseMilliseconds(until) == nil { throw ValidationError("--until must be an RFC 3339 time, e.g. 2026-02-01T00:00:00Z.") }
+        // An empty window selects nothing: a swapped pair, not a question worth answering.
+        if let s = since.flatMap({ RFC3339.parseMilliseconds($0) }), let u = until.flatMap({ RFC3339.parseMilliseconds($0) }), s >= u {
+            throw ValidationError("--since must be earlier than --until.")
+        }
     }
 
     func makeFilter() throws -> EntryFilter {

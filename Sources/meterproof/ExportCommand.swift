@@ -43,7 +43,13 @@ extension MeterProofCommand {
         var signingKey: String?
 
         func run() throws {
-            guard let out else { throw ValidationError("Give --out DIR (the bundle directory to create), or use `export verify DIR`.") }
+            // Not in validate(), which also runs for `export verify`; thrown from run(), a
+            // ValidationError would print the top-level usage instead of this command's.
+            guard let out else {
+                writeFD(2, "Error: Give --out DIR (the bundle directory to create), or use `export verify DIR`.\nUsage: "
+                      + MeterProofCommand.usageString(for: Self.self) + "\n  See 'meterproof export --help' for more information.\n")
+                throw ExitCode(Exit.usage)
+            }
             let f = try filter.makeFilter()
             // Ctrl-C or SIGTERM: the temporary directory is removed and nothing is published.
             catchStopSignals()

@@ -39,10 +39,6 @@ extension MeterProofCommand {
         func validate() throws {
             if out.isEmpty { throw ValidationError("--out must name a file.") }
             if maxRejected < 0 { throw ValidationError("--max-rejected must not be negative.") }
-            if let s = filter.since.flatMap({ RFC3339.parseMilliseconds($0) }),
-               let u = filter.until.flatMap({ RFC3339.parseMilliseconds($0) }), s >= u {
-                throw ValidationError("--since must be earlier than --until.")
-            }
         }
 
         func run() throws {

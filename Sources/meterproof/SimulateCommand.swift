@@ -43,6 +43,11 @@ extension MeterProofCommand {
         func validate() throws {
             if keyVersion < 1 { throw ValidationError("--key-version must be a positive integer.") }
             if noIat && issuedAt != nil { throw ValidationError("--issued-at and --no-iat exclude each other.") }
+            // What `verify` accepts as an epoch time (RegisterUsageResponse): a response it would
+            // call malformed is not a simulation of AWS.
+            if let rotationTimestamp, rotationTimestamp < 0 || rotationTimestamp >= 1_000_000_000_000 {
+                throw ValidationError("--rotation-timestamp must be epoch seconds between 0 and 999999999999.")
+            }
         }
 
         func run() throws {

@@ -30,6 +30,18 @@ import Testing
         try Data().write(to: URL(fileURLWithPath: parent + "/file"))
         #expect(code { _ = try t.exportBundle(to: parent + "/file") } == "bundle_exists")
         #expect(code { _ = try t.exportBundle(to: parent + "/no/such/dir") } == "bad_output")
+        // `.`, `..` and `/` cannot be renamed onto: refused before any work (an empty `.` used
+        // to fail with EBUSY only after the whole bundle was written).
+        let emptyDot = parent + "/dot"
+        try FileManager.default.createDirectory(atPath: emptyDot, withIntermediateDirectories: false)
+        for target in [emptyDot + "/.", emptyDot + "/./", emptyDot + "/..", "/"] {
+            #expect(code { _ = try t.exportBundle(to: target) } == "bad_output", "\(target)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: emptyDot).isEmpty)
+        try FileManager.default.removeItem(atPath: emptyDot)
+        // Counts by reason in a manifest_mismatch message read as a list, not Swift debug output.
+        #expect(BundleVerifier.reasonList(["nonce_replayed": 2, "bad_signature": 8]) == "bad_signature 8, nonce_replayed 2")
+        #expect(BundleVerifier.reasonList([:]) == "none")
         #expect(!FileManager.default.fileExists(atPath: parent + "/no"))
         // An empty directory is replaced by the bundle.
         try FileManager.default.createDirectory(atPath: parent + "/empty", withIntermediateDirectories: false)

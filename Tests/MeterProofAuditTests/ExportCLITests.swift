@@ -118,9 +118,18 @@ struct ExportCLITests {
 
     @Test func invocationAndTrailErrors() throws {
         let dir = try makeTempDir()
-        #expect(try run(["export", "--db", dir + "/x.sqlite"]).status == 64)               // no --out
+        let noOut = try run(["export", "--db", dir + "/x.sqlite"])                        // no --out
+        #expect(noOut.status == 64 && noOut.output.contains("Usage: meterproof export") && noOut.output.contains("Give --out DIR"), "\(noOut.output)")
         #expect(try run(["export", "verify"]).status == 64)                                 // no DIR
         #expect(try run(["export", "--out", dir + "/b", "--since", "yesterday"]).status == 64)
+        // A window that selects nothing (swapped or equal bounds) is a bad invocation, for export
+        // and audit log as for report.
+        for cmd in [["export", "--out", dir + "/b"], ["audit", "log"]] {
+            for (since, until) in [("2026-02-01T00:00:00Z", "2026-01-01T00:00:00Z"), ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")] {
+                let r = try run(cmd + ["--since", since, "--until", until])
+                #expect(r.status == 64 && r.output.contains("--since must be earlier than --until."), "\(cmd) \(r.output)")
+            }
+        }
         #expect(try run(["export", "--out", dir + "/b", "--outcome", "maybe"]).status == 64)
         let notTrail = try run(["export", "--db", dir + "/x.sqlite", "--out", dir + "/b"])
         #expect(notTrail.status == 3 && notTrail.output.contains("not_a_trail"))

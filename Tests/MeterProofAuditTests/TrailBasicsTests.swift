@@ -81,6 +81,26 @@ import Glibc
         #expect(try s.read("t.key") == keyBytes)
     }
 
+    @Test func auditInitRefusesAnOriginTooLongToReadBack() throws {
+        let s = try TrailScratch()
+        // 4043 bytes once made a key file and a trail whose own vkey did not parse (exit 3 on
+        // every later command). The limit is 1024 bytes, checked before anything is written:
+        // by the CLI (a bad invocation) and by the signer itself.
+        for n in [1025, 4043] {
+            let r = try TrailRun.cli(["audit", "init", "--origin", String(repeating: "a", count: n), "--db", s.path("o.sqlite"), "--signing-key", s.path("o.key")])
+            #expect(r.status == 64, "\(r.stderr)")
+            #expect(r.stderr.contains("--origin must be at most 1024 bytes long (it is \(n))."), "\(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: s.path("o.sqlite")) && !FileManager.default.fileExists(atPath: s.path("o.key")))
+            do { _ = try NoteSigner.generate(name: String(repeating: "a", count: n)); Issue.record("a \(n)-byte name was taken") } catch {
+                #expect("\(error)" == "malformed_key: the key name is \(n) bytes long; at most 1024 are allowed")
+            }
+        }
+        let longest = try TrailRun.cli(["audit", "init", "--origin", String(repeating: "a", count: 1024), "--db", s.path("o.sqlite"), "--signing-key", s.path("o.key")])
+        #expect(longest.status == 0, "\(longest.stderr)")
+        #expect(try AuditTrail(path: s.path("o.sqlite")).origin.utf8.count == 1024)
+        #expect(try LogKeyFile.read(s.path("o.key")).name.utf8.count == 1024)
+    }
+
     // MARK: open
 
     @Test func openRefusesFilesThatAreNotTrails() throws {

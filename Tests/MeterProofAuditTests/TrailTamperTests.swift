@@ -117,6 +117,14 @@ import Glibc
             try TrailRaw.setBody(db, 4, edited(TrailRaw.body(db, 4), #""seq":4,"#, #""seq": 4,"#), rehash: true)
         }
         try expectTampered(b, "invalid_entry", seq: 4)
+        // Commands that read entries name the one they could not read.
+        let log = try TrailRun.cli(["audit", "log", "--db", b.path])
+        #expect(log.status == 1 && log.stderr.hasPrefix("meterproof: invalid_entry: entry 4: entry is not canonical: "), "\(log.stderr)")
+        let export = try TrailRun.cli(["export", "--db", b.path, "--out", b.scratch.path("bundle")])
+        #expect(export.status == 1 && export.stderr.hasPrefix("meterproof: invalid_entry: entry 4 is not canonical: "), "\(export.stderr)")
+        do { _ = try AuditTrail(path: b.path, readOnly: true).entry(4); Issue.record("entry 4 decoded") } catch {
+            #expect(error.code == .invalidEntry && error.reason.hasPrefix("entry 4: "))
+        }
     }
 
     @Test func editingARealTokenIsALeafHashMismatch() throws {

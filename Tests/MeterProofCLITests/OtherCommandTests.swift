@@ -233,6 +233,13 @@ struct SimulateCommandTests {
         // Text output lists the warning too.
         let t = try Run.cli(CLIFixture.verifyArgs("-", keyVersion: 2, json: false), stdin: Array(sim.stdout.utf8))
         #expect(t.stdout.contains("  warning: key_rotation_due: "))
+        // A time verify would call malformed is refused up front (exit 64), not simulated.
+        for bad in ["-5", "1000000000000", "9223372036854775807"] {
+            let r = try Self.simulate(["--key-version", "2", "--nonce", CLIFixture.nonce, "--rotation-timestamp=\(bad)"], key: "v2.key.pem")
+            #expect(r.status == 64, "\(bad): \(r.stderr)")
+            #expect(r.stderr.contains("--rotation-timestamp must be epoch seconds between 0 and 999999999999."), "\(r.stderr)")
+            #expect(r.stdout.isEmpty)
+        }
     }
 
     @Test("simulate --no-iat and --issued-at")

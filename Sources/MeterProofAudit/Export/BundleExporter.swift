@@ -452,7 +452,7 @@ extension AuditTrail {
                     s.leaf = RFC6962.leafHash(body, using: hasher)
                     switch AuditEntry.exportView(body, filter: filter, csvInto: &slice.csv) {
                     case .success(let v): s.view = v
-                    case .failure(let f): s.error = AuditError(.invalidEntry, "entry is not canonical: \(f.message)")
+                    case .failure(let f): s.error = AuditError(.invalidEntry, "entry \(batch.seqs[i]) is not canonical: \(f.message) (run `meterproof audit verify`)")
                     }
                 }
                 if s.view?.selected != true { slice.allSelected = false }

@@ -218,6 +218,11 @@ enum BundleDirectory {
     /// Returns the parent directory.
     static func checkTarget(_ path: String) throws(ExportError) -> String {
         guard !path.isEmpty else { throw ExportError(.badOutput, "the output directory name is empty") }
+        // `.`, `..` or `/` cannot be renamed onto (EBUSY after all the work): refuse them first.
+        let last = path.split(separator: "/").last.map(String.init) ?? "/"
+        guard last != "." && last != ".." && last != "/" else {
+            throw ExportError(.badOutput, "\(path) names an existing directory by `.`, `..` or `/`; give the bundle a directory name of its own (it is created)")
+        }
         var st = stat()
         if lstat(path, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFDIR else {

@@ -50,6 +50,11 @@ public struct BundleVerification: Sendable {
 ///    key, and its claims (productCode, publicKeyVersion, nonce, iat) equal the recorded ones.
 ///    `checkTokens: false` skips the signature and claims check (keys are still matched).
 public struct BundleVerifier: Sendable {
+    /// Counts by reason as `reason 3, other 1` (sorted), for messages.
+    static func reasonList(_ counts: [String: Int]) -> String {
+        counts.isEmpty ? "none" : counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+    }
+
     public var directory: String
     /// The expected log key; `nil` trusts the bundled `log-key.vkey` (compare it out of band).
     public var logKey: NoteVerifier?
@@ -316,7 +321,7 @@ public struct BundleVerifier: Sendable {
             }
         }
         guard counts == manifest.counts else {
-            throw Failure("manifest_mismatch", "manifest.json counts (\(manifest.counts.entries) entries, \(manifest.counts.accepted) accepted, \(manifest.counts.rejected) rejected, by reason \(manifest.counts.byReason.sorted { $0.key < $1.key })) differ from the entries (\(counts.entries), \(counts.accepted), \(counts.rejected), \(counts.byReason.sorted { $0.key < $1.key }))")
+            throw Failure("manifest_mismatch", "manifest.json counts (\(manifest.counts.entries) entries, \(manifest.counts.accepted) accepted, \(manifest.counts.rejected) rejected, by reason \(Self.reasonList(manifest.counts.byReason))) differ from the entries (\(counts.entries), \(counts.accepted), \(counts.rejected), by reason \(Self.reasonList(counts.byReason)))")
         }
         guard manifest.firstSeq == firstSeq, manifest.lastSeq == lastSeq else {
             throw Failure("manifest_mismatch", "manifest.json says seq \(manifest.firstSeq.map(String.init) ?? "null")…\(manifest.lastSeq.map(String.init) ?? "null"), the entries span \(firstSeq.map(String.init) ?? "null")…\(lastSeq.map(String.init) ?? "null")")

@@ -290,7 +290,10 @@ public final class AuditTrail {
 
     /// Entry `seq`, decoded.
     public func entry(_ seq: UInt64) throws(AuditError) -> AuditEntry {
-        try AuditEntry(canonicalBytes: entryBytes(seq))
+        let bytes = try entryBytes(seq)
+        do { return try AuditEntry(canonicalBytes: bytes) } catch {
+            throw AuditError(error.code, "entry \(seq): \(error.reason)")
+        }
     }
 
     /// Calls `body` with each entry's seq and canonical bytes, in order, from `start` to `end` (exclusive).
