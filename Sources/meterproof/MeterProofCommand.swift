@@ -1,4 +1,9 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import MeterProof
 
 /// `meterproof`: verify, record and prove AWS Marketplace RegisterUsage responses.
@@ -13,4 +18,18 @@ struct MeterProofCommand: ParsableCommand {
         version: MeterProofVersion.string,
         subcommands: [Verify.self, Inspect.self, Keys.self, NonceCommand.self, Simulate.self, Audit.self, Export.self, Report.self]
     )
+
+    static func main() {
+        // Help, usage and version text go through stdio's buffer and are flushed at exit, after
+        // the command chose exit 0: a full disk behind `> file` would pass silently. Check the
+        // flush before the process ends, as writeOut does for every command's own output.
+        atexit {
+            if fflush(nil) != 0 {
+                let why = errno == ENOSPC ? "disk_full" : "storage_error"
+                writeFD(2, "meterproof: \(why): cannot write standard output: \(String(cString: strerror(errno)))\n")
+                _exit(Exit.storage)
+            }
+        }
+        Self.main(nil)
+    }
 }

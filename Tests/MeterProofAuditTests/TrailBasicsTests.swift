@@ -228,6 +228,34 @@ import Glibc
         #expect(log.status == 0 && log.stdout.split(separator: "\n").count == 2, "\(log.stdout) \(log.stderr)")
     }
 
+    /// A writable file in an immutable directory (root is not stopped by modes, `chattr +i`
+    /// stops it): the writer cannot create the -wal and -shm files. SQLite only says "unable to
+    /// open database file"; it used to be storage_error and is read_only, naming the directory.
+    @Test(.enabled(if: geteuid() == 0 && TrailRun.which("chattr") != nil, "needs root and chattr"))
+    func aTrailInAnImmutableDirectoryIsReadOnly() throws {
+        let s = try TrailScratch()
+        let keyFile = try makeTempDir("immutable-key") + "/log.key"
+        do {  // closed again before the directory turns immutable (the last close removes -wal and -shm)
+            let (trail, signer) = try TrailFixture.makeTrail(s)
+            try TrailFixture.fill(trail, count: 2)
+            try LogKeyFile.write(signer, to: keyFile)
+        }
+        let path = s.path("trail.sqlite")
+        guard try TrailRun.program("/usr/bin/env", ["chattr", "+i", s.dir]).status == 0 else {
+            print("TrailBasicsTests: skipping, this file system does not take chattr +i")
+            return
+        }
+        defer { _ = try? TrailRun.program("/usr/bin/env", ["chattr", "-i", s.dir]) }
+        #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
+        let r = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", keyFile])
+        #expect(r.status == 5, "\(r.stdout) \(r.stderr)")
+        #expect(r.stderr.hasPrefix("meterproof: read_only: opening \(path): its directory \(s.dir) is read-only"), "\(r.stderr)")
+        #expect(errorCode { _ = try AuditTrail(path: path) } == "read_only")
+        // Readers still work (an immutable open needs no side files).
+        let v = try TrailRun.cli(["audit", "verify", "--db", path])
+        #expect(v.status == 0 && v.stdout.hasPrefix("intact: 2 entries"), "\(v.stdout) \(v.stderr)")
+    }
+
     @Test func anotherWriterHoldingTheLockGivesLockedAndWritesNothing() throws {
         let s = try TrailScratch()
         let (created, signer) = try TrailFixture.makeTrail(s)
