@@ -57,8 +57,18 @@ public enum RFC3339 {
         guard i == u.count else { return nil }
         let days = daysFromCivil(year: year, month: month, day: day)
         let seconds = Int64(days) * 86400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
-        return seconds * 1000 + Int64(millis)
+        let result = seconds * 1000 + Int64(millis)
+        // The offset can move a time at the edge of year 0000 or 9999 out of the four-digit
+        // years `format` writes (found by fuzzing: "10000-01-01…" and "00-1-12-31…" came back):
+        // such a time is refused, so every parsed time formats to text that parses again.
+        guard result >= Self.earliestMilliseconds, result <= Self.latestMilliseconds else { return nil }
+        return result
     }
+
+    /// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z in epoch milliseconds: the range
+    /// `parseMilliseconds` returns and `format` writes.
+    static let earliestMilliseconds: Int64 = Int64(daysFromCivil(year: 0, month: 1, day: 1)) * 86_400_000
+    static let latestMilliseconds: Int64 = Int64(daysFromCivil(year: 10_000, month: 1, day: 1)) * 86_400_000 - 1
 
     /// Parses to whole seconds since the epoch (fraction truncated toward negative infinity).
     public static func parseSeconds(_ text: some StringProtocol) -> Int64? {

@@ -83,6 +83,26 @@ import Testing
         #expect(Capture.plainBound(Array(lines[11].utf8)[...]) != nil)
     }
 
+    @Test func aLineOverTheLimitIsRefusedByBothRoutes() throws {
+        // Found by fuzzing: the fast path bounded the request and the response but not the
+        // line, so a 1 MiB + 720-byte line padded inside the request was taken.
+        let plain = try Self.plainLine("n-3")
+        let marker = "\"nonce\":\"n-3\""
+        let padMember = ",\"pad\":\"\""
+        let pad = Capture.maxLineBytes + 1 - plain.utf8.count - padMember.utf8.count
+        let big = plain.replacingOccurrences(of: marker, with: marker + ",\"pad\":\"" + String(repeating: "x", count: pad) + "\"")
+        #expect(big.utf8.count == Capture.maxLineBytes + 1)
+        #expect(Capture.plainBound(Array(big.utf8)[...]) == nil)
+        let (p, f) = Self.bothRoutes(Array(big.utf8))
+        #expect(p == f && p.hasPrefix("error malformed_input: "), "\(p.prefix(200))")
+        // A string PublicKeyVersion is held to the number form's range: malformed either way.
+        for v in ["\"2147483648\"", "2147483648", "\"9223372036854775807\""] {
+            let line = plain.replacingOccurrences(of: "\"publicKeyVersion\":1", with: "\"publicKeyVersion\":" + v)
+            let (p, f) = Self.bothRoutes(Array(line.utf8))
+            #expect(p == f && p.hasPrefix("error malformed_input: capture request PublicKeyVersion"), "\(v): \(p.prefix(160))")
+        }
+    }
+
     @Test func everySingleByteChangeComesOutAsTheFullRouteHasIt() throws {
         let line = Array(try Self.plainLine("n-3").utf8)
         var differentVerdicts = Set<String>()

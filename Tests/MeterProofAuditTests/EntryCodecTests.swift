@@ -144,6 +144,20 @@ struct EntryCodecTests {
         #expect(refused > 500)
     }
 
+    @Test("a member name canonically equivalent to a field name is refused by both readers")
+    func lookAlikeNamesAreRefused() throws {
+        // KELVIN SIGN (U+212A) for the K of publicKeyVersion: equal as Swift Strings, not as
+        // bytes. The reference reader matched it through a dictionary (found by fuzzing).
+        var rng = SystemRandomNumberGenerator()
+        let bytes = try randomEntry(&rng, seq: 3).canonicalBytes()
+        let text = String(decoding: bytes, as: UTF8.self)
+        try #require(text.contains("\"publicKeyVersion\":"))
+        let kelvin = Array(text.replacingOccurrences(of: "\"publicKeyVersion\":", with: "\"public\u{212A}eyVersion\":").utf8)
+        #expect((try? AuditEntry(referenceCanonicalBytes: kelvin)) == nil)
+        #expect((try? AuditEntry(canonicalBytes: kelvin)) == nil)
+        #expect(kelvin.withUnsafeBytes { AuditEntry.readsBack($0) } != nil)
+    }
+
     @Test("specific refusals", arguments: [
         (#"{"binding":"bound"}"#, "expected member"),
         ("", "expected member"),

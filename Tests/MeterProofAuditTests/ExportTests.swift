@@ -216,3 +216,39 @@ import Testing
         #expect(EntryCSV.parseRecord(Array(raw.utf8)) == nil)
     }
 }
+
+/// `manifest.json` comes from an untrusted bundle: reading it must stay linear in its size.
+@Suite struct ManifestParsingTests {
+    /// A manifest whose `counts.byReason` holds `reasons` (name, count) members, as raw JSON.
+    static func manifest(reasons: String) -> [UInt8] {
+        Array("""
+        {"format": "meterproof-export@v1", "tool": "meterproof 1.0", "createdAt": "2026-11-27T12:00:00.000Z",
+         "origin": "example.com/log", "treeSize": 12, "root": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
+         "selection": {"since": null, "until": null, "productCode": null, "outcome": "all", "fullPrefix": false},
+         "counts": {"entries": 3, "accepted": 2, "rejected": 1, "byReason": {\(reasons)}},
+         "firstSeq": 0, "lastSeq": 2, "newerEntriesOmitted": 0}
+        """.utf8)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aMegabyteOfReasonsIsReadInOnePass() throws {
+        // About 1 MiB of members: each count used to be looked up again by name (quadratic,
+        // minutes for this file, found by fuzzing). The time limit only guards against a hang.
+        let n = 96_000
+        let bytes = Self.manifest(reasons: (0..<n).map { "\"r\($0)\":\($0 % 7)" }.joined(separator: ","))
+        #expect(bytes.count > 1_000_000 && bytes.count < 1 << 20)
+        let m = try BundleManifest(parsing: bytes)
+        #expect(m.counts.byReason.count == n)
+        #expect(m.counts.byReason["r95999"] == 95_999 % 7)
+    }
+
+    @Test func reasonNamesSwiftWouldMergeAreRefused() throws {
+        // "é" precomposed and decomposed: distinct bytes (the strict reader lets both through),
+        // one key for a Swift dictionary; the second would have overwritten the first.
+        let bytes = Self.manifest(reasons: "\"caf\u{E9}\":1,\"cafe\u{301}\":2")
+        do { _ = try BundleManifest(parsing: bytes); Issue.record("a manifest with merged reason names was read") } catch {
+            #expect(error.reason.hasPrefix("counts.byReason names reason caf"), "\(error.reason)")
+        }
+        #expect(try BundleManifest(parsing: Self.manifest(reasons: "\"bad_signature\":1")).counts.byReason == ["bad_signature": 1])
+    }
+}

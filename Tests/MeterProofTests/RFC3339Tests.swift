@@ -43,6 +43,8 @@ struct RFC3339Tests {
         "2024-01-01T00:00:00+0100", "2024-01-01T00:00:00+01", "2024-01-01T00:00:00+24:00", "2024-01-01T00:00:00+01:60",
         "2024-01-01T00:00:00ZZ", "2024-01-01T00:00:00Z ", " 2024-01-01T00:00:00Z", "2024-01-01T00:00:00+01:00x",
         "2024-01-01T00:00:00UTC", "+2024-01-01T00:00:00Z", "２０２４-01-01T00:00:00Z", "1704067200",
+        // An offset taking the time out of years 0000-9999 (format could not write it back).
+        "0000-01-01T20:21:49+20:22", "0000-01-01T00:00:00+00:01", "9999-12-31T23:59:59.999-23:59", "9999-12-31T23:59:00-00:01",
     ])
     func refuses(text: String) {
         #expect(RFC3339.parseMilliseconds(text) == nil)
@@ -86,5 +88,16 @@ struct RFC3339Tests {
             let s = ms / 1000
             #expect(RFC3339.parseSeconds(RFC3339.format(seconds: s)) == s)
         }
+    }
+
+    @Test("the edges of years 0000 and 9999 parse and format back, with and without offsets")
+    func yearEdges() {
+        for text in ["0000-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "0000-01-01T00:00:00-00:01", "9999-12-31T23:59:59.999+23:59"] {
+            let ms = RFC3339.parseMilliseconds(text)
+            #expect(ms != nil, "\(text)")
+            if let ms { #expect(RFC3339.parseMilliseconds(RFC3339.format(milliseconds: ms)) == ms, "\(text)") }
+        }
+        #expect(RFC3339.format(milliseconds: RFC3339.parseMilliseconds("9999-12-31T23:59:59.999Z")!) == "9999-12-31T23:59:59.999Z")
+        #expect(RFC3339.format(milliseconds: RFC3339.parseMilliseconds("0000-01-01T00:00:00Z")!) == "0000-01-01T00:00:00.000Z")
     }
 }

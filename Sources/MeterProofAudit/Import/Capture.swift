@@ -102,7 +102,8 @@ public struct Capture: Sendable {
         line.withContiguousStorageIfAvailable { b -> Capture? in
             let n = b.count
             let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
-            guard n > boundHead.count + responseKey.count + capturedAtKey.count + 4,
+            // A line over the limit is refused by the full parse: the fast path must not take it.
+            guard n > boundHead.count + responseKey.count + capturedAtKey.count + 4, n <= maxLineBytes,
                   b.starts(with: boundHead), b[n - 1] == UInt8(ascii: "}"), b[n - 2] == quote else { return nil }
             // The request object: flat, its strings without escapes or control bytes.
             var i = boundHead.count
@@ -159,7 +160,9 @@ public struct Capture: Sendable {
             }
             version = Int(v)
         case .string(let s)?:
-            guard let v = Int(s), v >= 1, String(v) == s else {
+            // The same range as the number form: an out-of-range string is malformed too, not
+            // an unknown key version.
+            guard let v = Int(s), v >= 1, v <= Int(Int32.max), String(v) == s else {
                 throw VerificationError(.malformedInput, "capture request PublicKeyVersion \"\(s)\" is not a positive integer")
             }
             version = v

@@ -114,10 +114,14 @@ public struct AuditEntry: Sendable, Hashable {
         guard members.count == Self.fieldNames.count else {
             throw AuditError(.invalidEntry, "entry has \(members.count) members, expected \(Self.fieldNames.count)")
         }
+        // Names are matched byte for byte: a String-keyed dictionary matches canonically
+        // equivalent names (KELVIN SIGN for K, found by fuzzing), which the fast decoder refuses.
         var m: [String: EntryValue] = [:]
-        for (k, v) in members { m[k] = v }
-        for name in Self.fieldNames where m[name] == nil {
-            throw AuditError(.invalidEntry, "entry lacks member \(name)")
+        for name in Self.fieldNames {
+            guard let found = members.first(where: { $0.0.utf8.elementsEqual(name.utf8) }) else {
+                throw AuditError(.invalidEntry, "entry lacks member \(name)")
+            }
+            m[name] = found.1
         }
         func str(_ k: String) throws(AuditError) -> String? {
             switch m[k]! {
