@@ -18,9 +18,12 @@ func exitCode(for e: AuditError) -> Int32 {
     switch e.code {
     case .notATrail: return Exit.notATrail
     case .newerSchema: return Exit.newerSchema
-    case .readOnly, .diskFull, .storage: return Exit.storage
+    // A damaged file is a storage failure for every command but `audit verify`, which reports
+    // it as its verdict (TAMPERED, exit 1): exit 1 means "rejected" to `verify`, and "report
+    // written" to `report`.
+    case .readOnly, .diskFull, .storage, .corrupt: return Exit.storage
     case .locked: return Exit.locked
-    case .inconsistent, .invalidEntry, .corrupt: return Exit.rejected
+    case .inconsistent, .invalidEntry: return Exit.rejected
     default: return Exit.unreadable
     }
 }

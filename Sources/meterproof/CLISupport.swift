@@ -141,11 +141,28 @@ let stopRequested = Atomic<Bool>(false)
 /// (an import keeps its committed batches, an export removes what it wrote). A signal the
 /// parent chose to ignore (a background job in a script) stays ignored.
 func catchStopSignals() {
+    let handler: @convention(c) (Int32) -> Void = { _ in stopRequested.store(true, ordering: .relaxed) }
     for sig in [SIGINT, SIGTERM] {
-        let previous = signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) }
-        if unsafeBitCast(previous, to: UnsafeRawPointer?.self) == unsafeBitCast(SIG_IGN, to: UnsafeRawPointer?.self) {
-            signal(sig, SIG_IGN)
-        }
+        var previous = sigaction()
+        guard sigaction(sig, nil, &previous) == 0 else { continue }
+        #if os(Linux)
+        let old = previous.__sigaction_handler.sa_handler
+        #else
+        let old = previous.__sigaction_u.__sa_handler
+        #endif
+        if unsafeBitCast(old, to: UnsafeRawPointer?.self) == unsafeBitCast(SIG_IGN, to: UnsafeRawPointer?.self) { continue }
+        // Without SA_RESTART (which `signal()` sets): a read waiting on an idle pipe or FIFO, or
+        // the open of a FIFO no writer has opened yet, returns EINTR, so the stop is seen.
+        // SQLite, Dispatch and our own write loops retry EINTR.
+        var action = sigaction()
+        #if os(Linux)
+        action.__sigaction_handler.sa_handler = handler
+        #else
+        action.__sigaction_u.__sa_handler = handler
+        #endif
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(sig, &action, nil)
     }
     // A blocked signal mask is inherited across exec: started from a thread that blocks
     // them (a Dispatch or Swift concurrency thread, say), the handlers would never run.

@@ -162,6 +162,56 @@ import Glibc
         #expect(try AuditTrail(path: db, readOnly: true).size() == 0)
     }
 
+    /// Starts `audit import` on `input`, sends SIGTERM after `wait`, and expects a prompt exit
+    /// 130 with nothing recorded: the import was waiting for input that never came.
+    func expectStopsWhileWaiting(_ s: TrailScratch, input: String, stdin: Pipe? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let bin = try #require(TrailPaths.cli, "the meterproof executable was not found next to the tests; run `swift build` first")
+        let db = s.path("t-\(UUID().uuidString).sqlite")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: bin)
+        p.arguments = ["audit", "import", "--db", db, "--signing-key", s.path("log.key"), "--keys", TrailPaths.testKeys, "--no-progress", input]
+        let output = Pipe(), errors = Pipe()
+        p.standardOutput = output
+        p.standardError = errors
+        if let stdin { p.standardInput = stdin }
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let deadline = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: db) {
+            try #require(Date() < deadline && p.isRunning, "the import did not start", sourceLocation: sourceLocation)
+            usleep(10_000)
+        }
+        usleep(300_000)
+        let sent = Date()
+        kill(p.processIdentifier, SIGTERM)
+        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        _ = errors.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(Date().timeIntervalSince(sent) < 10, "took \(Date().timeIntervalSince(sent)) s to stop", sourceLocation: sourceLocation)
+        #expect(p.terminationReason == .exit && p.terminationStatus == 130, "\(out)", sourceLocation: sourceLocation)
+        #expect(out.hasPrefix("import INTERRUPTED"), "\(out)", sourceLocation: sourceLocation)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func waitingForAFIFOOrAnIdlePipeStopsOnSIGTERM() throws {
+        let s = try TrailScratch("waiting")
+        // A FIFO no writer has opened: the open itself waits (it used to restart after the signal).
+        let lonely = s.path("lonely.fifo")
+        #expect(mkfifo(lonely, 0o600) == 0)
+        try expectStopsWhileWaiting(s, input: lonely)
+        // A FIFO whose writer sends nothing: the read waits.
+        let idle = s.path("idle.fifo")
+        #expect(mkfifo(idle, 0o600) == 0)
+        let writer = open(idle, O_RDWR | O_CLOEXEC)  // a writer that never writes (O_RDWR does not wait)
+        #expect(writer >= 0)
+        defer { close(writer) }
+        try expectStopsWhileWaiting(s, input: idle)
+        // Standard input from a pipe nobody writes to.
+        let pipe = Pipe()
+        defer { try? pipe.fileHandleForWriting.close() }
+        try expectStopsWhileWaiting(s, input: "-", stdin: pipe)
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func aFIFOIsImportedLikeAFile() throws {
         let s = try TrailScratch("fifo")

@@ -99,6 +99,10 @@ import Glibc
         #expect(longest.status == 0, "\(longest.stderr)")
         #expect(try AuditTrail(path: s.path("o.sqlite")).origin.utf8.count == 1024)
         #expect(try LogKeyFile.read(s.path("o.key")).name.utf8.count == 1024)
+        // A key made before the limit, with a longer name, still loads (the limit is on new keys).
+        let long = try NoteSigner(name: String(repeating: "b", count: 2012), privateKey: Ed25519PrivateKey())
+        try LogKeyFile.write(long, to: s.path("long.key"))
+        #expect(try LogKeyFile.read(s.path("long.key")).name.utf8.count == 2012)
     }
 
     // MARK: open

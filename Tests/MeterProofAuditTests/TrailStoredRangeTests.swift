@@ -145,13 +145,14 @@ import Testing
         try h.seek(toOffset: UInt64(size / 3 * 2 / 4096 * 4096))
         try h.write(contentsOf: Data(repeating: 0xFF, count: size / 3 / 4096 * 4096))
         try h.close()
-        // Damage, not a transient storage failure (exit 5 is read-only, disk full and the like).
+        // A storage failure (exit 5) with its own code, told apart from read-only or disk full;
+        // for audit verify, a verdict.
         let r = try TrailRun.cli(["audit", "log", "--db", path, "--format", "jsonl"])
-        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.status == 5, "\(r.stderr)")
         #expect(r.stderr.hasPrefix("meterproof: corrupt_trail: "), "\(r.stderr)")
         #expect(r.stderr.filter { $0 == "\n" }.count == 1)
         let v = try TrailRun.cli(["audit", "verify", "--db", path])
-        #expect(v.status == 1 && v.stdout.hasPrefix("TAMPERED: "), "\(v.stdout) \(v.stderr)")
+        #expect(v.status == 1 && (v.stdout.hasPrefix("TAMPERED: corrupt_trail: ") || v.stdout.hasPrefix("TAMPERED: integrity_check: ")), "\(v.stdout) \(v.stderr)")
     }
 
     @Test func aTruncatedFileIsCorruptTrailAndADirectoryIsBadInput() throws {
@@ -188,7 +189,11 @@ import Testing
         let v = try TrailRun.cli(["audit", "verify", "--db", path])
         #expect(v.status == 1 && v.stdout.hasPrefix("TAMPERED: corrupt_trail: opening \(path): the trail file is damaged"), "\(v.stdout) \(v.stderr)")
         let log = try TrailRun.cli(["audit", "log", "--db", path])
-        #expect(log.status == 1 && log.stderr.hasPrefix("meterproof: corrupt_trail: opening \(path): "), "\(log.stderr)")
+        #expect(log.status == 5 && log.stderr.hasPrefix("meterproof: corrupt_trail: opening \(path): "), "\(log.stderr)")
+        // To verify, exit 1 means rejected: a damaged trail is a storage failure there.
+        let response = try s.write("r.json", TrailFixture.response(nonce: "damaged-trail"))
+        let live = try TrailRun.cli(TrailFixture.verifyArgs(nonce: "damaged-trail", db: path, input: response))
+        #expect(live.status == 5 && live.stderr.contains("corrupt_trail"), "\(live.stdout) \(live.stderr)")
         for args in [["audit", "verify", "--db", s.dir], ["audit", "log", "--db", s.dir], ["export", "--db", s.dir, "--out", s.path("b")]] {
             let r = try TrailRun.cli(args)
             #expect(r.status == 2, "\(args): \(r.stderr)")

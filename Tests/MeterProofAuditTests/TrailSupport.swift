@@ -278,8 +278,7 @@ enum TrailRaw {
             try setLeaf.run()
             setLeaf.reset()
             try f.append(leaf) { level, index, hash in
-                // What the writer stores (levels 4, 8, …): an attacker who knows the format
-                // writes exactly these; a row anywhere else is reported as `extra_node`.
+                // What the writer stores (levels 4, 8, …), as an attacker who knows the format would.
                 guard AuditTrail.isStoredLevel(level) else { return }
                 try addNode.bind(Int64(level), at: 1)
                 try addNode.bind(Int64(index), at: 2)

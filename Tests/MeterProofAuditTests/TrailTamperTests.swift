@@ -311,12 +311,13 @@ import Glibc
         try expectTampered(b, "truncated", seq: 18, against: "cp20")
     }
 
-    @Test func aNodeRowAnywhereButAStoredPositionIsAnExtraNode() throws {
+    @Test func aNodeRowOutsideTheTreeIsAnExtraNode() throws {
         let b = try Self.base()
-        // The 24-entry tree stores one node, (level 4, idx 0). Every other position, including
-        // ones where `(idx + 1) << level` wraps (level 64, -1, a huge idx) and rows whose level
-        // or idx is not an integer, must be reported; removing the row makes the trail intact.
-        let rows = ["4, 1", "0, 0", "2, 0", "-1, 0", "-4, 0", "4, -3", "63, 0", "62, 1", "64, 0", "100, 0",
+        // The 24-entry tree stores one node, (level 4, idx 0). Every position outside the tree,
+        // including ones where `(idx + 1) << level` wraps (level 64, -1, a huge idx), and rows
+        // whose level or idx is not an integer, must be reported; removing the row makes the
+        // trail intact.
+        let rows = ["4, 1", "0, 0", "2, 6", "3, 3", "-1, 0", "-4, 0", "4, -3", "63, 0", "62, 1", "64, 0", "100, 0",
                     "4, 9223372036854775807", "9223372036854775807, 0", "'x', 0", "4.5, 0", "4, 'y'", "x'04', 0"]
         try TrailRaw.tamper(b.path) { _ in }  // drops the guard triggers
         for values in rows {
@@ -325,6 +326,10 @@ import Glibc
             try TrailRaw.open(b.path).execute("DELETE FROM nodes WHERE NOT (level = 4 AND idx = 0 AND typeof(level) = 'integer' AND typeof(idx) = 'integer')")
             try expectIntact(b, entries: 24)
         }
+        // Inside the tree at a level this version does not store (earlier builds wrote every
+        // level): never read, tolerated.
+        try TrailRaw.open(b.path).execute("INSERT INTO nodes(level, idx, hash) VALUES (2, 5, zeroblob(32)), (1, 11, zeroblob(32)), (3, 2, zeroblob(32))")
+        try expectIntact(b, entries: 24)
     }
 
     // MARK: Wholesale rewrite

@@ -87,9 +87,7 @@ public struct CaptureImporter: Sendable {
     public func run(files: [String], progress: @escaping @Sendable (ImportProgress) -> Void = { _ in },
                     shouldStop: @escaping @Sendable () -> Bool = { false }) throws(AuditError) -> ImportSummary {
         let readers = try files.map { (f) throws(AuditError) -> (String, LineReader) in
-            let reader = try LineReader(path: f, maxLineBytes: Capture.maxLineBytes)
-            reader.shouldStop = shouldStop
-            return (f, reader)
+            (f, try LineReader(path: f, maxLineBytes: Capture.maxLineBytes, shouldStop: shouldStop))
         }
         var totalBytes: Int? = 0
         for f in files {

@@ -35,13 +35,18 @@ public final class LineReader {
     /// Whether ``next()`` returned `nil` because ``shouldStop`` asked it to, not at end of input.
     public private(set) var stopped = false
 
-    /// Opens `path` (`-` for standard input).
-    public init(path: String, maxLineBytes: Int) throws(AuditError) {
+    /// Opens `path` (`-` for standard input); `shouldStop` becomes ``shouldStop``. A FIFO is
+    /// opened without waiting for a writer (reads wait for data instead, asking `shouldStop`).
+    public init(path: String, maxLineBytes: Int, shouldStop: (() -> Bool)? = nil) throws(AuditError) {
+        self.shouldStop = shouldStop
         if path == "-" {
             fd = 0
             ownsFD = false
         } else {
-            let f = open(path, O_RDONLY | O_CLOEXEC)
+            // O_NONBLOCK: opening a FIFO no writer has opened yet would otherwise wait in the
+            // kernel, deaf to a stop request. Reads poll first (see `fill`), so it is harmless.
+            var f: Int32
+            repeat { f = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) } while f < 0 && errno == EINTR
             guard f >= 0 else { throw AuditError(.badInput, "cannot read \(path): \(String(cString: strerror(errno)))") }
             var st = stat()
             if fstat(f, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
@@ -55,7 +60,7 @@ public final class LineReader {
         buffer.reserveCapacity(1 << 20)
     }
 
-    deinit { if ownsFD { close(fd) } }
+    deinit { if ownsFD && fd >= 0 { close(fd) } }
 
     private func fill() throws(AuditError) {
         if start > 0 {
@@ -66,9 +71,23 @@ public final class LineReader {
         let old = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: chunk))
         var n = 0
-        repeat {
+        while true {
+            // Wait for input in slices of 250 ms, asking `shouldStop` between them: a pipe or
+            // FIFO with nothing to give (or no writer yet) never ends a blocking read, and a
+            // signal that lands just before one would not interrupt it. A regular file is
+            // always ready.
+            if let shouldStop, shouldStop() {
+                buffer.removeLast(chunk)
+                stopped = true
+                return
+            }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&p, 1, 250)
+            if ready == 0 || (ready < 0 && errno == EINTR) { continue }
             n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + old, chunk) }
-        } while n < 0 && errno == EINTR
+            if n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) { continue }
+            break
+        }
         if n < 0 {
             buffer.removeLast(chunk)
             throw AuditError(.badInput, "read error: \(String(cString: strerror(errno)))")
@@ -88,6 +107,7 @@ public final class LineReader {
 
     /// The next line, or `nil` at end of input (or when ``shouldStop`` stopped it).
     public func next() throws(AuditError) -> Line? {
+        if stopped { return nil }
         var scanFrom = start
         // Set once a line outgrows the limit: its bytes are hashed as they stream past, not kept.
         var overlong: SHA256Hasher? = nil
@@ -136,6 +156,7 @@ public final class LineReader {
             }
             let scanned = buffer.count - start
             try fill()
+            if stopped { return nil }
             scanFrom = start + scanned
         }
     }

@@ -172,7 +172,7 @@ public final class AuditTrail {
             // A writer (or a WAL reader) must create `-wal` and `-shm` beside the file: in a
             // directory it cannot write, SQLite only says it cannot open the file.
             let dir = FileSystem.dirname(path)
-            if e.resultCode == 14 /* SQLITE_CANTOPEN */, access(dir, W_OK) != 0 {
+            if e.resultCode == 14 /* SQLITE_CANTOPEN */, access(dir, W_OK) != 0, access(path, R_OK) == 0 {
                 throw AuditError(.readOnly, "opening \(path): its directory \(dir) is read-only, and the trail needs to create its -wal and -shm files there (\(e.description))")
             }
             throw AuditError.from(e, doing: "opening \(path)")

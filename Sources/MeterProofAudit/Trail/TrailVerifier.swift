@@ -264,18 +264,19 @@ extension AuditTrail {
             for (level, cursor) in nodeCursors.sorted(by: { $0.key < $1.key }) where try cursor.step() {
                 return fail("extra_node", "the nodes table holds a subtree hash at level \(level) beyond the trail's \(n) entries: rows were inserted", seq: n)
             }
-            // Every other row must be at a stored level's position inside the tree too. Written
-            // without `(idx + 1) << level`, which wraps for large or negative values (a row at level
-            // 64 or -1, or with a huge idx, passed), and with stored types checked: a text or real
-            // level would never match the cursors above.
+            // Every other row must be a subtree inside the tree too. Written without
+            // `(idx + 1) << level`, which wraps for large or negative values (a row at level 64
+            // or -1, or with a huge idx, passed), and with stored types checked: a text or real
+            // level would never match the cursors above. Rows inside the tree at levels this
+            // version does not store (builds before subtree hashes were kept every fourth level
+            // wrote every level) are never read, and are left alone.
             let extra = try db.prepare("""
                 SELECT count(*) FROM nodes WHERE typeof(level) != 'integer' OR typeof(idx) != 'integer'
-                OR level < ?1 OR level % ?1 != 0 OR idx < 0 OR idx >= (?2 >> level)
+                OR level < 1 OR level > 62 OR idx < 0 OR idx >= (?1 >> level)
                 """)
-            try extra.bind(Int64(AuditTrail.nodeStride), at: 1)
-            try extra.bind(Int64(n), at: 2)
+            try extra.bind(Int64(n), at: 1)
             if try extra.step(), extra.int64(at: 0) > 0 {
-                return fail("extra_node", "the nodes table holds subtree hashes that are not part of the trail's \(n) entries (beyond its end, at a level never stored, or at a negative position)", seq: n)
+                return fail("extra_node", "the nodes table holds subtree hashes that are not part of the trail's \(n) entries (beyond its end, at level 0 or below, or at a negative position)", seq: n)
             }
             let kst = try db.prepare("SELECT fingerprint, spki, first_seq FROM keys")
             let firstUse = try db.prepare("SELECT body FROM entries WHERE seq = ?")

@@ -135,28 +135,29 @@ public struct NoteSigner: Sendable {
 
     /// Signs as `name` with `privateKey`.
     ///
-    /// - Throws: `malformed_key` if `name` is empty, longer than ``maxNameBytes``, or contains
-    ///   white space, `+` or control characters.
+    /// - Throws: `malformed_key` if `name` is empty or contains white space, `+` or control characters.
     public init(name: String, privateKey: Ed25519PrivateKey) throws(TransparencyError) {
         guard NoteSyntax.isValidName(name) else { throw .malformedKey("invalid key name") }
-        // Key texts are read back with a 4096-byte limit; a name near it made a key that could
-        // be written but never read (a trail whose own vkey did not parse).
-        guard name.utf8.count <= Self.maxNameBytes else {
-            throw .malformedKey("the key name is \(name.utf8.count) bytes long; at most \(Self.maxNameBytes) are allowed")
-        }
         self.name = name
         self.privateKey = privateKey
         self.keyID = NoteSyntax.ed25519KeyID(name: name, publicKey: privateKey.publicKey.rawRepresentation)
     }
 
-    /// The longest key name (log origin) a signer takes, in UTF-8 bytes.
+    /// The longest key name (log origin) ``generate(name:)`` takes, in UTF-8 bytes. Key texts
+    /// are read back with a 4096-byte limit: a name near it made a key that could be written
+    /// but never read (a trail whose own vkey did not parse). Existing keys with longer names
+    /// still load.
     public static let maxNameBytes = 1024
 
     /// A signer with a fresh random Ed25519 key.
     ///
-    /// - Throws: `malformed_key` for an invalid name; `crypto_failure` if OpenSSL fails.
+    /// - Throws: `malformed_key` for an invalid name or one longer than ``maxNameBytes``;
+    ///   `crypto_failure` if OpenSSL fails.
     public static func generate(name: String) throws(TransparencyError) -> NoteSigner {
-        try NoteSigner(name: name, privateKey: Ed25519PrivateKey())
+        guard name.utf8.count <= maxNameBytes else {
+            throw .malformedKey("the key name is \(name.utf8.count) bytes long; at most \(maxNameBytes) are allowed")
+        }
+        return try NoteSigner(name: name, privateKey: Ed25519PrivateKey())
     }
 
     /// Parses a signer key `PRIVATE+KEY+<name>+<hex8 key ID>+<base64(0x01 || 32-byte seed)>`.
