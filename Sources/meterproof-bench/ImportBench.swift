@@ -59,7 +59,6 @@ enum ImportBench {
                 print("  Python baseline could not run (python3 with cryptography needed): exit \(py.status)")
             }
         }
-        func median(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.sorted()[v.count / 2] }
         print("median of \(rounds) rounds: import \(fmt(median(rates))) captures/s; \(fmt(median(rawShares), 1))% of raw verify x cores (goal >= 75%); "
               + "\(pyRatios.isEmpty ? "no Python baseline" : "MeterProof / Python \(fmt(median(pyRatios), 2))x (goal >= 3x)")")
 

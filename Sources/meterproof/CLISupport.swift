@@ -17,6 +17,8 @@ enum Exit {
     static let storage: Int32 = 5
     static let locked: Int32 = 6
     static let usage: Int32 = 64
+    /// SIGINT or SIGTERM stopped an import (committed work kept) or an export (nothing left).
+    static let interrupted: Int32 = 130
 }
 
 /// Prints one line to standard error.

@@ -8,7 +8,7 @@ import Synchronization
 func exitCode(for e: ExportError) -> Int32 {
     if let t = e.trailError { return exitCode(for: t) }
     if e.code == .writeFailed { return Exit.storage }
-    if e.code == .interrupted { return 130 }
+    if e.code == .interrupted { return Exit.interrupted }
     return Exit.unreadable
 }
 

@@ -109,7 +109,7 @@ extension MeterProofCommand.Audit {
             case .text: writeOut(summary.text(db: db, checkpoint: checkpoint))
             }
             if let checkpointError { throw fail(AuditError(checkpointError.code, "the import is committed, but no checkpoint was signed: \(checkpointError.reason)")) }
-            if summary.interrupted { throw ExitCode(130) }
+            if summary.interrupted { throw ExitCode(Exit.interrupted) }
         }
     }
 }

@@ -60,7 +60,7 @@ public final class LineReader {
         buffer.reserveCapacity(1 << 20)
     }
 
-    deinit { if ownsFD && fd >= 0 { close(fd) } }
+    deinit { if ownsFD { close(fd) } }
 
     private func fill() throws(AuditError) {
         if start > 0 {
@@ -149,10 +149,6 @@ public final class LineReader {
                 let upTo = buffer[buffer.count - 1] == 0x0D ? buffer.count - 1 : buffer.count
                 overlong!.update(buffer[start..<upTo])
                 start = upTo
-            }
-            if let shouldStop, shouldStop() {
-                stopped = true
-                return nil
             }
             let scanned = buffer.count - start
             try fill()

@@ -56,6 +56,8 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `SQLITE_CORRUPT` family: SQLite found the file's pages malformed (a truncated or
     /// overwritten file).
     public var isCorrupt: Bool { resultCode == SQLITE_CORRUPT }
+    /// `SQLITE_CANTOPEN` family: the file (or, for a WAL database, its side files) cannot be opened.
+    public var isCantOpen: Bool { resultCode == SQLITE_CANTOPEN }
     /// `SQLITE_NOTADB`: the file is not an SQLite database.
     public var isNotADatabase: Bool { resultCode == SQLITE_NOTADB }
     /// `SQLITE_CONSTRAINT` family, e.g. `SQLITE_CONSTRAINT_UNIQUE`.

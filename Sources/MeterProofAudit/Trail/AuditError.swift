@@ -76,7 +76,7 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
         if e.isCorrupt {
             return AuditError(.corrupt, "\(what): the trail file is damaged, its pages are malformed (truncated or overwritten; \(e.description))")
         }
-        if e.resultCode == 14 /* SQLITE_CANTOPEN */ {
+        if e.isCantOpen {
             return AuditError(.storage, "\(what): cannot open the trail file (\(e.description))")
         }
         return AuditError(.storage, "\(what): \(e.description)")

@@ -43,13 +43,13 @@ public final class AuditTrail {
 
     // MARK: Creating and opening
 
+    /// The page size a new trail is created with (existing trails keep theirs).
+    package static let newTrailPageSize = 8192
+
     /// Creates a new, empty trail at `path` for the log key `signer`. Refuses to overwrite.
     ///
     /// The file is built under a temporary name and linked into place only when complete,
     /// so a crash leaves either no trail or a whole one.
-    /// The page size a new trail is created with (existing trails keep theirs).
-    package static let newTrailPageSize = 8192
-
     @discardableResult
     public static func create(path: String, signer: NoteSigner) throws(AuditError) -> AuditTrail {
         if access(path, F_OK) == 0 {
@@ -172,7 +172,7 @@ public final class AuditTrail {
             // A writer (or a WAL reader) must create `-wal` and `-shm` beside the file: in a
             // directory it cannot write, SQLite only says it cannot open the file.
             let dir = FileSystem.dirname(path)
-            if e.resultCode == 14 /* SQLITE_CANTOPEN */, access(dir, W_OK) != 0, access(path, R_OK) == 0 {
+            if e.isCantOpen, access(dir, W_OK) != 0, access(path, R_OK) == 0 {
                 throw AuditError(.readOnly, "opening \(path): its directory \(dir) is read-only, and the trail needs to create its -wal and -shm files there (\(e.description))")
             }
             throw AuditError.from(e, doing: "opening \(path)")
