@@ -133,38 +133,14 @@ import Glibc
 @Suite struct ImportStreamInputTests {
     @Test(.timeLimit(.minutes(1)))
     func aLineThatNeverEndsStopsOnSIGTERM() throws {
-        let bin = try #require(TrailPaths.cli, "the meterproof executable was not found next to the tests; run `swift build` first")
-        let s = try TrailScratch("endless")
-        let db = s.path("t.sqlite")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
         // /dev/zero: one line, never ending. It used to be read (and hashed) until SIGKILL.
-        p.arguments = ["audit", "import", "--db", db, "--signing-key", s.path("log.key"), "--keys", TrailPaths.testKeys, "--no-progress", "/dev/zero"]
-        let output = Pipe(), errors = Pipe()
-        p.standardOutput = output
-        p.standardError = errors
-        try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        let deadline = Date().addingTimeInterval(30)
-        while !FileManager.default.fileExists(atPath: db) {
-            try #require(Date() < deadline && p.isRunning, "the import did not start")
-            usleep(10_000)
-        }
-        usleep(300_000)  // well into the endless line
-        let sent = Date()
-        kill(p.processIdentifier, SIGTERM)
-        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        _ = errors.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(Date().timeIntervalSince(sent) < 10, "the import took \(Date().timeIntervalSince(sent)) s to stop")
-        #expect(p.terminationReason == .exit && p.terminationStatus == 130, "\(out)")
-        #expect(out.hasPrefix("import INTERRUPTED"), "\(out)")
-        #expect(try AuditTrail(path: db, readOnly: true).size() == 0)
+        try expectStopsOnSIGTERM(try TrailScratch("endless"), input: "/dev/zero")
     }
 
-    /// Starts `audit import` on `input`, sends SIGTERM after `wait`, and expects a prompt exit
-    /// 130 with nothing recorded: the import was waiting for input that never came.
-    func expectStopsWhileWaiting(_ s: TrailScratch, input: String, stdin: Pipe? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    /// Starts `audit import` on `input`, sends SIGTERM 300 ms after the trail exists (well into
+    /// the endless line, or the wait for input that never comes), and expects a prompt exit
+    /// 130 with nothing recorded.
+    func expectStopsOnSIGTERM(_ s: TrailScratch, input: String, stdin: Pipe? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let bin = try #require(TrailPaths.cli, "the meterproof executable was not found next to the tests; run `swift build` first")
         let db = s.path("t-\(UUID().uuidString).sqlite")
         let p = Process()
@@ -187,9 +163,10 @@ import Glibc
         let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         _ = errors.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        #expect(Date().timeIntervalSince(sent) < 10, "took \(Date().timeIntervalSince(sent)) s to stop", sourceLocation: sourceLocation)
+        #expect(Date().timeIntervalSince(sent) < 10, "the import took \(Date().timeIntervalSince(sent)) s to stop", sourceLocation: sourceLocation)
         #expect(p.terminationReason == .exit && p.terminationStatus == 130, "\(out)", sourceLocation: sourceLocation)
         #expect(out.hasPrefix("import INTERRUPTED"), "\(out)", sourceLocation: sourceLocation)
+        #expect(try AuditTrail(path: db, readOnly: true).size() == 0, sourceLocation: sourceLocation)
     }
 
     @Test(.timeLimit(.minutes(1)))
@@ -198,18 +175,18 @@ import Glibc
         // A FIFO no writer has opened: the open itself waits (it used to restart after the signal).
         let lonely = s.path("lonely.fifo")
         #expect(mkfifo(lonely, 0o600) == 0)
-        try expectStopsWhileWaiting(s, input: lonely)
+        try expectStopsOnSIGTERM(s, input: lonely)
         // A FIFO whose writer sends nothing: the read waits.
         let idle = s.path("idle.fifo")
         #expect(mkfifo(idle, 0o600) == 0)
         let writer = open(idle, O_RDWR | O_CLOEXEC)  // a writer that never writes (O_RDWR does not wait)
         #expect(writer >= 0)
         defer { close(writer) }
-        try expectStopsWhileWaiting(s, input: idle)
+        try expectStopsOnSIGTERM(s, input: idle)
         // Standard input from a pipe nobody writes to.
         let pipe = Pipe()
         defer { try? pipe.fileHandleForWriting.close() }
-        try expectStopsWhileWaiting(s, input: "-", stdin: pipe)
+        try expectStopsOnSIGTERM(s, input: "-", stdin: pipe)
     }
 
     @Test(.timeLimit(.minutes(1)))

@@ -132,14 +132,21 @@ import Testing
         try expectRefused(["audit", "checkpoint", "--db", path, "--signing-key", s.path("log.key")], exit: 1, mentions: "checkpoint stored in the trail is -1")
     }
 
-    @Test func aCorruptPageWhileListingIsCorruptTrail() throws {
-        // 300 entries, all in the main file; then the pages of the last third overwritten.
-        let s = try TrailScratch("corrupt")
+    /// A trail of 300 recorded entries, checkpointed so all of them are in the main file
+    /// (damage to it is then damage to the trail); the scratch directory and the file's path.
+    static func entriesInTheMainFile(_ tag: String) throws -> (TrailScratch, String) {
+        let s = try TrailScratch(tag)
         let (trail, _) = try TrailFixture.makeTrail(s)
         for k in 0..<3 { _ = try trail.append((0..<100).map { AuditTrail.Pending(entry: TrailFixture.entry(k * 100 + $0, nonce: nil)) }) }
         let path = s.path("trail.sqlite")
-        let db = try SQLiteDatabase(path: path, mode: .readWrite)
-        try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        try SQLiteDatabase(path: path, mode: .readWrite).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return (s, path)
+    }
+
+    @Test func aCorruptPageWhileListingIsCorruptTrail() throws {
+        // The pages of the last third overwritten.
+        let (scratch, path) = try Self.entriesInTheMainFile("corrupt")
+        defer { withExtendedLifetime(scratch) {} }
         let size = try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
         let h = try #require(FileHandle(forUpdatingAtPath: path))
         try h.seek(toOffset: UInt64(size / 3 * 2 / 4096 * 4096))
@@ -156,14 +163,10 @@ import Testing
     }
 
     @Test func aTruncatedFileIsCorruptTrailAndADirectoryIsBadInput() throws {
-        let s = try TrailScratch("truncated")
-        let (trail, _) = try TrailFixture.makeTrail(s)
-        for k in 0..<3 { _ = try trail.append((0..<100).map { AuditTrail.Pending(entry: TrailFixture.entry(k * 100 + $0, nonce: nil)) }) }
-        let path = s.path("trail.sqlite")
-        try SQLiteDatabase(path: path, mode: .readWrite).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        let (s, path) = try Self.entriesInTheMainFile("truncated")
         let size = try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
         let original = try Data(contentsOf: URL(fileURLWithPath: path))
-        // Cut early the file fails to open; cut later it opens and the scan finds the damage.
+        // Wherever the cut is, opening the file or the scan finds the damage.
         var openFailures = 0
         for cut in [8192 * 2, size / 3, size / 2, size * 2 / 3] {
             try original.prefix(cut).write(to: URL(fileURLWithPath: path))
