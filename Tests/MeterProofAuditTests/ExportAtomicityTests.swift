@@ -114,6 +114,32 @@ import Testing
         #expect(failedAt == "write_failed")
     }
 
+    /// Proof files are written on several threads: when creating one fails midway (here the
+    /// small tmpfs runs out of inodes), the export still fails with `write_failed` naming a
+    /// proof file, stops starting new ones, and leaves nothing behind.
+    @Test(.enabled(if: TrailDiskFullTests.canMount, "needs root to mount a small tmpfs"))
+    func runningOutOfInodesAmongProofFilesFailsTheExport() throws {
+        let f = try ExportFixture.get()
+        let t = try f.trail()
+        let selection = EntryFilter(outcome: "accepted")
+        let probeDir = try makeTempDir()
+        let probe = try t.exportBundle(to: probeDir + "/probe", options: ExportOptions(filter: selection))
+        #expect(probe.proofFiles > 40)
+        let dir = try makeTempDir() + "/small"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        let mount = try TrailRun.program("/bin/mount", ["-t", "tmpfs", "-o", "size=64m,nr_inodes=40", "tmpfs", dir])
+        guard mount.status == 0 else {
+            print("ExportAtomicityTests: skipping, tmpfs could not be mounted here: \(mount.stderr)")
+            return
+        }
+        defer { _ = try? TrailRun.program("/bin/umount", [dir]) }
+        var failure: ExportError? = nil
+        do { _ = try t.exportBundle(to: dir + "/bundle", options: ExportOptions(filter: selection)) } catch { failure = error }
+        #expect(failure?.code.rawValue == "write_failed")
+        #expect(failure?.reason.contains("/proofs/") == true, "\(String(describing: failure?.reason))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+    }
+
     @Test func trailWithoutCheckpointWritesNothing() throws {
         let dir = try makeTempDir()
         let signer = try NoteSigner.generate(name: "export.test/empty")

@@ -38,9 +38,9 @@ func errnoText(_ e: Int32 = errno) -> String { String(cString: strerror(e)) }
 ///
 /// The file is created with `O_EXCL`, so an export never writes through a file it did not create.
 ///
-/// With `background`, hashing and `write(2)` run in order on a serial queue shared by the
-/// background writers (the two big `entries.*` files), at most two chunks behind the caller,
-/// while the exporting thread goes on reading the trail. A failure there is reported by the
+/// With `background`, hashing and `write(2)` run in order on the file's own serial queue (the
+/// two big `entries.*` files are hashed and written side by side), at most two chunks behind
+/// the caller, while the exporting thread goes on reading the trail. A failure there is reported by the
 /// next `write` or by `close()`. Only the calling thread touches `buffer` and `byteCount`; only
 /// the queue touches the descriptor's writes, the hasher and the writeback counters until
 /// `close()` has drained it.
@@ -55,14 +55,13 @@ final class BundleFileWriter: @unchecked Sendable {
     private let queue: DispatchQueue?
     private let slots = DispatchSemaphore(value: 2)
     private let failure = Mutex<ExportError?>(nil)
-    private static let backgroundQueue = DispatchQueue(label: "meterproof.export.files")
 
     /// Creates `root/relativePath`; with `syncEach`, `close()` fsyncs it.
     init(root: String, relativePath: String, syncEach: Bool, background: Bool = false) throws(ExportError) {
         self.relativePath = relativePath
         self.fullPath = root + "/" + relativePath
         self.syncEach = syncEach
-        self.queue = background ? Self.backgroundQueue : nil
+        self.queue = background ? DispatchQueue(label: "meterproof.export.file") : nil
         fd = open(fullPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if fd < 0 { throw ExportError(.writeFailed, "cannot create \(fullPath): \(errnoText())") }
         buffer.reserveCapacity(1 << 16)
