@@ -3,7 +3,7 @@ import MeterProof
 import Synchronization
 import MeterProofAudit
 
-/// `meterproof-bench import [--captures N] [--jobs J] [--rounds R]`: the offline-audit rate of the
+/// `meterproof-bench import [--captures N] [--jobs J] [--rounds R] [--random-nonces]`: the offline-audit rate of the
 /// real CLI on a generated file of bound captures, next to the raw OpenSSL verify rate times the
 /// cores used and a Python baseline doing the same verify + SQLite insert work, in R rounds
 /// (default 3) that each measure all three.
@@ -12,10 +12,11 @@ enum ImportBench {
         let n = o.int("captures", 100_000)
         let cores = o.int("jobs", ProcessInfo.processInfo.activeProcessorCount)
         print("# meterproof-bench import (release build, \(n) bound captures, \(cores) cores)")
-        let file = NSTemporaryDirectory() + "meterproof-bench-captures-\(n).jsonl"
+        let randomNonces = o.has("random-nonces")
+        let file = NSTemporaryDirectory() + "meterproof-bench-captures-\(n)\(randomNonces ? "-random" : "").jsonl"
         if !FileManager.default.fileExists(atPath: file) {
             let t0 = now()
-            generate(count: n, to: file)
+            generate(count: n, to: file, randomNonces: randomNonces)
             print("generated \(file) in \(fmt(now() - t0, 1)) s")
         }
         // The limit: a single-core raw OpenSSL PS256 verify loop on the same key.
@@ -123,7 +124,7 @@ enum ImportBench {
     }
 
     /// Writes `count` bound captures signed with the v1 test key, using every core.
-    static func generate(count: Int, to path: String) {
+    static func generate(count: Int, to path: String, randomNonces: Bool = false) {
         let sim = BenchFixtures.simulator(version: 1)
         let base: Int64 = 1_800_000_000
         let threads = ProcessInfo.processInfo.activeProcessorCount
@@ -131,7 +132,8 @@ enum ImportBench {
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             var local: [(Int, String)] = []
             for i in stride(from: t, to: count, by: threads) {
-                let nonce = String(format: "%08x-%04x-4%03x-8%03x-%012x", i, i & 0xFFFF, i & 0xFFF, (i >> 12) & 0xFFF, i &* 2_654_435_761 & 0xFFFF_FFFF_FFFF)
+                let nonce = randomNonces ? UUID().uuidString.lowercased()
+                    : String(format: "%08x-%04x-4%03x-8%03x-%012x", i, i & 0xFFFF, i & 0xFFF, (i >> 12) & 0xFFF, i &* 2_654_435_761 & 0xFFFF_FFFF_FFFF)
                 let product = "prod-\(["alpha", "beta", "gamma"][i % 3])"
                 let iat = base + Int64(i)
                 let resp = try! sim.response(productCode: product, keyVersion: 1, nonce: nonce, issuedAt: iat)
