@@ -175,6 +175,27 @@ import Testing
         #expect(code { _ = try trail.exportBundle(to: dir + "/b", options: ExportOptions(filter: EntryFilter(productCode: "none"))) } == nil)
     }
 
+    /// Proofs are built from the stored leaf hashes only after they were checked against the
+    /// tree the scan computed from the entries' bytes: a stored leaf hash changed behind the
+    /// trail's back (bodies intact, so the root still matches) fails a filtered export.
+    @Test func alteredStoredLeafHashFailsAFilteredExport() throws {
+        let f = try ExportFixture.get()
+        let path = try f.copyTrail()
+        let raw = try SQLiteDatabase(path: path, mode: .readWrite)
+        try raw.execute("DROP TRIGGER entries_no_update")
+        try raw.execute("UPDATE entries SET leaf_hash = zeroblob(32) WHERE seq = 3")
+        let t = try AuditTrail(path: path)
+        let parent = try makeTempDir()
+        var failure: ExportError? = nil
+        do { _ = try t.exportBundle(to: parent + "/b", options: ExportOptions(filter: EntryFilter(outcome: "accepted"))) } catch { failure = error }
+        #expect(failure?.code.rawValue == "inconsistent_checkpoint")
+        #expect(failure?.reason.contains("entries 0..<") == true, "\(String(describing: failure?.reason))")
+        #expect(!FileManager.default.fileExists(atPath: parent + "/b"))
+        #expect(try leftovers(parent, "b").isEmpty)
+        // The whole prefix needs no proofs: it is recomputed from the bytes and exports fine.
+        #expect(code { _ = try t.exportBundle(to: parent + "/full") } == nil)
+    }
+
     @Test func trailThatNoLongerMatchesItsCheckpointIsRefused() throws {
         let f = try ExportFixture.get()
         let path = try f.copyTrail()

@@ -195,6 +195,75 @@ import Testing
     }
 }
 
+@Suite struct ChunkedInclusionProofTests {
+    /// Builds the tree of `n` test leaves in chunks of `1 << bits`, marking `marked`, and checks
+    /// every marked leaf's path against the reference proof and the root.
+    func check(n: Int, bits: Int, marked: Set<Int>) throws {
+        var source = DictionaryNodeSource()
+        var frontier = MerkleFrontier()
+        var chunked = ChunkedInclusionProofs(chunkBits: bits)
+        for i in 0..<n {
+            frontier.append(testLeaf(i)) { level, index, hash in source.nodes[.init(level: level, index: index)] = hash }
+            chunked.append(testLeaf(i), mark: marked.contains(i))
+        }
+        #expect(chunked.size == UInt64(n))
+        #expect(chunked.finish() == frontier.root, "n=\(n) bits=\(bits)")
+        #expect(chunked.marked == marked.sorted().map(UInt64.init))
+        var seen: [UInt64] = []
+        for c in chunked.markedChunks() {
+            let leaves = c.leaves.map { testLeaf(Int($0)) }
+            for (m, path) in try chunked.proofs(chunk: c.chunk, leafHashes: leaves) {
+                #expect(path == (try MerkleProofs.inclusionProof(index: m, treeSize: UInt64(n), source: source)), "n=\(n) bits=\(bits) m=\(m)")
+                seen.append(m)
+            }
+        }
+        #expect(seen == marked.sorted().map(UInt64.init))
+    }
+
+    @Test func matchesTheReferenceForEveryLeafAcrossChunkBoundaries() throws {
+        for bits in 1...3 {
+            for n in 1...40 { try check(n: n, bits: bits, marked: Set(0..<n)) }
+        }
+        // The default chunk size, with trees just below, at and above one and two chunks.
+        for n in [4095, 4096, 4097, 8192, 8193, 12_289] {
+            try check(n: n, bits: 12, marked: Set([0, 1, 4094, 4095, 4096, 4097, 8191, 8192, n - 2, n - 1].filter { $0 < n }))
+        }
+    }
+
+    @Test func sparseAndEmptySelections() throws {
+        try check(n: 1000, bits: 4, marked: [0, 15, 16, 17, 511, 512, 999])
+        try check(n: 1000, bits: 4, marked: [])
+        try check(n: 1, bits: 12, marked: [0])
+        var empty = ChunkedInclusionProofs()
+        #expect(empty.finish() == RFC6962.emptyRoot)
+        #expect(empty.markedChunks().isEmpty)
+    }
+
+    @Test func leafHashesThatAreNotTheChunksAreRefused() throws {
+        var chunked = ChunkedInclusionProofs(chunkBits: 3)
+        for i in 0..<20 { chunked.append(testLeaf(i), mark: i == 9) }
+        _ = chunked.finish()
+        let leaves = (8..<16).map(testLeaf)
+        #expect(try chunked.proofs(chunk: 1, leafHashes: leaves).map(\.index) == [9])
+        var swapped = leaves
+        swapped.swapAt(2, 3)
+        #expect(throws: TransparencyError.self) { try chunked.proofs(chunk: 1, leafHashes: swapped) }
+        #expect(throws: TransparencyError.self) { try chunked.proofs(chunk: 1, leafHashes: Array(leaves.dropLast())) }
+        #expect(throws: TransparencyError.self) { try chunked.proofs(chunk: 3, leafHashes: leaves) }
+        // The partial last chunk has 4 leaves.
+        #expect(try chunked.proofs(chunk: 2, leafHashes: (16..<20).map(testLeaf)).isEmpty)
+        #expect(throws: TransparencyError.self) { try chunked.proofs(chunk: 2, leafHashes: (16..<24).map(testLeaf)) }
+    }
+
+    /// Proof file lines of SHA256SUMS sort as the paths do, bytewise.
+    @Test func proofPathOrderIsBytewisePathOrder() {
+        let seqs: [UInt64] = [0, 1, 2, 9, 10, 11, 19, 20, 99, 100, 101, 109, 110, 1000, 1_000_000, 999_999, 4096, 40960, 409,
+                              UInt64(Int64.max), UInt64(Int64.max) - 1, 1_000_000_000_000_000_000, 999_999_999_999_999_999]
+        let byPath = seqs.sorted { BundleLayout.proof($0).utf8.lexicographicallyPrecedes(BundleLayout.proof($1).utf8) }
+        #expect(seqs.sorted(by: AuditTrail.ProofFileSum.pathOrder) == byPath)
+    }
+}
+
 @Suite struct EntryCSVTests {
     @Test func quotesOnlyWhenNeededAndKeepsNullApartFromEmpty() throws {
         var e = AuditEntry(rejected: .malformedInput, message: "bad, \"very\" bad\r\nline", source: .import,

@@ -160,7 +160,7 @@ extension AuditTrail {
         }
         try csv.write(EntryCSV.header)
 
-        var proofs = BatchInclusionProofs()
+        var proofs = ChunkedInclusionProofs()
         var counts = BundleManifest.Counts()
         var firstSeq: UInt64? = nil, lastSeq: UInt64? = nil
         var usedKeys = KeyUsage()
@@ -249,7 +249,7 @@ extension AuditTrail {
         guard proofs.size == cp.size else {
             throw ExportError(AuditError(.inconsistent, "the trail holds \(proofs.size) entries below the checkpoint's size \(cp.size): entries are missing (run `meterproof audit verify`)"))
         }
-        guard proofs.root == cp.root else {
+        guard proofs.finish() == cp.root else {
             throw ExportError(AuditError(.inconsistent, "the first \(cp.size) entries do not hash to the checkpoint's root: the trail was altered (run `meterproof audit verify`)"))
         }
         try finish(jsonl)
@@ -288,11 +288,11 @@ extension AuditTrail {
 
         // Proofs, unless the bundle is the whole prefix (then the root is recomputed instead).
         var proofCount = 0
+        var proofSums: [ProofFileSum] = []
         if !fullPrefix && counts.entries > 0 {
             try BundleDirectory.makeSubdirectory(root + "/" + BundleLayout.proofsDirectory)
-            let written = try Self.writeProofFiles(proofs, root: root, note: note, syncEach: syncEach, shouldStop: options.shouldStop)
-            sums.append(contentsOf: written)
-            proofCount = written.count
+            proofSums = try writeProofFiles(proofs, root: root, note: note, syncEach: syncEach, shouldStop: options.shouldStop)
+            proofCount = proofSums.count
         }
 
         let createdAt = RFC3339.format(milliseconds: options.createdAt ?? Clock.nowMilliseconds())
@@ -307,10 +307,22 @@ extension AuditTrail {
             manifest: manifest, vkey: verifier.vkey, keyVersions: keys.map(\.version),
             example: example.map { (seq: $0.seq, line: $0.line, keyVersion: Int($0.version)) }))
 
+        // SHA256SUMS in path order: the other files merged with the proof files, whose paths
+        // sort as their seqs' decimal digits do (`.` sorts before every digit).
         sums.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
-        let sumsText = sums.map { Hex.encode($0.hash) + "  " + $0.path + "\n" }.joined()
+        proofSums.sort { ProofFileSum.pathOrder($0.seq, $1.seq) }
         let sw = try BundleFileWriter(root: root, relativePath: BundleLayout.sums, syncEach: syncEach)
-        try sw.write(sumsText)
+        var p = 0
+        for s in sums {
+            while p < proofSums.count {
+                let path = BundleLayout.proof(proofSums[p].seq)
+                guard path.utf8.lexicographicallyPrecedes(s.path.utf8) else { break }
+                try sw.write(proofSums[p].hash.hex + "  " + path + "\n")
+                p += 1
+            }
+            try sw.write(Hex.encode(s.hash) + "  " + s.path + "\n")
+        }
+        for q in proofSums[p...] { try sw.write(q.hash.hex + "  " + BundleLayout.proof(q.seq) + "\n") }
         _ = try sw.close()
 
         try stopIfAsked()
@@ -324,43 +336,105 @@ extension AuditTrail {
 
     static let exportBatchSize = 4096
 
-    /// Writes `proofs/<seq>.tlog-proof` for every marked leaf, on every core (creating a file
-    /// costs tens of microseconds of system time; threads overlap all but the directory
-    /// update), and returns each file's path and SHA-256 in seq order. The first failure in
+    /// The stored leaf hashes of entries `range`, in seq order.
+    ///
+    /// - Throws: `inconsistent` if one is missing or is not 32 bytes.
+    private func leafHashes(_ range: Range<UInt64>) throws -> [MerkleHash] {
+        let st = try db.cachedStatement("SELECT seq, leaf_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq")
+        defer { st.reset() }
+        try st.bind(Int64(bitPattern: range.lowerBound), at: 1)
+        try st.bind(Int64(bitPattern: range.upperBound), at: 2)
+        var out: [MerkleHash] = []
+        out.reserveCapacity(range.count)
+        while try st.step() {
+            let seq = range.lowerBound + UInt64(out.count)
+            guard UInt64(bitPattern: st.int64(at: 0)) == seq, let h = st.withBlob(at: 1, { MerkleHash(bytes: $0) }) else {
+                throw AuditError(.inconsistent, "the stored leaf hash of entry \(seq) is missing or malformed (run `meterproof audit verify`)")
+            }
+            out.append(h)
+        }
+        guard out.count == range.count else {
+            throw AuditError(.inconsistent, "the stored leaf hash of entry \(range.lowerBound + UInt64(out.count)) is missing (run `meterproof audit verify`)")
+        }
+        return out
+    }
+
+    /// A proof file's seq and SHA-256, for `SHA256SUMS` (40 bytes a file, its path made again
+    /// when the line is written).
+    struct ProofFileSum: Sendable {
+        let seq: UInt64
+        let hash: MerkleHash
+
+        /// Whether `proofs/<a>.tlog-proof` sorts bytewise before `proofs/<b>.tlog-proof`: the
+        /// decimal digits compare as strings, a prefix first (`.` sorts before every digit).
+        /// Compared as the digits padded with zeros to 19 places (a seq is at most
+        /// `Int64.max`), then by length.
+        static func pathOrder(_ a: UInt64, _ b: UInt64) -> Bool {
+            let ka = padded(a), kb = padded(b)
+            return ka.value != kb.value ? ka.value < kb.value : ka.digits < kb.digits
+        }
+
+        static func padded(_ v: UInt64) -> (value: UInt64, digits: Int) {
+            var digits = 1
+            var t = v
+            while t >= 10 { t /= 10; digits += 1 }
+            var value = v
+            for _ in digits..<19 { value &*= 10 }
+            return (value, digits)
+        }
+    }
+
+    /// Writes `proofs/<seq>.tlog-proof` for every marked leaf, one chunk of the tree at a time:
+    /// the chunk's stored leaf hashes are read back and checked against the root the scan
+    /// computed for it from the entries' bytes, then its proofs are written from every core
+    /// (creating a file costs tens of microseconds of system time; threads overlap all but the
+    /// directory update). Returns each file's seq and SHA-256 in seq order. The first failure in
     /// seq order is thrown; once one file has failed, the others are not started.
-    private static func writeProofFiles(_ proofs: BatchInclusionProofs, root: String, note: SignedNote, syncEach: Bool,
-                                        shouldStop: @escaping @Sendable () -> Bool) throws(ExportError) -> [(path: String, hash: [UInt8])] {
-        let marked = proofs.markedIndices
-        let failed = Atomic<Bool>(false)
-        let results: [Result<(path: String, hash: [UInt8]), ExportError>?] = Parallel.mapBalanced(marked.count, chunk: 64) { i in
-            if failed.load(ordering: .relaxed) { return nil }
-            let r = Result { () throws(ExportError) -> (path: String, hash: [UInt8]) in
-                if i % 256 == 0 && shouldStop() {
-                    throw ExportError(.interrupted, "the export was interrupted; nothing was published and its temporary directory was removed")
-                }
-                let seq = marked[i]
-                let hashes: [MerkleHash]
-                do throws(TransparencyError) { hashes = try proofs.proof(for: seq) } catch {
-                    throw ExportError(AuditError(.inconsistent, "building inclusion proofs: \(error)"))
-                }
-                let path = BundleLayout.proof(seq)
-                let w = try BundleFileWriter(root: root, relativePath: path, syncEach: syncEach)
-                try w.write(TlogProof(index: seq, hashes: hashes, checkpoint: note).serialized)
-                return (path, try w.close())
+    private func writeProofFiles(_ proofs: ChunkedInclusionProofs, root: String, note: SignedNote, syncEach: Bool,
+                                 shouldStop: @escaping @Sendable () -> Bool) throws(ExportError) -> [ProofFileSum] {
+        var out: [ProofFileSum] = []
+        out.reserveCapacity(proofs.marked.count)
+        for chunk in proofs.markedChunks() {
+            if shouldStop() {
+                throw ExportError(.interrupted, "the export was interrupted; nothing was published and its temporary directory was removed")
             }
-            if case .failure = r { failed.store(true, ordering: .relaxed) }
-            return r
-        }
-        var out: [(path: String, hash: [UInt8])] = []
-        out.reserveCapacity(results.count)
-        for r in results {
-            switch r {
-            case .success(let v)?: out.append(v)
-            case .failure(let e)?: throw e
-            case nil: continue
+            let paths: [(index: UInt64, path: [MerkleHash])]
+            do {
+                let leaves = try leafHashes(chunk.leaves)
+                do throws(TransparencyError) { paths = try proofs.proofs(chunk: chunk.chunk, leafHashes: leaves) } catch {
+                    throw AuditError(.inconsistent, "building inclusion proofs for entries \(chunk.leaves.lowerBound)..<\(chunk.leaves.upperBound): \(error) (run `meterproof audit verify`)")
+                }
+            } catch let e as AuditError {
+                throw ExportError(e)
+            } catch let e as SQLiteError {
+                throw ExportError(AuditError.from(e, doing: "reading leaf hashes"))
+            } catch {
+                throw ExportError(AuditError(.storage, "reading leaf hashes: \(error)"))
             }
+            let failed = Atomic<Bool>(false)
+            let results: [Result<MerkleHash, ExportError>?] = Parallel.mapBalanced(paths.count, chunk: 64) { i in
+                if failed.load(ordering: .relaxed) { return nil }
+                let r = Result { () throws(ExportError) -> MerkleHash in
+                    if i % 256 == 255 && shouldStop() {
+                        throw ExportError(.interrupted, "the export was interrupted; nothing was published and its temporary directory was removed")
+                    }
+                    let (seq, hashes) = paths[i]
+                    let w = try BundleFileWriter(root: root, relativePath: BundleLayout.proof(seq), syncEach: syncEach)
+                    try w.write(TlogProof(index: seq, hashes: hashes, checkpoint: note).serialized)
+                    return MerkleHash(bytes: try w.close())!
+                }
+                if case .failure = r { failed.store(true, ordering: .relaxed) }
+                return r
+            }
+            for (i, r) in results.enumerated() {
+                switch r {
+                case .success(let h)?: out.append(ProofFileSum(seq: paths[i].index, hash: h))
+                case .failure(let e)?: throw e
+                case nil: continue
+                }
+            }
+            // A file is skipped only after another failed, and that failure was thrown above.
         }
-        // Every file was skipped only after another failed, and that failure was thrown above.
         return out
     }
 
