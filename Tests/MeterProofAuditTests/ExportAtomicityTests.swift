@@ -89,13 +89,7 @@ import Testing
     func aDiskFillingUpFailsTheExportAndLeavesNothing(kib: Int) throws {
         let f = try ExportFixture.get()
         let t = try f.trail()
-        let dir = try makeTempDir() + "/small"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
-        let mount = try TrailRun.program("/bin/mount", ["-t", "tmpfs", "-o", "size=\(kib)k", "tmpfs", dir])
-        guard mount.status == 0 else {
-            print("ExportAtomicityTests: skipping, tmpfs could not be mounted here: \(mount.stderr)")
-            return
-        }
+        guard let dir = try mountSmallTmpfs("size=\(kib)k") else { return }
         defer { _ = try? TrailRun.program("/bin/umount", [dir]) }
         #expect(code { _ = try t.exportBundle(to: dir + "/bundle") } == "write_failed")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
@@ -125,19 +119,26 @@ import Testing
         let probeDir = try makeTempDir()
         let probe = try t.exportBundle(to: probeDir + "/probe", options: ExportOptions(filter: selection))
         #expect(probe.proofFiles > 40)
-        let dir = try makeTempDir() + "/small"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
-        let mount = try TrailRun.program("/bin/mount", ["-t", "tmpfs", "-o", "size=64m,nr_inodes=40", "tmpfs", dir])
-        guard mount.status == 0 else {
-            print("ExportAtomicityTests: skipping, tmpfs could not be mounted here: \(mount.stderr)")
-            return
-        }
+        guard let dir = try mountSmallTmpfs("size=64m,nr_inodes=40") else { return }
         defer { _ = try? TrailRun.program("/bin/umount", [dir]) }
         var failure: ExportError? = nil
         do { _ = try t.exportBundle(to: dir + "/bundle", options: ExportOptions(filter: selection)) } catch { failure = error }
         #expect(failure?.code.rawValue == "write_failed")
         #expect(failure?.reason.contains("/proofs/") == true, "\(String(describing: failure?.reason))")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+    }
+
+    /// A fresh directory with a tmpfs of `options` mounted on it, or nil (printing why) where
+    /// it cannot be mounted; the caller unmounts it.
+    func mountSmallTmpfs(_ options: String) throws -> String? {
+        let dir = try makeTempDir() + "/small"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        let mount = try TrailRun.program("/bin/mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir])
+        guard mount.status == 0 else {
+            print("ExportAtomicityTests: skipping, tmpfs could not be mounted here: \(mount.stderr)")
+            return nil
+        }
+        return dir
     }
 
     @Test func trailWithoutCheckpointWritesNothing() throws {

@@ -237,14 +237,8 @@ extension AuditTrail {
                 if batch.count >= Self.exportBatchSize { try flush() }
             }
             try drain()
-        } catch let e as ExportError {
-            throw e
-        } catch let e as AuditError {
-            throw ExportError(e)
-        } catch let e as SQLiteError {
-            throw ExportError(AuditError.from(e, doing: "reading entries"))
         } catch {
-            throw ExportError(AuditError(.storage, "reading entries: \(error)"))
+            throw Self.exportError(error, doing: "reading entries")
         }
         guard proofs.size == cp.size else {
             throw ExportError(AuditError(.inconsistent, "the trail holds \(proofs.size) entries below the checkpoint's size \(cp.size): entries are missing (run `meterproof audit verify`)"))
@@ -336,6 +330,16 @@ extension AuditTrail {
 
     static let exportBatchSize = 4096
 
+    /// An error met while reading the trail for an export, as the export reports it.
+    static func exportError(_ error: any Error, doing what: String) -> ExportError {
+        switch error {
+        case let e as ExportError: return e
+        case let e as AuditError: return ExportError(e)
+        case let e as SQLiteError: return ExportError(AuditError.from(e, doing: what))
+        default: return ExportError(AuditError(.storage, "\(what): \(error)"))
+        }
+    }
+
     /// The stored leaf hashes of entries `range`, in seq order.
     ///
     /// - Throws: `inconsistent` if one is missing or is not 32 bytes.
@@ -404,12 +408,8 @@ extension AuditTrail {
                 do throws(TransparencyError) { paths = try proofs.proofs(chunk: chunk.chunk, leafHashes: leaves) } catch {
                     throw AuditError(.inconsistent, "building inclusion proofs for entries \(chunk.leaves.lowerBound)..<\(chunk.leaves.upperBound): \(error) (run `meterproof audit verify`)")
                 }
-            } catch let e as AuditError {
-                throw ExportError(e)
-            } catch let e as SQLiteError {
-                throw ExportError(AuditError.from(e, doing: "reading leaf hashes"))
             } catch {
-                throw ExportError(AuditError(.storage, "reading leaf hashes: \(error)"))
+                throw Self.exportError(error, doing: "reading leaf hashes")
             }
             let failed = Atomic<Bool>(false)
             let results: [Result<MerkleHash, ExportError>?] = Parallel.mapBalanced(paths.count, chunk: 64) { i in
