@@ -29,6 +29,7 @@ import Testing
         #expect(try BundleEdit.read(dir, "checkpoint") == Array(try t.latestCheckpoint()!.serialized.utf8))
         #expect(try BundleEdit.files(dir) == ["SHA256SUMS", "VERIFY.md", "checkpoint", "entries.csv", "entries.jsonl",
                                               "keys/keyring.json", "keys/v1.pem", "keys/v2.pem", "log-key.vkey", "manifest.json"])
+        #expect(s.fileCount == 10)
 
         let v = try BundleVerifier(directory: dir, logKey: t.verifier).verify()
         #expect(v.problemCode == nil, "\(v.problem ?? "")")
@@ -63,7 +64,9 @@ import Testing
         #expect(s.manifest.selection.filter == EntryFilter(since: filter.since, until: filter.until, outcome: filter.outcome, productCode: filter.productCode))
         let lines = try BundleEdit.lines(dir, "entries.jsonl")
         #expect(lines.map { Array($0.dropLast()) } == (try want.map { try $0.canonicalBytes() }))
-        let proofs = try BundleEdit.files(dir).filter { $0.hasPrefix("proofs/") }
+        let files = try BundleEdit.files(dir)
+        #expect(s.fileCount == files.count)
+        let proofs = files.filter { $0.hasPrefix("proofs/") }
         #expect(Set(proofs) == Set(want.map { "proofs/\($0.seq).tlog-proof" }))
         // Each proof equals what the trail itself proves against the same checkpoint.
         let t = try f.trail()
@@ -79,6 +82,30 @@ import Testing
         // Only keys that verified a selected entry are bundled.
         let fps = Set(want.compactMap(\.keyFingerprint))
         #expect(s.keyFiles == fps.count)
+    }
+
+    /// With chunks of 4 and 8 leaves the fixture's proofs cross dozens of chunk boundaries:
+    /// every proof file equals the trail's own proof, SHA256SUMS merges them in path order,
+    /// and the bundle verifies.
+    @Test(arguments: [2, 3])
+    func proofsAcrossManySmallChunksMatchTheTrails(bits: Int) throws {
+        let f = try ExportFixture.get()
+        let t = try f.trail()
+        for filter in [EntryFilter(outcome: "accepted"), EntryFilter(since: f.t1, until: f.t2), EntryFilter(productCode: "prod-b")] {
+            let want = try f.matching(filter)
+            #expect(want.count > 20)
+            var options = ExportOptions(filter: filter)
+            options.proofChunkBits = bits
+            let dir = try makeTempDir("bundle") + "/bundle"
+            let s = try t.exportBundle(to: dir, options: options)
+            #expect(s.proofFiles == want.count)
+            #expect(s.fileCount == (try BundleEdit.files(dir).count))
+            for e in want {
+                let p = try t.inclusionProof(seq: e.seq)
+                #expect(try BundleEdit.read(dir, "proofs/\(e.seq).tlog-proof") == Array(p.serialized.utf8), "seq \(e.seq), chunks of \(1 << bits)")
+            }
+            #expect(try bundleProblem(dir) == nil)
+        }
     }
 
     @Test func freshCheckpointCoversNewerEntries() throws {
@@ -236,6 +263,7 @@ import Testing
         try check(n: 1, bits: 12, marked: [0])
         var empty = ChunkedInclusionProofs()
         #expect(empty.finish() == RFC6962.emptyRoot)
+        #expect(throws: TransparencyError.self) { try empty.proofs(chunk: 0, leafHashes: []) }
         #expect(empty.markedChunks().isEmpty)
     }
 

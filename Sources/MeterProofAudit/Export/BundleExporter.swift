@@ -20,6 +20,9 @@ public struct ExportOptions: Sendable {
     /// it returns `true` the export stops with `interrupted`, removes what it wrote and
     /// publishes nothing (the CLI sets it from SIGINT and SIGTERM).
     public var shouldStop: @Sendable () -> Bool
+    /// Leaves per proof chunk, as a power of two (tests use small chunks to cross many
+    /// chunk boundaries with few entries).
+    var proofChunkBits = 12
 
     public init(filter: EntryFilter = EntryFilter(), signer: NoteSigner? = nil, createdAt: Int64? = nil,
                 shouldStop: @escaping @Sendable () -> Bool = { false }) {
@@ -160,7 +163,7 @@ extension AuditTrail {
         }
         try csv.write(EntryCSV.header)
 
-        var proofs = ChunkedInclusionProofs()
+        var proofs = ChunkedInclusionProofs(chunkBits: options.proofChunkBits)
         var counts = BundleManifest.Counts()
         var firstSeq: UInt64? = nil, lastSeq: UInt64? = nil
         var usedKeys = KeyUsage()
@@ -325,7 +328,7 @@ extension AuditTrail {
         if proofCount > 0 { try BundleDirectory.syncDirectory(root + "/" + BundleLayout.proofsDirectory) }
         try BundleDirectory.syncDirectory(root)
 
-        return ExportSummary(directory: root, manifest: manifest, proofFiles: proofCount, keyFiles: keys.count, fileCount: sums.count + 1)
+        return ExportSummary(directory: root, manifest: manifest, proofFiles: proofCount, keyFiles: keys.count, fileCount: sums.count + proofSums.count + 1)
     }
 
     static let exportBatchSize = 4096
@@ -379,6 +382,7 @@ extension AuditTrail {
         }
 
         static func padded(_ v: UInt64) -> (value: UInt64, digits: Int) {
+            precondition(v <= UInt64(Int64.max), "a seq is at most Int64.max")
             var digits = 1
             var t = v
             while t >= 10 { t /= 10; digits += 1 }
@@ -392,8 +396,9 @@ extension AuditTrail {
     /// the chunk's stored leaf hashes are read back and checked against the root the scan
     /// computed for it from the entries' bytes, then its proofs are written from every core
     /// (creating a file costs tens of microseconds of system time; threads overlap all but the
-    /// directory update). Returns each file's seq and SHA-256 in seq order. The first failure in
-    /// seq order is thrown; once one file has failed, the others are not started.
+    /// directory update). Returns each file's seq and SHA-256 in seq order. Once one file has
+    /// failed, no further file is started, and the first failure in seq order among the files
+    /// attempted is thrown.
     private func writeProofFiles(_ proofs: ChunkedInclusionProofs, root: String, note: SignedNote, syncEach: Bool,
                                  shouldStop: @escaping @Sendable () -> Bool) throws(ExportError) -> [ProofFileSum] {
         var out: [ProofFileSum] = []

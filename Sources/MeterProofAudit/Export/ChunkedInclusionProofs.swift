@@ -66,9 +66,8 @@ struct ChunkedInclusionProofs: Sendable {
     }
 
     /// The chunks that hold marked leaves, ascending: each chunk's index, its leaf range in
-    /// the tree, and the range of its marked leaves in ``marked``. Call after ``finish()``.
+    /// the tree (as appended so far), and the range of its marked leaves in ``marked``.
     func markedChunks() -> [(chunk: UInt64, leaves: Range<UInt64>, marked: Range<Int>)] {
-        precondition(upper != nil, "markedChunks() before finish()")
         var out: [(chunk: UInt64, leaves: Range<UInt64>, marked: Range<Int>)] = []
         var i = 0
         let n = size
