@@ -235,6 +235,79 @@ import Testing
         #expect(try tampered(sel) { try FileManager.default.createDirectory(atPath: $0 + "/extra", withIntermediateDirectories: false) } == "unexpected_file")
     }
 
+    /// SHA256SUMS is checked as a stream against the listing (proof files kept as seqs): each
+    /// problem names the right file, the first in path order.
+    @Test func sumsCoverageNamesTheRightFile() throws {
+        let sel = try Self.bundles()[0].dir
+        let seqs = try BundleEdit.lines(sel, "entries.jsonl").map { try seq($0) }
+        #expect(seqs.count > 20)
+        func problem(_ edit: (String) throws -> Void) throws -> (code: String?, message: String?) {
+            let copy = try BundleEdit.copy(sel)
+            try edit(copy)
+            let v = try BundleVerifier(directory: copy).verify()
+            return (v.problemCode, v.problem)
+        }
+        func dropSumsLines(_ d: String, _ drop: (String) -> Bool) throws {
+            let text = String(decoding: try BundleEdit.read(d, "SHA256SUMS"), as: UTF8.self)
+            let kept = text.split(separator: "\n").filter { !drop(String($0.dropFirst(66))) }
+            try BundleEdit.write(d, "SHA256SUMS", Array(kept.map { $0 + "\n" }.joined().utf8))
+        }
+        // Proof paths sort as strings: the middle one in that order, and the last.
+        let byPath = seqs.map { BundleLayout.proof($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let middle = byPath[byPath.count / 2], lastProof = byPath.last!
+        var p = try problem { try dropSumsLines($0) { $0 == middle } }
+        #expect(p.code == "file_unlisted" && p.message?.hasPrefix(middle + " ") == true, "\(p)")
+        p = try problem { try dropSumsLines($0) { $0 == lastProof } }
+        #expect(p.code == "file_unlisted" && p.message?.hasPrefix(lastProof + " ") == true, "\(p)")
+        // Two unlisted proofs: the first in path order is named.
+        p = try problem { try dropSumsLines($0) { $0 == lastProof || $0 == middle } }
+        #expect(p.message?.hasPrefix(middle + " ") == true, "\(p)")
+        // An unlisted proof and an unlisted manifest.json: "manifest.json" sorts first.
+        p = try problem { try dropSumsLines($0) { $0 == middle || $0 == "manifest.json" } }
+        #expect(p.code == "file_unlisted" && p.message?.hasPrefix("manifest.json ") == true, "\(p)")
+        // A listed proof deleted from the directory is missing; deleting two names the first
+        // listed.
+        p = try problem { try FileManager.default.removeItem(atPath: $0 + "/" + lastProof) }
+        #expect(p.code == "file_missing" && p.message?.hasPrefix(lastProof + " ") == true, "\(p)")
+        p = try problem { d in
+            try FileManager.default.removeItem(atPath: d + "/" + lastProof)
+            try FileManager.default.removeItem(atPath: d + "/" + middle)
+        }
+        #expect(p.code == "file_missing" && p.message?.hasPrefix(middle + " ") == true, "\(p)")
+        // A missing file wins over an unlisted one, as a malformed line wins over both.
+        p = try problem { d in
+            try FileManager.default.removeItem(atPath: d + "/" + lastProof)
+            try dropSumsLines(d) { $0 == middle }
+        }
+        #expect(p.code == "file_missing", "\(p)")
+        p = try problem { d in
+            try FileManager.default.removeItem(atPath: d + "/" + lastProof)
+            var sums = try BundleEdit.read(d, "SHA256SUMS")
+            sums.append(contentsOf: Array("not a line\n".utf8))
+            try BundleEdit.write(d, "SHA256SUMS", sums)
+        }
+        #expect(p.code == "sums_malformed", "\(p)")
+        // A proof file under a name an export never writes (leading zero; a seq past Int64.max)
+        // is an unexpected file, listed or not.
+        #expect(try tampered(sel) { d in
+            try FileManager.default.copyItem(atPath: d + "/proofs/\(seqs[0]).tlog-proof", toPath: d + "/proofs/0\(seqs[0]).tlog-proof")
+        } == "unexpected_file")
+        #expect(try tampered(sel) { d in
+            try FileManager.default.copyItem(atPath: d + "/proofs/\(seqs[0]).tlog-proof", toPath: d + "/proofs/18446744073709551615.tlog-proof")
+        } == "unexpected_file")
+        // A changed proof file is named by its hash.
+        p = try problem { d in
+            var bytes = try BundleEdit.read(d, middle)
+            bytes[bytes.count / 2] ^= 1
+            try BundleEdit.write(d, middle, bytes)
+        }
+        #expect(p.code == "hash_mismatch" && p.message?.hasPrefix(middle + " ") == true, "\(p)")
+        // An empty SHA256SUMS lists nothing; one without its final newline is malformed.
+        #expect(try problem { try BundleEdit.write($0, "SHA256SUMS", []) }.code == "file_unlisted")
+        p = try problem { d in try BundleEdit.write(d, "SHA256SUMS", (try BundleEdit.read(d, "SHA256SUMS")).dropLast().map { $0 }) }
+        #expect(p.code == "sums_malformed" && p.message?.contains("newline") == true, "\(p)")
+    }
+
     @Test func keyAndManifestForgeriesAreDetected() throws {
         let f = try ExportFixture.get()
         let bundles = try Self.bundles()

@@ -151,17 +151,37 @@ enum BundleFS {
         }
     }
 
-    /// Names in a directory (not `.`/`..`), or `nil` if it cannot be listed.
-    static func list(_ path: String) -> [String]? {
-        guard let d = opendir(path) else { return nil }
+    /// Calls `body` with each name in directory `path` (not `.` or `..`), one at a time;
+    /// `false` if the directory cannot be opened.
+    static func forEachName(_ path: String, _ body: (String) throws -> Void) rethrows -> Bool {
+        guard let d = opendir(path) else { return false }
         defer { closedir(d) }
-        var out: [String] = []
         while let ent = readdir(d) {
             let name = withUnsafePointer(to: ent.pointee.d_name) {
                 $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
             }
-            if name != "." && name != ".." { out.append(name) }
+            if name != "." && name != ".." { try body(name) }
         }
-        return out
+        return true
+    }
+
+    /// The last byte of regular file `path`: `.some(nil)` when it is empty, `nil` when it
+    /// cannot be read.
+    static func lastByte(_ path: String) -> UInt8?? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { _ = posixClose(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        if st.st_size == 0 { return .some(nil) }
+        var b: UInt8 = 0
+        guard pread(fd, &b, 1, st.st_size - 1) == 1 else { return nil }
+        return .some(b)
+    }
+
+    /// Names in a directory (not `.`/`..`), or `nil` if it cannot be listed.
+    static func list(_ path: String) -> [String]? {
+        var out: [String] = []
+        return forEachName(path) { out.append($0) } ? out : nil
     }
 }

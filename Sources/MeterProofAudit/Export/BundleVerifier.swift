@@ -104,32 +104,16 @@ public struct BundleVerifier: Sendable {
     private func run(_ dir: String, _ r: inout BundleVerification) throws {
         // 1. Files and SHA256SUMS.
         let files = try listFiles(dir)
-        guard files.contains(BundleLayout.sums) else { throw Failure("file_missing", "SHA256SUMS is missing") }
-        guard let sumsBytes = BundleFS.read(dir + "/" + BundleLayout.sums, limit: 1 << 28) else {
-            throw Failure("sums_malformed", "SHA256SUMS cannot be read")
-        }
-        let listed = try parseSums(sumsBytes)
-        let others = files.filter { $0 != BundleLayout.sums }
-        let listedPaths = Set(listed.map(\.path))
-        if let missing = listed.first(where: { !files.contains($0.path) }) {
-            throw Failure("file_missing", "\(missing.path) is listed in SHA256SUMS but absent from the bundle")
-        }
-        if let extra = others.sorted().first(where: { !listedPaths.contains($0) }) {
-            throw Failure("file_unlisted", "\(extra) is in the bundle but not listed in SHA256SUMS")
-        }
-        try checkHashes(dir, listed)
-        r.filesChecked = listed.count
+        guard files.paths.contains(BundleLayout.sums) else { throw Failure("file_missing", "SHA256SUMS is missing") }
+        r.filesChecked = try checkSums(dir, files)
         for required in [BundleLayout.entries, BundleLayout.csv, BundleLayout.checkpoint, BundleLayout.logKey,
-                         BundleLayout.manifest, BundleLayout.instructions, BundleLayout.keyring] where !files.contains(required) {
+                         BundleLayout.manifest, BundleLayout.instructions, BundleLayout.keyring] where !files.paths.contains(required) {
             throw Failure("file_missing", "the bundle lacks \(required)")
         }
-        var proofFiles: Set<UInt64> = []
+        let proofFiles = files.proofs
         var keyFiles: [String] = []
-        for f in others {
-            if f.hasPrefix("proofs/"), f.hasSuffix(".tlog-proof"),
-               let seq = NoteSyntax.parseDecimal(f.dropFirst(7).dropLast(11)) {
-                proofFiles.insert(seq)
-            } else if f.hasPrefix("keys/"), Self.isKeyFileName(f.dropFirst(5)) {
+        for f in files.paths where f != BundleLayout.sums {
+            if f.hasPrefix("keys/"), Self.isKeyFileName(f.dropFirst(5)) {
                 keyFiles.append(f)
             } else if ![BundleLayout.entries, BundleLayout.csv, BundleLayout.checkpoint, BundleLayout.logKey,
                         BundleLayout.manifest, BundleLayout.instructions, BundleLayout.keyring].contains(f) {
@@ -190,7 +174,7 @@ public struct BundleVerifier: Sendable {
             throw Failure("selection_incomplete", "the selection has no filter, so the bundle must hold every entry below the checkpoint (a full prefix), but the manifest says it does not")
         }
         if full && !proofFiles.isEmpty {
-            throw Failure("proof_stray", "a full-prefix bundle carries no proofs, but proofs/\(proofFiles.min()!).tlog-proof exists")
+            throw Failure("proof_stray", "a full-prefix bundle carries no proofs, but proofs/\(proofFiles.seqs.min()!).tlog-proof exists")
         }
 
         // 3. Keyring.
@@ -338,67 +322,174 @@ public struct BundleVerifier: Sendable {
         return !digits.isEmpty && digits.count <= 9 && digits.first != "0" && digits.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     }
 
+    /// The proof files of a bundle by seq, sorted as their paths sort (`proofs/10.tlog-proof`
+    /// before `proofs/2.tlog-proof`): 8 bytes a file, not a path string.
+    struct ProofFiles: Sendable {
+        var seqs: [UInt64] = []
+        var count: Int { seqs.count }
+        var isEmpty: Bool { seqs.isEmpty }
+
+        /// The first position whose path does not sort before `seq`'s.
+        func lowerBound(_ seq: UInt64) -> Int {
+            var a = 0, b = seqs.count
+            while a < b {
+                let mid = (a + b) / 2
+                if AuditTrail.ProofFileSum.pathOrder(seqs[mid], seq) { a = mid + 1 } else { b = mid }
+            }
+            return a
+        }
+
+        func contains(_ seq: UInt64) -> Bool {
+            let i = lowerBound(seq)
+            return i < seqs.count && seqs[i] == seq
+        }
+
+        /// The seq a proof file name stands for, if it is exactly `proofs/<seq>.tlog-proof`
+        /// with a canonical decimal at most `Int64.max` (what an export writes).
+        static func seq(ofPath path: Substring) -> UInt64? {
+            guard path.hasPrefix("proofs/") else { return nil }
+            return seq(ofName: path.dropFirst(7))
+        }
+
+        static func seq(ofName name: Substring) -> UInt64? {
+            guard name.hasSuffix(".tlog-proof"), let seq = NoteSyntax.parseDecimal(name.dropLast(11)), seq <= UInt64(Int64.max) else { return nil }
+            return seq
+        }
+    }
+
+    /// A bundle's files: proof files by seq, every other path as a string.
+    struct Listing {
+        var paths: Set<String> = []
+        var proofs = ProofFiles()
+    }
+
     /// Every path in the bundle, relative, `/`-separated. Only regular files in the top
     /// directory, `keys/` and `proofs/` are allowed.
-    private func listFiles(_ dir: String) throws -> Set<String> {
-        var out: Set<String> = []
+    private func listFiles(_ dir: String) throws -> Listing {
+        var out = Listing()
         guard let top = BundleFS.list(dir) else { throw Failure("unreadable", "cannot list \(dir)") }
         for name in top {
             switch BundleFS.kind(dir + "/" + name) {
-            case .file?: out.insert(name)
+            case .file?: out.paths.insert(name)
             case .directory?:
                 guard name == BundleLayout.keysDirectory || name == BundleLayout.proofsDirectory else {
                     throw Failure("unexpected_file", "\(name)/ is not part of a MeterProof bundle")
                 }
-                guard let inner = BundleFS.list(dir + "/" + name) else { throw Failure("unreadable", "cannot list \(dir)/\(name)") }
-                for sub in inner {
+                let ok = try BundleFS.forEachName(dir + "/" + name) { sub in
                     guard BundleFS.kind(dir + "/" + name + "/" + sub) == .file else {
                         throw Failure("unexpected_file", "\(name)/\(sub) is not a regular file")
                     }
-                    out.insert(name + "/" + sub)
+                    if name == BundleLayout.proofsDirectory, let seq = ProofFiles.seq(ofName: sub[...]) {
+                        out.proofs.seqs.append(seq)
+                    } else {
+                        out.paths.insert(name + "/" + sub)
+                    }
                 }
+                guard ok else { throw Failure("unreadable", "cannot list \(dir)/\(name)") }
             default:
                 throw Failure("unexpected_file", "\(name) is not a regular file or directory (links are not allowed)")
             }
         }
+        out.proofs.seqs.sort(by: AuditTrail.ProofFileSum.pathOrder)
         return out
     }
 
-    /// Parses `<64 lowercase hex>  <path>` lines, sorted by path (bytewise), no duplicates.
-    private func parseSums(_ bytes: [UInt8]) throws -> [(path: String, hash: [UInt8])] {
-        guard bytes.isEmpty || bytes.last == 0x0A else { throw Failure("sums_malformed", "SHA256SUMS does not end in a newline") }
-        var out: [(path: String, hash: [UInt8])] = []
+    /// Checks `SHA256SUMS` against the listing, reading it twice as a stream (memory does not
+    /// grow with the number of files): first its form, order and coverage, every line
+    /// `<64 lowercase hex>  <path>`, sorted by path (bytewise), no duplicates, none for itself;
+    /// every listed file present and every file listed; then every file's hash, in batches
+    /// spread over the cores. Returns the number of files listed.
+    private func checkSums(_ dir: String, _ files: Listing) throws -> Int {
+        let path = dir + "/" + BundleLayout.sums
+        guard let last = BundleFS.lastByte(path) else { throw Failure("sums_malformed", "SHA256SUMS cannot be read") }
+        guard last == nil || last == 0x0A else { throw Failure("sums_malformed", "SHA256SUMS does not end in a newline") }
+        var missing: String? = nil
+        var listedOthers: Set<String> = []
+        var proofCursor = 0
+        var unlistedProof: UInt64? = nil
+        let count = try forEachSumsLine(path) { _, entryPath, proofSeq in
+            if let seq = proofSeq {
+                // Listed proofs come in path order, as the listing's are sorted: anything the
+                // cursor passes without a match is a proof file SHA256SUMS does not list.
+                let i = files.proofs.lowerBound(seq)
+                if i < files.proofs.count && files.proofs.seqs[i] == seq {
+                    if unlistedProof == nil && i > proofCursor { unlistedProof = files.proofs.seqs[proofCursor] }
+                    proofCursor = i + 1
+                } else if missing == nil {
+                    missing = entryPath
+                }
+            } else if files.paths.contains(entryPath) {
+                listedOthers.insert(entryPath)
+            } else if missing == nil {
+                missing = entryPath
+            }
+        }
+        if let missing { throw Failure("file_missing", "\(missing) is listed in SHA256SUMS but absent from the bundle") }
+        if unlistedProof == nil && proofCursor < files.proofs.count { unlistedProof = files.proofs.seqs[proofCursor] }
+        let unlistedOther = files.paths.filter { $0 != BundleLayout.sums && !listedOthers.contains($0) }
+            .min { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let unlisted = [unlistedOther, unlistedProof.map(BundleLayout.proof)].compactMap { $0 }.min { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        if let unlisted { throw Failure("file_unlisted", "\(unlisted) is in the bundle but not listed in SHA256SUMS") }
+
+        var batch: [(path: String, hash: [UInt8])] = []
+        func checkBatch() throws {
+            let ok = Parallel.map(batch.count, grain: 16) { [batch] i in BundleFS.sha256(dir + "/" + batch[i].path) == batch[i].hash }
+            if let bad = ok.firstIndex(of: false) {
+                throw Failure("hash_mismatch", "\(batch[bad].path) does not match its SHA-256 in SHA256SUMS: it was changed after export")
+            }
+            batch.removeAll(keepingCapacity: true)
+        }
+        _ = try forEachSumsLine(path) { hash, entryPath, _ in
+            batch.append((entryPath, hash))
+            if batch.count == Self.hashBatchSize { try checkBatch() }
+        }
+        try checkBatch()
+        return count
+    }
+
+    /// Files hashed per parallel batch by ``checkSums(_:_:)``.
+    static let hashBatchSize = 1024
+
+    /// Calls `body` with each `SHA256SUMS` line's hash, path, and seq when the path is a proof
+    /// file's, after checking the line's form and that it sorts after the previous one.
+    /// Returns the number of lines.
+    private func forEachSumsLine(_ path: String, _ body: ([UInt8], String, UInt64?) throws -> Void) throws -> Int {
+        guard let reader = RecordReader(path: path) else { throw Failure("sums_malformed", "SHA256SUMS cannot be read") }
+        var previous: [UInt8]? = nil
         var lineNo = 0
-        for line in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast() {
+        while true {
+            let record: (bytes: [UInt8], terminated: Bool)?
+            do { record = try reader.next(limit: Self.maxSumsLineBytes) } catch is RecordReader.TooLong {
+                throw Failure("sums_malformed", "SHA256SUMS line \(lineNo + 1) is longer than any bundle path")
+            } catch {
+                throw Failure("sums_malformed", "SHA256SUMS cannot be read: \(error)")
+            }
+            guard let (l, terminated) = record else { break }
             lineNo += 1
-            let l = Array(line)
+            guard terminated else { throw Failure("sums_malformed", "SHA256SUMS does not end in a newline") }
             guard l.count > 66, l[64] == 0x20, l[65] == 0x20,
                   l[0..<64].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
                   let hash = Hex.decode(String(decoding: l[0..<64], as: UTF8.self)) else {
                 throw Failure("sums_malformed", "SHA256SUMS line \(lineNo) is not `<64 lowercase hex>  <path>`")
             }
             let pathBytes = l[66...]
-            let path = String(decoding: pathBytes, as: UTF8.self)
-            guard Array(path.utf8) == Array(pathBytes), !pathBytes.contains(where: { $0 < 0x20 || $0 == 0x5C }),
-                  path.first != "/", !path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+            let entryPath = String(decoding: pathBytes, as: UTF8.self)
+            guard Array(entryPath.utf8) == Array(pathBytes), !pathBytes.contains(where: { $0 < 0x20 || $0 == 0x5C }),
+                  entryPath.first != "/", !entryPath.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
                 throw Failure("sums_malformed", "SHA256SUMS line \(lineNo) names an invalid path")
             }
-            if let prev = out.last, !prev.path.utf8.lexicographicallyPrecedes(path.utf8) {
-                throw Failure("sums_malformed", "SHA256SUMS line \(lineNo) (\(path)) is not in sorted order or repeats a path")
+            if let previous, !previous.lexicographicallyPrecedes(pathBytes) {
+                throw Failure("sums_malformed", "SHA256SUMS line \(lineNo) (\(entryPath)) is not in sorted order or repeats a path")
             }
-            guard path != BundleLayout.sums else { throw Failure("sums_malformed", "SHA256SUMS lists itself") }
-            out.append((path, hash))
+            guard entryPath != BundleLayout.sums else { throw Failure("sums_malformed", "SHA256SUMS lists itself") }
+            previous = Array(pathBytes)
+            try body(hash, entryPath, ProofFiles.seq(ofPath: entryPath[...]))
         }
-        return out
+        return lineNo
     }
 
-    /// Hashes every listed file (spread over the cores) and names the first mismatch.
-    private func checkHashes(_ dir: String, _ listed: [(path: String, hash: [UInt8])]) throws {
-        let ok = Parallel.map(listed.count, grain: 16) { i in BundleFS.sha256(dir + "/" + listed[i].path) == listed[i].hash }
-        if let bad = ok.firstIndex(of: false) {
-            throw Failure("hash_mismatch", "\(listed[bad].path) does not match its SHA-256 in SHA256SUMS: it was changed after export")
-        }
-    }
+    /// The longest `SHA256SUMS` line read: a hash, two spaces and a path.
+    static let maxSumsLineBytes = 66 + 4096
 
     /// Loads `keys/` with `Keyring.load` (pins checked) and requires every key file and
     /// `keyring.json` to be exactly as an export writes them.
@@ -456,7 +547,7 @@ public struct BundleVerifier: Sendable {
     /// Parses, hashes, checks the CSV row, (for a selection) the proof, an accepted entry's
     /// key in `keyring` and (with `reverifier`) its token, for each line on all cores. Problems
     /// are recorded, not thrown, so the caller reports them in line order.
-    private func checkLines(_ dir: String, _ items: [LineItem], full: Bool, note: SignedNote, cp: Checkpoint, proofFiles: Set<UInt64>,
+    private func checkLines(_ dir: String, _ items: [LineItem], full: Bool, note: SignedNote, cp: Checkpoint, proofFiles: ProofFiles,
                             keyring: Keyring, reverifier: Verifier?) -> [CheckedLine] {
         Parallel.map(items.count, grain: 32) { i in
             let item = items[i]
