@@ -302,6 +302,45 @@ import Testing
             try BundleEdit.write(d, middle, bytes)
         }
         #expect(p.code == "hash_mismatch" && p.message?.hasPrefix(middle + " ") == true, "\(p)")
+        // Hashes are checked in batches: the first mismatch in SHA256SUMS order is named,
+        // wherever it falls against a batch boundary.
+        let listedPaths = String(decoding: try BundleEdit.read(sel, "SHA256SUMS"), as: UTF8.self).split(separator: "\n").map { String($0.dropFirst(66)) }
+        for (k, also) in [(6, nil), (7, nil), (8, 3), (13, nil), (14, 20), (listedPaths.count - 1, nil)] as [(Int, Int?)] {
+            let copy = try BundleEdit.copy(sel)
+            for i in [k] + (also.map { [$0] } ?? []) {
+                var bytes = try BundleEdit.read(copy, listedPaths[i])
+                bytes[0] ^= 1
+                try BundleEdit.write(copy, listedPaths[i], bytes)
+            }
+            var verifier = BundleVerifier(directory: copy)
+            verifier.hashBatchSize = 7
+            let v = try verifier.verify()
+            let first = listedPaths[min(k, also ?? k)]
+            #expect(v.problemCode == "hash_mismatch" && v.problem?.hasPrefix(first + " ") == true, "k=\(k): \(String(describing: v.problem))")
+        }
+        // An unlisted name under proofs/ that no export writes sorts before the unlisted proof.
+        p = try problem { d in
+            try FileManager.default.copyItem(atPath: d + "/" + middle, toPath: d + "/proofs/00.tlog-proof")
+            try dropSumsLines(d) { $0 == middle }
+        }
+        #expect(p.code == "file_unlisted" && p.message?.hasPrefix("proofs/00.tlog-proof ") == true, "\(p)")
+        // Seqs just past Int64.max are not proof names.
+        #expect(try tampered(sel) { d in
+            try FileManager.default.copyItem(atPath: d + "/" + middle, toPath: d + "/proofs/9223372036854775808.tlog-proof")
+        } == "unexpected_file")
+        // Of several unexpected files, the first in path order is named, in every run.
+        p = try problem { d in
+            for name in ["extra2", "extra1", "extra3"] { try BundleEdit.write(d, name, Array("x\n".utf8)) }
+            try BundleEdit.reseal(d)
+        }
+        #expect(p.code == "unexpected_file" && p.message?.hasPrefix("extra1 ") == true, "\(p)")
+        // A line longer than any bundle path.
+        p = try problem { d in
+            var sums = try BundleEdit.read(d, "SHA256SUMS")
+            sums.insert(contentsOf: Array((String(repeating: "0", count: 64) + "  " + String(repeating: "a", count: 5000) + "\n").utf8), at: 0)
+            try BundleEdit.write(d, "SHA256SUMS", sums)
+        }
+        #expect(p.code == "sums_malformed" && p.message?.contains("longer") == true, "\(p)")
         // An empty SHA256SUMS lists nothing; one without its final newline is malformed.
         #expect(try problem { try BundleEdit.write($0, "SHA256SUMS", []) }.code == "file_unlisted")
         p = try problem { d in try BundleEdit.write(d, "SHA256SUMS", (try BundleEdit.read(d, "SHA256SUMS")).dropLast().map { $0 }) }

@@ -62,6 +62,8 @@ public struct BundleVerifier: Sendable {
     public var keyring: Keyring?
     /// Re-verify every accepted token's signature and claims.
     public var checkTokens: Bool
+    /// Files hashed per parallel batch (tests make it small to cross batch boundaries).
+    var hashBatchSize = 1024
 
     public init(directory: String, logKey: NoteVerifier? = nil, keyring: Keyring? = nil, checkTokens: Bool = true) {
         self.directory = directory
@@ -112,7 +114,8 @@ public struct BundleVerifier: Sendable {
         }
         let proofFiles = files.proofs
         var keyFiles: [String] = []
-        for f in files.paths where f != BundleLayout.sums {
+        // In bytewise order, so the file named is the same in every run.
+        for f in files.paths.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) where f != BundleLayout.sums {
             if f.hasPrefix("keys/"), Self.isKeyFileName(f.dropFirst(5)) {
                 keyFiles.append(f)
             } else if ![BundleLayout.entries, BundleLayout.csv, BundleLayout.checkpoint, BundleLayout.logKey,
@@ -329,7 +332,8 @@ public struct BundleVerifier: Sendable {
         var count: Int { seqs.count }
         var isEmpty: Bool { seqs.isEmpty }
 
-        /// The first position whose path does not sort before `seq`'s.
+        /// The first position whose path does not sort before `seq`'s (`seq` at most
+        /// `Int64.max`, as every seq ``seq(ofName:)`` returns).
         func lowerBound(_ seq: UInt64) -> Int {
             var a = 0, b = seqs.count
             while a < b {
@@ -340,6 +344,7 @@ public struct BundleVerifier: Sendable {
         }
 
         func contains(_ seq: UInt64) -> Bool {
+            guard seq <= UInt64(Int64.max) else { return false }
             let i = lowerBound(seq)
             return i < seqs.count && seqs[i] == seq
         }
@@ -407,7 +412,8 @@ public struct BundleVerifier: Sendable {
         var listedOthers: Set<String> = []
         var proofCursor = 0
         var unlistedProof: UInt64? = nil
-        let count = try forEachSumsLine(path) { _, entryPath, proofSeq in
+        let firstRead = SHA256Hasher()
+        let count = try forEachSumsLine(path, hashingInto: firstRead) { _, entryPath, proofSeq in
             if let seq = proofSeq {
                 // Listed proofs come in path order, as the listing's are sorted: anything the
                 // cursor passes without a match is a proof file SHA256SUMS does not list.
@@ -439,21 +445,23 @@ public struct BundleVerifier: Sendable {
             }
             batch.removeAll(keepingCapacity: true)
         }
-        _ = try forEachSumsLine(path) { hash, entryPath, _ in
+        let secondRead = SHA256Hasher()
+        _ = try forEachSumsLine(path, hashingInto: secondRead) { hash, entryPath, _ in
             batch.append((entryPath, hash))
-            if batch.count == Self.hashBatchSize { try checkBatch() }
+            if batch.count == hashBatchSize { try checkBatch() }
         }
         try checkBatch()
+        // The hashes checked must be those of the list whose coverage was checked.
+        guard secondRead.finalize() == firstRead.finalize() else {
+            throw Failure("sums_malformed", "SHA256SUMS changed while it was being verified")
+        }
         return count
     }
-
-    /// Files hashed per parallel batch by ``checkSums(_:_:)``.
-    static let hashBatchSize = 1024
 
     /// Calls `body` with each `SHA256SUMS` line's hash, path, and seq when the path is a proof
     /// file's, after checking the line's form and that it sorts after the previous one.
     /// Returns the number of lines.
-    private func forEachSumsLine(_ path: String, _ body: ([UInt8], String, UInt64?) throws -> Void) throws -> Int {
+    private func forEachSumsLine(_ path: String, hashingInto hasher: SHA256Hasher, _ body: ([UInt8], String, UInt64?) throws -> Void) throws -> Int {
         guard let reader = RecordReader(path: path) else { throw Failure("sums_malformed", "SHA256SUMS cannot be read") }
         var previous: [UInt8]? = nil
         var lineNo = 0
@@ -466,6 +474,7 @@ public struct BundleVerifier: Sendable {
             }
             guard let (l, terminated) = record else { break }
             lineNo += 1
+            hasher.update(l)
             guard terminated else { throw Failure("sums_malformed", "SHA256SUMS does not end in a newline") }
             guard l.count > 66, l[64] == 0x20, l[65] == 0x20,
                   l[0..<64].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
