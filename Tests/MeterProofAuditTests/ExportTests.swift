@@ -292,6 +292,26 @@ import Testing
     }
 }
 
+@Suite struct SumsLineTests {
+    @Test(arguments: [("a", true), ("a/b", true), ("proofs/12.tlog-proof", true), (".a", true), ("a/..b", true), ("a/b.", true),
+                      ("", false), ("/a", false), ("a/", false), ("a//b", false), ("./a", false), ("a/.", false), ("a/../b", false),
+                      ("..", false), ("a\\b", false), ("a\u{1}b", false), ("a\tb", false), ("\u{7F}", true), ("é/ü", true)])
+    func bundlePaths(path: String, ok: Bool) {
+        #expect(BundleVerifier.isBundlePath(Array(path.utf8)[...]) == ok, "\(path)")
+    }
+
+    @Test func lowercaseHexOnly() {
+        let hex = "00ff10a9" + String(repeating: "0", count: 56)
+        #expect(BundleVerifier.decodeLowerHex(Array(hex.utf8)[...]) == [0x00, 0xFF, 0x10, 0xA9] + [UInt8](repeating: 0, count: 28))
+        #expect(BundleVerifier.decodeLowerHex(Array(hex.uppercased().utf8)[...]) == nil)
+        #expect(BundleVerifier.decodeLowerHex(Array(hex.dropLast().utf8)[...]) == nil)
+        #expect(BundleVerifier.decodeLowerHex(Array(("g" + hex.dropFirst()).utf8)[...]) == nil)
+        // A slice that does not start at index 0.
+        let line = Array(("xx" + hex).utf8)
+        #expect(BundleVerifier.decodeLowerHex(line[2...])?.prefix(2) == [0x00, 0xFF])
+    }
+}
+
 @Suite struct EntryCSVTests {
     @Test func quotesOnlyWhenNeededAndKeepsNullApartFromEmpty() throws {
         var e = AuditEntry(rejected: .malformedInput, message: "bad, \"very\" bad\r\nline", source: .import,

@@ -52,9 +52,11 @@ final class Counter: Sendable {
         // With a 1-byte limit the writer lets a pass complete before most batches (passes that
         // finish between batches restart the WAL too, so its size alone cannot tell).
         #expect(waits.value.withLock { $0 } >= 10, "the writer waited for \(waits.value.withLock { $0 }) checkpoint passes")
-        // 60 commits of ~8 frames: about 480 frames of WAL if it never started over.
+        // 60 commits of ~8 frames: about 480 frames of WAL if it never started over. The file
+        // keeps its high-water mark, and on a loaded machine passes can fall a dozen batches
+        // behind (101 frames once, in a full parallel test run), so the bound is half of that.
         let pageSize = try TrailRaw.open(path).pragmaInt("page_size")
-        #expect(s.maxWAL > 0 && s.maxWAL < 100 * pageSize, "largest WAL \(s.maxWAL) bytes (\(s.maxWAL / pageSize) pages)")
+        #expect(s.maxWAL > 0 && s.maxWAL < 240 * pageSize, "largest WAL \(s.maxWAL) bytes (\(s.maxWAL / pageSize) pages)")
         // Checkpoints ran during the import: the database file grew before the end.
         #expect(s.maxDB > startSize + (200 << 10), "database file \(startSize) -> \(s.maxDB) bytes during the import")
         // The last pass copied everything: the main file alone (read without its WAL) holds it all.

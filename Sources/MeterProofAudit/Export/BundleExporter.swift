@@ -384,12 +384,12 @@ extension AuditTrail {
         static func padded(_ v: UInt64) -> (value: UInt64, digits: Int) {
             precondition(v <= UInt64(Int64.max), "a seq is at most Int64.max")
             var digits = 1
-            var t = v
-            while t >= 10 { t /= 10; digits += 1 }
-            var value = v
-            for _ in digits..<19 { value &*= 10 }
-            return (value, digits)
+            while digits < 19 && v >= powersOfTen[digits] { digits += 1 }
+            return (v &* powersOfTen[19 - digits], digits)
         }
+
+        /// 10^0 … 10^18.
+        private static let powersOfTen: [UInt64] = (0..<19).map { k in (0..<k).reduce(UInt64(1)) { r, _ in r * 10 } }
     }
 
     /// Writes `proofs/<seq>.tlog-proof` for every marked leaf, one chunk of the tree at a time:

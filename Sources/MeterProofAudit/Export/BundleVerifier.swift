@@ -177,7 +177,7 @@ public struct BundleVerifier: Sendable {
             throw Failure("selection_incomplete", "the selection has no filter, so the bundle must hold every entry below the checkpoint (a full prefix), but the manifest says it does not")
         }
         if full && !proofFiles.isEmpty {
-            throw Failure("proof_stray", "a full-prefix bundle carries no proofs, but proofs/\(proofFiles.seqs.min()!).tlog-proof exists")
+            throw Failure("proof_stray", "a full-prefix bundle carries no proofs, but proofs/\(proofFiles.numeric[0]).tlog-proof exists")
         }
 
         // 3. Keyring.
@@ -328,9 +328,18 @@ public struct BundleVerifier: Sendable {
     /// The proof files of a bundle by seq, sorted as their paths sort (`proofs/10.tlog-proof`
     /// before `proofs/2.tlog-proof`): 8 bytes a file, not a path string.
     struct ProofFiles: Sendable {
+        /// In path order (for the walk along `SHA256SUMS`).
         var seqs: [UInt64] = []
+        /// The same, in numeric order (for lookups by seq).
+        private(set) var numeric: [UInt64] = []
         var count: Int { seqs.count }
         var isEmpty: Bool { seqs.isEmpty }
+
+        /// Sorts what was appended to ``seqs``.
+        mutating func sort() {
+            numeric = seqs.sorted()
+            seqs.sort(by: AuditTrail.ProofFileSum.pathOrder)
+        }
 
         /// The first position whose path does not sort before `seq`'s (`seq` at most
         /// `Int64.max`, as every seq ``seq(ofName:)`` returns).
@@ -344,9 +353,12 @@ public struct BundleVerifier: Sendable {
         }
 
         func contains(_ seq: UInt64) -> Bool {
-            guard seq <= UInt64(Int64.max) else { return false }
-            let i = lowerBound(seq)
-            return i < seqs.count && seqs[i] == seq
+            var a = 0, b = numeric.count
+            while a < b {
+                let mid = (a + b) / 2
+                if numeric[mid] < seq { a = mid + 1 } else { b = mid }
+            }
+            return a < numeric.count && numeric[a] == seq
         }
 
         /// The seq a proof file name stands for, if it is exactly `proofs/<seq>.tlog-proof`
@@ -395,7 +407,7 @@ public struct BundleVerifier: Sendable {
                 throw Failure("unexpected_file", "\(name) is not a regular file or directory (links are not allowed)")
             }
         }
-        out.proofs.seqs.sort(by: AuditTrail.ProofFileSum.pathOrder)
+        out.proofs.sort()
         return out
     }
 
@@ -446,7 +458,7 @@ public struct BundleVerifier: Sendable {
             batch.removeAll(keepingCapacity: true)
         }
         let secondRead = SHA256Hasher()
-        _ = try forEachSumsLine(path, hashingInto: secondRead) { hash, entryPath, _ in
+        _ = try forEachSumsLine(path, hashingInto: secondRead, validate: false) { hash, entryPath, _ in
             batch.append((entryPath, hash))
             if batch.count == hashBatchSize { try checkBatch() }
         }
@@ -461,9 +473,10 @@ public struct BundleVerifier: Sendable {
     /// Calls `body` with each `SHA256SUMS` line's hash, path, and seq when the path is a proof
     /// file's, after checking the line's form and that it sorts after the previous one.
     /// Returns the number of lines.
-    private func forEachSumsLine(_ path: String, hashingInto hasher: SHA256Hasher, _ body: ([UInt8], String, UInt64?) throws -> Void) throws -> Int {
+    private func forEachSumsLine(_ path: String, hashingInto hasher: SHA256Hasher, validate: Bool = true,
+                                 _ body: ([UInt8], String, UInt64?) throws -> Void) throws -> Int {
         guard let reader = RecordReader(path: path) else { throw Failure("sums_malformed", "SHA256SUMS cannot be read") }
-        var previous: [UInt8]? = nil
+        var previous: [UInt8] = []
         var lineNo = 0
         while true {
             let record: (bytes: [UInt8], terminated: Bool)?
@@ -476,25 +489,70 @@ public struct BundleVerifier: Sendable {
             lineNo += 1
             hasher.update(l)
             guard terminated else { throw Failure("sums_malformed", "SHA256SUMS does not end in a newline") }
-            guard l.count > 66, l[64] == 0x20, l[65] == 0x20,
-                  l[0..<64].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
-                  let hash = Hex.decode(String(decoding: l[0..<64], as: UTF8.self)) else {
+            guard l.count > 66, l[64] == 0x20, l[65] == 0x20, let hash = Self.decodeLowerHex(l[0..<64]) else {
                 throw Failure("sums_malformed", "SHA256SUMS line \(lineNo) is not `<64 lowercase hex>  <path>`")
             }
             let pathBytes = l[66...]
-            let entryPath = String(decoding: pathBytes, as: UTF8.self)
-            guard Array(entryPath.utf8) == Array(pathBytes), !pathBytes.contains(where: { $0 < 0x20 || $0 == 0x5C }),
-                  entryPath.first != "/", !entryPath.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
-                throw Failure("sums_malformed", "SHA256SUMS line \(lineNo) names an invalid path")
+            let entryPath: String
+            if validate {
+                // The second read skips what the first checked: both must hash alike.
+                guard let p = String(validating: pathBytes, as: UTF8.self), Self.isBundlePath(pathBytes) else {
+                    throw Failure("sums_malformed", "SHA256SUMS line \(lineNo) names an invalid path")
+                }
+                entryPath = p
+                if lineNo > 1, !previous.lexicographicallyPrecedes(pathBytes) {
+                    throw Failure("sums_malformed", "SHA256SUMS line \(lineNo) (\(entryPath)) is not in sorted order or repeats a path")
+                }
+                guard !pathBytes.elementsEqual(BundleLayout.sums.utf8) else { throw Failure("sums_malformed", "SHA256SUMS lists itself") }
+                previous.removeAll(keepingCapacity: true)
+                previous.append(contentsOf: pathBytes)
+            } else {
+                entryPath = String(decoding: pathBytes, as: UTF8.self)
             }
-            if let previous, !previous.lexicographicallyPrecedes(pathBytes) {
-                throw Failure("sums_malformed", "SHA256SUMS line \(lineNo) (\(entryPath)) is not in sorted order or repeats a path")
-            }
-            guard entryPath != BundleLayout.sums else { throw Failure("sums_malformed", "SHA256SUMS lists itself") }
-            previous = Array(pathBytes)
             try body(hash, entryPath, ProofFiles.seq(ofPath: entryPath[...]))
         }
         return lineNo
+    }
+
+    /// 64 lowercase hex digits as 32 bytes; `nil` for anything else.
+    static func decodeLowerHex(_ hex: ArraySlice<UInt8>) -> [UInt8]? {
+        guard hex.count == 64 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: return c - 0x30
+            case 0x61...0x66: return c - 0x61 + 10
+            default: return nil
+            }
+        }
+        var out = [UInt8](repeating: 0, count: 32)
+        var i = hex.startIndex
+        for k in 0..<32 {
+            guard let hi = nibble(hex[i]), let lo = nibble(hex[i + 1]) else { return nil }
+            out[k] = hi << 4 | lo
+            i += 2
+        }
+        return out
+    }
+
+    /// A relative `/`-separated path: no control byte or backslash, no leading `/`, and no
+    /// empty, `.` or `..` component.
+    static func isBundlePath(_ bytes: ArraySlice<UInt8>) -> Bool {
+        guard let first = bytes.first, first != 0x2F else { return false }
+        var componentStart = bytes.startIndex
+        var i = bytes.startIndex
+        while true {
+            let atEnd = i == bytes.endIndex
+            if atEnd || bytes[i] == 0x2F {
+                let n = i - componentStart
+                if n == 0 { return false }
+                if bytes[componentStart] == 0x2E && (n == 1 || (n == 2 && bytes[componentStart + 1] == 0x2E)) { return false }
+                if atEnd { return true }
+                componentStart = i + 1
+            } else if bytes[i] < 0x20 || bytes[i] == 0x5C {
+                return false
+            }
+            i += 1
+        }
     }
 
     /// The longest `SHA256SUMS` line read: a hash, two spaces and a path.
