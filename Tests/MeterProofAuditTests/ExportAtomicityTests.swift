@@ -68,9 +68,11 @@ import Testing
         }
         for selection in [EntryFilter(), EntryFilter(outcome: "accepted")] {
             let probe = Counter()
-            _ = try t.exportBundle(to: parent + "/probe", options: ExportOptions(filter: selection, shouldStop: probe.ask))
+            let made = try t.exportBundle(to: parent + "/probe", options: ExportOptions(filter: selection, shouldStop: probe.ask))
             try FileManager.default.removeItem(atPath: parent + "/probe")
             #expect(probe.calls >= 2)
+            // A selection is also asked from inside the parallel run of proof files, every 64.
+            if made.proofFiles > 0 { #expect(made.proofFiles >= 64) }
             for stop in 1...probe.calls {
                 let c = Counter()
                 c.stopAt = stop

@@ -420,7 +420,7 @@ extension AuditTrail {
             let results: [Result<MerkleHash, ExportError>?] = Parallel.mapBalanced(paths.count, chunk: 64) { i in
                 if failed.load(ordering: .relaxed) { return nil }
                 let r = Result { () throws(ExportError) -> MerkleHash in
-                    if i % 256 == 255 && shouldStop() {
+                    if i % 64 == 63 && shouldStop() {
                         throw ExportError(.interrupted, "the export was interrupted; nothing was published and its temporary directory was removed")
                     }
                     let (seq, hashes) = paths[i]
