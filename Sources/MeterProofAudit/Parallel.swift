@@ -74,6 +74,18 @@ final class Background<T: Sendable>: Sendable {
     }
 }
 
+extension Array where Element == UInt64 {
+    /// In an ascending array, the first position whose value is at least `value` (binary search).
+    func lowerBound(of value: UInt64) -> Int {
+        var a = 0, b = count
+        while a < b {
+            let mid = (a + b) / 2
+            if self[mid] < value { a = mid + 1 } else { b = mid }
+        }
+        return a
+    }
+}
+
 /// Lets disjoint slices of one buffer be written from `concurrentPerform` workers.
 struct UnsafeSendable<T>: @unchecked Sendable {
     let value: T

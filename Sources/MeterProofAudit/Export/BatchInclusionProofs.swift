@@ -64,11 +64,7 @@ public struct BatchInclusionProofs: Sendable {
 
     /// Whether a marked index lies in `[lo, hi)` (binary search).
     private static func anyMarked(_ marks: [UInt64], in lo: UInt64, _ hi: UInt64) -> Bool {
-        var a = 0, b = marks.count
-        while a < b {
-            let mid = (a + b) / 2
-            if marks[mid] < lo { a = mid + 1 } else { b = mid }
-        }
+        let a = marks.lowerBound(of: lo)
         return a < marks.count && marks[a] < hi
     }
 

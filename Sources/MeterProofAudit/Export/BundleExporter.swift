@@ -178,7 +178,7 @@ extension AuditTrail {
         var inFlight: (batch: RowBatch, scan: Background<[ScannedSlice]>)? = nil
         let scanWorkers = max(1, System.activeProcessorCount)
         func stopIfAsked() throws(ExportError) {
-            if options.shouldStop() { throw ExportError(.interrupted, "the export was interrupted; nothing was published and its temporary directory was removed") }
+            if options.shouldStop() { throw ExportError.interruptedExport }
         }
         func flush() throws {
             try stopIfAsked()
@@ -309,17 +309,18 @@ extension AuditTrail {
         sums.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
         proofSums.sort { ProofFileSum.pathOrder($0.seq, $1.seq) }
         let sw = try BundleFileWriter(root: root, relativePath: BundleLayout.sums, syncEach: syncEach)
+        func line(_ hex: String, _ path: String) throws(ExportError) { try sw.write(hex + "  " + path + "\n") }
         var p = 0
         for s in sums {
             while p < proofSums.count {
                 let path = BundleLayout.proof(proofSums[p].seq)
                 guard path.utf8.lexicographicallyPrecedes(s.path.utf8) else { break }
-                try sw.write(proofSums[p].hash.hex + "  " + path + "\n")
+                try line(proofSums[p].hash.hex, path)
                 p += 1
             }
-            try sw.write(Hex.encode(s.hash) + "  " + s.path + "\n")
+            try line(Hex.encode(s.hash), s.path)
         }
-        for q in proofSums[p...] { try sw.write(q.hash.hex + "  " + BundleLayout.proof(q.seq) + "\n") }
+        for q in proofSums[p...] { try line(q.hash.hex, BundleLayout.proof(q.seq)) }
         _ = try sw.close()
 
         try stopIfAsked()
@@ -405,7 +406,7 @@ extension AuditTrail {
         out.reserveCapacity(proofs.marked.count)
         for chunk in proofs.markedChunks() {
             if shouldStop() {
-                throw ExportError(.interrupted, "the export was interrupted; nothing was published and its temporary directory was removed")
+                throw ExportError.interruptedExport
             }
             let paths: [(index: UInt64, path: [MerkleHash])]
             do {
@@ -421,7 +422,7 @@ extension AuditTrail {
                 if failed.load(ordering: .relaxed) { return nil }
                 let r = Result { () throws(ExportError) -> MerkleHash in
                     if i % 64 == 63 && shouldStop() {
-                        throw ExportError(.interrupted, "the export was interrupted; nothing was published and its temporary directory was removed")
+                        throw ExportError.interruptedExport
                     }
                     let (seq, hashes) = paths[i]
                     let w = try BundleFileWriter(root: root, relativePath: BundleLayout.proof(seq), syncEach: syncEach)

@@ -341,23 +341,8 @@ public struct BundleVerifier: Sendable {
             seqs.sort(by: AuditTrail.ProofFileSum.pathOrder)
         }
 
-        /// The first position whose path does not sort before `seq`'s (`seq` at most
-        /// `Int64.max`, as every seq ``seq(ofName:)`` returns).
-        func lowerBound(_ seq: UInt64) -> Int {
-            var a = 0, b = seqs.count
-            while a < b {
-                let mid = (a + b) / 2
-                if AuditTrail.ProofFileSum.pathOrder(seqs[mid], seq) { a = mid + 1 } else { b = mid }
-            }
-            return a
-        }
-
         func contains(_ seq: UInt64) -> Bool {
-            var a = 0, b = numeric.count
-            while a < b {
-                let mid = (a + b) / 2
-                if numeric[mid] < seq { a = mid + 1 } else { b = mid }
-            }
+            let a = numeric.lowerBound(of: seq)
             return a < numeric.count && numeric[a] == seq
         }
 
@@ -427,12 +412,15 @@ public struct BundleVerifier: Sendable {
         let firstRead = SHA256Hasher()
         let count = try forEachSumsLine(path, hashingInto: firstRead) { _, entryPath, proofSeq in
             if let seq = proofSeq {
-                // Listed proofs come in path order, as the listing's are sorted: anything the
+                // Listed proofs come in path order, as the listing's are sorted: a merge. What the
                 // cursor passes without a match is a proof file SHA256SUMS does not list.
-                let i = files.proofs.lowerBound(seq)
-                if i < files.proofs.count && files.proofs.seqs[i] == seq {
-                    if unlistedProof == nil && i > proofCursor { unlistedProof = files.proofs.seqs[proofCursor] }
-                    proofCursor = i + 1
+                let proofs = files.proofs.seqs
+                while proofCursor < proofs.count && AuditTrail.ProofFileSum.pathOrder(proofs[proofCursor], seq) {
+                    if unlistedProof == nil { unlistedProof = proofs[proofCursor] }
+                    proofCursor += 1
+                }
+                if proofCursor < proofs.count && proofs[proofCursor] == seq {
+                    proofCursor += 1
                 } else if missing == nil {
                     missing = entryPath
                 }

@@ -114,7 +114,7 @@ public struct ChunkedInclusionProofs: Sendable {
         guard levels[levels.count - 1][0] == chunkRoots[Int(c)] else {
             throw .invalidArgument("the leaf hashes of chunk \(c) do not hash to the root computed for it")
         }
-        var m = lowerBound(lo)
+        var m = marked.lowerBound(of: lo)
         guard m < marked.count && marked[m] < lo + expected else { return [] }
         let top = try upper.proof(for: c)
         var out: [(index: UInt64, path: [MerkleHash])] = []
@@ -132,15 +132,5 @@ public struct ChunkedInclusionProofs: Sendable {
             m += 1
         }
         return out
-    }
-
-    /// The first position in ``marked`` at or after `index` (binary search).
-    private func lowerBound(_ index: UInt64) -> Int {
-        var a = 0, b = marked.count
-        while a < b {
-            let mid = (a + b) / 2
-            if marked[mid] < index { a = mid + 1 } else { b = mid }
-        }
-        return a
     }
 }

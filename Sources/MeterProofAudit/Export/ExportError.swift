@@ -48,4 +48,7 @@ public struct ExportError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(code.rawValue): \(reason)" }
+
+    /// An export stopped because ``ExportOptions/shouldStop`` asked it to.
+    static let interruptedExport = ExportError(.interrupted, "the export was interrupted; nothing was published and its temporary directory was removed")
 }
