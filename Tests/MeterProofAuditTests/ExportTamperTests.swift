@@ -347,6 +347,24 @@ import Testing
         #expect(p.code == "sums_malformed" && p.message?.contains("newline") == true, "\(p)")
     }
 
+    /// The hashes checked are those of the list whose form and coverage were checked: a
+    /// SHA256SUMS replaced between the two reads fails, even when every line it holds matches.
+    @Test func sumsReplacedBetweenReadsIsDetected() throws {
+        let copy = try BundleEdit.copy(try Self.bundles()[0].dir)
+        // Every line repeated: each hash still matches its file, but the list is no longer the
+        // sorted, duplicate-free one the first read checked.
+        let sums = try BundleEdit.read(copy, "SHA256SUMS")
+        let doubled = String(decoding: sums, as: UTF8.self).split(separator: "\n").map { "\($0)\n\($0)\n" }.joined()
+        var verifier = BundleVerifier(directory: copy)
+        verifier.betweenSumsReads = { d in try? BundleEdit.write(d, "SHA256SUMS", Array(doubled.utf8)) }
+        let v = try verifier.verify()
+        #expect(v.problemCode == "sums_malformed" && v.problem == "SHA256SUMS changed while it was being verified", "\(String(describing: v.problem))")
+        // The same file, read twice unchanged, passes: the hook alone changes nothing.
+        try BundleEdit.write(copy, "SHA256SUMS", sums)
+        verifier.betweenSumsReads = { _ in }
+        #expect(try verifier.verify().problemCode == nil)
+    }
+
     @Test func keyAndManifestForgeriesAreDetected() throws {
         let f = try ExportFixture.get()
         let bundles = try Self.bundles()

@@ -64,6 +64,8 @@ public struct BundleVerifier: Sendable {
     public var checkTokens: Bool
     /// Files hashed per parallel batch (tests make it small to cross batch boundaries).
     var hashBatchSize = 1024
+    /// Called between the two reads of `SHA256SUMS` (tests replace the file there).
+    var betweenSumsReads: (@Sendable (String) -> Void)? = nil
 
     public init(directory: String, logKey: NoteVerifier? = nil, keyring: Keyring? = nil, checkTokens: Bool = true) {
         self.directory = directory
@@ -445,6 +447,7 @@ public struct BundleVerifier: Sendable {
             }
             batch.removeAll(keepingCapacity: true)
         }
+        betweenSumsReads?(dir)
         let secondRead = SHA256Hasher()
         _ = try forEachSumsLine(path, hashingInto: secondRead, validate: false) { hash, entryPath, _ in
             batch.append((entryPath, hash))
