@@ -148,9 +148,7 @@ extension AuditTrail {
         var sums: [(path: String, hash: [UInt8])] = []
         func finish(_ w: BundleFileWriter) throws(ExportError) { sums.append((w.relativePath, try w.close())) }
         func writeFile(_ path: String, _ text: String) throws(ExportError) {
-            let w = try BundleFileWriter(root: root, relativePath: path, syncEach: syncEach)
-            try w.write(text)
-            try finish(w)
+            sums.append((path, try BundleFileWriter.writeWhole(root: root, relativePath: path, bytes: Array(text.utf8), syncEach: syncEach)))
         }
 
         let filter = options.filter
@@ -425,9 +423,8 @@ extension AuditTrail {
                         throw ExportError.interruptedExport
                     }
                     let (seq, hashes) = paths[i]
-                    let w = try BundleFileWriter(root: root, relativePath: BundleLayout.proof(seq), syncEach: syncEach)
-                    try w.write(TlogProof(index: seq, hashes: hashes, checkpoint: note).serialized)
-                    return MerkleHash(bytes: try w.close())!
+                    let text = TlogProof(index: seq, hashes: hashes, checkpoint: note).serialized
+                    return MerkleHash(bytes: try BundleFileWriter.writeWhole(root: root, relativePath: BundleLayout.proof(seq), bytes: Array(text.utf8), syncEach: syncEach))!
                 }
                 if case .failure = r { failed.store(true, ordering: .relaxed) }
                 return r

@@ -56,6 +56,34 @@ final class BundleFileWriter: @unchecked Sendable {
     private let slots = DispatchSemaphore(value: 2)
     private let failure = Mutex<ExportError?>(nil)
 
+    /// Creates `root/relativePath` holding exactly `bytes` (`O_EXCL`; with `syncEach`, fsynced
+    /// before it is closed) and returns their SHA-256: the whole-file route for the small
+    /// files of a bundle (a proof file per selected entry), without a writer's buffer,
+    /// queue or digest context.
+    static func writeWhole(root: String, relativePath: String, bytes: [UInt8], syncEach: Bool) throws(ExportError) -> [UInt8] {
+        let fullPath = root + "/" + relativePath
+        let fd = open(fullPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 { throw ExportError(.writeFailed, "cannot create \(fullPath): \(errnoText())") }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = ExportError(.writeFailed, "writing \(fullPath): \(errnoText())")
+                _ = posixClose(fd)
+                throw e
+            }
+            off += n
+        }
+        if syncEach && fsync(fd) != 0 {
+            let e = ExportError(.writeFailed, "syncing \(fullPath): \(errnoText())")
+            _ = posixClose(fd)
+            throw e
+        }
+        if posixClose(fd) != 0 { throw ExportError(.writeFailed, "closing \(fullPath): \(errnoText())") }
+        return SHA256.hash(bytes)
+    }
+
     /// Creates `root/relativePath`; with `syncEach`, `close()` fsyncs it.
     init(root: String, relativePath: String, syncEach: Bool, background: Bool = false) throws(ExportError) {
         self.relativePath = relativePath
