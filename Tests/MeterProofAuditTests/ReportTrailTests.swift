@@ -161,6 +161,28 @@ func reportTamper(_ path: String, seq: UInt64, body: [UInt8]) throws {
             #expect(errorCode { try report.writeHTML(to: path) } == "bad_input")
             #expect(try AuditTrail(path: path, readOnly: true).size() == 7)
             #expect(errorCode { try report.writeHTML(to: dir) } == "bad_input")
+            // Nor a trail's side files: replacing its write-ahead log loses committed entries.
+            let copy = dir + "/copy.sqlite"
+            try FileManager.default.copyItem(atPath: path, toPath: copy)
+            for suffix in ["-wal", "-shm", "-journal"] {
+                let side = copy + suffix
+                try "side file".write(toFile: side, atomically: false, encoding: .utf8)
+                #expect(errorCode { try report.writeHTML(to: side) } == "bad_input")
+                #expect(try String(contentsOfFile: side, encoding: .utf8) == "side file")
+            }
+            // A write-ahead log is known by its magic number whatever its name; a name alone
+            // ending in -wal, with no database beside it, is just a file.
+            let walLike = dir + "/saved-log.bin"
+            try Data([0x37, 0x7F, 0x06, 0x82, 0, 0x2D, 0xE2, 0x18]).write(to: URL(fileURLWithPath: walLike))
+            do throws(AuditError) {
+                try report.writeHTML(to: walLike)
+                Issue.record("a file starting like a write-ahead log was replaced")
+            } catch {
+                #expect(error.code == .badInput && error.reason.contains("write-ahead log"), "\(error)")
+            }
+            try "notes".write(toFile: dir + "/notes-wal", atomically: false, encoding: .utf8)
+            try report.writeHTML(to: dir + "/notes-wal")
+            #expect(try String(contentsOfFile: dir + "/notes-wal", encoding: .utf8) == report.renderHTML())
             #expect(errorCode { try report.writeHTML(to: dir + "/missing/report.html") } == "bad_input")
             // A bare file name goes to the working directory's parent-less form.
             #expect(AtomicFile.split("r.html") == (".", "r.html"))

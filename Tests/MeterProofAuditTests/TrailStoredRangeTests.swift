@@ -202,5 +202,23 @@ import Testing
             #expect(r.status == 2, "\(args): \(r.stderr)")
             #expect(r.stderr == "meterproof: bad_input: \(s.dir) is a directory, not a trail file\n", "\(args)")
         }
+        // A FIFO named as the trail: refused at once, where opening it would wait for a writer
+        // for ever (a watchdog kills a command that hangs, failing the status check).
+        let fifo = s.path("trail.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for args in [["audit", "verify", "--db", fifo], ["audit", "log", "--db", fifo], ["audit", "prove", "--db", fifo, "--seq", "0"],
+                     ["export", "--db", fifo, "--out", s.path("fifo-bundle")], ["report", "--db", fifo, "--out", s.path("fifo.html")],
+                     ["audit", "import", "--db", fifo, "--keys", TrailPaths.testKeys, response],
+                     TrailFixture.verifyArgs(nonce: "fifo-trail", db: fifo, input: response)] {
+            let child = try TrailRun.start(TrailPaths.cli!, args)
+            let pid = child.pid
+            let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 30, execute: watchdog)
+            let r = try child.finish()
+            watchdog.cancel()
+            #expect(r.status == 2, "\(args): \(r.status) \(r.stderr)")
+            #expect(r.stderr == "meterproof: bad_input: \(fifo) is not a regular file (a FIFO, device or socket), not a trail file\n", "\(args): \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: s.path("fifo-bundle")) && !FileManager.default.fileExists(atPath: s.path("fifo.html")))
     }
 }

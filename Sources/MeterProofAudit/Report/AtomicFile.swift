@@ -32,6 +32,11 @@ enum AtomicFile {
             if refuseSQLite && isSQLite(path) {
                 throw AuditError(.badInput, "refusing to overwrite \(path): it is an SQLite database (an audit trail?), not a report")
             }
+            if refuseSQLite, let database = sqliteDatabase(companion: path) {
+                // Replacing a trail's write-ahead log loses every transaction not yet copied
+                // into the database file.
+                throw AuditError(.badInput, "refusing to overwrite \(path): it belongs to the SQLite database \(database) (its write-ahead log, shared memory or journal), not a report")
+            }
         }
         var dst = stat()
         guard stat(dir, &dst) == 0, (dst.st_mode & S_IFMT) == S_IFDIR else {
@@ -82,6 +87,25 @@ enum AtomicFile {
         var header = [UInt8](repeating: 0, count: 16)
         let n = header.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 16) }
         return n == 16 && header == Array("SQLite format 3\0".utf8)
+    }
+
+    /// The database `path` belongs to when it is an SQLite side file: `<db>-wal`, `<db>-shm`
+    /// or `<db>-journal` beside an SQLite database `<db>`, or any file that starts like a
+    /// write-ahead log (magic 0x377f0682 or 0x377f0683).
+    static func sqliteDatabase(companion path: String) -> String? {
+        for suffix in ["-wal", "-shm", "-journal"] where path.hasSuffix(suffix) {
+            let database = String(path.dropLast(suffix.count))
+            if isSQLite(database) { return database }
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        var magic = [UInt8](repeating: 0, count: 4)
+        let n = magic.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 4) }
+        guard n == 4, magic[0] == 0x37, magic[1] == 0x7F, magic[2] == 0x06, magic[3] & 0xFE == 0x82 else { return nil }
+        return path.hasSuffix("-wal") ? String(path.dropLast(4)) : "(unknown: the file is a write-ahead log)"
     }
 
     static func error(_ err: Int32, _ what: String) -> AuditError {

@@ -106,7 +106,7 @@ public final class AuditTrail {
     /// Opens an existing trail.
     ///
     /// - Throws: `not_a_trail` if the file is absent, not SQLite, or another application's
-    ///   database; `bad_input` if the path is a directory; `corrupt_trail` if SQLite finds its
+    ///   database; `bad_input` if the path is a directory, FIFO, device or socket; `corrupt_trail` if SQLite finds its
     ///   pages malformed; `newer_schema` if a newer MeterProof wrote it; `locked`, `read_only`,
     ///   `storage_error`.
     public convenience init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int32 = 10_000) throws(AuditError) {
@@ -114,8 +114,11 @@ public final class AuditTrail {
             throw AuditError(.notATrail, "no audit trail at \(path) (create one with `meterproof audit init`)")
         }
         // SQLite would call a directory a disk I/O error; say what it is.
-        if FileSystem.kind(path) == .directory {
-            throw AuditError(.badInput, "\(path) is a directory, not a trail file")
+        switch FileSystem.kind(path) {
+        case .directory: throw AuditError(.badInput, "\(path) is a directory, not a trail file")
+        // Opening a FIFO would wait for a writer for ever; a device or socket is no trail either.
+        case .other: throw AuditError(.badInput, "\(path) is not a regular file (a FIFO, device or socket), not a trail file")
+        case .file, .missing: break
         }
         do {
             try self.init(path: path, mode: readOnly ? .readOnly : .readWrite, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
