@@ -224,7 +224,16 @@ public struct CaptureImporter: Sendable {
         s.interrupted = interrupted
         s.seconds = Clock.monotonicSeconds() - start
         s.treeSize = writer.treeSize
-        if let e = failure ?? writeError { throw e }
+        if var e = failure ?? writeError {
+            // Say what the failed import leaves behind: the batches before the failure are
+            // committed, and a re-run skips them as duplicates.
+            if let first = s.firstSeq, let last = s.lastSeq {
+                e.reason += "; the import stopped there: the \(s.recorded) entries recorded before it are committed (seq \(first) to \(last)), and running the same command again once this is fixed imports the rest"
+            } else {
+                e.reason += "; the import stopped there, before recording any entry"
+            }
+            throw e
+        }
         return s
     }
 

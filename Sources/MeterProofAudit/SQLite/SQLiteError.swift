@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CMeterProofSQLite
 
 /// A failure reported by SQLite (or by this access layer, using SQLite's result codes).
@@ -13,13 +18,16 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
     /// The SQL being prepared or run, when known.
     public let sql: String?
+    /// For an I/O error, the operating system's `errno` behind it (`sqlite3_system_errno`), else 0.
+    public let systemErrno: Int32
 
     /// Creates an error from an (extended or primary) SQLite result code.
-    public init(extendedResultCode: Int32, message: String, sql: String? = nil) {
+    public init(extendedResultCode: Int32, message: String, sql: String? = nil, systemErrno: Int32 = 0) {
         self.extendedResultCode = extendedResultCode
         self.resultCode = extendedResultCode & 0xFF
         self.message = message
         self.sql = sql
+        self.systemErrno = systemErrno
     }
 
     /// Builds an error for result code `code` just returned by a call on `db`.
@@ -39,7 +47,10 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
             }
         }
         if text == nil { text = sqlite3_errstr(code).map { String(cString: $0) } ?? "unknown error" }
-        self.init(extendedResultCode: extended, message: text!, sql: sql)
+        // Which I/O error it was (ENOSPC behind a failed write or a failed -shm extension).
+        let primary = extended & 0xFF
+        let osError = (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN || primary == SQLITE_FULL) ? db.map { sqlite3_system_errno($0) } ?? 0 : 0
+        self.init(extendedResultCode: extended, message: text!, sql: sql, systemErrno: osError)
     }
 
     /// A misuse of this API detected before reaching SQLite (`SQLITE_MISUSE`).
@@ -52,7 +63,11 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `SQLITE_READONLY` family: a write was attempted on a read-only connection or file.
     public var isReadOnly: Bool { resultCode == SQLITE_READONLY }
     /// `SQLITE_FULL`: the disk (or the database's size limit) is full.
-    public var isFull: Bool { resultCode == SQLITE_FULL }
+    /// Also an I/O error the operating system reported as `ENOSPC` or `EDQUOT` (SQLite reports
+    /// a full disk met while extending its `-shm` file or syncing as `SQLITE_IOERR_*`).
+    public var isFull: Bool {
+        resultCode == SQLITE_FULL || (resultCode == SQLITE_IOERR && (systemErrno == ENOSPC || systemErrno == EDQUOT))
+    }
     /// `SQLITE_CORRUPT` family: SQLite found the file's pages malformed (a truncated or
     /// overwritten file).
     public var isCorrupt: Bool { resultCode == SQLITE_CORRUPT }
@@ -67,6 +82,7 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
         var s = "SQLite error \(resultCode)"
         if extendedResultCode != resultCode { s += " (extended \(extendedResultCode))" }
         s += ": \(message)"
+        if systemErrno != 0 { s += " (\(String(cString: strerror(systemErrno))))" }
         if let sql { s += " [SQL: \(sql)]" }
         return s
     }
