@@ -63,6 +63,18 @@ import Testing
         #expect(try TrailRaw.int(db, "SELECT count(*) FROM checkpoints") == 1)
     }
 
+    @Test func aMissingSubtreeHashIsInconsistentForProveAsForExport() throws {
+        // The leaf hash of entry 3, which the proof of entry 2 needs, cut to one byte in the
+        // file: damage, exit 1 `inconsistent_checkpoint`, for prove as for export.
+        let (s, path) = try edited { db in try db.execute("UPDATE entries SET leaf_hash = x'00' WHERE seq = 3") }
+        let prove = try TrailRun.cli(["audit", "prove", "--db", path, "--seq", "2"])
+        #expect(prove.status == 1 && prove.stderr.hasPrefix("meterproof: inconsistent_checkpoint: building the inclusion proof: missing subtree hash at level 0, index 3"),
+                "\(prove.status) \(prove.stderr)")
+        // (A full-prefix export recomputes every leaf from the entries and needs no stored hash.)
+        let export = try TrailRun.cli(["export", "--db", path, "--out", s.path("bundle"), "--outcome", "rejected"])
+        #expect(export.status == 1 && export.stderr.hasPrefix("meterproof: inconsistent_checkpoint: "), "\(export.status) \(export.stderr)")
+    }
+
     @Test func aNegativeOlderCheckpointSizeIsRefused() throws {
         // The newest checkpoint (size 6) is intact; a copy of it is stored under size -5.
         let (s, path) = try edited { db in try db.execute("INSERT INTO checkpoints SELECT -5, note, signed_at FROM checkpoints WHERE size = 6") }

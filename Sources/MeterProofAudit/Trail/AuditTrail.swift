@@ -697,6 +697,12 @@ public final class AuditTrail {
         do {
             hashes = try MerkleProofs.inclusionProof(index: seq, treeSize: cp.size, source: self)
             leaf = try storedNode(level: 0, index: seq)
+        } catch let e as AuditError {
+            // A subtree hash missing from the file is damage (`inconsistent_checkpoint`), as for
+            // every other command that meets it, not a storage failure.
+            throw AuditError(e.code, "building the inclusion proof: \(e.reason)")
+        } catch let e as SQLiteError {
+            throw AuditError.from(e, doing: "building the inclusion proof")
         } catch {
             throw AuditError(.storage, "building the inclusion proof: \(error)")
         }
@@ -712,6 +718,8 @@ public final class AuditTrail {
     public func consistencyProof(from size1: UInt64, to size2: UInt64) throws(AuditError) -> [MerkleHash] {
         do { return try MerkleProofs.consistencyProof(size1: size1, size2: size2, source: self) } catch let e as AuditError { throw e } catch let e as TransparencyError {
             throw AuditError(.badInput, "no consistency proof from size \(size1) to \(size2): \(e.message)")
+        } catch let e as SQLiteError {
+            throw AuditError.from(e, doing: "building the consistency proof")
         } catch {
             throw AuditError(.storage, "building the consistency proof: \(error)")
         }
