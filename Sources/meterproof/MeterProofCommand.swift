@@ -30,6 +30,13 @@ struct MeterProofCommand: ParsableCommand {
                 _exit(Exit.storage)
             }
         }
+        // Swift decodes arguments with U+FFFD in place of invalid UTF-8: a path holding such
+        // bytes would silently name another file (and `audit init` or `report` would write it).
+        for i in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[i], String(validatingCString: raw) == nil else { continue }
+            writeFD(2, "meterproof: bad_input: argument \(i) is not valid UTF-8; MeterProof takes paths and values in UTF-8 only (rename the file)\n")
+            _exit(Exit.usage)
+        }
         Self.main(nil)
     }
 }

@@ -161,6 +161,19 @@ struct KeysAndNonceCommandTests {
         #expect(r.stderrLines.count == 1)
     }
 
+    @Test("an argument that is not valid UTF-8 is refused before anything runs: exit 64, no file written")
+    func nonUTF8Argument() throws {
+        let bin = try #require(Paths.binary, "the meterproof executable was not found next to the tests; run `swift build` first")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mp-utf8-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // The shell passes the byte 0xFF through; Foundation's Process would need a String.
+        let r = try Run.program("/bin/sh", ["-c", #"cd "$1" && exec "$0" audit init --db "$(printf 'x\377.sqlite')" --signing-key k"#, bin, dir])
+        #expect(r.status == 64)
+        #expect(r.stderr == "meterproof: bad_input: argument 4 is not valid UTF-8; MeterProof takes paths and values in UTF-8 only (rename the file)\n", "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == [])
+    }
+
     @Test("nonce: one UUID-shaped lowercase line, different each time")
     func nonce() throws {
         let a = try Run.cli(["nonce"]), b = try Run.cli(["nonce"])
