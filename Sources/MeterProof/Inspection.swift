@@ -48,7 +48,7 @@ extension Verifier {
         var claimsError: VerificationError? = nil
         do { claims = try RegisterUsageClaims(payload: jws.payload) } catch { claimsError = error }
 
-        let version = keyVersion ?? claims?.publicKeyVersion ?? RegisterUsageClaims.claimedKeyVersion(jws.payload)
+        let version = keyVersion ?? claims?.publicKeyVersion ?? (try? RegisterUsageClaims.claimedKeyVersion(jws.payload))
         var fingerprint: String? = nil
         var sigError: VerificationError? = nil
         do throws(VerificationError) {

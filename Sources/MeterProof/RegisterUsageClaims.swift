@@ -122,10 +122,13 @@ public struct RegisterUsageClaims: Sendable, Equatable {
         self.payload = obj
     }
 
-    /// Best-effort read of the key version a payload claims, before its signature is checked
-    /// (used only to pick the key when no request binds the version).
-    static func claimedKeyVersion(_ payload: [UInt8]) -> Int? {
-        guard let obj = try? readObject(payload, what: "payload") else { return nil }
+    /// The key version a payload claims, read before its signature is checked (used only to
+    /// pick the key when no request binds the version). A payload that is not a JSON object
+    /// fails as ``init(payload:)`` would (`duplicate_member`, `malformed_json`, same message),
+    /// so an unbound token reports what is wrong with it; `nil` when the object names no usable
+    /// version.
+    static func claimedKeyVersion(_ payload: [UInt8]) throws(VerificationError) -> Int? {
+        let obj = try readObject(payload, what: "payload")
         let v = obj["publicKeyVersion"] ?? obj["PublicKeyVersion"]
         switch v {
         case .number(let n)?: return n.int64.flatMap { $0 >= 1 && $0 <= Int64(Int32.max) ? Int($0) : nil }

@@ -159,7 +159,8 @@ public struct Verifier: Sendable {
         if let request {
             version = request.publicKeyVersion
         } else {
-            guard let v = RegisterUsageClaims.claimedKeyVersion(jws.payload) else {
+            // A payload that does not parse, or is not an object, fails here with its own reason.
+            guard let v = try RegisterUsageClaims.claimedKeyVersion(jws.payload) else {
                 throw VerificationError(.missingClaim, "unbound token: the payload names no usable publicKeyVersion to select a key")
             }
             version = v

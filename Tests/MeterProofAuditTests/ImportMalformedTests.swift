@@ -116,6 +116,53 @@ import Testing
         #expect(try bed.trail().size() == UInt64(n))
     }
 
+    /// An unbound capture's key is picked by its payload's own key version claim. A payload that
+    /// does not parse, or is not an object, is recorded with the reason and message a bound
+    /// verification of the same token gives, not as a missing claim; `missing_claim` stays for
+    /// a well-formed object that names no usable key version.
+    @Test func anUnboundTokenWhosePayloadIsNotAJSONObjectIsRecordedWithItsOwnReason() throws {
+        func token(_ payload: [UInt8]) throws -> String { try ResponseSimulator(signingKey: TrailFixture.v1).token(payload: payload) }
+        let p = ImportFixture.productCode
+        let duplicate = try token(Array(#"{"productCode":"\#(p)","publicKeyVersion":1,"publicKeyVersion":2,"nonce":"u-dup"}"#.utf8))
+        let notUTF8 = try token(Array(#"{"productCode":"prod-"#.utf8) + [0xC3, 0x28] + Array(#"","publicKeyVersion":1,"nonce":"u-utf8"}"#.utf8))
+        let loneSurrogate = try token(Array(#"{"productCode":"\#(p)\ud800","publicKeyVersion":1,"nonce":"u-surrogate"}"#.utf8))
+        let array = try token(Array(#"[{"productCode":"\#(p)","publicKeyVersion":1,"nonce":"u-array"}]"#.utf8))
+        let noVersion = try token(Array(#"{"productCode":"\#(p)","nonce":"u-none","iat":\#(ImportFixture.base)}"#.utf8))
+        let badVersion = try token(Array(#"{"productCode":"\#(p)","publicKeyVersion":"01","nonce":"u-01"}"#.utf8))
+        let noUsableVersion = "unbound token: the payload names no usable publicKeyVersion to select a key"
+        // Token, line (every unbound shape), reason, message.
+        let cases: [(token: String, line: String, reason: String, message: String)] = [
+            (duplicate, duplicate, "duplicate_member", #"payload has duplicate member "publicKeyVersion""#),
+            (notUTF8, JSONText.quoted(notUTF8), "malformed_json", "payload is not valid UTF-8 JSON: string is not valid UTF-8 at byte 16"),
+            (loneSurrogate, ImportFixture.response(loneSurrogate), "malformed_json",
+             #"payload is not valid UTF-8 JSON: lone high surrogate in \u escape at byte 33"#),
+            (array, #"{"RegisterUsageResult":"# + ImportFixture.response(array) + "}", "malformed_json", "payload is a JSON array, not an object"),
+            (noVersion, noVersion, "missing_claim", noUsableVersion),
+            (badVersion, JSONText.quoted(badVersion), "missing_claim", noUsableVersion),
+        ]
+        let bed = try ImportBed()
+        let summary = try bed.run("unbound-payloads.jsonl", lines: cases.map(\.line))
+        #expect(summary.digest == "lines=6 blank=0 recorded=6 dup=0 accepted=0 rejected=6 bound=0 unbound=6 "
+                + "reasons[duplicate_member=1,malformed_json=3,missing_claim=2] warnings[] seqs=0..5 size=6 interrupted=false")
+        let entries = try bed.entries()
+        try #require(entries.count == cases.count)
+        let verifier = Verifier(keyring: TrailFixture.keyring, policy: .offline)
+        for (i, (e, c)) in zip(entries, cases).enumerated() {
+            #expect(e.outcome == "rejected" && e.binding == "unbound", "line \(i + 1)")
+            #expect(e.reason == c.reason, "line \(i + 1)")
+            #expect(e.message == c.message, "line \(i + 1)")
+            #expect(e.token == c.token, "line \(i + 1)")
+            #expect(e.productCode == nil && e.publicKeyVersion == nil && e.keyFingerprint == nil, "line \(i + 1)")
+            // What `meterproof verify` says of the same token when the payload does not parse.
+            if c.reason != "missing_claim" {
+                let request = RegisterUsageRequest(productCode: p, publicKeyVersion: 1, nonce: nil)
+                let bound = verifier.verify(Array(c.token.utf8), expecting: request)
+                #expect(bound.reasonCode == c.reason && bound.error?.reason == c.message, "line \(i + 1)")
+            }
+        }
+        #expect(try bed.trail().verify().intact)
+    }
+
     @Test func aTokenNearTheLineLimitIsRecordedWithoutItsBytesAndTheImportGoesOn() throws {
         // Just under the 1 MiB line limit: too large for any token, and its text alone would put
         // the entry over the 1 MiB entry limit. The entry says why, without the token.

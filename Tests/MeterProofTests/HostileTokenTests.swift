@@ -444,6 +444,13 @@ struct HostileTokenTests {
         #expect(v.verify(Array(lying.utf8), expecting: nil, now: Fixture.now).error?.code == .badSignature)
         let noVersion = try JWS.token(payload: claims(keyVersion: nil))
         #expect(v.verify(Array(noVersion.utf8), expecting: nil, now: Fixture.now).error?.code == .missingClaim)
+        // A payload that is not a JSON object is refused with its own reason, as when bound.
+        let duplicate = try JWS.token(payload: claims(extra: [#""publicKeyVersion":2"#]))
+        let dup = v.verify(Array(duplicate.utf8), expecting: nil, now: Fixture.now)
+        #expect(dup.error?.code == .duplicateMember && dup.error?.reason == #"payload has duplicate member "publicKeyVersion""#)
+        let array = try JWS.token(payload: "[" + claims() + "]")
+        let arr = v.verify(Array(array.utf8), expecting: nil, now: Fixture.now)
+        #expect(arr.error?.code == .malformedJSON && arr.error?.reason == "payload is a JSON array, not an object")
     }
 
     @Test("policy knobs: maxAge and future skew can be changed or disabled")
