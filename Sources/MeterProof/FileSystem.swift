@@ -23,6 +23,11 @@ public enum FileSystem {
 
     public static func exists(_ path: String) -> Bool { kind(path) != .missing }
 
+    /// The UTF-8 byte-order mark (EF BB BF) that Windows tools write at the start of a text
+    /// file. Skipped at the very start of a captures file or standard input, and of a response
+    /// read by `verify` or `inspect`; nowhere else.
+    public static let utf8ByteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+
     /// Size in bytes of a regular file.
     public static func size(_ path: String) -> Int? {
         var st = stat()

@@ -206,6 +206,37 @@ import Testing
         #expect(try bed.entries().last?.captureHash == ImportFixture.hex("[true]"))
     }
 
+    /// A UTF-8 byte-order mark (as Windows tools write) at the very start of a captures file is
+    /// not part of the first line: that line is imported exactly as without it (same hash, so
+    /// the file without the mark is all duplicates). A mark anywhere else is part of its line.
+    @Test func aByteOrderMarkIsSkippedAtTheStartOfAFileOnly() throws {
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+        let first = try ImportFixture.token("bom-1")
+        let second = ImportFixture.bound(try ImportFixture.token("bom-2"), nonce: "bom-2", capturedAt: ImportFixture.time(ImportFixture.base + 1))
+        let bed = try ImportBed()
+        let s = try bed.run("bom.jsonl", bom + ImportFixture.file([first, second]))
+        #expect(s.digest == "lines=2 blank=0 recorded=2 dup=0 accepted=2 rejected=0 bound=1 unbound=1 reasons[] "
+                + "warnings[] seqs=0..1 size=2 interrupted=false")
+        let e = try bed.entries()
+        #expect(e[0].captureLine == 1 && e[0].token == first && e[0].nonce == "bom-1")
+        #expect(e.map(\.captureHash) == [ImportFixture.hex(first), ImportFixture.hex(second)])
+        let plain = try bed.run("plain.jsonl", lines: [first, second])
+        #expect(plain.recorded == 0 && plain.duplicates == 2)
+
+        // At the start of line 2, or a second mark after the first, it stays: a malformed token.
+        let third = try ImportFixture.token("bom-3"), fourth = try ImportFixture.token("bom-4")
+        let file = bed.scratch.path("inside.jsonl")
+        let inside = try bed.run("inside.jsonl", bom + bom + Array(third.utf8) + [0x0A] + bom + Array(fourth.utf8) + [0x0A])
+        #expect(inside.digest == "lines=2 blank=0 recorded=2 dup=0 accepted=0 rejected=2 bound=0 unbound=2 "
+                + "reasons[malformed_token=2] warnings[] seqs=2..3 size=4 interrupted=false")
+        let rejected = try bed.entries()[2...]
+        #expect(rejected.map(\.captureFile) == [file, file])
+        #expect(rejected.map(\.captureLine) == [1, 2])
+        #expect(rejected.map(\.captureHash) == [ImportFixture.hex(bom + Array(third.utf8)), ImportFixture.hex(bom + Array(fourth.utf8))])
+        #expect(rejected.map(\.message) == Array(repeating: "header segment is not canonical unpadded base64url", count: 2))
+        #expect(try bed.trail().verify().intact)
+    }
+
     /// Lines longer than `Capture.maxLineBytes` are rejected as `malformed_input`, and
     /// identified by the SHA-256 of all their bytes, however the reader met them.
     @Test func overlongLinesAreRecordedOnceEachByTheirFullHash() throws {

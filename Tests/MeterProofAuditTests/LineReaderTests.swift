@@ -3,6 +3,10 @@ import Testing
 @testable import MeterProof
 @testable import MeterProofAudit
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The capture-file reader against a plain reference split, across its 1 MiB read boundaries.
 @Suite("Line reader")
 struct LineReaderTests {
@@ -41,5 +45,45 @@ struct LineReaderTests {
             break
         }
         #expect(reader.bytesRead == bytes.count)
+    }
+
+    /// A byte-order mark is skipped at the very start of the input only, even when a pipe hands
+    /// it over one byte at a time; a partial mark, or one at the start of a later line, stays.
+    @Test(.timeLimit(.minutes(1)))
+    func aByteOrderMarkIsSkippedAtTheStartOnly() throws {
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+        let s = try TrailScratch("bom-lines")
+        func lines(_ path: String) throws -> [[UInt8]] {
+            let reader = try LineReader(path: path, maxLineBytes: 1 << 20)
+            var out: [[UInt8]] = []
+            while let line = try reader.next() { out.append(Array(line.bytes)) }
+            return out
+        }
+        let body = Array("a\n".utf8) + bom + Array("b\r\n".utf8)
+        #expect(try lines(s.write("bom.jsonl", bom + body)) == [Array("a".utf8), bom + Array("b".utf8)])
+        #expect(try lines(s.write("plain.jsonl", body)) == [Array("a".utf8), bom + Array("b".utf8)])
+        #expect(try lines(s.write("two.jsonl", bom + bom + Array("c".utf8))) == [bom + Array("c".utf8)])
+        #expect(try lines(s.write("only.jsonl", bom)) == [])
+        #expect(try lines(s.write("partial.jsonl", [0xEF, 0xBB, 0x0A, 0xEF])) == [[0xEF, 0xBB], [0xEF]])
+
+        // Through a FIFO, the mark one byte per write, then the rest.
+        let fifo = s.path("bom.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let reader = try LineReader(path: fifo, maxLineBytes: 1 << 20)  // opens without waiting for a writer
+        let writes = bom.map { [$0] } + [body]
+        let writer = Thread {
+            let fd = open(fifo, O_WRONLY)
+            guard fd >= 0 else { return }
+            for w in writes {
+                _ = w.withUnsafeBytes { FileSystem.writeAll(fd, $0) }
+                usleep(20_000)
+            }
+            close(fd)
+        }
+        writer.start()
+        var got: [[UInt8]] = []
+        while let line = try reader.next() { got.append(Array(line.bytes)) }
+        #expect(got == [Array("a".utf8), bom + Array("b".utf8)])
+        #expect(reader.bytesRead == bom.count + body.count)
     }
 }

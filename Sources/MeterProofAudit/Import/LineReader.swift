@@ -8,7 +8,8 @@ import MeterProof
 /// Streams lines from a file descriptor with bounded memory.
 ///
 /// Lines end at LF (a preceding CR is dropped). A line longer than `maxLineBytes` is returned
-/// truncated with `tooLong` set, and the rest of it is skipped.
+/// truncated with `tooLong` set, and the rest of it is skipped. A UTF-8 byte-order mark at the
+/// very start of the input (as Windows tools write) is skipped; one anywhere else stays.
 public final class LineReader {
     public struct Line {
         /// 1-based line number.
@@ -26,6 +27,8 @@ public final class LineReader {
     private var start = 0
     private var eof = false
     private var lineNumber = 0
+    /// Whether the start of the input was looked at for a byte-order mark.
+    private var checkedByteOrderMark = false
     /// Bytes consumed so far (for progress).
     public private(set) var bytesRead: Int = 0
     /// Asked before every read: when it returns `true`, ``next()`` gives up on the line it is
@@ -108,6 +111,17 @@ public final class LineReader {
     /// The next line, or `nil` at end of input (or when ``shouldStop`` stopped it).
     public func next() throws(AuditError) -> Line? {
         if stopped { return nil }
+        if !checkedByteOrderMark {
+            // Skipped before the first line, so that line (its bytes and its hash) is the same
+            // as in the file without the mark. A pipe may hand over fewer than three bytes.
+            let bom = FileSystem.utf8ByteOrderMark
+            while buffer.count - start < bom.count && !eof {
+                try fill()
+                if stopped { return nil }
+            }
+            checkedByteOrderMark = true
+            if buffer[start...].starts(with: bom) { start += bom.count }
+        }
         var scanFrom = start
         // Set once a line outgrows the limit: its bytes are hashed as they stream past, not kept.
         var overlong: SHA256Hasher? = nil
