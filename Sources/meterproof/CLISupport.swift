@@ -93,6 +93,15 @@ func readInput(_ path: String?, limit: Int = 1 << 20) throws -> [UInt8] {
     }
 }
 
+/// Reads the response or token given to `verify` or `inspect` with ``readInput(_:limit:)``; a
+/// UTF-8 byte-order mark at its very start (as Windows tools write) is dropped, so the input
+/// reads as without it.
+func readResponseInput(_ path: String?) throws -> [UInt8] {
+    let bytes = try readInput(path)
+    let bom = FileSystem.utf8ByteOrderMark
+    return bytes.starts(with: bom) ? Array(bytes.dropFirst(bom.count)) : bytes
+}
+
 /// Loads a keyring or exits 2 with the file named.
 func loadKeyring(_ path: String) throws -> Keyring {
     do { return try Keyring.load(from: path) } catch {

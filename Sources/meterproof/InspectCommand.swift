@@ -36,7 +36,7 @@ extension MeterProofCommand {
                 if minKeyBits < 2048 { printError("warning: accepting RSA keys of \(minKeyBits) bits, below the 2048-bit floor") }
                 policy.minimumKeyBits = minKeyBits
             }
-            let bytes = try readInput(input)
+            let bytes = try readResponseInput(input)
             let i = Verifier(keyring: keyring, policy: policy).inspect(bytes, keyVersion: keyVersion)
             switch format {
             case .json:

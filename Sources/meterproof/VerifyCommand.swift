@@ -48,7 +48,7 @@ extension MeterProofCommand {
             policy.allowMissingNonce = allowMissingNonce
             freshness.apply(to: &policy)
             let verifier = Verifier(keyring: keyring, policy: policy)
-            let bytes = try readInput(input)
+            let bytes = try readResponseInput(input)
             let request = RegisterUsageRequest(productCode: productCode, publicKeyVersion: keyVersion, nonce: nonce)
             let result = try VerifyRecorder.verify(verifier: verifier, input: bytes, request: request, db: db)
             switch format {

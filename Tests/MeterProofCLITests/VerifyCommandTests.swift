@@ -144,6 +144,33 @@ struct VerifyCommandTests {
         #expect(try empty.object()["reason"] == .string("malformed_input"))
     }
 
+    @Test("a response or token file starting with a UTF-8 byte-order mark reads as without it; a mark elsewhere stays")
+    func byteOrderMark() throws {
+        let s = try Scratch()
+        let bom = "\u{FEFF}"  // EF BB BF in UTF-8
+        let response = try CLIFixture.response()
+        let token = try #require(try StrictJSON.parse(response).objectValue?["Signature"]?.stringValue)
+        for (name, text) in [("r.json", bom + response), ("t.txt", bom + token + "\n")] {
+            let input = try s.file(name, text)
+            #expect(Array(text.utf8).starts(with: [0xEF, 0xBB, 0xBF]))
+            let r = try Run.cli(CLIFixture.verifyArgs(input))
+            #expect(r.status == 0, "\(name): \(r.stdout)")
+            #expect(try r.object()["outcome"] == .string("accepted"), "\(name)")
+            let i = try Run.cli(["inspect", "--keys", Paths.testKeys.path, "--format", "json", input])
+            #expect(i.status == 0, "\(name): \(i.stdout)")
+            #expect(try i.object()["signatureValid"] == .bool(true), "\(name)")
+        }
+        let stdin = try Run.cli(CLIFixture.verifyArgs("-"), stdin: Array((bom + response).utf8))
+        #expect(stdin.status == 0)
+        #expect(try stdin.object()["outcome"] == .string("accepted"))
+        // Only at the very start: after leading whitespace the mark is part of the input.
+        let late = try Run.cli(CLIFixture.verifyArgs(try s.file("late.json", " " + bom + response)))
+        #expect(late.status == 1)
+        let o = try late.object()
+        #expect(o["reason"] == .string("malformed_token"))
+        #expect(o["message"] == .string("header segment is not canonical unpadded base64url"))
+    }
+
     @Test("unreadable input: exit 2, one line on stderr, nothing on stdout", arguments: ["missing-file", "directory"])
     func unreadableInput(kind: String) throws {
         let s = try Scratch()
