@@ -156,6 +156,20 @@ import Glibc
         try expectTampered(odd, "node_mismatch", seq: 0)
     }
 
+    @Test func aDeletedSubtreeRowIsNamedMissingNotMismatched() throws {
+        // The base trail's 24 entries have one stored level-4 node, covering entries 0…15.
+        let gone = try Self.base()
+        try TrailRaw.tamper(gone.path) { db in try db.execute("DELETE FROM nodes WHERE level = 4 AND idx = 0") }
+        try expectTampered(gone, "node_mismatch", seq: 0)
+        var v = try AuditTrail(path: gone.path, readOnly: true).verify()
+        #expect(v.problem == "stored subtree hash (level 4, index 0) covering entries 0…15 is missing from the file", "\(v.problem ?? "")")
+
+        let changed = try Self.base()
+        try TrailRaw.tamper(changed.path) { db in try db.execute("UPDATE nodes SET hash = zeroblob(32) WHERE level = 4 AND idx = 0") }
+        v = try AuditTrail(path: changed.path, readOnly: true).verify()
+        #expect(v.problemCode == "node_mismatch" && v.problem == "stored subtree hash (level 4, index 0) covering entries 0…15 does not match the recomputed one", "\(v.problem ?? "")")
+    }
+
     @Test func editWithTheWholeTreeRebuiltIsCaughtBySignedCheckpoints() throws {
         let b = try Self.base()
         try TrailRaw.tamper(b.path) { db in

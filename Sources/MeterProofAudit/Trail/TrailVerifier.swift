@@ -195,9 +195,13 @@ extension AuditTrail {
                             nodeCursors[level] = cursor
                         }
                         let first = index << UInt64(level)
-                        guard try cursor.step(), cursor.int64(at: 0) == Int64(bitPattern: index),
-                              cursor.withBlob(at: 1, { MerkleHash(bytes: $0) }) == hash else {
-                            nodeProblem = fail("node_mismatch", "stored subtree hash (level \(level), index \(index)) covering entries \(first)…\(first + (UInt64(1) << UInt64(level)) - 1) does not match the recomputed one", seq: first)
+                        let storedIndex = try cursor.step() ? cursor.int64(at: 0) : nil
+                        guard storedIndex == Int64(bitPattern: index), cursor.withBlob(at: 1, { MerkleHash(bytes: $0) }) == hash else {
+                            // Rows come in index order, and rows outside the tree were refused
+                            // before the scan: another index (or none) here means this row is gone.
+                            let what = storedIndex == Int64(bitPattern: index) ? "does not match the recomputed one" : "is missing from the file"
+
+                            nodeProblem = fail("node_mismatch", "stored subtree hash (level \(level), index \(index)) covering entries \(first)…\(first + (UInt64(1) << UInt64(level)) - 1) \(what)", seq: first)
                             return
                         }
                     }
