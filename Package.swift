@@ -11,7 +11,8 @@ let package = Package(
         .executable(name: "meterproof-bench", targets: ["meterproof-bench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // 1.6: @ParentCommand (`export verify` refuses the options of `export`).
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(

@@ -72,8 +72,9 @@ struct EntryFilterOptions: ParsableArguments {
     @Option(help: "Only entries recorded before this RFC 3339 time.")
     var until: String?
 
-    @Option(help: "accepted, rejected or all.")
-    var outcome: MeterProofCommand.Audit.Log.OutcomeFilter = .all
+    // Optional (nil is `all`), so that `export verify` can tell an explicit `--outcome all` from none.
+    @Option(help: "accepted, rejected or all (default: all).")
+    var outcome: MeterProofCommand.Audit.Log.OutcomeFilter?
 
     @Option(name: .customLong("product-code"), help: "Only entries for this product code.")
     var productCode: String?
@@ -89,6 +90,6 @@ struct EntryFilterOptions: ParsableArguments {
 
     func makeFilter() throws -> EntryFilter {
         EntryFilter(since: since.flatMap { RFC3339.parseMilliseconds($0) }, until: until.flatMap { RFC3339.parseMilliseconds($0) },
-                    outcome: outcome == .all ? nil : outcome.rawValue, productCode: productCode)
+                    outcome: outcome == nil || outcome == .all ? nil : outcome?.rawValue, productCode: productCode)
     }
 }

@@ -31,8 +31,10 @@ extension MeterProofCommand {
             subcommands: [VerifyBundle.self]
         )
 
-        @Option(help: "Trail file.")
-        var db: String = Defaults.db
+        // Optional, with the default applied in run(): `export verify` must tell an option given
+        // on the command line from a default (see VerifyBundle.validate()).
+        @Option(help: "Trail file. (default: \(Defaults.db))")
+        var db: String?
 
         @Option(help: "The bundle directory to create.")
         var out: String?
@@ -55,7 +57,7 @@ extension MeterProofCommand {
             catchStopSignals()
             let summary = try withTrail { () throws -> ExportSummary in
                 let signer = try signingKey.map { try LogKeyFile.read($0) }
-                let trail = try AuditTrail(path: db, readOnly: signer == nil)
+                let trail = try AuditTrail(path: db ?? Defaults.db, readOnly: signer == nil)
                 do {
                     return try trail.exportBundle(to: out, options: ExportOptions(filter: f, signer: signer, shouldStop: { stopRequested.load(ordering: .relaxed) }))
                 } catch let e as ExportError {
@@ -81,6 +83,20 @@ extension MeterProofCommand {
 }
 
 extension MeterProofCommand.Export {
+    /// The options given on the command line, in declaration order (none has a default value
+    /// that could not be told apart from an explicit one).
+    var givenOptions: [String] {
+        var given: [String] = []
+        if db != nil { given.append("--db") }
+        if out != nil { given.append("--out") }
+        if filter.since != nil { given.append("--since") }
+        if filter.until != nil { given.append("--until") }
+        if filter.outcome != nil { given.append("--outcome") }
+        if filter.productCode != nil { given.append("--product-code") }
+        if signingKey != nil { given.append("--signing-key") }
+        return given
+    }
+
     struct VerifyBundle: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify",
@@ -92,6 +108,10 @@ extension MeterProofCommand.Export {
             Exit 0 sound; 1 a check failed (the problem code is printed); 2 DIR, --keys or --log-key unreadable; 64 bad invocation.
             """
         )
+
+        /// `export`'s own options, parsed from the same command line: `export verify` takes
+        /// none of them (see validate()).
+        @ParentCommand var export: MeterProofCommand.Export
 
         @Argument(help: "The bundle directory.")
         var directory: String
@@ -107,6 +127,16 @@ extension MeterProofCommand.Export {
 
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
+
+        /// ArgumentParser accepts `export`'s options before `verify` (and after it) and would
+        /// silently drop them: `export --product-code x verify DIR` would print `sound` and let
+        /// the user believe the bundle's selection was checked against `x`. Refuse them instead.
+        func validate() throws {
+            let given = export.givenOptions
+            guard !given.isEmpty else { return }
+            let list = given.count == 1 ? given[0] : given.dropLast().joined(separator: ", ") + " and " + given.last!
+            throw ValidationError("\(list) \(given.count == 1 ? "is an option" : "are options") of `meterproof export`, not of `export verify`, which checks the bundle as it was written; remove \(given.count == 1 ? "it" : "them").")
+        }
 
         func run() throws {
             let key = try logKey.map { try parseVerifierKey($0) }
