@@ -125,7 +125,7 @@ extension MeterProofCommand.Audit {
         @Option(help: "Trail file.")
         var db: String = Defaults.db
 
-        @Option(help: "The entry's seq.")
+        @Option(parsing: .unconditional, help: "The entry's seq.")
         var seq: UInt64
 
         @Option(help: "Prove against this checkpoint file (default: the trail's newest checkpoint).")

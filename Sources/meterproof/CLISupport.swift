@@ -119,14 +119,21 @@ extension JSONValue {
 }
 
 /// Checks the policy-lowering flags shared by verify and import.
+///
+/// Every numeric option of the CLI (here and in the commands) is parsed `.unconditional`: by
+/// default ArgumentParser takes the `-5` of `--max-age -5` for an option and reports "Missing
+/// value", whereas `--max-age=-5` reaches the range check. Unconditional, both spellings reach the
+/// same check and message; a following option name (`--max-age --no-freshness`) is then refused
+/// as an invalid number instead, still exit 64. String options keep the default, so that a
+/// forgotten value never swallows the next option silently.
 struct FreshnessOptions: ParsableArguments {
-    @Option(name: .customLong("max-age"), help: "Refuse tokens whose iat is older than SECONDS (default 600).")
+    @Option(name: .customLong("max-age"), parsing: .unconditional, help: "Refuse tokens whose iat is older than SECONDS (default 600).")
     var maxAge: Int64?
 
     @Flag(name: .customLong("no-freshness"), help: "Do not judge iat at all (offline audit).")
     var noFreshness = false
 
-    @Option(name: .customLong("min-key-bits"), help: "Lowest accepted RSA modulus size (default 2048). Lowering it prints a warning.")
+    @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size (default 2048). Lowering it prints a warning.")
     var minKeyBits: Int?
 
     func validate() throws {

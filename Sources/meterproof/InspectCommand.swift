@@ -12,10 +12,10 @@ extension MeterProofCommand {
         @Option(help: "Keyring directory.")
         var keys: String
 
-        @Option(name: .customLong("key-version"), help: "Check the signature under this key version (default: the token's own publicKeyVersion claim).")
+        @Option(name: .customLong("key-version"), parsing: .unconditional, help: "Check the signature under this key version (default: the token's own publicKeyVersion claim).")
         var keyVersion: Int?
 
-        @Option(name: .customLong("min-key-bits"), help: "Lowest accepted RSA modulus size (default 2048).")
+        @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size (default 2048).")
         var minKeyBits: Int?
 
         @Option(help: "Output format: text or json.")

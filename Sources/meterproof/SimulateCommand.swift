@@ -20,13 +20,13 @@ extension MeterProofCommand {
         @Option(name: .customLong("product-code"), help: "ProductCode claim.")
         var productCode: String
 
-        @Option(name: .customLong("key-version"), help: "PublicKeyVersion claim.")
+        @Option(name: .customLong("key-version"), parsing: .unconditional, help: "PublicKeyVersion claim.")
         var keyVersion: Int
 
         @Option(help: "Nonce claim (omitted when absent).")
         var nonce: String?
 
-        @Option(name: .customLong("issued-at"), help: "iat claim in epoch seconds (default: now).")
+        @Option(name: .customLong("issued-at"), parsing: .unconditional, help: "iat claim in epoch seconds (default: now).")
         var issuedAt: Int64?
 
         @Flag(name: .customLong("no-iat"), help: "Omit the iat claim.")
@@ -35,7 +35,7 @@ extension MeterProofCommand {
         @Option(help: "Claim spelling: camel (productCode, default) or pascal (ProductCode).")
         var spelling: Spelling = .camel
 
-        @Option(name: .customLong("rotation-timestamp"), help: "PublicKeyRotationTimestamp in epoch seconds (default null).")
+        @Option(name: .customLong("rotation-timestamp"), parsing: .unconditional, help: "PublicKeyRotationTimestamp in epoch seconds (default null).")
         var rotationTimestamp: Int64?
 
         enum Spelling: String, ExpressibleByArgument, CaseIterable { case camel, pascal }

@@ -15,7 +15,7 @@ extension MeterProofCommand {
         @Option(name: .customLong("product-code"), help: "The ProductCode sent to RegisterUsage.")
         var productCode: String
 
-        @Option(name: .customLong("key-version"), help: "The PublicKeyVersion sent to RegisterUsage.")
+        @Option(name: .customLong("key-version"), parsing: .unconditional, help: "The PublicKeyVersion sent to RegisterUsage.")
         var keyVersion: Int
 
         @Option(help: "The Nonce sent to RegisterUsage.")

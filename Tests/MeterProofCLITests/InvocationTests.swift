@@ -83,3 +83,58 @@ struct ExportVerifyParentOptionTests {
         #expect(help.status == 0 && help.stdout.contains("--db <db>               Trail file. (default: meterproof.sqlite)"))
     }
 }
+
+@Suite("negative numbers as option values")
+struct NegativeNumberOptionTests {
+    /// `(arguments before the option, option, value, arguments after, the message of the range check)`.
+    static let cases: [([String], String, String, [String], String)] = [
+        (["verify", "--keys", "K", "--product-code", "p", "--allow-missing-nonce"], "--key-version", "-1", ["INPUT"],
+         "Error: --key-version must be a positive integer."),
+        (["verify", "--keys", "K", "--product-code", "p", "--key-version", "1", "--allow-missing-nonce"], "--max-age", "-5", ["INPUT"],
+         "Error: --max-age must be a positive number of seconds."),
+        (["verify", "--keys", "K", "--product-code", "p", "--key-version", "1", "--allow-missing-nonce"], "--min-key-bits", "-2048", ["INPUT"],
+         "Error: --min-key-bits must be between 512 and 16384."),
+        (["inspect", "--keys", "K"], "--key-version", "-3", ["INPUT"], "Error: --key-version must be a positive integer."),
+        (["inspect", "--keys", "K"], "--min-key-bits", "-1", [], "Error: --min-key-bits must be between 512 and 16384."),
+        (["simulate", "--signing-key", "K", "--product-code", "p"], "--key-version", "-1", [], "Error: --key-version must be a positive integer."),
+        (["simulate", "--signing-key", "K", "--product-code", "p", "--key-version", "1"], "--rotation-timestamp", "-5", [],
+         "Error: --rotation-timestamp must be epoch seconds between 0 and 999999999999."),
+        (["audit", "prove", "--db", "T"], "--seq", "-1", [], "Error: The value '-1' is invalid for '--seq <seq>'"),
+        (["audit", "import", "--keys", "K"], "--max-age", "-5", ["captures.jsonl"], "Error: --max-age must be a positive number of seconds."),
+    ]
+
+    @Test("`--option -N` reaches the same range check and message as `--option=-N` (exit 64)", arguments: cases)
+    func sameAsEquals(_ c: ([String], String, String, [String], String)) throws {
+        let (before, option, value, after, message) = c
+        let spaced = try Run.cli(before + [option, value] + after)
+        let joined = try Run.cli(before + ["\(option)=\(value)"] + after)
+        #expect(spaced.status == 64, "\(spaced.stderr)")
+        #expect(spaced.stderrLines.first == message, "\(spaced.stderr)")
+        #expect(!spaced.stderr.contains("Missing value"))
+        #expect(spaced.stderr == joined.stderr)
+        #expect(joined.status == 64)
+        #expect(spaced.stdout == "")
+    }
+
+    @Test("a negative value that is valid is taken: simulate --issued-at -1 signs iat -1")
+    func negativeAccepted() throws {
+        let key = Paths.testKeys.appendingPathComponent("private/v1.key.pem").path
+        let base = ["simulate", "--signing-key", key, "--product-code", CLIFixture.product, "--key-version", "1"]
+        for args in [["--issued-at", "-1"], ["--issued-at=-1"]] {
+            let r = try Run.cli(base + args)
+            #expect(r.status == 0, "\(args): \(r.stderr)")
+            #expect(try SimulateCommandTests.payload(r.stdout)["iat"]?.intValue == -1, "\(args)")
+        }
+    }
+
+    @Test("help and missing values behave as before")
+    func helpAndMissingValue() throws {
+        let help = try Run.cli(["audit", "prove", "--seq", "5", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: meterproof audit prove [--db <db>] --seq <seq> [--checkpoint <checkpoint>]"))
+        let missing = try Run.cli(["audit", "prove"] + ["--seq"])
+        #expect(missing.status == 64 && missing.stderrLines.first == "Error: Missing value for '--seq <seq>'", "\(missing.stderr)")
+        // The next option is not swallowed silently: it is not a number.
+        let swallowed = try Run.cli(["verify", "--keys", "K", "--product-code", "p", "--key-version", "1", "--allow-missing-nonce", "--max-age", "--no-freshness", "INPUT"])
+        #expect(swallowed.status == 64 && swallowed.stderrLines.first == "Error: The value '--no-freshness' is invalid for '--max-age <max-age>'", "\(swallowed.stderr)")
+    }
+}
