@@ -30,7 +30,7 @@ extension MeterProofCommand.Audit {
         @Option(help: "Keyring directory.")
         var keys: String
 
-        @Option(help: "Verification threads (default: all cores).")
+        @Option(parsing: .unconditional, help: "Verification threads (default: all cores).")
         var jobs: Int?
 
         @Flag(name: .customLong("no-progress"), help: "No progress bar on standard error.")
@@ -42,7 +42,7 @@ extension MeterProofCommand.Audit {
         @Option(name: .customLong("signing-key"), help: "Log signer key (default: meterproof-log.key beside the trail). Used to create the trail and sign a checkpoint.")
         var signingKey: String?
 
-        @Option(name: .customLong("batch-size"), help: "Captures per durable transaction (default 2000).")
+        @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Captures per durable transaction (default 2000).")
         var batchSize: Int = 2000
 
         @OptionGroup var freshness: FreshnessOptions

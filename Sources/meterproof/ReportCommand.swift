@@ -33,7 +33,7 @@ extension MeterProofCommand {
 
         @OptionGroup var filter: EntryFilterOptions
 
-        @Option(name: .customLong("max-rejected"), help: "List at most this many rejected attempts (the rest are counted).")
+        @Option(name: .customLong("max-rejected"), parsing: .unconditional, help: "List at most this many rejected attempts (the rest are counted).")
         var maxRejected: Int = 1000
 
         func validate() throws {

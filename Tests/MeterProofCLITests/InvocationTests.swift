@@ -101,6 +101,9 @@ struct NegativeNumberOptionTests {
          "Error: --rotation-timestamp must be epoch seconds between 0 and 999999999999."),
         (["audit", "prove", "--db", "T"], "--seq", "-1", [], "Error: The value '-1' is invalid for '--seq <seq>'"),
         (["audit", "import", "--keys", "K"], "--max-age", "-5", ["captures.jsonl"], "Error: --max-age must be a positive number of seconds."),
+        (["audit", "import", "--keys", "K"], "--jobs", "-1", ["captures.jsonl"], "Error: --jobs must be between 1 and 256."),
+        (["audit", "import", "--keys", "K"], "--batch-size", "-1", ["captures.jsonl"], "Error: --batch-size must be between 1 and 100000."),
+        (["report", "--out", "r.html"], "--max-rejected", "-1", [], "Error: --max-rejected must not be negative."),
     ]
 
     @Test("`--option -N` reaches the same range check and message as `--option=-N` (exit 64)", arguments: cases)
