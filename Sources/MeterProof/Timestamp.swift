@@ -76,6 +76,36 @@ public enum RFC3339 {
         return ms >= 0 ? ms / 1000 : (ms - 999) / 1000
     }
 
+    /// The time `text` names as ``parseMilliseconds(_:)`` returns it, with the nanoseconds below
+    /// that millisecond which it drops (fraction digits 4 to 9: `0 ..< 1_000_000`). Together they
+    /// are the time written, exactly, to compare two times that differ below the millisecond.
+    public static func parseMillisecondsAndNanoseconds(_ text: some StringProtocol) -> (milliseconds: Int64, nanoseconds: Int)? {
+        guard let ms = parseMilliseconds(text) else { return nil }
+        // It parsed: at least 20 bytes, and a fraction, if any, starts at offset 19.
+        let u = Array(text.utf8)
+        var nanos = 0
+        if u[19] == UInt8(ascii: ".") {
+            var i = 20, scale = 100_000
+            while i < u.count && u[i] >= 0x30 && u[i] <= 0x39 {
+                if i >= 23 { nanos += Int(u[i] - 0x30) * scale; scale /= 10 }
+                i += 1
+            }
+        }
+        return (ms, nanos)
+    }
+
+    /// Parses a bound that millisecond times (an entry's `recordedAt`) are compared with: a
+    /// fraction finer than the millisecond rounds up to the next millisecond instead of being
+    /// dropped. For every whole-millisecond time `t`, `t >= bound` and `t < bound` then hold
+    /// exactly when they hold for the time written: `…01.808Z` is before `…01.8081Z`, whose
+    /// bound is `…01.809Z`. This serves an inclusive lower bound and an exclusive upper bound
+    /// alike. `nil` when `text` does not parse, or when rounding up leaves year 9999.
+    public static func parseMillisecondsRoundingUp(_ text: some StringProtocol) -> Int64? {
+        guard let (ms, nanos) = parseMillisecondsAndNanoseconds(text) else { return nil }
+        let bound = nanos > 0 ? ms + 1 : ms
+        return bound <= latestMilliseconds ? bound : nil
+    }
+
     /// Formats milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
     public static func format(milliseconds: Int64) -> String {
         let ms = Int(((milliseconds % 1000) + 1000) % 1000)

@@ -79,17 +79,24 @@ struct EntryFilterOptions: ParsableArguments {
     @Option(name: .customLong("product-code"), help: "Only entries for this product code.")
     var productCode: String?
 
+    // `recordedAt` has milliseconds; a bound may have up to nine fraction digits. Each bound rounds
+    // up to the next millisecond (RFC3339.parseMillisecondsRoundingUp): for whole-millisecond
+    // times that keeps both an inclusive --since and an exclusive --until exact (an entry at
+    // …01.808Z is before --since …01.8081Z, and before --until …01.8081Z).
     func validate() throws {
-        if let since, RFC3339.parseMilliseconds(since) == nil { throw ValidationError("--since must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z.") }
-        if let until, RFC3339.parseMilliseconds(until) == nil { throw ValidationError("--until must be an RFC 3339 time, e.g. 2026-02-01T00:00:00Z.") }
+        if let since, RFC3339.parseMillisecondsRoundingUp(since) == nil { throw ValidationError("--since must be an RFC 3339 time, e.g. 2026-01-01T00:00:00Z.") }
+        if let until, RFC3339.parseMillisecondsRoundingUp(until) == nil { throw ValidationError("--until must be an RFC 3339 time, e.g. 2026-02-01T00:00:00Z.") }
         // An empty window selects nothing: a swapped pair, not a question worth answering.
-        if let s = since.flatMap({ RFC3339.parseMilliseconds($0) }), let u = until.flatMap({ RFC3339.parseMilliseconds($0) }), s >= u {
-            throw ValidationError("--since must be earlier than --until.")
+        if let since, let until, let s = RFC3339.parseMillisecondsAndNanoseconds(since), let u = RFC3339.parseMillisecondsAndNanoseconds(until) {
+            if (s.milliseconds, s.nanoseconds) >= (u.milliseconds, u.nanoseconds) { throw ValidationError("--since must be earlier than --until.") }
+            if let sb = RFC3339.parseMillisecondsRoundingUp(since), let ub = RFC3339.parseMillisecondsRoundingUp(until), sb >= ub {
+                throw ValidationError("--since and --until enclose no whole millisecond, and entries are recorded in milliseconds: the window selects nothing.")
+            }
         }
     }
 
     func makeFilter() throws -> EntryFilter {
-        EntryFilter(since: since.flatMap { RFC3339.parseMilliseconds($0) }, until: until.flatMap { RFC3339.parseMilliseconds($0) },
+        EntryFilter(since: since.flatMap { RFC3339.parseMillisecondsRoundingUp($0) }, until: until.flatMap { RFC3339.parseMillisecondsRoundingUp($0) },
                     outcome: outcome == nil || outcome == .all ? nil : outcome?.rawValue, productCode: productCode)
     }
 }

@@ -141,3 +141,72 @@ struct NegativeNumberOptionTests {
         #expect(swallowed.status == 64 && swallowed.stderrLines.first == "Error: The value '--no-freshness' is invalid for '--max-age <max-age>'", "\(swallowed.stderr)")
     }
 }
+
+@Suite("--since and --until finer than the millisecond")
+struct SubMillisecondBoundTests {
+    /// `text` (a `recordedAt`, `…SS.mmmZ`) with a fourth fraction digit.
+    static func withDigit(_ text: String, _ digit: Character) -> String { String(text.dropLast()) + String(digit) + "Z" }
+
+    /// The seqs `audit log` selects with `args`.
+    static func seqs(_ trail: CLITrail, _ args: [String]) throws -> [Int64] {
+        let r = try Run.cli(["audit", "log", "--db", trail.db, "--format", "jsonl"] + args)
+        try #require(r.status == 0, "\(args): \(r.stderr)")
+        return try r.stdout.split(separator: "\n").map { try #require(try StrictJSON.parse(Array($0.utf8)).objectValue?["seq"]?.intValue) }
+    }
+
+    @Test("audit log compares a sub-millisecond bound exactly: --since inclusive, --until exclusive")
+    func auditLog() throws {
+        let trail = try CLITrail(entries: 3)
+        let entries = try trail.entries()
+        try #require(entries.count == 3)
+        let times = try entries.map { (seq: $0.seq, ms: try #require(RFC3339.parseMilliseconds($0.recordedAt))) }
+        for e in entries {
+            let t = try #require(RFC3339.parseMilliseconds(e.recordedAt))
+            let after = Self.withDigit(e.recordedAt, "1")  // 100 µs after the entry
+            let equal = Self.withDigit(e.recordedAt, "0")  // the entry's own time, four digits
+            #expect(try Self.seqs(trail, ["--since", after]) == times.filter { $0.ms > t }.map(\.seq), "--since \(after)")
+            #expect(try Self.seqs(trail, ["--since", equal]) == times.filter { $0.ms >= t }.map(\.seq), "--since \(equal)")
+            #expect(try Self.seqs(trail, ["--until", after]) == times.filter { $0.ms <= t }.map(\.seq), "--until \(after)")
+            #expect(try Self.seqs(trail, ["--until", equal]) == times.filter { $0.ms < t }.map(\.seq), "--until \(equal)")
+            // The entry itself: excluded by --since …1, included by --until …1.
+            #expect(!(try Self.seqs(trail, ["--since", after])).contains(e.seq))
+            #expect(try Self.seqs(trail, ["--until", after]).contains(e.seq))
+        }
+
+        // Windows that select nothing are refused, with the right reason.
+        let t = entries[1].recordedAt
+        let narrow = try Run.cli(["audit", "log", "--db", trail.db, "--since", Self.withDigit(t, "1"), "--until", Self.withDigit(t, "9")])
+        #expect(narrow.status == 64)
+        #expect(narrow.stderrLines.first == "Error: --since and --until enclose no whole millisecond, and entries are recorded in milliseconds: the window selects nothing.")
+        let swapped = try Run.cli(["audit", "log", "--db", trail.db, "--since", Self.withDigit(t, "9"), "--until", Self.withDigit(t, "1")])
+        #expect(swapped.status == 64 && swapped.stderrLines.first == "Error: --since must be earlier than --until.", "\(swapped.stderr)")
+        // One whole millisecond apart is a window.
+        let oneMs = try Run.cli(["audit", "log", "--db", trail.db, "--since", Self.withDigit(t, "0"), "--until", Self.withDigit(t, "1")])
+        #expect(oneMs.status == 0, "\(oneMs.stderr)")
+    }
+
+    @Test("export and report parse the bounds the same way; the manifest records the rounded-up bound")
+    func exportAndReport() throws {
+        let trail = try CLITrail(entries: 3)
+        _ = try trail.bundle()
+        let entries = try trail.entries()
+        let first = entries[0]
+        let t = try #require(RFC3339.parseMilliseconds(first.recordedAt))
+        let since = Self.withDigit(first.recordedAt, "1")
+        let expected = try entries.filter { try #require(RFC3339.parseMilliseconds($0.recordedAt)) > t }.count
+
+        let out = trail.scratch.path("since-bundle")
+        let e = try Run.cli(["export", "--db", trail.db, "--out", out, "--since", since])
+        #expect(e.status == 0, "\(e.stderr)")
+        #expect(e.stdout.hasPrefix("exported \(expected) entries"), "\(e.stdout)")
+        let manifest = try #require(try StrictJSON.parse(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json")))).objectValue)
+        #expect(manifest["selection"]?.objectValue?["since"] == .string(RFC3339.format(milliseconds: t + 1)))
+        let v = try Run.cli(["export", "verify", out])
+        #expect(v.status == 0, "\(v.stdout) \(v.stderr)")
+
+        let html = trail.scratch.path("r.html")
+        let r = try Run.cli(["report", "--db", trail.db, "--out", html, "--since", since])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("wrote \(html): \(expected) selected entries"), "\(r.stdout)")
+    }
+}

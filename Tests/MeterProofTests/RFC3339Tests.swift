@@ -90,6 +90,42 @@ struct RFC3339Tests {
         }
     }
 
+    @Test("the digits below the millisecond are kept as nanoseconds", arguments: [
+        ("2024-02-29T12:34:56Z", Int64(1_709_210_096_000), 0),
+        ("2024-02-29T12:34:56.8Z", 1_709_210_096_800, 0),
+        ("2024-02-29T12:34:56.789Z", 1_709_210_096_789, 0),
+        ("2024-02-29T12:34:56.7890Z", 1_709_210_096_789, 0),
+        ("2024-02-29T12:34:56.7891Z", 1_709_210_096_789, 100_000),
+        ("2024-02-29T12:34:56.789000001Z", 1_709_210_096_789, 1),
+        ("2024-02-29T12:34:56.789999999Z", 1_709_210_096_789, 999_999),
+        // The offset's digits are not fraction digits.
+        ("2024-02-29T13:34:56.8+01:00", 1_709_210_096_800, 0),
+        ("2024-02-29T13:34:56.80812+01:00", 1_709_210_096_808, 120_000),
+        ("1969-12-31T23:59:59.9995Z", -1, 500_000),
+    ])
+    func nanoseconds(text: String, millis: Int64, nanos: Int) {
+        let r = RFC3339.parseMillisecondsAndNanoseconds(text)
+        #expect(r?.milliseconds == millis && r?.nanoseconds == nanos, "\(text): \(String(describing: r))")
+        #expect(RFC3339.parseMillisecondsRoundingUp(text) == (nanos > 0 ? millis + 1 : millis), "\(text)")
+    }
+
+    @Test("a bound rounded up to the millisecond compares exactly with millisecond times")
+    func roundingUp() {
+        // …56.808Z is before …56.8081Z: it fails `t >= since` and passes `t < until`, like the time written.
+        let t = RFC3339.parseMilliseconds("2026-01-01T00:00:01.808Z")!
+        let bound = RFC3339.parseMillisecondsRoundingUp("2026-01-01T00:00:01.8081Z")!
+        #expect(bound == t + 1)
+        #expect(!(t >= bound) && t < bound)
+        #expect(RFC3339.parseMillisecondsRoundingUp("2026-01-01T00:00:01.8080000Z") == t)
+        #expect(RFC3339.parseMillisecondsRoundingUp("1969-12-31T23:59:59.9991Z") == 0)
+        #expect(RFC3339.parseMillisecondsRoundingUp("9999-12-31T23:59:59.999Z") == RFC3339.latestMilliseconds)
+        // Rounding up past year 9999 leaves the range format writes.
+        #expect(RFC3339.parseMillisecondsRoundingUp("9999-12-31T23:59:59.9991Z") == nil)
+        for text in ["", "2024-01-01T00:00:00.1234567890Z", "2024-13-01T00:00:00Z"] {
+            #expect(RFC3339.parseMillisecondsAndNanoseconds(text) == nil && RFC3339.parseMillisecondsRoundingUp(text) == nil)
+        }
+    }
+
     @Test("the edges of years 0000 and 9999 parse and format back, with and without offsets")
     func yearEdges() {
         for text in ["0000-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "0000-01-01T00:00:00-00:01", "9999-12-31T23:59:59.999+23:59"] {
