@@ -43,7 +43,7 @@ func withTrail<T>(_ body: () throws -> T) throws -> T {
 func readSignedNote(_ path: String, what: String) throws -> SignedNote {
     let bytes = try readInput(path, limit: 1 << 20)
     do { return try SignedNote(parsing: String(decoding: bytes, as: UTF8.self)) } catch {
-        throw fail(Exit.unreadable, "\(path) is not a signed \(what): \(error)")
+        throw fail(Exit.unreadable, "bad_input: \(path) is not a signed \(what): \(error)")
     }
 }
 
@@ -53,7 +53,7 @@ func parseVerifierKey(_ text: String) throws -> NoteVerifier {
     var s = String(decoding: bytes, as: UTF8.self)
     while s.hasSuffix("\n") || s.hasSuffix("\r") { s.removeLast() }
     do { return try NoteVerifier(vkey: s) } catch {
-        throw fail(Exit.unreadable, "--log-key is neither a vkey nor a file holding one: \(error)")
+        throw fail(Exit.unreadable, "bad_input: --log-key is neither a vkey nor a file holding one: \(error)")
     }
 }
 

@@ -51,7 +51,8 @@ func decimal(_ value: Double, _ digits: Int) -> String {
     return sign + String(whole) + "." + String(repeating: "0", count: digits - f.count) + f
 }
 
-/// Prints a one-line error and returns the exit code to throw.
+/// Prints a one-line error and returns the exit code to throw. `message` starts with its code,
+/// `<code>: <reason>`, one of those docs/cli.md lists (DocsTests checks the literals).
 func fail(_ code: Int32, _ message: String) -> ExitCode {
     printError(message)
     return ExitCode(code)
@@ -83,13 +84,13 @@ func readInput(_ path: String?, limit: Int = 1 << 20) throws -> [UInt8] {
     let p = path ?? "-"
     if p != "-" {
         switch FileSystem.kind(p) {
-        case .missing: throw fail(Exit.unreadable, "cannot read \(p): no such file")
-        case .directory: throw fail(Exit.unreadable, "cannot read \(p): is a directory")
+        case .missing: throw fail(Exit.unreadable, "bad_input: cannot read \(p): no such file")
+        case .directory: throw fail(Exit.unreadable, "bad_input: cannot read \(p): is a directory")
         default: break
         }
     }
     do { return try FileSystem.read(p, limit: limit) } catch {
-        throw fail(Exit.unreadable, "cannot read \(p == "-" ? "standard input" : p): \(error.message)")
+        throw fail(Exit.unreadable, "bad_input: cannot read \(p == "-" ? "standard input" : p): \(error.message)")
     }
 }
 
@@ -105,7 +106,7 @@ func readResponseInput(_ path: String?) throws -> [UInt8] {
 /// Loads a keyring or exits 2 with the file named.
 func loadKeyring(_ path: String) throws -> Keyring {
     do { return try Keyring.load(from: path) } catch {
-        throw fail(Exit.unreadable, "keyring: \(error.description)")
+        throw fail(Exit.unreadable, "bad_input: keyring \(error.description)")
     }
 }
 

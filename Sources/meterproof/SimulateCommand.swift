@@ -54,7 +54,7 @@ extension MeterProofCommand {
             let pem = try readInput(signingKey, limit: 1 << 16)
             let key: RSAPrivateKey
             do { key = try RSAPrivateKey(pem: String(decoding: pem, as: UTF8.self)) } catch {
-                throw fail(Exit.unreadable, "\(signingKey): \(error.reason)")
+                throw fail(Exit.unreadable, "bad_input: \(signingKey): \(error.reason)")
             }
             let sim = ResponseSimulator(signingKey: key)
             let iat: Int64? = noIat ? nil : (issuedAt ?? Clock.nowSeconds())
@@ -63,7 +63,7 @@ extension MeterProofCommand {
                                          spelling: spelling == .pascal ? .pascal : .camel, rotationTimestamp: rotationTimestamp)
                 writeOut(r + "\n")
             } catch {
-                throw fail(Exit.unreadable, error.reason)
+                throw fail(Exit.unreadable, "bad_input: cannot sign with \(signingKey): \(error.reason)")
             }
         }
     }

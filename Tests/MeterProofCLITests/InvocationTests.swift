@@ -210,3 +210,56 @@ struct SubMillisecondBoundTests {
         #expect(r.stdout.hasPrefix("wrote \(html): \(expected) selected entries"), "\(r.stdout)")
     }
 }
+
+@Suite("every error names its code")
+struct ErrorCodeTests {
+    /// One line, `meterproof: <code>: …`, exit 2.
+    static func expectCoded(_ r: CLIRun, _ prefix: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.status == 2, "\(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stdout == "", sourceLocation: sourceLocation)
+        #expect(r.stderrLines.count == 1, "\(r.stderr)", sourceLocation: sourceLocation)
+        #expect(r.stderr.hasPrefix(prefix), "\(r.stderr)", sourceLocation: sourceLocation)
+    }
+
+    @Test("an unreadable keyring: bad_input")
+    func keyring() throws {
+        let s = try Scratch()
+        let missing = s.path("no-keys")
+        let r = try Run.cli(["keys", "list", "--keys", missing])
+        #expect(r.stderrLines == ["meterproof: bad_input: keyring \(missing): no such keyring directory or file"])
+        Self.expectCoded(r, "meterproof: bad_input: keyring ")
+        Self.expectCoded(try Run.cli(["inspect", "--keys", missing, "-"]), "meterproof: bad_input: keyring \(missing): ")
+        Self.expectCoded(try Run.cli(["export", "verify", s.path("bundle"), "--keys", missing]), "meterproof: bad_input: keyring \(missing): ")
+    }
+
+    @Test("a --log-key that is neither a vkey nor a file holding one: bad_input")
+    func logKey() throws {
+        let s = try Scratch()
+        for args in [["audit", "verify", "--db", s.path("t.sqlite"), "--log-key", "garbage"], ["export", "verify", s.path("bundle"), "--log-key", "garbage"]] {
+            Self.expectCoded(try Run.cli(args), "meterproof: bad_input: --log-key is neither a vkey nor a file holding one: malformed_key: ")
+        }
+    }
+
+    @Test("a checkpoint file that is not a signed note, or missing: bad_input")
+    func checkpointFile() throws {
+        let trail = try CLITrail(entries: 1)
+        _ = try trail.bundle()
+        for args in [["audit", "prove", "--db", trail.db, "--seq", "0", "--checkpoint", "/dev/null"],
+                     ["audit", "consistency", "--db", trail.db, "--from", "/dev/null"],
+                     ["audit", "verify", "--db", trail.db, "--against", "/dev/null"]] {
+            Self.expectCoded(try Run.cli(args), "meterproof: bad_input: /dev/null is not a signed checkpoint: malformed_note: ")
+        }
+        let missing = trail.scratch.path("cp.txt")
+        Self.expectCoded(try Run.cli(["audit", "prove", "--db", trail.db, "--seq", "0", "--checkpoint", missing]),
+                         "meterproof: bad_input: cannot read \(missing): no such file")
+    }
+
+    @Test("an unreadable response or signing key: bad_input")
+    func inputs() throws {
+        let s = try Scratch()
+        Self.expectCoded(try Run.cli(CLIFixture.verifyArgs(s.dir.path)), "meterproof: bad_input: cannot read \(s.dir.path): is a directory")
+        Self.expectCoded(try Run.cli(["inspect", "--keys", Paths.testKeys.path, s.path("none.json")]), "meterproof: bad_input: cannot read \(s.path("none.json")): no such file")
+        let notKey = Paths.testKeys.appendingPathComponent("v1.pem").path
+        Self.expectCoded(try Run.cli(["simulate", "--signing-key", notKey, "--product-code", "p", "--key-version", "1"]), "meterproof: bad_input: \(notKey): ")
+    }
+}

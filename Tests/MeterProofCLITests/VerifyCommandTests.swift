@@ -185,7 +185,7 @@ struct VerifyCommandTests {
         #expect(r.status == 2)
         #expect(r.stdout == "")
         #expect(r.stderrLines.count == 1, "stderr: \(r.stderr)")
-        #expect(r.stderr.hasPrefix("meterproof: cannot read \(path): "))
+        #expect(r.stderr.hasPrefix("meterproof: bad_input: cannot read \(path): "))
         for noise in ["Fatal error", "Stack dump", "backtrace", "Swift/", "0x"] {
             #expect(!r.stderr.contains(noise))
         }
@@ -199,7 +199,7 @@ struct VerifyCommandTests {
         let r = try Run.cli(CLIFixture.verifyArgs(input, keys: missing))
         #expect(r.status == 2)
         #expect(r.stdout == "")
-        #expect(r.stderrLines == ["meterproof: keyring: \(missing): no such keyring directory or file"])
+        #expect(r.stderrLines == ["meterproof: bad_input: keyring \(missing): no such keyring directory or file"])
         // A keyring whose pin does not match names the key file.
         let dir = s.path("ring")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)

@@ -104,6 +104,55 @@ struct DocsTests {
         #expect(missing.isEmpty, "docs/audit-trail.md does not mention: \(missing.joined(separator: ", "))")
     }
 
+    /// The message of every `fail(Exit.…, …)` and `printError(…)` call in the CLI's sources, as
+    /// written (up to the literal's first quote), with the file it is in.
+    static func cliMessages() throws -> [(file: String, message: String?)] {
+        let dir = root.appendingPathComponent("Sources/meterproof")
+        var out: [(file: String, message: String?)] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() where name.hasSuffix(".swift") {
+            let source = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
+            // Not the helpers themselves: their definitions, and fail() passing its message on.
+            for line in source.split(separator: "\n") where !line.contains("func fail(") && !line.contains("func printError(") && !line.contains("printError(message)") {
+                for call in ["fail(Exit.", "printError("] {
+                    var rest = line[...]
+                    while let r = rest.range(of: call) {
+                        rest = rest[r.upperBound...]
+                        // fail(Exit.<code>, "<message>…"; printError("<message>…"
+                        var arg = rest
+                        if call == "fail(Exit." {
+                            guard let comma = arg.firstIndex(of: ",") else { out.append((name, nil)); continue }
+                            arg = arg[arg.index(after: comma)...].drop { $0 == " " }
+                        }
+                        guard arg.first == "\"" else { out.append((name, nil)); continue }
+                        out.append((name, String(arg.dropFirst().prefix { $0 != "\"" })))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    @Test("every error the CLI prints starts with a code the docs name")
+    func cliErrorCodes() throws {
+        let messages = try Self.cliMessages()
+        // Guard against the extractor silently finding nothing.
+        #expect(messages.contains { $0.message?.hasPrefix("bad_input: keyring ") == true })
+        #expect(messages.count > 15)
+        let docs = [try Self.text("docs/cli.md"), try Self.text("docs/audit-trail.md"), try Self.text("docs/export-bundle.md")]
+        for (file, message) in messages {
+            guard let message else { Issue.record("\(file): an error message that is not a string literal starting with its code"); continue }
+            // A code chosen at run time (`\(code): …`, `\(v.problemCode ?? …`), or a warning or note.
+            if message.hasPrefix("\\("), message.prefix(while: { $0 != ")" }).lowercased().contains("code") { continue }
+            if message.hasPrefix("warning: ") || message.hasPrefix("note: ") || message.hasPrefix("created trail ") { continue }
+            guard let colon = message.range(of: ": "), message[..<colon.lowerBound].range(of: "^[a-z][a-z0-9_]*$", options: .regularExpression) != nil else {
+                Issue.record("\(file): \"\(message)…\" does not start with `<code>: `")
+                continue
+            }
+            let code = String(message[..<colon.lowerBound])
+            #expect(Self.undocumented([code], in: docs).isEmpty, "\(file): `\(code)` is in no table of docs/cli.md, audit-trail.md or export-bundle.md")
+        }
+    }
+
     @Test("every AuditError code is in docs/audit-trail.md or docs/cli.md")
     func auditErrorCodes() throws {
         let codes = AuditError.Code.Backing.allCases.map(\.rawValue)
