@@ -19,6 +19,13 @@ extension MeterProofCommand {
         static let configuration = CommandConfiguration(
             commandName: "export",
             abstract: "Write a self-contained, offline-verifiable compliance bundle of selected entries.",
+            // The generated usage would show `[--out <out>]` (optional only because `export verify`
+            // takes no --out) and a bare `<subcommand>`. Kept equal to docs/cli.md's synopsis, and
+            // checked to name every option, by InvocationTests.
+            usage: """
+            meterproof export [--db <db>] --out <out> [--since <since>] [--until <until>] [--outcome <outcome>] [--product-code <product-code>] [--signing-key <signing-key>]
+            meterproof export verify <directory> [--keys <keys>] [--log-key <log-key>] [--no-token-check] [--format <format>]
+            """,
             discussion: """
             Writes DIR (which must not exist or be empty; its parent must exist) atomically: entries.jsonl, entries.csv, \
             the signed checkpoint, inclusion proofs (for a selection), the log key, the RSA keys that verified the entries, \
@@ -48,8 +55,10 @@ extension MeterProofCommand {
             // Not in validate(), which also runs for `export verify`; thrown from run(), a
             // ValidationError would print the top-level usage instead of this command's.
             guard let out else {
+                // Indented as ArgumentParser indents a usage of several lines under "Usage: ".
+                let usage = MeterProofCommand.usageString(for: Self.self).split(separator: "\n").joined(separator: "\n       ")
                 writeFD(2, "Error: Give --out DIR (the bundle directory to create), or use `export verify DIR`.\nUsage: "
-                      + MeterProofCommand.usageString(for: Self.self) + "\n  See 'meterproof export --help' for more information.\n")
+                      + usage + "\n  See 'meterproof export --help' for more information.\n")
                 throw ExitCode(Exit.usage)
             }
             let f = try filter.makeFilter()

@@ -263,3 +263,69 @@ struct ErrorCodeTests {
         Self.expectCoded(try Run.cli(["simulate", "--signing-key", notKey, "--product-code", "p", "--key-version", "1"]), "meterproof: bad_input: \(notKey): ")
     }
 }
+
+@Suite("docs/cli.md synopses")
+struct SynopsisTests {
+    /// Every synopsis in docs/cli.md: a code block's lines starting with `meterproof `, joined
+    /// with their indented continuation lines (`[…`, `--…`, `<…`), whitespace collapsed.
+    static func synopses() throws -> [String] {
+        let doc = try String(contentsOf: Paths.root.appendingPathComponent("docs/cli.md"), encoding: .utf8)
+        var out: [String] = []
+        var inBlock = false
+        var current: String? = nil
+        func finish() { if let c = current { out.append(c.split(separator: " ").joined(separator: " ")) }; current = nil }
+        for line in doc.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("```") { finish(); inBlock.toggle(); continue }
+            guard inBlock else { continue }
+            let trimmed = line.drop { $0 == " " }
+            if line.hasPrefix("meterproof ") {
+                finish()
+                current = String(line)
+            } else if current != nil, line.first == " ", let c = trimmed.first, "[-<".contains(c) {
+                current! += " " + trimmed
+            } else {
+                finish()
+            }
+        }
+        finish()
+        return out
+    }
+
+    /// The USAGE lines of `meterproof help <path>`, and the options its OPTIONS section lists.
+    static func help(_ path: [String]) throws -> (usages: [String], options: [String]) {
+        let r = try Run.cli(["help"] + path)
+        try #require(r.status == 0, "help \(path): \(r.stderr)")
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let start = try #require(lines.firstIndex { $0.hasPrefix("USAGE: ") })
+        var usages: [String] = []
+        for line in lines[start...] {
+            if line.isEmpty { break }
+            usages.append(String(line.dropFirst(7)).split(separator: " ").joined(separator: " "))
+        }
+        var options: [String] = []
+        if let o = lines.firstIndex(of: "OPTIONS:") {
+            for line in lines[(o + 1)...] {
+                if line.isEmpty { break }
+                if let m = line.firstMatch(of: /^  (--[a-z-]+)/) { options.append(String(m.1)) }
+            }
+        }
+        return (usages, options.filter { $0 != "--version" && $0 != "--help" })
+    }
+
+    @Test("every synopsis is the usage `meterproof help` prints, and every usage names every option")
+    func synopsesMatchHelp() throws {
+        let synopses = try Self.synopses()
+        // Guard against the extractor silently finding nothing.
+        #expect(synopses.count >= 16, "\(synopses)")
+        #expect(synopses.contains { $0.hasPrefix("meterproof export verify <directory> ") && $0.contains("[--no-token-check] [--format <format>]") })
+        for synopsis in synopses {
+            let words = synopsis.split(separator: " ").dropFirst()
+            let path = words.prefix { !"[-<".contains($0.first!) }.map(String.init)
+            let help = try Self.help(path)
+            #expect(help.usages.contains(synopsis), "docs/cli.md: \(synopsis)\nhelp \(path.joined(separator: " ")): \(help.usages)")
+            for option in help.options {
+                #expect(help.usages.contains { $0.contains("\(option) ") || $0.contains("\(option)]") }, "help \(path): \(option) is not in the usage")
+            }
+        }
+    }
+}
