@@ -40,18 +40,30 @@ func withTrail<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-func readSignedNote(_ path: String, what: String) throws -> SignedNote {
+/// Reads a checkpoint file (`--checkpoint`, `--from`, `--against`): a signed note whose body
+/// is a checkpoint. Either failing is `bad_input` (exit 2) before any key is asked about: a
+/// well-signed note that holds no checkpoint is not a question of the log key.
+func readCheckpointFile(_ path: String) throws -> SignedNote {
     let bytes = try readInput(path, limit: 1 << 20)
-    do { return try SignedNote(parsing: String(decoding: bytes, as: UTF8.self)) } catch {
-        throw fail(Exit.unreadable, "bad_input: \(path) is not a signed \(what): \(error)")
+    let note: SignedNote
+    do { note = try SignedNote(parsing: String(decoding: bytes, as: UTF8.self)) } catch {
+        // The signature covers the exact bytes: CRLF line endings (a Windows editor, a mail
+        // client) break a note that was sound.
+        let hint = bytes.contains(0x0D) ? " (the file holds CR bytes: a signed note's lines end in LF alone; converting it back to LF endings, e.g. with dos2unix, restores it)" : ""
+        throw fail(Exit.unreadable, "bad_input: \(path) is not a signed checkpoint: \(error)\(hint)")
     }
+    do { _ = try Checkpoint(parsing: note.text) } catch {
+        throw fail(Exit.unreadable, "bad_input: \(path) is a signed note, but its text is not a checkpoint: \(error)")
+    }
+    return note
 }
 
 func parseVerifierKey(_ text: String) throws -> NoteVerifier {
-    let bytes: [UInt8]
+    var bytes: [UInt8]
     if FileSystem.kind(text) == .file { bytes = try readInput(text, limit: 4096) } else { bytes = Array(text.utf8) }
-    var s = String(decoding: bytes, as: UTF8.self)
-    while s.hasSuffix("\n") || s.hasSuffix("\r") { s.removeLast() }
+    // Trailing line ends, LF or CRLF (a Swift String would keep "\r\n" as one Character).
+    while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
+    let s = String(decoding: bytes, as: UTF8.self)
     do { return try NoteVerifier(vkey: s) } catch {
         throw fail(Exit.unreadable, "bad_input: --log-key is neither a vkey nor a file holding one: \(error)")
     }
@@ -132,7 +144,7 @@ extension MeterProofCommand.Audit {
         var checkpoint: String?
 
         func run() throws {
-            let note = try checkpoint.map { try readSignedNote($0, what: "checkpoint") }
+            let note = try checkpoint.map { try readCheckpointFile($0) }
             let proof = try withTrail { try AuditTrail(path: db, readOnly: true).inclusionProof(seq: seq, checkpoint: note) }
             writeOut(proof.serialized)
         }
@@ -152,7 +164,7 @@ extension MeterProofCommand.Audit {
         var from: String
 
         func run() throws {
-            let old = try readSignedNote(from, what: "checkpoint")
+            let old = try readCheckpointFile(from)
             let text = try withTrail { () throws -> String in
                 let trail = try AuditTrail(path: db, readOnly: true)
                 let oldCP: Checkpoint
@@ -195,7 +207,7 @@ extension MeterProofCommand.Audit {
         var format: OutputFormat = .text
 
         func run() throws {
-            let note = try against.map { try readSignedNote($0, what: "checkpoint") }
+            let note = try against.map { try readCheckpointFile($0) }
             let key = try logKey.map { try parseVerifierKey($0) }
             let start = Clock.monotonicSeconds()
             let r = try withTrail { try Self.verify(db, against: note, logKey: key) }

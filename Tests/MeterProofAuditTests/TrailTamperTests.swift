@@ -170,6 +170,33 @@ import Glibc
         #expect(v.problemCode == "node_mismatch" && v.problem == "stored subtree hash (level 4, index 0) covering entries 0…15 does not match the recomputed one", "\(v.problem ?? "")")
     }
 
+    /// A checkpoint file is read whole before any key is asked about: a note the trail's own
+    /// key signed whose text is no checkpoint, or a sound note saved with CRLF line endings,
+    /// is bad_input (exit 2) for every command that takes one, not a wrong key or tampering.
+    @Test func aCheckpointFileThatHoldsNoCheckpointIsBadInput() throws {
+        let b = try Self.base()
+        let origin = try AuditTrail(path: b.path, readOnly: true).origin
+        let root = b.notes[20]!.text.split(separator: "\n")[2]
+        let leadingZero = try SignedNote.sign(text: "\(origin)\n024\n\(root)\n", with: [b.signer])
+        try b.scratch.write("lead", leadingZero.serialized)
+        try b.scratch.write("crlf", b.notes[20]!.serialized.replacingOccurrences(of: "\n", with: "\r\n"))
+        for (file, message) in [("lead", "is a signed note, but its text is not a checkpoint: malformed_checkpoint: tree size is not a decimal without leading zeros"),
+                                ("crlf", "is not a signed checkpoint: ")] {
+            let path = b.scratch.path(file)
+            for args in [["audit", "prove", "--db", b.path, "--seq", "0", "--checkpoint", path],
+                         ["audit", "consistency", "--db", b.path, "--from", path],
+                         ["audit", "verify", "--db", b.path, "--against", path]] {
+                let r = try TrailRun.cli(args)
+                #expect(r.status == 2 && r.stderr.hasPrefix("meterproof: bad_input: \(path) \(message)"), "\(args): \(r.status) \(r.stderr)")
+                if file == "crlf" { #expect(r.stderr.contains("converting it back to LF endings"), "\(r.stderr)") }
+            }
+        }
+        // A vkey file saved with CRLF is read as the key it holds.
+        try b.scratch.write("vkey-crlf", b.vkey + "\r\n")
+        let v = try TrailRun.cli(["audit", "verify", "--db", b.path, "--log-key", b.scratch.path("vkey-crlf")])
+        #expect(v.status == 0 && v.stdout.hasPrefix("intact: 24 entries"), "\(v.status) \(v.stdout) \(v.stderr)")
+    }
+
     @Test func editWithTheWholeTreeRebuiltIsCaughtBySignedCheckpoints() throws {
         let b = try Self.base()
         try TrailRaw.tamper(b.path) { db in
