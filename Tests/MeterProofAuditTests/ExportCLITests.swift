@@ -46,6 +46,16 @@ struct ExportCLITests {
         #expect(!withKey.output.contains("note:"))
         let fast = try run(["export", "verify", out, "--no-token-check"])
         #expect(fast.status == 0 && fast.output.contains("token re-verification skipped"))
+        // The bundle directory may be reached through a symbolic link; a link as --out is
+        // refused (the rename into place would replace the link), as is a dangling one.
+        #expect(symlink("bundle", parent + "/latest") == 0 && symlink("empty", parent + "/to-empty") == 0 && symlink("nowhere", parent + "/dangling") == 0)
+        try FileManager.default.createDirectory(atPath: parent + "/empty", withIntermediateDirectories: false)
+        let viaLink = try run(["export", "verify", parent + "/latest"])
+        #expect(viaLink.status == 0 && viaLink.output.contains("sound: "), "\(viaLink.output)")
+        let toLink = try run(["export", "--db", f.db, "--out", parent + "/to-empty"])
+        #expect(toLink.status == 2 && toLink.output == "meterproof: bundle_exists: \(parent)/to-empty is a symbolic link; give the directory it points to, or a new name\n", "\(toLink.output)")
+        let dangling = try run(["export", "verify", parent + "/dangling"])
+        #expect(dangling.status == 2 && dangling.output.contains("not_a_bundle"), "\(dangling.output)")
 
         // Refusals: non-empty target (2), tampered bundle (1), missing bundle (2), bad key (2).
         let again = try run(["export", "--db", f.db, "--out", out])

@@ -79,6 +79,15 @@ import Glibc
 
         #expect(try s.read("t.sqlite") == trailBytes)
         #expect(try s.read("t.key") == keyBytes)
+
+        // A directory that is not there: bad_input (exit 2) for the trail or the key, and
+        // neither file is left behind.
+        let noTrailDir = try TrailRun.cli(["audit", "init", "--db", s.path("missing/t.sqlite"), "--signing-key", s.path("k2.key")])
+        #expect(noTrailDir.status == 2 && noTrailDir.stderr == "meterproof: bad_input: cannot create \(s.path("missing/t.sqlite")): directory \(s.path("missing")) does not exist\n", "\(noTrailDir.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.path("k2.key")))
+        let noKeyDir = try TrailRun.cli(["audit", "init", "--db", s.path("t2.sqlite"), "--signing-key", s.path("missing/k.key")])
+        #expect(noKeyDir.status == 2 && noKeyDir.stderr == "meterproof: bad_input: cannot write \(s.path("missing/k.key")): directory \(s.path("missing")) does not exist\n", "\(noKeyDir.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.path("t2.sqlite")))
     }
 
     @Test func auditInitRefusesAnOriginTooLongToReadBack() throws {

@@ -253,6 +253,10 @@ enum BundleDirectory {
         var st = stat()
         if lstat(path, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                if (st.st_mode & S_IFMT) == S_IFLNK {
+                    // The bundle is renamed into place, which would replace the link itself.
+                    throw ExportError(.bundleExists, "\(path) is a symbolic link; give the directory it points to, or a new name")
+                }
                 throw ExportError(.bundleExists, "\(path) exists and is not a directory; refusing to replace it")
             }
             let contents: [String]

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Dispatch
 import MeterProof
 
@@ -87,6 +92,12 @@ public struct BundleVerifier: Sendable {
     public func verify() throws(ExportError) -> BundleVerification {
         var dir = directory
         while dir.count > 1 && dir.hasSuffix("/") { dir.removeLast() }
+        // The bundle directory itself may be reached through a symbolic link (`latest ->
+        // bundle-2026-11`); links inside it are refused as unexpected files.
+        if BundleFS.kind(dir) == .other, let resolved = realpath(dir, nil) {
+            dir = String(cString: resolved)
+            free(resolved)
+        }
         guard BundleFS.kind(dir) == .directory, BundleFS.list(dir) != nil else {
             throw ExportError(.notABundle, "\(directory) is not a readable directory")
         }

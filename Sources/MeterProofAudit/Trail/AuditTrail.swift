@@ -55,6 +55,11 @@ public final class AuditTrail {
         if access(path, F_OK) == 0 {
             throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite it")
         }
+        // SQLite would say only that it cannot open the file.
+        let dir = AtomicFile.split(path).dir
+        guard FileSystem.kind(dir) == .directory else {
+            throw AuditError(.badInput, "cannot create \(path): directory \(dir) does not exist")
+        }
         let tmp = path + ".creating-\(getpid())"
         unlink(tmp)
         do {

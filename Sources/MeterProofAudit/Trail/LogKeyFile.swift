@@ -15,6 +15,8 @@ public enum LogKeyFile {
             let err = errno
             if err == EEXIST { throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite a key file") }
             if err == EROFS || err == EACCES { throw AuditError(.readOnly, "cannot write \(path): \(String(cString: strerror(err)))") }
+            // A path through a directory that is not there is the caller's mistake, not storage.
+            if err == ENOENT || err == ENOTDIR { throw AuditError(.badInput, "cannot write \(path): directory \(AtomicFile.split(path).dir) does not exist") }
             throw AuditError(.storage, "cannot write \(path): \(String(cString: strerror(err)))")
         }
         let bytes = Array((signer.skey + "\n").utf8)
