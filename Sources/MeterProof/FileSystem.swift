@@ -73,6 +73,22 @@ public enum FileSystem {
         return out
     }
 
+    /// Reads the first byte of the regular file at `path` and returns why that failed (`nil`
+    /// when it could be read, or the file is empty): a file can open and still refuse every
+    /// read (`/proc/self/mem`, a damaged disk block), which a command should learn before it
+    /// creates anything for it.
+    public static func unreadableReason(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(fd) }
+        var byte: UInt8 = 0
+        while pread(fd, &byte, 1, 0) < 0 {
+            if errno == EINTR { continue }
+            return String(cString: strerror(errno))
+        }
+        return nil
+    }
+
     /// Removes `path` and, for a directory, everything below it (best effort; symbolic links
     /// are removed, never followed).
     public static func removeTree(_ path: String) {

@@ -66,6 +66,10 @@ extension MeterProofCommand.Audit {
                 case .directory: throw fail(Exit.unreadable, "bad_input: cannot read captures file \(f): it is a directory")
                 case .file, .other:
                     if access(f, R_OK) != 0 { throw fail(Exit.unreadable, "bad_input: cannot read captures file \(f): permission denied") }
+                    // Before a trail is created for it. (A FIFO is not probed: that would consume it.)
+                    if FileSystem.kind(f) == .file, let why = FileSystem.unreadableReason(f) {
+                        throw fail(Exit.unreadable, "bad_input: cannot read captures file \(f): \(why)")
+                    }
                 }
             }
             let keyPath = signingKey ?? FileSystem.join(FileSystem.dirname(db), Defaults.logKey)

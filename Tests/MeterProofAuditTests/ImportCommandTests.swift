@@ -156,6 +156,11 @@ import Glibc
         // A directory is not a captures file either.
         let dir = try TrailRun.cli(["audit", "import", "--keys", keys, s.dir], cwd: s.dir)
         #expect(dir.status == 2 && dir.stderr == "meterproof: bad_input: cannot read captures file \(s.dir): it is a directory\n")
+        // A file that opens but refuses every read is found before a trail is created for it.
+        if FileManager.default.fileExists(atPath: "/proc/self/mem") {
+            let mem = try TrailRun.cli(["audit", "import", "--keys", keys, captures, "/proc/self/mem"], cwd: s.dir)
+            #expect(mem.status == 2 && mem.stderr == "meterproof: bad_input: cannot read captures file /proc/self/mem: Input/output error\n", "\(mem.stderr)")
+        }
         for (args, why) in [(["--jobs", "0", captures], "--jobs 0"), (["--jobs", "257", captures], "--jobs 257"),
                             (["--batch-size", "0", captures], "--batch-size 0"), ([], "no captures"), (["-", "-"], "stdin twice"),
                             (["--no-freshness", "--max-age", "60", captures], "--no-freshness with --max-age"),
