@@ -10,15 +10,11 @@ struct TrailDiskFullTests {
 
     @Test(.enabled(if: canMount, "needs root to mount a small tmpfs"))
     func aFullDiskFailsCleanly() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mp-full-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let mount = try TrailRun.program("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir])
-        guard mount.status == 0 else {
-            print("TrailDiskFullTests: skipping, tmpfs could not be mounted here: \(mount.stderr)")
-            return
-        }
-        defer { _ = try? TrailRun.program("/bin/umount", [dir]) }
+        try Self.withSmallDisk("256k") { dir in try Self.appendUntilTheDiskIsFull(in: dir) }
+    }
+
+    /// Appends one entry per transaction until the disk is full; every committed entry must remain.
+    static func appendUntilTheDiskIsFull(in dir: String) throws {
         let signer = try NoteSigner.generate(name: "full.test/log")
         let path = dir + "/t.sqlite"
         let trail = try AuditTrail.create(path: path, signer: signer)
@@ -44,8 +40,8 @@ struct TrailDiskFullTests {
         #expect(try reader.verify().intact)
     }
 
-    /// Mounts a tmpfs of `size` at a fresh directory for `body`; nil (test skipped, reason
-    /// printed) when mounting is not possible here.
+    /// Mounts a tmpfs of `size` at a fresh directory for `body`; returns without calling it
+    /// (the reason printed) when mounting is not possible here.
     static func withSmallDisk(_ size: String, _ body: (String) throws -> Void) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mp-full-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -79,14 +79,20 @@ enum AtomicFile {
     /// Whether the file at `path` is a regular file starting with the SQLite header. Opened
     /// without blocking, so a FIFO or device at `path` is not waited on.
     static func isSQLite(_ path: String) -> Bool {
+        head(path, 16) == Array("SQLite format 3\0".utf8)
+    }
+
+    /// The first `count` bytes of the regular file at `path`; nil if it is not one, or is
+    /// shorter. Opened without blocking, so a FIFO or device is not waited on.
+    static func head(_ path: String, _ count: Int) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return false }
-        var header = [UInt8](repeating: 0, count: 16)
-        let n = header.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 16) }
-        return n == 16 && header == Array("SQLite format 3\0".utf8)
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress!, count) }
+        return n == count ? bytes : nil
     }
 
     /// The database `path` belongs to when it is an SQLite side file: `<db>-wal`, `<db>-shm`
@@ -97,14 +103,7 @@ enum AtomicFile {
             let database = String(path.dropLast(suffix.count))
             if isSQLite(database) { return database }
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
-        var magic = [UInt8](repeating: 0, count: 4)
-        let n = magic.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 4) }
-        guard n == 4, magic[0] == 0x37, magic[1] == 0x7F, magic[2] == 0x06, magic[3] & 0xFE == 0x82 else { return nil }
+        guard let magic = head(path, 4), magic[0] == 0x37, magic[1] == 0x7F, magic[2] == 0x06, magic[3] & 0xFE == 0x82 else { return nil }
         return path.hasSuffix("-wal") ? String(path.dropLast(4)) : "(unknown: the file is a write-ahead log)"
     }
 
