@@ -225,7 +225,7 @@ extension MeterProofCommand.Audit {
                 if r.intact {
                     writeOut("intact: \(r.entries) entries, \(r.checkpointsVerified) checkpoint(s) verified, root \(r.root.base64) (\(decimal(secs, 2)) s)\n")
                 } else {
-                    writeOut("TAMPERED: \(r.problemCode!)" + (r.firstBadSeq.map { " at seq \($0)" } ?? "") + ": \(r.problem!)\n")
+                    writeOut("TAMPERED: \(r.problemCode!)" + (r.firstBadSeq.map { " at seq \($0)" } ?? "") + ": \(oneLine(r.problem!))\n")
                 }
             }
             if !r.intact { throw ExitCode(Exit.rejected) }

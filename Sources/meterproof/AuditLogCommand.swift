@@ -51,7 +51,8 @@ extension MeterProofCommand.Audit {
                     case .table:
                         func col(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : pad(s, w) }
                         let line = col(String(e.seq), 9) + col(e.recordedAt, 25) + col(e.source.rawValue, 8) + col(e.outcome, 10)
-                            + col(e.reason ?? "-", 23) + col(e.productCode ?? "-", 22) + col(e.publicKeyVersion.map { String($0) } ?? "-", 5) + (e.nonce ?? "-") + "\n"
+                            + col(oneLine(e.reason ?? "-"), 23) + col(oneLine(e.productCode ?? "-"), 22) + col(e.publicKeyVersion.map { String($0) } ?? "-", 5)
+                            + oneLine(e.nonce ?? "-") + "\n"
                         buffer.append(contentsOf: line.utf8)
                     }
                     first = false

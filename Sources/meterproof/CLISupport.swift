@@ -23,8 +23,33 @@ enum Exit {
 
 /// Prints one line to standard error.
 func printError(_ message: String) {
-    let line = "meterproof: " + String(message.map { $0 == "\n" ? " " : $0 }) + "\n"
-    writeFD(2, line)
+    writeFD(2, "meterproof: " + oneLine(message) + "\n")
+}
+
+/// `text` made safe to print as (part of) one line of a terminal or a log. A token's header,
+/// a capture, a trail entry or a bundle's file names are attacker-controlled and may hold a
+/// newline (a forged extra line: `accepted`), an escape sequence (clearing the screen,
+/// rewriting what is shown) or a bidirectional override: every control character (C0 with LF,
+/// CR and tab, DEL, C1) and the Unicode line separators and bidirectional controls are written
+/// as escapes (`\n`, `\u001b`, `\u202e`); everything else is kept as it is.
+func oneLine(_ text: some StringProtocol) -> String {
+    func needsEscape(_ v: UInt32) -> Bool {
+        v < 0x20 || (0x7F...0x9F).contains(v) || v == 0x200E || v == 0x200F || (0x2028...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+    }
+    guard text.unicodeScalars.contains(where: { needsEscape($0.value) }) else { return String(text) }
+    var out = ""
+    for u in text.unicodeScalars {
+        switch u.value {
+        case 0x0A: out += "\\n"
+        case 0x0D: out += "\\r"
+        case 0x09: out += "\\t"
+        case let v where needsEscape(v):
+            let hex = String(v, radix: 16)
+            out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out
 }
 
 /// Writes text to a file descriptor, unbuffered.

@@ -176,7 +176,7 @@ extension MeterProofCommand.Export {
                     let tokens = noTokenCheck ? "token re-verification skipped" : "\(r.tokensVerified) accepted tokens re-verified"
                     writeOut("sound: \(r.entries) entries (\(r.accepted) accepted, \(r.rejected) rejected) of \(r.origin) at checkpoint size \(r.treeSize); \(how); \(tokens); \(r.filesChecked) files match SHA256SUMS (\(decimal(secs, 2)) s)\n")
                 } else {
-                    writeOut("FAILED: \(r.problemCode ?? "unknown"): \(String((r.problem ?? "").map { $0 == "\n" ? " " : $0 }))\n")
+                    writeOut("FAILED: \(r.problemCode ?? "unknown"): \(oneLine(r.problem ?? ""))\n")
                 }
             }
             if !r.sound { throw ExitCode(Exit.rejected) }

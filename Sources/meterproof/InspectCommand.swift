@@ -56,13 +56,13 @@ extension MeterProofCommand {
                 writeOut(JSONText.serialize(.object(JSONObject(members))) + "\n")
             case .text:
                 var lines: [String] = []
-                lines.append("signature: " + (i.signatureValid ? "valid" : "INVALID (\(i.error.map { "\($0.code.rawValue): \($0.reason)" } ?? "unknown"))"))
+                lines.append("signature: " + (i.signatureValid ? "valid" : "INVALID (\(i.error.map { "\($0.code.rawValue): \(oneLine($0.reason))" } ?? "unknown"))"))
                 if let v = i.keyVersion { lines.append("key version: \(v)" + (i.keyFingerprint.map { " (sha256 \($0))" } ?? "")) }
-                if let h = i.header { lines.append("header: " + JSONText.serialize(.object(h))) }
-                if let p = i.payload { lines.append("claims: " + JSONText.serialize(.object(p))) }
-                else if let t = i.payloadText { lines.append("payload (not a JSON object): " + JSONText.quoted(t)) }
+                if let h = i.header { lines.append("header: " + oneLine(JSONText.serialize(.object(h)))) }
+                if let p = i.payload { lines.append("claims: " + oneLine(JSONText.serialize(.object(p)))) }
+                else if let t = i.payloadText { lines.append("payload (not a JSON object): " + oneLine(JSONText.quoted(t))) }
                 else if i.token != nil && i.error?.code != .malformedToken && i.error?.code != .tokenTooLarge { lines.append("payload: not UTF-8") }
-                if let ce = i.claimsError { lines.append("claims problem: \(ce.code.rawValue): \(ce.reason)") }
+                if let ce = i.claimsError { lines.append("claims problem: \(ce.code.rawValue): \(oneLine(ce.reason))") }
                 if let c = i.claims, let iat = c.issuedAt { lines.append("issued at: \(RFC3339.format(seconds: iat))") }
                 if let rt = i.rotationTimestamp { lines.append("PublicKeyRotationTimestamp: \(RFC3339.format(seconds: rt))") }
                 writeOut(lines.joined(separator: "\n") + "\n")

@@ -40,6 +40,9 @@ extension MeterProofCommand {
             if nonce == nil && !allowMissingNonce { throw ValidationError("Give --nonce NONCE (the nonce sent), or --allow-missing-nonce.") }
             if nonce != nil && allowMissingNonce { throw ValidationError("--nonce and --allow-missing-nonce exclude each other.") }
             if productCode.isEmpty { throw ValidationError("--product-code must not be empty.") }
+            // `--nonce "$NONCE"` with the variable unset: an empty nonce is a script's bug, not
+            // the nonce a request sent.
+            if nonce?.isEmpty == true { throw ValidationError("--nonce must not be empty: give the nonce the request sent (or --allow-missing-nonce if it sent none).") }
         }
 
         func run() throws {
@@ -79,17 +82,17 @@ extension VerificationResult {
     var textSummary: String {
         var lines: [String] = []
         if let error {
-            lines.append("rejected: \(error.code.rawValue): \(error.reason)")
+            lines.append("rejected: \(error.code.rawValue): \(oneLine(error.reason))")
         } else {
             lines.append("accepted")
             if let c = claims {
-                lines.append("  productCode:      \(c.productCode)")
+                lines.append("  productCode:      \(oneLine(c.productCode))")
                 lines.append("  publicKeyVersion: \(c.publicKeyVersion)")
-                lines.append("  nonce:            \(c.nonce ?? "(none)")")
+                lines.append("  nonce:            \(c.nonce.map { oneLine($0) } ?? "(none)")")
                 lines.append("  issuedAt:         \(c.issuedAt.map { "\($0) (\(RFC3339.format(seconds: $0)))" } ?? "(absent)")")
             }
             if let keyFingerprint { lines.append("  keyFingerprint:   \(keyFingerprint)") }
-            for w in warnings { lines.append("  warning: \(w.code): \(w.message)") }
+            for w in warnings { lines.append("  warning: \(w.code): \(oneLine(w.message))") }
         }
         return lines.joined(separator: "\n") + "\n"
     }

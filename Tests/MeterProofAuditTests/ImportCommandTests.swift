@@ -144,6 +144,24 @@ import Glibc
         }
     }
 
+    /// Claims read from an unverified token are recorded as they are, and printed escaped:
+    /// one table row per entry, no escape sequence reaching the terminal.
+    @Test func auditLogPrintsUntrustedTextOnOneLine() throws {
+        let s = try TrailScratch("import-escapes")
+        let header = Base64.urlEncode(Array(#"{"alg":"PS256"}"#.utf8))
+        let payload = Base64.urlEncode(Array(#"{"productCode":"x\u001b[31m\nFAKE ROW","publicKeyVersion":1,"nonce":"n"}"#.utf8))
+        let captures = try s.write("caps.jsonl", header + "." + payload + ".AAAA\n")
+        let db = s.path("t.sqlite")
+        let r = try TrailRun.cli(["audit", "import", "--db", db, "--keys", TrailPaths.testKeys, "--no-progress", captures])
+        #expect(r.status == 0, "\(r.stderr)")
+        let log = try TrailRun.cli(["audit", "log", "--db", db])
+        let lines = log.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(log.status == 0 && lines.count == 3 && lines[2].isEmpty, "\(log.stdout)")
+        #expect(lines[1].contains(#"x\u001b[31m\nFAKE ROW"#) && !log.stdout.unicodeScalars.contains { $0.value == 0x1B }, "\(log.stdout)")
+        // The entry itself keeps the claim as the token carried it.
+        #expect(try AuditTrail(path: db, readOnly: true).entry(0).productCode == "x\u{1B}[31m\nFAKE ROW")
+    }
+
     @Test func badInvocationsAndUnreadableInputCreateNothing() throws {
         let s = try TrailScratch("import-errors")
         let captures = try Self.smallFile(s)

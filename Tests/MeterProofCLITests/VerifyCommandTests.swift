@@ -49,6 +49,21 @@ struct VerifyCommandTests {
         #expect(lines.contains("  keyFingerprint:   \(CLIFixture.v1Fingerprint)"))
     }
 
+    @Test("attacker-controlled text is printed on one line, with control characters escaped")
+    func controlCharactersAreEscaped() throws {
+        let s = try Scratch()
+        // Unsigned: a header whose alg carries a newline, a clear-screen escape and a fake verdict.
+        let header = Base64.urlEncode(Array(#"{"alg":"X\n\u001b[2Jaccepted\u202e"}"#.utf8))
+        let token = header + "." + Base64.urlEncode(Array(#"{"a":1}"#.utf8)) + ".AAAA"
+        let input = try s.file("u.tok", token)
+        let r = try Run.cli(CLIFixture.verifyArgs(input, json: false))
+        #expect(r.status == 1)
+        #expect(r.stdout == #"rejected: unsupported_algorithm: header alg is "X\n\u001b[2Jaccepted\u202e"; only PS256 is accepted"# + "\n", "\(r.stdout)")
+        let inspect = try Run.cli(["inspect", "--keys", Paths.testKeys.path, input])
+        #expect(inspect.status == 1 && !inspect.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x202E }, "\(inspect.stdout)")
+        #expect(inspect.stdout.split(separator: "\n").count == inspect.stdout.components(separatedBy: "\n").count - 1)
+    }
+
     struct Rejection: Sendable, CustomTestStringConvertible {
         let name: String
         let reason: String
@@ -217,6 +232,7 @@ struct VerifyCommandTests {
         ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "0", "--nonce", "n", "INPUT"],
         ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "one", "--nonce", "n", "INPUT"],
         ["verify", "--keys", "K", "--product-code", "", "--key-version", "1", "--nonce", "n", "INPUT"],
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "1", "--nonce", "", "INPUT"],                 // `--nonce "$UNSET"`
         ["verify", "--product-code", "prod-abc", "--key-version", "1", "--nonce", "n", "INPUT"],                      // no --keys
         ["verify", "--keys", "K", "--key-version", "1", "--nonce", "n", "INPUT"],                                     // no --product-code
         ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "1", "--nonce", "n", "--max-age", "0", "INPUT"],
