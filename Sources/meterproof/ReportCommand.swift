@@ -16,7 +16,8 @@ extension MeterProofCommand {
             The report shows the trail's identity and newest checkpoint, the result of a full \
             re-verification, and statistics of the selected entries (per outcome, day, product, \
             reason and key, rejected attempts, rotation warnings). It is a view for people; the \
-            export bundle is the evidence. The file is replaced atomically. See docs/report.md.
+            export bundle is the evidence. The file is replaced atomically, and only when it is empty or \
+            an earlier HTML report. See docs/report.md.
 
             Exit 0 when the report was written and the trail is intact, 1 when it was written but \
             the trail is NOT intact, 2 bad output path or unreadable trail file, 3 not a trail, \
@@ -28,7 +29,7 @@ extension MeterProofCommand {
         @Option(help: "Trail file.")
         var db: String = Defaults.db
 
-        @Option(help: "The HTML file to write (replaced atomically).")
+        @Option(help: "The HTML file to write (an earlier report there is replaced atomically; any other existing file is refused).")
         var out: String
 
         @OptionGroup var filter: EntryFilterOptions

@@ -151,7 +151,7 @@ func reportTamper(_ path: String, seq: UInt64, body: [UInt8]) throws {
             let (path, _, _) = try makeReportTrail(in: dir)
             let report = try ComplianceReport.build(trail: AuditTrail(path: path, readOnly: true))
             let out = dir + "/report.html"
-            try "old contents".write(toFile: out, atomically: false, encoding: .utf8)
+            try "<!DOCTYPE html><p>an earlier report</p>".write(toFile: out, atomically: false, encoding: .utf8)
             try report.writeHTML(to: out)
             #expect(try String(contentsOfFile: out, encoding: .utf8) == report.renderHTML())
             // Only the trail, its WAL files and the report: no temporary file is left.
@@ -180,9 +180,23 @@ func reportTamper(_ path: String, seq: UInt64, body: [UInt8]) throws {
             } catch {
                 #expect(error.code == .badInput && error.reason.contains("write-ahead log"), "\(error)")
             }
-            try "notes".write(toFile: dir + "/notes-wal", atomically: false, encoding: .utf8)
+            try "\u{FEFF}  <HTML><p>notes</p>".write(toFile: dir + "/notes-wal", atomically: false, encoding: .utf8)
             try report.writeHTML(to: dir + "/notes-wal")
             #expect(try String(contentsOfFile: dir + "/notes-wal", encoding: .utf8) == report.renderHTML())
+            // Any other existing file is kept: a log signer key named by mistake, a captures
+            // file. An empty file may be replaced.
+            let key = dir + "/meterproof-log.key"
+            try "PRIVATE+KEY+example.com/log+01234567+AAAA\n".write(toFile: key, atomically: false, encoding: .utf8)
+            do throws(AuditError) {
+                try report.writeHTML(to: key)
+                Issue.record("a log key was replaced by a report")
+            } catch {
+                #expect(error.code == .badInput && error.reason == "refusing to overwrite \(key): it is not an HTML document (a report replaces only an earlier report); name a new file or remove this one first", "\(error)")
+            }
+            #expect(try String(contentsOfFile: key, encoding: .utf8) == "PRIVATE+KEY+example.com/log+01234567+AAAA\n")
+            #expect(FileManager.default.createFile(atPath: dir + "/empty.html", contents: Data()))
+            try report.writeHTML(to: dir + "/empty.html")
+            #expect(try String(contentsOfFile: dir + "/empty.html", encoding: .utf8) == report.renderHTML())
             #expect(errorCode { try report.writeHTML(to: dir + "/missing/report.html") } == "bad_input")
             // A bare file name goes to the working directory's parent-less form.
             #expect(AtomicFile.split("r.html") == (".", "r.html"))

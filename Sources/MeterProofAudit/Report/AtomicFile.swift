@@ -16,7 +16,10 @@ enum AtomicFile {
     ///
     /// - Parameter refuseSQLite: refuse to replace an existing file that is an SQLite
     ///   database (so a slip of `--out` cannot destroy an audit trail).
-    static func write(_ bytes: [UInt8], to path: String, refuseSQLite: Bool = false) throws(AuditError) {
+    /// - Parameter onlyReplacingHTML: replace an existing non-empty file only if it is an HTML
+    ///   document (an earlier report), so `--out` naming a log key, a captures file or any other
+    ///   file by mistake destroys nothing.
+    static func write(_ bytes: [UInt8], to path: String, refuseSQLite: Bool = false, onlyReplacingHTML: Bool = false) throws(AuditError) {
         guard !path.isEmpty, !path.utf8.contains(0) else { throw AuditError(.badInput, "the output path is empty or contains a NUL byte") }
         let (dir, base) = split(path)
         var st = stat()
@@ -36,6 +39,9 @@ enum AtomicFile {
                 // Replacing a trail's write-ahead log loses every transaction not yet copied
                 // into the database file.
                 throw AuditError(.badInput, "refusing to overwrite \(path): it belongs to the SQLite database \(database) (its write-ahead log, shared memory or journal), not a report")
+            }
+            if onlyReplacingHTML && st.st_size > 0 && !isHTML(path) {
+                throw AuditError(.badInput, "refusing to overwrite \(path): it is not an HTML document (a report replaces only an earlier report); name a new file or remove this one first")
             }
         }
         var dst = stat()
@@ -80,6 +86,21 @@ enum AtomicFile {
     /// without blocking, so a FIFO or device at `path` is not waited on.
     static func isSQLite(_ path: String) -> Bool {
         head(path, 16) == Array("SQLite format 3\0".utf8)
+    }
+
+    /// Whether the file at `path` starts, after an optional byte-order mark and white space,
+    /// with `<!DOCTYPE html` or `<html` (any case).
+    static func isHTML(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 512)
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 512) }
+        guard n > 0 else { return false }
+        var text = bytes[0..<n]
+        if text.starts(with: [0xEF, 0xBB, 0xBF]) { text = text.dropFirst(3) }
+        let lowered = text.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
+        return lowered.starts(with: Array("<!doctype html".utf8)) || lowered.starts(with: Array("<html".utf8))
     }
 
     /// The first `count` bytes of the regular file at `path`; nil if it is not one, or is

@@ -163,6 +163,6 @@ public struct ComplianceReport: Sendable {
     ///   overwrites a trail); `read_only`, `disk_full`,
     ///   `storage_error` when writing fails (nothing is left behind).
     public func writeHTML(to path: String) throws(AuditError) {
-        try AtomicFile.write(Array(renderHTML().utf8), to: path, refuseSQLite: true)
+        try AtomicFile.write(Array(renderHTML().utf8), to: path, refuseSQLite: true, onlyReplacingHTML: true)
     }
 }
