@@ -49,7 +49,8 @@ func readCheckpointFile(_ path: String) throws -> SignedNote {
     do { note = try SignedNote(parsing: String(decoding: bytes, as: UTF8.self)) } catch {
         // The signature covers the exact bytes: CRLF line endings (a Windows editor, a mail
         // client) break a note that was sound.
-        let hint = bytes.contains(0x0D) ? " (the file holds CR bytes: a signed note's lines end in LF alone; converting it back to LF endings, e.g. with dos2unix, restores it)" : ""
+        let crlf = String(validating: bytes, as: UTF8.self) != nil && zip(bytes, bytes.dropFirst()).contains { $0 == 0x0D && $1 == 0x0A }
+        let hint = crlf ? " (the file has CRLF line endings: a signed note's lines end in LF alone; converting it back to LF endings, e.g. with dos2unix, restores it)" : ""
         throw fail(Exit.unreadable, "bad_input: \(path) is not a signed checkpoint: \(error)\(hint)")
     }
     do { _ = try Checkpoint(parsing: note.text) } catch {

@@ -191,6 +191,9 @@ import Glibc
                 if file == "crlf" { #expect(r.stderr.contains("converting it back to LF endings"), "\(r.stderr)") }
             }
         }
+        // A binary file is no note either, and gets no advice about line endings.
+        let binary = try TrailRun.cli(["audit", "consistency", "--db", b.path, "--from", b.path])
+        #expect(binary.status == 2 && binary.stderr.hasPrefix("meterproof: bad_input: \(b.path) is not a signed checkpoint: ") && !binary.stderr.contains("CRLF"), "\(binary.stderr)")
         // A vkey file saved with CRLF is read as the key it holds.
         try b.scratch.write("vkey-crlf", b.vkey + "\r\n")
         let v = try TrailRun.cli(["audit", "verify", "--db", b.path, "--log-key", b.scratch.path("vkey-crlf")])
