@@ -170,6 +170,24 @@ func reportOf(_ stats: ReportStatistics, integrity: TrailVerification? = nil) ->
         #expect(html.contains("other product codes (beyond 1 tracked)"))
     }
 
+    @Test func maxRejectedZeroCountsWhatItDoesNotList() {
+        // `--max-rejected 0` lists none, but the selection has rejected attempts: the report
+        // must say how many are left out, never "No rejected attempts".
+        let s = Self.stats(limits: .init(rejectedListed: 0))
+        #expect(s.rejectedListed.isEmpty)
+        #expect(s.rejectedNotListed == 4)
+        let html = reportOf(s).renderHTML()
+        #expect(html.contains("<p class=\"callout info\">4 rejected attempts not listed (the report was asked to list none). <code>meterproof audit log --outcome rejected</code> lists them all.</p>"))
+        #expect(!html.contains("No rejected attempts in the selection."))
+
+        var one = ReportStatistics(limits: .init(rejectedListed: 0))
+        one.add(reportEntry(seq: 0, at: "2026-03-01T00:00:00Z", accepted: false))
+        #expect(reportOf(one).renderHTML().contains("<p class=\"callout info\">1 rejected attempt not listed (the report was asked to list none)."))
+        // Nothing rejected in the selection: that is still what it says.
+        #expect(reportOf(Self.stats(EntryFilter(outcome: "accepted"), limits: .init(rejectedListed: 0))).renderHTML()
+                .contains("<p class=\"muted\">No rejected attempts in the selection.</p>"))
+    }
+
     @Test func undecodableEntriesAreCountedApart() {
         var s = ReportStatistics()
         s.add(reportEntry(seq: 0, at: "2026-03-01T00:00:00Z", accepted: true))

@@ -257,6 +257,21 @@ private func run(_ arguments: [String], in dir: String) throws -> (status: Int32
         }
     }
 
+    @Test func maxRejectedZeroSaysHowManyAreNotListed() throws {
+        try withReportTempDir { dir in
+            let (path, _, _) = try makeReportTrail(in: dir)
+            let r = try run(["report", "--db", path, "--out", "r.html", "--max-rejected", "0"], in: dir)
+            #expect(r.status == 0, "\(r.stderr)")
+            let html = try String(contentsOfFile: dir + "/r.html", encoding: .utf8)
+            #expect(html.contains("<p class=\"callout info\">3 rejected attempts not listed (the report was asked to list none)."))
+            #expect(!html.contains("No rejected attempts in the selection."))
+            let one = try run(["report", "--db", path, "--out", "r.html", "--max-rejected", "1"], in: dir)
+            #expect(one.status == 0, "\(one.stderr)")
+            #expect(try String(contentsOfFile: dir + "/r.html", encoding: .utf8)
+                    .contains("<p class=\"callout info\">… and 2 more rejected attempts not listed (the first is shown)."))
+        }
+    }
+
     @Test func anOutputPathThatIsNotARegularFileIsRefusedAndKept() throws {
         try withReportTempDir { dir in
             let (path, _, _) = try makeReportTrail(in: dir)

@@ -549,8 +549,14 @@ struct ReportRenderer {
     private mutating func rejectedSection() {
         h2(8, "Rejected attempts", id: "rejected")
         let list = stats.rejectedListed
+        let more = stats.rejectedNotListed
         if list.isEmpty {
-            out += "<p class=\"muted\">No rejected attempts in the selection.</p>\n</section>\n\n"
+            if more > 0 {
+                // `--max-rejected 0`: the attempts exist, none is listed.
+                out += "<p class=\"callout info\">\(n(more)) rejected attempt\(more == 1 ? "" : "s") not listed (the report was asked to list none). <code>meterproof audit log --outcome rejected</code> lists them all.</p>\n</section>\n\n"
+            } else {
+                out += "<p class=\"muted\">No rejected attempts in the selection.</p>\n</section>\n\n"
+            }
             return
         }
         out += """
@@ -563,9 +569,8 @@ struct ReportRenderer {
             out += "<tr><td class=\"n\">\(r.seq)</td><td class=\"time\">\(e(r.recordedAt))</td><td>\(product(r.productCode))</td><td>\(opt(r.reason, code: true))</td><td>\(opt(r.message))</td></tr>\n"
         }
         out += "</tbody>\n</table>\n"
-        let more = stats.rejectedNotListed
         if more > 0 {
-            out += "<p class=\"callout info\">… and \(n(more)) more rejected attempt\(more == 1 ? "" : "s") not listed (the first \(n(list.count)) are shown). <code>meterproof audit log --outcome rejected</code> lists them all.</p>\n"
+            out += "<p class=\"callout info\">… and \(n(more)) more rejected attempt\(more == 1 ? "" : "s") not listed (\(list.count == 1 ? "the first is shown" : "the first \(n(list.count)) are shown")). <code>meterproof audit log --outcome rejected</code> lists them all.</p>\n"
         }
         out += "</section>\n\n"
     }
