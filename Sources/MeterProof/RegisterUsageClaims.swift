@@ -69,7 +69,7 @@ public struct RegisterUsageClaims: Sendable, Equatable {
 
         guard let pc else { throw VerificationError(.missingClaim, "payload has no productCode claim") }
         guard case .string(let productCode) = pc else {
-            throw VerificationError(.malformedClaims, "productCode is a \(pc.typeName), not a string")
+            throw VerificationError(.malformedClaims, "productCode is \(pc.typeNameWithArticle), not a string")
         }
         guard let kv else { throw VerificationError(.missingClaim, "payload has no publicKeyVersion claim") }
         let version: Int
@@ -85,13 +85,13 @@ public struct RegisterUsageClaims: Sendable, Equatable {
             }
             version = v
         default:
-            throw VerificationError(.malformedClaims, "publicKeyVersion is a \(kv.typeName), not an integer")
+            throw VerificationError(.malformedClaims, "publicKeyVersion is \(kv.typeNameWithArticle), not an integer")
         }
         var nonce: String? = nil
         switch nc {
         case nil, .null?: break
         case .string(let s)?: nonce = s
-        case let v?: throw VerificationError(.malformedClaims, "nonce is a \(v.typeName), not a string")
+        case let v?: throw VerificationError(.malformedClaims, "nonce is \(v.typeNameWithArticle), not a string")
         }
         var iat: Int64? = nil
         switch obj["iat"] {
@@ -107,7 +107,7 @@ public struct RegisterUsageClaims: Sendable, Equatable {
                 throw VerificationError(.malformedClaims, "iat \(n.text) is not a NumericDate")
             }
         case let v?:
-            throw VerificationError(.malformedClaims, "iat is a \(v.typeName), not a NumericDate number")
+            throw VerificationError(.malformedClaims, "iat is \(v.typeNameWithArticle), not a NumericDate number")
         }
         let rotation: Int64?
         do { rotation = try RegisterUsageResponse.rotationTimestamp(rt, context: "payload").0 } catch {

@@ -157,7 +157,7 @@ public struct RegisterUsageResponse: Sendable {
             }
             return (t, s)
         case let other?:
-            throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp is a \(other.typeName)")
+            throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp is \(other.typeNameWithArticle)")
         }
     }
 }

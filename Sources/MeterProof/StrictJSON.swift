@@ -31,6 +31,19 @@ public enum JSONValue: Sendable, Equatable {
         case .object: return "object"
         }
     }
+
+    /// ``typeName`` with its indefinite article, for "X is …" messages: "an array",
+    /// "an object", "a string", "a number", "a boolean", and "null" (which takes none).
+    public var typeNameWithArticle: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .number: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
 }
 
 /// A JSON number's exact text.

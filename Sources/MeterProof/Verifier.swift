@@ -265,7 +265,7 @@ public struct Verifier: Sendable {
         }
         guard case .string(let alg) = algValue, alg == "PS256" else {
             let shown: String
-            if case .string(let s) = algValue { shown = "\"\(s)\"" } else { shown = "a \(algValue.typeName)" }
+            if case .string(let s) = algValue { shown = "\"\(s)\"" } else { shown = algValue.typeNameWithArticle }
             throw VerificationError(.unsupportedAlgorithm, "header alg is \(shown); only PS256 is accepted")
         }
         if header["crit"] != nil {

@@ -43,6 +43,10 @@ import Testing
              reason: "malformed_input", message: #"capturedAt "yesterday" is not an RFC 3339 time"#),
         Case(line: Array(#"{"request": \#(request), "response": {"Signature": "a.b.c"}, "capturedAt": 1793577600}"#.utf8),
              reason: "malformed_input", message: "capturedAt is a number, not an RFC 3339 string"),
+        Case(line: Array(#"{"request": \#(request), "response": {"Signature": "a.b.c"}, "capturedAt": ["2026-11-01T00:00:00Z"]}"#.utf8),
+             reason: "malformed_input", message: "capturedAt is an array, not an RFC 3339 string"),
+        Case(line: Array(#"{"request": {"productCode": "p", "publicKeyVersion": 1, "nonce": {}}, "response": {"Signature": "a.b.c"}}"#.utf8),
+             reason: "malformed_input", message: "capture request Nonce is an object"),
         Case(line: Array(#"{"request": \#(request), "response": {"Signature": "a.b.c"}, "capturedAt": "2026-11-01T00:00:00Z", "capturedAt": "2026-11-01T00:00:00Z"}"#.utf8),
              reason: "duplicate_member", message: #"capture has duplicate member "capturedAt""#),
         Case(line: Array(#"{"request": "#.utf8), reason: "malformed_input",
@@ -82,7 +86,7 @@ import Testing
         #expect(summary.lines == n + blankCount + 1 && summary.blankLines == blankCount + 1)
         #expect(summary.recorded == n && summary.rejected == n && summary.accepted == 0 && summary.duplicates == 0)
         #expect(summary.boundCaptures == 1 && summary.unboundCaptures == n - 1)
-        #expect(summary.reasons == ["malformed_input": 15, "malformed_token": 3, "duplicate_member": 1])
+        #expect(summary.reasons == ["malformed_input": 17, "malformed_token": 3, "duplicate_member": 1])
         #expect(summary.firstSeq == 0 && summary.lastSeq == UInt64(n - 1) && summary.treeSize == UInt64(n))
 
         let entries = try bed.entries()

@@ -389,6 +389,24 @@ struct HostileTokenTests {
         #expect(Set(HostileTable.cases.map(\.name)).count == HostileTable.cases.count, "case names must be unique")
     }
 
+    @Test("a value of the wrong JSON type is named with the right article: an array, an object, a string, null")
+    func typeNamesInMessages() throws {
+        func reason(_ input: String) -> String? {
+            Verifier(keyring: TestKeys.keyring).verify(Array(input.utf8), expecting: Fixture.request, now: Fixture.now).error?.reason
+        }
+        #expect(reason(try JWS.token(header: #"{"alg":["PS256"]}"#)) == "header alg is an array; only PS256 is accepted")
+        #expect(reason(try JWS.token(header: #"{"alg":{"name":"PS256"}}"#)) == "header alg is an object; only PS256 is accepted")
+        #expect(reason(try JWS.token(header: #"{"alg":null}"#)) == "header alg is null; only PS256 is accepted")
+        #expect(reason(try JWS.token(payload: claims(productCode: "null"))) == "productCode is null, not a string")
+        #expect(reason(try JWS.token(payload: claims(productCode: "true"))) == "productCode is a boolean, not a string")
+        #expect(reason(try JWS.token(payload: claims(keyVersion: "true"))) == "publicKeyVersion is a boolean, not an integer")
+        #expect(reason(try JWS.token(payload: claims(nonce: "7"))) == "nonce is a number, not a string")
+        #expect(reason(try JWS.token(payload: claims(iat: #""soon""#))) == "iat is a string, not a NumericDate number")
+        #expect(reason(JWS.response(try JWS.token(), rotation: "[]")) == "response PublicKeyRotationTimestamp is an array")
+        #expect(reason(JWS.response(try JWS.token(), rotation: "{}")) == "response PublicKeyRotationTimestamp is an object")
+        #expect(reason(JWS.response(try JWS.token(), rotation: "false")) == "response PublicKeyRotationTimestamp is a boolean")
+    }
+
     @Test("HMAC helper matches RFC 4231 test case 1")
     func hmacHelper() {
         let mac = JWS.hmacSHA256(key: [UInt8](repeating: 0x0B, count: 20), message: Array("Hi There".utf8))

@@ -26,6 +26,13 @@ struct StrictJSONTests {
         #expect(o["missing"] == nil)
     }
 
+    @Test("type names for messages, bare and with their article")
+    func typeNames() throws {
+        let values: [JSONValue] = [.null, .bool(true), .number(JSONNumber(1)), .string("s"), .array([]), .object(JSONObject([]))]
+        #expect(values.map(\.typeName) == ["null", "boolean", "number", "string", "array", "object"])
+        #expect(values.map(\.typeNameWithArticle) == ["null", "a boolean", "a number", "a string", "an array", "an object"])
+    }
+
     @Test("scalars at the top level")
     func topLevelScalars() throws {
         #expect(try Self.parse("null") == .null)

@@ -65,7 +65,7 @@ public struct Capture: Sendable {
             capturedAtMillis = ms
             capturedAtText = s
         case let v?:
-            throw VerificationError(.malformedInput, "capturedAt is a \(v.typeName), not an RFC 3339 string")
+            throw VerificationError(.malformedInput, "capturedAt is \(v.typeNameWithArticle), not an RFC 3339 string")
         }
         if obj["request"] != nil || obj["response"] != nil {
             guard case .object(let req)? = obj["request"] else {
@@ -173,7 +173,7 @@ public struct Capture: Sendable {
         switch try field("Nonce", "nonce") {
         case nil, .null?: break
         case .string(let s)?: nonce = s
-        case let v?: throw VerificationError(.malformedInput, "capture request Nonce is a \(v.typeName)")
+        case let v?: throw VerificationError(.malformedInput, "capture request Nonce is \(v.typeNameWithArticle)")
         }
         return RegisterUsageRequest(productCode: pc, publicKeyVersion: version, nonce: nonce)
     }
