@@ -51,6 +51,30 @@ enum Tools {
         #expect(md.hasSuffix("```python\n" + file + "```\n"))
     }
 
+    /// A manifest for `BundleInstructions.text`, with `entries` rejected entries (reason `reason`).
+    static func manifest(entries: Int, reason: String = "bad_signature", productCode: String? = nil, newer: UInt64 = 0,
+                         origin: String = "export.test/log") -> BundleManifest {
+        var counts = BundleManifest.Counts()
+        for _ in 0..<entries { counts.add(accepted: false, reason: reason) }
+        return BundleManifest(tool: "meterproof test", createdAt: "2026-01-01T00:00:00.000Z", origin: origin, treeSize: 10, root: RFC6962.emptyRoot,
+                              selection: .init(filter: EntryFilter(productCode: productCode), fullPrefix: false), counts: counts,
+                              firstSeq: entries > 0 ? 3 : nil, lastSeq: entries > 0 ? UInt64(2 + entries) : nil, newerEntriesOmitted: newer)
+    }
+
+    static func verifyMD(_ m: BundleManifest) -> String {
+        BundleInstructions.text(manifest: m, vkey: "export.test/log+00000000+AQ==", keyVersions: [], example: nil)
+    }
+
+    @Test func verifyMDCountsOneEntryInTheSingular() {
+        let one = Self.verifyMD(Self.manifest(entries: 1, newer: 1))
+        #expect(one.contains("This directory holds 1 audit-trail entry (0 accepted, 1 rejected: bad_signature 1; seq 3…3)\n"))
+        #expect(one.contains("\n1 entry recorded after the checkpoint is not part of this bundle.\n"))
+        let two = Self.verifyMD(Self.manifest(entries: 2, newer: 2))
+        #expect(two.contains("This directory holds 2 audit-trail entries (0 accepted, 2 rejected: bad_signature 2; seq 3…4)\n"))
+        #expect(two.contains("\n2 entries recorded after the checkpoint are not part of this bundle.\n"))
+        #expect(Self.verifyMD(Self.manifest(entries: 0)).contains("This directory holds 0 audit-trail entries (0 accepted, 0 rejected; no entries)\n"))
+    }
+
     @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
     func independentPythonCheckAgrees() throws {
         let python = try #require(Tools.python)
@@ -111,6 +135,13 @@ enum Tools {
         #expect(ok.output.contains("Verified OK"))
         #expect(ok.output.contains("\nOK: "))
         #expect(!ok.output.contains("FAILED"))
+        // Each step on its own, in a fresh shell where nothing is defined (`set -u`: a variable
+        // from an earlier step, such as $T, is an error instead of an empty string that sent
+        // the checker to /check_bundle.py).
+        for (i, block) in blocks.enumerated() {
+            let alone = try runProcess("/usr/bin/env", ["-u", "T", "/bin/sh", "-c", "set -eu\nPATH=\(URL(fileURLWithPath: Tools.python!).deletingLastPathComponent().path):$PATH\n" + block], cwd: dir)
+            #expect(alone.status == 0, "step block \(i) alone: \(alone.output)")
+        }
 
         // A forged checkpoint signature and a forged token signature each stop the script.
         let forgedNote = try BundleEdit.copy(dir)
@@ -136,7 +167,7 @@ enum Tools {
         let single = blocks[4].components(separatedBy: "\n").map { line -> String in
             line.hasPrefix("sed -n '") ? "sed -n '\(k + 1)p' entries.jsonl | grep -o '\"token\":\"[^\"]*\"' | cut -d'\"' -f4 > \"$T/token.txt\"" : line
         }.joined(separator: "\n")
-        let r3 = try runProcess("/bin/sh", ["-c", "set -e\nT=$(mktemp -d)\n" + single], cwd: forgedToken)
+        let r3 = try runProcess("/bin/sh", ["-c", "set -eu\n" + single], cwd: forgedToken)
         #expect(r3.status != 0)
         #expect(r3.output.contains("Verification failure"), "\(r3.output)")
     }

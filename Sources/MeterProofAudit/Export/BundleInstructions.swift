@@ -25,14 +25,15 @@ public enum BundleInstructions {
         var t = """
         # Verifying this MeterProof export bundle
 
-        This directory holds \(m.counts.entries) audit-trail entries (\(m.counts.accepted) accepted, \(m.counts.rejected) rejected\(reasons.isEmpty ? "" : ": " + reasons); \(range))
+        This directory holds \(m.counts.entries) audit-trail \(m.counts.entries == 1 ? "entry" : "entries") (\(m.counts.accepted) accepted, \(m.counts.rejected) rejected\(reasons.isEmpty ? "" : ": " + reasons); \(range))
         of the log `\(m.origin)`: \(selection) below its signed checkpoint of size \(m.treeSize)
         (root `\(m.root.base64)`). It was written by \(m.tool) at \(m.createdAt).
         \(sel.fullPrefix ? "It is a **full prefix**: it holds every entry below the checkpoint, so the root is recomputed from `entries.jsonl` and no proofs are needed." : "It is a **selection**: each entry comes with an inclusion proof `proofs/<seq>.tlog-proof` against the checkpoint.")
-        \(m.newerEntriesOmitted > 0 ? "\n\(m.newerEntriesOmitted) entries recorded after the checkpoint are not part of this bundle.\n" : "")
+        \(m.newerEntriesOmitted > 0 ? "\n\(m.newerEntriesOmitted) \(m.newerEntriesOmitted == 1 ? "entry recorded after the checkpoint is" : "entries recorded after the checkpoint are") not part of this bundle.\n" : "")
         Nothing below needs MeterProof: only `sha256sum`, OpenSSL 3 and Python 3 with the
-        `cryptography` package. Run every command from this directory. `meterproof export verify .`
-        performs all of these checks at once.
+        `cryptography` package. Run every command from this directory. Each step stands on its
+        own: its commands work in a fresh shell, and a step that needs a scratch directory makes
+        its own (`T=$(mktemp -d)`). `meterproof export verify .` performs all of these checks at once.
 
         | file | what it is |
         |---|---|
@@ -93,6 +94,7 @@ public enum BundleInstructions {
         under the bundled key whose fingerprint the entry records:
 
         ```sh
+        T=$(mktemp -d)
         sed -n '/^```python$/,/^```$/p' VERIFY.md | sed '1d;$d' > "$T/check_bundle.py"
         python3 "$T/check_bundle.py" .
         ```
@@ -110,6 +112,7 @@ public enum BundleInstructions {
             Its token is a compact JWS: the signature (third part) covers the first two parts.
 
             ```sh
+            T=$(mktemp -d)
             \(b64urlFunction)
             sed -n '\(ex.line)p' entries.jsonl | grep -o '"token":"[^"]*"' | cut -d'"' -f4 > "$T/token.txt"
             cut -d. -f1,2 "$T/token.txt" | tr -d '\\n' > "$T/input.txt"
