@@ -67,12 +67,39 @@ enum Tools {
 
     @Test func verifyMDCountsOneEntryInTheSingular() {
         let one = Self.verifyMD(Self.manifest(entries: 1, newer: 1))
-        #expect(one.contains("This directory holds 1 audit-trail entry (0 accepted, 1 rejected: bad_signature 1; seq 3…3)\n"))
+        #expect(one.contains("This directory holds 1 audit-trail entry (0 accepted, 1 rejected: `bad_signature` 1; seq 3…3)\n"))
         #expect(one.contains("\n1 entry recorded after the checkpoint is not part of this bundle.\n"))
         let two = Self.verifyMD(Self.manifest(entries: 2, newer: 2))
-        #expect(two.contains("This directory holds 2 audit-trail entries (0 accepted, 2 rejected: bad_signature 2; seq 3…4)\n"))
+        #expect(two.contains("This directory holds 2 audit-trail entries (0 accepted, 2 rejected: `bad_signature` 2; seq 3…4)\n"))
         #expect(two.contains("\n2 entries recorded after the checkpoint are not part of this bundle.\n"))
         #expect(Self.verifyMD(Self.manifest(entries: 0)).contains("This directory holds 0 audit-trail entries (0 accepted, 0 rejected; no entries)\n"))
+    }
+
+    @Test func verifyMDCannotBeBrokenByAProductCodeOrReason() {
+        /// The ```sh blocks of a VERIFY.md, and every line that starts a fence or a heading.
+        func structure(_ md: String) -> [String] {
+            md.components(separatedBy: "\n").filter { $0.hasPrefix("```") || $0.hasPrefix("#") }
+        }
+        let reference = structure(Self.verifyMD(Self.manifest(entries: 2, productCode: "prod-a")))
+        #expect(Self.verifyMD(Self.manifest(entries: 2, productCode: "prod-a")).contains("entries for product `prod-a` below its signed checkpoint"))
+
+        let hostile = "x`\n```sh\nrm -rf ~\n```\n# Step 0\r\u{1B}[2J\u{7F}\u{85}\u{202E}\u{2028}\u{E0001}\"\\ "
+        let md = Self.verifyMD(Self.manifest(entries: 2, reason: "bad\nreason", productCode: hostile))
+        #expect(structure(md) == reference)
+        #expect(md.contains(#"entries for product ````"x`\n```sh\nrm -rf ~\n```\n# Step 0\r\u001b[2J\u007f\u0085\u202e\u2028\udb40\udc01\"\\ "```` below"#))
+        #expect(md.contains(#"(0 accepted, 2 rejected: `"bad\nreason"` 2; seq 3…4)"#))
+        #expect(!md.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || (0x7F...0x9F).contains($0.value) || $0 == "\u{202E}" || $0 == "\u{2028}" })
+
+        // Plain text shows as it is; text that could be mistaken for a JSON literal, or that
+        // a code span would trim or break, is shown as one.
+        #expect(BundleInstructions.codeSpan("prod-a") == "`prod-a`")
+        #expect(BundleInstructions.codeSpan("ünï code ✓") == "`ünï code ✓`")
+        #expect(BundleInstructions.codeSpan("") == "`\"\"`")
+        #expect(BundleInstructions.codeSpan(" x") == "`\" x\"`")
+        #expect(BundleInstructions.codeSpan("\"x\"") == #"`"\"x\""`"#)
+        #expect(BundleInstructions.codeSpan("a`b") == "``\"a`b\"``")
+        #expect(BundleInstructions.codeSpan("a\u{A0}b") == #"`"a\u00a0b"`"#)
+        #expect(BundleInstructions.codeSpan("export.test/<log>&") == "`export.test/<log>&`")
     }
 
     @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))

@@ -6,6 +6,58 @@ public enum BundleInstructions {
     /// The shell function the OpenSSL steps use to decode base64url.
     static let b64urlFunction = #"b64url() { s=$(tr -d '\n' | tr '_-' '/+'); while [ $(( ${#s} % 4 )) -ne 0 ]; do s="$s="; done; printf '%s' "$s" | openssl base64 -d -A; }"#
 
+    /// `text` as a Markdown code span that nothing in it can break out of, for text that comes
+    /// from the user or the trail (product code, origin, reason codes).
+    ///
+    /// Printable text without backticks, quotes, backslashes or surrounding spaces is shown as
+    /// it is (`` `prod-a` ``). Anything else is shown as its JSON string literal, as
+    /// `manifest.json` writes it, with line breaks, control, format (bidirectional overrides,
+    /// zero-width) and separator characters escaped as `\n`, `\u0000`…, inside a run of
+    /// backticks longer than any in it: a newline or a fence cannot end the span, start a code
+    /// block or reach a terminal that shows the file.
+    static func codeSpan(_ text: String) -> String {
+        func unsafe(_ u: Unicode.Scalar) -> Bool {
+            switch u.properties.generalCategory {
+            case .control, .format, .surrogate, .privateUse, .unassigned, .lineSeparator, .paragraphSeparator: return true
+            case .spaceSeparator: return u != " "
+            default: return false
+            }
+        }
+        let scalars = text.unicodeScalars
+        let plain = !text.isEmpty && scalars.first != " " && scalars.last != " "
+            && !scalars.contains { $0 == "`" || $0 == "\"" || $0 == "\\" || unsafe($0) }
+        var body = ""
+        if plain {
+            body = text
+        } else {
+            body = "\""
+            for u in scalars {
+                switch u {
+                case "\"": body += "\\\""
+                case "\\": body += "\\\\"
+                case "\n": body += "\\n"
+                case "\r": body += "\\r"
+                case "\t": body += "\\t"
+                case _ where unsafe(u):
+                    // UTF-16 code units, as JSON writes a scalar beyond the BMP.
+                    for unit in String(u).utf16 {
+                        let hex = String(unit, radix: 16)
+                        body += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    }
+                default: body.unicodeScalars.append(u)
+                }
+            }
+            body += "\""
+        }
+        var longest = 0, run = 0
+        for u in body.unicodeScalars {
+            run = u == "`" ? run + 1 : 0
+            longest = max(longest, run)
+        }
+        let fence = String(repeating: "`", count: longest + 1)
+        return fence + body + fence
+    }
+
     /// The text of `VERIFY.md` for a bundle.
     ///
     /// - Parameters:
@@ -16,17 +68,17 @@ public enum BundleInstructions {
         var what: [String] = []
         if let s = sel.since { what.append("recorded at or after \(s)") }
         if let u = sel.until { what.append("recorded before \(u)") }
-        if let p = sel.productCode { what.append("for product `\(p)`") }
+        if let p = sel.productCode { what.append("for product \(codeSpan(p))") }
         if sel.outcome != "all" { what.append("\(sel.outcome) only") }
         let selection = what.isEmpty ? "every entry" : "entries " + what.joined(separator: ", ")
-        let reasons = m.counts.byReason.keys.sorted().map { "\($0) \(m.counts.byReason[$0]!)" }.joined(separator: ", ")
+        let reasons = m.counts.byReason.keys.sorted().map { "\(codeSpan($0)) \(m.counts.byReason[$0]!)" }.joined(separator: ", ")
         let range = m.firstSeq.map { "seq \($0)…\(m.lastSeq!)" } ?? "no entries"
 
         var t = """
         # Verifying this MeterProof export bundle
 
         This directory holds \(m.counts.entries) audit-trail \(m.counts.entries == 1 ? "entry" : "entries") (\(m.counts.accepted) accepted, \(m.counts.rejected) rejected\(reasons.isEmpty ? "" : ": " + reasons); \(range))
-        of the log `\(m.origin)`: \(selection) below its signed checkpoint of size \(m.treeSize)
+        of the log \(codeSpan(m.origin)): \(selection) below its signed checkpoint of size \(m.treeSize)
         (root `\(m.root.base64)`). It was written by \(m.tool) at \(m.createdAt).
         \(sel.fullPrefix ? "It is a **full prefix**: it holds every entry below the checkpoint, so the root is recomputed from `entries.jsonl` and no proofs are needed." : "It is a **selection**: each entry comes with an inclusion proof `proofs/<seq>.tlog-proof` against the checkpoint.")
         \(m.newerEntriesOmitted > 0 ? "\n\(m.newerEntriesOmitted) \(m.newerEntriesOmitted == 1 ? "entry recorded after the checkpoint is" : "entries recorded after the checkpoint are") not part of this bundle.\n" : "")
