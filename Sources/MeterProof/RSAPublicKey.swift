@@ -17,7 +17,7 @@ public struct RSAPublicKey: Sendable {
     public let fingerprint: String
 
     init(backing: EVPKeyBacking) throws(KeyError) {
-        guard backing.isRSA else { throw KeyError("not an RSA key (rsaEncryption SubjectPublicKeyInfo expected)") }
+        guard backing.isRSA else { throw KeyError("not an RSA key (rsaEncryption expected; RSA-PSS-only, EC and other key types are refused)") }
         self.backing = backing
         self.bits = backing.bits
         guard let e = backing.rsaPublicExponent else { throw KeyError("RSA key without a readable public exponent") }
@@ -28,11 +28,20 @@ public struct RSAPublicKey: Sendable {
         self.fingerprint = Hex.encode(SHA256.hash(spkiDER))
     }
 
-    /// Parses a PEM `PUBLIC KEY` (SubjectPublicKeyInfo).
+    /// Parses a PEM RSA public key: a `-----BEGIN PUBLIC KEY-----` block (SubjectPublicKeyInfo,
+    /// as `openssl pkey -pubout` writes) or a `-----BEGIN RSA PUBLIC KEY-----` block (PKCS#1
+    /// RSAPublicKey, as `openssl rsa -RSAPublicKey_out` writes), whichever comes first.
+    ///
+    /// This is OpenSSL's `PEM_read_bio_PUBKEY`: text outside PEM blocks and blocks that hold no
+    /// public key (a certificate, a private key) are skipped, and only the first public-key
+    /// block is read. A private key, a certificate or DER alone is refused, and so is a key
+    /// that is not rsaEncryption. The fingerprint is that of the DER SubjectPublicKeyInfo
+    /// whichever form the PEM uses.
     public init(pem: some StringProtocol) throws(KeyError) {
         switch EVPKeyBacking.fromPEM(Array(pem.utf8), privateKey: false) {
         case .success(let b): try self.init(backing: b)
-        case .failure(let f): throw KeyError("not a PEM SubjectPublicKeyInfo: \(f.message)")
+        case .failure(let f):
+            throw KeyError("no PEM public key (-----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY-----): \(f.message)")
         }
     }
 

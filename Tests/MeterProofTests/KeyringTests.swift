@@ -200,6 +200,49 @@ struct KeyringTests {
         #expect(k.versions == [1])
     }
 
+    /// `key`'s PKCS#1 RSAPublicKey as PEM (`-----BEGIN RSA PUBLIC KEY-----`), cut out of its
+    /// 2048-bit SPKI.
+    static func pkcs1PEM(_ key: RSAPublicKey) throws -> String {
+        let header: [UInt8] = [0x30, 0x82, 0x01, 0x22, 0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01,
+                               0x05, 0x00, 0x03, 0x82, 0x01, 0x0F, 0x00]
+        try #require(Array(key.spkiDER.prefix(header.count)) == header)
+        let b64 = Array(Base64.encode(key.spkiDER.dropFirst(header.count)))
+        let lines = stride(from: 0, to: b64.count, by: 64).map { String(b64[$0..<min($0 + 64, b64.count)]) }
+        return "-----BEGIN RSA PUBLIC KEY-----\n" + lines.joined(separator: "\n") + "\n-----END RSA PUBLIC KEY-----\n"
+    }
+
+    @Test("a PKCS#1 RSA PUBLIC KEY PEM loads as the same key, with the SPKI fingerprint its pin names")
+    func pkcs1PEMLoads() throws {
+        let dir = try Self.directory(copying: ["v2.pem", "keyring.json"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pkcs1 = try Self.pkcs1PEM(Self.v1Public)
+        #expect(pkcs1.hasPrefix("-----BEGIN RSA PUBLIC KEY-----\nMIIBCgKCAQEA"))
+        try write(pkcs1, to: dir.appendingPathComponent("v1.pem"))
+        let k = try Keyring.load(from: dir.path)
+        #expect(k[1]?.key.fingerprint == Fixture.v1Fingerprint)
+        #expect(k[1]?.pinned == true)
+        #expect(try RSAPublicKey(pem: pkcs1).spkiDER == Self.v1Public.spkiDER)
+    }
+
+    @Test("the first PEM block holding a public key is read: text and non-key blocks before it are skipped")
+    func pemSurroundings() throws {
+        let spki = TestKeys.pem("v1.pem"), v2 = TestKeys.pem("v2.pem"), privateKey = TestKeys.pem("private/v2.key.pem")
+        #expect(try RSAPublicKey(pem: "AWS Marketplace key, version 1\n" + spki + "trailing note\n").fingerprint == Fixture.v1Fingerprint)
+        #expect(try RSAPublicKey(pem: privateKey + spki).fingerprint == Fixture.v1Fingerprint)
+        #expect(try RSAPublicKey(pem: spki + v2).fingerprint == Fixture.v1Fingerprint)
+    }
+
+    @Test("what is not a PEM RSA public key is refused with a message that names the accepted forms")
+    func pemRefusals() throws {
+        let noKey = "no PEM public key (-----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY-----): "
+        for text in ["not a key", TestKeys.pem("private/v1.key.pem"), String(decoding: Self.v1Public.spkiDER, as: UTF8.self)] {
+            #expect(throws: KeyError.self) { try RSAPublicKey(pem: text) }
+            do { _ = try RSAPublicKey(pem: text) } catch { #expect(error.reason.hasPrefix(noKey), "\(error.reason)") }
+        }
+        let ec = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEs1liQFE9yEYYjkuXsV+InMORM/k5\n9tV7MaUYNCKaAqG7LqPrwXOtOD/9icBOkobyla3ydcONtJJOVtksNfNkzA==\n-----END PUBLIC KEY-----\n"
+        #expect(throws: KeyError("not an RSA key (rsaEncryption expected; RSA-PSS-only, EC and other key types are refused)")) { try RSAPublicKey(pem: ec) }
+    }
+
     @Test("v<N>.pem names", arguments: [
         ("v1.pem", 1 as Int?), ("v12.pem", 12), ("v999999999.pem", 999_999_999), ("v01.pem", nil), ("v0.pem", nil), ("v.pem", nil),
         ("v1.PEM", nil), ("V1.pem", nil), ("v1.pem.bak", nil), ("v-1.pem", nil), ("v+1.pem", nil), ("v١.pem", nil), ("v1000000000.pem", nil),
