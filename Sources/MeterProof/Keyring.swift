@@ -14,13 +14,17 @@ public struct KeyringEntry: Sendable {
 
 /// A set of versioned RSA public keys, loaded once and shared by every verification.
 ///
-/// A keyring directory holds `v<N>.pem` files (SubjectPublicKeyInfo PEM) and/or JWKS files
-/// (`*.jwks`, `jwks.json`) whose `kid` is the version number. An optional `keyring.json` pins
-/// each version's SHA-256 fingerprint of the DER SPKI and optional `notBefore`/`notAfter`:
+/// A keyring directory holds `v<N>.pem` files (an RSA public key as a PEM `PUBLIC KEY`
+/// (SubjectPublicKeyInfo) or `RSA PUBLIC KEY` (PKCS#1) block; see ``RSAPublicKey/init(pem:)``)
+/// and/or JWKS files (`*.jwks`, `jwks.json`) whose `kid` is the version number. An optional
+/// `keyring.json` pins each version's SHA-256 fingerprint of the DER SPKI and optional
+/// `notBefore`/`notAfter`:
 ///
 ///     {"keys": [{"version": 1, "sha256": "<64 hex>", "notBefore": "2024-01-01T00:00:00Z", "notAfter": null}]}
 ///
-/// When `keyring.json` exists every key must be listed in it. Other files are ignored.
+/// When `keyring.json` exists every key must be listed in it. A file named like a key version
+/// that is not a `v<N>.pem` name (`v01.pem`, `v0.pem`, `V1.pem`, `v1.PEM`) is an error, not
+/// silently skipped; other files are ignored.
 public struct Keyring: Sendable {
     public let entries: [Int: KeyringEntry]
     /// The directory or file this keyring was loaded from.
@@ -63,11 +67,19 @@ public struct Keyring: Sendable {
                     pins = try parsePins(try read(full), file: full)
                 } else if let version = pemVersion(name) {
                     loaded.append(try pemEntry(version: version, file: full))
+                } else if let problem = misnamedKeyFile(name) {
+                    throw KeyringError(file: full, problem)
                 } else if name.hasSuffix(".jwks") || name == "jwks.json" {
                     loaded += try parseJWKS(try read(full), file: full)
                 }
             }
-        } else if path.hasSuffix(".pem"), let version = pemVersion(FileSystem.basename(path)) {
+        } else if path.lowercased().hasSuffix(".pem") {
+            // One PEM file: its name gives the version.
+            let name = FileSystem.basename(path)
+            guard let version = pemVersion(name) else {
+                throw KeyringError(file: path, misnamedKeyFile(name)
+                    ?? "a PEM key file must be named v<N>.pem (N its PublicKeyVersion, a positive decimal without leading zeros)")
+            }
             loaded.append(try pemEntry(version: version, file: path))
         } else {
             loaded = try parseJWKS(try read(path), file: path)
@@ -116,6 +128,25 @@ public struct Keyring: Sendable {
         guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.first != "0",
               digits.count <= 9, let v = Int(digits) else { return nil }
         return v
+    }
+
+    /// Why `name` is refused when it looks like a key file, `v<digits>.pem` in any case, but is
+    /// not a ``pemVersion(_:)`` name (`v01.pem`, `v0.pem`, `V1.pem`, `v1.PEM`, ten digits);
+    /// `nil` for a `v<N>.pem` name and for a name that does not look like one. Skipping such a
+    /// file silently left out a key the operator meant to ship, or hid a stray copy.
+    static func misnamedKeyFile(_ name: String) -> String? {
+        guard pemVersion(name) == nil else { return nil }
+        let lower = name.lowercased()
+        guard lower.hasPrefix("v"), lower.hasSuffix(".pem") else { return nil }
+        let digits = lower.utf8.dropFirst().dropLast(4)
+        guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        let rule = "looks like a key file but is not named v<N>.pem (a lower-case v, N a positive decimal without leading zeros, .pem)"
+        let significant = digits.drop { $0 == 0x30 }
+        guard !significant.isEmpty, significant.count <= 9 else {
+            return "\(rule), and its number is no key version; move it out of the keyring directory"
+        }
+        let version = String(decoding: significant, as: UTF8.self)
+        return "\(rule); if it is the key for version \(version), name it v\(version).pem, otherwise move it out of the keyring directory"
     }
 
     private static func read(_ path: String) throws(KeyringError) -> [UInt8] {

@@ -154,6 +154,21 @@ struct KeysAndNonceCommandTests {
         #expect(!r.stdout.contains("unpinned"))
     }
 
+    @Test("keys list with a v01.pem beside v1.pem: exit 2, bad_input naming the file")
+    func keysListMisnamedKeyFile() throws {
+        let scratch = try Scratch()
+        for name in ["v1.pem", "v2.pem"] {
+            try FileManager.default.copyItem(atPath: Paths.testKeys.appendingPathComponent(name).path, toPath: scratch.path(name))
+        }
+        try FileManager.default.copyItem(atPath: Paths.testKeys.appendingPathComponent("v2.pem").path, toPath: scratch.path("v01.pem"))
+        let r = try Run.cli(["keys", "list", "--keys", scratch.dir.path])
+        #expect(r.status == 2)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr == "meterproof: bad_input: keyring \(scratch.path("v01.pem")): looks like a key file but is not named v<N>.pem "
+                + "(a lower-case v, N a positive decimal without leading zeros, .pem); if it is the key for version 1, name it v1.pem, "
+                + "otherwise move it out of the keyring directory\n")
+    }
+
     @Test("keys list on a missing directory: exit 2")
     func keysListMissing() throws {
         let r = try Run.cli(["keys", "list", "--keys", "/nonexistent/keyring"])

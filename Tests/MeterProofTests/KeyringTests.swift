@@ -192,12 +192,38 @@ struct KeyringTests {
         let dir = try Self.directory(copying: ["v1.pem"])
         defer { try? FileManager.default.removeItem(at: dir) }
         try write("# notes", to: dir.appendingPathComponent("README.md"))
-        try write("garbage", to: dir.appendingPathComponent("v01.pem"))
-        try write("garbage", to: dir.appendingPathComponent("v0.pem"))
-        try write("garbage", to: dir.appendingPathComponent("key.pem"))
+        for name in ["key.pem", "v.pem", "v-1.pem", "v1.pem.bak", "v1a.pem", "aws-v2.pem"] {
+            try write("garbage", to: dir.appendingPathComponent(name))
+        }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("v2.pem"), withIntermediateDirectories: false)
         let k = try Keyring.load(from: dir.path)
         #expect(k.versions == [1])
+    }
+
+    @Test("a file named like a key version but not v<N>.pem is refused, naming it, not skipped", arguments: [
+        ("v01.pem", "; if it is the key for version 1, name it v1.pem, otherwise move it out of the keyring directory"),
+        ("v0000000002.pem", "; if it is the key for version 2, name it v2.pem, otherwise move it out of the keyring directory"),
+        ("V2.pem", "; if it is the key for version 2, name it v2.pem, otherwise move it out of the keyring directory"),
+        ("v1.PEM", "; if it is the key for version 1, name it v1.pem, otherwise move it out of the keyring directory"),
+        ("v0.pem", ", and its number is no key version; move it out of the keyring directory"),
+        ("v1000000000.pem", ", and its number is no key version; move it out of the keyring directory"),
+    ])
+    func misnamedKeyFile(name: String, advice: String) throws {
+        // Next to a good v1.pem, a stray v01.pem used to be skipped without a word.
+        let dir = try Self.directory(copying: ["v1.pem"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: PackagePaths.testKeys.appendingPathComponent("v2.pem"), to: dir.appendingPathComponent(name))
+        let e = try #require(Self.loadError(dir))
+        let rule = "looks like a key file but is not named v<N>.pem (a lower-case v, N a positive decimal without leading zeros, .pem)"
+        #expect(e == KeyringError(file: dir.appendingPathComponent(name).path, rule + advice))
+        // Given alone, the same file gets the same error; another PEM name is told the rule.
+        #expect(throws: e) { try Keyring.load(from: dir.appendingPathComponent(name).path) }
+        try FileManager.default.moveItem(at: dir.appendingPathComponent(name), to: dir.appendingPathComponent("aws.pem"))
+        #expect(throws: KeyringError(file: dir.appendingPathComponent("aws.pem").path,
+                                     "a PEM key file must be named v<N>.pem (N its PublicKeyVersion, a positive decimal without leading zeros)")) {
+            try Keyring.load(from: dir.appendingPathComponent("aws.pem").path)
+        }
+        #expect(try Keyring.load(from: dir.path).versions == [1])
     }
 
     /// `key`'s PKCS#1 RSAPublicKey as PEM (`-----BEGIN RSA PUBLIC KEY-----`), cut out of its
