@@ -30,24 +30,16 @@ public enum BundleInstructions {
         if plain {
             body = text
         } else {
-            body = "\""
-            for u in scalars {
-                switch u {
-                case "\"": body += "\\\""
-                case "\\": body += "\\\\"
-                case "\n": body += "\\n"
-                case "\r": body += "\\r"
-                case "\t": body += "\\t"
-                case _ where unsafe(u):
-                    // UTF-16 code units, as JSON writes a scalar beyond the BMP.
-                    for unit in String(u).utf16 {
-                        let hex = String(unit, radix: 16)
-                        body += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    }
-                default: body.unicodeScalars.append(u)
+            // The JSON string literal (as manifest.json spells it), with the characters JSON
+            // may leave as they are but a reader must see (DEL, C1, format and separator
+            // characters) escaped too, as UTF-16 code units like JSON writes beyond the BMP.
+            for u in JSONText.quoted(text).unicodeScalars {
+                guard unsafe(u) else { body.unicodeScalars.append(u); continue }
+                for unit in String(u).utf16 {
+                    let hex = String(unit, radix: 16)
+                    body += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 }
             }
-            body += "\""
         }
         var longest = 0, run = 0
         for u in body.unicodeScalars {
