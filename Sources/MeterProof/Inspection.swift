@@ -54,7 +54,7 @@ extension Verifier {
         do throws(VerificationError) {
             try Self.checkHeader(jws.header)
             guard let version else {
-                throw VerificationError(.missingClaim, "no key version given and the payload names none")
+                throw VerificationError(.missingClaim, "no key version given, and the payload names no usable publicKeyVersion (an integer from 1 to 2147483647)")
             }
             let entry = try key(for: version, now: now)
             fingerprint = entry.key.fingerprint

@@ -58,7 +58,8 @@ public struct ReasonCode: Hashable, Sendable, CustomStringConvertible {
     public static let duplicateMember = ReasonCode(.duplicateMember)
     /// The header `alg` is not exactly `PS256`.
     public static let unsupportedAlgorithm = ReasonCode(.unsupportedAlgorithm)
-    /// The header carries `crit`, a key-fetching member (`jku`, `x5u`, `jwk`, `x5c`), or a `typ` other than `JWT`.
+    /// The header carries `crit`, a key-fetching member (`jku`, `x5u`, `jwk`, `x5c`), `b64`,
+    /// a JWE member (`zip`, `enc`), or a `typ` other than `JWT`.
     public static let unsupportedHeader = ReasonCode(.unsupportedHeader)
     /// The keyring holds no key for the requested `PublicKeyVersion`.
     public static let unknownKeyVersion = ReasonCode(.unknownKeyVersion)

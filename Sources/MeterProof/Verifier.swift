@@ -274,6 +274,14 @@ public struct Verifier: Sendable {
         for name in ["jku", "x5u", "jwk", "x5c"] where header[name] != nil {
             throw VerificationError(.unsupportedHeader, "header carries \(name); keys are never taken from the token")
         }
+        // RFC 7797's b64 changes what the signature covers; zip and enc belong to JWE. No
+        // RegisterUsage token carries them: one that does was not made by AWS as a plain JWS.
+        if header["b64"] != nil {
+            throw VerificationError(.unsupportedHeader, "header carries b64 (RFC 7797 unencoded payload); only the plain JWS form is accepted")
+        }
+        for name in ["zip", "enc"] where header[name] != nil {
+            throw VerificationError(.unsupportedHeader, "header carries \(name), a JWE member; a RegisterUsage token is a signed JWS")
+        }
         if let typ = header["typ"] {
             guard case .string("JWT") = typ else {
                 throw VerificationError(.unsupportedHeader, "header typ must be \"JWT\" when present")

@@ -51,6 +51,15 @@ struct InspectionTests {
         if given == 2 { #expect(i.error?.code == .badSignature) }
     }
 
+    @Test("a version out of range: missing_claim names what a usable one is")
+    func versionOutOfRange() throws {
+        let t = try JWS.token(payload: #"{"productCode":"p","publicKeyVersion":99999999999,"nonce":"n"}"#)
+        let i = Self.inspect(t)
+        #expect(!i.signatureValid)
+        #expect(i.error?.code == .missingClaim)
+        #expect(i.error?.reason == "no key version given, and the payload names no usable publicKeyVersion (an integer from 1 to 2147483647)")
+    }
+
     @Test("malformed input and malformed tokens are reported, not thrown")
     func malformed() {
         #expect(Self.inspect("").error?.code == .malformedInput)
