@@ -94,8 +94,18 @@ public struct Keyring: Sendable {
 
     private static func pemEntry(version: Int, file: String) throws(KeyringError) -> KeyringEntry {
         let text = try read(file)
+        // Exactly one block, a public key: OpenSSL would take the first public key among
+        // several blocks and skip the rest, a private key or a second key included.
+        let pem = String(decoding: text, as: UTF8.self)
+        let blocks = pem.split(separator: "-----BEGIN ", omittingEmptySubsequences: false).dropFirst().map { $0.prefix { $0 != "-" } }
+        if blocks.count > 1 {
+            throw KeyringError(file: file, "holds \(blocks.count) PEM blocks (\(blocks.map { String($0) }.joined(separator: ", "))); a key file holds exactly one public key")
+        }
+        if let kind = blocks.first, kind != "PUBLIC KEY", kind != "RSA PUBLIC KEY" {
+            throw KeyringError(file: file, "holds a \(kind) PEM block, not a public key (-----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY-----)" + (kind.contains("PRIVATE") ? "; a private key has no place in a keyring" : ""))
+        }
         let key: RSAPublicKey
-        do { key = try RSAPublicKey(pem: String(decoding: text, as: UTF8.self)) } catch {
+        do { key = try RSAPublicKey(pem: pem) } catch {
             throw KeyringError(file: file, "unparsable key: \(error.reason)")
         }
         return KeyringEntry(version: version, key: key, source: file, notBefore: nil, notAfter: nil, pinned: false)

@@ -258,6 +258,27 @@ struct KeyringTests {
         #expect(try RSAPublicKey(pem: spki + v2).fingerprint == Fixture.v1Fingerprint)
     }
 
+    @Test("a keyring's key file holds exactly one PEM block, a public key")
+    func keyFileHoldsOnePublicKey() throws {
+        let spki = TestKeys.pem("v1.pem"), v2 = TestKeys.pem("v2.pem"), privateKey = TestKeys.pem("private/v1.key.pem")
+        for (text, problem) in [
+            (privateKey + spki, "holds 2 PEM blocks (PRIVATE KEY, PUBLIC KEY); a key file holds exactly one public key"),
+            (spki + v2, "holds 2 PEM blocks (PUBLIC KEY, PUBLIC KEY); a key file holds exactly one public key"),
+            (privateKey, "holds a PRIVATE KEY PEM block, not a public key (-----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY-----); a private key has no place in a keyring"),
+        ] {
+            let dir = try Self.directory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try text.write(to: dir.appendingPathComponent("v1.pem"), atomically: true, encoding: .utf8)
+            let e = try #require(Self.loadError(dir))
+            #expect(e.file == dir.appendingPathComponent("v1.pem").path && e.reason == problem, "\(e)")
+        }
+        // Text around the one block is still fine.
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try ("AWS Marketplace key, version 1\n" + spki).write(to: dir.appendingPathComponent("v1.pem"), atomically: true, encoding: .utf8)
+        #expect(try Keyring.load(from: dir.path).entries[1]?.key.fingerprint == Fixture.v1Fingerprint)
+    }
+
     @Test("what is not a PEM RSA public key is refused with a message that names the accepted forms")
     func pemRefusals() throws {
         let noKey = "no PEM public key (-----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY-----): "
