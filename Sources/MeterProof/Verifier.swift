@@ -146,8 +146,13 @@ public struct Verifier: Sendable {
             guard request.publicKeyVersion >= 1 else {
                 throw VerificationError(.invalidRequest, "requested PublicKeyVersion \(request.publicKeyVersion) is not a positive integer")
             }
-            guard Self.isValidProductCode(request.productCode) else {
-                throw VerificationError(.invalidRequest, "requested ProductCode is not 0-255 characters of [-a-zA-Z0-9/=:_.@] (the RegisterUsage pattern)")
+            guard !request.productCode.isEmpty, Self.isValidProductCode(request.productCode) else {
+                throw VerificationError(.invalidRequest, "requested ProductCode is not 1-255 characters of [-a-zA-Z0-9/=:_.@] (the RegisterUsage pattern)")
+            }
+            // An empty nonce is an unset variable, not a nonce: a token with an empty nonce
+            // claim must never match it.
+            guard request.nonce?.isEmpty != true else {
+                throw VerificationError(.invalidRequest, "requested Nonce is empty: pass nil when the request sent none")
             }
         }
         let jws = try CompactJWS(response.token)

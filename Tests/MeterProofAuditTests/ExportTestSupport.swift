@@ -81,6 +81,7 @@ struct ExportFixture: Sendable {
                 case 6: nonce = "n\(n) ünïcødé ✓"
                 default: nonce = "nonce-\(n)"
                 }
+                // Entry 7: an empty nonce, refused as invalid_request (an empty CSV cell in the bundle).
                 let useNonce = n == 7 ? "" : nonce
                 let response = try sims[version]!.response(productCode: product, keyVersion: version, nonce: useNonce, issuedAt: now - 1)
                 var request = RegisterUsageRequest(productCode: product, publicKeyVersion: version, nonce: useNonce)

@@ -16,7 +16,7 @@ import Testing
         #expect(s.proofFiles == 0)
         #expect(s.keyFiles == 2)
         #expect(m.counts.accepted + m.counts.rejected == m.counts.entries)
-        #expect(m.counts.byReason.keys.sorted() == ["bad_signature", "malformed_token", "nonce_replayed", "product_code_mismatch", "unknown_key_version"])
+        #expect(m.counts.byReason.keys.sorted() == ["bad_signature", "invalid_request", "malformed_token", "nonce_replayed", "product_code_mismatch", "unknown_key_version"])
         #expect(m.counts.byReason.values.reduce(0, +) == m.counts.rejected)
 
         // entries.jsonl is exactly the stored canonical bytes, one per line.

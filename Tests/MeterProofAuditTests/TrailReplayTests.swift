@@ -6,6 +6,25 @@ import Testing
 /// The nonce rule (an accepted (productCode, nonce) is accepted at most once, ever), enforced
 /// inside the append transaction, and capture de-duplication.
 @Suite struct TrailReplayTests {
+    /// The README's way: record the result and act on the recorded entry. A replay comes back
+    /// rejected, and the accepted entry keeps its key, so it can be exported.
+    @Test func recordingAResultReturnsTheVerdictAndKeepsTheKey() throws {
+        let s = try TrailScratch("record-result")
+        let (trail, signer) = try TrailFixture.makeTrail(s)
+        let verifier = Verifier(keyring: TrailFixture.keyring)
+        let request = RegisterUsageRequest(productCode: TrailFixture.productCode, publicKeyVersion: 1, nonce: "record-1")
+        let result = verifier.verify(Array(try TrailFixture.response(nonce: "record-1").utf8), expecting: request)
+        #expect(result.isAccepted)
+        let first = try trail.record(result, keyring: verifier.keyring)
+        #expect(first.isAccepted && first.keyFingerprint == TrailFixture.keyring.entries[1]?.key.fingerprint)
+        let again = try trail.record(result, keyring: verifier.keyring)
+        #expect(!again.isAccepted && again.reason == "nonce_replayed", "\(again)")
+        #expect(try trail.recordedKeys().map(\.version) == [1])
+        _ = try trail.signCheckpoint(with: signer)
+        let summary = try trail.exportBundle(to: s.path("bundle"), options: ExportOptions())
+        #expect(summary.manifest.counts.accepted == 1 && summary.manifest.counts.rejected == 1)
+    }
+
     @Test func theSameNonceIsAcceptedOnceAndTheReplayIsRecorded() throws {
         let s = try TrailScratch()
         let (trail, _) = try TrailFixture.makeTrail(s)

@@ -282,6 +282,14 @@ enum HostileTable {
                 request: RegisterUsageRequest(productCode: String(repeating: "p", count: 256), publicKeyVersion: 1, nonce: Fixture.nonce)) {
             try JWS.token(payload: claims(productCode: "\"" + String(repeating: "p", count: 256) + "\""))
         },
+        .reject("request product code empty", .invalidRequest,
+                request: RegisterUsageRequest(productCode: "", publicKeyVersion: 1, nonce: Fixture.nonce)) {
+            try JWS.token(payload: claims(productCode: #""""#))
+        },
+        .reject("request nonce empty, even against a token whose nonce claim is empty", .invalidRequest,
+                request: RegisterUsageRequest(productCode: Fixture.product, publicKeyVersion: 1, nonce: "")) {
+            try JWS.token(payload: claims(nonce: #""""#))
+        },
         .accept("request product code using every allowed character class",
                 request: RegisterUsageRequest(productCode: "aZ09-/=:_.@", publicKeyVersion: 1, nonce: Fixture.nonce)) {
             try JWS.token(payload: claims(productCode: #""aZ09-/=:_.@""#))

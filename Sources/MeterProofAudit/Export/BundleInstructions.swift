@@ -64,7 +64,7 @@ public enum BundleInstructions {
         if sel.outcome != "all" { what.append("\(sel.outcome) only") }
         let selection = what.isEmpty ? "every entry" : "entries " + what.joined(separator: ", ")
         let reasons = m.counts.byReason.keys.sorted().map { "\(codeSpan($0)) \(m.counts.byReason[$0]!)" }.joined(separator: ", ")
-        let range = m.firstSeq.map { "seq \($0)…\(m.lastSeq!)" } ?? "no entries"
+        let range = m.firstSeq.map { $0 == m.lastSeq ? "seq \($0)" : "seq \($0)…\(m.lastSeq!)" } ?? "no entries"
 
         var t = """
         # Verifying this MeterProof export bundle

@@ -395,7 +395,25 @@ public final class AuditTrail {
         case duplicate(seq: UInt64)
     }
 
+    /// Records a live verification in its own durable transaction and returns the entry as
+    /// recorded: **the verdict to act on.** The nonce rule is applied in that transaction, so
+    /// a verification that was accepted but whose nonce the trail already holds comes back
+    /// rejected `nonce_replayed`. Unlock only when the returned entry `isAccepted`.
+    ///
+    /// The verifying key is recorded with the entry (from `keyring`), so an export can prove
+    /// the entry's signature later.
+    @discardableResult
+    public func record(_ result: VerificationResult, keyring: Keyring) throws(AuditError) -> AuditEntry {
+        guard case .recorded(let e) = try append([Pending(result: result, keyring: keyring, source: .live)])[0] else {
+            throw AuditError(.storage, "internal: a live entry was reported as a duplicate")
+        }
+        return e
+    }
+
     /// Records one entry in its own durable transaction; see ``append(_:)``.
+    ///
+    /// The entry carries no key: an accepted entry recorded this way cannot be exported
+    /// (`missing_key`). Record verifications with ``record(_:keyring:)``.
     @discardableResult
     public func record(_ entry: AuditEntry) throws(AuditError) -> AuditEntry {
         guard case .recorded(let e) = try append([Pending(entry: entry)])[0] else {
