@@ -29,7 +29,7 @@ public struct Inspection: Sendable {
 extension Verifier {
     /// Inspects `input`; checks the signature under `keyVersion`, or under the token's own
     /// `publicKeyVersion` claim when `keyVersion` is `nil`.
-    public func inspect(_ input: some Collection<UInt8>, keyVersion: Int? = nil, now: Int64 = Clock.nowSeconds()) -> Inspection {
+    public func inspect(_ input: some Collection<UInt8>, keyVersion: Int? = nil, now: Int64 = WallClock.nowSeconds()) -> Inspection {
         let response: RegisterUsageResponse
         do { response = try RegisterUsageResponse(parsing: input) } catch {
             return Inspection(token: nil, header: nil, payloadText: nil, payload: nil, claims: nil, claimsError: nil,

@@ -165,8 +165,9 @@ public enum RFC3339 {
     }
 }
 
-/// The current wall-clock time.
-public enum Clock {
+/// The current wall-clock time. (Not named `Clock`: that would hide the standard library's
+/// `Clock` protocol in every file of a vendor's that imports MeterProof.)
+public enum WallClock {
     /// Milliseconds since the Unix epoch, from the system clock.
     public static func nowMilliseconds() -> Int64 {
         var ts = timespec()

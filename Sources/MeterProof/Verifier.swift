@@ -97,7 +97,7 @@ public struct Verifier: Sendable {
     ///   - request: what was sent; `nil` verifies unbound (claims taken from the token, key
     ///     chosen by its own `publicKeyVersion` claim) — for offline audit of bare captures only.
     ///   - now: the reference time for freshness and key validity, in epoch seconds.
-    public func verify(_ input: some Collection<UInt8>, expecting request: RegisterUsageRequest?, now: Int64 = Clock.nowSeconds()) -> VerificationResult {
+    public func verify(_ input: some Collection<UInt8>, expecting request: RegisterUsageRequest?, now: Int64 = WallClock.nowSeconds()) -> VerificationResult {
         let response: RegisterUsageResponse
         do { response = try RegisterUsageResponse(parsing: input) } catch {
             return .init(error: error, token: nil, claims: nil, claimsVerified: false, keyVersion: nil, keyFingerprint: nil, warnings: [], bound: request != nil)
@@ -107,7 +107,7 @@ public struct Verifier: Sendable {
 
     /// Verifies and, when everything else passed, consumes the nonce in `replayGuard`;
     /// a nonce seen before turns the result into a `nonce_replayed` rejection.
-    public func verify(_ input: some Collection<UInt8>, expecting request: RegisterUsageRequest?, now: Int64 = Clock.nowSeconds(), replayGuard: some ReplayGuard) throws -> VerificationResult {
+    public func verify(_ input: some Collection<UInt8>, expecting request: RegisterUsageRequest?, now: Int64 = WallClock.nowSeconds(), replayGuard: some ReplayGuard) throws -> VerificationResult {
         let r = verify(input, expecting: request, now: now)
         guard r.isAccepted, let claims = r.claims, let nonce = claims.nonce else { return r }
         if try replayGuard.consume(nonce: nonce, productCode: claims.productCode) { return r }
@@ -115,7 +115,7 @@ public struct Verifier: Sendable {
     }
 
     /// Verifies an already-parsed response.
-    public func verify(response: RegisterUsageResponse, expecting request: RegisterUsageRequest?, now: Int64 = Clock.nowSeconds()) -> VerificationResult {
+    public func verify(response: RegisterUsageResponse, expecting request: RegisterUsageRequest?, now: Int64 = WallClock.nowSeconds()) -> VerificationResult {
         var state = State(token: response.token, bound: request != nil)
         do {
             try run(response: response, request: request, now: now, state: &state)

@@ -26,7 +26,7 @@ enum TrailWriter {
             say(2, "trail-writer: \(error)\n")
             exit(5)
         }
-        let tag = "writer-\(getpid())-\(Clock.nowMilliseconds())"
+        let tag = "writer-\(getpid())-\(WallClock.nowMilliseconds())"
         var i = 0
         while i < count {
             var e = AuditEntry(rejected: .malformedInput, message: "\(tag) #\(i)", source: .live, capture: nil)

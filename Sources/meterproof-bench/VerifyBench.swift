@@ -153,7 +153,7 @@ enum VerifyBench {
         guard FileManager.default.isExecutableFile(atPath: bin) else { print("meterproof binary not found beside the bench; skipped process timing"); return }
         let pem = try! String(contentsOfFile: root + "/keys/test/private/v1.key.pem", encoding: .utf8)
         let sim = ResponseSimulator(signingKey: try! RSAPrivateKey(pem: pem))
-        let resp = try! sim.response(productCode: "prod-bench", keyVersion: 1, nonce: "n-1", issuedAt: Clock.nowSeconds())
+        let resp = try! sim.response(productCode: "prod-bench", keyVersion: 1, nonce: "n-1", issuedAt: WallClock.nowSeconds())
         let tmp = NSTemporaryDirectory() + "meterproof-bench-token.json"
         try! resp.write(toFile: tmp, atomically: true, encoding: .utf8)
         var times: [Double] = []

@@ -210,9 +210,9 @@ extension MeterProofCommand.Audit {
         func run() throws {
             let note = try against.map { try readCheckpointFile($0) }
             let key = try logKey.map { try parseVerifierKey($0) }
-            let start = Clock.monotonicSeconds()
+            let start = WallClock.monotonicSeconds()
             let r = try withTrail { try Self.verify(db, against: note, logKey: key) }
-            let secs = Clock.monotonicSeconds() - start
+            let secs = WallClock.monotonicSeconds() - start
             switch format {
             case .json:
                 writeOut(JSONText.serialize(.object(JSONObject([

@@ -150,14 +150,14 @@ extension MeterProofCommand.Export {
         func run() throws {
             let key = try logKey.map { try parseVerifierKey($0) }
             let keyring = try keys.map { try loadKeyring($0) }
-            let start = Clock.monotonicSeconds()
+            let start = WallClock.monotonicSeconds()
             let r: BundleVerification
             do {
                 r = try BundleVerifier(directory: directory, logKey: key, keyring: keyring, checkTokens: !noTokenCheck).verify()
             } catch {
                 throw fail(error)
             }
-            let secs = Clock.monotonicSeconds() - start
+            let secs = WallClock.monotonicSeconds() - start
             if r.usedBundledLogKey && !r.logKey.isEmpty {
                 printError("note: the checkpoint was checked under the bundle's own log-key.vkey (\(r.logKey)); compare it with the log's published key out of band, or pass --log-key")
             }

@@ -57,7 +57,7 @@ extension MeterProofCommand {
                 throw fail(Exit.unreadable, "bad_input: \(signingKey): \(error.reason)")
             }
             let sim = ResponseSimulator(signingKey: key)
-            let iat: Int64? = noIat ? nil : (issuedAt ?? Clock.nowSeconds())
+            let iat: Int64? = noIat ? nil : (issuedAt ?? WallClock.nowSeconds())
             do {
                 let r = try sim.response(productCode: productCode, keyVersion: keyVersion, nonce: nonce, issuedAt: iat,
                                          spelling: spelling == .pascal ? .pascal : .camel, rotationTimestamp: rotationTimestamp)

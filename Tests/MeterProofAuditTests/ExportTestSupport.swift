@@ -64,7 +64,7 @@ struct ExportFixture: Sendable {
         let keyring = try Keyring.load(from: RepoFiles.testKeys)
         let verifier = Verifier(keyring: keyring, policy: .strict)
         let sims = [1: ResponseSimulator(signingKey: try RepoFiles.privateKey(1)), 2: ResponseSimulator(signingKey: try RepoFiles.privateKey(2))]
-        let now = Clock.nowSeconds()
+        let now = WallClock.nowSeconds()
         var n = 0
 
         func phase(_ count: Int) throws {
@@ -106,7 +106,7 @@ struct ExportFixture: Sendable {
 
         func pause() -> Int64 {
             usleep(5_000)
-            let t = Clock.nowMilliseconds()
+            let t = WallClock.nowMilliseconds()
             usleep(5_000)
             return t
         }

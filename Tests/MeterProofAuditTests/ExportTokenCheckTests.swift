@@ -33,7 +33,7 @@ import Testing
         let keyring = try Keyring.load(from: RepoFiles.testKeys)
         let verifier = Verifier(keyring: keyring, policy: .strict)
         let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(1))
-        let now = Clock.nowSeconds()
+        let now = WallClock.nowSeconds()
         var items: [AuditTrail.Pending] = []
         for n in 0..<40 {
             let response = try sim.response(productCode: "prod-f", keyVersion: 1, nonce: "nonce-\(n)", issuedAt: now - 1)

@@ -17,7 +17,7 @@ import Testing
         let trail = try AuditTrail.create(path: dir + "/trail.sqlite", signer: signer)
         let keyring = try Keyring.load(from: RepoFiles.testKeys)
         let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(1))
-        let now = Clock.nowSeconds()
+        let now = WallClock.nowSeconds()
         let response = try sim.response(productCode: "prod-l", keyVersion: 1, nonce: "nonce-l", issuedAt: now - 1)
         let result = Verifier(keyring: keyring, policy: .strict).verify(Array(response.utf8), expecting: RegisterUsageRequest(productCode: "prod-l", publicKeyVersion: 1, nonce: "nonce-l"), now: now)
         #expect(result.isAccepted)

@@ -65,9 +65,9 @@ func reportTamper(_ path: String, seq: UInt64, body: [UInt8]) throws {
             #expect(s.rejectedListed[2].reason == "nonce_replayed")
             #expect(s.rotationWarnings.map(\.version) == [2])
             // Everything was appended now: one UTC day, today's.
-            let today = String(RFC3339.format(milliseconds: Clock.nowMilliseconds()).prefix(10))
+            let today = String(RFC3339.format(milliseconds: WallClock.nowMilliseconds()).prefix(10))
             #expect(s.days.count == 1)
-            #expect(s.days.first?.date == today || s.days.first?.dayNumber == Clock.nowMilliseconds() / 86_400_000 - 1)
+            #expect(s.days.first?.date == today || s.days.first?.dayNumber == WallClock.nowMilliseconds() / 86_400_000 - 1)
             #expect(report.storedKeyFingerprints.count == 1)
 
             let html = report.renderHTML()
@@ -91,7 +91,7 @@ func reportTamper(_ path: String, seq: UInt64, body: [UInt8]) throws {
             let report = try ComplianceReport.build(trail: trail, options: .init(filter: EntryFilter(productCode: reportHostile)))
             #expect(report.statistics.totals == OutcomeCounts(accepted: 1, rejected: 1))
             #expect(report.integrity.entries == 7)  // integrity still covers the whole trail
-            let future = try ComplianceReport.build(trail: trail, options: .init(filter: EntryFilter(since: Clock.nowMilliseconds() + 86_400_000)))
+            let future = try ComplianceReport.build(trail: trail, options: .init(filter: EntryFilter(since: WallClock.nowMilliseconds() + 86_400_000)))
             #expect(future.statistics.totals.total == 0)
             #expect(future.statistics.scanned == 7)
         }

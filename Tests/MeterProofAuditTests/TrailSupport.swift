@@ -185,7 +185,7 @@ enum TrailFixture {
 
     /// A response object signed with the v1 test key, issued now.
     static func response(nonce: String, productCode: String = productCode) throws -> String {
-        try ResponseSimulator(signingKey: v1).response(productCode: productCode, keyVersion: 1, nonce: nonce, issuedAt: Clock.nowSeconds())
+        try ResponseSimulator(signingKey: v1).response(productCode: productCode, keyVersion: 1, nonce: nonce, issuedAt: WallClock.nowSeconds())
     }
 
     /// The entry for verifying `response(nonce:)` against a request for `nonce`.

@@ -37,7 +37,7 @@ enum CLIFixture {
 
     /// A response object from the library simulator (the engine behind `meterproof simulate`).
     static func response(key: RSAPrivateKey = v1, productCode: String = product, keyVersion: Int = 1, nonce: String? = nonce,
-                         issuedAt: Int64? = Clock.nowSeconds(), spelling: ClaimSpelling = .camel, rotation: Int64? = nil) throws -> String {
+                         issuedAt: Int64? = WallClock.nowSeconds(), spelling: ClaimSpelling = .camel, rotation: Int64? = nil) throws -> String {
         try ResponseSimulator(signingKey: key).response(productCode: productCode, keyVersion: keyVersion, nonce: nonce, issuedAt: issuedAt,
                                                         spelling: spelling, rotationTimestamp: rotation)
     }

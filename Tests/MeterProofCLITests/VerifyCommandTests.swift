@@ -7,7 +7,7 @@ struct VerifyCommandTests {
     @Test("accepted: exit 0 and every JSON field")
     func acceptedJSON() throws {
         let s = try Scratch()
-        let iat = Clock.nowSeconds() - 2
+        let iat = WallClock.nowSeconds() - 2
         let input = try s.file("r.json", try CLIFixture.response(issuedAt: iat))
         let r = try Run.cli(CLIFixture.verifyArgs(input))
         #expect(r.status == 0)
@@ -78,8 +78,8 @@ struct VerifyCommandTests {
         Rejection(name: "nonce mismatch", reason: "nonce_mismatch", response: { try CLIFixture.response() }, nonce: "another-nonce"),
         Rejection(name: "product mismatch", reason: "product_code_mismatch", response: { try CLIFixture.response() }, product: "prod-xyz"),
         Rejection(name: "signed by key 2, checked under 1", reason: "bad_signature", response: { try CLIFixture.response(key: CLIFixture.v2) }),
-        Rejection(name: "stale", reason: "token_stale", response: { try CLIFixture.response(issuedAt: Clock.nowSeconds() - 3600) }),
-        Rejection(name: "from the future", reason: "token_from_future", response: { try CLIFixture.response(issuedAt: Clock.nowSeconds() + 3600) }),
+        Rejection(name: "stale", reason: "token_stale", response: { try CLIFixture.response(issuedAt: WallClock.nowSeconds() - 3600) }),
+        Rejection(name: "from the future", reason: "token_from_future", response: { try CLIFixture.response(issuedAt: WallClock.nowSeconds() + 3600) }),
         Rejection(name: "iat Int64.min (used to trap in the freshness check)", reason: "malformed_claims",
                   response: { try CLIFixture.response(issuedAt: Int64.min) }),
         Rejection(name: "unknown key version", reason: "unknown_key_version", response: { try CLIFixture.response(keyVersion: 7) }, keyVersion: 7),
@@ -123,7 +123,7 @@ struct VerifyCommandTests {
     @Test("freshness flags: --max-age and --no-freshness")
     func freshnessFlags() throws {
         let s = try Scratch()
-        let input = try s.file("r.json", try CLIFixture.response(issuedAt: Clock.nowSeconds() - 3600))
+        let input = try s.file("r.json", try CLIFixture.response(issuedAt: WallClock.nowSeconds() - 3600))
         #expect(try Run.cli(CLIFixture.verifyArgs(input)).status == 1)
         #expect(try Run.cli(CLIFixture.verifyArgs(input) + ["--max-age", "7200"]).status == 0)
         #expect(try Run.cli(CLIFixture.verifyArgs(input) + ["--no-freshness"]).status == 0)

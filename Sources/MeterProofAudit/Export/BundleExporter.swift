@@ -290,7 +290,7 @@ extension AuditTrail {
             proofCount = proofSums.count
         }
 
-        let createdAt = RFC3339.format(milliseconds: options.createdAt ?? Clock.nowMilliseconds())
+        let createdAt = RFC3339.format(milliseconds: options.createdAt ?? WallClock.nowMilliseconds())
         let manifest = BundleManifest(
             tool: "meterproof \(MeterProofVersion.string)", createdAt: createdAt, origin: origin, treeSize: cp.size, root: cp.root,
             selection: BundleManifest.Selection(filter: filter, fullPrefix: fullPrefix), counts: counts,

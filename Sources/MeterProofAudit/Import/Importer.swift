@@ -96,7 +96,7 @@ public struct CaptureImporter: Sendable {
             if let size, totalBytes != nil { totalBytes! += size } else { totalBytes = nil }
         }
         let total = totalBytes
-        let start = Clock.monotonicSeconds()
+        let start = WallClock.monotonicSeconds()
         let writer = try BatchWriter(path: trailPath, checkpoints: checkpoints)
         let summary = Mutex(ImportSummary())
         let verifierWithFreshness = Verifier(keyring: keyring, policy: policy)
@@ -193,7 +193,7 @@ public struct CaptureImporter: Sendable {
                         return s.recorded + s.duplicates + s.blankLines
                     }
                     progress(ImportProgress(linesRead: read, committed: committed, bytesRead: bytes, totalBytes: total,
-                                            elapsed: Clock.monotonicSeconds() - start))
+                                            elapsed: WallClock.monotonicSeconds() - start))
                 }
             }
         }
@@ -222,7 +222,7 @@ public struct CaptureImporter: Sendable {
         let writeError = writer.finish()
         var s = summary.withLock { $0 }
         s.interrupted = interrupted
-        s.seconds = Clock.monotonicSeconds() - start
+        s.seconds = WallClock.monotonicSeconds() - start
         s.treeSize = writer.treeSize
         if var e = failure ?? writeError {
             // Say what the failed import leaves behind: the batches before the failure are
@@ -300,7 +300,7 @@ public struct CaptureImporter: Sendable {
         }
         origin.capturedAt = capture.capturedAtText
         let verifier = capture.capturedAtMillis == nil ? without : withFreshness
-        let now = capture.capturedAtMillis.map { $0 >= 0 ? $0 / 1000 : ($0 - 999) / 1000 } ?? Clock.nowSeconds()
+        let now = capture.capturedAtMillis.map { $0 >= 0 ? $0 / 1000 : ($0 - 999) / 1000 } ?? WallClock.nowSeconds()
         let result = verifier.verify(response: capture.response, expecting: capture.request, now: now)
         return AuditTrail.Pending(result: result, keyring: keyring, source: .import, capture: origin, captureHash: hash)
     }

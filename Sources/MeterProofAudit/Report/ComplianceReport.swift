@@ -115,7 +115,7 @@ public struct ComplianceReport: Sendable {
                     trailPath: trail.path, origin: trail.origin, logKey: trail.verifier.vkey, trailSize: size,
                     checkpointCount: checkpoints.count, latestCheckpoint: latest, checkpointProblem: checkpointProblem,
                     integrity: integrity, storedKeyFingerprints: stored, statistics: stats,
-                    generatedAt: RFC3339.format(milliseconds: options.generatedAt ?? Clock.nowMilliseconds()),
+                    generatedAt: RFC3339.format(milliseconds: options.generatedAt ?? WallClock.nowMilliseconds()),
                     generator: "meterproof \(MeterProofVersion.string)")
             }
         } catch let e as AuditError {

@@ -75,7 +75,7 @@ public final class AuditTrail {
                 try db.execute("PRAGMA user_version=\(schemaVersion)")
                 let ins = try db.prepare("INSERT INTO meta(name, value) VALUES (?, ?)")
                 for (k, v) in [("origin", signer.name), ("vkey", signer.verifier.vkey),
-                               ("created_at", RFC3339.format(milliseconds: Clock.nowMilliseconds())),
+                               ("created_at", RFC3339.format(milliseconds: WallClock.nowMilliseconds())),
                                ("created_by", "meterproof \(MeterProofVersion.string)")] {
                     try ins.bind(k, at: 1)
                     try ins.bind(v, at: 2)
@@ -220,7 +220,7 @@ public final class AuditTrail {
             rows.reset()
             try db.execute("DELETE FROM captures WHERE hash IN (SELECT hash FROM temp.migrate_redundant)")
             let note = try db.prepare("INSERT INTO meta(name, value) VALUES ('migrated_to_schema_2', ?)")
-            try note.bind("\(RFC3339.format(milliseconds: Clock.nowMilliseconds())); \(removed) captures rows of accepted entries removed", at: 1)
+            try note.bind("\(RFC3339.format(milliseconds: WallClock.nowMilliseconds())); \(removed) captures rows of accepted entries removed", at: 1)
             try note.run()
             try db.execute("PRAGMA user_version=2")
         }
@@ -432,7 +432,7 @@ public final class AuditTrail {
     /// consumes a nonce gets no `captures` row: its nonce row leads to it.
     /// Either all items are durably recorded or, on any error, none is.
     public func append(_ items: [Pending]) throws(AuditError) -> [AppendOutcome] {
-        let now = RFC3339.format(milliseconds: Clock.nowMilliseconds())
+        let now = RFC3339.format(milliseconds: WallClock.nowMilliseconds())
         let saved = frontier
         var newKeys: [String] = []
         var spliced = 0
@@ -671,7 +671,7 @@ public final class AuditTrail {
                 let ins = try db.prepare("INSERT INTO checkpoints(size, note, signed_at) VALUES (?, ?, ?)")
                 try ins.bind(Int64(size), at: 1)
                 try ins.bind(note.serialized, at: 2)
-                try ins.bind(RFC3339.format(milliseconds: Clock.nowMilliseconds()), at: 3)
+                try ins.bind(RFC3339.format(milliseconds: WallClock.nowMilliseconds()), at: 3)
                 try ins.run()
                 return note
             }
