@@ -1,5 +1,6 @@
 import Foundation
 import MeterProof
+import Synchronization
 import Testing
 @testable import MeterProofAudit
 
@@ -55,6 +56,32 @@ import Glibc
         var st = stat()
         #expect(stat(s.path("log.key"), &st) == 0)
         #expect(st.st_mode & 0o777 == 0o600)
+    }
+
+    /// A program's first start: open the trail or create it, from the log's public key alone,
+    /// with several starting at once; a trail of another log is refused.
+    @Test func openOrCreateOnFirstStartFromManyThreads() throws {
+        let s = try TrailScratch()
+        let signer = try NoteSigner.generate(name: "first-start.test/log")
+        let path = s.path("t.sqlite")
+        let results = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in
+            let r: String
+            do { r = try AuditTrail.openOrCreate(path: path, logKey: signer.verifier).verifier.vkey } catch { r = "\(error)" }
+            results.withLock { $0.append(r) }
+        }
+        #expect(results.withLock { $0 } == Array(repeating: signer.verifier.vkey, count: 6))
+        let trail = try AuditTrail(path: path)
+        #expect(try trail.size() == 0 && trail.verify().intact)
+        // No signer key was needed to create it; the signer's own checkpoint is accepted.
+        _ = try trail.signCheckpoint(with: signer)
+        let other = try NoteSigner.generate(name: "other.test/log")
+        do throws(AuditError) {
+            _ = try AuditTrail.openOrCreate(path: path, logKey: other.verifier)
+            Issue.record("a trail of another log was opened")
+        } catch {
+            #expect(error.code == .wrongKey, "\(error)")
+        }
     }
 
     @Test func auditInitRefusesExistingTrailOrKeyAndLeavesNothingBehind() throws {

@@ -52,6 +52,14 @@ public final class AuditTrail {
     /// so a crash leaves either no trail or a whole one.
     @discardableResult
     public static func create(path: String, signer: NoteSigner) throws(AuditError) -> AuditTrail {
+        try create(path: path, logKey: signer.verifier)
+    }
+
+    /// Creates a new, empty trail at `path` for the log whose public key is `logKey`: the trail
+    /// stores only the log's name and public key, so the machines that verify and record need
+    /// not hold the signer key (checkpoints are signed where it is kept). Refuses to overwrite.
+    @discardableResult
+    public static func create(path: String, logKey: NoteVerifier) throws(AuditError) -> AuditTrail {
         if access(path, F_OK) == 0 {
             throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite it")
         }
@@ -60,7 +68,8 @@ public final class AuditTrail {
         guard FileSystem.kind(dir) == .directory else {
             throw AuditError(.badInput, "cannot create \(path): directory \(dir) does not exist")
         }
-        let tmp = path + ".creating-\(getpid())"
+        // Unique per call, not just per process: two threads may create the same trail at once.
+        let tmp = path + ".creating-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
         unlink(tmp)
         do {
             let db = try SQLiteDatabase(path: tmp, mode: .readWriteCreate)
@@ -74,7 +83,7 @@ public final class AuditTrail {
                 try db.execute("PRAGMA application_id=\(applicationID)")
                 try db.execute("PRAGMA user_version=\(schemaVersion)")
                 let ins = try db.prepare("INSERT INTO meta(name, value) VALUES (?, ?)")
-                for (k, v) in [("origin", signer.name), ("vkey", signer.verifier.vkey),
+                for (k, v) in [("origin", logKey.name), ("vkey", logKey.vkey),
                                ("created_at", RFC3339.format(milliseconds: WallClock.nowMilliseconds())),
                                ("created_by", "meterproof \(MeterProofVersion.string)")] {
                     try ins.bind(k, at: 1)
@@ -106,6 +115,25 @@ public final class AuditTrail {
 
     static func removeDatabaseFiles(_ p: String) {
         unlink(p); unlink(p + "-wal"); unlink(p + "-shm"); unlink(p + "-journal")
+    }
+
+    /// Opens the trail at `path`, creating it first if there is none: what a program does on
+    /// its first start. Safe when several processes start at once: one creates it, the others
+    /// open what it created. An existing trail must belong to the log `logKey`, else
+    /// `wrong_log_key`.
+    public static func openOrCreate(path: String, logKey: NoteVerifier) throws(AuditError) -> AuditTrail {
+        let trail: AuditTrail
+        if access(path, F_OK) == 0 {
+            trail = try AuditTrail(path: path)
+        } else {
+            do { trail = try create(path: path, logKey: logKey) } catch where error.code == .alreadyExists {
+                trail = try AuditTrail(path: path)
+            }
+        }
+        guard trail.verifier.vkey == logKey.vkey else {
+            throw AuditError(.wrongKey, "\(path) belongs to the log \(trail.verifier.vkey), not \(logKey.vkey)")
+        }
+        return trail
     }
 
     /// Opens an existing trail.
