@@ -3,7 +3,9 @@ import PackageDescription
 
 let package = Package(
     name: "MeterProof",
-    platforms: [.macOS(.v13)],
+    // macOS 15: Synchronization (Mutex, Atomic), used throughout, needs it. Only Linux is
+    // built and tested here.
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "MeterProof", targets: ["MeterProof"]),
         .library(name: "MeterProofAudit", targets: ["MeterProofAudit"]),
