@@ -22,6 +22,10 @@ public struct VerificationPolicy: Sendable, Hashable {
     public var maxFutureSkew: Int64? = 60
     /// Smallest accepted RSA modulus, in bits. Lowering it below 2048 is a deliberate, logged choice.
     public var minimumKeyBits: Int = 2048
+    /// Refuse a token without `iat` (`missing_claim`). Off by default: `iat` is optional in the
+    /// claim set, and a token without it is never stale, so turning this on closes that gap
+    /// where the tokens one receives always carry it.
+    public var requireIssuedAt: Bool = false
 
     public init() {}
 
@@ -204,6 +208,9 @@ public struct Verifier: Sendable {
             throw VerificationError(.keyVersionMismatch, "token claims key version \(claims.publicKeyVersion) but was checked under \(version)")
         }
 
+        if claims.issuedAt == nil && policy.requireIssuedAt {
+            throw VerificationError(.missingClaim, "token carries no iat, and the policy requires one (requireIssuedAt)")
+        }
         if let iat = claims.issuedAt {
             if let maxAge = policy.maxAge, now - iat > maxAge {
                 throw VerificationError(.tokenStale, "token issued \(now - iat) s before the reference time; the limit is \(maxAge) s")

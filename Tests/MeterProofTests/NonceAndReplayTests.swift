@@ -48,6 +48,19 @@ struct NonceAndReplayTests {
         }
     }
 
+    @Test("requireIssuedAt refuses a token without iat, and changes nothing for one with it")
+    func requireIssuedAt() throws {
+        var policy = VerificationPolicy.strict
+        policy.requireIssuedAt = true
+        let strict = Verifier(keyring: TestKeys.keyring, policy: policy)
+        let noIat = Array(try JWS.token(payload: claims(iat: nil)).utf8)
+        let r = strict.verify(noIat, expecting: Fixture.request, now: Fixture.now)
+        #expect(r.error?.code == .missingClaim && r.error?.reason == "token carries no iat, and the policy requires one (requireIssuedAt)")
+        #expect(strict.verify(Array(try JWS.token().utf8), expecting: Fixture.request, now: Fixture.now).isAccepted)
+        // The default accepts the same token.
+        #expect(Verifier(keyring: TestKeys.keyring).verify(noIat, expecting: Fixture.request, now: Fixture.now).isAccepted)
+    }
+
     @Test("Verifier with a replay guard: the second acceptance of one nonce is nonce_replayed")
     func verifierReplay() throws {
         let v = Verifier(keyring: TestKeys.keyring)
