@@ -36,12 +36,9 @@ public enum JSONValue: Sendable, Equatable {
     /// "an object", "a string", "a number", "a boolean", and "null" (which takes none).
     public var typeNameWithArticle: String {
         switch self {
-        case .null: return "null"
-        case .bool: return "a boolean"
-        case .number: return "a number"
-        case .string: return "a string"
-        case .array: return "an array"
-        case .object: return "an object"
+        case .null: return typeName
+        case .array, .object: return "an " + typeName
+        case .bool, .number, .string: return "a " + typeName
         }
     }
 }

@@ -150,7 +150,7 @@ public struct Verifier: Sendable {
             guard request.publicKeyVersion >= 1 else {
                 throw VerificationError(.invalidRequest, "requested PublicKeyVersion \(request.publicKeyVersion) is not a positive integer")
             }
-            guard !request.productCode.isEmpty, Self.isValidProductCode(request.productCode) else {
+            guard Self.isValidProductCode(request.productCode) else {
                 throw VerificationError(.invalidRequest, "requested ProductCode is not 1-255 characters of [-a-zA-Z0-9/=:_.@] (the RegisterUsage pattern)")
             }
             // An empty nonce is an unset variable, not a nonce: a token with an empty nonce
@@ -231,9 +231,9 @@ public struct Verifier: Sendable {
         }
     }
 
-    /// RegisterUsage's ProductCode constraint: at most 255 characters of `[-a-zA-Z0-9/=:_.@]`.
+    /// RegisterUsage's ProductCode constraint: 1 to 255 characters of `[-a-zA-Z0-9/=:_.@]`.
     static func isValidProductCode(_ code: String) -> Bool {
-        code.utf8.count <= 255 && code.utf8.allSatisfy { b in
+        !code.isEmpty && code.utf8.count <= 255 && code.utf8.allSatisfy { b in
             switch b {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
                  UInt8(ascii: "-"), UInt8(ascii: "/"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "@"):

@@ -15,14 +15,6 @@ import Synchronization
     #endif
 }
 
-@inline(__always) func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
-    #if canImport(Glibc)
-    return Glibc.write(fd, p, n)
-    #else
-    return Darwin.write(fd, p, n)
-    #endif
-}
-
 @inline(__always) func posixRead(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int) -> Int {
     #if canImport(Glibc)
     return Glibc.read(fd, p, n)
@@ -64,16 +56,10 @@ final class BundleFileWriter: @unchecked Sendable {
         let fullPath = root + "/" + relativePath
         let fd = open(fullPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if fd < 0 { throw ExportError(.writeFailed, "cannot create \(fullPath): \(errnoText())") }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = ExportError(.writeFailed, "writing \(fullPath): \(errnoText())")
-                _ = posixClose(fd)
-                throw e
-            }
-            off += n
+        if !bytes.withUnsafeBytes({ FileSystem.writeAll(fd, $0) }) {
+            let e = ExportError(.writeFailed, "writing \(fullPath): \(errnoText())")
+            _ = posixClose(fd)
+            throw e
         }
         if syncEach && fsync(fd) != 0 {
             let e = ExportError(.writeFailed, "syncing \(fullPath): \(errnoText())")
@@ -166,14 +152,8 @@ final class BundleFileWriter: @unchecked Sendable {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws(ExportError) {
-        var off = 0
-        while off < bytes.count {
-            let n = posixWrite(fd, bytes.baseAddress! + off, bytes.count - off)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ExportError(.writeFailed, "writing \(fullPath): \(errnoText())")
-            }
-            off += n
+        guard FileSystem.writeAll(fd, bytes) else {
+            throw ExportError(.writeFailed, "writing \(fullPath): \(errnoText())")
         }
         written += bytes.count
         // Start the disk writes of every 8 MiB as it is written, so the final sync has little

@@ -91,20 +91,16 @@ enum AtomicFile {
     /// Whether the file at `path` starts, after an optional byte-order mark and white space,
     /// with `<!DOCTYPE html` or `<html` (any case).
     static func isHTML(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 512)
-        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 512) }
-        guard n > 0 else { return false }
-        var text = bytes[0..<n]
-        if text.starts(with: [0xEF, 0xBB, 0xBF]) { text = text.dropFirst(3) }
+        guard let bytes = head(path, 512) else { return false }
+        var text = bytes[...]
+        if text.starts(with: FileSystem.utf8ByteOrderMark) { text = text.dropFirst(FileSystem.utf8ByteOrderMark.count) }
         let lowered = text.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
         return lowered.starts(with: Array("<!doctype html".utf8)) || lowered.starts(with: Array("<html".utf8))
     }
 
-    /// The first `count` bytes of the regular file at `path`; nil if it is not one, or is
-    /// shorter. Opened without blocking, so a FIFO or device is not waited on.
+    /// Up to the first `count` bytes of the regular file at `path` (fewer when it is shorter);
+    /// nil if it is not one or cannot be read. Opened without blocking, so a FIFO or device is
+    /// not waited on.
     static func head(_ path: String, _ count: Int) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
@@ -113,7 +109,7 @@ enum AtomicFile {
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         var bytes = [UInt8](repeating: 0, count: count)
         let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress!, count) }
-        return n == count ? bytes : nil
+        return n >= 0 ? Array(bytes.prefix(n)) : nil
     }
 
     /// The database `path` belongs to when it is an SQLite side file: `<db>-wal`, `<db>-shm`
@@ -124,7 +120,7 @@ enum AtomicFile {
             let database = String(path.dropLast(suffix.count))
             if isSQLite(database) { return database }
         }
-        guard let magic = head(path, 4), magic[0] == 0x37, magic[1] == 0x7F, magic[2] == 0x06, magic[3] & 0xFE == 0x82 else { return nil }
+        guard let magic = head(path, 4), magic.count == 4, magic[0] == 0x37, magic[1] == 0x7F, magic[2] == 0x06, magic[3] & 0xFE == 0x82 else { return nil }
         return path.hasSuffix("-wal") ? String(path.dropLast(4)) : "(unknown: the file is a write-ahead log)"
     }
 

@@ -432,10 +432,7 @@ public final class AuditTrail {
     /// the entry's signature later.
     @discardableResult
     public func record(_ result: VerificationResult, keyring: Keyring) throws(AuditError) -> AuditEntry {
-        guard case .recorded(let e) = try append([Pending(result: result, keyring: keyring, source: .live)])[0] else {
-            throw AuditError(.storage, "internal: a live entry was reported as a duplicate")
-        }
-        return e
+        try recordOne(Pending(result: result, keyring: keyring, source: .live))
     }
 
     /// Records one entry in its own durable transaction; see ``append(_:)``.
@@ -444,7 +441,12 @@ public final class AuditTrail {
     /// (`missing_key`). Record verifications with ``record(_:keyring:)``.
     @discardableResult
     public func record(_ entry: AuditEntry) throws(AuditError) -> AuditEntry {
-        guard case .recorded(let e) = try append([Pending(entry: entry)])[0] else {
+        try recordOne(Pending(entry: entry))
+    }
+
+    /// Appends one item without a capture hash (it cannot be a duplicate) and returns its entry.
+    private func recordOne(_ item: Pending) throws(AuditError) -> AuditEntry {
+        guard case .recorded(let e) = try append([item])[0] else {
             throw AuditError(.storage, "internal: a live entry was reported as a duplicate")
         }
         return e

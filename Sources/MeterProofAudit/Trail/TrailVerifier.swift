@@ -200,7 +200,6 @@ extension AuditTrail {
                             // Rows come in index order, and rows outside the tree were refused
                             // before the scan: another index (or none) here means this row is gone.
                             let what = storedIndex == Int64(bitPattern: index) ? "does not match the recomputed one" : "is missing from the file"
-
                             nodeProblem = fail("node_mismatch", "stored subtree hash (level \(level), index \(index)) covering entries \(first)…\(first + (UInt64(1) << UInt64(level)) - 1) \(what)", seq: first)
                             return
                         }
