@@ -35,7 +35,7 @@ public struct Keyring: Sendable {
         var map: [Int: KeyringEntry] = [:]
         for e in entries {
             if let prior = map[e.version] {
-                throw KeyringError(file: e.source, "duplicate key version \(e.version) (also in \(prior.source))")
+                throw KeyringError(.duplicateVersion, file: e.source, "duplicate key version \(e.version) (also in \(prior.source))")
             }
             map[e.version] = e
         }
@@ -52,13 +52,13 @@ public struct Keyring: Sendable {
     /// Loads a keyring directory, or a single JWKS / PEM file.
     public static func load(from path: String) throws(KeyringError) -> Keyring {
         let kind = FileSystem.kind(path)
-        guard kind != .missing else { throw KeyringError(file: path, "no such keyring directory or file") }
+        guard kind != .missing else { throw KeyringError(.notFound, file: path, "no such keyring directory or file") }
         var loaded: [KeyringEntry] = []
         var pins: [Int: Pin]? = nil
         if kind == .directory {
             let names: [String]
             do { names = try FileSystem.list(path) } catch {
-                throw KeyringError(file: path, "cannot list the keyring directory: \(error.message)")
+                throw KeyringError(.unreadable, file: path, "cannot list the keyring directory: \(error.message)")
             }
             for name in names {
                 let full = FileSystem.join(path, name)
@@ -68,7 +68,7 @@ public struct Keyring: Sendable {
                 } else if let version = pemVersion(name) {
                     loaded.append(try pemEntry(version: version, file: full))
                 } else if let problem = misnamedKeyFile(name) {
-                    throw KeyringError(file: full, problem)
+                    throw KeyringError(.misnamedKeyFile, file: full, problem)
                 } else if name.hasSuffix(".jwks") || name == "jwks.json" {
                     loaded += try parseJWKS(try read(full), file: full)
                 }
@@ -77,7 +77,7 @@ public struct Keyring: Sendable {
             // One PEM file: its name gives the version.
             let name = FileSystem.basename(path)
             guard let version = pemVersion(name) else {
-                throw KeyringError(file: path, misnamedKeyFile(name)
+                throw KeyringError(.misnamedKeyFile, file: path, misnamedKeyFile(name)
                     ?? "a PEM key file must be named v<N>.pem (N its PublicKeyVersion, a positive decimal without leading zeros)")
             }
             loaded.append(try pemEntry(version: version, file: path))
@@ -85,7 +85,7 @@ public struct Keyring: Sendable {
             loaded = try parseJWKS(try read(path), file: path)
         }
         guard !loaded.isEmpty else {
-            throw KeyringError(file: path, "no keys found (expected v<N>.pem files or a JWKS file)")
+            throw KeyringError(.noKeys, file: path, "no keys found (expected v<N>.pem files or a JWKS file)")
         }
         var keyring = try Keyring(entries: loaded, location: path)
         if let pins { keyring = try keyring.applying(pins, file: FileSystem.join(path, "keyring.json")) }
@@ -99,14 +99,14 @@ public struct Keyring: Sendable {
         let pem = String(decoding: text, as: UTF8.self)
         let blocks = pem.split(separator: "-----BEGIN ", omittingEmptySubsequences: false).dropFirst().map { $0.prefix { $0 != "-" } }
         if blocks.count > 1 {
-            throw KeyringError(file: file, "holds \(blocks.count) PEM blocks (\(blocks.map { String($0) }.joined(separator: ", "))); a key file holds exactly one public key")
+            throw KeyringError(.invalidKeyFile, file: file, "holds \(blocks.count) PEM blocks (\(blocks.map { String($0) }.joined(separator: ", "))); a key file holds exactly one public key")
         }
         if let kind = blocks.first, kind != "PUBLIC KEY", kind != "RSA PUBLIC KEY" {
-            throw KeyringError(file: file, "holds a \(kind) PEM block, not a public key (-----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY-----)" + (kind.contains("PRIVATE") ? "; a private key has no place in a keyring" : ""))
+            throw KeyringError(.invalidKeyFile, file: file, "holds a \(kind) PEM block, not a public key (-----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY-----)" + (kind.contains("PRIVATE") ? "; a private key has no place in a keyring" : ""))
         }
         let key: RSAPublicKey
         do { key = try RSAPublicKey(pem: pem) } catch {
-            throw KeyringError(file: file, "unparsable key: \(error.reason)")
+            throw KeyringError(.invalidKeyFile, file: file, "unparsable key: \(error.reason)")
         }
         return KeyringEntry(version: version, key: key, source: file, notBefore: nil, notAfter: nil, pinned: false)
     }
@@ -118,15 +118,15 @@ public struct Keyring: Sendable {
         for version in versions {
             let e = entries[version]!
             guard let pin = pins[version] else {
-                throw KeyringError(file: e.source, "key version \(version) is not pinned in keyring.json")
+                throw KeyringError(.pinMismatch, file: e.source, "key version \(version) is not pinned in keyring.json")
             }
             guard pin.sha256 == e.key.fingerprint else {
-                throw KeyringError(file: e.source, "fingerprint mismatch for version \(version): keyring.json pins \(pin.sha256), the key is \(e.key.fingerprint)")
+                throw KeyringError(.pinMismatch, file: e.source, "fingerprint mismatch for version \(version): keyring.json pins \(pin.sha256), the key is \(e.key.fingerprint)")
             }
             out.append(KeyringEntry(version: version, key: e.key, source: e.source, notBefore: pin.notBefore, notAfter: pin.notAfter, pinned: true))
         }
         for version in pins.keys.sorted() where entries[version] == nil {
-            throw KeyringError(file: file, "keyring.json pins version \(version) but no key file provides it")
+            throw KeyringError(.pinMismatch, file: file, "keyring.json pins version \(version) but no key file provides it")
         }
         return try Keyring(entries: out, location: location)
     }
@@ -161,39 +161,39 @@ public struct Keyring: Sendable {
 
     private static func read(_ path: String) throws(KeyringError) -> [UInt8] {
         do { return try FileSystem.read(path, limit: 1 << 20) } catch {
-            throw KeyringError(file: path, "cannot read the file: \(error.message)")
+            throw KeyringError(.unreadable, file: path, "cannot read the file: \(error.message)")
         }
     }
 
-    private static func parseJSONObject(_ bytes: [UInt8], file: String) throws(KeyringError) -> JSONObject {
+    private static func parseJSONObject(_ bytes: [UInt8], file: String, code: KeyringError.Code) throws(KeyringError) -> JSONObject {
         let value: JSONValue
         do { value = try StrictJSON.parse(bytes, limits: JSONLimits(maxBytes: 1 << 20, maxDepth: 8)) } catch {
-            throw KeyringError(file: file, "invalid JSON: \(error.description)")
+            throw KeyringError(code, file: file, "invalid JSON: \(error.description)")
         }
-        guard let obj = value.objectValue else { throw KeyringError(file: file, "top level is not a JSON object") }
+        guard let obj = value.objectValue else { throw KeyringError(code, file: file, "top level is not a JSON object") }
         return obj
     }
 
     static func parseJWKS(_ bytes: [UInt8], file: String) throws(KeyringError) -> [KeyringEntry] {
-        let obj = try parseJSONObject(bytes, file: file)
-        guard case .array(let keys)? = obj["keys"] else { throw KeyringError(file: file, "JWKS has no \"keys\" array") }
+        let obj = try parseJSONObject(bytes, file: file, code: .invalidJWKS)
+        guard case .array(let keys)? = obj["keys"] else { throw KeyringError(.invalidJWKS, file: file, "JWKS has no \"keys\" array") }
         var out: [KeyringEntry] = []
         for (i, k) in keys.enumerated() {
-            guard let jwk = k.objectValue else { throw KeyringError(file: file, "keys[\(i)] is not an object") }
-            guard jwk["kty"]?.stringValue == "RSA" else { throw KeyringError(file: file, "keys[\(i)]: kty is not \"RSA\"") }
+            guard let jwk = k.objectValue else { throw KeyringError(.invalidJWKS, file: file, "keys[\(i)] is not an object") }
+            guard jwk["kty"]?.stringValue == "RSA" else { throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: kty is not \"RSA\"") }
             if let alg = jwk["alg"], alg.stringValue != "PS256" {
-                throw KeyringError(file: file, "keys[\(i)]: alg is not \"PS256\"")
+                throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: alg is not \"PS256\"")
             }
             guard let kid = jwk["kid"]?.stringValue, let version = Int(kid), version >= 1, String(version) == kid else {
-                throw KeyringError(file: file, "keys[\(i)]: kid must be the key version as a decimal string")
+                throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: kid must be the key version as a decimal string")
             }
             guard let n = jwk["n"]?.stringValue.flatMap({ Base64.urlDecode($0) }),
                   let e = jwk["e"]?.stringValue.flatMap({ Base64.urlDecode($0) }) else {
-                throw KeyringError(file: file, "keys[\(i)]: n and e must be base64url strings")
+                throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: n and e must be base64url strings")
             }
             let key: RSAPublicKey
             do { key = try RSAPublicKey(modulus: n, exponent: e) } catch {
-                throw KeyringError(file: file, "keys[\(i)]: unparsable key: \(error.reason)")
+                throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: unparsable key: \(error.reason)")
             }
             out.append(KeyringEntry(version: version, key: key, source: "\(file)#kid=\(kid)", notBefore: nil, notAfter: nil, pinned: false))
         }
@@ -201,41 +201,105 @@ public struct Keyring: Sendable {
     }
 
     static func parsePins(_ bytes: [UInt8], file: String) throws(KeyringError) -> [Int: Pin] {
-        let obj = try parseJSONObject(bytes, file: file)
-        guard case .array(let list)? = obj["keys"] else { throw KeyringError(file: file, "keyring.json has no \"keys\" array") }
+        let obj = try parseJSONObject(bytes, file: file, code: .invalidPins)
+        guard case .array(let list)? = obj["keys"] else { throw KeyringError(.invalidPins, file: file, "keyring.json has no \"keys\" array") }
         var pins: [Int: Pin] = [:]
         for (i, item) in list.enumerated() {
-            guard let o = item.objectValue else { throw KeyringError(file: file, "keys[\(i)] is not an object") }
+            guard let o = item.objectValue else { throw KeyringError(.invalidPins, file: file, "keys[\(i)] is not an object") }
             guard case .number(let n)? = o["version"], let v = n.int64, v >= 1, v <= Int64(Int32.max) else {
-                throw KeyringError(file: file, "keys[\(i)]: version must be a positive integer")
+                throw KeyringError(.invalidPins, file: file, "keys[\(i)]: version must be a positive integer")
             }
             guard let sha = o["sha256"]?.stringValue, sha.utf8.count == 64, Hex.decode(sha) != nil, sha == sha.lowercased() else {
-                throw KeyringError(file: file, "keys[\(i)]: sha256 must be 64 lowercase hex digits")
+                throw KeyringError(.invalidPins, file: file, "keys[\(i)]: sha256 must be 64 lowercase hex digits")
             }
             func time(_ name: String) throws(KeyringError) -> Int64? {
                 switch o[name] {
                 case nil, .null?: return nil
                 case .string(let s)?:
-                    guard let t = RFC3339.parseSeconds(s) else { throw KeyringError(file: file, "keys[\(i)]: \(name) is not an RFC 3339 time") }
+                    guard let t = RFC3339.parseSeconds(s) else { throw KeyringError(.invalidPins, file: file, "keys[\(i)]: \(name) is not an RFC 3339 time") }
                     return t
-                default: throw KeyringError(file: file, "keys[\(i)]: \(name) must be an RFC 3339 string or null")
+                default: throw KeyringError(.invalidPins, file: file, "keys[\(i)]: \(name) must be an RFC 3339 string or null")
                 }
             }
             let pin = Pin(sha256: sha, notBefore: try time("notBefore"), notAfter: try time("notAfter"))
-            guard pins[Int(v)] == nil else { throw KeyringError(file: file, "keys[\(i)]: version \(v) listed twice") }
+            guard pins[Int(v)] == nil else { throw KeyringError(.invalidPins, file: file, "keys[\(i)]: version \(v) listed twice") }
             pins[Int(v)] = pin
         }
         return pins
     }
 }
 
-/// A keyring could not be loaded; names the file at fault.
+/// A keyring could not be loaded: a stable ``Code``, the file at fault and a sentence.
+///
+/// Compare ``code`` against the static members (`error.code == .pinMismatch`); the wording of
+/// ``reason`` may change between releases, the codes do not.
 public struct KeyringError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Why a keyring was refused. A struct over a private enum, so new codes can be added
+    /// without breaking callers' `switch` statements.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        enum Backing: String, CaseIterable, Sendable {
+            case notFound = "keyring_not_found"
+            case unreadable = "keyring_unreadable"
+            case noKeys = "no_keys"
+            case misnamedKeyFile = "misnamed_key_file"
+            case invalidKeyFile = "invalid_key_file"
+            case invalidJWKS = "invalid_jwks"
+            case invalidPins = "invalid_pins"
+            case duplicateVersion = "duplicate_version"
+            case pinMismatch = "pin_mismatch"
+        }
+        let backing: Backing
+        init(_ backing: Backing) { self.backing = backing }
+
+        /// The stable snake_case code, e.g. `pin_mismatch`.
+        public var rawValue: String { backing.rawValue }
+        public var description: String { backing.rawValue }
+
+        /// Parses a code from its snake_case spelling.
+        public init?(rawValue: String) {
+            guard let b = Backing(rawValue: rawValue) else { return nil }
+            backing = b
+        }
+
+        /// Every code a keyring load can produce.
+        public static var allCases: [Code] { Backing.allCases.map(Code.init) }
+
+        /// The path does not exist.
+        public static let notFound = Code(.notFound)
+        /// The directory cannot be listed or a file in it cannot be read (permissions, I/O,
+        /// larger than 1 MiB).
+        public static let unreadable = Code(.unreadable)
+        /// The directory or file holds no key.
+        public static let noKeys = Code(.noKeys)
+        /// A file is named like a key version but not `v<N>.pem` (`v01.pem`, `V1.pem`, `v1.PEM`),
+        /// or a single PEM file given as the keyring is not named `v<N>.pem`.
+        public static let misnamedKeyFile = Code(.misnamedKeyFile)
+        /// A `v<N>.pem` file is not exactly one usable RSA public key PEM block.
+        public static let invalidKeyFile = Code(.invalidKeyFile)
+        /// A JWKS file is not valid JSON or a JWK in it is not a usable PS256 RSA key.
+        public static let invalidJWKS = Code(.invalidJWKS)
+        /// `keyring.json` is not valid JSON or not of the pin file's shape.
+        public static let invalidPins = Code(.invalidPins)
+        /// Two keys claim the same `PublicKeyVersion`.
+        public static let duplicateVersion = Code(.duplicateVersion)
+        /// `keyring.json` and the key files disagree: a key is not pinned, its fingerprint
+        /// differs from the pin, or a pinned version has no key file.
+        public static let pinMismatch = Code(.pinMismatch)
+    }
+
+    /// The stable code.
+    public var code: Code
+    /// The file (or directory) at fault.
     public var file: String
+    /// A human sentence; its wording may change.
     public var reason: String
-    public init(file: String, _ reason: String) {
+
+    public init(_ code: Code, file: String, _ reason: String) {
+        self.code = code
         self.file = file
         self.reason = reason
     }
+
+    /// `file: reason`.
     public var description: String { "\(file): \(reason)" }
 }

@@ -13,9 +13,14 @@ public enum Nonce {
     }
 }
 
-/// OpenSSL's random generator failed; no nonce was produced.
-public struct NonceError: Error, CustomStringConvertible {
-    public var description: String { "OpenSSL RAND_bytes failed; no nonce generated" }
+/// OpenSSL's random generator failed; no nonce was produced. Its only code is
+/// `random_failure`; retrying is safe.
+public struct NonceError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The stable code, `random_failure`.
+    public var code: String { "random_failure" }
+    /// A human sentence.
+    public var reason: String { "OpenSSL RAND_bytes failed; no nonce generated" }
+    public var description: String { reason }
 }
 
 /// Remembers which nonces were accepted, so each is accepted at most once per product code.

@@ -17,14 +17,14 @@ public struct RSAPublicKey: Sendable {
     public let fingerprint: String
 
     init(backing: EVPKeyBacking) throws(KeyError) {
-        guard backing.isRSA else { throw KeyError("not an RSA key (rsaEncryption expected; RSA-PSS-only, EC and other key types are refused)") }
+        guard backing.isRSA else { throw KeyError(.unsupportedKeyType, "not an RSA key (rsaEncryption expected; RSA-PSS-only, EC and other key types are refused)") }
         self.backing = backing
         self.bits = backing.bits
-        guard let e = backing.rsaPublicExponent else { throw KeyError("RSA key without a readable public exponent") }
+        guard let e = backing.rsaPublicExponent else { throw KeyError(.malformedKey, "RSA key without a readable public exponent") }
         self.publicExponent = e.value
         self.exponentIsOdd = e.odd
         self.spkiDER = backing.spkiDER
-        guard !spkiDER.isEmpty else { throw KeyError("could not encode the key as SubjectPublicKeyInfo") }
+        guard !spkiDER.isEmpty else { throw KeyError(.malformedKey, "could not encode the key as SubjectPublicKeyInfo") }
         self.fingerprint = Hex.encode(SHA256.hash(spkiDER))
     }
 
@@ -41,7 +41,7 @@ public struct RSAPublicKey: Sendable {
         switch EVPKeyBacking.fromPEM(Array(pem.utf8), privateKey: false) {
         case .success(let b): try self.init(backing: b)
         case .failure(let f):
-            throw KeyError("no PEM public key (-----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY-----): \(f.message)")
+            throw KeyError(.malformedKey, "no PEM public key (-----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY-----): \(f.message)")
         }
     }
 
@@ -49,17 +49,17 @@ public struct RSAPublicKey: Sendable {
     public init(spkiDER der: [UInt8]) throws(KeyError) {
         switch EVPKeyBacking.fromSPKIDER(der) {
         case .success(let b): try self.init(backing: b)
-        case .failure(let f): throw KeyError("not a DER SubjectPublicKeyInfo: \(f.message)")
+        case .failure(let f): throw KeyError(.malformedKey, "not a DER SubjectPublicKeyInfo: \(f.message)")
         }
     }
 
     /// Builds a key from a JWK's big-endian `n` and `e`.
     public init(modulus: [UInt8], exponent: [UInt8]) throws(KeyError) {
-        guard !modulus.isEmpty, modulus.first != 0 else { throw KeyError("JWK modulus is empty or has a leading zero byte") }
-        guard !exponent.isEmpty, exponent.first != 0 else { throw KeyError("JWK exponent is empty or has a leading zero byte") }
+        guard !modulus.isEmpty, modulus.first != 0 else { throw KeyError(.malformedKey, "JWK modulus is empty or has a leading zero byte") }
+        guard !exponent.isEmpty, exponent.first != 0 else { throw KeyError(.malformedKey, "JWK exponent is empty or has a leading zero byte") }
         switch EVPKeyBacking.rsaFromComponents(modulus: modulus, exponent: exponent) {
         case .success(let b): try self.init(backing: b)
-        case .failure(let f): throw KeyError("JWK is not a usable RSA key: \(f.message)")
+        case .failure(let f): throw KeyError(.malformedKey, "JWK is not a usable RSA key: \(f.message)")
         }
     }
 
@@ -94,10 +94,49 @@ public struct RSAPublicKey: Sendable {
     public var modulus: [UInt8] { backing.rsaModulus ?? [] }
 }
 
-/// A key could not be loaded or used; `reason` says why.
+/// A key could not be loaded or used: a stable ``Code`` and a sentence.
 public struct KeyError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Why a key was refused; compare against the static members.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        enum Backing: String, CaseIterable, Sendable {
+            case malformedKey = "malformed_key"
+            case unsupportedKeyType = "unsupported_key_type"
+            case signingFailed = "signing_failed"
+        }
+        let backing: Backing
+        init(_ backing: Backing) { self.backing = backing }
+
+        /// The stable snake_case code, e.g. `malformed_key`.
+        public var rawValue: String { backing.rawValue }
+        public var description: String { backing.rawValue }
+
+        /// Parses a code from its snake_case spelling.
+        public init?(rawValue: String) {
+            guard let b = Backing(rawValue: rawValue) else { return nil }
+            backing = b
+        }
+
+        /// Every code a key operation can produce.
+        public static var allCases: [Code] { Backing.allCases.map(Code.init) }
+
+        /// The bytes are not a PEM, DER or JWK encoding of a key, or the key's numbers are unusable.
+        public static let malformedKey = Code(.malformedKey)
+        /// A well-formed key that is not an RSA (`rsaEncryption`) key: EC, Ed25519, RSA-PSS-only.
+        public static let unsupportedKeyType = Code(.unsupportedKeyType)
+        /// OpenSSL failed to sign (test tokens only).
+        public static let signingFailed = Code(.signingFailed)
+    }
+
+    /// The stable code.
+    public var code: Code
+    /// A human sentence; its wording may change.
     public var reason: String
-    public init(_ reason: String) { self.reason = reason }
+
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
     public var description: String { reason }
 }
 
@@ -109,9 +148,9 @@ public struct RSAPrivateKey: Sendable {
     public init(pem: some StringProtocol) throws(KeyError) {
         switch EVPKeyBacking.fromPEM(Array(pem.utf8), privateKey: true) {
         case .success(let b):
-            guard b.isRSA else { throw KeyError("not an RSA private key") }
+            guard b.isRSA else { throw KeyError(.unsupportedKeyType, "not an RSA private key") }
             backing = b
-        case .failure(let f): throw KeyError("not a PEM private key: \(f.message)")
+        case .failure(let f): throw KeyError(.malformedKey, "not a PEM private key: \(f.message)")
         }
     }
 
@@ -131,7 +170,7 @@ public struct RSAPrivateKey: Sendable {
         let r = message.withUnsafeBytes { backing.sign(message: $0, scheme: scheme) }
         switch r {
         case .success(let s): return s
-        case .failure(let f): throw KeyError("signing failed: \(f.message)")
+        case .failure(let f): throw KeyError(.signingFailed, "signing failed: \(f.message)")
         }
     }
 }

@@ -251,7 +251,11 @@ func initTrail(db: String, signingKey: String, origin: String?) throws -> String
     if FileSystem.exists(signingKey) { throw AuditError(.alreadyExists, "\(signingKey) already exists; refusing to overwrite a key file") }
     var name = origin ?? ""
     // 48 of a fresh nonce's random bits name the log.
-    if origin == nil { name = "meterproof.local/" + String(try Nonce.generate().filter { $0 != "-" }.prefix(12)) }
+    if origin == nil {
+        let nonce: String
+        do { nonce = try Nonce.generate() } catch { throw fail(Exit.unreadable, "random_failure: \(error.reason)") }
+        name = "meterproof.local/" + String(nonce.filter { $0 != "-" }.prefix(12))
+    }
     let signer: NoteSigner
     do { signer = try NoteSigner.generate(name: name) } catch {
         let shown = name.count > 80 ? String(name.prefix(80)) + "…" : name

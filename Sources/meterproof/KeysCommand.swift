@@ -57,7 +57,7 @@ extension MeterProofCommand {
         static let configuration = CommandConfiguration(commandName: "nonce", abstract: "Print a fresh 128-bit nonce (UUID-shaped, lowercase).")
 
         func run() throws {
-            do { writeOut(try Nonce.generate() + "\n") } catch { throw fail(Exit.unreadable, "random_failure: \(error.description)") }
+            do { writeOut(try Nonce.generate() + "\n") } catch { throw fail(Exit.unreadable, "random_failure: \(error.reason)") }
         }
     }
 }

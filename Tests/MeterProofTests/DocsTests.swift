@@ -153,9 +153,33 @@ struct DocsTests {
         }
     }
 
+    @Test("every KeyringError, KeyError and NonceError code is in docs/verification.md")
+    func keyErrorCodes() throws {
+        let codes = KeyringError.Code.allCases.map(\.rawValue) + KeyError.Code.allCases.map(\.rawValue) + [NonceError().code]
+        #expect(codes.contains("pin_mismatch") && codes.contains("malformed_key") && codes.contains("random_failure"))
+        let missing = Self.undocumented(codes, in: [try Self.text("docs/verification.md")])
+        #expect(missing.isEmpty, "docs/verification.md does not mention: \(missing.joined(separator: ", "))")
+    }
+
+    @Test("every ExportError code is in docs/export-bundle.md, docs/audit-trail.md or docs/cli.md")
+    func exportErrorCodes() throws {
+        let codes = ExportError.Code.allCases.map(\.rawValue)
+        #expect(codes.contains("bundle_exists") && codes.contains("not_a_trail"))
+        #expect(Set(codes).count == codes.count, "a code listed twice: \(codes)")
+        for c in [ExportError.Code.bundleExists, .badOutput, .noCheckpoint, .missingKey, .keyVersionConflict, .writeFailed, .notABundle, .interrupted] {
+            #expect(ExportError.Code(rawValue: c.rawValue) == c)
+        }
+        #expect(ExportError.Code(rawValue: "bad_signature") == nil)
+        let docs = [try Self.text("docs/export-bundle.md"), try Self.text("docs/audit-trail.md"), try Self.text("docs/cli.md")]
+        let missing = Self.undocumented(codes, in: docs)
+        #expect(missing.isEmpty, "the docs do not mention: \(missing.joined(separator: ", "))")
+    }
+
     @Test("every AuditError code is in docs/audit-trail.md or docs/cli.md")
     func auditErrorCodes() throws {
-        let codes = AuditError.Code.Backing.allCases.map(\.rawValue)
+        for c in AuditError.Code.allCases { #expect(AuditError.Code(rawValue: c.rawValue) == c) }
+        #expect(AuditError.Code(rawValue: "bundle_exists") == nil)
+        let codes = AuditError.Code.allCases.map(\.rawValue)
         #expect(codes.contains("not_a_trail"))
         let docs = [try Self.text("docs/audit-trail.md"), try Self.text("docs/cli.md")]
         let missing = Self.undocumented(codes, in: docs)

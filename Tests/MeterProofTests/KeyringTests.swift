@@ -61,6 +61,7 @@ struct KeyringTests {
         try write(#"{"keys":[{"version":1,"sha256":"\#(wrong)"},{"version":2,"sha256":"\#(Fixture.v2Fingerprint)"}]}"#,
                   to: dir.appendingPathComponent("keyring.json"))
         let e = try #require(Self.loadError(dir))
+        #expect(e.code == .pinMismatch)
         #expect(e.file == dir.appendingPathComponent("v1.pem").path)
         #expect(e.reason.contains("fingerprint mismatch"))
         #expect(e.reason.contains(wrong) && e.reason.contains(Fixture.v1Fingerprint))
@@ -75,6 +76,7 @@ struct KeyringTests {
         #expect(e.description.contains(dir.appendingPathComponent("v1.pem").path))
         #expect(e.description.contains(dir.appendingPathComponent("jwks.json").path))
         #expect(e.reason.contains("duplicate key version 1"))
+        #expect(e.code == .duplicateVersion)
     }
 
     @Test("two keys with one kid inside one JWKS is an error naming the file")
@@ -85,6 +87,7 @@ struct KeyringTests {
         let e = try #require(Self.loadError(dir))
         #expect(e.file.hasPrefix(dir.appendingPathComponent("keys.jwks").path))
         #expect(e.reason.contains("duplicate key version 1"))
+        #expect(e.code == .duplicateVersion)
     }
 
     @Test("an unparsable PEM names the file", arguments: [
@@ -99,6 +102,7 @@ struct KeyringTests {
         let e = try #require(Self.loadError(dir))
         #expect(e.file == dir.appendingPathComponent("v1.pem").path)
         #expect(e.reason.contains("unparsable"))
+        #expect(e.code == .invalidKeyFile)
     }
 
     @Test("a private key where a public key belongs is refused, naming the file")
@@ -108,6 +112,7 @@ struct KeyringTests {
         try FileManager.default.copyItem(at: PackagePaths.testKeys.appendingPathComponent("private/v1.key.pem"), to: dir.appendingPathComponent("v1.pem"))
         let e = try #require(Self.loadError(dir))
         #expect(e.file == dir.appendingPathComponent("v1.pem").path)
+        #expect(e.code == .invalidKeyFile)
     }
 
     @Test("a key without a pin, when keyring.json exists, names the key file")
@@ -118,6 +123,7 @@ struct KeyringTests {
         let e = try #require(Self.loadError(dir))
         #expect(e.file == dir.appendingPathComponent("v2.pem").path)
         #expect(e.reason.contains("not pinned"))
+        #expect(e.code == .pinMismatch)
     }
 
     @Test("a pin for a key no file provides names keyring.json")
@@ -127,6 +133,7 @@ struct KeyringTests {
         let e = try #require(Self.loadError(dir))
         #expect(e.file == dir.appendingPathComponent("keyring.json").path)
         #expect(e.reason.contains("version 2"))
+        #expect(e.code == .pinMismatch)
     }
 
     @Test("keyring.json problems name keyring.json", arguments: [
@@ -145,6 +152,7 @@ struct KeyringTests {
         try write(content, to: dir.appendingPathComponent("keyring.json"))
         let e = try #require(Self.loadError(dir))
         #expect(e.file == dir.appendingPathComponent("keyring.json").path)
+        #expect(e.code == .invalidPins)
     }
 
     @Test("JWKS problems name the JWKS file", arguments: [
@@ -162,6 +170,7 @@ struct KeyringTests {
         try write(content, to: dir.appendingPathComponent("jwks.json"))
         let e = try #require(Self.loadError(dir))
         #expect(e.file.hasPrefix(dir.appendingPathComponent("jwks.json").path))
+        #expect(e.code == .invalidJWKS)
     }
 
     @Test("a JWKS-only directory built from the test keys' n and e gives the same keys and fingerprints")
@@ -215,11 +224,11 @@ struct KeyringTests {
         try FileManager.default.copyItem(at: PackagePaths.testKeys.appendingPathComponent("v2.pem"), to: dir.appendingPathComponent(name))
         let e = try #require(Self.loadError(dir))
         let rule = "looks like a key file but is not named v<N>.pem (a lower-case v, N a positive decimal without leading zeros, .pem)"
-        #expect(e == KeyringError(file: dir.appendingPathComponent(name).path, rule + advice))
+        #expect(e == KeyringError(.misnamedKeyFile, file: dir.appendingPathComponent(name).path, rule + advice))
         // Given alone, the same file gets the same error; another PEM name is told the rule.
         #expect(throws: e) { try Keyring.load(from: dir.appendingPathComponent(name).path) }
         try FileManager.default.moveItem(at: dir.appendingPathComponent(name), to: dir.appendingPathComponent("aws.pem"))
-        #expect(throws: KeyringError(file: dir.appendingPathComponent("aws.pem").path,
+        #expect(throws: KeyringError(.misnamedKeyFile, file: dir.appendingPathComponent("aws.pem").path,
                                      "a PEM key file must be named v<N>.pem (N its PublicKeyVersion, a positive decimal without leading zeros)")) {
             try Keyring.load(from: dir.appendingPathComponent("aws.pem").path)
         }
@@ -270,7 +279,7 @@ struct KeyringTests {
             defer { try? FileManager.default.removeItem(at: dir) }
             try text.write(to: dir.appendingPathComponent("v1.pem"), atomically: true, encoding: .utf8)
             let e = try #require(Self.loadError(dir))
-            #expect(e.file == dir.appendingPathComponent("v1.pem").path && e.reason == problem, "\(e)")
+            #expect(e.file == dir.appendingPathComponent("v1.pem").path && e.reason == problem && e.code == .invalidKeyFile, "\(e)")
         }
         // Text around the one block is still fine.
         let dir = try Self.directory()
@@ -284,10 +293,10 @@ struct KeyringTests {
         let noKey = "no PEM public key (-----BEGIN PUBLIC KEY----- or -----BEGIN RSA PUBLIC KEY-----): "
         for text in ["not a key", TestKeys.pem("private/v1.key.pem"), String(decoding: Self.v1Public.spkiDER, as: UTF8.self)] {
             #expect(throws: KeyError.self) { try RSAPublicKey(pem: text) }
-            do { _ = try RSAPublicKey(pem: text) } catch { #expect(error.reason.hasPrefix(noKey), "\(error.reason)") }
+            do { _ = try RSAPublicKey(pem: text) } catch { #expect(error.reason.hasPrefix(noKey) && error.code == .malformedKey, "\(error.reason)") }
         }
         let ec = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEs1liQFE9yEYYjkuXsV+InMORM/k5\n9tV7MaUYNCKaAqG7LqPrwXOtOD/9icBOkobyla3ydcONtJJOVtksNfNkzA==\n-----END PUBLIC KEY-----\n"
-        #expect(throws: KeyError("not an RSA key (rsaEncryption expected; RSA-PSS-only, EC and other key types are refused)")) { try RSAPublicKey(pem: ec) }
+        #expect(throws: KeyError(.unsupportedKeyType, "not an RSA key (rsaEncryption expected; RSA-PSS-only, EC and other key types are refused)")) { try RSAPublicKey(pem: ec) }
     }
 
     @Test("v<N>.pem names", arguments: [
@@ -303,15 +312,17 @@ struct KeyringTests {
         let dir = try Self.directory()
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(Self.loadError(dir)?.file == dir.path)
+        #expect(Self.loadError(dir)?.code == .noKeys)
         let missing = dir.appendingPathComponent("nope")
         #expect(Self.loadError(missing)?.file == missing.path)
+        #expect(Self.loadError(missing)?.code == .notFound)
     }
 
     @Test("in-memory keyrings refuse duplicate versions")
     func memoryDuplicates() {
         let e = KeyringEntry(version: 1, key: Self.v1Public, source: "a", notBefore: nil, notAfter: nil, pinned: false)
         let f = KeyringEntry(version: 1, key: Self.v2Public, source: "b", notBefore: nil, notAfter: nil, pinned: false)
-        #expect(throws: KeyringError.self) { try Keyring(entries: [e, f]) }
+        #expect(throws: KeyringError(.duplicateVersion, file: "b", "duplicate key version 1 (also in a)")) { try Keyring(entries: [e, f]) }
     }
 
     @Test("key weakness: modulus floor and exponent rules")
@@ -327,7 +338,28 @@ struct KeyringTests {
         #expect(try RSAPublicKey(modulus: n, exponent: [0x01]).weakness(minimumBits: 2048) != nil)
         #expect(try RSAPublicKey(modulus: n, exponent: [0x01, 0x00, 0x00]).weakness(minimumBits: 2048) != nil)
         #expect(try RSAPublicKey(modulus: n, exponent: [0x03]).weakness(minimumBits: 2048) == nil)
-        #expect(throws: KeyError.self) { try RSAPublicKey(modulus: [0] + n, exponent: [1, 0, 1]) }
-        #expect(throws: KeyError.self) { try RSAPublicKey(modulus: n, exponent: []) }
+        #expect(throws: KeyError(.malformedKey, "JWK modulus is empty or has a leading zero byte")) { try RSAPublicKey(modulus: [0] + n, exponent: [1, 0, 1]) }
+        #expect(throws: KeyError(.malformedKey, "JWK exponent is empty or has a leading zero byte")) { try RSAPublicKey(modulus: n, exponent: []) }
+    }
+
+    @Test("error codes are stable strings that round-trip through init(rawValue:)")
+    func errorCodes() {
+        #expect(KeyringError.Code.allCases.map(\.rawValue) == ["keyring_not_found", "keyring_unreadable", "no_keys", "misnamed_key_file",
+                                                               "invalid_key_file", "invalid_jwks", "invalid_pins", "duplicate_version", "pin_mismatch"])
+        for c in KeyringError.Code.allCases { #expect(KeyringError.Code(rawValue: c.rawValue) == c) }
+        #expect(KeyError.Code.allCases.map(\.rawValue) == ["malformed_key", "unsupported_key_type", "signing_failed"])
+        for c in KeyError.Code.allCases { #expect(KeyError.Code(rawValue: c.rawValue) == c) }
+        #expect(KeyringError.Code(rawValue: "bad_signature") == nil)
+        #expect(KeyError.Code(rawValue: "") == nil)
+    }
+
+    @Test("an unreadable key file is keyring_unreadable, naming the file")
+    func unreadableKeyFile() throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Key files are read with a 1 MiB limit; a larger one is refused unread.
+        try write(String(repeating: "A", count: (1 << 20) + 1), to: dir.appendingPathComponent("v1.pem"))
+        let e = try #require(Self.loadError(dir))
+        #expect(e.code == .unreadable && e.file == dir.appendingPathComponent("v1.pem").path, "\(e)")
     }
 }

@@ -6,9 +6,23 @@
 public struct ExportError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A stable snake_case code (see docs/export-bundle.md).
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The stable snake_case code, e.g. `bundle_exists`.
         public let rawValue: String
         init(_ rawValue: String) { self.rawValue = rawValue }
         public var description: String { rawValue }
+
+        /// Parses a code from its snake_case spelling: an export code or, for a failure to
+        /// read the trail, an ``AuditError/Code``.
+        public init?(rawValue: String) {
+            guard Self.allCases.contains(where: { $0.rawValue == rawValue }) else { return nil }
+            self.rawValue = rawValue
+        }
+
+        /// Every code an export can produce: its own, then the trail's (``AuditError/Code/allCases``).
+        public static var allCases: [Code] {
+            [.bundleExists, .badOutput, .noCheckpoint, .missingKey, .keyVersionConflict, .writeFailed, .notABundle, .interrupted]
+                + AuditError.Code.allCases.filter { $0.rawValue != Code.noCheckpoint.rawValue }.map { Code($0.rawValue) }
+        }
 
         /// The output directory exists and is not empty (or is not a directory).
         public static let bundleExists = Code("bundle_exists")

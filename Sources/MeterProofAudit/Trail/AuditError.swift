@@ -19,8 +19,18 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
         }
         let backing: Backing
         init(_ b: Backing) { backing = b }
+        /// The stable snake_case code, e.g. `not_a_trail`.
         public var rawValue: String { backing.rawValue }
         public var description: String { backing.rawValue }
+
+        /// Parses a code from its snake_case spelling.
+        public init?(rawValue: String) {
+            guard let b = Backing(rawValue: rawValue) else { return nil }
+            backing = b
+        }
+
+        /// Every code a trail operation can produce.
+        public static var allCases: [Code] { Backing.allCases.map(Code.init) }
 
         /// The file is not a MeterProof trail (wrong `application_id`, or not SQLite at all).
         public static let notATrail = Code(.notATrail)
