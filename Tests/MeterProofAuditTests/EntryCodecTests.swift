@@ -6,7 +6,8 @@ import Testing
 /// The fast entry writer and checker must agree exactly with the general RFC 8785 route.
 @Suite("Entry codec fast paths")
 struct EntryCodecTests {
-    static let tricky = ["", "a", "quote \" back\\slash", "ctl \u{01}\u{08}\u{09}\u{0A}\u{0C}\u{0D}\u{1F}\u{7F}", "/slash", "é ü 中 😀", "\u{FB33}\u{10000}", "comma, inside", ",", "\"quoted, comma\""]
+    static let tricky = ["", "a", "quote \" back\\slash", "ctl \u{01}\u{08}\u{09}\u{0A}\u{0C}\u{0D}\u{1F}\u{7F}", "/slash", "é ü 中 😀", "\u{FB33}\u{10000}", "comma, inside", ",", "\"quoted, comma\"",
+                         "=1+1", "+x", "-", "@sum, a", "\t=tab", "\rcr", "'=already"]
 
     func randomEntry(_ rng: inout SystemRandomNumberGenerator, seq: UInt64) -> AuditEntry {
         func s() -> String? { Bool.random(using: &rng) ? nil : Self.tricky.randomElement(using: &rng)! + String(Int.random(in: 0...999, using: &rng)) }

@@ -328,6 +328,23 @@ import Testing
         #expect(String(decoding: EntryCSV.header, as: UTF8.self) == AuditEntry.fieldNames.joined(separator: ",") + "\r\n")
     }
 
+    @Test("a string a spreadsheet would evaluate gets an apostrophe; numbers, booleans and other strings do not")
+    func formulaGuard() throws {
+        var e = AuditEntry(rejected: .malformedInput, message: "=HYPERLINK(\"http://x\",\"y\")", source: .import,
+                           capture: CaptureOrigin(file: "+1.jsonl", line: 3, hash: "@ab", capturedAt: "-1"))
+        e.seq = 7
+        e.recordedAt = "2026-01-02T03:04:05.006Z"
+        e.nonce = "\tx,y"
+        e.productCode = "\rp"
+        e.token = "a=b"
+        e.issuedAt = -5
+        let row = String(decoding: EntryCSV.row(e), as: UTF8.self)
+        #expect(row == "unbound,'+1.jsonl,'@ab,3,'-1,-5,,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",\"'\tx,y\",rejected,\"'\rp\",,malformed_input,2026-01-02T03:04:05.006Z,7,import,a=b,\r\n")
+        let fields = try #require(EntryCSV.parseRecord(EntryCSV.row(e)))
+        #expect(fields == e.members.map { EntryCSV.fieldText($0.1) })
+        #expect(fields[0] == "unbound" && fields[1] == "'+1.jsonl" && fields[5] == "-5" && fields[16] == "a=b")
+    }
+
     @Test(arguments: ["\"open", "a\"b", "\"x\"y", "a\rb", "\"a\"\"", "a\nb"])
     func refusesNonRFC4180Records(_ raw: String) {
         #expect(EntryCSV.parseRecord(Array(raw.utf8)) == nil)

@@ -5,6 +5,11 @@
 /// - A field is quoted when it contains `,`, `"`, CR or LF, and `"` inside it is doubled.
 /// - `null` is an empty, unquoted field; the empty string is written `""` so the two stay apart.
 /// - Integers are plain decimal.
+/// - A string whose first character is `=`, `+`, `-`, `@`, TAB or CR gets an apostrophe `'`
+///   before it, so a spreadsheet shows it as text instead of evaluating it as a formula
+///   (entry strings carry capture-supplied text: nonces, product codes, raw lines). Integers,
+///   booleans and null are never prefixed. Such a field does not read back to the entry's exact
+///   string: `entries.jsonl` is the evidence, the CSV is for reading.
 ///
 /// The rendering is a function of the entry, so a verifier can rebuild each row from
 /// `entries.jsonl` and compare.
@@ -39,14 +44,25 @@ public enum EntryCSV {
             let u = s.utf8
             @inline(__always) func special(_ b: UInt8) -> Bool { b == 0x2C || b == 0x22 || b == 0x0D || b == 0x0A }
             let needsQuotes = u.isEmpty || (u.withContiguousStorageIfAvailable { $0.contains(where: special) } ?? u.contains(where: special))
-            guard needsQuotes else { out.append(contentsOf: u); return }
+            let guarded = u.first.map(startsFormula) ?? false
+            guard needsQuotes else {
+                if guarded { out.append(UInt8(ascii: "'")) }
+                out.append(contentsOf: u)
+                return
+            }
             out.append(0x22)
+            if guarded { out.append(UInt8(ascii: "'")) }
             for b in u {
                 if b == 0x22 { out.append(0x22) }
                 out.append(b)
             }
             out.append(0x22)
         }
+    }
+
+    /// `=`, `+`, `-`, `@`, TAB, CR: a first character a spreadsheet may take for a formula.
+    @inline(__always) static func startsFormula(_ b: UInt8) -> Bool {
+        b == 0x3D || b == 0x2B || b == 0x2D || b == 0x40 || b == 0x09 || b == 0x0D
     }
 
     /// One field as read back: `nil` for an empty unquoted field (null), else its text.
@@ -92,13 +108,13 @@ public enum EntryCSV {
         }
     }
 
-    /// The field text an entry value renders to (`nil` for null).
+    /// The field text an entry value renders to (`nil` for null), formula guard included.
     public static func fieldText(_ value: EntryValue) -> Field {
         switch value {
         case .null: return nil
         case .int(let v): return String(v)
         case .bool(let b): return b ? "true" : "false"
-        case .string(let s): return s
+        case .string(let s): return s.utf8.first.map(startsFormula) == true ? "'" + s : s
         }
     }
 }

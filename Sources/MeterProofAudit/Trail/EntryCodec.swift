@@ -324,8 +324,9 @@ extension AuditEntry {
         if case .string = v[Field.token] { out.hasToken = true }
 
         // The CSV row: integers and escape-free strings are copied as they stand (canonical JSON
-        // escapes `"` and control characters, so only a comma forces quotes); strings with
-        // escapes are decoded and rendered like any other value.
+        // escapes `"` and control characters, so only a comma forces quotes, and TAB and CR
+        // cannot come first), after the formula guard's apostrophe where one is due; strings
+        // with escapes are decoded and rendered like any other value.
         for (i, value) in v.enumerated() {
             if i > 0 { row.append(UInt8(ascii: ",")) }
             switch value {
@@ -337,12 +338,12 @@ extension AuditEntry {
                 if has(0x5C, content) {
                     guard let s = decodeString(bytes, r) else { failed = true; break }
                     EntryCSV.appendField(.string(s), to: &row)
-                } else if content.isEmpty || has(UInt8(ascii: ","), content) {
-                    row.append(0x22)
-                    row.append(contentsOf: content)
-                    row.append(0x22)
                 } else {
+                    let quoted = content.isEmpty || has(UInt8(ascii: ","), content)
+                    if quoted { row.append(0x22) }
+                    if let first = content.first, EntryCSV.startsFormula(first) { row.append(UInt8(ascii: "'")) }
                     row.append(contentsOf: content)
+                    if quoted { row.append(0x22) }
                 }
             }
         }
