@@ -108,7 +108,7 @@ extension MeterProofCommand.Audit {
 
         func run() throws {
             let vkey = try withTrail { () throws -> String in
-                try initTrail(db: db, signingKey: signingKey, origin: origin)
+                try withCreationLock(for: db) { try initTrail(db: db, signingKey: signingKey, origin: origin) }
             }
             writeOut("created \(db); log signer key written to \(signingKey) (keep it secret)\n\(vkey)\n")
         }
@@ -245,7 +245,13 @@ extension MeterProofCommand.Audit {
     }
 }
 
-/// Creates a trail and its key file; on failure, neither is left behind.
+/// Creates a trail and its key file; on failure, neither is left behind. Call it inside
+/// ``withCreationLock(for:_:)``.
+///
+/// The key is written under a temporary name first, the trail is created, and only then is
+/// the key linked into place: a crash before the trail exists leaves no key under its final
+/// name (a re-run starts clean), and one after leaves the trail with its key beside it under
+/// the temporary `.creating-` name.
 func initTrail(db: String, signingKey: String, origin: String?) throws -> String {
     if FileSystem.exists(db) { throw AuditError(.alreadyExists, "\(db) already exists; refusing to overwrite it") }
     if FileSystem.exists(signingKey) { throw AuditError(.alreadyExists, "\(signingKey) already exists; refusing to overwrite a key file") }
@@ -261,10 +267,38 @@ func initTrail(db: String, signingKey: String, origin: String?) throws -> String
         let shown = name.count > 80 ? String(name.prefix(80)) + "…" : name
         throw AuditError(.badInput, "cannot create a log key named \(shown): \(error)")
     }
-    try LogKeyFile.write(signer, to: signingKey)
+    let staged = try LogKeyFile.stage(signer, for: signingKey)
     do { try AuditTrail.create(path: db, signer: signer) } catch {
-        unlink(signingKey)
+        unlink(staged)
         throw error
     }
+    do { try LogKeyFile.publish(staged, to: signingKey) } catch {
+        // Only another program can have made the key file meanwhile (MeterProof creates under
+        // the lock). The trail is made and may already be in use: keep it, and say where its key is.
+        throw AuditError(error.code, "\(db) was created, but its log key could not be put in place: \(error.reason). Its key is in \(staged): move it to a safe place and pass it as --signing-key")
+    }
     return signer.verifier.vkey
+}
+
+/// Runs `body` holding an exclusive lock (`flock`) on the directory that will hold `db`, so
+/// MeterProof processes creating a trail there take turns: `audit init`, and the first use of
+/// `audit import`, which creates the trail and its key when they are absent. Waits up to 10 s
+/// for the lock (then `locked`). Without a lock (a file system that refuses `flock`) it runs
+/// `body` anyway; creation itself never overwrites.
+func withCreationLock<T>(for db: String, _ body: () throws -> T) throws -> T {
+    let fd = open(FileSystem.dirname(db), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    // A missing directory: `body` reports it.
+    guard fd >= 0 else { return try body() }
+    defer { close(fd) }
+    var waited = 0
+    while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        guard errno == EWOULDBLOCK || errno == EINTR else { return try body() }
+        if waited >= 10_000 {
+            throw AuditError(.locked, "another MeterProof process has been creating a trail in \(FileSystem.dirname(db)) for 10 s; try again")
+        }
+        usleep(10_000)
+        waited += 10
+    }
+    defer { _ = flock(fd, LOCK_UN) }
+    return try body()
 }

@@ -74,14 +74,31 @@ extension MeterProofCommand.Audit {
             }
             let keyPath = signingKey ?? FileSystem.join(FileSystem.dirname(db), Defaults.logKey)
             if !FileSystem.exists(db) {
-                try withTrail {
-                    if FileSystem.exists(keyPath) {
-                        try AuditTrail.create(path: db, signer: LogKeyFile.read(keyPath))
-                    } else {
-                        _ = try initTrail(db: db, signingKey: keyPath, origin: nil)
+                // Under the lock, imports starting at once into a new trail create it once; the
+                // others import into it.
+                let created = try withTrail {
+                    try withCreationLock(for: db) { () throws -> Bool in
+                        if FileSystem.exists(db) { return false }
+                        if FileSystem.exists(keyPath) {
+                            // One key and origin must never sign two histories: the default key
+                            // beside a missing trail most likely signed another trail's
+                            // checkpoints. A key named with --signing-key is the user's choice.
+                            guard signingKey != nil else {
+                                throw AuditError(.alreadyExists, "\(keyPath) exists but \(db) does not: that key signs the checkpoints of a trail that was there (or of another trail in this directory), and one log key must never sign two histories. To start a new trail, move the old key away first; to create this trail with that key after all, name it with --signing-key")
+                            }
+                            do { try AuditTrail.create(path: db, signer: LogKeyFile.read(keyPath)) } catch let e as AuditError where e.code == .alreadyExists && FileSystem.exists(db) {
+                                return false
+                            }
+                        } else {
+                            do { _ = try initTrail(db: db, signingKey: keyPath, origin: nil) } catch let e as AuditError where e.code == .alreadyExists && FileSystem.exists(db) {
+                                // A program that does not take the lock (the library) created it.
+                                return false
+                            }
+                        }
+                        return true
                     }
                 }
-                printError("created trail \(db) with log key \(keyPath)")
+                if created { printError("created trail \(db) with log key \(keyPath)") }
             }
             var policy = VerificationPolicy.strict
             freshness.apply(to: &policy)
@@ -110,7 +127,7 @@ extension MeterProofCommand.Audit {
             summary.treeSize = checkpoint.flatMap { try? Checkpoint(parsing: $0.text).size } ?? summary.treeSize
             switch format {
             case .json: writeOut(JSONText.serialize(.object(summary.json(db: db, checkpoint: checkpoint))) + "\n")
-            case .text: writeOut(summary.text(db: db, checkpoint: checkpoint))
+            case .text: writeOut(summary.text(db: db, checkpoint: checkpoint, keyPath: checkpointError == nil ? nil : keyPath))
             }
             if let checkpointError { throw fail(AuditError(checkpointError.code, "the import is committed, but no checkpoint was signed: \(checkpointError.reason)")) }
             if summary.interrupted { throw ExitCode(Exit.interrupted) }
@@ -133,7 +150,8 @@ extension ImportSummary {
         ])
     }
 
-    func text(db: String, checkpoint: SignedNote?) -> String {
+    /// `failedKey`: the key a checkpoint could not be signed with (the error follows on stderr).
+    func text(db: String, checkpoint: SignedNote?, keyPath failedKey: String? = nil) -> String {
         var out = interrupted ? "import INTERRUPTED (everything below is committed; run the same command again to finish)\n" : "import complete\n"
         out += "  trail:       \(db) (\(treeSize) entries)\n"
         out += "  lines:       \(lines) (\(blankLines) blank)\n"
@@ -147,7 +165,13 @@ extension ImportSummary {
         }
         let rate = Double(recorded + duplicates) / max(seconds, 1e-6)
         out += "  time:        \(decimal(seconds, 2)) s (\(Int(rate)) captures/s)\n"
-        if let checkpoint { out += "checkpoint:\n" + checkpoint.serialized } else { out += "no log key available: no checkpoint signed\n" }
+        if let checkpoint {
+            out += "checkpoint:\n" + checkpoint.serialized
+        } else if let failedKey {
+            out += "no checkpoint signed with \(failedKey) (the error follows)\n"
+        } else {
+            out += "no log key available: no checkpoint signed\n"
+        }
         return out
     }
 }

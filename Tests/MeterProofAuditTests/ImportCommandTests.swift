@@ -118,6 +118,10 @@ import Glibc
         let w = try #require(try JSONSerialization.jsonObject(with: Data(wrong.stdout.utf8)) as? [String: Any])
         #expect(w["checkpoint"] is NSNull && w["recorded"] as? Int == 5 && w["treeSize"] as? Int == 5)
         #expect(try AuditTrail(path: other, readOnly: true).size() == 5)
+        // The text summary names the key that failed instead of claiming there was none.
+        let wrongText = try TrailRun.cli(["audit", "import", "--db", other, "--keys", TrailPaths.testKeys, captures])
+        #expect(wrongText.status == 2 && wrongText.stdout.hasSuffix("no checkpoint signed with \(s.path("meterproof-log.key")) (the error follows)\n"),
+                "\(wrongText.stdout)")
 
         // Without a log key: committed, no checkpoint, exit 0.
         let sub = s.path("nokey")
@@ -136,8 +140,9 @@ import Glibc
         let s = try TrailScratch("import-fresh")
         let captures = try Self.smallFile(s)
         for (args, stale) in [(["--no-freshness"], 0), (["--max-age", "7200"], 0), (["--max-age", "600"], 1)] {
-            let db = s.path("t-\(args.joined()).sqlite")
-            let r = try TrailRun.cli(["audit", "import", "--db", db, "--keys", TrailPaths.testKeys, "--format", "json"] + args + [captures])
+            // A trail each, each with its own log key.
+            let db = s.path("t-\(args.joined()).sqlite"), key = s.path("t-\(args.joined()).key")
+            let r = try TrailRun.cli(["audit", "import", "--db", db, "--signing-key", key, "--keys", TrailPaths.testKeys, "--format", "json"] + args + [captures])
             #expect(r.status == 0, "\(args): \(r.stderr)")
             let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
             #expect((j["reasons"] as? [String: Int])?["token_stale"] ?? 0 == stale, "\(args)")

@@ -63,6 +63,7 @@ public final class AuditTrail {
         if access(path, F_OK) == 0 {
             throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite it")
         }
+        try refuseLeftoverSideFiles(path)
         // SQLite would say only that it cannot open the file.
         let dir = AtomicFile.split(path).dir
         guard FileSystem.kind(dir) == .directory else {
@@ -101,6 +102,11 @@ public final class AuditTrail {
             removeDatabaseFiles(tmp)
             throw AuditError(.storage, "creating \(path): \(error)")
         }
+        // Again just before the link: the window left is the link itself.
+        do { try refuseLeftoverSideFiles(path) } catch {
+            removeDatabaseFiles(tmp)
+            throw error
+        }
         // link() fails with EEXIST instead of replacing: the no-overwrite promise holds even against a race.
         if link(tmp, path) != 0 {
             let err = errno
@@ -111,6 +117,17 @@ public final class AuditTrail {
         }
         removeDatabaseFiles(tmp)
         return try AuditTrail(path: path)
+    }
+
+    /// SQLite pairs `<path>-wal` (and `-shm`, `-journal`) with whatever file has the name: a
+    /// leftover of a trail that was deleted while its side files stayed would be replayed into
+    /// a new trail, which would then hold another log's entries, or be corrupt.
+    static func refuseLeftoverSideFiles(_ path: String) throws(AuditError) {
+        for side in ["-wal", "-journal", "-shm"] where access(path + side, F_OK) == 0 {
+            // Another process may have just created the trail (and opened it).
+            if access(path, F_OK) == 0 { throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite it") }
+            throw AuditError(.alreadyExists, "\(path + side) exists, left over from a trail that was at \(path): SQLite would replay it into the new trail. Delete it (and \(path)'s other -wal, -shm and -journal files) if that trail is meant to be gone, or put the trail back beside it")
+        }
     }
 
     static func removeDatabaseFiles(_ p: String) {

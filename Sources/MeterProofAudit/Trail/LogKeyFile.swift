@@ -7,13 +7,24 @@ import MeterProof
 
 /// Reading and writing the log signer key file (C2SP `PRIVATE+KEY+<name>+<id>+<base64>` text).
 public enum LogKeyFile {
-    /// Writes `signer` to `path` with mode 0600, refusing to replace an existing file
-    /// (`O_CREAT | O_EXCL`). A partial write removes the file.
+    /// Writes `signer` to `path` with mode 0600, refusing to replace an existing file. The key
+    /// is written and synced under a temporary name beside `path`, then linked into place, so
+    /// `path` never holds a partial key, even after a crash.
     public static func write(_ signer: NoteSigner, to path: String) throws(AuditError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let staged = try stage(signer, for: path)
+        try publish(staged, to: path)
+    }
+
+    /// Writes `signer` to a new temporary file beside `path` (mode 0600, synced) and returns
+    /// its name; ``publish(_:to:)`` links it into place. `audit init` stages the key, creates the
+    /// trail, then publishes the key: a crash in between leaves no half-made pair under the
+    /// final names.
+    package static func stage(_ signer: NoteSigner, for path: String) throws(AuditError) -> String {
+        if access(path, F_OK) == 0 { throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite a key file") }
+        let tmp = path + ".creating-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0 {
             let err = errno
-            if err == EEXIST { throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite a key file") }
             if err == EROFS || err == EACCES { throw AuditError(.readOnly, "cannot write \(path): \(String(cString: strerror(err)))") }
             // A path through a directory that is not there is the caller's mistake, not storage.
             if err == ENOENT || err == ENOTDIR { throw AuditError(.badInput, "cannot write \(path): directory \(AtomicFile.split(path).dir) does not exist") }
@@ -25,10 +36,26 @@ public enum LogKeyFile {
         if failure == 0 && fsync(fd) != 0 { failure = errno }
         close(fd)
         if failure != 0 {
-            unlink(path)
-            if failure == ENOSPC { throw AuditError(.diskFull, "writing \(path): the disk is full") }
+            unlink(tmp)
+            if failure == ENOSPC || failure == EFBIG { throw AuditError(.diskFull, "writing \(path): \(String(cString: strerror(failure)))") }
             throw AuditError(.storage, "writing \(path): \(String(cString: strerror(failure)))")
         }
+        return tmp
+    }
+
+    /// Links a key file made by ``stage(_:for:)`` into place at `path` and removes the
+    /// temporary name. `link` fails instead of replacing, so an existing `path` is never overwritten.
+    package static func publish(_ staged: String, to path: String) throws(AuditError) {
+        defer { unlink(staged) }
+        if link(staged, path) != 0 {
+            let err = errno
+            if err == EEXIST { throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite a key file") }
+            if err == EROFS || err == EACCES || err == EPERM { throw AuditError(.readOnly, "cannot write \(path): \(String(cString: strerror(err)))") }
+            throw AuditError(.storage, "cannot write \(path): \(String(cString: strerror(err)))")
+        }
+        // The new name must survive a power cut along with the trail that depends on it.
+        let dir = open(AtomicFile.split(path).dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 { _ = fsync(dir); close(dir) }
     }
 
     /// Reads a signer key file.

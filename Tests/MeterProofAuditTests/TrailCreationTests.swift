@@ -1,0 +1,130 @@
+import Foundation
+import MeterProof
+import Testing
+@testable import MeterProofAudit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Creating a trail and its log key: races between processes, leftovers of an earlier trail,
+/// and a key that belongs to another trail.
+@Suite struct TrailCreationTests {
+    static func names(_ s: TrailScratch) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: s.dir).sorted()
+    }
+
+    @Test("imports that start at once into a new trail create it once, keep its key, and all succeed")
+    func concurrentFirstImports() throws {
+        // Each import used to create its own key and trail; the loser of the race removed the
+        // key file the winner's trail was made with, so the trail could never sign again.
+        for round in 0..<4 {
+            let s = try TrailScratch("create-race-\(round)")
+            let captures = try ImportCommandTests.smallFile(s)
+            let children = try (0..<4).map { _ in
+                try TrailRun.start(TrailPaths.cli!, ["audit", "import", "--keys", TrailPaths.testKeys, "--no-progress", "--format", "json", captures], cwd: s.dir)
+            }
+            let results = try children.map { try $0.finish() }
+            for r in results { #expect(r.status == 0, "round \(round): \(r.stderr)") }
+            // Exactly one says it created the trail.
+            #expect(results.filter { $0.stderr.contains("created trail meterproof.sqlite") }.count == 1, "\(results.map(\.stderr))")
+            let db = s.path("meterproof.sqlite"), key = s.path("meterproof-log.key")
+            let trail = try AuditTrail(path: db, readOnly: true)
+            #expect(try LogKeyFile.read(key).verifier == trail.verifier)
+            #expect(try trail.size() == 5)
+            // Every process signed with the trail's key, and no temporary file is left.
+            #expect(results.allSatisfy { $0.stdout.contains("\"checkpoint\":\"meterproof.local/") }, "\(results.map(\.stdout))")
+            let left = try Self.names(s)
+            #expect(left.filter { $0.contains(".creating-") }.isEmpty, "\(left)")
+        }
+    }
+
+    @Test("a default log key without its trail is refused: one key must never sign two histories")
+    func defaultKeyOfAnotherTrailIsRefused() throws {
+        let s = try TrailScratch("create-shared-key")
+        let captures = try ImportCommandTests.smallFile(s)
+        let a = try TrailRun.cli(["audit", "import", "--db", "a.sqlite", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir)
+        #expect(a.status == 0, "\(a.stderr)")
+        let b = try TrailRun.cli(["audit", "import", "--db", "b.sqlite", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir)
+        #expect(b.status == 2)
+        #expect(b.stderr == "meterproof: already_exists: ./meterproof-log.key exists but b.sqlite does not: that key signs the checkpoints of a trail that was there (or of another trail in this directory), and one log key must never sign two histories. To start a new trail, move the old key away first; to create this trail with that key after all, name it with --signing-key\n")
+        #expect(!FileManager.default.fileExists(atPath: s.path("b.sqlite")))
+        // Named explicitly, the key is the user's choice.
+        let c = try TrailRun.cli(["audit", "import", "--db", "c.sqlite", "--signing-key", "meterproof-log.key", "--keys", TrailPaths.testKeys,
+                                  "--no-progress", captures], cwd: s.dir)
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(try AuditTrail(path: s.path("c.sqlite"), readOnly: true).verifier == AuditTrail(path: s.path("a.sqlite"), readOnly: true).verifier)
+    }
+
+    @Test("leftover -wal, -shm or -journal files of a deleted trail stop a new one at that path", arguments: ["-wal", "-shm", "-journal"])
+    func leftoverSideFiles(side: String) throws {
+        // SQLite replays a -wal into whatever file has the name: the new trail held the old
+        // log's entries, under the new log's key, and `audit verify` called it intact.
+        let s = try TrailScratch("create-leftover")
+        let db = s.path("t.sqlite")
+        _ = try s.write("t.sqlite" + side, Array("old frames".utf8))
+        let signer = try NoteSigner.generate(name: "example.com/leftover")
+        #expect(throws: AuditError(.alreadyExists, "\(db + side) exists, left over from a trail that was at \(db): SQLite would replay it into the new trail. Delete it (and \(db)'s other -wal, -shm and -journal files) if that trail is meant to be gone, or put the trail back beside it")) {
+            try AuditTrail.create(path: db, signer: signer)
+        }
+        #expect(try Self.names(s) == ["t.sqlite" + side])
+        // `audit init` says the same and leaves no key behind.
+        let r = try TrailRun.cli(["audit", "init", "--db", "t.sqlite", "--signing-key", "k"], cwd: s.dir)
+        #expect(r.status == 2 && r.stderr.hasPrefix("meterproof: already_exists: t.sqlite\(side) exists, left over from a trail"), "\(r.stderr)")
+        #expect(try Self.names(s) == ["t.sqlite" + side])
+        // Gone, the trail can be made.
+        unlink(db + side)
+        #expect(try AuditTrail.create(path: db, signer: signer).size() == 0)
+    }
+
+    @Test("openOrCreate still opens a trail another process made, whose -wal exists by then")
+    func openOrCreateAfterAnotherCreated() throws {
+        let s = try TrailScratch("create-open")
+        let signer = try NoteSigner.generate(name: "example.com/open")
+        let first = try AuditTrail.openOrCreate(path: s.path("t.sqlite"), logKey: signer.verifier)
+        _ = try first.record(AuditEntry(rejected: .malformedInput, message: "x", source: .live, capture: nil))
+        #expect(FileManager.default.fileExists(atPath: s.path("t.sqlite-wal")))
+        #expect(try AuditTrail.openOrCreate(path: s.path("t.sqlite"), logKey: signer.verifier).size() == 1)
+    }
+
+    @Test("the log key file appears whole or not at all, and audit init leaves no temporary file")
+    func keyFileIsStagedThenLinked() throws {
+        let s = try TrailScratch("create-key")
+        let signer = try NoteSigner.generate(name: "example.com/key")
+        let staged = try LogKeyFile.stage(signer, for: s.path("log.key"))
+        #expect(!FileManager.default.fileExists(atPath: s.path("log.key")))
+        #expect(staged.hasPrefix(s.path("log.key.creating-")))
+        try LogKeyFile.publish(staged, to: s.path("log.key"))
+        #expect(try Self.names(s) == ["log.key"])
+        #expect(try LogKeyFile.read(s.path("log.key")).verifier == signer.verifier)
+        #expect(ImportCommandTests.mode(s.path("log.key")) == 0o600)
+        // Publishing never replaces.
+        let other = try LogKeyFile.stage(try NoteSigner.generate(name: "example.com/other"), for: s.path("second.key"))
+        #expect(throws: AuditError(.alreadyExists, "\(s.path("log.key")) already exists; refusing to overwrite a key file")) {
+            try LogKeyFile.publish(other, to: s.path("log.key"))
+        }
+        #expect(try Self.names(s) == ["log.key"])
+        #expect(try LogKeyFile.read(s.path("log.key")).verifier == signer.verifier)
+
+        let r = try TrailRun.cli(["audit", "init", "--db", "t.sqlite", "--signing-key", "t.key"], cwd: s.dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try Self.names(s) == ["log.key", "t.key", "t.sqlite"])
+    }
+
+    @Test("past a file-size limit, report fails with storage_error and leaves nothing (SIGXFSZ is ignored)")
+    func fileSizeLimit() throws {
+        let s = try TrailScratch("create-xfsz")
+        let captures = try ImportCommandTests.smallFile(s)
+        let cli = try #require(TrailPaths.cli)
+        let imp = try TrailRun.cli(["audit", "import", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir)
+        #expect(imp.status == 0, "\(imp.stderr)")
+        let before = try Self.names(s)
+        // 1 block of 512 bytes: the report is larger. The kernel used to kill the process.
+        let r = try TrailRun.program("/bin/sh", ["-c", "ulimit -f 1; exec \"$0\" report --out report.html", cli], cwd: s.dir)
+        #expect(r.status == 5, "\(r.status) \(r.stderr)")
+        #expect(r.stderr == "meterproof: storage_error: writing report.html: File too large\n")
+        // Nothing but the trail's own side files, which a reader leaves (see docs/cli.md).
+        let after = try Self.names(s).filter { !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
+        #expect(after == before, "\(after)")
+    }
+}
