@@ -22,8 +22,10 @@ public struct Inspection: Sendable {
     public let signatureValid: Bool
     /// Why the signature is not valid (or could not be checked).
     public let error: VerificationError?
-    /// The response's `PublicKeyRotationTimestamp`, if any.
+    /// The response's `PublicKeyRotationTimestamp`, if any, when readable as a time.
     public let rotationTimestamp: Int64?
+    /// The response's `PublicKeyRotationTimestamp` as written, if present and not `null`.
+    public let rotationTimestampText: String?
 }
 
 extension Verifier {
@@ -33,13 +35,14 @@ extension Verifier {
         let response: RegisterUsageResponse
         do { response = try RegisterUsageResponse(parsing: input) } catch {
             return Inspection(token: nil, header: nil, payloadText: nil, payload: nil, claims: nil, claimsError: nil,
-                              keyVersion: keyVersion, keyFingerprint: nil, signatureValid: false, error: error, rotationTimestamp: nil)
+                              keyVersion: keyVersion, keyFingerprint: nil, signatureValid: false, error: error, rotationTimestamp: nil,
+                              rotationTimestampText: nil)
         }
         let jws: CompactJWS
         do { jws = try CompactJWS(response.token) } catch {
             return Inspection(token: response.token, header: nil, payloadText: nil, payload: nil, claims: nil, claimsError: nil,
                               keyVersion: keyVersion, keyFingerprint: nil, signatureValid: false, error: error,
-                              rotationTimestamp: response.rotationTimestamp)
+                              rotationTimestamp: response.rotationTimestamp, rotationTimestampText: response.rotationTimestampText)
         }
         let header = (try? StrictJSON.parse(jws.header, limits: JSONLimits(maxBytes: TokenLimits.maxTokenBytes, maxDepth: 8)))?.objectValue
         let payloadText = String(validating: jws.payload, as: UTF8.self)
@@ -64,6 +67,7 @@ extension Verifier {
         }
         return Inspection(token: response.token, header: header, payloadText: payloadText, payload: payloadObject, claims: claims,
                           claimsError: claimsError, keyVersion: version, keyFingerprint: fingerprint,
-                          signatureValid: sigError == nil, error: sigError, rotationTimestamp: response.rotationTimestamp)
+                          signatureValid: sigError == nil, error: sigError, rotationTimestamp: response.rotationTimestamp,
+                          rotationTimestampText: response.rotationTimestampText)
     }
 }

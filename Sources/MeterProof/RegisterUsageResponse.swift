@@ -7,9 +7,11 @@
 public struct RegisterUsageResponse: Sendable {
     /// The compact JWS.
     public let token: String
-    /// `PublicKeyRotationTimestamp` in seconds since the epoch, when present and non-null.
+    /// `PublicKeyRotationTimestamp` in seconds since the epoch, when present, non-null and
+    /// readable as a time (see ``rotationTimestampText`` for the value as written).
     public let rotationTimestamp: Int64?
-    /// `PublicKeyRotationTimestamp` as written (number or string), for reports.
+    /// `PublicKeyRotationTimestamp` as written (number or string), for reports; set whenever
+    /// the member is present and not `null`, even when it is not a time MeterProof can read.
     public let rotationTimestampText: String?
 
     public init(token: String, rotationTimestamp: Int64? = nil) {
@@ -138,24 +140,30 @@ public struct RegisterUsageResponse: Sendable {
         guard rtUpper == nil || rtLower == nil else {
             throw VerificationError(.malformedInput, "response carries both spellings of PublicKeyRotationTimestamp")
         }
-        let (ts, text) = try rotationTimestamp(rtUpper ?? rtLower, context: "response")
+        // Outside the signature and only ever a warning: a value MeterProof cannot read as a time
+        // must not turn a genuine entitlement into a refusal. It is kept as written.
+        let (ts, text) = try rotationTimestamp(rtUpper ?? rtLower, context: "response", unreadableIsText: true)
         return RegisterUsageResponse(token: token, rotationTimestamp: ts, rotationTimestampText: text)
     }
 
-    /// Interprets a `PublicKeyRotationTimestamp` value: absent/null, epoch seconds, or an ISO-8601 string.
-    static func rotationTimestamp(_ v: JSONValue?, context: String) throws(VerificationError) -> (Int64?, String?) {
+    /// Interprets a `PublicKeyRotationTimestamp` value: absent/null, an epoch time as a JSON
+    /// number (seconds below 10^12; milliseconds from 10^12 to below 10^15, as Java's `Date`
+    /// serialises), or an ISO-8601 string. With `unreadableIsText`, a string or number that
+    /// is none of these comes back as text alone (`nil` seconds) instead of an error; a value
+    /// of another JSON type is always `malformed_input`.
+    static func rotationTimestamp(_ v: JSONValue?, context: String, unreadableIsText: Bool = false) throws(VerificationError) -> (Int64?, String?) {
         switch v {
         case nil, .null?: return (nil, nil)
         case .number(let n)?:
-            guard let d = n.double, d.isFinite, d >= 0, d < 1e12 else {
-                throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp \(n.text) is not a usable epoch time")
+            if let d = n.double, d.isFinite, d >= 0, d < 1e15 {
+                return (d < 1e12 ? Int64(d) : Int64((d / 1000).rounded(.down)), n.text)
             }
-            return (Int64(d), n.text)
+            if unreadableIsText { return (nil, n.text) }
+            throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp \(n.text) is not a usable epoch time")
         case .string(let s)?:
-            guard let t = RFC3339.parseSeconds(s) else {
-                throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp \"\(s)\" is not an ISO-8601 time")
-            }
-            return (t, s)
+            if let t = RFC3339.parseSeconds(s) { return (t, s) }
+            if unreadableIsText { return (nil, s) }
+            throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp \"\(s)\" is not an ISO-8601 time")
         case let other?:
             throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp is \(other.typeNameWithArticle)")
         }

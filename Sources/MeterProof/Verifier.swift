@@ -222,6 +222,8 @@ public struct Verifier: Sendable {
 
         if let t = response.rotationTimestamp {
             state.warnings.append(.keyRotationDue("response PublicKeyRotationTimestamp \(response.rotationTimestampText ?? String(t)) says key version \(version) is being retired"))
+        } else if let text = response.rotationTimestampText {
+            state.warnings.append(.keyRotationDue("response PublicKeyRotationTimestamp \(JSONText.quoted(text)) (not a time MeterProof can read) says key version \(version) is being retired"))
         }
         if let t = claims.rotationTimestamp {
             state.warnings.append(.keyRotationDue("payload PublicKeyRotationTimestamp \(t) says key version \(version) is being retired"))

@@ -64,7 +64,11 @@ extension MeterProofCommand {
                 else if i.token != nil && i.error?.code != .malformedToken && i.error?.code != .tokenTooLarge { lines.append("payload: not UTF-8") }
                 if let ce = i.claimsError { lines.append("claims problem: \(ce.code.rawValue): \(oneLine(ce.reason))") }
                 if let c = i.claims, let iat = c.issuedAt { lines.append("issued at: \(RFC3339.format(seconds: iat))") }
-                if let rt = i.rotationTimestamp { lines.append("PublicKeyRotationTimestamp: \(RFC3339.format(seconds: rt))") }
+                if let rt = i.rotationTimestamp {
+                    lines.append("PublicKeyRotationTimestamp: \(RFC3339.format(seconds: rt))")
+                } else if let text = i.rotationTimestampText {
+                    lines.append("PublicKeyRotationTimestamp: " + oneLine(JSONText.quoted(text)) + " (not a time MeterProof can read)")
+                }
                 writeOut(lines.joined(separator: "\n") + "\n")
             }
             if !i.signatureValid { throw ExitCode(Exit.rejected) }

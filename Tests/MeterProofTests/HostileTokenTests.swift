@@ -119,6 +119,16 @@ enum HostileTable {
             JWS.response(try JWS.token(payload: claims(extra: [#""PublicKeyRotationTimestamp":"2026-01-01T00:00:00Z""#])), rotation: "1767225600")
         },
         .accept("keyring entry past its notAfter", warnings: ["key_rotation_due"], keyring: .notAfterPast) { try JWS.token() },
+        // The response's timestamp is outside the signature and only ever a warning: a value
+        // that is not a readable time must not refuse a genuine token.
+        .accept("PublicKeyRotationTimestamp in epoch milliseconds (Java's Date)", warnings: ["key_rotation_due"]) {
+            JWS.response(try JWS.token(), rotation: "1767225600000")
+        },
+        .accept("PublicKeyRotationTimestamp not a time", warnings: ["key_rotation_due"]) { JWS.response(try JWS.token(), rotation: #""next tuesday""#) },
+        .accept("PublicKeyRotationTimestamp without a zone (.NET)", warnings: ["key_rotation_due"]) {
+            JWS.response(try JWS.token(), rotation: #""2026-01-01T00:00:00""#)
+        },
+        .accept("PublicKeyRotationTimestamp negative", warnings: ["key_rotation_due"]) { JWS.response(try JWS.token(), rotation: "-1") },
 
         // Algorithm confusion.
         .reject("alg none with a signature segment", .unsupportedAlgorithm) { try JWS.token(header: #"{"alg":"none","typ":"JWT"}"#) },
@@ -361,8 +371,6 @@ enum HostileTable {
         },
         .reject("Signature as a number", .malformedInput) { #"{"Signature":1}"# },
         .reject("PublicKeyRotationTimestamp true", .malformedInput) { JWS.response(try JWS.token(), rotation: "true") },
-        .reject("PublicKeyRotationTimestamp not a time", .malformedInput) { JWS.response(try JWS.token(), rotation: #""next tuesday""#) },
-        .reject("PublicKeyRotationTimestamp negative", .malformedInput) { JWS.response(try JWS.token(), rotation: "-1") },
         .reject("response JSON with trailing garbage", .malformedInput) { JWS.response(try JWS.token()) + "}" },
         // A leading '[' is not routed to the JSON reader: the input is read as a (malformed) bare token.
         .reject("JSON array input", .malformedToken) { #"["\#(try JWS.token())"]"# },
@@ -417,6 +425,34 @@ struct HostileTokenTests {
         #expect(reason(JWS.response(try JWS.token(), rotation: "[]")) == "response PublicKeyRotationTimestamp is an array")
         #expect(reason(JWS.response(try JWS.token(), rotation: "{}")) == "response PublicKeyRotationTimestamp is an object")
         #expect(reason(JWS.response(try JWS.token(), rotation: "false")) == "response PublicKeyRotationTimestamp is a boolean")
+    }
+
+    @Test("a response PublicKeyRotationTimestamp is read as seconds, as milliseconds from 10^12, or kept as written")
+    func rotationTimestampForms() throws {
+        func read(_ rotation: String) throws -> (Int64?, String?, [String]) {
+            let input = Array(JWS.response(try JWS.token(), rotation: rotation).utf8)
+            let r = try RegisterUsageResponse(parsing: input)
+            let v = Verifier(keyring: TestKeys.keyring).verify(input, expecting: Fixture.request, now: Fixture.now)
+            #expect(v.isAccepted, "\(rotation): \(String(describing: v.error))")
+            return (r.rotationTimestamp, r.rotationTimestampText, v.warnings.map(\.message))
+        }
+        let secs = try read("1767225600")
+        #expect(secs.0 == 1_767_225_600 && secs.1 == "1767225600")
+        #expect(secs.2 == ["response PublicKeyRotationTimestamp 1767225600 says key version 1 is being retired"])
+        let millis = try read("1767225600123")
+        #expect(millis.0 == 1_767_225_600 && millis.1 == "1767225600123")
+        let odd = try read(#""2026-01-01 00:00:00 UTC""#)
+        #expect(odd.0 == nil && odd.1 == "2026-01-01 00:00:00 UTC")
+        #expect(odd.2 == [#"response PublicKeyRotationTimestamp "2026-01-01 00:00:00 UTC" (not a time MeterProof can read) says key version 1 is being retired"#])
+        let huge = try read("1e300")
+        #expect(huge.0 == nil && huge.1 == "1e300")
+        // Inspect shows the value as written.
+        let i = Verifier(keyring: TestKeys.keyring).inspect(Array(JWS.response(try JWS.token(), rotation: #""soon""#).utf8), now: Fixture.now)
+        #expect(i.signatureValid && i.rotationTimestamp == nil && i.rotationTimestampText == "soon")
+        // Inside the signed payload the claim stays strict.
+        let signed = Verifier(keyring: TestKeys.keyring).verify(Array(try JWS.token(payload: claims(extra: [#""PublicKeyRotationTimestamp":"soon""#])).utf8),
+                                                              expecting: Fixture.request, now: Fixture.now)
+        #expect(signed.error?.code == .malformedClaims)
     }
 
     @Test("HMAC helper matches RFC 4231 test case 1")
