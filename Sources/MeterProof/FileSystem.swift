@@ -57,7 +57,8 @@ public enum FileSystem {
             guard fd >= 0 else { throw FileError(path: path, errno: errno) }
             if kind(path) == .directory { close(fd); throw FileError(path: path, errno: EISDIR) }
         }
-        defer { if fd != 0 { close(fd) } }
+        // Only standard input stays open: a file may itself get descriptor 0 when stdin is closed.
+        defer { if path != "-" { close(fd) } }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {

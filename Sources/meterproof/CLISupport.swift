@@ -93,8 +93,13 @@ func writeOut(_ text: String) {
 
 /// The same for bytes.
 func writeOut(_ bytes: UnsafeRawBufferPointer) {
-    guard !FileSystem.writeAll(1, bytes) else { return }
-    let e = errno
+    let e: Int32
+    if StandardStreams.closedAtStart.contains(1) {
+        e = EBADF
+    } else {
+        guard !FileSystem.writeAll(1, bytes) else { return }
+        e = errno
+    }
     let code = e == ENOSPC || e == EDQUOT ? "disk_full" : "storage_error"
     printError("\(code): cannot write to standard output: \(String(cString: strerror(e))) (whatever the command recorded before this output is kept)")
     exit(Exit.storage)
@@ -104,9 +109,35 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }
 
+/// Standard streams that were closed when the process started (`<&-`, `>&-`, `2>&-`).
+///
+/// Each is reopened on `/dev/null` before anything else runs, so that no file the command
+/// opens gets its number: with standard output closed, a report's temporary file or a key
+/// file would take descriptor 1 and receive the command's output, and with standard input
+/// closed a keyring file would be read again as the input. Using a stream that was closed
+/// still fails as before (``writeOut(_:)-(String)``, ``readInput(_:limit:)``).
+enum StandardStreams {
+    /// Computed once, first thing in `main`.
+    static let closedAtStart: Set<Int32> = {
+        var closed: Set<Int32> = []
+        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
+            // open() returns the lowest free descriptor: this one, as the lower ones are open.
+            let n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
+            if n == fd { closed.insert(fd) } else if n >= 0 { close(n) }
+        }
+        return closed
+    }()
+
+    /// Fails with `bad_input` (exit 2) when standard input was closed.
+    static func requireStandardInput() throws {
+        if closedAtStart.contains(0) { throw fail(Exit.unreadable, "bad_input: cannot read standard input: it is closed") }
+    }
+}
+
 /// Reads a whole input file (or stdin for `-`/nil), refusing anything above `limit` bytes.
 func readInput(_ path: String?, limit: Int = 1 << 20) throws -> [UInt8] {
     let p = path ?? "-"
+    if p == "-" { try StandardStreams.requireStandardInput() }
     if p != "-" {
         switch FileSystem.kind(p) {
         case .missing: throw fail(Exit.unreadable, "bad_input: cannot read \(p): no such file")

@@ -58,6 +58,7 @@ extension MeterProofCommand.Audit {
         }
 
         func run() throws {
+            if captures.contains("-") { try StandardStreams.requireStandardInput() }
             let keyring = try loadKeyring(keys)
             // A FIFO or process substitution (`<(zcat captures.jsonl.gz)`) is read like standard input.
             for f in captures where f != "-" {

@@ -30,6 +30,8 @@ struct MeterProofCommand: ParsableCommand {
                 _exit(Exit.storage)
             }
         }
+        // Before any file is opened: a closed standard stream must not lend its number to one.
+        _ = StandardStreams.closedAtStart
         // Past a file-size limit (`ulimit -f`) the kernel kills a writing thread's process with
         // SIGXFSZ, leaving a half-written temporary file and no message; ignored, the write
         // fails with EFBIG and the command reports it and cleans up like any write error.

@@ -264,6 +264,40 @@ struct ErrorCodeTests {
     }
 }
 
+@Suite("closed standard streams")
+struct ClosedStreamTests {
+    /// Runs the CLI under `/bin/sh` with `redirect` (e.g. `<&-`) applied.
+    static func run(_ redirect: String, _ arguments: [String]) throws -> CLIRun {
+        let bin = try #require(Paths.binary)
+        return try Run.program("/bin/sh", ["-c", "exec \"$@\" \(redirect)", "sh", bin] + arguments)
+    }
+
+    @Test("with standard input closed, reading it is bad_input, not a keyring file read again as the input")
+    func closedStdin() throws {
+        // The keyring's keyring.json used to take descriptor 0 and stay open: the input was then
+        // read from it (at its end) and rejected as empty, exit 1.
+        let r = try Self.run("<&-", CLIFixture.verifyArgs(nil))
+        #expect(r.status == 2 && r.stdout == "")
+        #expect(r.stderr == "meterproof: bad_input: cannot read standard input: it is closed\n")
+        let s = try Scratch()
+        let imp = try Self.run("<&-", ["audit", "import", "--db", s.path("t.sqlite"), "--keys", Paths.testKeys.path, "-"])
+        #expect(imp.status == 2 && imp.stderr == "meterproof: bad_input: cannot read standard input: it is closed\n")
+        #expect(!FileManager.default.fileExists(atPath: s.path("t.sqlite")))
+    }
+
+    @Test("with standard output closed, no file the command writes takes its place, and the output still fails")
+    func closedStdout() throws {
+        let s = try Scratch()
+        // audit init writes its key file and trail, then prints: the key file used to be able
+        // to take descriptor 1 and receive that text.
+        let r = try Self.run(">&-", ["audit", "init", "--db", s.path("t.sqlite"), "--signing-key", s.path("t.key")])
+        #expect(r.status == 5)
+        #expect(r.stderr.hasPrefix("meterproof: storage_error: cannot write to standard output: Bad file descriptor"), "\(r.stderr)")
+        let key = try String(contentsOfFile: s.path("t.key"), encoding: .utf8)
+        #expect(key.hasPrefix("PRIVATE+KEY+meterproof.local/") && key.split(separator: "\n").count == 1, "\(key)")
+    }
+}
+
 @Suite("docs/cli.md synopses")
 struct SynopsisTests {
     /// Every synopsis in docs/cli.md: a code block's lines starting with `meterproof `, joined
