@@ -18,7 +18,8 @@ Checks what `meterproof export verify` checks, stopping at the first failure:
   [since, until) to the millisecond, productCode, outcome); a full prefix holds every entry
   0..size-1 and its RFC 6962 root is recomputed from entries.jsonl, else each
   proofs/<seq>.tlog-proof is checked against the checkpoint (and no proof is left over);
-- entries.csv: exactly the header row and each entry's row;
+- entries.csv: exactly the header row and each entry's row (a string starting with
+  = + - @ TAB or CR is written with a leading apostrophe);
 - every accepted entry: its key (version and fingerprint) is bundled, its token's header,
   PS256 signature and claims verify (one spelling per claim; publicKeyVersion an integer),
   and productCode, publicKeyVersion, nonce and iat equal the recorded ones;
@@ -49,6 +50,7 @@ RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}
                      r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))")
 INT64_MAX = (1 << 63) - 1
 AWS_HEADER = "eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"PS256","typ":"JWT"}: passes every header rule
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class Failed(Exception):
@@ -230,14 +232,17 @@ def verify_inclusion(leaf, index, size, proof, root):
 
 
 def csv_field(v):
-    """One entries.csv field: null is empty; integers and booleans as they are; a string is
-    quoted when it is empty or holds , " CR or LF, with " doubled."""
+    """One entries.csv field: null is empty; integers and booleans as they are; a string that
+    starts with = + - @ TAB or CR gets a leading apostrophe (so a spreadsheet does not run it as
+    a formula), then is quoted when it is empty or holds , " CR or LF, with " doubled."""
     if v is None:
         return ""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
+    if v.startswith(FORMULA_START):
+        v = "'" + v
     if v == "" or any(c in v for c in ',"\r\n'):
         return '"' + v.replace('"', '""') + '"'
     return v
