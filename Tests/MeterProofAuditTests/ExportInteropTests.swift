@@ -199,3 +199,288 @@ enum Tools {
         #expect(r3.output.contains("Verification failure"), "\(r3.output)")
     }
 }
+
+/// `check_bundle.py` must refuse what `export verify` refuses: each forgery below is checked
+/// with both, the script's message and exit status, and `export verify`'s problem code.
+extension ExportInteropTests {
+    /// Runs the script on `dir` (without writing `__pycache__` next to it).
+    static func pythonCheck(_ dir: String, _ args: [String] = []) throws -> (status: Int32, output: String) {
+        try runProcess(try #require(Tools.python), ["-B", script, dir] + args)
+    }
+
+    /// A resealed copy of `dir` after `edit`, as a forger would leave it.
+    static func forged(_ dir: String, _ edit: (String) throws -> Void) throws -> String {
+        let copy = try BundleEdit.copy(dir)
+        try edit(copy)
+        try BundleEdit.reseal(copy)
+        return copy
+    }
+
+    /// The script passes `dir`, and so does `export verify`.
+    static func expectSound(_ dir: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let r = try pythonCheck(dir)
+        #expect(r.status == 0 && r.output.hasPrefix("OK: "), "\(r.output)", sourceLocation: sourceLocation)
+        #expect(try bundleProblem(dir) == nil, sourceLocation: sourceLocation)
+    }
+
+    /// The script fails `dir` (exit 1) with a message containing `message`, and `export verify`
+    /// names `code`.
+    static func expectRefused(_ dir: String, _ message: String, code: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let r = try pythonCheck(dir)
+        #expect(r.status == 1, "\(r.output)", sourceLocation: sourceLocation)
+        #expect(r.output.hasPrefix("FAILED: ") && r.output.contains(message), "expected \(message), got \(r.output)", sourceLocation: sourceLocation)
+        #expect(try bundleProblem(dir) == code, sourceLocation: sourceLocation)
+    }
+
+    static func editManifest(_ d: String, _ from: String, _ to: String) throws {
+        let text = String(decoding: try BundleEdit.read(d, "manifest.json"), as: UTF8.self)
+        #expect(text.contains(from), "manifest.json lacks \(from)")
+        try BundleEdit.write(d, "manifest.json", Array(text.replacingOccurrences(of: from, with: to).utf8))
+    }
+
+    static func removeEntry(_ d: String, at k: Int) throws {
+        var lines = try BundleEdit.lines(d, "entries.jsonl")
+        var rows = try BundleEdit.csvRecords(d)
+        lines.remove(at: k)
+        rows.remove(at: k + 1)
+        try BundleEdit.write(d, "entries.jsonl", lines.flatMap { $0 })
+        try BundleEdit.write(d, "entries.csv", rows.flatMap { $0 })
+    }
+
+    static func entries(_ d: String) throws -> [AuditEntry] {
+        try BundleEdit.lines(d, "entries.jsonl").map { try AuditEntry(canonicalBytes: $0.dropLast()) }
+    }
+
+    @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    func pythonRequiresAnUnfilteredSelectionToBeTheFullPrefix() throws {
+        let f = try ExportFixture.get()
+        let full = try f.export().dir
+        let product = try f.export(EntryFilter(productCode: "prod-a")).dir
+        try Self.expectSound(full)
+        try Self.expectSound(product)
+        #expect(try Self.entries(product)[0].seq > 0)
+        let noFilter = "the selection has no filter, so the bundle must hold every entry below the checkpoint (a full prefix)"
+
+        // A selection relabelled as unfiltered, its proofs kept: it would pass as the whole log.
+        try Self.expectRefused(try Self.forged(product) { try Self.editManifest($0, "\"productCode\": \"prod-a\"", "\"productCode\": null") },
+                               noFilter, code: "selection_incomplete")
+        // ... and also claiming to be the full prefix, proofs dropped: entry 0 is missing.
+        try Self.expectRefused(try Self.forged(product) { d in
+            try Self.editManifest(d, "\"productCode\": \"prod-a\"", "\"productCode\": null")
+            try Self.editManifest(d, "\"fullPrefix\": false", "\"fullPrefix\": true")
+            try FileManager.default.removeItem(atPath: d + "/proofs")
+        }, "a full-prefix bundle misses entry 0", code: "selection_incomplete")
+        // ... or with its proofs kept.
+        try Self.expectRefused(try Self.forged(product) { try Self.editManifest($0, "\"fullPrefix\": false", "\"fullPrefix\": true") },
+                               "a full-prefix bundle carries no proofs", code: "proof_stray")
+        // The full prefix saying it is not one (then it would need proofs).
+        try Self.expectRefused(try Self.forged(full) { try Self.editManifest($0, "\"fullPrefix\": true", "\"fullPrefix\": false") },
+                               noFilter, code: "selection_incomplete")
+        // Entries dropped from the full prefix, in the middle and at the end.
+        try Self.expectRefused(try Self.forged(full) { try Self.removeEntry($0, at: 10) },
+                               "a full-prefix bundle misses entry 10", code: "selection_incomplete")
+        try Self.expectRefused(try Self.forged(full) { d in try Self.removeEntry(d, at: try BundleEdit.lines(d, "entries.jsonl").count - 1) },
+                               "a full-prefix bundle must hold all \(f.checkpointSize) entries", code: "selection_incomplete")
+    }
+
+    @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    func pythonRequiresEveryEntryToMatchTheSelection() throws {
+        let f = try ExportFixture.get()
+        let window = try f.export(EntryFilter(since: f.t1, until: f.t2)).dir
+        try Self.expectSound(window)
+        let entries = try Self.entries(window)
+        let first = try #require(RFC3339.parseMilliseconds(entries.first!.recordedAt))
+        let last = try #require(RFC3339.parseMilliseconds(entries.last!.recordedAt))
+        let since = "\"since\": \(JSONText.quoted(RFC3339.format(milliseconds: f.t1)))"
+        let until = "\"until\": \(JSONText.quoted(RFC3339.format(milliseconds: f.t2)))"
+        func with(since s: String? = nil, until u: String? = nil) throws -> String {
+            try Self.forged(window) { d in
+                if let s { try Self.editManifest(d, since, "\"since\": \(JSONText.quoted(s))") }
+                if let u { try Self.editManifest(d, until, "\"until\": \(JSONText.quoted(u))") }
+            }
+        }
+        let outside = "does not match the manifest's selection (since, until)"
+        // since is inclusive, until exclusive, both to the millisecond.
+        try Self.expectSound(try with(since: RFC3339.format(milliseconds: first), until: RFC3339.format(milliseconds: last + 1)))
+        try Self.expectRefused(try with(since: RFC3339.format(milliseconds: first + 1)),
+                               "entry \(entries[0].seq) (recordedAt \(entries[0].recordedAt)) \(outside)", code: "selection_mismatch")
+        try Self.expectRefused(try with(until: RFC3339.format(milliseconds: last)), outside, code: "selection_mismatch")
+        // A finer fraction is dropped (as RFC3339.parseMilliseconds reads the manifest); other
+        // spellings of the same instant select the same entries.
+        let firstText = RFC3339.format(milliseconds: first)
+        try Self.expectSound(try with(since: String(firstText.dropLast()) + "999999Z"))
+        try Self.expectSound(try with(since: String(RFC3339.format(milliseconds: first + 3_600_000).dropLast()) + "+01:00"))
+        try Self.expectSound(try with(since: firstText.replacingOccurrences(of: "T", with: " ").lowercased()))
+        try Self.expectRefused(try with(since: String(RFC3339.format(milliseconds: first + 1 - 3_600_000).dropLast()) + "-01:00"),
+                               outside, code: "selection_mismatch")
+
+        // Product code and outcome.
+        let product = try f.export(EntryFilter(productCode: "prod-a")).dir
+        try Self.expectRefused(try Self.forged(product) { try Self.editManifest($0, "\"productCode\": \"prod-a\"", "\"productCode\": \"prod-b\"") },
+                               "does not match the manifest's selection (outcome, productCode)", code: "selection_mismatch")
+        #expect(entries.contains { !$0.isAccepted } && entries.contains { $0.isAccepted })
+        try Self.expectRefused(try Self.forged(window) { try Self.editManifest($0, "\"outcome\": \"all\"", "\"outcome\": \"accepted\"") },
+                               "entry \(entries.first { !$0.isAccepted }!.seq) does not match the manifest's selection (outcome, productCode)",
+                               code: "selection_mismatch")
+        // A bound that is no RFC 3339 time.
+        try Self.expectRefused(try with(since: "2026-02-30T00:00:00Z"), "selection.since is not an RFC 3339 time", code: "manifest_malformed")
+    }
+
+    @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    func pythonRequiresAnEmptySelectionToHoldOnlyTheCSVHeader() throws {
+        let f = try ExportFixture.get()
+        let (empty, s) = try f.export(EntryFilter(productCode: "no-such-product"))
+        #expect(s.manifest.counts.entries == 0)
+        try Self.expectSound(empty)
+        #expect(try Self.pythonCheck(empty).output.hasPrefix("OK: 0 entries"))
+        #expect(try BundleEdit.read(empty, "entries.csv") == EntryCSV.header)
+
+        // Any other single line, or the header and a row, is not the rendering of no entries.
+        try Self.expectRefused(try Self.forged(empty) { try BundleEdit.write($0, "entries.csv", Array("seq,nonce\r\n".utf8)) },
+                               "entries.csv does not start with the header row", code: "csv_mismatch")
+        let row = try BundleEdit.csvRecords(try f.export(EntryFilter(productCode: "prod-a")).dir)[1]
+        try Self.expectRefused(try Self.forged(empty) { try BundleEdit.write($0, "entries.csv", EntryCSV.header + row) },
+                               "entries.csv has rows beyond the entries", code: "csv_mismatch")
+    }
+
+    @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    func pythonRefusesKeysNoEntryRecords() throws {
+        let keyring = try Keyring.load(from: RepoFiles.testKeys)
+        let fp1 = keyring[1]!.key.fingerprint, fp2 = keyring[2]!.key.fingerprint
+        func pins(_ list: [(Int, String)]) -> [UInt8] { Array(BundleLayout.keyringJSON(list.map { (version: $0.0, fingerprint: $0.1) }).utf8) }
+        // The other log's bundle: every entry verified by v1.
+        let other = try OtherLog.bundle()
+        try Self.expectSound(other)
+        #expect(try BundleEdit.files(other).filter { $0.hasPrefix("keys/") } == ["keys/keyring.json", "keys/v1.pem"])
+
+        // A second key, pinned, that no entry records.
+        try Self.expectRefused(try Self.forged(other) { d in
+            try BundleEdit.write(d, "keys/v2.pem", Array(BundleLayout.pem(keyring[2]!.key).utf8))
+            try BundleEdit.write(d, "keys/keyring.json", pins([(1, fp1), (2, fp2)]))
+        }, "keys/v2.pem (\(fp2)) verified none of the bundle's entries", code: "unexpected_key")
+        // The same key file without a pin.
+        try Self.expectRefused(try Self.forged(other) { try BundleEdit.write($0, "keys/v2.pem", Array(BundleLayout.pem(keyring[2]!.key).utf8)) },
+                               "keys/keyring.json does not pin exactly the bundled keys", code: "keyring_invalid")
+        // The right pins, not as an export writes them.
+        try Self.expectRefused(try Self.forged(other) { try BundleEdit.write($0, "keys/keyring.json", Array("{\"keys\": [{\"version\": 1, \"sha256\": \"\(fp1)\"}]}\n".utf8)) },
+                               "keys/keyring.json does not pin exactly the bundled keys", code: "keyring_invalid")
+        // A key file named as no export names one, and a stray file.
+        try Self.expectRefused(try Self.forged(other) { d in
+            try FileManager.default.moveItem(atPath: d + "/keys/v1.pem", toPath: d + "/keys/v01.pem")
+        }, "keys/v01.pem is not part of a MeterProof bundle", code: "unexpected_file")
+        try Self.expectRefused(try Self.forged(other) { try BundleEdit.write($0, "keys/README.md", Array("keys\n".utf8)) },
+                               "keys/README.md is not part of a MeterProof bundle", code: "unexpected_file")
+    }
+
+    @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    func pythonRefusesLooseIntegersAndAmbiguousClaims() throws {
+        let f = try ExportFixture.get()
+        let full = try f.export().dir
+        // Manifest integers and booleans: Python's 0 == False and 12 == 12.0 must not let them by.
+        try Self.expectRefused(try Self.forged(full) { try Self.editManifest($0, "\"treeSize\": \(f.checkpointSize),", "\"treeSize\": \(f.checkpointSize).0,") },
+                               "manifest.json treeSize is not a non-negative integer", code: "manifest_malformed")
+        try Self.expectRefused(try Self.forged(full) { try Self.editManifest($0, "\"firstSeq\": 0,", "\"firstSeq\": false,") },
+                               "manifest.json firstSeq is not a non-negative integer", code: "manifest_malformed")
+        try Self.expectRefused(try Self.forged(full) { try Self.editManifest($0, "\"fullPrefix\": true", "\"fullPrefix\": 1") },
+                               "selection.fullPrefix is not a boolean", code: "manifest_malformed")
+
+        // Entry integers: a boolean seq, a fractional key version (still canonical JSON for Python).
+        let lines = try BundleEdit.lines(full, "entries.jsonl")
+        let k = try #require(try Self.entries(full).firstIndex { $0.isAccepted && $0.seq > 0 })
+        func editLine(_ from: String, _ to: String) throws -> String {
+            try Self.forged(full) { d in
+                var l = lines
+                let text = String(decoding: l[k], as: UTF8.self)
+                #expect(text.contains(from))
+                l[k] = Array(text.replacingOccurrences(of: from, with: to).utf8)
+                try BundleEdit.write(d, "entries.jsonl", l.flatMap { $0 })
+            }
+        }
+        let e = try AuditEntry(canonicalBytes: lines[k].dropLast())
+        try Self.expectRefused(try editLine("\"seq\":\(e.seq),", "\"seq\":true,"),
+                               "entries.jsonl line \(k + 1): a member has the wrong type", code: "entry_invalid")
+        try Self.expectRefused(try editLine("\"publicKeyVersion\":\(e.publicKeyVersion!),", "\"publicKeyVersion\":\(e.publicKeyVersion!).0,"),
+                               "entries.jsonl line \(k + 1): a member has the wrong type", code: "entry_invalid")
+
+        // Tokens signed by the entry's own key whose claims are loose or ambiguous, with the
+        // entry's CSV row to match: the claims must fail before the root does.
+        let v = Int(e.publicKeyVersion!)
+        let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(v))
+        func withPayload(_ members: String) throws -> String {
+            try Self.forged(full) { d in
+                var forgedEntry = e
+                forgedEntry.token = try sim.token(payload: Array("{\(members)}".utf8))
+                var l = lines, rows = try BundleEdit.csvRecords(d)
+                l[k] = try forgedEntry.canonicalBytes() + [0x0A]
+                rows[k + 1] = EntryCSV.row(forgedEntry)
+                try BundleEdit.write(d, "entries.jsonl", l.flatMap { $0 })
+                try BundleEdit.write(d, "entries.csv", rows.flatMap { $0 })
+            }
+        }
+        let pc = "\"productCode\":\(JSONText.quoted(e.productCode!))"
+        let rest = "\"nonce\":\(JSONText.quoted(e.nonce!)),\"iat\":\(e.issuedAt!)"
+        // The harness itself: well-formed claims pass the token check and only the root breaks.
+        try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\(rest)"), "the entries do not hash to the checkpoint root", code: "root_mismatch")
+        try Self.expectRefused(try withPayload("\(pc),\"ProductCode\":\(JSONText.quoted(e.productCode!)),\"publicKeyVersion\":\(v),\(rest)"),
+                               "entry \(e.seq): the token payload carries both productCode and ProductCode", code: "token_invalid")
+        try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\"PublicKeyVersion\":\(v),\(rest)"),
+                               "entry \(e.seq): the token payload carries both publicKeyVersion and PublicKeyVersion", code: "token_invalid")
+        for loose in ["true", "\(v).9", "\(v).0", "\"0\(v)\""] {
+            try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(loose),\(rest)"),
+                                   "entry \(e.seq): the token's publicKeyVersion is not", code: "token_invalid")
+        }
+        try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\"nonce\":\(JSONText.quoted(e.nonce!)),\"iat\":null"),
+                               "entry \(e.seq): the token's iat is not a NumericDate", code: "token_invalid")
+    }
+
+    @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    func pythonRefusesRepeatedOrUnsortedSHA256SUMSLines() throws {
+        let f = try ExportFixture.get()
+        let sel = try f.export(EntryFilter(outcome: "rejected")).dir
+        let sums = try BundleEdit.lines(sel, "SHA256SUMS")
+        let csvLine = try #require(sums.firstIndex { String(decoding: $0, as: UTF8.self).hasSuffix("  entries.csv\n") })
+        func withSums(_ lines: [[UInt8]]) throws -> String {
+            let copy = try BundleEdit.copy(sel)
+            try BundleEdit.write(copy, "SHA256SUMS", lines.flatMap { $0 })
+            return copy
+        }
+        let repeats = "is not in sorted order or repeats a path"
+        var twice = sums
+        twice.insert(sums[csvLine], at: csvLine)
+        try Self.expectRefused(try withSums(twice), repeats, code: "sums_malformed")
+        // A wrong hash for a file, followed by the right one: the last line used to win.
+        var wrongFirst = sums
+        wrongFirst.insert(Array((String(repeating: "0", count: 64) + "  entries.csv\n").utf8), at: csvLine)
+        try Self.expectRefused(try withSums(wrongFirst), repeats, code: "sums_malformed")
+        var swapped = sums
+        swapped.swapAt(csvLine, csvLine + 1)
+        try Self.expectRefused(try withSums(swapped), repeats, code: "sums_malformed")
+    }
+
+    @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    func pythonReadsTheWholeCheckpoint() throws {
+        let f = try ExportFixture.get()
+        let (full, s) = try f.export()
+        let m = s.manifest
+        let body = "\(m.origin)\n\(m.treeSize)\n\(m.root.base64)\n"
+        /// The full prefix with its checkpoint text replaced and signed by the log key
+        /// (by hand: SignedNote.sign refuses control characters).
+        func withCheckpoint(_ text: String) throws -> String {
+            try Self.forged(full) { d in
+                let sig = try f.signer.privateKey.signature(for: text)
+                let note = text + "\n" + NoteSignature(name: f.signer.name, keyID: f.signer.keyID, signature: sig).line
+                try BundleEdit.write(d, "checkpoint", Array(note.utf8))
+            }
+        }
+        // Extension lines after the root are part of the checkpoint format.
+        try Self.expectSound(try withCheckpoint(body + "example.com/witness 1 extension\nanother\n"))
+        try Self.expectRefused(try withCheckpoint(body + "\nafter an empty line\n"), "the checkpoint has an empty extension line", code: "checkpoint_malformed")
+        try Self.expectRefused(try withCheckpoint(body + "bell \u{7}\n"), "the checkpoint contains a control character other than newline", code: "checkpoint_malformed")
+        // int("0…") took a size with a leading zero, and int(" 12") one with a space.
+        try Self.expectRefused(try withCheckpoint("\(m.origin)\n0\(m.treeSize)\n\(m.root.base64)\n"),
+                               "the checkpoint's tree size is not a decimal without leading zeros", code: "checkpoint_malformed")
+        try Self.expectRefused(try withCheckpoint("\(m.origin)\n \(m.treeSize)\n\(m.root.base64)\n"),
+                               "the checkpoint's tree size is not a decimal without leading zeros", code: "checkpoint_malformed")
+        try Self.expectRefused(try withCheckpoint("\(m.origin)\n\(m.treeSize)\n"), "the checkpoint needs origin, size and root lines", code: "checkpoint_malformed")
+    }
+}
