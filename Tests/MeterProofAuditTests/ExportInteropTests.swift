@@ -483,4 +483,51 @@ extension ExportInteropTests {
                                "the checkpoint's tree size is not a decimal without leading zeros", code: "checkpoint_malformed")
         try Self.expectRefused(try withCheckpoint("\(m.origin)\n\(m.treeSize)\n"), "the checkpoint needs origin, size and root lines", code: "checkpoint_malformed")
     }
+
+    /// The formula guard of entries.csv (see EntryCSV): a string starting with = + - @ TAB or
+    /// CR gets a leading apostrophe, then the usual quoting; other values are never prefixed.
+    @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    func pythonCSVFieldGuardsAgainstSpreadsheetFormulas() throws {
+        let python = try #require(Tools.python)
+        let cases: [(input: String, want: String)] = [
+            (#""=1+2""#, "'=1+2"), (#""+1""#, "'+1"), (#""-5""#, "'-5"), (#""@SUM(A1)""#, "'@SUM(A1)"),
+            (#""\tx""#, "'\tx"), (#""\rx""#, "\"'\rx\""), (#""=a,b""#, "\"'=a,b\""), (#""=\"q\"""#, "\"'=\"\"q\"\"\""),
+            (#""-""#, "'-"), (#""a=b""#, "a=b"), (#"" =x""#, " =x"), (#""'x""#, "'x"), (#""\nx""#, "\"\nx\""),
+            (#""""#, "\"\""), ("-5", "-5"), ("null", ""), ("true", "true"), ("false", "false"), ("0", "0"),
+        ]
+        let input = "[" + cases.map(\.input).joined(separator: ",") + "]"
+        let program = "import json, sys; sys.path.insert(0, sys.argv[1]); from check_bundle import csv_field; "
+            + "print(json.dumps([csv_field(v) for v in json.loads(sys.argv[2])]))"
+        let r = try runProcess(python, ["-B", "-c", program, URL(fileURLWithPath: Self.script).deletingLastPathComponent().path, input])
+        #expect(r.status == 0, "\(r.output)")
+        let got = try JSONDecoder().decode([String].self, from: Data(r.output.utf8))
+        #expect(got.count == cases.count)
+        for (c, g) in zip(cases, got) { #expect(g == c.want, "csv_field(\(c.input))") }
+    }
+
+    /// Entries whose product code, nonce or message start with a formula character, in a bundle
+    /// both checkers must pass. Enable once EntryCSV.swift writes the formula guard: until then
+    /// entries.csv holds these fields unprefixed and check_bundle.py refuses their rows.
+    @Test(.disabled("enable when EntryCSV.swift prefixes = + - @ TAB CR strings with an apostrophe"),
+          .enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    func formulaLeadingFieldsPassBothCheckers() throws {
+        let dir = try makeTempDir("formula")
+        let signer = try NoteSigner.generate(name: "export.test/formula")
+        let trail = try AuditTrail.create(path: dir + "/t.sqlite", signer: signer)
+        let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(1))
+        let keyring = try Keyring.load(from: RepoFiles.testKeys)
+        let verifier = Verifier(keyring: keyring, policy: .offline)
+        var items: [AuditTrail.Pending] = []
+        for (product, nonce) in [("=cmd", "=1+1"), ("-x", "-5"), ("@x", "@SUM(A1)"), ("prod-a", "+1"), ("prod-a", "\tx"), ("prod-a", "\rx"), ("prod-a", "=a,\"b\"")] {
+            let r = try sim.response(productCode: product, keyVersion: 1, nonce: nonce, issuedAt: 1)
+            let request = RegisterUsageRequest(productCode: product, publicKeyVersion: 1, nonce: nonce)
+            items.append(AuditTrail.Pending(result: verifier.verify(Array(r.utf8), expecting: request), keyring: keyring, source: .live))
+        }
+        _ = try trail.append(items)
+        let full = try trail.exportBundle(to: dir + "/full", options: ExportOptions(signer: signer)).directory
+        let csv = String(decoding: try BundleEdit.read(full, "entries.csv"), as: UTF8.self)
+        #expect(csv.contains(",'=cmd,") && csv.contains(",'-x,") && csv.contains(",'@SUM(A1),") && csv.contains("\"'=a,\"\"b\"\"\""))
+        try Self.expectSound(full)
+        try Self.expectSound(try trail.exportBundle(to: dir + "/selection", options: ExportOptions(filter: EntryFilter(productCode: "=cmd"))).directory)
+    }
 }
