@@ -506,10 +506,8 @@ extension ExportInteropTests {
     }
 
     /// Entries whose product code, nonce or message start with a formula character, in a bundle
-    /// both checkers must pass. Enable once EntryCSV.swift writes the formula guard: until then
-    /// entries.csv holds these fields unprefixed and check_bundle.py refuses their rows.
-    @Test(.disabled("enable when EntryCSV.swift prefixes = + - @ TAB CR strings with an apostrophe"),
-          .enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    /// both checkers must pass: the Swift and the Python renderings of the guard agree.
+    @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
     func formulaLeadingFieldsPassBothCheckers() throws {
         let dir = try makeTempDir("formula")
         let signer = try NoteSigner.generate(name: "export.test/formula")
