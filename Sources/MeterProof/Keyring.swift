@@ -62,6 +62,10 @@ public struct Keyring: Sendable {
             }
             for name in names {
                 let full = FileSystem.join(path, name)
+                // A keyring.json that is not a file would switch pinning off without a word.
+                if name == "keyring.json", FileSystem.kind(full) != .file {
+                    throw KeyringError(.invalidPins, file: full, "is not a regular file; pins must be a JSON file (or absent)")
+                }
                 guard FileSystem.kind(full) == .file else { continue }
                 if name == "keyring.json" {
                     pins = try parsePins(try read(full), file: full)
@@ -184,8 +188,8 @@ public struct Keyring: Sendable {
             if let alg = jwk["alg"], alg.stringValue != "PS256" {
                 throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: alg is not \"PS256\"")
             }
-            guard let kid = jwk["kid"]?.stringValue, let version = Int(kid), version >= 1, String(version) == kid else {
-                throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: kid must be the key version as a decimal string")
+            guard let kid = jwk["kid"]?.stringValue, let version = Int(kid), version >= 1, version <= Int(Int32.max), String(version) == kid else {
+                throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: kid must be the key version as a decimal string (1 to 2147483647)")
             }
             guard let n = jwk["n"]?.stringValue.flatMap({ Base64.urlDecode($0) }),
                   let e = jwk["e"]?.stringValue.flatMap({ Base64.urlDecode($0) }) else {
@@ -203,9 +207,16 @@ public struct Keyring: Sendable {
     static func parsePins(_ bytes: [UInt8], file: String) throws(KeyringError) -> [Int: Pin] {
         let obj = try parseJSONObject(bytes, file: file, code: .invalidPins)
         guard case .array(let list)? = obj["keys"] else { throw KeyringError(.invalidPins, file: file, "keyring.json has no \"keys\" array") }
+        // A misspelt member ("notbefore") would silently switch its rule off: refuse what is not known.
+        if let other = obj.members.first(where: { $0.name != "keys" }) {
+            throw KeyringError(.invalidPins, file: file, "unknown member \(JSONText.quoted(other.name)) (keyring.json holds only \"keys\")")
+        }
         var pins: [Int: Pin] = [:]
         for (i, item) in list.enumerated() {
             guard let o = item.objectValue else { throw KeyringError(.invalidPins, file: file, "keys[\(i)] is not an object") }
+            if let other = o.members.first(where: { !["version", "sha256", "notBefore", "notAfter"].contains($0.name) }) {
+                throw KeyringError(.invalidPins, file: file, "keys[\(i)]: unknown member \(JSONText.quoted(other.name)) (a pin holds version, sha256, notBefore and notAfter)")
+            }
             guard case .number(let n)? = o["version"], let v = n.int64, v >= 1, v <= Int64(Int32.max) else {
                 throw KeyringError(.invalidPins, file: file, "keys[\(i)]: version must be a positive integer")
             }
@@ -222,6 +233,9 @@ public struct Keyring: Sendable {
                 }
             }
             let pin = Pin(sha256: sha, notBefore: try time("notBefore"), notAfter: try time("notAfter"))
+            if let nb = pin.notBefore, let na = pin.notAfter, na < nb {
+                throw KeyringError(.invalidPins, file: file, "keys[\(i)]: notAfter is before notBefore")
+            }
             guard pins[Int(v)] == nil else { throw KeyringError(.invalidPins, file: file, "keys[\(i)]: version \(v) listed twice") }
             pins[Int(v)] = pin
         }

@@ -132,7 +132,7 @@ public struct RegisterUsageClaims: Sendable, Equatable {
         let v = obj["publicKeyVersion"] ?? obj["PublicKeyVersion"]
         switch v {
         case .number(let n)?: return n.int64.flatMap { $0 >= 1 && $0 <= Int64(Int32.max) ? Int($0) : nil }
-        case .string(let s)?: return Int(s).flatMap { $0 >= 1 && String($0) == s ? $0 : nil }
+        case .string(let s)?: return Int(s).flatMap { $0 >= 1 && $0 <= Int(Int32.max) && String($0) == s ? $0 : nil }
         default: return nil
         }
     }

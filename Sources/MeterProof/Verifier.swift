@@ -307,7 +307,7 @@ public struct Verifier: Sendable {
 
     static func checkSignature(_ jws: CompactJWS, with entry: KeyringEntry) throws(VerificationError) {
         guard jws.signature.count == entry.key.signatureByteCount else {
-            throw VerificationError(.badSignature, "signature is \(jws.signature.count) bytes; key version \(entry.version) needs exactly \(entry.key.signatureByteCount)")
+            throw VerificationError(.badSignature, "signature is \(jws.signature.count) byte\(jws.signature.count == 1 ? "" : "s"); key version \(entry.version) needs exactly \(entry.key.signatureByteCount)")
         }
         let ok = jws.signature.withUnsafeBytes { sig in
             jws.signingInput.withUnsafeBytes { msg in entry.key.isValidPS256Signature(sig, for: msg) }

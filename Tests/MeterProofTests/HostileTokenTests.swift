@@ -510,6 +510,11 @@ struct HostileTokenTests {
         #expect(v.verify(Array(lying.utf8), expecting: nil, now: Fixture.now).error?.code == .badSignature)
         let noVersion = try JWS.token(payload: claims(keyVersion: nil))
         #expect(v.verify(Array(noVersion.utf8), expecting: nil, now: Fixture.now).error?.code == .missingClaim)
+        // Beyond 2147483647 no version is named, as a number or as a string alike.
+        for version in ["3000000000", #""3000000000""#] {
+            let big = try JWS.token(payload: claims(keyVersion: version))
+            #expect(v.verify(Array(big.utf8), expecting: nil, now: Fixture.now).error?.code == .missingClaim, "\(version)")
+        }
         // A payload that is not a JSON object is refused with its own reason, as when bound.
         let duplicate = try JWS.token(payload: claims(extra: [#""publicKeyVersion":2"#]))
         let dup = v.verify(Array(duplicate.utf8), expecting: nil, now: Fixture.now)

@@ -145,6 +145,10 @@ struct KeyringTests {
         #"{"keys":[{"version":1,"sha256":"a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d","version":1}]}"#,
         #"{"pins":[]}"#,
         "[]",
+        // A misspelt or unknown member would switch its rule off without a word.
+        #"{"keys":[{"version":1,"sha256":"a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d","notbefore":"2099-01-01T00:00:00Z"}]}"#,
+        #"{"keys":[{"version":1,"sha256":"a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d"}],"require":true}"#,
+        #"{"keys":[{"version":1,"sha256":"a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d","notBefore":"2026-01-02T00:00:00Z","notAfter":"2026-01-01T00:00:00Z"}]}"#,
     ])
     func badPins(content: String) throws {
         let dir = try Self.directory(copying: ["v1.pem"])
@@ -163,6 +167,7 @@ struct KeyringTests {
         #"{"keys":[{"kty":"RSA","kid":"1","n":"AQAB=","e":"AQAB"}]}"#,
         #"{"keys":[{"kty":"RSA","kid":"1","n":"AAEC","e":"AQAB"}]}"#,
         #"{"keys":{}}"#,
+        #"{"keys":[{"kty":"RSA","kid":"4294967297","n":"AQAB","e":"AQAB"}]}"#,
     ])
     func badJWKS(content: String) throws {
         let dir = try Self.directory()
@@ -351,6 +356,15 @@ struct KeyringTests {
         for c in KeyError.Code.allCases { #expect(KeyError.Code(rawValue: c.rawValue) == c) }
         #expect(KeyringError.Code(rawValue: "bad_signature") == nil)
         #expect(KeyError.Code(rawValue: "") == nil)
+    }
+
+    @Test("a keyring.json that is not a file is refused, not skipped (pins would be off)")
+    func pinsNotAFile() throws {
+        let dir = try Self.directory(copying: ["v1.pem"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("keyring.json"), withIntermediateDirectories: false)
+        #expect(Self.loadError(dir) == KeyringError(.invalidPins, file: dir.appendingPathComponent("keyring.json").path,
+                                                    "is not a regular file; pins must be a JSON file (or absent)"))
     }
 
     @Test("an unreadable key file is keyring_unreadable, naming the file")
