@@ -37,18 +37,41 @@ enum Tools {
         print("skipping the OpenSSL walk-through: openssl was not found")
         return nil
     }()
+
+    /// `go` and a GOPATH holding golang.org/x/mod (Debian's golang-golang-x-mod-dev, or the
+    /// user's own GOPATH) for `check_bundle.go` without a network, or nil (reason printed once).
+    static let go: (go: String, gopath: String)? = {
+        let candidates = ["/usr/bin/go", "/usr/local/go/bin/go", "/usr/lib/go/bin/go"]
+        guard let go = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            print("skipping the Go checker: go was not found")
+            return nil
+        }
+        var paths = ["/usr/share/gocode"]
+        if let r = try? runProcess(go, ["env", "GOPATH"]), r.status == 0 {
+            paths += r.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").map(String.init)
+        }
+        guard let gopath = paths.first(where: { FileManager.default.fileExists(atPath: $0 + "/src/golang.org/x/mod/sumdb/tlog") }) else {
+            print("skipping the Go checker: golang.org/x/mod is not in \(paths.joined(separator: " or ")) (apt install golang-golang-x-mod-dev)")
+            return nil
+        }
+        return (go, gopath)
+    }()
 }
 
 @Suite struct ExportInteropTests {
     static var script: String { RepoFiles.root + "/Tests/interop/check_bundle.py" }
+    static var goScript: String { RepoFiles.root + "/Tests/interop/check_bundle.go" }
 
     @Test func verifyMDShipsExactlyTheInteropScript() throws {
         let file = try String(contentsOfFile: Self.script, encoding: .utf8)
         #expect(BundleInstructions.pythonScript == file, "regenerate BundleCheckScript.swift from Tests/interop/check_bundle.py")
+        let goFile = try String(contentsOfFile: Self.goScript, encoding: .utf8)
+        #expect(BundleInstructions.goProgram == goFile, "regenerate BundleGoProgram.swift from Tests/interop/check_bundle.go")
         let f = try ExportFixture.get()
         let (dir, _) = try f.export(EntryFilter(outcome: "accepted"))
         let md = try String(contentsOfFile: dir + "/VERIFY.md", encoding: .utf8)
         #expect(md.hasSuffix("```python\n" + file + "```\n"))
+        #expect(md.contains("\n```go\n" + goFile + "```\n"))
     }
 
     /// A manifest for `BundleInstructions.text`, with `entries` rejected entries (reason `reason`).
@@ -88,7 +111,8 @@ enum Tools {
         #expect(structure(md) == reference)
         #expect(md.contains(#"entries for product ````"x`\n```sh\nrm -rf ~\n```\n# Step 0\r\u001b[2J\u007f\u0085\u202e\u2028\udb40\udc01\"\\ "```` below"#))
         #expect(md.contains(#"(0 accepted, 2 rejected: `"bad\nreason"` 2; seq 3…4)"#))
-        #expect(!md.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || (0x7F...0x9F).contains($0.value) || $0 == "\u{202E}" || $0 == "\u{2028}" })
+        // (The Go program indents with tabs, as gofmt does; nothing from the trail is in it.)
+        #expect(!md.replacingOccurrences(of: BundleInstructions.goProgram, with: "").unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || (0x7F...0x9F).contains($0.value) || $0 == "\u{202E}" || $0 == "\u{2028}" })
 
         // Plain text shows as it is; text that could be mistaken for a JSON literal, or that
         // a code span would trim or break, is shown as one.
@@ -197,6 +221,50 @@ enum Tools {
         let r3 = try runProcess("/bin/sh", ["-c", "set -eu\n" + single], cwd: forgedToken)
         #expect(r3.status != 0)
         #expect(r3.output.contains("Verification failure"), "\(r3.output)")
+    }
+
+    /// `check_bundle.go`, as VERIFY.md ships it, on a full prefix, a selection, an empty trail's
+    /// bundle and forged ones. Needs `go` and golang.org/x/mod on a GOPATH (no network).
+    @Test(.enabled(if: Tools.go != nil, "go or golang.org/x/mod is not installed"))
+    func goCheckerAgrees() throws {
+        let (go, gopath) = try #require(Tools.go)
+        let f = try ExportFixture.get()
+        let work = try makeTempDir("gocheck")
+        let md = try String(contentsOfFile: try f.export().dir + "/VERIFY.md", encoding: .utf8)
+        let start = try #require(md.range(of: "\n```go\n"))
+        let end = try #require(md.range(of: "\n```\n", range: start.upperBound..<md.endIndex))
+        try String(md[start.upperBound...end.lowerBound]).write(toFile: work + "/check_bundle.go", atomically: true, encoding: .utf8)
+        // Build once (GOPATH mode: Debian's x/mod, no module download).
+        let build = try runProcess("/usr/bin/env", ["GO111MODULE=off", "GOPATH=\(gopath)", "GOCACHE=\(work)/cache", "HOME=\(work)",
+                                                    go, "build", "-o", work + "/check_bundle", work + "/check_bundle.go"], cwd: work)
+        try #require(build.status == 0, "\(build.output)")
+        func check(_ dir: String, _ args: [String] = []) throws -> (status: Int32, output: String) {
+            try runProcess(work + "/check_bundle", [dir] + args)
+        }
+        let vkey = try f.trail().verifier.vkey
+        for filter in [EntryFilter(), EntryFilter(productCode: "prod-b"), EntryFilter(outcome: "rejected")] {
+            let (dir, s) = try f.export(filter)
+            let ok = try check(dir, [vkey])
+            #expect(ok.status == 0 && ok.output.hasPrefix("OK: \(s.manifest.counts.entries) entries"), "\(ok.output)")
+            #expect(try check(dir, [try NoteSigner.generate(name: f.signer.name).verifier.vkey]).status == 1)
+            // An entry edited: the recomputed root or its proof no longer matches.
+            let copy = try BundleEdit.copy(dir)
+            var lines = try BundleEdit.lines(copy, "entries.jsonl")
+            var e = try AuditEntry(canonicalBytes: lines[lines.count - 1].dropLast())
+            e.message = "forged"
+            lines[lines.count - 1] = try e.canonicalBytes() + [0x0A]
+            try BundleEdit.write(copy, "entries.jsonl", lines.flatMap { $0 })
+            let bad = try check(copy)
+            #expect(bad.status == 1 && bad.output.hasPrefix("FAILED: "), "\(bad.output)")
+        }
+        // A trail with no entries: RFC 6962's empty root, which tlog.TreeHash(0, …) is not.
+        let emptyDir = try makeTempDir("goempty")
+        let signer = try NoteSigner.generate(name: "export.test/empty")
+        let empty = try AuditTrail.create(path: emptyDir + "/trail.sqlite", signer: signer)
+        _ = try empty.signCheckpoint(with: signer)
+        _ = try empty.exportBundle(to: emptyDir + "/bundle", options: ExportOptions())
+        let r = try check(emptyDir + "/bundle", [signer.verifier.vkey])
+        #expect(r.status == 0 && r.output.hasPrefix("OK: 0 entries"), "\(r.output)")
     }
 }
 

@@ -75,7 +75,7 @@ public enum BundleInstructions {
         \(sel.fullPrefix ? "It is a **full prefix**: it holds every entry below the checkpoint, so the root is recomputed from `entries.jsonl` and no proofs are needed." : "It is a **selection**: each entry comes with an inclusion proof `proofs/<seq>.tlog-proof` against the checkpoint.")
         \(m.newerEntriesOmitted > 0 ? "\n\(m.newerEntriesOmitted) \(m.newerEntriesOmitted == 1 ? "entry recorded after the checkpoint is" : "entries recorded after the checkpoint are") not part of this bundle.\n" : "")
         Nothing below needs MeterProof: only `sha256sum`, OpenSSL 3 and Python 3 with the
-        `cryptography` package. Run every command from this directory. Each step stands on its
+        `cryptography` package (or Go). Run every command from this directory. Each step stands on its
         own: its commands work in a fresh shell, and a step that needs a scratch directory makes
         its own (`T=$(mktemp -d)`). `meterproof export verify .` performs all of these checks at once.
 
@@ -176,10 +176,27 @@ public enum BundleInstructions {
 
         ## \(example == nil ? 4 : 5). With Go
 
-        `golang.org/x/mod/sumdb/note` verifies the checkpoint (`note.NewVerifier` with the vkey,
-        `note.Open` with the checkpoint bytes), and `golang.org/x/mod/sumdb/tlog` checks the
-        tree: `tlog.RecordHash(line)` is the leaf hash, `tlog.CheckRecord` checks an inclusion
-        proof, and a full prefix's root is `tlog.TreeHash` over the leaf hashes.
+        `golang.org/x/mod/sumdb/note` verifies the checkpoint: `note.NewVerifier` with the vkey,
+        `note.Open` with the checkpoint bytes (it picks the signature line by key name and ID
+        itself). Split the note's `Text` into origin, size and root (`tlog.ParseHash`); the
+        checkpoint may carry extension lines after them. `golang.org/x/mod/sumdb/tlog` checks the
+        tree: `tlog.RecordHash(line)` is the leaf hash and `tlog.CheckRecord` checks an inclusion
+        proof (its hashes are the proof file's hash lines in order). `tlog.TreeHash` does **not**
+        take a list of leaf hashes: it reads tlog's stored-hash layout, which
+        `tlog.StoredHashes(i, line, hashes)` extends record by record; and for a size-0 tree it
+        returns all zeros, where RFC 6962's empty root (the one a checkpoint of size 0 carries) is
+        SHA-256 of the empty string, `47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=`.
+
+        The program below does this (the checkpoint and the tree only; \(example == nil ? "steps 1 and 3 check" : "steps 1, 3 and 4 check") the
+        rest). It came with the bundle too: read it before you run it, or use
+        `Tests/interop/check_bundle.go` from MeterProof's source. Run it as
+        `go run check_bundle.go <bundle> [<vkey obtained out of band>]` in a Go module that
+        requires `golang.org/x/mod`, or with Debian's `golang-golang-x-mod-dev` as
+        `GO111MODULE=off GOPATH=/usr/share/gocode go run check_bundle.go …`; it prints `OK: …`,
+        or `FAILED: …` and exits 1.
+
+        ```go
+        \(goProgram)```
 
         ## What this bundle proves, and what it does not
 
