@@ -74,6 +74,16 @@ enum Tools {
         #expect(md.contains("\n```go\n" + goFile + "```\n"))
     }
 
+    /// The ```sh blocks of a VERIFY.md, in order.
+    static func shellBlocks(_ md: String) -> [String] {
+        var blocks: [String] = []
+        var current: [String]? = nil
+        for line in md.components(separatedBy: "\n") {
+            if line == "```sh" { current = [] } else if line == "```", let c = current { blocks.append(c.joined(separator: "\n")); current = nil } else if current != nil { current!.append(line) }
+        }
+        return blocks
+    }
+
     /// A manifest for `BundleInstructions.text`, with `entries` rejected entries (reason `reason`).
     static func manifest(entries: Int, reason: String = "bad_signature", productCode: String? = nil, newer: UInt64 = 0,
                          origin: String = "export.test/log") -> BundleManifest {
@@ -170,29 +180,60 @@ enum Tools {
         let (dir, s) = try f.export(EntryFilter(productCode: "prod-b"))
         #expect(s.manifest.counts.accepted > 0)
         let md = try String(contentsOfFile: dir + "/VERIFY.md", encoding: .utf8)
-        // Every ```sh block, in order, as one script run from the bundle directory.
-        var blocks: [String] = []
-        var current: [String]? = nil
-        for line in md.components(separatedBy: "\n") {
-            if line == "```sh" { current = [] } else if line == "```", let c = current { blocks.append(c.joined(separator: "\n")); current = nil } else if current != nil { current!.append(line) }
-        }
+        let blocks = Self.shellBlocks(md)
         #expect(blocks.count == 5)
-        let script = "set -e\nPATH=\(URL(fileURLWithPath: Tools.python!).deletingLastPathComponent().path):$PATH\n" + blocks.joined(separator: "\n") + "\n"
-        let scriptPath = try makeTempDir() + "/verify.sh"
-        try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
-        let ok = try runProcess("/bin/sh", [scriptPath], cwd: dir)
+        let files = try #require(blocks.firstIndex { $0.contains("find . ") })
+        let note = try #require(blocks.firstIndex { $0.contains("openssl pkeyutl") })
+        let token = try #require(blocks.firstIndex { $0.contains("openssl dgst") })
+        // Every step's scratch directory is made under $TMPDIR; none may be left behind.
+        let tmp = try makeTempDir("verifymd-tmp")
+        let env = "PATH=\(URL(fileURLWithPath: Tools.python!).deletingLastPathComponent().path):$PATH\nTMPDIR='\(tmp)'\nexport TMPDIR\n"
+        func run(_ script: String, in dir: String) throws -> (status: Int32, output: String) {
+            try runProcess("/usr/bin/env", ["-u", "T", "/bin/sh", "-c", "set -eu\n" + env + script], cwd: dir)
+        }
+        let ok = try run(blocks.joined(separator: "\n"), in: dir)
         #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.output.contains("SHA256SUMS lists exactly the files present"))
         #expect(ok.output.contains("Signature Verified Successfully"))
         #expect(ok.output.contains("Verified OK"))
         #expect(ok.output.contains("\nOK: "))
         #expect(!ok.output.contains("FAILED"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp).isEmpty, "a step left its scratch directory")
         // Each step on its own, in a fresh shell where nothing is defined (`set -u`: a variable
         // from an earlier step, such as $T, is an error instead of an empty string that sent
         // the checker to /check_bundle.py).
         for (i, block) in blocks.enumerated() {
-            let alone = try runProcess("/usr/bin/env", ["-u", "T", "/bin/sh", "-c", "set -eu\nPATH=\(URL(fileURLWithPath: Tools.python!).deletingLastPathComponent().path):$PATH\n" + block], cwd: dir)
+            let alone = try run(block, in: dir)
             #expect(alone.status == 0, "step block \(i) alone: \(alone.output)")
         }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp).isEmpty, "a step left its scratch directory")
+
+        // A file SHA256SUMS does not list is named.
+        let extra = try BundleEdit.copy(dir)
+        try BundleEdit.write(extra, "notes.txt", Array("x".utf8))
+        let r0 = try run(blocks[files], in: extra)
+        #expect(r0.status != 0)
+        #expect(r0.output.contains("> notes.txt") && r0.output.contains("MISMATCH"), "\(r0.output)")
+
+        // Step 2 picks the signature line by the vkey's name and key ID: another key of the same
+        // name signing first (a rotated key; a witness) or extension lines do not break it; a
+        // note only another key signed, or a bad signature, fails.
+        let cpText = try SignedNote(parsing: String(decoding: try BundleEdit.read(dir, "checkpoint"), as: UTF8.self)).text
+        let other = try NoteSigner.generate(name: f.signer.name)
+        let witness = try NoteSigner.generate(name: "witness.example/w")
+        for (label, checkpoint, good) in [
+            ("rotated key first", try SignedNote.sign(text: cpText, with: [other, f.signer, witness]).serialized, true),
+            ("extension lines", try SignedNote.sign(text: cpText + "ext one\next two\n", with: [f.signer]).serialized, true),
+            ("only another key", try SignedNote.sign(text: cpText, with: [other]).serialized, false),
+            ("extension line added after signing", cpText + "ext one\n\n" + (try SignedNote.sign(text: cpText, with: [f.signer]).signatures.map(\.line).joined()), false),
+        ] {
+            let copy = try BundleEdit.copy(dir)
+            try BundleEdit.write(copy, "checkpoint", Array(checkpoint.utf8))
+            let r = try run(blocks[note], in: copy)
+            #expect((r.status == 0) == good, "\(label): \(r.output)")
+            #expect(r.output.contains("Signature Verified Successfully") == good, "\(label): \(r.output)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp).isEmpty, "a step left its scratch directory")
 
         // A forged checkpoint signature and a forged token signature each stop the script.
         let forgedNote = try BundleEdit.copy(dir)
@@ -200,7 +241,7 @@ enum Tools {
         cp = cp.replacingOccurrences(of: "\n\(s.manifest.treeSize)\n", with: "\n\(s.manifest.treeSize + 1)\n")
         try BundleEdit.write(forgedNote, "checkpoint", Array(cp.utf8))
         try BundleEdit.reseal(forgedNote)
-        let r1 = try runProcess("/bin/sh", [scriptPath], cwd: forgedNote)
+        let r1 = try run(blocks.joined(separator: "\n"), in: forgedNote)
         #expect(r1.status != 0)
         #expect(!r1.output.contains("Signature Verified Successfully"))
 
@@ -215,12 +256,13 @@ enum Tools {
         lines[k] = try e.canonicalBytes() + [0x0A]
         try BundleEdit.write(forgedToken, "entries.jsonl", lines.flatMap { $0 })
         // Point the OpenSSL walk-through at the forged line.
-        let single = blocks[4].components(separatedBy: "\n").map { line -> String in
+        let single = blocks[token].components(separatedBy: "\n").map { line -> String in
             line.hasPrefix("sed -n '") ? "sed -n '\(k + 1)p' entries.jsonl | grep -o '\"token\":\"[^\"]*\"' | cut -d'\"' -f4 > \"$T/token.txt\"" : line
         }.joined(separator: "\n")
-        let r3 = try runProcess("/bin/sh", ["-c", "set -eu\n" + single], cwd: forgedToken)
+        let r3 = try run(single, in: forgedToken)
         #expect(r3.status != 0)
         #expect(r3.output.contains("Verification failure"), "\(r3.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp).isEmpty, "a failed step left its scratch directory")
     }
 
     /// `check_bundle.go`, as VERIFY.md ships it, on a full prefix, a selection, an empty trail's

@@ -50,6 +50,46 @@ public enum BundleInstructions {
         return fence + body + fence
     }
 
+    /// Step 1's comparison: `SHA256SUMS` names exactly the files present, no more, no fewer.
+    static let fileListCommands = #"""
+    (
+    T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+    find . ! -type d ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort > "$T/present"
+    cut -c67- SHA256SUMS | LC_ALL=C sort > "$T/listed"
+    if diff "$T/listed" "$T/present"; then echo 'SHA256SUMS lists exactly the files present'; else echo 'MISMATCH: < listed but absent, > present but not listed'; exit 1; fi
+    )
+    """#
+
+    /// Step 2: the checkpoint's Ed25519 signature by the key in `log-key.vkey`, with OpenSSL.
+    /// The signature line is the one whose key name and key ID are the vkey's (a note may carry
+    /// several, of other keys or witnesses); the signed text is every line before the last blank
+    /// line (the signature lines are never blank), as c2sp.org/signed-note splits a note.
+    static let checkpointCommands = #"""
+    (
+    T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+    name=$(cut -d+ -f1 log-key.vkey); id=$(cut -d+ -f2 log-key.vkey | tr 'A-F' 'a-f')
+    n=$(grep -n '^$' checkpoint | tail -n 1 | cut -d: -f1); [ -n "$n" ] || { echo 'checkpoint: no blank line'; exit 1; }
+    head -n "$((n - 1))" checkpoint > "$T/note.txt"
+    tail -n "+$((n + 1))" checkpoint | while IFS= read -r line; do
+      case "$line" in "— $name "*) ;; *) continue ;; esac
+      printf '%s' "${line#"— $name "}" | openssl base64 -d -A > "$T/sig.bin"
+      if [ "$(od -An -tx1 -N4 "$T/sig.bin" | tr -d ' \n')" = "$id" ]; then tail -c +5 "$T/sig.bin" > "$T/note.sig"; fi
+    done
+    [ -s "$T/note.sig" ] || { echo "no signature line of $name+$id"; exit 1; }
+    { printf '\060\052\060\005\006\003\053\145\160\003\041\000'; cut -d+ -f3- log-key.vkey | openssl base64 -d -A | tail -c 32; } > "$T/log-key.der"
+    openssl pkeyutl -verify -pubin -keyform DER -inkey "$T/log-key.der" -rawin -in "$T/note.txt" -sigfile "$T/note.sig"
+    )
+    """#
+
+    /// Step 3: the embedded `check_bundle.py`.
+    static let checkerCommands = #"""
+    (
+    T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+    sed -n '/^```python$/,/^```$/p' VERIFY.md | sed '1d;$d' > "$T/check_bundle.py"
+    python3 "$T/check_bundle.py" .
+    )
+    """#
+
     /// The text of `VERIFY.md` for a bundle.
     ///
     /// - Parameters:
@@ -75,9 +115,10 @@ public enum BundleInstructions {
         \(sel.fullPrefix ? "It is a **full prefix**: it holds every entry below the checkpoint, so the root is recomputed from `entries.jsonl` and no proofs are needed." : "It is a **selection**: each entry comes with an inclusion proof `proofs/<seq>.tlog-proof` against the checkpoint.")
         \(m.newerEntriesOmitted > 0 ? "\n\(m.newerEntriesOmitted) \(m.newerEntriesOmitted == 1 ? "entry recorded after the checkpoint is" : "entries recorded after the checkpoint are") not part of this bundle.\n" : "")
         Nothing below needs MeterProof: only `sha256sum`, OpenSSL 3 and Python 3 with the
-        `cryptography` package (or Go). Run every command from this directory. Each step stands on its
-        own: its commands work in a fresh shell, and a step that needs a scratch directory makes
-        its own (`T=$(mktemp -d)`). `meterproof export verify .` performs all of these checks at once.
+        `cryptography` package (or Go). Run every command from this directory. Each step stands on
+        its own: its commands work in a fresh shell, and a step that needs a scratch directory makes
+        its own (`T=$(mktemp -d)`) inside `( … )`, which removes it when the step ends.
+        `meterproof export verify .` performs all of these checks at once.
 
         | file | what it is |
         |---|---|
@@ -96,12 +137,11 @@ public enum BundleInstructions {
         sha256sum -c SHA256SUMS
         ```
 
-        Every line must end in `OK`. `SHA256SUMS` must also list every file but itself; these two
-        commands must print the same list:
+        Every line must end in `OK`. `SHA256SUMS` must also list every file but itself, no more,
+        no fewer; this compares the two lists and must print `SHA256SUMS lists exactly the files present`:
 
         ```sh
-        find . -type f ! -name SHA256SUMS | sed 's|^\\./||' | LC_ALL=C sort
-        cut -c67- SHA256SUMS
+        \(fileListCommands)
         ```
 
         ## 2. The checkpoint is signed by the log
@@ -111,16 +151,16 @@ public enum BundleInstructions {
             \(vkey)
 
         **Compare it out of band** with the key the log's operator published: a bundle can carry
-        any key, so the signature means something only under the real one. With OpenSSL 3
-        (the checkpoint's signed text is its first three lines; the signature line starts with
-        an em dash, the key name and base64 of a 4-byte key ID followed by the 64-byte signature):
+        any key, so the signature means something only under the real one. The checkpoint is a
+        signed note: its signed text is every line before the blank line (origin, tree size,
+        root, and any extension lines), each with its line feed; after the blank line come one or
+        more signature lines, each an em dash, a key name and base64 of a 4-byte key ID followed by
+        the 64-byte signature. Other keys (a rotated key, witnesses) may have signed too; the
+        commands pick the line whose name and key ID are the vkey's (`<name>+<hex key ID>+<key>`)
+        and check it with OpenSSL 3:
 
         ```sh
-        T=$(mktemp -d)
-        head -n 3 checkpoint > "$T/note.txt"
-        grep -F "— $(head -n 1 checkpoint) " checkpoint | head -n 1 | cut -d' ' -f3 | openssl base64 -d -A | tail -c +5 > "$T/note.sig"
-        { printf '\\060\\052\\060\\005\\006\\003\\053\\145\\160\\003\\041\\000'; cut -d+ -f3- log-key.vkey | openssl base64 -d -A | tail -c 32; } > "$T/log-key.der"
-        openssl pkeyutl -verify -pubin -keyform DER -inkey "$T/log-key.der" -rawin -in "$T/note.txt" -sigfile "$T/note.sig"
+        \(checkpointCommands)
         ```
 
         It must print `Signature Verified Successfully`.
@@ -138,13 +178,12 @@ public enum BundleInstructions {
         under the bundled key whose fingerprint the entry records:
 
         ```sh
-        T=$(mktemp -d)
-        sed -n '/^```python$/,/^```$/p' VERIFY.md | sed '1d;$d' > "$T/check_bundle.py"
-        python3 "$T/check_bundle.py" .
+        \(checkerCommands)
         ```
 
-        It prints `OK: …` and exits 0, or `FAILED: …` and exits 1. Pass `--log-key <vkey>`
-        to check the checkpoint under a key obtained out of band instead of `log-key.vkey`.
+        It prints `OK: …` and exits 0, or `FAILED: …` and exits 1.
+        Pass `--log-key <vkey>` to check the checkpoint under a key obtained out of band instead
+        of `log-key.vkey`.
 
         """
         if let ex = example {
@@ -156,7 +195,8 @@ public enum BundleInstructions {
             Its token is a compact JWS: the signature (third part) covers the first two parts.
 
             ```sh
-            T=$(mktemp -d)
+            (
+            T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
             \(b64urlFunction)
             sed -n '\(ex.line)p' entries.jsonl | grep -o '"token":"[^"]*"' | cut -d'"' -f4 > "$T/token.txt"
             cut -d. -f1,2 "$T/token.txt" | tr -d '\\n' > "$T/input.txt"
@@ -164,6 +204,7 @@ public enum BundleInstructions {
             cut -d. -f2 "$T/token.txt" | b64url; echo
             openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -sigopt rsa_mgf1_md:sha256 -verify keys/v\(ex.keyVersion).pem -signature "$T/sig.bin" "$T/input.txt"
             openssl pkey -pubin -in keys/v\(ex.keyVersion).pem -outform DER | sha256sum
+            )
             ```
 
             The payload printed must name the entry's `productCode`, `publicKeyVersion`, `nonce`
