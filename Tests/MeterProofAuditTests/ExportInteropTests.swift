@@ -74,6 +74,15 @@ enum Tools {
         #expect(md.contains("\n```go\n" + goFile + "```\n"))
     }
 
+    /// The SHA-256 of `check_bundle.py` that docs/export-bundle.md publishes for this version:
+    /// what an auditor sets `PUBLISHED` to in VERIFY.md step 3 (DocsTests checks it is current).
+    static func publishedCheckerHash() throws -> String {
+        let doc = try String(contentsOfFile: RepoFiles.root + "/docs/export-bundle.md", encoding: .utf8)
+        let prefix = "`check_bundle.py` of MeterProof \(MeterProofVersion.string): sha256 `"
+        let r = try #require(doc.range(of: prefix), "docs/export-bundle.md publishes no check_bundle.py hash")
+        return String(doc[r.upperBound...].prefix { $0 != "`" })
+    }
+
     /// The ```sh blocks of a VERIFY.md, in order.
     static func shellBlocks(_ md: String) -> [String] {
         var blocks: [String] = []
@@ -184,19 +193,21 @@ enum Tools {
         #expect(blocks.count == 5)
         let files = try #require(blocks.firstIndex { $0.contains("find . ") })
         let note = try #require(blocks.firstIndex { $0.contains("openssl pkeyutl") })
+        let checker = try #require(blocks.firstIndex { $0.contains("check_bundle.py") })
         let token = try #require(blocks.firstIndex { $0.contains("openssl dgst") })
         // Every step's scratch directory is made under $TMPDIR; none may be left behind.
         let tmp = try makeTempDir("verifymd-tmp")
-        let env = "PATH=\(URL(fileURLWithPath: Tools.python!).deletingLastPathComponent().path):$PATH\nTMPDIR='\(tmp)'\nexport TMPDIR\n"
+        let published = try Self.publishedCheckerHash()
+        let env = "PATH=\(URL(fileURLWithPath: Tools.python!).deletingLastPathComponent().path):$PATH\nTMPDIR='\(tmp)'\nexport TMPDIR\nPUBLISHED=\(published)\n"
         func run(_ script: String, in dir: String) throws -> (status: Int32, output: String) {
-            try runProcess("/usr/bin/env", ["-u", "T", "/bin/sh", "-c", "set -eu\n" + env + script], cwd: dir)
+            try runProcess("/usr/bin/env", ["-u", "T", "-u", "PUBLISHED", "/bin/sh", "-c", "set -eu\n" + env + script], cwd: dir)
         }
         let ok = try run(blocks.joined(separator: "\n"), in: dir)
         #expect(ok.status == 0, "\(ok.output)")
         #expect(ok.output.contains("SHA256SUMS lists exactly the files present"))
         #expect(ok.output.contains("Signature Verified Successfully"))
         #expect(ok.output.contains("Verified OK"))
-        #expect(ok.output.contains("\nOK: "))
+        #expect(ok.output.contains("/check_bundle.py: OK\nOK: "))
         #expect(!ok.output.contains("FAILED"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp).isEmpty, "a step left its scratch directory")
         // Each step on its own, in a fresh shell where nothing is defined (`set -u`: a variable
@@ -214,6 +225,22 @@ enum Tools {
         let r0 = try run(blocks[files], in: extra)
         #expect(r0.status != 0)
         #expect(r0.output.contains("> notes.txt") && r0.output.contains("MISMATCH"), "\(r0.output)")
+
+        // The embedded checker runs only under the hash the auditor brings: not without one,
+        // and not once the bundle's author replaced it (even with SHA256SUMS resealed).
+        let noHash = try runProcess("/usr/bin/env", ["-u", "T", "-u", "PUBLISHED", "/bin/sh", "-c", "set -eu\n" + blocks[checker]], cwd: dir)
+        #expect(noHash.status != 0)
+        #expect(noHash.output.contains("set PUBLISHED to the SHA-256 of check_bundle.py"), "\(noHash.output)")
+        #expect(!noHash.output.contains("OK: "))
+        let replaced = try BundleEdit.copy(dir)
+        var text = String(decoding: try BundleEdit.read(replaced, "VERIFY.md"), as: UTF8.self)
+        let py = try #require(text.range(of: "```python\n"))
+        text = String(text[..<py.upperBound]) + "print(\"OK: forged\")\n```\n"
+        try BundleEdit.write(replaced, "VERIFY.md", Array(text.utf8))
+        try BundleEdit.reseal(replaced)
+        let r2 = try run(blocks[checker], in: replaced)
+        #expect(r2.status != 0)
+        #expect(!r2.output.contains("OK: forged"), "\(r2.output)")
 
         // Step 2 picks the signature line by the vkey's name and key ID: another key of the same
         // name signing first (a rotated key; a witness) or extension lines do not break it; a

@@ -81,12 +81,14 @@ public enum BundleInstructions {
     )
     """#
 
-    /// Step 3: the embedded `check_bundle.py`.
+    /// Step 3: the embedded `check_bundle.py`, run only if its SHA-256 is the one the auditor
+    /// brings (`PUBLISHED`, from MeterProof's documentation, never from the bundle).
     static let checkerCommands = #"""
     (
     T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+    [ -n "${PUBLISHED:-}" ] || { echo 'set PUBLISHED to the SHA-256 of check_bundle.py published in docs/export-bundle.md of MeterProof'; exit 1; }
     sed -n '/^```python$/,/^```$/p' VERIFY.md | sed '1d;$d' > "$T/check_bundle.py"
-    python3 "$T/check_bundle.py" .
+    printf '%s  %s\n' "$PUBLISHED" "$T/check_bundle.py" | sha256sum -c - && python3 "$T/check_bundle.py" .
     )
     """#
 
@@ -119,6 +121,10 @@ public enum BundleInstructions {
         its own: its commands work in a fresh shell, and a step that needs a scratch directory makes
         its own (`T=$(mktemp -d)`) inside `( … )`, which removes it when the step ends.
         `meterproof export verify .` performs all of these checks at once.
+
+        This file came with the bundle: whoever could change the bundle could change it too. Take
+        the log key and the checker script from elsewhere, as steps 2 and 3 say;
+        `docs/export-bundle.md` in MeterProof's source describes the same checks.
 
         | file | what it is |
         |---|---|
@@ -175,13 +181,21 @@ public enum BundleInstructions {
         the key ID), \(sel.fullPrefix ? "the RFC 6962 root from `entries.jsonl`" : "each entry's RFC 6962 inclusion proof (RFC 9162 §2.1.3.2) against the checkpoint"),
         the manifest's counts, `entries.csv`, the key pins, and the PS256 signature
         (RSASSA-PSS, SHA-256, MGF1-SHA-256, salt 32) and claims of every accepted entry's token
-        under the bundled key whose fingerprint the entry records:
+        under the bundled key whose fingerprint the entry records.
+
+        **The copy in this file is only as trustworthy as the bundle**: whoever wrote the bundle
+        could make it print `OK` for anything, or run anything on your machine. Run your own copy
+        (`Tests/interop/check_bundle.py` in MeterProof's source: `python3 <your copy> .`), or run
+        this one only once its SHA-256 equals the value published in `docs/export-bundle.md` of
+        the MeterProof version `manifest.json` names (\(codeSpan(m.tool))), never a value taken
+        from this bundle (its `SHA256SUMS` and this file are the bundle's own). Set `PUBLISHED` to
+        that value; the commands refuse to run the script otherwise:
 
         ```sh
         \(checkerCommands)
         ```
 
-        It prints `OK: …` and exits 0, or `FAILED: …` and exits 1.
+        It prints `…/check_bundle.py: OK`, then `OK: …` and exits 0, or `FAILED: …` and exits 1.
         Pass `--log-key <vkey>` to check the checkpoint under a key obtained out of band instead
         of `log-key.vkey`.
 
