@@ -190,7 +190,7 @@ enum Tools {
         #expect(s.manifest.counts.accepted > 0)
         let md = try String(contentsOfFile: dir + "/VERIFY.md", encoding: .utf8)
         let blocks = Self.shellBlocks(md)
-        #expect(blocks.count == 5)
+        #expect(blocks.count == 6)
         let files = try #require(blocks.firstIndex { $0.contains("find . ") })
         let note = try #require(blocks.firstIndex { $0.contains("openssl pkeyutl") })
         let checker = try #require(blocks.firstIndex { $0.contains("check_bundle.py") })

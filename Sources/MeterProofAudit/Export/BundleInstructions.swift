@@ -92,6 +92,11 @@ public enum BundleInstructions {
     )
     """#
 
+    /// Step 3: the fingerprint (SHA-256 of the DER SubjectPublicKeyInfo) of every bundled key.
+    static let keyFingerprintCommands = #"""
+    for k in keys/v*.pem; do if [ -f "$k" ]; then printf '%s  %s\n' "$(openssl pkey -pubin -in "$k" -outform DER | sha256sum | cut -c1-64)" "$k"; fi; done
+    """#
+
     /// The text of `VERIFY.md` for a bundle.
     ///
     /// - Parameters:
@@ -123,7 +128,7 @@ public enum BundleInstructions {
         `meterproof export verify .` performs all of these checks at once.
 
         This file came with the bundle: whoever could change the bundle could change it too. Take
-        the log key and the checker script from elsewhere, as steps 2 and 3 say;
+        the log key, the AWS keys and the checker script from elsewhere, as steps 2 and 3 say;
         `docs/export-bundle.md` in MeterProof's source describes the same checks.
 
         | file | what it is |
@@ -133,7 +138,7 @@ public enum BundleInstructions {
         | `checkpoint` | the log's signed checkpoint (c2sp.org/tlog-checkpoint, an Ed25519 c2sp.org/signed-note) |
         | `proofs/<seq>.tlog-proof` | inclusion proof of entry `seq` (c2sp.org/tlog-proof@v1), only in selections |
         | `log-key.vkey` | the log's public key (signed-note verifier key) |
-        | `keys/v<N>.pem`, `keys/keyring.json` | the RSA public keys that verified the entries, pinned by SHA-256 of their DER SubjectPublicKeyInfo |
+        | `keys/v<N>.pem`, `keys/keyring.json` | the RSA public keys the entries name by fingerprint, as the operator's trail recorded them, pinned by SHA-256 of their DER SubjectPublicKeyInfo |
         | `manifest.json` | selection, counts, tree size, root |
         | `SHA256SUMS` | SHA-256 of every other file |
 
@@ -199,6 +204,17 @@ public enum BundleInstructions {
         Pass `--log-key <vkey>` to check the checkpoint under a key obtained out of band instead
         of `log-key.vkey`.
 
+        **The RSA keys in `keys/` are the ones the operator configured** (the trail records the key
+        that verified each entry): a valid PS256 signature under them shows that AWS signed a token
+        only if they are AWS's keys. Compare their fingerprints (SHA-256 of the DER
+        SubjectPublicKeyInfo, also pinned in `keys/keyring.json`) out of band with the keys AWS
+        publishes for RegisterUsage, or that you obtained yourself, or pass that keyring with
+        `meterproof export verify . --keys <dir>`:
+
+        ```sh
+        \(keyFingerprintCommands)
+        ```
+
         """
         if let ex = example {
             t += """
@@ -259,8 +275,10 @@ public enum BundleInstructions {
           signed the checkpoint. Anyone can rewrite `SHA256SUMS`, but editing, reordering or
           inventing an entry breaks its proof (or the recomputed root), and only the log key
           can sign a checkpoint for a changed tree.
-        - Each accepted entry's token carries AWS's PS256 signature under the key the entry
-          names, with the claims the entry records.
+        - Each accepted entry's token carries a valid PS256 signature under the bundled key whose
+          fingerprint the entry records, with the claims the entry records. The bundled keys are
+          what the operator configured; that they are AWS's is shown only by comparing them with
+          AWS's keys (step 3).
         - \(sel.fullPrefix ? "Being a full prefix, it also proves that no entry below the checkpoint is missing." : "A selection proves membership, not completeness: it cannot show that no other entry matching the selection exists. For completeness, ask for a full-prefix bundle (an export without filters) and compare.")
         - Rejected entries are proved to be recorded; their tokens are not re-judged.
         - Entries recorded after the checkpoint are not covered.
