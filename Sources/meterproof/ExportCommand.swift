@@ -172,7 +172,10 @@ extension MeterProofCommand.Export {
                 ]))) + "\n")
             case .text:
                 if r.sound {
-                    let how = r.fullPrefix ? "full prefix, root recomputed" : "\(r.proofsVerified) inclusion proofs verified"
+                    // A selection proves that its entries are in the log, not that no other entry
+                    // matching it exists: say so where an auditor who asked for everything looks.
+                    let how = r.fullPrefix ? "full prefix, root recomputed"
+                        : "a selection, \(r.proofsVerified) inclusion proofs verified (membership only: that no other matching entry exists is not proven)"
                     let tokens = noTokenCheck ? "token re-verification skipped" : "\(r.tokensVerified) accepted tokens re-verified"
                     writeOut("sound: \(r.entries) entries (\(r.accepted) accepted, \(r.rejected) rejected) of \(r.origin) at checkpoint size \(r.treeSize); \(how); \(tokens); \(r.filesChecked) files match SHA256SUMS (\(decimal(secs, 2)) s)\n")
                 } else {

@@ -37,6 +37,8 @@ struct ExportCLITests {
         let v = try run(["export", "verify", out])
         #expect(v.status == 0, "\(v.output)")
         #expect(v.output.contains("sound: "))
+        // A selection says that it proves membership, not completeness.
+        #expect(v.output.contains("; a selection, ") && v.output.contains(" inclusion proofs verified (membership only: that no other matching entry exists is not proven); "), "\(v.output)")
         #expect(v.output.contains("meterproof: note: the checkpoint was checked under the bundle's own log-key.vkey"))
         let vkeyFile = parent + "/log.vkey"
         try (f.signer.verifier.vkey + "\n").write(toFile: vkeyFile, atomically: true, encoding: .utf8)

@@ -494,7 +494,7 @@ extension ExportInteropTests {
         try Self.expectRefused(try Self.forged(other) { d in
             try BundleEdit.write(d, "keys/v2.pem", Array(BundleLayout.pem(keyring[2]!.key).utf8))
             try BundleEdit.write(d, "keys/keyring.json", pins([(1, fp1), (2, fp2)]))
-        }, "keys/v2.pem (\(fp2)) verified none of the bundle's entries", code: "unexpected_key")
+        }, "keys/v2.pem (\(fp2)) is the key of none of the bundle's entries (no entry records its fingerprint)", code: "unexpected_key")
         // The same key file without a pin.
         try Self.expectRefused(try Self.forged(other) { try BundleEdit.write($0, "keys/v2.pem", Array(BundleLayout.pem(keyring[2]!.key).utf8)) },
                                "keys/keyring.json does not pin exactly the bundled keys", code: "keyring_invalid")

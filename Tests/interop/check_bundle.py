@@ -539,7 +539,7 @@ def main(argv):
           "manifest counts do not match the entries")
     check((m["firstSeq"], m["lastSeq"]) == ((first, last) if count else (None, None)), "manifest seqs")
     for v, (_, fp) in keys.items():
-        check(fp in fingerprints, "keys/v%d.pem (%s) verified none of the bundle's entries", v, fp)
+        check(fp in fingerprints, "keys/v%d.pem (%s) is the key of none of the bundle's entries (no entry records its fingerprint)", v, fp)
 
     print("OK: %d entries (%d accepted, %d rejected) of log %s, checkpoint size %d; %s; %d tokens re-verified"
           % (count, accepted, count - accepted, origin, size,

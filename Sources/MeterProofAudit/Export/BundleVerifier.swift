@@ -327,7 +327,7 @@ public struct BundleVerifier: Sendable {
             throw Failure("manifest_mismatch", "manifest.json says seq \(manifest.firstSeq.map(String.init) ?? "null")…\(manifest.lastSeq.map(String.init) ?? "null"), the entries span \(firstSeq.map(String.init) ?? "null")…\(lastSeq.map(String.init) ?? "null")")
         }
         for k in bundledKeyring.versions.map({ bundledKeyring[$0]! }) where !usedFingerprints.contains(k.key.fingerprint) {
-            throw Failure("unexpected_key", "keys/v\(k.version).pem (\(k.key.fingerprint)) verified none of the bundle's entries")
+            throw Failure("unexpected_key", "keys/v\(k.version).pem (\(k.key.fingerprint)) is the key of none of the bundle's entries (no entry records its fingerprint)")
         }
     }
 
