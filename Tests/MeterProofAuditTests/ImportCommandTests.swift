@@ -82,7 +82,8 @@ import Glibc
         #expect(r.stdout.hasSuffix("}\n") && r.stdout.filter { $0 == "\n" }.count == 1, "\(r.stdout)")
         let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         #expect(Set(j.keys) == ["trail", "lines", "blankLines", "recorded", "duplicates", "accepted", "rejected", "reasons", "warnings",
-                                "bound", "unbound", "firstSeq", "lastSeq", "treeSize", "milliseconds", "rate", "interrupted", "checkpoint"])
+                                "bound", "unbound", "firstSeq", "lastSeq", "treeSize", "milliseconds", "rate", "interrupted", "checkpoint", "unterminated"])
+        #expect((j["unterminated"] as? [Any])?.isEmpty == true)
         #expect(j["trail"] as? String == db)
         #expect(j["lines"] as? Int == 6 && j["blankLines"] as? Int == 1)
         #expect(j["recorded"] as? Int == 5 && j["duplicates"] as? Int == 0)
@@ -134,6 +135,22 @@ import Glibc
         #expect(n["checkpoint"] is NSNull && n["recorded"] as? Int == 5 && n["treeSize"] as? Int == 5)
         let nokeyText = try TrailRun.cli(["audit", "import", "--db", lone, "--keys", TrailPaths.testKeys, captures])
         #expect(nokeyText.status == 0 && nokeyText.stdout.hasSuffix("no log key available: no checkpoint signed\n"))
+    }
+
+    @Test("an input without a final line feed is imported, with a warning naming its last line")
+    func unterminatedLastLine() throws {
+        let s = try TrailScratch("import-unterminated")
+        var bytes = try s.read(FileSystem.basename(try Self.smallFile(s)))
+        bytes.removeLast()  // the final LF after "not a capture"
+        let cut = try s.write("cut.jsonl", bytes)
+        let r = try TrailRun.cli(["audit", "import", "--db", s.path("t.sqlite"), "--signing-key", s.path("t.key"), "--keys", TrailPaths.testKeys,
+                                  "--format", "json", cut])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("meterproof: warning: \(cut) ends without a line feed: its last line (line 6) was read up to the end of the input and recorded as read."), "\(r.stderr)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let u = try #require(j["unterminated"] as? [[String: Any]])
+        #expect(u.count == 1 && u[0]["file"] as? String == cut && u[0]["line"] as? Int == 6)
+        #expect(j["recorded"] as? Int == 5)
     }
 
     @Test func freshnessOptionsReachTheImport() throws {

@@ -39,6 +39,9 @@ public struct ImportSummary: Sendable {
     /// First and last seq written by this import.
     public var firstSeq: UInt64?
     public var lastSeq: UInt64?
+    /// Inputs whose last line had no line feed after it, with that line's number: if the file
+    /// was still being written, the line may have been cut short (it is recorded as read).
+    public var unterminated: [(file: String, line: Int)] = []
 }
 
 /// Offline audit: reads capture files, verifies on all cores, and appends to the trail in
@@ -206,6 +209,7 @@ public struct CaptureImporter: Sendable {
                 do { line = try reader.next() } catch { failure = AuditError(.badInput, "\(name): \(error.reason)"); break outer }
                 guard let line else {
                     if reader.stopped { interrupted = true; break outer }
+                    if let n = reader.unterminatedLine { summary.withLock { $0.unterminated.append((name, n)) } }
                     break
                 }
                 linesRead += 1

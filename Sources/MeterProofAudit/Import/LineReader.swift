@@ -37,6 +37,10 @@ public final class LineReader {
     public var shouldStop: (() -> Bool)? = nil
     /// Whether ``next()`` returned `nil` because ``shouldStop`` asked it to, not at end of input.
     public private(set) var stopped = false
+    /// The number of the last line when the input ended without a line feed after it: a file
+    /// still being written, or a writer that died mid-line, ends that way (as does a file whose
+    /// editor left out the final newline).
+    public private(set) var unterminatedLine: Int? = nil
 
     /// Opens `path` (`-` for standard input); `shouldStop` becomes ``shouldStop``. A FIFO is
     /// opened without waiting for a writer (reads wait for data instead, asking `shouldStop`).
@@ -145,6 +149,7 @@ public final class LineReader {
             if eof {
                 guard start < buffer.count || overlong != nil else { return nil }
                 lineNumber += 1
+                unterminatedLine = lineNumber
                 var end = buffer.count
                 if end > start && buffer[end - 1] == 0x0D { end -= 1 }
                 defer { start = buffer.count }
