@@ -40,7 +40,13 @@ public struct RegisterUsageResponse: Sendable {
             self.init(token: token, rotationTimestamp: nil, rotationTimestampText: nil)
             return
         }
-        if bytes[0] == UInt8(ascii: "{") || bytes[0] == UInt8(ascii: "\"") {
+        // A JSON array, number or literal is no token either (no token is also valid JSON): say
+        // what it is, as `audit import` does for such a capture line. Only inputs that can start
+        // one are tried ('e', which every real token starts with, is not among them).
+        let jsonScalarOrArray = bytes[0] == UInt8(ascii: "[")
+            || (Array("-0123456789tfn".utf8).contains(bytes[0]) && bytes.count <= TokenLimits.maxResponseBytes
+                && (try? StrictJSON.parse(bytes, limits: JSONLimits(maxBytes: TokenLimits.maxResponseBytes, maxDepth: 16))) != nil)
+        if bytes[0] == UInt8(ascii: "{") || bytes[0] == UInt8(ascii: "\"") || jsonScalarOrArray {
             guard bytes.count <= TokenLimits.maxResponseBytes else {
                 throw VerificationError(.tokenTooLarge, "response document of \(bytes.count) bytes exceeds the \(TokenLimits.maxResponseBytes)-byte limit")
             }

@@ -372,8 +372,12 @@ enum HostileTable {
         .reject("Signature as a number", .malformedInput) { #"{"Signature":1}"# },
         .reject("PublicKeyRotationTimestamp true", .malformedInput) { JWS.response(try JWS.token(), rotation: "true") },
         .reject("response JSON with trailing garbage", .malformedInput) { JWS.response(try JWS.token()) + "}" },
-        // A leading '[' is not routed to the JSON reader: the input is read as a (malformed) bare token.
-        .reject("JSON array input", .malformedToken) { #"["\#(try JWS.token())"]"# },
+        // JSON that is no response object says what it is (as `audit import` does), not "token has 1 segment".
+        .reject("JSON array input", .malformedInput) { #"["\#(try JWS.token())"]"# },
+        .reject("JSON number input", .malformedInput) { "123" },
+        .reject("JSON literal input", .malformedInput) { "true" },
+        .reject("JSON number with a fraction", .malformedInput) { "-1.5e3" },
+        .reject("not JSON, not a token", .malformedToken) { "nonsense" },
         .reject("empty input", .malformedInput) { "" },
         .reject("whitespace-only input", .malformedInput) { " \n\t " },
         .rejectBytes("non-UTF-8 bare input", .malformedInput) { Array(try JWS.token().utf8) + [0xFF] },
