@@ -282,6 +282,13 @@ public enum BundleInstructions {
         - \(sel.fullPrefix ? "Being a full prefix, it also proves that no entry below the checkpoint is missing." : "A selection proves membership, not completeness: it cannot show that no other entry matching the selection exists. For completeness, ask for a full-prefix bundle (an export without filters) and compare.")
         - Rejected entries are proved to be recorded; their tokens are not re-judged.
         - Entries recorded after the checkpoint are not covered.
+        - It does not protect against whoever holds the log key, usually the log's operator:
+          with it, entries can be dropped and a checkpoint signed for the shortened history, and
+          an older checkpoint with entries cut to match passes as a full prefix. Keep every
+          checkpoint you receive and compare it with later ones (same origin: the later size is
+          not smaller and, with the trail, `meterproof audit verify --against <older checkpoint>`
+          or `meterproof audit consistency --from <older checkpoint>` proves it extends the
+          older one); a checkpoint cosigned by a witness you trust gives the same assurance.
 
         ## check_bundle.py
 
