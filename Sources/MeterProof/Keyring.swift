@@ -250,8 +250,8 @@ public struct Keyring: Sendable {
 public struct KeyringError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Why a keyring was refused. A struct over a private enum, so new codes can be added
     /// without breaking callers' `switch` statements.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Backing: String, CaseIterable, Sendable {
+    public struct Code: EnumBackedCode {
+        package enum Backing: String, CaseIterable, Sendable {
             case notFound = "keyring_not_found"
             case unreadable = "keyring_unreadable"
             case noKeys = "no_keys"
@@ -262,21 +262,8 @@ public struct KeyringError: Error, Hashable, Sendable, CustomStringConvertible {
             case duplicateVersion = "duplicate_version"
             case pinMismatch = "pin_mismatch"
         }
-        let backing: Backing
-        init(_ backing: Backing) { self.backing = backing }
-
-        /// The stable snake_case code, e.g. `pin_mismatch`.
-        public var rawValue: String { backing.rawValue }
-        public var description: String { backing.rawValue }
-
-        /// Parses a code from its snake_case spelling.
-        public init?(rawValue: String) {
-            guard let b = Backing(rawValue: rawValue) else { return nil }
-            backing = b
-        }
-
-        /// Every code a keyring load can produce.
-        public static var allCases: [Code] { Backing.allCases.map(Code.init) }
+        package let backing: Backing
+        package init(_ backing: Backing) { self.backing = backing }
 
         /// The path does not exist.
         public static let notFound = Code(.notFound)

@@ -97,27 +97,14 @@ public struct RSAPublicKey: Sendable {
 /// A key could not be loaded or used: a stable ``Code`` and a sentence.
 public struct KeyError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Why a key was refused; compare against the static members.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Backing: String, CaseIterable, Sendable {
+    public struct Code: EnumBackedCode {
+        package enum Backing: String, CaseIterable, Sendable {
             case malformedKey = "malformed_key"
             case unsupportedKeyType = "unsupported_key_type"
             case signingFailed = "signing_failed"
         }
-        let backing: Backing
-        init(_ backing: Backing) { self.backing = backing }
-
-        /// The stable snake_case code, e.g. `malformed_key`.
-        public var rawValue: String { backing.rawValue }
-        public var description: String { backing.rawValue }
-
-        /// Parses a code from its snake_case spelling.
-        public init?(rawValue: String) {
-            guard let b = Backing(rawValue: rawValue) else { return nil }
-            backing = b
-        }
-
-        /// Every code a key operation can produce.
-        public static var allCases: [Code] { Backing.allCases.map(Code.init) }
+        package let backing: Backing
+        package init(_ backing: Backing) { self.backing = backing }
 
         /// The bytes are not a PEM, DER or JWK encoding of a key, or the key's numbers are unusable.
         public static let malformedKey = Code(.malformedKey)

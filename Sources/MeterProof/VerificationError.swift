@@ -3,8 +3,8 @@
 /// Codes are modelled as a struct over a private enum so new codes can be added without
 /// breaking `switch` statements in callers; compare with `==` against the static members.
 /// Every code is documented in `docs/verification.md`.
-public struct ReasonCode: Hashable, Sendable, CustomStringConvertible {
-    enum Backing: String, CaseIterable, Sendable {
+public struct ReasonCode: EnumBackedCode {
+    package enum Backing: String, CaseIterable, Sendable {
         case malformedInput = "malformed_input"
         case tokenTooLarge = "token_too_large"
         case malformedToken = "malformed_token"
@@ -29,22 +29,9 @@ public struct ReasonCode: Hashable, Sendable, CustomStringConvertible {
         case invalidRequest = "invalid_request"
     }
 
-    let backing: Backing
+    package let backing: Backing
 
-    init(_ backing: Backing) { self.backing = backing }
-
-    /// The stable snake_case code, e.g. `bad_signature`.
-    public var rawValue: String { backing.rawValue }
-    public var description: String { backing.rawValue }
-
-    /// Parses a code from its snake_case spelling.
-    public init?(rawValue: String) {
-        guard let b = Backing(rawValue: rawValue) else { return nil }
-        self.backing = b
-    }
-
-    /// Every code MeterProof can produce.
-    public static var allCases: [ReasonCode] { Backing.allCases.map(ReasonCode.init) }
+    package init(_ backing: Backing) { self.backing = backing }
 
     /// The input is not a token, a RegisterUsage response object, nor an SDK envelope around one.
     public static let malformedInput = ReasonCode(.malformedInput)

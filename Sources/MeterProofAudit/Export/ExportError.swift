@@ -1,3 +1,5 @@
+import MeterProof
+
 /// Why an export could not be written, or a bundle could not be read at all: a stable code
 /// and one sentence.
 ///
@@ -5,7 +7,7 @@
 /// that as a ``BundleVerification`` with a problem code.
 public struct ExportError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A stable snake_case code (see docs/export-bundle.md).
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+    public struct Code: StableCode {
         /// The stable snake_case code, e.g. `bundle_exists`.
         public let rawValue: String
         init(_ rawValue: String) { self.rawValue = rawValue }

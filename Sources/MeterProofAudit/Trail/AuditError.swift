@@ -1,7 +1,9 @@
+import MeterProof
+
 /// Why an audit-trail operation failed: a stable code and a sentence.
 public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Backing: String, CaseIterable, Sendable {
+    public struct Code: EnumBackedCode {
+        package enum Backing: String, CaseIterable, Sendable {
             case notATrail = "not_a_trail"
             case newerSchema = "newer_schema"
             case alreadyExists = "already_exists"
@@ -17,20 +19,8 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
             case badInput = "bad_input"
             case corrupt = "corrupt_trail"
         }
-        let backing: Backing
-        init(_ b: Backing) { backing = b }
-        /// The stable snake_case code, e.g. `not_a_trail`.
-        public var rawValue: String { backing.rawValue }
-        public var description: String { backing.rawValue }
-
-        /// Parses a code from its snake_case spelling.
-        public init?(rawValue: String) {
-            guard let b = Backing(rawValue: rawValue) else { return nil }
-            backing = b
-        }
-
-        /// Every code a trail operation can produce.
-        public static var allCases: [Code] { Backing.allCases.map(Code.init) }
+        package let backing: Backing
+        package init(_ b: Backing) { backing = b }
 
         /// The file is not a MeterProof trail (wrong `application_id`, or not SQLite at all).
         public static let notATrail = Code(.notATrail)
