@@ -20,7 +20,9 @@ public struct VerificationPolicy: Sendable, Hashable {
     public var maxAge: Int64? = 600
     /// Refuse tokens whose `iat` lies more than this many seconds in the future; `nil` disables it.
     public var maxFutureSkew: Int64? = 60
-    /// Smallest accepted RSA modulus, in bits. Lowering it below 2048 is a deliberate, logged choice.
+    /// Smallest accepted RSA modulus, in bits. Lowering it below 2048 (RFC 7518's floor for
+    /// PS256) is the caller's deliberate choice: the library neither logs nor bounds it (the
+    /// CLI takes 512...16384 and prints a warning below 2048).
     public var minimumKeyBits: Int = 2048
     /// Refuse a token without `iat` (`missing_claim`). Off by default: `iat` is optional in the
     /// claim set, and a token without it is never stale, so turning this on closes that gap
@@ -29,7 +31,9 @@ public struct VerificationPolicy: Sendable, Hashable {
 
     public init() {}
 
-    /// Strict online verification (10 minutes max age, 60 s future skew, RSA >= 2048).
+    /// Strict online verification (10 minutes max age, 60 s future skew, RSA >= 2048, a nonce
+    /// required). `iat` stays optional, as in AWS's claim set: a token without one is never
+    /// stale; set ``requireIssuedAt`` to refuse such tokens.
     public static let strict = VerificationPolicy()
 
     /// Offline audit: no freshness check (the caller may instead judge against capture time).
@@ -76,6 +80,9 @@ public struct VerificationResult: Sendable {
     /// Whether the expectation came from a real request (`true`) or from the token itself.
     public let bound: Bool
 
+    /// Whether every check passed. For an unbound result (``bound`` false, from
+    /// ``Verifier/verifyUnbound(_:now:)``) that means AWS signed the token's own claims, not
+    /// that it answers a request of yours: never unlock on an unbound result.
     public var isAccepted: Bool { error == nil }
 
     /// The reason code as text (`nil` when accepted).
@@ -95,31 +102,63 @@ public struct Verifier: Sendable {
         self.policy = policy
     }
 
-    /// Verifies raw input (a token, a response object or an SDK envelope) against `request`.
+    /// Verifies raw input (a token, a response object or an SDK envelope) against `request`,
+    /// the `RegisterUsage` call that produced it: what a program does at start.
     ///
     /// - Parameters:
-    ///   - request: what was sent; `nil` verifies unbound (claims taken from the token, key
-    ///     chosen by its own `publicKeyVersion` claim) — for offline audit of bare captures only.
-    ///   - now: the reference time for freshness and key validity, in epoch seconds.
-    public func verify(_ input: some Collection<UInt8>, expecting request: RegisterUsageRequest?, now: Int64 = WallClock.nowSeconds()) -> VerificationResult {
+    ///   - request: what was sent: the token must name this product code and key version and
+    ///     repeat this nonce, and the key for this version verifies it.
+    ///   - now: the reference time for freshness and key validity, in epoch **seconds**.
+    /// - Returns: the verdict; it never throws. Accepted means every check passed.
+    public func verify(_ input: some Collection<UInt8>, expecting request: RegisterUsageRequest, now: Int64 = WallClock.nowSeconds()) -> VerificationResult {
+        verify(input, expectingIfBound: request, now: now)
+    }
+
+    /// Verifies a token **without a request**: the claims are taken from the token itself and
+    /// the key is chosen by its own `publicKeyVersion` claim. For an offline audit of bare
+    /// captured tokens only: an accepted unbound result (``VerificationResult/bound`` false)
+    /// shows that AWS signed these claims, not that they answer a request of yours, and
+    /// ``AuditTrail``'s `record(_:keyring:)` refuses it.
+    ///
+    /// - Parameter now: the reference time for freshness and key validity, in epoch **seconds**.
+    public func verifyUnbound(_ input: some Collection<UInt8>, now: Int64 = WallClock.nowSeconds()) -> VerificationResult {
+        verify(input, expectingIfBound: nil, now: now)
+    }
+
+    /// Verifies an already-parsed response without a request; see ``verifyUnbound(_:now:)``.
+    public func verifyUnbound(response: RegisterUsageResponse, now: Int64 = WallClock.nowSeconds()) -> VerificationResult {
+        verify(response: response, expectingIfBound: nil, now: now)
+    }
+
+    /// Bound when `request` is given, unbound when it is `nil` (the importer's captures may be either).
+    package func verify(_ input: some Collection<UInt8>, expectingIfBound request: RegisterUsageRequest?, now: Int64) -> VerificationResult {
         let response: RegisterUsageResponse
         do { response = try RegisterUsageResponse(parsing: input) } catch {
             return .init(error: error, token: nil, claims: nil, claimsVerified: false, keyVersion: nil, keyFingerprint: nil, warnings: [], bound: request != nil)
         }
-        return verify(response: response, expecting: request, now: now)
+        return verify(response: response, expectingIfBound: request, now: now)
     }
 
-    /// Verifies and, when everything else passed, consumes the nonce in `replayGuard`;
-    /// a nonce seen before turns the result into a `nonce_replayed` rejection.
-    public func verify(_ input: some Collection<UInt8>, expecting request: RegisterUsageRequest?, now: Int64 = WallClock.nowSeconds(), replayGuard: some ReplayGuard) throws -> VerificationResult {
+    /// Verifies against `request` and, when everything else passed, consumes the nonce in
+    /// `replayGuard`; a nonce seen before turns the result into a `nonce_replayed` rejection.
+    /// A token without a nonce (accepted only with ``VerificationPolicy/allowMissingNonce``)
+    /// consumes nothing and passes the guard every time.
+    ///
+    /// - Throws: only what `replayGuard.consume` throws; the verdict itself is returned.
+    public func verify(_ input: some Collection<UInt8>, expecting request: RegisterUsageRequest, now: Int64 = WallClock.nowSeconds(), replayGuard: some ReplayGuard) throws -> VerificationResult {
         let r = verify(input, expecting: request, now: now)
         guard r.isAccepted, let claims = r.claims, let nonce = claims.nonce else { return r }
         if try replayGuard.consume(nonce: nonce, productCode: claims.productCode) { return r }
         return r.rejected(VerificationError(.nonceReplayed, "nonce \(nonce) was already accepted for product \(claims.productCode)"))
     }
 
-    /// Verifies an already-parsed response.
-    public func verify(response: RegisterUsageResponse, expecting request: RegisterUsageRequest?, now: Int64 = WallClock.nowSeconds()) -> VerificationResult {
+    /// Verifies an already-parsed response against `request`; see ``verify(_:expecting:now:)``.
+    public func verify(response: RegisterUsageResponse, expecting request: RegisterUsageRequest, now: Int64 = WallClock.nowSeconds()) -> VerificationResult {
+        verify(response: response, expectingIfBound: request, now: now)
+    }
+
+    /// Bound when `request` is given, unbound when it is `nil`.
+    package func verify(response: RegisterUsageResponse, expectingIfBound request: RegisterUsageRequest?, now: Int64) -> VerificationResult {
         var state = State(token: response.token, bound: request != nil)
         do {
             try run(response: response, request: request, now: now, state: &state)

@@ -128,3 +128,56 @@ import Glibc
         #expect(after == before, "\(after)")
     }
 }
+
+/// What the library refuses to record or export because a vendor's call was a mistake.
+@Suite struct RecordingMisuseTests {
+    @Test("record(_:keyring:) refuses an unbound result: it answers no request")
+    func unboundResultIsNotALiveVerification() throws {
+        let s = try TrailScratch("misuse-unbound")
+        let trail = try AuditTrail.create(path: s.path("t.sqlite"), signer: NoteSigner.generate(name: "misuse.test/log"))
+        let r = try TrailFixture.response(nonce: "u-1")
+        let unbound = Verifier(keyring: TrailFixture.keyring).verifyUnbound(Array(r.utf8))
+        #expect(unbound.isAccepted && !unbound.bound)
+        #expect(throws: AuditError(.invalidEntry, "an unbound verification result is not a live verification: verify against the request that was sent (Verifier.verify(_:expecting:)) before recording it")) {
+            try trail.record(unbound, keyring: TrailFixture.keyring)
+        }
+        #expect(try trail.size() == 0)
+        // Bound, it is recorded and consumes the nonce.
+        let bound = Verifier(keyring: TrailFixture.keyring).verify(Array(r.utf8), expecting: RegisterUsageRequest(productCode: TrailFixture.productCode, publicKeyVersion: 1, nonce: "u-1"))
+        #expect(try trail.record(bound, keyring: TrailFixture.keyring).isAccepted)
+    }
+
+    @Test("a key that is not the one the entry names is refused before it reaches the append-only keys table")
+    func wrongKeyIsRefused() throws {
+        let s = try TrailScratch("misuse-key")
+        let trail = try AuditTrail.create(path: s.path("t.sqlite"), signer: NoteSigner.generate(name: "misuse.test/key"))
+        let entry = try TrailFixture.verifiedEntry(nonce: "k-1")
+        let v2 = try #require(TrailFixture.keyring[2])
+        for key in [(version: 1, spkiDER: v2.key.spkiDER), (version: 2, spkiDER: TrailFixture.keyring[1]!.key.spkiDER)] {
+            let e = #expect(throws: AuditError.self) { try trail.append([AuditTrail.Pending(entry: entry, key: key)]) }
+            #expect(e?.code == .invalidEntry && e?.reason.hasPrefix("entry 0: the key given with it (version \(key.version), SHA-256 ") == true, "\(String(describing: e))")
+        }
+        #expect(try trail.size() == 0 && trail.recordedKeys().isEmpty)
+        _ = try trail.append([AuditTrail.Pending(entry: entry, key: (1, TrailFixture.keyring[1]!.key.spkiDER))])
+        #expect(try trail.recordedKeys().map(\.version) == [1])
+    }
+
+    @Test("an accepted entry without a key fingerprint or token is refused by export, which would otherwise write an unsound bundle")
+    func acceptedEntryWithoutKeyFailsTheExport() throws {
+        let s = try TrailScratch("misuse-forged")
+        let signer = try NoteSigner.generate(name: "misuse.test/forged")
+        let trail = try AuditTrail.create(path: s.path("t.sqlite"), signer: signer)
+        var forged = AuditEntry(rejected: .badSignature, message: "x", source: .live, capture: nil)
+        forged.outcome = "accepted"
+        forged.reason = nil
+        forged.message = nil
+        forged.productCode = "p"
+        forged.publicKeyVersion = 1
+        forged.nonce = "f-1"
+        try trail.record(forged)
+        _ = try trail.signCheckpoint(with: signer)
+        let e = #expect(throws: ExportError.self) { try trail.exportBundle(to: s.path("b")) }
+        #expect(e == ExportError(.missingKey, "entry 0 is accepted but records no key fingerprint: its signature cannot be re-verified, so no bundle holding it can be sound"))
+        #expect(!FileManager.default.fileExists(atPath: s.path("b")))
+    }
+}

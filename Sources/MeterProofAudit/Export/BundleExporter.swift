@@ -214,6 +214,12 @@ extension AuditTrail {
                         try jsonl.write(batch.lines(i..<(i + 1)))
                         try slice.withCSVRow(k) { try csv.write($0) }
                     }
+                    // An accepted entry names the key and carries the token an auditor re-verifies;
+                    // one without them (recorded through `record(_ entry:)` by hand) would make a
+                    // bundle that fails `export verify`: refuse to write it.
+                    if e.accepted && (e.keyFingerprint == nil || !e.hasToken || e.publicKeyVersion == nil) {
+                        throw ExportError(.missingKey, "entry \(e.seq) is accepted but records no \(e.keyFingerprint == nil ? "key fingerprint" : e.hasToken ? "key version" : "token"): its signature cannot be re-verified, so no bundle holding it can be sound")
+                    }
                     counts.add(accepted: e.accepted, reason: e.reason)
                     if firstSeq == nil { firstSeq = e.seq }
                     lastSeq = e.seq

@@ -305,7 +305,7 @@ public struct CaptureImporter: Sendable {
         origin.capturedAt = capture.capturedAtText
         let verifier = capture.capturedAtMillis == nil ? without : withFreshness
         let now = capture.capturedAtMillis.map { $0 >= 0 ? $0 / 1000 : ($0 - 999) / 1000 } ?? WallClock.nowSeconds()
-        let result = verifier.verify(response: capture.response, expecting: capture.request, now: now)
+        let result = verifier.verify(response: capture.response, expectingIfBound: capture.request, now: now)
         return AuditTrail.Pending(result: result, keyring: keyring, source: .import, capture: origin, captureHash: hash)
     }
 }

@@ -379,7 +379,9 @@ public final class AuditTrail {
         /// through the nonce its entry carries (that entry records the same hash).
         public var captureHash: [UInt8]? { didSet { prepared = nil } }
         /// The public key that verified the entry's signature, remembered in the trail so
-        /// exports can bundle every key an auditor needs.
+        /// exports can bundle every key an auditor needs. The append checks that its SHA-256 is
+        /// the entry's `keyFingerprint` and its version the entry's `publicKeyVersion`
+        /// (`invalid_entry` otherwise, and nothing is written).
         public var key: (version: Int, spkiDER: [UInt8])?
         /// Set by ``prepare()``; cleared by any later change to `entry` or `captureHash`.
         var prepared: PreparedEntry? = nil
@@ -447,9 +449,16 @@ public final class AuditTrail {
     ///
     /// The verifying key is recorded with the entry (from `keyring`), so an export can prove
     /// the entry's signature later.
-    @discardableResult
+    ///
+    /// The result must come from bound verification (``Verifier/verify(_:expecting:now:)``):
+    /// an unbound result (``VerificationResult/bound`` false) answers no request of yours and
+    /// is refused here (`invalid_entry`); offline audits of bare tokens record through
+    /// ``CaptureImporter`` (source `import`).
     public func record(_ result: VerificationResult, keyring: Keyring) throws(AuditError) -> AuditEntry {
-        try recordOne(Pending(result: result, keyring: keyring, source: .live))
+        guard result.bound else {
+            throw AuditError(.invalidEntry, "an unbound verification result is not a live verification: verify against the request that was sent (Verifier.verify(_:expecting:)) before recording it")
+        }
+        return try recordOne(Pending(result: result, keyring: keyring, source: .live))
     }
 
     /// Records one entry in its own durable transaction; see ``append(_:)``.
@@ -599,6 +608,11 @@ public final class AuditTrail {
                         addNode.reset()
                     }
                     if let key = item.key, let fp = e.keyFingerprint, !knownKeys.contains(fp), !newKeys.contains(fp) {
+                        // The keys table is append-only: a wrong key stored once would make every
+                        // later export and `audit verify` fail. Check it names the entry's key.
+                        guard Hex.encode(SHA256.hash(key.spkiDER)) == fp, Int64(key.version) == e.publicKeyVersion else {
+                            throw AuditError(.invalidEntry, "entry \(e.seq): the key given with it (version \(key.version), SHA-256 \(Hex.encode(SHA256.hash(key.spkiDER)))) is not the key the entry names (version \(e.publicKeyVersion.map { String($0) } ?? "null"), fingerprint \(fp)); nothing was written")
+                        }
                         newKeys.append(fp)
                         try addKey.bind(fp, at: 1)
                         try addKey.bind(Int64(key.version), at: 2)
