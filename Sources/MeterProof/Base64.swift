@@ -3,7 +3,7 @@
 /// The base64url decoder is the one the token parser uses: no padding, no `+`, `/`, `=` or
 /// whitespace, length % 4 != 1, and the unused trailing bits of the last character must be
 /// zero, so each byte string has exactly one accepted spelling.
-public enum Base64 {
+package enum Base64 {
     static let urlAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
     static let stdAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
@@ -17,12 +17,12 @@ public enum Base64 {
     }
 
     /// Encodes without padding using the URL-safe alphabet.
-    public static func urlEncode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    package static func urlEncode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         encode(Array(bytes), alphabet: urlAlphabet, pad: false)
     }
 
     /// Encodes with padding using the standard alphabet.
-    public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    package static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         encode(Array(bytes), alphabet: stdAlphabet, pad: true)
     }
 
@@ -51,18 +51,18 @@ public enum Base64 {
     }
 
     /// Strictly decodes unpadded base64url; `nil` on any deviation from the canonical form.
-    public static func urlDecode(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+    package static func urlDecode(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         decode(input, table: urlTable, padded: false)
     }
 
     /// Strictly decodes unpadded base64url text.
-    public static func urlDecode(_ input: some StringProtocol) -> [UInt8]? {
+    package static func urlDecode(_ input: some StringProtocol) -> [UInt8]? {
         var s = String(input)
         return s.withUTF8 { urlDecode($0) }
     }
 
     /// Strictly decodes padded standard base64 (length a multiple of 4, canonical padding bits).
-    public static func decode(_ input: some StringProtocol) -> [UInt8]? {
+    package static func decode(_ input: some StringProtocol) -> [UInt8]? {
         var s = String(input)
         return s.withUTF8 { decode($0, table: stdTable, padded: true) }
     }
@@ -111,16 +111,16 @@ public enum Base64 {
 }
 
 /// Lowercase hexadecimal helpers.
-public enum Hex {
+package enum Hex {
     /// Lowercase hex of `bytes`.
     @inlinable
-    public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    package static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         if let s = bytes.withContiguousStorageIfAvailable({ encode(UnsafeRawBufferPointer($0)) }) { return s }
         return Array(bytes).withUnsafeBytes { encode($0) }
     }
 
     /// Lowercase hex of `bytes`, written straight into the string's storage.
-    public static func encode(_ bytes: UnsafeRawBufferPointer) -> String {
+    package static func encode(_ bytes: UnsafeRawBufferPointer) -> String {
         String(unsafeUninitializedCapacity: bytes.count * 2) { out in
             var j = 0
             for b in bytes {
@@ -136,7 +136,7 @@ public enum Hex {
     static func digit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x57 + v }
 
     /// Whether `hex` is exactly the lowercase hex of `bytes` (no allocation).
-    public static func isEncoding(_ hex: String, of bytes: [UInt8]) -> Bool {
+    package static func isEncoding(_ hex: String, of bytes: [UInt8]) -> Bool {
         var hex = hex
         return hex.withUTF8 { h in
             guard h.count == bytes.count * 2 else { return false }
@@ -146,7 +146,7 @@ public enum Hex {
     }
 
     /// Decodes hex (either case); `nil` if odd length or a non-hex character.
-    public static func decode(_ s: some StringProtocol) -> [UInt8]? {
+    package static func decode(_ s: some StringProtocol) -> [UInt8]? {
         var text = String(s)
         return text.withUTF8 { u -> [UInt8]? in
             guard u.count % 2 == 0 else { return nil }

@@ -6,12 +6,12 @@ import Darwin
 
 /// Small POSIX file helpers, so the verification path and the CLI need no Foundation
 /// (loading Foundation's ICU data costs ~10 ms of every process start).
-public enum FileSystem {
+package enum FileSystem {
     /// What is at a path.
-    public enum Kind: Sendable { case missing, file, directory, other }
+    package enum Kind: Sendable { case missing, file, directory, other }
 
     /// The kind of file at `path` (following symbolic links).
-    public static func kind(_ path: String) -> Kind {
+    package static func kind(_ path: String) -> Kind {
         var st = stat()
         guard stat(path, &st) == 0 else { return .missing }
         switch st.st_mode & S_IFMT {
@@ -21,22 +21,22 @@ public enum FileSystem {
         }
     }
 
-    public static func exists(_ path: String) -> Bool { kind(path) != .missing }
+    package static func exists(_ path: String) -> Bool { kind(path) != .missing }
 
     /// The UTF-8 byte-order mark (EF BB BF) that Windows tools write at the start of a text
     /// file. Skipped at the very start of a captures file or standard input, and of a response
     /// read by `verify` or `inspect`; nowhere else.
-    public static let utf8ByteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+    package static let utf8ByteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
 
     /// Size in bytes of a regular file.
-    public static func size(_ path: String) -> Int? {
+    package static func size(_ path: String) -> Int? {
         var st = stat()
         guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
         return Int(st.st_size)
     }
 
     /// Names in a directory (no `.` or `..`), sorted.
-    public static func list(_ path: String) throws(FileError) -> [String] {
+    package static func list(_ path: String) throws(FileError) -> [String] {
         guard let dir = opendir(path) else { throw FileError(path: path, errno: errno) }
         defer { closedir(dir) }
         var names: [String] = []
@@ -50,7 +50,7 @@ public enum FileSystem {
     }
 
     /// Reads a whole file (`-` for standard input), refusing more than `limit` bytes.
-    public static func read(_ path: String, limit: Int) throws(FileError) -> [UInt8] {
+    package static func read(_ path: String, limit: Int) throws(FileError) -> [UInt8] {
         let fd: Int32
         if path == "-" { fd = 0 } else {
             fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -78,7 +78,7 @@ public enum FileSystem {
     /// when it could be read, or the file is empty): a file can open and still refuse every
     /// read (`/proc/self/mem`, a damaged disk block), which a command should learn before it
     /// creates anything for it.
-    public static func unreadableReason(_ path: String) -> String? {
+    package static func unreadableReason(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return String(cString: strerror(errno)) }
         defer { close(fd) }
@@ -92,7 +92,7 @@ public enum FileSystem {
 
     /// Removes `path` and, for a directory, everything below it (best effort; symbolic links
     /// are removed, never followed).
-    public static func removeTree(_ path: String) {
+    package static func removeTree(_ path: String) {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
         if st.st_mode & S_IFMT == S_IFDIR {
@@ -104,25 +104,25 @@ public enum FileSystem {
     }
 
     /// `dir/name`, without doubling a trailing slash.
-    public static func join(_ dir: String, _ name: String) -> String {
+    package static func join(_ dir: String, _ name: String) -> String {
         dir.hasSuffix("/") ? dir + name : dir + "/" + name
     }
 
     /// The directory part of a path (`.` for a bare name).
-    public static func dirname(_ path: String) -> String {
+    package static func dirname(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// The last path component.
-    public static func basename(_ path: String) -> String {
+    package static func basename(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])
     }
 
     /// Writes all bytes to a file descriptor, retrying short writes and EINTR, and waiting
     /// until a non-blocking descriptor (a pipe a parent left in that mode) can take more.
-    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
         var done = 0
         while done < bytes.count {
             let n = posixWrite(fd, bytes.baseAddress! + done, bytes.count - done)
@@ -159,19 +159,19 @@ private func posixWrite(_ fd: Int32, _ buf: UnsafeRawPointer, _ n: Int) -> Int {
 }
 
 /// A file could not be read; says which and why.
-public struct FileError: Error, Sendable, CustomStringConvertible {
-    public let path: String
-    public let message: String
+package struct FileError: Error, Sendable, CustomStringConvertible {
+    package let path: String
+    package let message: String
 
-    public init(path: String, errno code: Int32) {
+    package init(path: String, errno code: Int32) {
         self.path = path
         self.message = String(cString: strerror(code))
     }
 
-    public init(path: String, message: String) {
+    package init(path: String, message: String) {
         self.path = path
         self.message = message
     }
 
-    public var description: String { "\(path): \(message)" }
+    package var description: String { "\(path): \(message)" }
 }

@@ -1,10 +1,10 @@
 /// Writes JSON text without Foundation.
-public enum JSONText {
+package enum JSONText {
     private static let hex = Array("0123456789abcdef".utf8)
 
     /// Appends `s` as a JSON string literal with minimal escaping (RFC 8785 style): only `"`,
     /// `\` and control characters are escaped (`\b \f \n \r \t`, else `\u00xx` lowercase).
-    public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
+    package static func appendQuoted(_ s: String, to out: inout [UInt8]) {
         out.append(0x22)
         var s = s
         s.withUTF8 { u in
@@ -42,7 +42,7 @@ public enum JSONText {
     /// either). Returns where a word holding such a byte, or fewer than 8 bytes, begins: the
     /// caller goes on byte by byte from there.
     @inlinable
-    public static func skipPlainWords(_ b: UnsafeRawBufferPointer, from start: Int, stopAtNonASCII: Bool) -> Int {
+    package static func skipPlainWords(_ b: UnsafeRawBufferPointer, from start: Int, stopAtNonASCII: Bool) -> Int {
         var i = start
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         // Exact tests for "some byte is below n": borrows can only start at such a byte.
@@ -58,7 +58,7 @@ public enum JSONText {
     }
 
     /// `s` as a JSON string literal.
-    public static func quoted(_ s: String) -> String {
+    package static func quoted(_ s: String) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(s.utf8.count + 2)
         appendQuoted(s, to: &out)
@@ -66,7 +66,7 @@ public enum JSONText {
     }
 
     /// Serializes a parsed value back to compact JSON text (members in document order).
-    public static func serialize(_ value: JSONValue) -> String {
+    package static func serialize(_ value: JSONValue) -> String {
         var out: [UInt8] = []
         append(value, to: &out)
         return String(decoding: out, as: UTF8.self)

@@ -402,7 +402,7 @@ private struct Parser {
 /// Byte-for-byte string equality (no Unicode canonical equivalence, unlike `==`), fast for
 /// native strings: lengths first, then one memcmp of the UTF-8 storage.
 @inline(__always)
-public func utf8Equal(_ a: String, _ b: String) -> Bool {
+package func utf8Equal(_ a: String, _ b: String) -> Bool {
     guard a.utf8.count == b.utf8.count else { return false }
     var x = a, y = b
     return x.withUTF8 { ux in

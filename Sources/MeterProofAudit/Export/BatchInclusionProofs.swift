@@ -9,7 +9,7 @@
 /// right-edge (non-perfect) sibling is folded from the final frontier. Memory is O(log n)
 /// plus one hash per distinct sibling needed (at most `min(2n, k log n)` for k marked leaves);
 /// time is one SHA-256 per interior node, as for computing the root.
-public struct BatchInclusionProofs: Sendable {
+package struct BatchInclusionProofs: Sendable {
     private struct NodeKey: Hashable, Sendable {
         let level: Int
         let index: UInt64
@@ -19,17 +19,17 @@ public struct BatchInclusionProofs: Sendable {
     private var marked: [UInt64] = []
     private var nodes: [NodeKey: MerkleHash] = [:]
 
-    public init() {}
+    package init() {}
 
     /// Leaves appended so far.
-    public var size: UInt64 { frontier.size }
+    package var size: UInt64 { frontier.size }
     /// The root of the leaves appended so far.
-    public var root: MerkleHash { frontier.root }
+    package var root: MerkleHash { frontier.root }
     /// The marked leaf indices, ascending.
-    public var markedIndices: [UInt64] { marked }
+    package var markedIndices: [UInt64] { marked }
 
     /// Appends the next leaf hash; with `mark`, its proof will be produced.
-    public mutating func append(_ leafHash: MerkleHash, mark: Bool) {
+    package mutating func append(_ leafHash: MerkleHash, mark: Bool) {
         let m = frontier.size
         if mark {
             // Left siblings: for each set bit L of m, the perfect subtree of the frontier for that bit.
@@ -87,7 +87,7 @@ public struct BatchInclusionProofs: Sendable {
     /// The audit path (leaf sibling first) of marked leaf `m` in the tree of all appended leaves.
     ///
     /// - Throws: `invalid_argument` if `m` was not marked or is not below the size.
-    public func proof(for m: UInt64) throws(TransparencyError) -> [MerkleHash] {
+    package func proof(for m: UInt64) throws(TransparencyError) -> [MerkleHash] {
         let n = frontier.size
         guard m < n else { throw .invalidArgument("leaf index \(m) is not below tree size \(n)") }
         var proof: [MerkleHash] = []
@@ -113,7 +113,7 @@ public struct BatchInclusionProofs: Sendable {
     }
 
     /// Calls `body` with each marked leaf's index and audit path, in index order.
-    public func forEachProof(_ body: (UInt64, [MerkleHash]) throws -> Void) throws {
+    package func forEachProof(_ body: (UInt64, [MerkleHash]) throws -> Void) throws {
         for m in marked { try body(m, try proof(for: m)) }
     }
 }

@@ -11,27 +11,27 @@ public struct BundleVerification: Sendable {
     /// `true` when every check passed.
     public var sound: Bool { problemCode == nil }
     /// Stable code of the first failed check (see docs/export-bundle.md), `nil` when sound.
-    public var problemCode: String?
+    public internal(set) var problemCode: String?
     /// One sentence: what is wrong and where.
-    public var problem: String?
+    public internal(set) var problem: String?
     /// Entries read from `entries.jsonl` (up to the failure, if any).
-    public var entries = 0
-    public var accepted = 0
-    public var rejected = 0
+    public internal(set) var entries = 0
+    public internal(set) var accepted = 0
+    public internal(set) var rejected = 0
     /// Inclusion proofs checked (0 for a full prefix, whose root is recomputed instead).
-    public var proofsVerified = 0
+    public internal(set) var proofsVerified = 0
     /// Accepted tokens whose PS256 signature and claims were re-verified.
-    public var tokensVerified = 0
+    public internal(set) var tokensVerified = 0
     /// Files whose SHA-256 matched `SHA256SUMS`.
-    public var filesChecked = 0
-    public var treeSize: UInt64 = 0
-    public var root: MerkleHash = RFC6962.emptyRoot
-    public var origin = ""
-    public var fullPrefix = false
+    public internal(set) var filesChecked = 0
+    public internal(set) var treeSize: UInt64 = 0
+    public internal(set) var root: MerkleHash = RFC6962.emptyRoot
+    public internal(set) var origin = ""
+    public internal(set) var fullPrefix = false
     /// The log key the checkpoint was checked under.
-    public var logKey = ""
+    public internal(set) var logKey = ""
     /// Whether that key was the bundle's own `log-key.vkey` (then compare it out of band).
-    public var usedBundledLogKey = false
+    public internal(set) var usedBundledLogKey = false
 }
 
 /// Checks an export bundle written by ``AuditTrail/exportBundle(to:options:)``, stopping at

@@ -14,25 +14,25 @@
 /// paths. Memory: one hash per chunk, one seq per marked leaf, and one chunk's nodes at a time;
 /// the streaming ``BatchInclusionProofs`` instead keeps every sibling any proof needs (about
 /// two hashes per marked leaf when most leaves are marked).
-public struct ChunkedInclusionProofs: Sendable {
+package struct ChunkedInclusionProofs: Sendable {
     /// Leaves per chunk: `1 << chunkBits`.
-    public let chunkBits: Int
+    package let chunkBits: Int
     /// Leaves appended so far.
-    public private(set) var size: UInt64 = 0
+    package private(set) var size: UInt64 = 0
     private var chunk = MerkleFrontier()
     private var chunkRoots: [MerkleHash] = []
     /// The marked leaf indices, ascending.
-    public private(set) var marked: [UInt64] = []
+    package private(set) var marked: [UInt64] = []
     private var upper: BatchInclusionProofs? = nil
 
     /// - Parameter chunkBits: leaves per chunk as a power of two, 1...30 (default 4096 leaves).
-    public init(chunkBits: Int = 12) {
+    package init(chunkBits: Int = 12) {
         precondition(chunkBits >= 1 && chunkBits <= 30)
         self.chunkBits = chunkBits
     }
 
     /// Appends the next leaf hash; with `mark`, its proof will be produced.
-    public mutating func append(_ leafHash: MerkleHash, mark: Bool) {
+    package mutating func append(_ leafHash: MerkleHash, mark: Bool) {
         precondition(upper == nil, "append after finish()")
         if mark { marked.append(size) }
         size += 1
@@ -45,7 +45,7 @@ public struct ChunkedInclusionProofs: Sendable {
 
     /// Ends the first pass: closes the partial last chunk and prepares the chunk-level paths.
     /// Returns the root of the whole tree.
-    public mutating func finish() -> MerkleHash {
+    package mutating func finish() -> MerkleHash {
         if upper == nil {
             if chunk.size > 0 {
                 chunkRoots.append(chunk.root)
@@ -68,7 +68,7 @@ public struct ChunkedInclusionProofs: Sendable {
 
     /// The chunks that hold marked leaves, ascending: each chunk's index, its leaf range in
     /// the tree (as appended so far), and the range of its marked leaves in ``marked``.
-    public func markedChunks() -> [(chunk: UInt64, leaves: Range<UInt64>, marked: Range<Int>)] {
+    package func markedChunks() -> [(chunk: UInt64, leaves: Range<UInt64>, marked: Range<Int>)] {
         var out: [(chunk: UInt64, leaves: Range<UInt64>, marked: Range<Int>)] = []
         var i = 0
         let n = size
@@ -88,7 +88,7 @@ public struct ChunkedInclusionProofs: Sendable {
     ///
     /// - Throws: `invalid_argument` if the hashes are not that chunk's: wrong count, or not
     ///   hashing to the root the first pass computed for it.
-    public func proofs(chunk c: UInt64, leafHashes: [MerkleHash]) throws(TransparencyError) -> [(index: UInt64, path: [MerkleHash])] {
+    package func proofs(chunk c: UInt64, leafHashes: [MerkleHash]) throws(TransparencyError) -> [(index: UInt64, path: [MerkleHash])] {
         guard let upper else { throw .invalidArgument("proofs requested before the first pass finished") }
         guard c < UInt64(chunkRoots.count) else { throw .invalidArgument("chunk \(c) is not in a tree of \(chunkRoots.count) chunks") }
         let lo = c << UInt64(chunkBits)

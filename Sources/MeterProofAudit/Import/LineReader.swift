@@ -10,14 +10,14 @@ import MeterProof
 /// Lines end at LF (a preceding CR is dropped). A line longer than `maxLineBytes` is returned
 /// truncated with `tooLong` set, and the rest of it is skipped. A UTF-8 byte-order mark at the
 /// very start of the input (as Windows tools write) is skipped; one anywhere else stays.
-public final class LineReader {
-    public struct Line {
+package final class LineReader {
+    package struct Line {
         /// 1-based line number.
-        public var number: Int
-        public var bytes: ArraySlice<UInt8>
-        public var tooLong: Bool
+        package var number: Int
+        package var bytes: ArraySlice<UInt8>
+        package var tooLong: Bool
         /// For an overlong line: SHA-256 of all its bytes (streamed), so it is recognised on re-import.
-        public var overlongHash: [UInt8]? = nil
+        package var overlongHash: [UInt8]? = nil
     }
 
     private let fd: Int32
@@ -30,21 +30,21 @@ public final class LineReader {
     /// Whether the start of the input was looked at for a byte-order mark.
     private var checkedByteOrderMark = false
     /// Bytes consumed so far (for progress).
-    public private(set) var bytesRead: Int = 0
+    package private(set) var bytesRead: Int = 0
     /// Asked before every read: when it returns `true`, ``next()`` gives up on the line it is
     /// reading and returns `nil` with ``stopped`` set. A line that never ends (`/dev/zero`, a
     /// huge file without a newline) would otherwise keep an interrupted import reading.
-    public var shouldStop: (() -> Bool)? = nil
+    package var shouldStop: (() -> Bool)? = nil
     /// Whether ``next()`` returned `nil` because ``shouldStop`` asked it to, not at end of input.
-    public private(set) var stopped = false
+    package private(set) var stopped = false
     /// The number of the last line when the input ended without a line feed after it: a file
     /// still being written, or a writer that died mid-line, ends that way (as does a file whose
     /// editor left out the final newline).
-    public private(set) var unterminatedLine: Int? = nil
+    package private(set) var unterminatedLine: Int? = nil
 
     /// Opens `path` (`-` for standard input); `shouldStop` becomes ``shouldStop``. A FIFO is
     /// opened without waiting for a writer (reads wait for data instead, asking `shouldStop`).
-    public init(path: String, maxLineBytes: Int, shouldStop: (() -> Bool)? = nil) throws(AuditError) {
+    package init(path: String, maxLineBytes: Int, shouldStop: (() -> Bool)? = nil) throws(AuditError) {
         self.shouldStop = shouldStop
         if path == "-" {
             fd = 0
@@ -113,7 +113,7 @@ public final class LineReader {
     }
 
     /// The next line, or `nil` at end of input (or when ``shouldStop`` stopped it).
-    public func next() throws(AuditError) -> Line? {
+    package func next() throws(AuditError) -> Line? {
         if stopped { return nil }
         if !checkedByteOrderMark {
             // Skipped before the first line, so that line (its bytes and its hash) is the same

@@ -8,9 +8,9 @@ import CMeterProofSQLite
 /// literals are disabled, so a misspelled `"column"` is an error instead of a string.
 ///
 /// Not `Sendable`: use one connection per thread or actor.
-public final class SQLiteDatabase {
+package final class SQLiteDatabase {
     /// How to open the database file.
-    public enum OpenMode: Sendable {
+    package enum OpenMode: Sendable {
         /// `SQLITE_OPEN_READONLY`: writes fail with `SQLITE_READONLY`.
         case readOnly
         /// `SQLITE_OPEN_READWRITE`: the file must exist.
@@ -23,12 +23,12 @@ public final class SQLiteDatabase {
     }
 
     /// The locking behaviour of `BEGIN`.
-    public enum TransactionKind: Sendable {
+    package enum TransactionKind: Sendable {
         case deferred, immediate, exclusive
     }
 
     /// The path the database was opened with.
-    public let path: String
+    package let path: String
 
     let connection: SQLiteConnection
     private var statementCache: [SQLKey: SQLiteStatement] = [:]
@@ -40,7 +40,7 @@ public final class SQLiteDatabase {
     /// - Throws: ``SQLiteError`` if the file cannot be opened; the handle is closed first.
     ///   A file that exists but is not a database opens fine and fails on the first query
     ///   with `SQLITE_NOTADB`.
-    public init(path: String, mode: OpenMode, busyTimeoutMilliseconds: Int32 = 5000) throws(SQLiteError) {
+    package init(path: String, mode: OpenMode, busyTimeoutMilliseconds: Int32 = 5000) throws(SQLiteError) {
         guard !path.utf8.contains(0) else {
             // sqlite3_open_v2 would silently open the path cut at the NUL.
             throw SQLiteError(extendedResultCode: SQLITE_CANTOPEN, message: "database path contains a NUL byte")
@@ -98,7 +98,7 @@ public final class SQLiteDatabase {
 
     /// Runs `sql`, which may contain several statements separated by semicolons, discarding
     /// any rows. Stops at the first failing statement (earlier ones stay applied).
-    public func execute(_ sql: String) throws(SQLiteError) {
+    package func execute(_ sql: String) throws(SQLiteError) {
         let db = handle
         var s = sql
         let failure: SQLiteError? = s.withUTF8 { buf in
@@ -131,7 +131,7 @@ public final class SQLiteDatabase {
     }
 
     /// Prepares a single statement. The caller owns it; it is finalized when released.
-    public func prepare(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+    package func prepare(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
         try SQLiteStatement(connection: connection, sql: sql, persistent: false)
     }
 
@@ -141,7 +141,7 @@ public final class SQLiteDatabase {
     ///
     /// The cache is keyed by the exact UTF-8 bytes of `sql` (not by Swift string equality,
     /// which would merge canonically equivalent but different literals).
-    public func cachedStatement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+    package func cachedStatement(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
         let key = SQLKey(sql)
         if let cached = statementCache[key] {
             cached.reset()
@@ -162,7 +162,7 @@ public final class SQLiteDatabase {
     /// this throws `SQLITE_ABORT` rather than committing nothing. Calling this while a
     /// transaction is open fails at `BEGIN` (SQLite does not nest transactions) and leaves the
     /// outer transaction untouched.
-    public func transaction<T>(_ kind: TransactionKind = .immediate, _ body: () throws -> T) throws -> T {
+    package func transaction<T>(_ kind: TransactionKind = .immediate, _ body: () throws -> T) throws -> T {
         let begin: String
         switch kind {
         case .deferred: begin = "BEGIN DEFERRED TRANSACTION"
@@ -193,27 +193,27 @@ public final class SQLiteDatabase {
     }
 
     /// Whether a transaction is open (`sqlite3_get_autocommit` is off).
-    public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+    package var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
     // MARK: Configuration and state
 
     /// Turns `SQLITE_DBCONFIG_DEFENSIVE` on or off and checks SQLite reports the new value.
     /// When on, `PRAGMA writable_schema` and other ways to corrupt the file from SQL are disabled.
-    public func setDefensive(_ on: Bool) throws(SQLiteError) {
+    package func setDefensive(_ on: Bool) throws(SQLiteError) {
         try setConfigFlag(SQLITE_DBCONFIG_DEFENSIVE, "SQLITE_DBCONFIG_DEFENSIVE", on)
     }
 
     /// Turns `SQLITE_DBCONFIG_ENABLE_TRIGGER` on or off for this connection only, and checks
     /// SQLite reports the new value. Statements prepared while it is off run no triggers; the
     /// triggers stay in the schema and fire for every other connection.
-    public func setTriggersEnabled(_ on: Bool) throws(SQLiteError) {
+    package func setTriggersEnabled(_ on: Bool) throws(SQLiteError) {
         try setConfigFlag(SQLITE_DBCONFIG_ENABLE_TRIGGER, "SQLITE_DBCONFIG_ENABLE_TRIGGER", on)
         // Cached statements were compiled under the old setting.
         statementCache.removeAll()
     }
 
     /// Whether triggers fire for statements this connection prepares.
-    public var triggersEnabled: Bool {
+    package var triggersEnabled: Bool {
         get throws(SQLiteError) { try configFlag(SQLITE_DBCONFIG_ENABLE_TRIGGER) }
     }
 
@@ -239,7 +239,7 @@ public final class SQLiteDatabase {
     /// `name` must be an identifier, optionally schema-qualified (`schema.name`); anything else
     /// is refused with `SQLITE_MISUSE` so it cannot smuggle SQL. A pragma that returns no row
     /// (e.g. an unknown one) fails with `SQLITE_ERROR`; a non-integer value with `SQLITE_MISMATCH`.
-    public func pragmaInt(_ name: String) throws(SQLiteError) -> Int64 {
+    package func pragmaInt(_ name: String) throws(SQLiteError) -> Int64 {
         guard isPragmaName(name) else { throw .misuse("invalid pragma name \"\(name)\"") }
         let statement = try prepare("PRAGMA \(name)")
         guard try statement.step() else {
@@ -252,10 +252,10 @@ public final class SQLiteDatabase {
     }
 
     /// The rowid of the most recent successful `INSERT` on this connection.
-    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    package var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
     /// Rows changed by the most recent `INSERT`, `UPDATE` or `DELETE` on this connection.
-    public var changes: Int { Int(sqlite3_changes64(handle)) }
+    package var changes: Int { Int(sqlite3_changes64(handle)) }
 }
 
 @available(*, unavailable, message: "an SQLite connection belongs to one thread or actor")

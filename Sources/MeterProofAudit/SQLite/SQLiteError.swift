@@ -9,20 +9,20 @@ import CMeterProofSQLite
 ///
 /// Every error carries the primary and extended result code and the message SQLite gave
 /// (`sqlite3_errmsg`) at the moment of failure, plus the SQL text involved when there was one.
-public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The primary result code (`extendedResultCode & 0xFF`), e.g. `SQLITE_CONSTRAINT` (19).
-    public let resultCode: Int32
+    package let resultCode: Int32
     /// The extended result code, e.g. `SQLITE_CONSTRAINT_UNIQUE` (2067).
-    public let extendedResultCode: Int32
+    package let extendedResultCode: Int32
     /// The message SQLite reported for this failure.
-    public let message: String
+    package let message: String
     /// The SQL being prepared or run, when known.
-    public let sql: String?
+    package let sql: String?
     /// For an I/O error, the operating system's `errno` behind it (`sqlite3_system_errno`), else 0.
-    public let systemErrno: Int32
+    package let systemErrno: Int32
 
     /// Creates an error from an (extended or primary) SQLite result code.
-    public init(extendedResultCode: Int32, message: String, sql: String? = nil, systemErrno: Int32 = 0) {
+    package init(extendedResultCode: Int32, message: String, sql: String? = nil, systemErrno: Int32 = 0) {
         self.extendedResultCode = extendedResultCode
         self.resultCode = extendedResultCode & 0xFF
         self.message = message
@@ -59,26 +59,26 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// `SQLITE_BUSY` family: another connection holds a conflicting lock.
-    public var isBusy: Bool { resultCode == SQLITE_BUSY }
+    package var isBusy: Bool { resultCode == SQLITE_BUSY }
     /// `SQLITE_READONLY` family: a write was attempted on a read-only connection or file.
-    public var isReadOnly: Bool { resultCode == SQLITE_READONLY }
+    package var isReadOnly: Bool { resultCode == SQLITE_READONLY }
     /// `SQLITE_FULL`: the disk (or the database's size limit) is full.
     /// Also an I/O error the operating system reported as `ENOSPC` or `EDQUOT` (SQLite reports
     /// a full disk met while extending its `-shm` file or syncing as `SQLITE_IOERR_*`).
-    public var isFull: Bool {
+    package var isFull: Bool {
         resultCode == SQLITE_FULL || (resultCode == SQLITE_IOERR && (systemErrno == ENOSPC || systemErrno == EDQUOT))
     }
     /// `SQLITE_CORRUPT` family: SQLite found the file's pages malformed (a truncated or
     /// overwritten file).
-    public var isCorrupt: Bool { resultCode == SQLITE_CORRUPT }
+    package var isCorrupt: Bool { resultCode == SQLITE_CORRUPT }
     /// `SQLITE_CANTOPEN` family: the file (or, for a WAL database, its side files) cannot be opened.
-    public var isCantOpen: Bool { resultCode == SQLITE_CANTOPEN }
+    package var isCantOpen: Bool { resultCode == SQLITE_CANTOPEN }
     /// `SQLITE_NOTADB`: the file is not an SQLite database.
-    public var isNotADatabase: Bool { resultCode == SQLITE_NOTADB }
+    package var isNotADatabase: Bool { resultCode == SQLITE_NOTADB }
     /// `SQLITE_CONSTRAINT` family, e.g. `SQLITE_CONSTRAINT_UNIQUE`.
-    public var isConstraint: Bool { resultCode == SQLITE_CONSTRAINT }
+    package var isConstraint: Bool { resultCode == SQLITE_CONSTRAINT }
 
-    public var description: String {
+    package var description: String {
         var s = "SQLite error \(resultCode)"
         if extendedResultCode != resultCode { s += " (extended \(extendedResultCode))" }
         s += ": \(message)"

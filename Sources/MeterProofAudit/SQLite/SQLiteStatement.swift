@@ -18,11 +18,11 @@ final class SQLiteConnection {
 /// Parameter and column indices follow SQLite: parameters are 1-based, columns 0-based.
 /// Column accessors never fail: an out-of-range column reads as NULL, as in SQLite.
 /// Not `Sendable`: use a statement only on the thread or actor that owns its database.
-public final class SQLiteStatement {
+package final class SQLiteStatement {
     let connection: SQLiteConnection
     let handle: OpaquePointer
     /// The SQL text this statement was prepared from.
-    public let sql: String
+    package let sql: String
 
     /// Prepares exactly one statement from `sql`; trailing whitespace and comments are allowed,
     /// a second statement is refused with `SQLITE_MISUSE` (use ``SQLiteDatabase/execute(_:)``).
@@ -71,13 +71,13 @@ public final class SQLiteStatement {
     // MARK: Binding
 
     /// Binds an integer to parameter `index` (1-based).
-    public func bind(_ value: Int64, at index: Int32) throws(SQLiteError) {
+    package func bind(_ value: Int64, at index: Int32) throws(SQLiteError) {
         try check(sqlite3_bind_int64(handle, index, value))
     }
 
     /// Binds UTF-8 text to parameter `index` (1-based); `nil` binds NULL.
     /// The bytes are copied by SQLite (`SQLITE_TRANSIENT`); embedded NULs are kept.
-    public func bind(_ value: String?, at index: Int32) throws(SQLiteError) {
+    package func bind(_ value: String?, at index: Int32) throws(SQLiteError) {
         guard var text = value else { return try bindNull(at: index) }
         let h = handle
         let rc: Int32 = text.withUTF8 { buf in
@@ -93,7 +93,7 @@ public final class SQLiteStatement {
 
     /// Binds a BLOB to parameter `index` (1-based). The bytes are copied (`SQLITE_TRANSIENT`).
     /// An empty buffer binds an empty BLOB, not NULL.
-    public func bind(_ bytes: UnsafeRawBufferPointer, at index: Int32) throws(SQLiteError) {
+    package func bind(_ bytes: UnsafeRawBufferPointer, at index: Int32) throws(SQLiteError) {
         let rc: Int32
         if let base = bytes.baseAddress, bytes.count > 0 {
             rc = sqlite3_bind_blob64(handle, index, base, UInt64(bytes.count), cmp_sqlite3_transient())
@@ -104,7 +104,7 @@ public final class SQLiteStatement {
     }
 
     /// Binds a BLOB to parameter `index` (1-based). The bytes are copied (`SQLITE_TRANSIENT`).
-    public func bind(_ bytes: [UInt8], at index: Int32) throws(SQLiteError) {
+    package func bind(_ bytes: [UInt8], at index: Int32) throws(SQLiteError) {
         let rc: Int32 = bytes.withUnsafeBytes { raw in
             if let base = raw.baseAddress, raw.count > 0 {
                 return sqlite3_bind_blob64(handle, index, base, UInt64(raw.count), cmp_sqlite3_transient())
@@ -115,17 +115,17 @@ public final class SQLiteStatement {
     }
 
     /// Binds SQL NULL to parameter `index` (1-based).
-    public func bindNull(at index: Int32) throws(SQLiteError) {
+    package func bindNull(at index: Int32) throws(SQLiteError) {
         try check(sqlite3_bind_null(handle, index))
     }
 
     /// The number of SQL parameters in the statement.
-    public var parameterCount: Int32 { sqlite3_bind_parameter_count(handle) }
+    package var parameterCount: Int32 { sqlite3_bind_parameter_count(handle) }
 
     // MARK: Stepping
 
     /// Advances the statement: `true` when a row is available, `false` when it has finished.
-    public func step() throws(SQLiteError) -> Bool {
+    package func step() throws(SQLiteError) -> Bool {
         let rc = sqlite3_step(handle)
         switch rc {
         case SQLITE_ROW: return true
@@ -135,41 +135,41 @@ public final class SQLiteStatement {
     }
 
     /// Resets the statement so it can run again, and clears all bindings to NULL.
-    public func reset() {
+    package func reset() {
         // sqlite3_reset repeats the last step's error, which step() already reported.
         _ = sqlite3_reset(handle)
         _ = sqlite3_clear_bindings(handle)
     }
 
     /// Runs the statement to completion, discarding any rows it produces.
-    public func run() throws(SQLiteError) {
+    package func run() throws(SQLiteError) {
         while try step() {}
     }
 
     // MARK: Columns
 
     /// The number of columns in a result row.
-    public var columnCount: Int32 { sqlite3_column_count(handle) }
+    package var columnCount: Int32 { sqlite3_column_count(handle) }
 
     /// The name of result column `column` (0-based), or `nil` if out of range.
-    public func columnName(at column: Int32) -> String? {
+    package func columnName(at column: Int32) -> String? {
         sqlite3_column_name(handle, column).map { String(cString: $0) }
     }
 
     /// Whether column `column` (0-based) of the current row is NULL.
-    public func isNull(at column: Int32) -> Bool {
+    package func isNull(at column: Int32) -> Bool {
         sqlite3_column_type(handle, column) == SQLITE_NULL
     }
 
     /// Column `column` (0-based) of the current row as an integer (NULL reads as 0,
     /// other types use SQLite's conversions).
-    public func int64(at column: Int32) -> Int64 {
+    package func int64(at column: Int32) -> Int64 {
         sqlite3_column_int64(handle, column)
     }
 
     /// Column `column` (0-based) of the current row as text, or `nil` for NULL.
     /// Invalid UTF-8 stored in the database is repaired with U+FFFD rather than trapping.
-    public func string(at column: Int32) -> String? {
+    package func string(at column: Int32) -> String? {
         guard sqlite3_column_type(handle, column) != SQLITE_NULL else { return nil }
         guard let p = sqlite3_column_text(handle, column) else { return "" }
         let n = Int(sqlite3_column_bytes(handle, column))
@@ -177,14 +177,14 @@ public final class SQLiteStatement {
     }
 
     /// Column `column` (0-based) of the current row as bytes, or `nil` for NULL.
-    public func blob(at column: Int32) -> [UInt8]? {
+    package func blob(at column: Int32) -> [UInt8]? {
         guard sqlite3_column_type(handle, column) != SQLITE_NULL else { return nil }
         return withBlob(at: column) { Array($0) }
     }
 
     /// Calls `body` with a zero-copy view of column `column` (0-based) as UTF-8 text bytes
     /// (SQLite's text conversion; NULL appears empty). Valid only inside `body`.
-    public func withText<R>(at column: Int32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    package func withText<R>(at column: Int32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let p = sqlite3_column_text(handle, column)
         let n = Int(sqlite3_column_bytes(handle, column))
         guard let p, n > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
@@ -196,7 +196,7 @@ public final class SQLiteStatement {
     /// The buffer is valid only inside `body` and only until the statement is stepped, reset
     /// or read with another type. NULL and empty values both appear as an empty buffer;
     /// use ``isNull(at:)`` to tell them apart.
-    public func withBlob<R>(at column: Int32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    package func withBlob<R>(at column: Int32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let p = sqlite3_column_blob(handle, column)
         let n = Int(sqlite3_column_bytes(handle, column))
         guard let p, n > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }

@@ -66,7 +66,7 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Maps a SQLite failure to the audit error a user can act on (`locked`, `read_only`,
     /// `disk_full`, `not_a_trail`, `corrupt_trail`, else `storage_error`), its message starting
     /// with `what`.
-    public static func from(_ e: SQLiteError, doing what: String) -> AuditError {
+    package static func from(_ e: SQLiteError, doing what: String) -> AuditError {
         if e.isBusy || e.resultCode == 6 /* SQLITE_LOCKED */ {
             return AuditError(.locked, "\(what): the trail is locked by another writer (\(e.description))")
         }

@@ -815,10 +815,10 @@ extension AuditTrail: MerkleNodeSource {
     /// are multiples of ``nodeStride`` (in `nodes`); the levels between are recomputed from
     /// the nearest stored level below, at most 2^(stride-1) reads each. This keeps appends to
     /// about one extra row per 16 entries while proofs stay O(log n).
-    public static let nodeStride = 4
+    package static let nodeStride = 4
 
     /// Whether subtree hashes of `level` are stored in the `nodes` table.
-    public static func isStoredLevel(_ level: Int) -> Bool { level > 0 && level % nodeStride == 0 }
+    package static func isStoredLevel(_ level: Int) -> Bool { level > 0 && level % nodeStride == 0 }
 
     /// The hash of the perfect subtree at `level` covering leaves [index << level, (index+1) << level).
     public func node(level: Int, index: UInt64) throws -> MerkleHash {

@@ -10,24 +10,24 @@ import MeterProof
 /// ``CanonicalJSON`` route (tests compare them), which stays the reference.
 extension AuditEntry {
     /// What the one-pass check learns about an entry.
-    public struct Summary: Sendable, Equatable {
-        public var seq: UInt64
-        public var accepted: Bool
-        public var hasNonce: Bool
-        public var hasProductCode: Bool
+    package struct Summary: Sendable, Equatable {
+        package var seq: UInt64
+        package var accepted: Bool
+        package var hasNonce: Bool
+        package var hasProductCode: Bool
         /// For an accepted entry carrying both: its product code and nonce (what the nonce table must hold).
-        public var acceptedNonce: (productCode: String, nonce: String)?
+        package var acceptedNonce: (productCode: String, nonce: String)?
         /// The imported capture line's SHA-256, when present (``captureRowHash(schema1:)``: whether `captures` holds it).
-        public var captureHash: [UInt8]? = nil
+        package var captureHash: [UInt8]? = nil
 
         /// The hash the entry's `captures` row holds, when it must have one: every imported entry
         /// has one, except (schema 2) an accepted entry that consumed a nonce, which its nonce row
         /// leads to. `schema1`: the trail still keeps rows for those too.
-        public func captureRowHash(schema1: Bool) -> [UInt8]? {
+        package func captureRowHash(schema1: Bool) -> [UInt8]? {
             acceptedNonce == nil || schema1 ? captureHash : nil
         }
 
-        public static func == (a: Summary, b: Summary) -> Bool {
+        package static func == (a: Summary, b: Summary) -> Bool {
             a.seq == b.seq && a.accepted == b.accepted && a.hasNonce == b.hasNonce && a.hasProductCode == b.hasProductCode
                 && a.acceptedNonce?.productCode == b.acceptedNonce?.productCode && a.acceptedNonce?.nonce == b.acceptedNonce?.nonce
                 && a.captureHash == b.captureHash
@@ -139,7 +139,7 @@ extension AuditEntry {
     /// in order, of its type; minimal escapes; valid UTF-8; canonical integers) and that
     /// `reason` is null exactly when `outcome` is `accepted`. Returns what verification needs,
     /// or a sentence saying what is wrong.
-    public static func checkCanonical(_ bytes: UnsafeRawBufferPointer) -> Result<Summary, EntryFormatError> {
+    package static func checkCanonical(_ bytes: UnsafeRawBufferPointer) -> Result<Summary, EntryFormatError> {
         var sink: [FieldValue]? = nil
         return scan(bytes, into: &sink)
     }
@@ -384,7 +384,7 @@ extension AuditEntry {
 }
 
 /// Why stored bytes are not a canonical entry.
-public struct EntryFormatError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct EntryFormatError: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
     init(_ m: String) { message = m }
     public var description: String { message }

@@ -8,21 +8,21 @@ public struct TrailVerification: Sendable {
     /// `true` when every check passed.
     public var intact: Bool { problem == nil }
     /// Entries read.
-    public var entries: UInt64
+    public internal(set) var entries: UInt64
     /// Checkpoints whose signature and root were checked.
-    public var checkpointsVerified: Int
+    public internal(set) var checkpointsVerified: Int
     /// The first entry found bad, when the problem can be pinned to one.
-    public var firstBadSeq: UInt64?
+    public internal(set) var firstBadSeq: UInt64?
     /// Stable code of the problem (see docs/audit-trail.md), `nil` when intact.
-    public var problemCode: String?
+    public internal(set) var problemCode: String?
     /// One sentence: what is wrong.
-    public var problem: String?
+    public internal(set) var problem: String?
     /// The recomputed root of the whole trail.
-    public var root: MerkleHash
+    public internal(set) var root: MerkleHash
 
     /// The verdict on a trail file too damaged to open (`corrupt_trail`, with SQLite's
     /// complaint as the problem): not intact, nothing checked.
-    public init(damaged error: AuditError) {
+    package init(damaged error: AuditError) {
         self.init(entries: 0, checkpointsVerified: 0, firstBadSeq: nil, problemCode: error.code.rawValue, problem: error.reason, root: RFC6962.emptyRoot)
     }
 
