@@ -152,6 +152,29 @@ import Testing
         #expect(try trail.latestCheckpoint() == c)
     }
 
+    /// The wrong_log_key message names the stranger's key as its vkey does, with the key ID as
+    /// eight hex digits: a key ID below 0x10000000 keeps its leading zero.
+    @Test func wrongSignerMessageWritesTheKeyIDAsAVkeyDoes() throws {
+        let s = try TrailScratch()
+        let (trail, _) = try TrailFixture.makeTrail(s)
+        // One key in 16 has an ID starting with a zero digit; 2000 tries miss one with odds of 1e-56.
+        var found: NoteSigner? = nil
+        for _ in 0..<2000 {
+            let k = try TrailFixture.signer("stranger.test/log")
+            if k.keyID < 0x1000_0000 { found = k; break }
+        }
+        let stranger = try #require(found)
+        let vkeyParts = stranger.verifier.vkey.split(separator: "+", maxSplits: 2)  // the base64 key may hold "+"
+        #expect(vkeyParts.count == 3 && vkeyParts[1].count == 8 && vkeyParts[1].hasPrefix("0"))
+        do throws(AuditError) {
+            _ = try trail.signCheckpoint(with: stranger)
+            Issue.record("another log's key signed a checkpoint")
+        } catch {
+            #expect(error.code == .wrongKey)
+            #expect(error.reason == "the signing key stranger.test/log+\(vkeyParts[1]) is not this trail's log key (\(trail.verifier.vkey))", "\(error)")
+        }
+    }
+
     @Test func aCheckpointOfTheEmptyTrailVerifies() throws {
         // Signing right after `audit init` (e.g. from a schedule) is natural; it must not read as truncation.
         let s = try TrailScratch()

@@ -705,7 +705,7 @@ public final class AuditTrail {
     /// When the newest checkpoint already covers the current size, it is returned unchanged.
     public func signCheckpoint(with signer: NoteSigner) throws(AuditError) -> SignedNote {
         guard signer.verifier.vkey == verifier.vkey else {
-            throw AuditError(.wrongKey, "the signing key \(signer.name)+\(String(signer.keyID, radix: 16)) is not this trail's log key (\(verifier.vkey))")
+            throw AuditError(.wrongKey, "the signing key \(signer.name)+\(NoteSyntax.hex8(signer.keyID)) is not this trail's log key (\(verifier.vkey))")
         }
         do {
             return try db.transaction(.immediate) {
