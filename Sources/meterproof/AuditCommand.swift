@@ -192,7 +192,7 @@ extension MeterProofCommand.Audit {
         static let configuration = CommandConfiguration(
             commandName: "verify",
             abstract: "Recompute and check the whole trail.",
-            discussion: "Exit 0 when intact, 1 when tampered (the first bad seq and the reason are printed), 3 not a trail, 4 newer schema, 5 storage error, 6 locked."
+            discussion: "Exit 0 when intact, 1 when tampered (the first bad seq and the reason are printed; also a file too damaged to open), 2 when --against or --log-key cannot be read or --db is a directory, FIFO, device or socket, 3 not a trail, 4 newer schema, 5 storage error, 6 locked, 64 on a bad invocation."
         )
 
         @Option(help: "Trail file.")

@@ -31,7 +31,7 @@ extension MeterProofCommand {
             the signed checkpoint, inclusion proofs (for a selection), the log key, the RSA keys that verified the entries, \
             manifest.json, SHA256SUMS and VERIFY.md (how to check it without MeterProof). See docs/export-bundle.md.
             Exit 0 written; 1 the trail does not match its checkpoint; 2 bad output directory, no checkpoint, missing key \
-            or unreadable input; 3 not a trail; 5 storage or write error; 6 locked; 64 bad invocation; 130 interrupted \
+            or unreadable input; 3 not a trail; 4 newer schema; 5 storage or write error; 6 locked; 64 bad invocation; 130 interrupted \
             (Ctrl-C or SIGTERM: nothing is published and the temporary directory is removed).
             Check a bundle with `meterproof export verify DIR`.
             """,

@@ -19,7 +19,8 @@ extension MeterProofCommand.Audit {
             entries with their file and line. Re-importing a file adds nothing (each line is recognised by its hash). \
             The trail is created on first use, with its log key beside it; with a log key a checkpoint is signed at the end. \
             Exit 0 when the import completed (whatever the verdicts), 130 when interrupted (committed work is kept), \
-            2 unreadable captures, keyring or key file, 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked; \
+            2 unreadable captures, keyring or key file, 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked, \
+            64 bad invocation; \
             if the final checkpoint cannot be signed, the summary is printed and the exit code is that error's.
             """
         )

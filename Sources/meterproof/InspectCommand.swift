@@ -6,7 +6,7 @@ extension MeterProofCommand {
         static let configuration = CommandConfiguration(
             commandName: "inspect",
             abstract: "Decode a token and report whether its signature is valid (no binding checks).",
-            discussion: "Exit 0 when the signature is valid, 1 when it is not, 2 when the input or keyring cannot be read."
+            discussion: "Exit 0 when the signature is valid, 1 when it is not, 2 when the input or keyring cannot be read, 64 on a bad invocation."
         )
 
         @Option(help: "Keyring directory.")
