@@ -176,7 +176,7 @@ extension MeterProofCommand.Audit {
                 guard let newNote = try trail.latestCheckpoint() else { throw AuditError(.noCheckpoint, "the trail has no checkpoint yet") }
                 let newCP = try Checkpoint(verifying: newNote, verifiers: [trail.verifier])
                 guard oldCP.size <= newCP.size else {
-                    throw AuditError(.inconsistent, "\(from) covers \(oldCP.size) entries, more than the newest checkpoint (\(newCP.size)): the trail was truncated")
+                    throw AuditError(.inconsistent, "\(from) covers \(counted(oldCP.size, "entry", "entries")), more than the newest checkpoint (\(newCP.size)): the trail was truncated")
                 }
                 let proof = try trail.consistencyProof(from: oldCP.size, to: newCP.size)
                 do { try RFC6962.verifyConsistency(size1: oldCP.size, size2: newCP.size, root1: oldCP.root, root2: newCP.root, proof: proof) } catch {
@@ -224,7 +224,7 @@ extension MeterProofCommand.Audit {
                 ]))) + "\n")
             case .text:
                 if r.intact {
-                    writeOut("intact: \(r.entries) entries, \(r.checkpointsVerified) checkpoint(s) verified, root \(r.root.base64) (\(decimal(secs, 2)) s)\n")
+                    writeOut("intact: \(counted(r.entries, "entry", "entries")), \(r.checkpointsVerified) checkpoint(s) verified, root \(r.root.base64) (\(decimal(secs, 2)) s)\n")
                 } else {
                     writeOut("TAMPERED: \(r.problemCode!)" + (r.firstBadSeq.map { " at seq \($0)" } ?? "") + ": \(oneLine(r.problem!))\n")
                 }

@@ -63,6 +63,11 @@ func pad(_ s: String, _ width: Int) -> String {
     s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
 }
 
+/// `n` and its noun, singular for exactly one: `counted(1, "entry", "entries")` is `1 entry`.
+func counted(_ n: some BinaryInteger, _ singular: String, _ plural: String) -> String {
+    "\(n) \(n == 1 ? singular : plural)"
+}
+
 /// `value` with `digits` decimals (no Foundation formatting).
 func decimal(_ value: Double, _ digits: Int) -> String {
     guard value.isFinite else { return String(value) }

@@ -74,16 +74,16 @@ extension MeterProofCommand {
                 }
             }
             let m = summary.manifest
-            var lines = ["exported \(m.counts.entries) entries (\(m.counts.accepted) accepted, \(m.counts.rejected) rejected) to \(summary.directory)"]
+            var lines = ["exported \(counted(m.counts.entries, "entry", "entries")) (\(m.counts.accepted) accepted, \(m.counts.rejected) rejected) to \(summary.directory)"]
             lines.append("  checkpoint: \(m.origin) size \(m.treeSize) root \(m.root.base64)")
             if m.selection.fullPrefix {
                 lines.append("  full prefix: every entry below the checkpoint; the root is recomputed from entries.jsonl (no proofs)")
             } else {
-                lines.append("  selection: \(summary.proofFiles) inclusion proofs in proofs/")
+                lines.append("  selection: \(counted(summary.proofFiles, "inclusion proof", "inclusion proofs")) in proofs/")
             }
             lines.append("  keys: \(summary.keyFiles) pinned in keys/keyring.json")
             if m.newerEntriesOmitted > 0 {
-                lines.append("  left out: \(m.newerEntriesOmitted) entries recorded after the checkpoint (sign a new checkpoint, or pass --signing-key, to include them)")
+                lines.append("  left out: \(counted(m.newerEntriesOmitted, "entry", "entries")) recorded after the checkpoint (sign a new checkpoint, or pass --signing-key, to include them)")
             }
             lines.append("check it with: meterproof export verify \(summary.directory)   (or without MeterProof: see VERIFY.md)")
             writeOut(lines.joined(separator: "\n") + "\n")
@@ -175,9 +175,9 @@ extension MeterProofCommand.Export {
                     // A selection proves that its entries are in the log, not that no other entry
                     // matching it exists: say so where an auditor who asked for everything looks.
                     let how = r.fullPrefix ? "full prefix, root recomputed"
-                        : "a selection, \(r.proofsVerified) inclusion proofs verified (membership only: that no other matching entry exists is not proven)"
-                    let tokens = noTokenCheck ? "token re-verification skipped" : "\(r.tokensVerified) accepted tokens re-verified"
-                    writeOut("sound: \(r.entries) entries (\(r.accepted) accepted, \(r.rejected) rejected) of \(r.origin) at checkpoint size \(r.treeSize); \(how); \(tokens); \(r.filesChecked) files match SHA256SUMS (\(decimal(secs, 2)) s)\n")
+                        : "a selection, \(counted(r.proofsVerified, "inclusion proof", "inclusion proofs")) verified (membership only: that no other matching entry exists is not proven)"
+                    let tokens = noTokenCheck ? "token re-verification skipped" : "\(counted(r.tokensVerified, "accepted token", "accepted tokens")) re-verified"
+                    writeOut("sound: \(counted(r.entries, "entry", "entries")) (\(r.accepted) accepted, \(r.rejected) rejected) of \(r.origin) at checkpoint size \(r.treeSize); \(how); \(tokens); \(r.filesChecked == 1 ? "1 file matches" : "\(r.filesChecked) files match") SHA256SUMS (\(decimal(secs, 2)) s)\n")
                 } else {
                     writeOut("FAILED: \(r.problemCode ?? "unknown"): \(oneLine(r.problem ?? ""))\n")
                 }

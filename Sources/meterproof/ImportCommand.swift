@@ -159,7 +159,7 @@ extension ImportSummary {
     /// `failedKey`: the key a checkpoint could not be signed with (the error follows on stderr).
     func text(db: String, checkpoint: SignedNote?, keyPath failedKey: String? = nil) -> String {
         var out = interrupted ? "import INTERRUPTED (everything below is committed; run the same command again to finish)\n" : "import complete\n"
-        out += "  trail:       \(db) (\(treeSize) entries)\n"
+        out += "  trail:       \(db) (\(counted(treeSize, "entry", "entries")))\n"
         out += "  lines:       \(lines) (\(blankLines) blank)\n"
         out += "  recorded:    \(recorded) (\(boundCaptures) bound, \(unboundCaptures) unbound)\n"
         out += "  duplicates:  \(duplicates) (already in the trail, not recorded again)\n"
@@ -201,9 +201,9 @@ final class ProgressBar: Sendable {
             let eta = frac > 0 ? p.elapsed * (1 - frac) / frac : 0
             line += "[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled) + "] "
             let percent = decimal(frac * 100, 0)
-            line += String(repeating: " ", count: max(0, 3 - percent.count)) + percent + "%  \(p.committed) captures  \(decimal(rate, 0))/s  ETA \(decimal(eta, 0))s "
+            line += String(repeating: " ", count: max(0, 3 - percent.count)) + percent + "%  \(counted(p.committed, "capture", "captures"))  \(decimal(rate, 0))/s  ETA \(decimal(eta, 0))s "
         } else {
-            line += "\(p.committed) captures  \(decimal(rate, 0))/s "
+            line += "\(counted(p.committed, "capture", "captures"))  \(decimal(rate, 0))/s "
         }
         writeFD(2, line)
     }

@@ -59,7 +59,7 @@ extension MeterProofCommand {
             let t = report.statistics.totals
             let v = report.integrity
             let verdict = v.intact ? "trail intact" : "trail NOT intact (\(v.problemCode ?? "unknown")\(v.firstBadSeq.map { " at seq \($0)" } ?? ""))"
-            writeOut("wrote \(out): \(t.total) selected entries (\(t.accepted) accepted, \(t.rejected) rejected); \(verdict)\n")
+            writeOut("wrote \(out): \(counted(t.total, "selected entry", "selected entries")) (\(t.accepted) accepted, \(t.rejected) rejected); \(verdict)\n")
             if !v.intact {
                 throw fail(Exit.rejected, "\(v.problemCode ?? "tampered"): the trail is not intact: \(v.problem ?? "")")
             }

@@ -57,7 +57,7 @@ struct ExportVerifyParentOptionTests {
         // The bundle is sound: what is refused is the invocation, not the bundle.
         let plain = try Run.cli(["export", "verify", bundle])
         #expect(plain.status == 0, "\(plain.stderr)")
-        #expect(plain.stdout.hasPrefix("sound: 1 entries"))
+        #expect(plain.stdout.hasPrefix("sound: 1 entry ("), "\(plain.stdout)")
 
         let mixed = try Run.cli(["export", "--out", "zz", "--product-code", "x", "--db", "/nonexist", "--since", "2026-01-01T00:00:00Z", "verify", bundle])
         #expect(mixed.status == 64)
@@ -81,6 +81,41 @@ struct ExportVerifyParentOptionTests {
         #expect(own.stdout.contains("\"sound\":true"))
         let help = try Run.cli(["help", "export"])
         #expect(help.status == 0 && help.stdout.contains("--db <db>               Trail file. (default: meterproof.sqlite)"))
+    }
+}
+
+@Suite("counts of one are singular")
+struct SingularCountTests {
+    /// Each count the export and export verify summaries print, at exactly one.
+    @Test("export and export verify say 1 entry, 1 inclusion proof, 1 accepted token")
+    func singular() throws {
+        let trail = try CLITrail(entries: 2)
+        let entries = try trail.entries()
+        try #require(entries.count == 2 && entries[0].recordedAt < entries[1].recordedAt, "\(entries)")
+        let cp = try Run.cli(["audit", "checkpoint", "--db", trail.db, "--signing-key", trail.key])
+        try #require(cp.status == 0, "\(cp.stderr)")
+        // A third entry after the checkpoint is left out; a selection of the first entry gets one proof.
+        let input = try trail.scratch.file("r3.json", try CLIFixture.response(nonce: nil))
+        let r = try Run.cli(CLIFixture.verifyArgs(input, nonce: nil) + ["--db", trail.db])
+        try #require(r.status == 0, "\(r.stderr)")
+        let out = trail.scratch.path("selection")
+        let e = try Run.cli(["export", "--db", trail.db, "--out", out, "--until", entries[1].recordedAt])
+        #expect(e.status == 0, "\(e.stderr)")
+        #expect(e.stdout.hasPrefix("exported 1 entry (1 accepted, 0 rejected) to "), "\(e.stdout)")
+        #expect(e.stdout.contains("\n  selection: 1 inclusion proof in proofs/\n"), "\(e.stdout)")
+        #expect(e.stdout.contains("\n  left out: 1 entry recorded after the checkpoint "), "\(e.stdout)")
+        let ev = try Run.cli(["export", "verify", out])
+        #expect(ev.status == 0, "\(ev.stderr)")
+        #expect(ev.stdout.hasPrefix("sound: 1 entry (1 accepted, 0 rejected) "), "\(ev.stdout)")
+        #expect(ev.stdout.contains("; a selection, 1 inclusion proof verified ("), "\(ev.stdout)")
+        #expect(ev.stdout.contains("; 1 accepted token re-verified; "), "\(ev.stdout)")
+    }
+
+    @Test("audit verify of a one-entry trail says 1 entry")
+    func oneEntryTrail() throws {
+        let trail = try CLITrail(entries: 1)
+        let v = try Run.cli(["audit", "verify", "--db", trail.db])
+        #expect(v.status == 0 && v.stdout.hasPrefix("intact: 1 entry, "), "\(v.stdout)")
     }
 }
 
@@ -198,7 +233,7 @@ struct SubMillisecondBoundTests {
         let out = trail.scratch.path("since-bundle")
         let e = try Run.cli(["export", "--db", trail.db, "--out", out, "--since", since])
         #expect(e.status == 0, "\(e.stderr)")
-        #expect(e.stdout.hasPrefix("exported \(expected) entries"), "\(e.stdout)")
+        #expect(e.stdout.hasPrefix("exported \(expected) \(expected == 1 ? "entry" : "entries") ("), "\(e.stdout)")
         let manifest = try #require(try StrictJSON.parse(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json")))).objectValue)
         #expect(manifest["selection"]?.objectValue?["since"] == .string(RFC3339.format(milliseconds: t + 1)))
         let v = try Run.cli(["export", "verify", out])
@@ -207,7 +242,7 @@ struct SubMillisecondBoundTests {
         let html = trail.scratch.path("r.html")
         let r = try Run.cli(["report", "--db", trail.db, "--out", html, "--since", since])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.hasPrefix("wrote \(html): \(expected) selected entries"), "\(r.stdout)")
+        #expect(r.stdout.hasPrefix("wrote \(html): \(expected) selected \(expected == 1 ? "entry" : "entries") ("), "\(r.stdout)")
     }
 }
 
