@@ -17,7 +17,7 @@ extension MeterProofCommand {
             re-verification, and statistics of the selected entries (per outcome, day, product, \
             reason and key, rejected attempts, rotation warnings). It is a view for people; the \
             export bundle is the evidence. The file is replaced atomically, and only when it is empty or \
-            an earlier HTML report. See docs/report.md.
+            an earlier MeterProof report. See docs/report.md.
 
             Exit 0 when the report was written and the trail is intact, 1 when it was written but \
             the trail is NOT intact, 2 bad output path or unreadable trail file, 3 not a trail, \

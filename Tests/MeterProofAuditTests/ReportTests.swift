@@ -48,9 +48,12 @@ func intactVerification(entries: UInt64) -> TrailVerification {
 }
 
 /// A report of `stats` without a trail behind it.
-func reportOf(_ stats: ReportStatistics, integrity: TrailVerification? = nil) -> ComplianceReport {
-    ComplianceReport(trailPath: "t.sqlite", origin: "example.com/log", logKey: "example.com/log+00000000+AQ==", trailSize: stats.scanned,
-                     checkpointCount: 0, latestCheckpoint: nil, integrity: integrity ?? intactVerification(entries: stats.scanned),
+/// Its latest checkpoint covers `checkpointSize` entries (default: all of them).
+func reportOf(_ stats: ReportStatistics, integrity: TrailVerification? = nil, checkpointSize: UInt64? = nil) -> ComplianceReport {
+    let size = checkpointSize ?? stats.scanned
+    let cp = size == 0 ? nil : ComplianceReport.CheckpointSummary(size: size, root: "AAAA", signedText: "example.com/log\n\(size)\nAAAA\n")
+    return ComplianceReport(trailPath: "t.sqlite", origin: "example.com/log", logKey: "example.com/log+00000000+AQ==", trailSize: stats.scanned,
+                     checkpointCount: cp == nil ? 0 : 1, latestCheckpoint: cp, integrity: integrity ?? intactVerification(entries: stats.scanned),
                      statistics: stats, generatedAt: "2026-01-01T00:00:00.000Z", generator: "meterproof test")
 }
 
@@ -156,18 +159,45 @@ func reportOf(_ stats: ReportStatistics, integrity: TrailVerification? = nil) ->
         let s = Self.stats(limits: .init(rejectedListed: 2, distinctValues: 1, days: 2, textLength: 16))
         #expect(s.rejectedListed.map(\.seq) == [1, 4])
         #expect(s.rejectedNotListed == 2)
-        #expect(s.products.map(\.productCode) == ["prod-a"])
-        #expect(s.otherProducts == OutcomeCounts(accepted: 1, rejected: 3))
-        #expect(s.products[0].counts.total + s.otherProducts.total == s.totals.total)
+        // Entries that name a key by fingerprint (verified) are always tracked; only the
+        // unverified claim (seq 8: no key, no product) falls into "other" past the limit.
+        #expect(Set(s.products.map(\.productCode)) == ["prod-a", "prod-b"])
+        #expect(s.otherProducts == OutcomeCounts(accepted: 0, rejected: 1))
+        #expect(s.products.reduce(0) { $0 + $1.counts.total } + s.otherProducts.total == s.totals.total)
         #expect(s.reasons.count == 1 && s.otherReasons.total == 4)
         #expect(s.days.count == 2 && s.otherDays.total == 5)  // 03-03 and 03-04; one entry is undated
-        #expect(s.keys.count == 1 && s.otherKeys == 2)
+        #expect(s.keys.count == 2 && s.otherKeys.total == 0)
         // Messages are cut to the text limit.
         #expect(s.rejectedListed[0].message == "signature does …")
 
         let html = reportOf(s).renderHTML()
         #expect(html.contains("… and 2 more rejected attempts not listed (the first 2 are shown)."))
         #expect(html.contains("other product codes (beyond 1 tracked)"))
+    }
+
+    @Test("a flood of forged claims cannot push the real products and keys out of the tables")
+    func forgedClaimsDoNotHideVerifiedValues() {
+        var s = ReportStatistics(limits: .init(distinctValues: 3))
+        for i in 0..<50 {
+            s.add(reportEntry(seq: UInt64(i), at: "2026-03-01T00:00:00.000Z", accepted: false, reason: "bad_signature",
+                              product: "junk-\(i)", version: Int64(100 + i), fingerprint: nil))
+        }
+        s.add(reportEntry(seq: 50, at: "2026-03-01T00:00:01.000Z", accepted: true, product: "prod-real", version: 1, fingerprint: "fp1"))
+        s.add(reportEntry(seq: 51, at: "2026-03-01T00:00:02.000Z", accepted: false, reason: "nonce_replayed", product: "prod-real", version: 1, fingerprint: "fp1"))
+        #expect(s.products.contains { $0.productCode == "prod-real" && $0.counts == OutcomeCounts(accepted: 1, rejected: 1) })
+        #expect(s.products.count == 4 && s.otherProducts == OutcomeCounts(accepted: 0, rejected: 47))
+        #expect(s.keys.contains { $0.fingerprint == "fp1" && $0.counts == OutcomeCounts(accepted: 1, rejected: 1) })
+        #expect(s.keys.count == 4 && s.otherKeys == OutcomeCounts(accepted: 0, rejected: 47))
+        let html = reportOf(s).renderHTML()
+        #expect(html.contains("other key versions claimed by rejected tokens (beyond 3 tracked)</td><td class=\"n\">0</td><td class=\"n\">47</td><td class=\"n\">47</td>"))
+    }
+
+    @Test("invisible and bidirectional characters from the trail are shown, not obeyed")
+    func invisibleCharactersAreVisible() {
+        #expect(HTMLText.escape("prod-alpha\u{200B}") == "prod-alpha⟨U+200B⟩")
+        #expect(HTMLText.escape("exe.\u{202E}gpj") == "exe.⟨U+202E⟩gpj")
+        #expect(HTMLText.escape("\u{FEFF}a\u{2066}b\u{2069}\u{061C}") == "⟨U+FEFF⟩a⟨U+2066⟩b⟨U+2069⟩⟨U+061C⟩")
+        #expect(HTMLText.escape("é ü 中 😀 <") == "é ü 中 😀 &lt;")
     }
 
     @Test func maxRejectedZeroCountsWhatItDoesNotList() {
@@ -232,9 +262,11 @@ func reportOf(_ stats: ReportStatistics, integrity: TrailVerification? = nil) ->
         #expect(!html.contains(" src="))
         #expect(!html.contains("url("))
         #expect(!html.contains("@import"))
-        // The only URL is the SVG namespace name, which is never fetched.
-        #expect(html.components(separatedBy: "http").count - 1 == 1)
+        // The only URL is the SVG namespace name, which is never fetched; a content security
+        // policy forbids fetching anything anyway.
+        #expect(html.components(separatedBy: "http://").count - 1 == 1 && !html.contains("https://"))
         #expect(html.contains("xmlns=\"http://www.w3.org/2000/svg\""))
+        #expect(html.contains("<meta http-equiv=\"content-security-policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"))
     }
 
     @Test func everyTrailStringIsEscaped() {
@@ -280,6 +312,14 @@ func reportOf(_ stats: ReportStatistics, integrity: TrailVerification? = nil) ->
         let good = reportOf(ReportStatisticsTests.stats()).renderHTML()
         #expect(good.contains("<section class=\"status ok\""))
         #expect(!good.contains("NOT intact"))
+        // Intact, but entries beyond the latest checkpoint (or no checkpoint at all) are not
+        // committed to by anything signed: the banner says so.
+        let open = reportOf(ReportStatisticsTests.stats(), checkpointSize: 7).renderHTML()
+        #expect(open.contains("<section class=\"status warn\""))
+        #expect(open.contains("Trail intact, but 3 entries are not covered by a signed checkpoint"))
+        #expect(open.contains("The latest checkpoint covers entries 0 to 6; the 3 after it are committed to by nothing signed yet"))
+        let none = reportOf(ReportStatisticsTests.stats(), checkpointSize: 0).renderHTML()
+        #expect(none.contains("Trail intact, but 10 entries are not covered by a signed checkpoint") && none.contains("No checkpoint is stored"))
     }
 
     @Test func emptySelectionRenders() {

@@ -142,7 +142,8 @@ func reportTamper(_ path: String, seq: UInt64, body: [UInt8]) throws {
             let report = try ComplianceReport.build(trail: AuditTrail(path: path, readOnly: true))
             #expect(report.integrity.intact)
             #expect(report.latestCheckpoint == nil)
-            #expect(report.renderHTML().contains("No checkpoint has been signed yet"))
+            #expect(report.renderHTML().contains("No checkpoint is stored, so nothing signed commits to this trail's history"))
+            #expect(report.renderHTML().contains("<section class=\"status warn\""))
         }
     }
 
@@ -151,7 +152,7 @@ func reportTamper(_ path: String, seq: UInt64, body: [UInt8]) throws {
             let (path, _, _) = try makeReportTrail(in: dir)
             let report = try ComplianceReport.build(trail: AuditTrail(path: path, readOnly: true))
             let out = dir + "/report.html"
-            try "<!DOCTYPE html><p>an earlier report</p>".write(toFile: out, atomically: false, encoding: .utf8)
+            try "<!DOCTYPE html><html><head><meta name=\"generator\" content=\"meterproof 0.1.0\"></head><p>an earlier report</p>".write(toFile: out, atomically: false, encoding: .utf8)
             try report.writeHTML(to: out)
             #expect(try String(contentsOfFile: out, encoding: .utf8) == report.renderHTML())
             // Only the trail, its WAL files and the report: no temporary file is left.
@@ -180,9 +181,15 @@ func reportTamper(_ path: String, seq: UInt64, body: [UInt8]) throws {
             } catch {
                 #expect(error.code == .badInput && error.reason.contains("write-ahead log"), "\(error)")
             }
-            try "\u{FEFF}  <HTML><p>notes</p>".write(toFile: dir + "/notes-wal", atomically: false, encoding: .utf8)
+            // An earlier report (any case, after a byte-order mark) is replaced, even when its name
+            // ends like a side file; another HTML page is not.
+            try "\u{FEFF}  <HTML><HEAD><META NAME=\"generator\" CONTENT=\"meterproof 0.0.9\"></HEAD>".write(toFile: dir + "/notes-wal", atomically: false, encoding: .utf8)
             try report.writeHTML(to: dir + "/notes-wal")
             #expect(try String(contentsOfFile: dir + "/notes-wal", encoding: .utf8) == report.renderHTML())
+            try "<!DOCTYPE html><html><p>my own notes</p></html>".write(toFile: dir + "/mine.html", atomically: false, encoding: .utf8)
+            #expect(throws: AuditError(.badInput, "refusing to overwrite \(dir)/mine.html: it is not a MeterProof report (a report replaces only an earlier report); name a new file or remove this one first")) {
+                try report.writeHTML(to: dir + "/mine.html")
+            }
             // Any other existing file is kept: a log signer key named by mistake, a captures
             // file. An empty file may be replaced.
             let key = dir + "/meterproof-log.key"
@@ -191,7 +198,7 @@ func reportTamper(_ path: String, seq: UInt64, body: [UInt8]) throws {
                 try report.writeHTML(to: key)
                 Issue.record("a log key was replaced by a report")
             } catch {
-                #expect(error.code == .badInput && error.reason == "refusing to overwrite \(key): it is not an HTML document (a report replaces only an earlier report); name a new file or remove this one first", "\(error)")
+                #expect(error.code == .badInput && error.reason == "refusing to overwrite \(key): it is not a MeterProof report (a report replaces only an earlier report); name a new file or remove this one first", "\(error)")
             }
             #expect(try String(contentsOfFile: key, encoding: .utf8) == "PRIVATE+KEY+example.com/log+01234567+AAAA\n")
             #expect(FileManager.default.createFile(atPath: dir + "/empty.html", contents: Data()))

@@ -40,8 +40,8 @@ enum AtomicFile {
                 // into the database file.
                 throw AuditError(.badInput, "refusing to overwrite \(path): it belongs to the SQLite database \(database) (its write-ahead log, shared memory or journal), not a report")
             }
-            if onlyReplacingHTML && st.st_size > 0 && !isHTML(path) {
-                throw AuditError(.badInput, "refusing to overwrite \(path): it is not an HTML document (a report replaces only an earlier report); name a new file or remove this one first")
+            if onlyReplacingHTML && st.st_size > 0 && !isReport(path) {
+                throw AuditError(.badInput, "refusing to overwrite \(path): it is not a MeterProof report (a report replaces only an earlier report); name a new file or remove this one first")
             }
         }
         var dst = stat()
@@ -88,14 +88,18 @@ enum AtomicFile {
         head(path, 16) == Array("SQLite format 3\0".utf8)
     }
 
-    /// Whether the file at `path` starts, after an optional byte-order mark and white space,
-    /// with `<!DOCTYPE html` or `<html` (any case).
-    static func isHTML(_ path: String) -> Bool {
-        guard let bytes = head(path, 512) else { return false }
+    /// Whether the file at `path` is an earlier MeterProof report: an HTML document (it
+    /// starts, after an optional byte-order mark and white space, with `<!DOCTYPE html` or
+    /// `<html`, any case) whose head names MeterProof as its generator. Any other HTML page —
+    /// one's own notes, another tool's report — is not replaced.
+    static func isReport(_ path: String) -> Bool {
+        guard let bytes = head(path, 2048) else { return false }
         var text = bytes[...]
         if text.starts(with: FileSystem.utf8ByteOrderMark) { text = text.dropFirst(FileSystem.utf8ByteOrderMark.count) }
         let lowered = text.drop { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }
-        return lowered.starts(with: Array("<!doctype html".utf8)) || lowered.starts(with: Array("<html".utf8))
+        guard lowered.starts(with: Array("<!doctype html".utf8)) || lowered.starts(with: Array("<html".utf8)) else { return false }
+        let marker = Array(#"<meta name="generator" content="meterproof "#.utf8)
+        return lowered.count >= marker.count && (0...(lowered.count - marker.count)).contains { lowered[$0..<($0 + marker.count)].elementsEqual(marker) }
     }
 
     /// Up to the first `count` bytes of the regular file at `path` (fewer when it is shorter);

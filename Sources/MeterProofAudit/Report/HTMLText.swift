@@ -16,7 +16,14 @@ enum HTMLText {
             case "\"": out += "&quot;"
             case "'": out += "&#39;"
             default:
-                if isForbidden(u) { out += "\u{FFFD}" } else { out.unicodeScalars.append(u) }
+                if isForbidden(u) {
+                    out += "\u{FFFD}"
+                } else if isInvisible(u) {
+                    let hex = String(u.value, radix: 16, uppercase: true)
+                    out += "⟨U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex + "⟩"
+                } else {
+                    out.unicodeScalars.append(u)
+                }
             }
         }
         return out
@@ -25,8 +32,19 @@ enum HTMLText {
     private static func needsWork(_ u: Unicode.Scalar) -> Bool {
         switch u {
         case "&", "<", ">", "\"", "'": return true
-        default: return isForbidden(u)
+        default: return isForbidden(u) || isInvisible(u)
         }
+    }
+
+    /// Format characters that change how the text around them is shown without being seen:
+    /// zero-width characters and marks, bidirectional embeddings, overrides and isolates, the
+    /// line and paragraph separators and the byte-order mark. From a forged token they could
+    /// make `prod-alpha\u{200B}` look like `prod-alpha`, or reverse the trusted text after them
+    /// in the same cell, so they are written out as `⟨U+202E⟩`.
+    private static func isInvisible(_ u: Unicode.Scalar) -> Bool {
+        let v = u.value
+        return (0x200B...0x200F).contains(v) || (0x2028...0x202E).contains(v) || (0x2060...0x2064).contains(v)
+            || (0x2066...0x2069).contains(v) || v == 0xFEFF || v == 0x061C || v == 0x00AD
     }
 
     private static func isForbidden(_ u: Unicode.Scalar) -> Bool {

@@ -74,6 +74,7 @@ struct ReportRenderer {
         <head>
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
+        <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
         <meta name="generator" content="\(e(report.generator))">
         <title>MeterProof compliance report — \(e(report.origin))</title>
         <style>
@@ -109,6 +110,9 @@ struct ReportRenderer {
     .status { border: 1px solid; border-radius: 8px; padding: 14px 18px; margin: 0 0 22px; display: flex; gap: 16px; align-items: flex-start; }
     .status.ok { background: var(--ok-bg); border-color: var(--ok-line); }
     .status.bad { background: var(--bad-bg); border-color: var(--bad-line); border-width: 2px; }
+    .status.warn { background: var(--warn-bg); border-color: #d9a23a; }
+    .status.warn .icon { background: #b7791f; }
+    .status.warn .verdict { color: #8a5a00; }
     .status .icon { flex: none; width: 38px; height: 38px; border-radius: 50%; color: #fff; font-size: 22px; font-weight: 700;
       display: flex; align-items: center; justify-content: center; }
     .status.ok .icon { background: var(--ok); }
@@ -203,7 +207,20 @@ struct ReportRenderer {
 
     private mutating func statusBanner() {
         let v = report.integrity
-        if v.intact {
+        // Intact rows prove nothing about entries no signed checkpoint covers: whoever can write
+        // the file could have replaced them wholesale. Say so on the banner, not only below.
+        let covered = report.latestCheckpoint?.size ?? 0
+        if v.intact && covered < v.entries {
+            let open = v.entries - covered
+            out += """
+            <section class="status warn" id="status" aria-label="Integrity status">
+            <div class="icon" aria-hidden="true">!</div>
+            <div><strong class="verdict">Trail intact, but \(n(open)) entr\(open == 1 ? "y is" : "ies are") not covered by a signed checkpoint</strong>
+            <p>\(n(v.entries)) entr\(v.entries == 1 ? "y" : "ies") and \(n(v.checkpointsVerified)) signed checkpoint\(v.checkpointsVerified == 1 ? "" : "s") re-verified: every stored hash and signature matches. \(covered == 0 ? "No checkpoint is stored, so nothing signed commits to any of this history" : "The latest checkpoint covers entries 0 to \(n(covered - 1)); the \(n(open)) after it are committed to by nothing signed yet") (sign one with <code>meterproof audit checkpoint</code> and keep a copy elsewhere).</p></div>
+            </section>
+
+            """
+        } else if v.intact {
             out += """
             <section class="status ok" id="status" aria-label="Integrity status">
             <div class="icon" aria-hidden="true">✓</div>
@@ -275,7 +292,7 @@ struct ReportRenderer {
         } else {
             out += "</tbody>\n</table>\n"
             if report.checkpointProblem == nil {
-                out += "<p class=\"callout warn\">No checkpoint has been signed yet, so nothing commits to this trail's history. Sign one with <code>meterproof audit checkpoint</code> and keep a copy outside the trail.</p>\n"
+                out += "<p class=\"callout warn\">No checkpoint is stored, so nothing signed commits to this trail's history. Sign one with <code>meterproof audit checkpoint</code> and keep a copy outside the trail.</p>\n"
             }
         }
         if let p = report.checkpointProblem {
@@ -387,7 +404,9 @@ struct ReportRenderer {
 
             """
             if let first = days.first, let last = days.last, last.dayNumber - first.dayNumber + 1 > Int64(range.count) {
-                out += "<p class=\"note\">The chart shows the most recent \(n(range.count)) days; the table lists every day.</p>\n"
+                let start = range.first?.dayNumber ?? first.dayNumber
+                let before = days.filter { $0.dayNumber < start }.reduce(0) { $0 + $1.counts.total }
+                out += "<p class=\"\(before > 0 ? "callout warn" : "note")\">The chart shows the most recent \(n(range.count)) days\(before > 0 ? ", from \(range.first!.date): \(n(before)) attempt\(before == 1 ? "" : "s") recorded before that \(before == 1 ? "is" : "are") not in it" : ""); the table lists every day.</p>\n"
             }
             out += """
             <table>
@@ -460,11 +479,15 @@ struct ReportRenderer {
             let c = d.counts
             s += "<g class=\"day\"><title>\(d.date): \(ReportFormat.count(c.total)) attempt\(c.total == 1 ? "" : "s"), \(ReportFormat.count(c.accepted)) accepted, \(ReportFormat.count(c.rejected)) rejected</title>"
             s += "<rect class=\"hit\" x=\"\(f(x0))\" y=\"\(f(top))\" width=\"\(f(slot))\" height=\"\(f(plotH))\"/>"
+            // A day with attempts never looks empty: each non-zero part is at least 1 unit tall
+            // (one attempt beside 100,000 would otherwise round to a bar of height 0.0).
+            let hAcc = c.accepted > 0 ? max(y(0) - y(c.accepted), 1) : 0
+            let hRej = c.rejected > 0 ? max(y(c.accepted) - y(c.total), 1) : 0
             if c.accepted > 0 {
-                s += "<rect class=\"acc\" x=\"\(f(bx))\" y=\"\(f(y(c.accepted)))\" width=\"\(f(barW))\" height=\"\(f(y(0) - y(c.accepted)))\"/>"
+                s += "<rect class=\"acc\" x=\"\(f(bx))\" y=\"\(f(y(0) - hAcc))\" width=\"\(f(barW))\" height=\"\(f(hAcc))\"/>"
             }
             if c.rejected > 0 {
-                s += "<rect class=\"rej\" x=\"\(f(bx))\" y=\"\(f(y(c.total)))\" width=\"\(f(barW))\" height=\"\(f(y(c.accepted) - y(c.total)))\"/>"
+                s += "<rect class=\"rej\" x=\"\(f(bx))\" y=\"\(f(y(0) - hAcc - hRej))\" width=\"\(f(barW))\" height=\"\(f(hRej))\"/>"
             }
             s += "</g>\n"
         }
@@ -594,8 +617,9 @@ struct ReportRenderer {
             let stored = k.fingerprint.map { report.storedKeyFingerprints.contains($0) } ?? false
             out += "<tr><td class=\"n\">\(k.version.map { String($0) } ?? "<span class=\"muted\">—</span>")</td><td>\(fingerprint(k.fingerprint))</td><td class=\"n\">\(n(k.counts.accepted))</td><td class=\"n\">\(n(k.counts.rejected))</td><td class=\"n\">\(n(k.counts.total))</td><td class=\"time\">\(e(k.firstSeen))</td><td class=\"time\">\(e(k.lastSeen))</td><td>\(stored ? "yes" : "<span class=\"muted\">no</span>")</td></tr>\n"
         }
-        if stats.otherKeys > 0 {
-            out += "<tr class=\"other\"><td></td><td>other keys (beyond \(n(stats.limits.distinctValues)) tracked)</td><td></td><td></td><td class=\"n\">\(n(stats.otherKeys))</td><td></td><td></td><td></td></tr>\n"
+        let ok = stats.otherKeys
+        if ok.total > 0 {
+            out += "<tr class=\"other\"><td></td><td>other key versions claimed by rejected tokens (beyond \(n(stats.limits.distinctValues)) tracked)</td><td class=\"n\">\(n(ok.accepted))</td><td class=\"n\">\(n(ok.rejected))</td><td class=\"n\">\(n(ok.total))</td><td></td><td></td><td></td></tr>\n"
         }
         out += "</tbody>\n</table>\n<p class=\"note\">Version is the token's <code>PublicKeyVersion</code>; the fingerprint is that of the keyring key that checked the signature (none when the token never reached signature checking). “In trail” means the trail stores the key itself, so exports can bundle it.</p>\n</section>\n\n"
     }
@@ -609,7 +633,7 @@ struct ReportRenderer {
             out += "<p>No entry in the selection carries the <code>\(ReportStatistics.rotationWarningCode)</code> warning.</p>\n"
         } else {
             out += """
-            <p class="callout warn">AWS announced a key rotation in accepted responses: make sure the keyring holds the next public key version before the current one is retired.</p>
+            <p class="callout warn">A key rotation is due for the key versions below: AWS announced it in accepted responses (<code>PublicKeyRotationTimestamp</code>), or the keyring's <code>notAfter</code> for the key has passed. Make sure the keyring holds the next public key version before the current one is retired.</p>
             <table>
             <thead><tr><th scope="col" class="n">Key version</th><th scope="col" class="n">Entries warned</th><th scope="col">First warned</th><th scope="col">Last warned</th><th scope="col" class="n">Latest seq</th></tr></thead>
             <tbody>

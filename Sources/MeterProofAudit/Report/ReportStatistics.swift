@@ -161,7 +161,9 @@ public struct ReportStatistics: Sendable {
     /// Selected entries on days beyond ``Limits/days`` distinct ones.
     public private(set) var otherDays = OutcomeCounts()
     private var productCounts: [String?: OutcomeCounts] = [:]
-    /// Selected entries whose product code was not tracked (beyond ``Limits/distinctValues``).
+    /// Selected entries whose product code was not tracked: rejected attempts without a
+    /// verified key, once ``Limits/distinctValues`` product codes are tracked. Accepted entries
+    /// and those naming a key by fingerprint are always tracked.
     public private(set) var otherProducts = OutcomeCounts()
     private var reasonCounts: [ReasonKey: Int] = [:]
     /// Selected entries whose outcome/reason pair was not tracked.
@@ -172,8 +174,8 @@ public struct ReportStatistics: Sendable {
     public var rejectedNotListed: Int { totals.rejected - rejectedListed.count }
     private var keyUsage: [KeyID: KeyUsage] = [:]
     private var keyMillis: [KeyID: (first: Int64, last: Int64)] = [:]
-    /// Selected entries naming a key that was not tracked.
-    public private(set) var otherKeys = 0
+    /// Selected entries naming a key that was not tracked (unverified claims only).
+    public private(set) var otherKeys = OutcomeCounts()
     private var rotation: [Int64?: RotationWarning] = [:]
     private var rotationMillis: [Int64?: (first: Int64, last: Int64)] = [:]
     private var warningCounts: [String: Int] = [:]
@@ -210,7 +212,12 @@ public struct ReportStatistics: Sendable {
             undated += 1
         }
 
-        if productCounts[e.productCode] != nil || productCounts.count < limits.distinctValues {
+        // Verified values are always tracked: a rejected attempt's product code and key version
+        // are whatever a forged token claimed, and a flood of them must not push the real
+        // products (accepted entries) and keys (named by fingerprint) out of the tables. The
+        // limit bounds only unverified claims.
+        let verified = e.isAccepted || e.keyFingerprint != nil
+        if productCounts[e.productCode] != nil || verified || productCounts.count < limits.distinctValues {
             productCounts[e.productCode, default: OutcomeCounts()].count(e)
         } else {
             otherProducts.count(e)
@@ -242,14 +249,14 @@ public struct ReportStatistics: Sendable {
                 u.lastSeq = max(u.lastSeq, e.seq)
                 keyUsage[k] = u
                 keyMillis[k] = m
-            } else if keyUsage.count < limits.distinctValues {
+            } else if verified || keyUsage.count < limits.distinctValues {
                 var c = OutcomeCounts()
                 c.count(e)
                 keyUsage[k] = KeyUsage(version: e.publicKeyVersion, fingerprint: e.keyFingerprint, counts: c,
                                        firstSeen: e.recordedAt, lastSeen: e.recordedAt, firstSeq: e.seq, lastSeq: e.seq)
                 keyMillis[k] = (millis ?? .max, millis ?? .min)
             } else {
-                otherKeys += 1
+                otherKeys.count(e)
             }
         }
 
@@ -281,7 +288,7 @@ public struct ReportStatistics: Sendable {
             r.lastSeq = max(r.lastSeq, e.seq)
             rotation[v] = r
             rotationMillis[v] = m
-        } else if rotation.count < limits.distinctValues {
+        } else if rotation.count < limits.distinctValues || e.isAccepted {
             rotation[v] = RotationWarning(version: v, count: 1, firstSeen: e.recordedAt, lastSeen: e.recordedAt, lastSeq: e.seq)
             rotationMillis[v] = (millis ?? .max, millis ?? .min)
         }
