@@ -10,6 +10,18 @@ public struct KeyringEntry: Sendable {
     public let notAfter: Int64?
     /// Whether `keyring.json` pinned this key's fingerprint.
     public let pinned: Bool
+
+    /// A key for `version` built in memory (for ``Keyring/init(entries:location:)``, e.g. from
+    /// keys a program embeds). `notBefore` and `notAfter` are epoch seconds; `source` names it
+    /// in messages. `pinned` says whether the caller checked its fingerprint against a pin.
+    public init(version: Int, key: RSAPublicKey, source: String, notBefore: Int64? = nil, notAfter: Int64? = nil, pinned: Bool = false) {
+        self.version = version
+        self.key = key
+        self.source = source
+        self.notBefore = notBefore
+        self.notAfter = notAfter
+        self.pinned = pinned
+    }
 }
 
 /// A set of versioned RSA public keys, loaded once and shared by every verification.

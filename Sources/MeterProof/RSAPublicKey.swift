@@ -92,6 +92,18 @@ public struct RSAPublicKey: Sendable {
 
     /// Big-endian modulus bytes (for JWKS export).
     public var modulus: [UInt8] { backing.rsaModulus ?? [] }
+
+    /// Whether this is one of the TEST keys shipped in MeterProof's `keys/test` (v1, RSA-2048;
+    /// v2, RSA-3072), whose private halves are published in the same repository: anyone can
+    /// sign tokens they accept. A production program should refuse to start with one in its
+    /// keyring (`keyring.entries.values.contains { $0.key.isMeterProofTestKey }`).
+    public var isMeterProofTestKey: Bool { Self.testKeyFingerprints.contains(fingerprint) }
+
+    /// SHA-256 of the DER SubjectPublicKeyInfo of `keys/test/v1.pem` and `keys/test/v2.pem`.
+    package static let testKeyFingerprints: Set<String> = [
+        "a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d",
+        "0f2644fcad00920fcb2bf0db3fdb4e1440effa8c466d299e4a9dbd7554b90b85",
+    ]
 }
 
 /// A key could not be loaded or used: a stable ``Code`` and a sentence.

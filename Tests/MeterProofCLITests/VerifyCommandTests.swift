@@ -11,7 +11,8 @@ struct VerifyCommandTests {
         let input = try s.file("r.json", try CLIFixture.response(issuedAt: iat))
         let r = try Run.cli(CLIFixture.verifyArgs(input))
         #expect(r.status == 0)
-        #expect(r.stderr == "")
+        // Accepted under a test key: one warning on stderr, nothing else.
+        #expect(r.stderr == "meterproof: warning: test_key: accepted under MeterProof's public TEST key (version 1, sha256 \(CLIFixture.v1Fingerprint)): its private half is published in keys/test/private, so anyone can make tokens it accepts; never use keys/test in production\n")
         let o = try r.object()
         #expect(o.members.map(\.name) == ["outcome", "reason", "message", "productCode", "publicKeyVersion", "nonce", "issuedAt",
                                           "keyFingerprint", "claimsVerified", "warnings"])
@@ -262,11 +263,12 @@ struct VerifyCommandTests {
         let lowered = try Run.cli(CLIFixture.verifyArgs(input) + ["--min-key-bits", "1024"])
         #expect(lowered.status == 0)
         #expect(try lowered.object()["outcome"] == .string("accepted"))
-        #expect(lowered.stderrLines.count == 1)
-        #expect(lowered.stderr.hasPrefix("meterproof: warning: "))
-        #expect(lowered.stderr.contains("1024"))
-        // No warning at or above the floor; a raised floor refuses the 2048-bit test key.
-        #expect(try Run.cli(CLIFixture.verifyArgs(input) + ["--min-key-bits", "2048"]).stderr == "")
+        // The floor's warning, then the test key's (every accepted verify under keys/test).
+        #expect(lowered.stderrLines.count == 2)
+        #expect(lowered.stderrLines.first?.hasPrefix("meterproof: warning: ") == true && lowered.stderrLines.first?.contains("1024") == true)
+        #expect(lowered.stderrLines.last?.hasPrefix("meterproof: warning: test_key: ") == true)
+        // No floor warning at or above the floor; a raised floor refuses the 2048-bit test key.
+        #expect(try Run.cli(CLIFixture.verifyArgs(input) + ["--min-key-bits", "2048"]).stderrLines.allSatisfy { $0.hasPrefix("meterproof: warning: test_key: ") })
         let raised = try Run.cli(CLIFixture.verifyArgs(input) + ["--min-key-bits", "3072"])
         #expect(raised.stderr == "")
         #expect(try raised.object()["reason"] == .string("weak_key"))

@@ -358,6 +358,13 @@ struct KeyringTests {
         #expect(KeyError.Code(rawValue: "") == nil)
     }
 
+    @Test("the shipped test keys are recognised as such; other keys are not")
+    func testKeysAreRecognised() throws {
+        let k = try Keyring.load(from: PackagePaths.testKeys.path)
+        #expect(k[1]?.key.isMeterProofTestKey == true && k[2]?.key.isMeterProofTestKey == true)
+        #expect(TestKeys.publicKey(TestKeys.weak1024).isMeterProofTestKey == false)
+    }
+
     @Test("a keyring.json that is not a file is refused, not skipped (pins would be off)")
     func pinsNotAFile() throws {
         let dir = try Self.directory(copying: ["v1.pem"])
