@@ -225,6 +225,13 @@ extension MeterProofCommand.Audit {
             case .text:
                 if r.intact {
                     writeOut("intact: \(counted(r.entries, "entry", "entries")), \(r.checkpointsVerified) checkpoint(s) verified, root \(r.root.base64) (\(decimal(secs, 2)) s)\n")
+                    // Intact rows prove little about entries no signed checkpoint commits to.
+                    let covered = (try? AuditTrail(path: db, readOnly: true).latestCheckpoint())
+                        .flatMap { try? Checkpoint(parsing: $0.text).size } ?? 0
+                    if covered < r.entries {
+                        let open = r.entries - covered
+                        printError("note: \(covered == 0 ? "no checkpoint is stored, so nothing signed commits to this trail's \(counted(r.entries, "entry", "entries"))" : "\(counted(open, "entry", "entries")) after the latest checkpoint (seq \(covered) to \(r.entries - 1)) \(open == 1 ? "is" : "are") committed to by nothing signed yet"); sign a checkpoint (meterproof audit checkpoint) and keep a copy elsewhere")
+                    }
                 } else {
                     writeOut("TAMPERED: \(r.problemCode!)" + (r.firstBadSeq.map { " at seq \($0)" } ?? "") + ": \(oneLine(r.problem!))\n")
                 }

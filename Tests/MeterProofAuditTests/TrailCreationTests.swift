@@ -181,3 +181,21 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: s.path("b")))
     }
 }
+
+/// `audit verify` on an intact trail says what no signed checkpoint covers.
+@Suite struct VerifyCoverageNoteTests {
+    @Test("intact, but entries beyond the latest checkpoint (or without one) get a note on stderr")
+    func uncoveredEntriesAreNamed() throws {
+        let s = try TrailScratch("verify-cover")
+        let (trail, signer) = try TrailFixture.makeTrail(s)
+        try TrailFixture.fill(trail, count: 3)
+        let none = try TrailRun.cli(["audit", "verify", "--db", trail.path])
+        #expect(none.status == 0 && none.stdout.hasPrefix("intact: 3 entries, 0 checkpoint(s) verified"), "\(none.stdout)")
+        #expect(none.stderr == "meterproof: note: no checkpoint is stored, so nothing signed commits to this trail's 3 entries; sign a checkpoint (meterproof audit checkpoint) and keep a copy elsewhere\n")
+        _ = try trail.signCheckpoint(with: signer)
+        #expect(try TrailRun.cli(["audit", "verify", "--db", trail.path]).stderr == "")
+        try TrailFixture.fill(trail, count: 1, tag: "more")
+        let after = try TrailRun.cli(["audit", "verify", "--db", trail.path])
+        #expect(after.status == 0 && after.stderr == "meterproof: note: 1 entry after the latest checkpoint (seq 3 to 3) is committed to by nothing signed yet; sign a checkpoint (meterproof audit checkpoint) and keep a copy elsewhere\n", "\(after.stderr)")
+    }
+}
