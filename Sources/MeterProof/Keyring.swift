@@ -2,11 +2,16 @@
 public struct KeyringEntry: Sendable {
     /// The `PublicKeyVersion` this key answers for.
     public let version: Int
+    /// The RSA public key; its fingerprint (lowercase hex SHA-256 of the DER SPKI) is what
+    /// `keyring.json` pins.
     public let key: RSAPublicKey
     /// The file the key came from (for messages).
     public let source: String
-    /// Optional validity window from `keyring.json`, in seconds since the epoch.
+    /// Start of validity from `keyring.json`, in epoch **seconds**; `nil` when none. Before it,
+    /// verification refuses the key (`key_not_yet_valid`).
     public let notBefore: Int64?
+    /// End of validity from `keyring.json`, in epoch **seconds**; `nil` when none. Not a refusal:
+    /// a token verified after it is still accepted, with a `key_rotation_due` warning.
     public let notAfter: Int64?
     /// Whether `keyring.json` pinned this key's fingerprint.
     public let pinned: Bool
@@ -38,6 +43,7 @@ public struct KeyringEntry: Sendable {
 /// that is not a `v<N>.pem` name (`v01.pem`, `v0.pem`, `V1.pem`, `v1.PEM`) is an error, not
 /// silently skipped; other files are ignored.
 public struct Keyring: Sendable {
+    /// Every key, by `PublicKeyVersion` (see also ``versions`` and ``subscript(version:)``).
     public let entries: [Int: KeyringEntry]
     /// The directory or file this keyring was loaded from.
     public let location: String
@@ -307,6 +313,7 @@ public struct KeyringError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A human sentence; its wording may change.
     public var reason: String
 
+    /// An error with a stable `code`, the `file` at fault and a human `reason`.
     public init(_ code: Code, file: String, _ reason: String) {
         self.code = code
         self.file = file

@@ -20,6 +20,7 @@ public struct NonceError: Error, Hashable, Sendable, CustomStringConvertible {
     public var code: String { "random_failure" }
     /// A human sentence.
     public var reason: String { "OpenSSL RAND_bytes failed; no nonce generated" }
+    /// The ``reason`` alone (without the code).
     public var description: String { reason }
 }
 
@@ -36,11 +37,18 @@ public protocol ReplayGuard: Sendable {
 }
 
 /// A process-local ``ReplayGuard`` (forgets everything when the process exits).
+///
+/// Thread-safe: the set of used pairs sits behind a `Mutex`. It grows without bound, one entry
+/// per consumed `(productCode, nonce)` pair (with ``Verifier``, per accepted nonce) for the
+/// life of the process; for a long-lived process or across restarts, use the audit trail.
 public final class InMemoryReplayGuard: ReplayGuard {
     private let used = Mutex<Set<String>>([])
 
+    /// An empty guard: no nonce consumed yet.
     public init() {}
 
+    /// Remembers `(productCode, nonce)` and returns `true` the first time the pair is seen,
+    /// `false` afterwards; atomic under the lock, never throws.
     public func consume(nonce: String, productCode: String) -> Bool {
         let key = "\(productCode)\u{0}\(nonce)"
         return used.withLock { $0.insert(key).inserted }

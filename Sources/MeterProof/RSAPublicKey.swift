@@ -131,11 +131,13 @@ public struct KeyError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A human sentence; its wording may change.
     public var reason: String
 
+    /// An error with a stable `code` and a human `reason`.
     public init(_ code: Code, _ reason: String) {
         self.code = code
         self.reason = reason
     }
 
+    /// The ``reason`` alone (without the code).
     public var description: String { reason }
 }
 

@@ -10,13 +10,18 @@ public enum ClaimSpelling: String, Sendable {
 
 /// The claims of a RegisterUsage token, read in either spelling.
 public struct RegisterUsageClaims: Sendable, Equatable {
+    /// The `productCode` (or `ProductCode`) claim, as signed.
     public var productCode: String
+    /// The `publicKeyVersion` claim: a JSON integer or a canonical decimal string, 1 to 2147483647.
     public var publicKeyVersion: Int
+    /// The `nonce` claim; `nil` when the claim is absent or `null`.
     public var nonce: String?
     /// `iat`, NumericDate seconds (a fractional value is floored).
     public var issuedAt: Int64?
     /// A non-null `PublicKeyRotationTimestamp` claim, in epoch seconds.
     public var rotationTimestamp: Int64?
+    /// Which spelling the payload used for `productCode`, `publicKeyVersion`, `nonce` and
+    /// `publicKeyRotationTimestamp`.
     public var spelling: ClaimSpelling
     /// The whole payload object as read.
     public var payload: JSONObject

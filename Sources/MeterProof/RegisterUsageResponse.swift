@@ -14,6 +14,9 @@ public struct RegisterUsageResponse: Sendable {
     /// the member is present and not `null`, even when it is not a time MeterProof can read.
     public let rotationTimestampText: String?
 
+    /// A response from parts already known: `rotationTimestamp` in epoch **seconds** (`nil` when
+    /// none), ``rotationTimestampText`` its decimal text. Nothing is checked here; verification
+    /// judges the token.
     public init(token: String, rotationTimestamp: Int64? = nil) {
         self.token = token
         self.rotationTimestamp = rotationTimestamp

@@ -1,8 +1,10 @@
 /// Produces AWS-shaped RegisterUsage responses signed PS256 with a test key, so integrations
 /// can be exercised without AWS. Never use a simulator key as a production key.
 public struct ResponseSimulator: Sendable {
+    /// The test key every token is signed with (PS256).
     public let signingKey: RSAPrivateKey
 
+    /// A simulator signing with `signingKey`; put its public key in test keyrings only.
     public init(signingKey: RSAPrivateKey) { self.signingKey = signingKey }
 
     /// The header AWS uses.

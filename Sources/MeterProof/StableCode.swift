@@ -24,6 +24,7 @@ package protocol EnumBackedCode: StableCode {
 
 extension EnumBackedCode {
     public var rawValue: String { backing.rawValue }
+    /// The same as ``rawValue``: the code alone, e.g. `bad_signature`.
     public var description: String { backing.rawValue }
 
     public init?(rawValue: String) {

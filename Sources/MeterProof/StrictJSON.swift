@@ -17,7 +17,9 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object(JSONObject)
 
+    /// The string of a `.string` value; `nil` for any other kind.
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    /// The object of an `.object` value; `nil` for any other kind.
     public var objectValue: JSONObject? { if case .object(let o) = self { return o } else { return nil } }
 
     /// A short name of the JSON type, for error messages.
@@ -47,6 +49,7 @@ public enum JSONValue: Sendable, Equatable {
 public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     /// The number as written in the document.
     public let text: String
+    /// The number's source text, ``text``.
     public var description: String { text }
 
     init(text: String) { self.text = text }
@@ -80,6 +83,7 @@ public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
 
 /// A JSON object: members in document order, names unique.
 public struct JSONObject: Sendable, Equatable {
+    /// The members in document order; names are unique.
     public private(set) var members: [(name: String, value: JSONValue)]
 
     init(members: [(name: String, value: JSONValue)]) { self.members = members }
@@ -98,8 +102,10 @@ public struct JSONObject: Sendable, Equatable {
         return nil
     }
 
+    /// The number of members.
     public var count: Int { members.count }
 
+    /// Equal when both hold the same members in the same order.
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
         guard a.members.count == b.members.count else { return false }
         for (x, y) in zip(a.members, b.members) where x.name != y.name || x.value != y.value { return false }
@@ -114,6 +120,7 @@ public struct JSONLimits: Sendable, Equatable {
     /// Maximum nesting depth: 1 allows a flat object or array of scalars.
     public var maxDepth: Int
 
+    /// Limits of `maxBytes` bytes of input and `maxDepth` levels of nesting (defaults: 64 KiB, 16).
     public init(maxBytes: Int = 64 * 1024, maxDepth: Int = 16) {
         self.maxBytes = maxBytes
         self.maxDepth = maxDepth
@@ -122,17 +129,21 @@ public struct JSONLimits: Sendable, Equatable {
 
 /// Why the strict reader refused a document.
 public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What kind of refusal this is.
     public enum Kind: Sendable, Equatable {
         /// Grammar, encoding, depth or size violation.
         case syntax
         /// The same member name appears twice in one object.
         case duplicateMember(String)
     }
+    /// What kind of refusal this is: a syntax, size or depth violation, or a duplicate member.
     public var kind: Kind
     /// Byte offset where the problem was found.
     public var offset: Int
+    /// A human sentence; its wording may change.
     public var message: String
 
+    /// `message at byte offset`.
     public var description: String { "\(message) at byte \(offset)" }
 }
 

@@ -87,10 +87,12 @@ public struct VerificationError: Error, Hashable, Sendable, CustomStringConverti
     /// A one-line explanation, never containing secrets.
     public var reason: String
 
+    /// A refusal with a stable `code` and a human `reason`.
     public init(_ code: ReasonCode, _ reason: String) {
         self.code = code
         self.reason = reason
     }
 
+    /// `code: reason`, e.g. `bad_signature: RSASSA-PSS signature does not verify …`.
     public var description: String { "\(code.rawValue): \(reason)" }
 }

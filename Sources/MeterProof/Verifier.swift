@@ -1,10 +1,17 @@
 /// What the caller sent to `RegisterUsage`: the values the signed answer must repeat.
 public struct RegisterUsageRequest: Sendable, Hashable {
+    /// The `ProductCode` sent; the token's claim must equal it code point for code point. Must be
+    /// 1 to 255 characters of `[-a-zA-Z0-9/=:_.@]`, else the result is `invalid_request`.
     public var productCode: String
+    /// The `PublicKeyVersion` sent: selects the key, and the token's claim must equal it. Must be
+    /// at least 1, else the result is `invalid_request`.
     public var publicKeyVersion: Int
-    /// The nonce sent with the call; `nil` if none was sent.
+    /// The nonce sent with the call; `nil` if none was sent. An empty string is refused
+    /// (`invalid_request`): pass `nil` instead.
     public var nonce: String?
 
+    /// The call as it was sent. Nothing is checked here: an unusable request makes verification
+    /// return `invalid_request`.
     public init(productCode: String, publicKeyVersion: Int, nonce: String?) {
         self.productCode = productCode
         self.publicKeyVersion = publicKeyVersion
@@ -29,6 +36,8 @@ public struct VerificationPolicy: Sendable, Hashable {
     /// where the tokens one receives always carry it.
     public var requireIssuedAt: Bool = false
 
+    /// The strict defaults, the same as ``strict``: a nonce required, `maxAge` 600 s,
+    /// `maxFutureSkew` 60 s, RSA keys of at least 2048 bits, `iat` optional.
     public init() {}
 
     /// Strict online verification (10 minutes max age, 60 s future skew, RSA >= 2048, a nonce
@@ -49,12 +58,16 @@ public struct VerificationPolicy: Sendable, Hashable {
 public struct VerificationWarning: Sendable, Hashable, CustomStringConvertible {
     /// Stable snake_case code; currently `key_rotation_due`.
     public let code: String
+    /// A human sentence naming what says the key is due (the response's or payload's
+    /// `PublicKeyRotationTimestamp`, or the key's `notAfter`); its wording may change.
     public let message: String
 
+    /// A `key_rotation_due` warning with `message`.
     public static func keyRotationDue(_ message: String) -> VerificationWarning {
         VerificationWarning(code: "key_rotation_due", message: message)
     }
 
+    /// `code: message`.
     public var description: String { "\(code): \(message)" }
 }
 
@@ -94,9 +107,13 @@ public struct VerificationResult: Sendable {
 /// Build one per keyring and share it: it is immutable and safe to call from any number of
 /// threads at once; the parsed OpenSSL keys live in the ``Keyring``.
 public struct Verifier: Sendable {
+    /// The keys tokens are verified against, by `PublicKeyVersion`.
     public let keyring: Keyring
+    /// The checks applied beyond the signature: freshness, key size, nonce and `iat` rules.
     public let policy: VerificationPolicy
 
+    /// A verifier for `keyring` under `policy` (default ``VerificationPolicy/strict``); cheap,
+    /// it only stores the two.
     public init(keyring: Keyring, policy: VerificationPolicy = .strict) {
         self.keyring = keyring
         self.policy = policy

@@ -49,11 +49,13 @@ public struct CanonicalJSONError: Error, Sendable, Equatable, CustomStringConver
     /// JSON, but not a flat object of strings, Int64 integers, booleans and null.
     public static let unsupportedValue = "unsupported_value"
 
+    /// An error with `code` (one of the static members above) and a human `message`.
     public init(code: String, message: String) {
         self.code = code
         self.message = message
     }
 
+    /// `code: message`.
     public var description: String { "\(code): \(message)" }
 }
 

@@ -14,7 +14,8 @@ public struct ExportOptions: Sendable {
     /// Sign a fresh checkpoint of the whole trail with this log key and prove the bundle
     /// against it; `nil` uses the trail's newest stored checkpoint.
     public var signer: NoteSigner?
-    /// The `createdAt` time in epoch milliseconds; `nil` for now.
+    /// The manifest's `createdAt`, in epoch **milliseconds** (written as RFC 3339 UTC with
+    /// milliseconds); `nil` for now.
     public var createdAt: Int64?
     /// Asked between batches of entries and of proof files while the bundle is written; when
     /// it returns `true` the export stops with `interrupted`, removes what it wrote and
@@ -24,6 +25,8 @@ public struct ExportOptions: Sendable {
     /// chunk boundaries with few entries).
     var proofChunkBits = 12
 
+    /// Options with `createdAt` in epoch **milliseconds** (`nil` for now) and `signer` `nil` to
+    /// prove against the newest stored checkpoint; the defaults export every entry.
     public init(filter: EntryFilter = EntryFilter(), signer: NoteSigner? = nil, createdAt: Int64? = nil,
                 shouldStop: @escaping @Sendable () -> Bool = { false }) {
         self.filter = filter
@@ -51,15 +54,25 @@ public struct ExportSummary: Sendable {
 
 /// The fixed file names of a bundle.
 public enum BundleLayout {
+    /// `entries.jsonl`: each selected entry's canonical bytes and a newline, in seq order.
     public static let entries = "entries.jsonl"
+    /// `entries.csv`: the same entries as RFC 4180 CSV.
     public static let csv = "entries.csv"
+    /// `checkpoint`: the signed checkpoint the bundle is proved against.
     public static let checkpoint = "checkpoint"
+    /// `log-key.vkey`: the log's signed-note verifier key, as the exporter's trail holds it.
     public static let logKey = "log-key.vkey"
+    /// `manifest.json`: see ``BundleManifest``.
     public static let manifest = "manifest.json"
+    /// `SHA256SUMS`: the SHA-256 of every other file, `sha256sum -c` compatible.
     public static let sums = "SHA256SUMS"
+    /// `VERIFY.md`: step-by-step checks without MeterProof.
     public static let instructions = "VERIFY.md"
+    /// `keys`: the `v<N>.pem` key files and `keyring.json`.
     public static let keysDirectory = "keys"
+    /// `keys/keyring.json`: the pins of the bundled keys (see ``keyringJSON(_:)``).
     public static let keyring = "keys/keyring.json"
+    /// `proofs`: one inclusion proof per entry of a selection (none for a full prefix).
     public static let proofsDirectory = "proofs"
 
     /// `proofs/<seq>.tlog-proof`.

@@ -14,6 +14,7 @@ public struct BundleManifest: Sendable, Equatable {
         public var since: String?
         /// Exclusive upper bound on `recordedAt`, or `nil`.
         public var until: String?
+        /// The product code selected, or `nil` for every product.
         public var productCode: String?
         /// `all`, `accepted` or `rejected`.
         public var outcome: String
@@ -21,6 +22,8 @@ public struct BundleManifest: Sendable, Equatable {
         /// no proofs: the root is recomputed from `entries.jsonl`).
         public var fullPrefix: Bool
 
+        /// The selection `filter` describes: its bounds as RFC 3339 UTC with milliseconds, its
+        /// outcome or `all`.
         public init(filter: EntryFilter, fullPrefix: Bool) {
             since = filter.since.map { RFC3339.format(milliseconds: $0) }
             until = filter.until.map { RFC3339.format(milliseconds: $0) }
@@ -46,12 +49,16 @@ public struct BundleManifest: Sendable, Equatable {
 
     /// How many entries of each kind the bundle holds.
     public struct Counts: Sendable, Equatable {
+        /// Entries in the bundle.
         public var entries: Int = 0
+        /// Of those, the accepted ones.
         public var accepted: Int = 0
+        /// Of those, the rejected ones (see ``byReason``).
         public var rejected: Int = 0
         /// Rejected entries by reason code.
         public var byReason: [String: Int] = [:]
 
+        /// All counts zero.
         public init() {}
 
         mutating func add(_ e: AuditEntry) { add(accepted: e.isAccepted, reason: e.reason) }
@@ -77,13 +84,18 @@ public struct BundleManifest: Sendable, Equatable {
     public var treeSize: UInt64
     /// That checkpoint's root.
     public var root: MerkleHash
+    /// The selection the bundle was made with.
     public var selection: Selection
+    /// What the bundle holds, by outcome.
     public var counts: Counts
+    /// Seq of the first entry in the bundle; `nil` when it holds none.
     public var firstSeq: UInt64?
+    /// Seq of the last entry in the bundle; `nil` when it holds none.
     public var lastSeq: UInt64?
     /// Entries the trail held beyond the checkpoint when exporting (not selectable; informational).
     public var newerEntriesOmitted: UInt64
 
+    /// A manifest from its members (`createdAt` as RFC 3339 text); the exporter builds it.
     public init(tool: String, createdAt: String, origin: String, treeSize: UInt64, root: MerkleHash, selection: Selection,
                 counts: Counts, firstSeq: UInt64?, lastSeq: UInt64?, newerEntriesOmitted: UInt64) {
         self.tool = tool
@@ -218,7 +230,10 @@ public struct BundleManifest: Sendable, Equatable {
 
 /// `manifest.json` could not be read.
 public struct ManifestError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// A sentence naming the first problem; its wording may change.
     public var reason: String
+    /// An error with `reason`.
     public init(_ reason: String) { self.reason = reason }
+    /// The ``reason``.
     public var description: String { reason }
 }

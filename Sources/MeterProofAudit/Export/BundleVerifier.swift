@@ -16,7 +16,9 @@ public struct BundleVerification: Sendable {
     public internal(set) var problem: String?
     /// Entries read from `entries.jsonl` (up to the failure, if any).
     public internal(set) var entries = 0
+    /// Of ``entries``, those recorded accepted.
     public internal(set) var accepted = 0
+    /// Of ``entries``, those recorded rejected.
     public internal(set) var rejected = 0
     /// Inclusion proofs checked (0 for a full prefix, whose root is recomputed instead).
     public internal(set) var proofsVerified = 0
@@ -24,9 +26,13 @@ public struct BundleVerification: Sendable {
     public internal(set) var tokensVerified = 0
     /// Files whose SHA-256 matched `SHA256SUMS`.
     public internal(set) var filesChecked = 0
+    /// The size of the bundle's checkpoint, once it verified (0 before).
     public internal(set) var treeSize: UInt64 = 0
+    /// The checkpoint's root, once it verified (the empty tree's root before).
     public internal(set) var root: MerkleHash = RFC6962.emptyRoot
+    /// The checkpoint's origin (the log's name), once it verified (empty before).
     public internal(set) var origin = ""
+    /// Whether the manifest says the bundle holds every entry below the checkpoint's size.
     public internal(set) var fullPrefix = false
     /// The log key the checkpoint was checked under.
     public internal(set) var logKey = ""
@@ -60,8 +66,11 @@ public struct BundleVerifier: Sendable {
         counts.isEmpty ? "none" : counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
     }
 
+    /// The bundle directory (a symbolic link to it is followed).
     public var directory: String
-    /// The expected log key; `nil` trusts the bundled `log-key.vkey` (compare it out of band).
+    /// The log's published key, which the checkpoint must verify under (a bundle carrying
+    /// another `log-key.vkey` fails `log_key_mismatch`). `nil` trusts the bundle's own
+    /// `log-key.vkey`, chosen by whoever made the bundle: pass the published key.
     public var logKey: NoteVerifier?
     /// Keys to re-verify tokens with; `nil` uses the bundle's `keys/`.
     public var keyring: Keyring?
@@ -72,6 +81,8 @@ public struct BundleVerifier: Sendable {
     /// Called between the two reads of `SHA256SUMS` (tests replace the file there).
     var betweenSumsReads: (@Sendable (String) -> Void)? = nil
 
+    /// A verifier for the bundle in `directory`. Pass the log's published key as `logKey`:
+    /// with `nil` the bundle's own `log-key.vkey` is trusted, so the bundle vouches for itself.
     public init(directory: String, logKey: NoteVerifier? = nil, keyring: Keyring? = nil, checkTokens: Bool = true) {
         self.directory = directory
         self.logKey = logKey

@@ -11,6 +11,7 @@ public struct ExportError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The stable snake_case code, e.g. `bundle_exists`.
         public let rawValue: String
         init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The ``rawValue``.
         public var description: String { rawValue }
 
         /// Parses a code from its snake_case spelling: an export code or, for a failure to
@@ -45,11 +46,14 @@ public struct ExportError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let interrupted = Code("interrupted")
     }
 
+    /// The stable code: an export code, or the trail error's own.
     public var code: Code
+    /// A human sentence; its wording may change.
     public var reason: String
     /// The trail error behind this one, when reading the trail failed (its code is `code`).
     public var trailError: AuditError?
 
+    /// An error with one of the export codes and a human `reason`.
     public init(_ code: Code, _ reason: String) {
         self.code = code
         self.reason = reason
@@ -63,6 +67,7 @@ public struct ExportError: Error, Hashable, Sendable, CustomStringConvertible {
         self.trailError = trailError
     }
 
+    /// `code: reason`, e.g. `bundle_exists: …`.
     public var description: String { "\(code.rawValue): \(reason)" }
 
     /// An export stopped because ``ExportOptions/shouldStop`` asked it to.

@@ -8,11 +8,14 @@ import MeterProof
 /// 2. a bare response object (optionally with `capturedAt`), a token as a JSON string, or a token
 ///    as plain text — verified for signature and structure only (`binding: "unbound"`).
 public struct Capture: Sendable {
+    /// The response the line holds (token and rotation timestamp), not yet verified.
     public var response: RegisterUsageResponse
     /// The request, when the capture records it.
     public var request: RegisterUsageRequest?
-    /// `capturedAt` in epoch milliseconds, and as written.
+    /// `capturedAt` in epoch **milliseconds**; `nil` when the capture has none. Freshness is
+    /// judged against it.
     public var capturedAtMillis: Int64?
+    /// `capturedAt` exactly as written; `nil` when the capture has none.
     public var capturedAtText: String?
 
     /// The longest capture line read, in bytes.

@@ -4,11 +4,15 @@ import Synchronization
 
 /// Progress of a running import, reported after each committed batch.
 public struct ImportProgress: Sendable {
+    /// Lines read so far, blank lines included, when the batch was handed to the writer.
     public var linesRead: Int
+    /// Lines accounted for so far: entries recorded, duplicates and blank lines.
     public var committed: Int
+    /// Input bytes read so far, across all sources.
     public var bytesRead: Int
     /// Total input bytes when every source is a regular file, else `nil`.
     public var totalBytes: Int?
+    /// Seconds since the import started (monotonic clock), as a `Double`.
     public var elapsed: Double
 }
 
@@ -16,6 +20,7 @@ public struct ImportProgress: Sendable {
 public struct ImportSummary: Sendable {
     /// Lines read, blank lines included.
     public var lines = 0
+    /// Lines of only spaces, tabs and CRs: counted, not recorded.
     public var blankLines = 0
     /// Entries written to the trail.
     public var recorded = 0
@@ -23,21 +28,28 @@ public struct ImportSummary: Sendable {
     public var duplicates = 0
     /// Of those, the lines recognised before verification (the rest the writer found).
     public var duplicatesSkippedVerification = 0
+    /// Entries recorded as accepted.
     public var accepted = 0
+    /// Entries recorded as rejected (`nonce_replayed` and unreadable lines included).
     public var rejected = 0
     /// Rejections by reason code.
     public var reasons: [String: Int] = [:]
     /// Accepted entries carrying warnings, by warning code.
     public var warnings: [String: Int] = [:]
+    /// Recorded entries whose capture carried its request (`binding` `bound`).
     public var boundCaptures = 0
+    /// Recorded entries without one (`unbound`: bare tokens or responses, and lines that did not
+    /// parse).
     public var unboundCaptures = 0
+    /// How long the import took, in seconds (a `Double`, monotonic clock).
     public var seconds: Double = 0
     /// Stopped early by a stop request; everything counted here is committed.
     public var interrupted = false
     /// Trail size after the import.
     public var treeSize: UInt64 = 0
-    /// First and last seq written by this import.
+    /// Seq of the first entry this import wrote; `nil` when it wrote none.
     public var firstSeq: UInt64?
+    /// Seq of the last entry this import wrote; `nil` when it wrote none.
     public var lastSeq: UInt64?
     /// Inputs whose last line had no line feed after it, with that line's number: if the file
     /// was still being written, the line may have been cut short (it is recorded as read).
@@ -51,17 +63,23 @@ public struct ImportSummary: Sendable {
 /// already holds is counted as a duplicate and not written again, so re-running an interrupted
 /// import completes it without doubles.
 public struct CaptureImporter: Sendable {
+    /// The trail file to append to; it must exist (``run(files:progress:shouldStop:)`` throws
+    /// `not_a_trail` otherwise).
     public let trailPath: String
+    /// The keys captures are verified against; each accepted entry's key is recorded in the trail.
     public let keyring: Keyring
-    /// Policy for captures with `capturedAt` (freshness judged against it).
+    /// Policy for captures with `capturedAt` (freshness judged against it); captures without
+    /// one are checked under the same policy with `maxAge` and `maxFutureSkew` off.
     public let policy: VerificationPolicy
-    /// Verification threads.
+    /// Verification threads (at least 1).
     public let jobs: Int
-    /// Lines per transaction.
+    /// Lines per transaction (at least 1).
     public let batchSize: Int
     /// How the writer's background checkpoints behave (internal: tests change it).
     var checkpoints = BatchWriter.CheckpointSettings()
 
+    /// An importer; `jobs` and `batchSize` below 1 are raised to 1 (neither has an upper bound).
+    /// Nothing is opened until ``run(files:progress:shouldStop:)``.
     public init(trailPath: String, keyring: Keyring, policy: VerificationPolicy, jobs: Int, batchSize: Int = 2000) {
         self.trailPath = trailPath
         self.keyring = keyring

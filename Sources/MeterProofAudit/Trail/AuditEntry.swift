@@ -19,6 +19,8 @@ public struct CaptureOrigin: Sendable, Hashable {
     /// The capture's `capturedAt`, when given.
     public var capturedAt: String?
 
+    /// The origin of one capture line; `hash` is the lowercase hex SHA-256 of its bytes without
+    /// the line terminator, `capturedAt` the capture's own text or `nil`.
     public init(file: String, line: Int, hash: String, capturedAt: String?) {
         self.file = file
         self.line = line
@@ -33,30 +35,52 @@ public struct CaptureOrigin: Sendable, Hashable {
 /// leaf hash is `SHA-256(0x00 || bytes)`. Every field is always present (null when unknown),
 /// so all entries share one column set (see docs/audit-trail.md).
 public struct AuditEntry: Sendable, Hashable {
+    /// Position in the trail, from 0: the entry's leaf index. Assigned when appended (0 before).
     public var seq: UInt64
-    /// RFC 3339 UTC with milliseconds.
+    /// When the entry was appended: RFC 3339 UTC with milliseconds (`2025-01-31T12:00:00.123Z`),
+    /// the same for every entry of one append. Empty until appended.
     public var recordedAt: String
+    /// `live` (verified by the program at start) or `import` (a capture verified offline).
     public var source: EntrySource
     /// `bound` (checked against a request) or `unbound` (claims taken from the token).
     public var binding: String
     /// `accepted` or `rejected`.
     public var outcome: String
+    /// The stable reason code of a rejection (e.g. `bad_signature`, `nonce_replayed`); `nil`
+    /// exactly when accepted.
     public var reason: String?
+    /// The human sentence of a rejection (its wording may change); `nil` when accepted.
     public var message: String?
+    /// The product code the token claims, read even on rejection (trusted only when the signature
+    /// verified); `nil` when none could be read.
     public var productCode: String?
+    /// The key version the token claims, else the one used to pick the key; `nil` when neither
+    /// is known.
     public var publicKeyVersion: Int64?
+    /// The nonce the token claims; `nil` when it carries none or none could be read.
     public var nonce: String?
+    /// The token's `iat`, in epoch **seconds**; `nil` when absent or unread.
     public var issuedAt: Int64?
+    /// Lowercase hex SHA-256 of the DER SPKI of the key that verified the signature; `nil` unless
+    /// the signature verified and the claims parsed.
     public var keyFingerprint: String?
     /// Comma-separated warning codes on an accepted attempt (e.g. `key_rotation_due`).
     public var warnings: String?
     /// The raw compact JWS, so anyone can re-verify AWS's signature.
     public var token: String?
+    /// For imports: the capture's `capturedAt` as written (RFC 3339); `nil` when it has none,
+    /// and for live entries.
     public var capturedAt: String?
+    /// For imports: the captures file as named (`-` for standard input); `nil` for live entries.
     public var captureFile: String?
+    /// For imports: the 1-based line number in ``captureFile``; `nil` for live entries.
     public var captureLine: Int64?
+    /// For imports: lowercase hex SHA-256 of the capture line (without its terminator), which
+    /// re-imports are deduplicated by; `nil` for live entries.
     public var captureHash: String?
 
+    /// Whether ``outcome`` is `accepted`. For an entry the trail returns, the verdict to act on
+    /// (an accepted verification may have been recorded as `nonce_replayed`).
     public var isAccepted: Bool { outcome == "accepted" }
 
     /// The field names, in canonical (sorted) order: the CSV header.

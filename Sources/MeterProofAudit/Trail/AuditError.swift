@@ -2,6 +2,8 @@ import MeterProof
 
 /// Why an audit-trail operation failed: a stable code and a sentence.
 public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Why an audit-trail operation failed; compare against the static members. A struct over a
+    /// private enum, so new codes can be added without breaking callers' `switch` statements.
     public struct Code: EnumBackedCode {
         package enum Backing: String, CaseIterable, Sendable {
             case notATrail = "not_a_trail"
@@ -53,14 +55,18 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let corrupt = Code(.corrupt)
     }
 
+    /// The stable code.
     public var code: Code
+    /// A human sentence; its wording may change.
     public var reason: String
 
+    /// An error with a stable `code` and a human `reason`.
     public init(_ code: Code, _ reason: String) {
         self.code = code
         self.reason = reason
     }
 
+    /// `code: reason`, e.g. `not_a_trail: …`.
     public var description: String { "\(code.rawValue): \(reason)" }
 
     /// Maps a SQLite failure to the audit error a user can act on (`locked`, `read_only`,

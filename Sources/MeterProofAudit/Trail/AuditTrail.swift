@@ -28,6 +28,7 @@ public final class AuditTrail {
     let db: SQLiteDatabase
     /// How the file was opened (readers fall back to `.immutable` where they cannot lock).
     let openMode: SQLiteDatabase.OpenMode
+    /// The trail file's path, as given when it was opened or created.
     public let path: String
     /// The log's origin line (the name in its checkpoints).
     public let origin: String
@@ -393,6 +394,10 @@ public final class AuditTrail {
         /// (hex) one.
         var captureKey: [UInt8]? { captureHash ?? entry.captureHash.flatMap { Hex.decode($0) } }
 
+        /// An item for `entry` as it is. `key` is the key that verified it (version, DER SPKI): an
+        /// accepted entry appended without one cannot be exported (`missing_key`) unless the trail
+        /// already holds that key. For a verification result prefer
+        /// ``init(result:keyring:source:capture:captureHash:)``, which takes the key from the keyring.
         public init(entry: AuditEntry, captureHash: [UInt8]? = nil, key: (version: Int, spkiDER: [UInt8])? = nil) {
             self.entry = entry
             self.captureHash = captureHash
@@ -411,8 +416,11 @@ public final class AuditTrail {
 
     /// A public key the trail has seen verify an entry.
     public struct RecordedKey: Sendable, Hashable {
+        /// Lowercase hex SHA-256 of ``spkiDER``.
         public let fingerprint: String
+        /// The `PublicKeyVersion` the key verified entries under.
         public let version: Int
+        /// The key's DER SubjectPublicKeyInfo.
         public let spkiDER: [UInt8]
         /// The first entry it verified.
         public let firstSeq: UInt64

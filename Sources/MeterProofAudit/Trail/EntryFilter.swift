@@ -8,8 +8,12 @@ public struct EntryFilter: Sendable, Hashable {
     public var until: Int64?
     /// `accepted` or `rejected`; `nil` for both.
     public var outcome: String?
+    /// Only entries recording this product code; `nil` for every product (with a value, entries
+    /// that record none do not match).
     public var productCode: String?
 
+    /// A filter; each `nil` leaves its criterion out, so the default selects every entry.
+    /// `since` and `until` are epoch **milliseconds**, `since` inclusive, `until` exclusive.
     public init(since: Int64? = nil, until: Int64? = nil, outcome: String? = nil, productCode: String? = nil) {
         self.since = since
         self.until = until
@@ -20,6 +24,8 @@ public struct EntryFilter: Sendable, Hashable {
     /// Whether the filter selects every entry.
     public var selectsAll: Bool { since == nil && until == nil && outcome == nil && productCode == nil }
 
+    /// Whether `e` meets every criterion set. With a time bound, an entry whose `recordedAt` does
+    /// not parse does not match.
     public func matches(_ e: AuditEntry) -> Bool {
         if let outcome, e.outcome != outcome { return false }
         if let productCode, e.productCode != productCode { return false }

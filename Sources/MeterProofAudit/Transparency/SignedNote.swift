@@ -125,6 +125,8 @@ public struct NoteVerifier: Sendable, Equatable {
 }
 
 /// A c2sp.org/signed-note Ed25519 signer key.
+///
+/// Immutable and `Sendable`: one signer may be shared and used from any number of threads.
 public struct NoteSigner: Sendable {
     /// The key name (for a log, its origin).
     public let name: String
