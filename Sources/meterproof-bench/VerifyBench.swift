@@ -161,7 +161,7 @@ enum VerifyBench {
         for i in 0..<41 {
             // posix_spawn directly: Foundation's Process adds tens of milliseconds of its own.
             let t0 = now()
-            let status = spawnAndWait(args, stdoutToNull: true)
+            let status = spawnAndWait(args, outputToNull: true)
             let dt = now() - t0
             guard status == 0 else { fatalError("meterproof verify exited \(status)") }
             if i > 0 { times.append(dt) }
@@ -224,13 +224,17 @@ final class ThreadCounters: Sendable {
     var total: Int { counts.withLock { $0.reduce(0, +) } }
 }
 
-/// Runs a program with posix_spawn, waits for it, returns its exit status.
-func spawnAndWait(_ args: [String], stdoutToNull: Bool) -> Int32 {
+/// Runs a program with posix_spawn, waits for it, returns its exit status. With
+/// `outputToNull`, its standard output and error go to /dev/null (the test key's warning too).
+func spawnAndWait(_ args: [String], outputToNull: Bool) -> Int32 {
     var pid: pid_t = 0
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    if stdoutToNull { posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0) }
+    if outputToNull {
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    }
     var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
     defer { for a in cargs { free(a) } }
     let rc = posix_spawn(&pid, args[0], &actions, nil, &cargs, environ)
