@@ -647,18 +647,9 @@ extension ExportInteropTests {
     @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
     func formulaLeadingFieldsPassBothCheckers() throws {
         let dir = try makeTempDir("formula")
-        let signer = try NoteSigner.generate(name: "export.test/formula")
-        let trail = try AuditTrail.create(path: dir + "/t.sqlite", signer: signer)
-        let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(1))
-        let keyring = try Keyring.load(from: RepoFiles.testKeys)
-        let verifier = Verifier(keyring: keyring, policy: .offline)
-        var items: [AuditTrail.Pending] = []
-        for (product, nonce) in [("=cmd", "=1+1"), ("-x", "-5"), ("@x", "@SUM(A1)"), ("prod-a", "+1"), ("prod-a", "\tx"), ("prod-a", "\rx"), ("prod-a", "=a,\"b\"")] {
-            let r = try sim.response(productCode: product, keyVersion: 1, nonce: nonce, issuedAt: 1)
-            let request = RegisterUsageRequest(productCode: product, publicKeyVersion: 1, nonce: nonce)
-            items.append(AuditTrail.Pending(result: verifier.verify(Array(r.utf8), expecting: request), keyring: keyring, source: .live))
-        }
-        _ = try trail.append(items)
+        let (trail, signer) = try makeTrailOfVerifications(in: dir, log: "export.test/formula", [
+            ("=cmd", "=1+1"), ("-x", "-5"), ("@x", "@SUM(A1)"), ("prod-a", "+1"), ("prod-a", "\tx"), ("prod-a", "\rx"), ("prod-a", "=a,\"b\""),
+        ])
         let full = try trail.exportBundle(to: dir + "/full", options: ExportOptions(signer: signer)).directory
         let csv = String(decoding: try BundleEdit.read(full, "entries.csv"), as: UTF8.self)
         #expect(csv.contains(",'=cmd,") && csv.contains(",'-x,") && csv.contains(",'@SUM(A1),") && csv.contains("\"'=a,\"\"b\"\"\""))

@@ -443,17 +443,7 @@ import Testing
 enum OtherLog {
     static let shared: Result<String, any Error> = Result {
         let dir = try makeTempDir("otherlog")
-        let signer = try NoteSigner.generate(name: "export.test/log")
-        let trail = try AuditTrail.create(path: dir + "/t.sqlite", signer: signer)
-        let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(1))
-        let keyring = try Keyring.load(from: RepoFiles.testKeys)
-        let v = Verifier(keyring: keyring, policy: .offline)
-        var items: [AuditTrail.Pending] = []
-        for i in 0..<40 {
-            let r = try sim.response(productCode: "prod-a", keyVersion: 1, nonce: "o\(i)", issuedAt: 1)
-            items.append(AuditTrail.Pending(result: v.verify(Array(r.utf8), expecting: RegisterUsageRequest(productCode: "prod-a", publicKeyVersion: 1, nonce: "o\(i)")), keyring: keyring, source: .live))
-        }
-        _ = try trail.append(items)
+        let (trail, signer) = try makeTrailOfVerifications(in: dir, log: "export.test/log", (0..<40).map { ("prod-a", "o\($0)") })
         return try trail.exportBundle(to: dir + "/bundle", options: ExportOptions(signer: signer)).directory
     }
     static func bundle() throws -> String { try shared.get() }

@@ -29,6 +29,24 @@ let exportTestRoot: String = {
 }()
 
 /// A fresh temporary directory.
+/// A new trail at `dir/t.sqlite` of a fresh log named `log`, holding one live verification
+/// per (product code, nonce): a response signed with test key v1 (iat 1), verified offline
+/// against its own request, recorded with its key.
+func makeTrailOfVerifications(in dir: String, log: String, _ requests: [(product: String, nonce: String)]) throws -> (AuditTrail, NoteSigner) {
+    let signer = try NoteSigner.generate(name: log)
+    let trail = try AuditTrail.create(path: dir + "/t.sqlite", signer: signer)
+    let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(1))
+    let keyring = try Keyring.load(from: RepoFiles.testKeys)
+    let verifier = Verifier(keyring: keyring, policy: .offline)
+    let items = try requests.map { q in
+        let r = try sim.response(productCode: q.product, keyVersion: 1, nonce: q.nonce, issuedAt: 1)
+        let request = RegisterUsageRequest(productCode: q.product, publicKeyVersion: 1, nonce: q.nonce)
+        return AuditTrail.Pending(result: verifier.verify(Array(r.utf8), expecting: request), keyring: keyring, source: .live)
+    }
+    _ = try trail.append(items)
+    return (trail, signer)
+}
+
 func makeTempDir(_ tag: String = "export") throws -> String {
     let path = exportTestRoot + "/\(tag)-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
