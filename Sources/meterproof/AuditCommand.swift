@@ -85,7 +85,7 @@ extension MeterProofCommand.Audit {
         static let configuration = CommandConfiguration(
             commandName: "init",
             abstract: "Create a trail and its Ed25519 log key.",
-            discussion: "Writes the signer key to --signing-key (mode 0600) and prints the verifier key (vkey) as the last line. Refuses to overwrite an existing trail or key file."
+            discussion: "Writes the signer key to --signing-key (mode 0600) and prints the verifier key (vkey) as the last line. Refuses to overwrite an existing trail or key file. Exit 0 created, 2 already_exists or bad_input (or random_failure), 5 read_only, disk_full or storage_error, 6 locked (another MeterProof process creating a trail or key in the same directory for 10 s), 64 on a bad invocation."
         )
 
         @Option(help: "Trail file to create.")
@@ -108,7 +108,7 @@ extension MeterProofCommand.Audit {
 
         func run() throws {
             let vkey = try withTrail { () throws -> String in
-                try withCreationLock(for: db) { try initTrail(db: db, signingKey: signingKey, origin: origin) }
+                try withCreationLock(for: db, key: signingKey) { try initTrail(db: db, signingKey: signingKey, origin: origin) }
             }
             writeOut("created \(db); log signer key written to \(signingKey) (keep it secret)\n\(vkey)\n")
         }
@@ -225,11 +225,19 @@ extension MeterProofCommand.Audit {
             case .text:
                 if r.intact {
                     writeOut("intact: \(counted(r.entries, "entry", "entries")), \(r.checkpointsVerified) checkpoint(s) verified, root \(r.root.base64) (\(decimal(secs, 2)) s)\n")
-                    // Intact rows prove little about entries no signed checkpoint commits to.
-                    let covered = (try? AuditTrail(path: db, readOnly: true).latestCheckpoint())
-                        .flatMap { try? Checkpoint(parsing: $0.text).size } ?? 0
-                    if covered < r.entries {
-                        let open = r.entries - covered
+                    // Intact rows prove little about entries no signed checkpoint commits to: the
+                    // stored ones, or the one given with --against, which was checked against them.
+                    // (A trail that cannot be read again is not said to have no checkpoint.)
+                    let stored: UInt64?
+                    do {
+                        let last = try AuditTrail(path: db, readOnly: true).latestCheckpoint()
+                        stored = last.map { (try? Checkpoint(parsing: $0.text).size) ?? 0 } ?? 0
+                    } catch {
+                        stored = nil
+                    }
+                    let given = note.flatMap { try? Checkpoint(parsing: $0.text).size } ?? 0
+                    if let stored, max(stored, given) < r.entries {
+                        let covered = max(stored, given), open = r.entries - covered
                         printError("note: \(covered == 0 ? "no checkpoint is stored, so nothing signed commits to this trail's \(counted(r.entries, "entry", "entries"))" : "\(counted(open, "entry", "entries")) after the latest checkpoint (seq \(covered) to \(r.entries - 1)) \(open == 1 ? "is" : "are") committed to by nothing signed yet"); sign a checkpoint (meterproof audit checkpoint) and keep a copy elsewhere")
                     }
                 } else {
@@ -253,7 +261,7 @@ extension MeterProofCommand.Audit {
 }
 
 /// Creates a trail and its key file; on failure, neither is left behind. Call it inside
-/// ``withCreationLock(for:_:)``.
+/// ``withCreationLock(for:key:_:)``.
 ///
 /// The key is written under a temporary name first, the trail is created, and only then is
 /// the key linked into place: a crash before the trail exists leaves no key under its final
@@ -281,31 +289,41 @@ func initTrail(db: String, signingKey: String, origin: String?) throws -> String
     }
     do { try LogKeyFile.publish(staged, to: signingKey) } catch {
         // Only another program can have made the key file meanwhile (MeterProof creates under
-        // the lock). The trail is made and may already be in use: keep it, and say where its key is.
+        // the locks of both directories). The trail is made and may already be in use: keep it,
+        // and its staged key, and say where that is.
         throw AuditError(error.code, "\(db) was created, but its log key could not be put in place: \(error.reason). Its key is in \(staged): move it to a safe place and pass it as --signing-key")
     }
     return signer.verifier.vkey
 }
 
-/// Runs `body` holding an exclusive lock (`flock`) on the directory that will hold `db`, so
-/// MeterProof processes creating a trail there take turns: `audit init`, and the first use of
-/// `audit import`, which creates the trail and its key when they are absent. Waits up to 10 s
-/// for the lock (then `locked`). Without a lock (a file system that refuses `flock`) it runs
+/// Runs `body` holding an exclusive lock (`flock`) on the directory that will hold `db` and on
+/// the one that will hold its key file `key`, so MeterProof processes creating a trail or a key
+/// there take turns: `audit init`, and the first use of `audit import`, which creates the trail
+/// and its key when they are absent. The directories are locked in one order (by device and
+/// inode), each at most once. Waits up to 10 s in all (then `locked`). Without a lock (a
+/// missing directory, which `body` reports, or a file system that refuses `flock`) it runs
 /// `body` anyway; creation itself never overwrites.
-func withCreationLock<T>(for db: String, _ body: () throws -> T) throws -> T {
-    let fd = open(FileSystem.dirname(db), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    // A missing directory: `body` reports it.
-    guard fd >= 0 else { return try body() }
-    defer { close(fd) }
-    var waited = 0
-    while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-        guard errno == EWOULDBLOCK || errno == EINTR else { return try body() }
-        if waited >= 10_000 {
-            throw AuditError(.locked, "another MeterProof process has been creating a trail in \(FileSystem.dirname(db)) for 10 s; try again")
-        }
-        usleep(10_000)
-        waited += 10
+func withCreationLock<T>(for db: String, key: String, _ body: () throws -> T) throws -> T {
+    var dirs: [(id: [UInt64], path: String, fd: Int32)] = []
+    defer { for d in dirs { _ = flock(d.fd, LOCK_UN); close(d.fd) } }
+    for path in [FileSystem.dirname(db), FileSystem.dirname(key)] {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { continue }
+        var st = stat()
+        guard fstat(fd, &st) == 0, !dirs.contains(where: { $0.id == [UInt64(st.st_dev), UInt64(st.st_ino)] }) else { close(fd); continue }
+        dirs.append(([UInt64(st.st_dev), UInt64(st.st_ino)], path, fd))
     }
-    defer { _ = flock(fd, LOCK_UN) }
+    dirs.sort { $0.id.lexicographicallyPrecedes($1.id) }
+    var waited = 0
+    for d in dirs {
+        while flock(d.fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else { break }
+            if waited >= 10_000 {
+                throw AuditError(.locked, "another MeterProof process has been creating a trail or log key in \(d.path) for 10 s; try again")
+            }
+            usleep(10_000)
+            waited += 10
+        }
+    }
     return try body()
 }

@@ -98,13 +98,8 @@ func writeOut(_ text: String) {
 
 /// The same for bytes.
 func writeOut(_ bytes: UnsafeRawBufferPointer) {
-    let e: Int32
-    if StandardStreams.closedAtStart.contains(1) {
-        e = EBADF
-    } else {
-        guard !FileSystem.writeAll(1, bytes) else { return }
-        e = errno
-    }
+    guard !FileSystem.writeAll(1, bytes) else { return }
+    let e = errno
     let code = e == ENOSPC || e == EDQUOT ? "disk_full" : "storage_error"
     printError("\(code): cannot write to standard output: \(String(cString: strerror(e))) (whatever the command recorded before this output is kept)")
     exit(Exit.storage)
@@ -119,15 +114,17 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 /// Each is reopened on `/dev/null` before anything else runs, so that no file the command
 /// opens gets its number: with standard output closed, a report's temporary file or a key
 /// file would take descriptor 1 and receive the command's output, and with standard input
-/// closed a keyring file would be read again as the input. Using a stream that was closed
-/// still fails as before (``writeOut(_:)-(String)``, ``readInput(_:limit:)``).
+/// closed a keyring file would be read again as the input. It is opened in the direction the
+/// stream is not used (standard input for writing, the outputs for reading), so using it still
+/// fails with EBADF as a closed stream does: `--help` or a summary written to a closed standard
+/// output ends with exit 5, never a silent 0 (``writeOut(_:)-(String)``, the `atexit` flush).
 enum StandardStreams {
     /// Computed once, first thing in `main`.
     static let closedAtStart: Set<Int32> = {
         var closed: Set<Int32> = []
         for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
             // open() returns the lowest free descriptor: this one, as the lower ones are open.
-            let n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
+            let n = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY)
             if n == fd { closed.insert(fd) } else if n >= 0 { close(n) }
         }
         return closed

@@ -79,7 +79,7 @@ extension MeterProofCommand.Audit {
                 // Under the lock, imports starting at once into a new trail create it once; the
                 // others import into it.
                 let created = try withTrail {
-                    try withCreationLock(for: db) { () throws -> Bool in
+                    try withCreationLock(for: db, key: keyPath) { () throws -> Bool in
                         if FileSystem.exists(db) { return false }
                         if FileSystem.exists(keyPath) {
                             // One key and origin must never sign two histories: the default key

@@ -151,6 +151,11 @@ import Glibc
         let u = try #require(j["unterminated"] as? [[String: Any]])
         #expect(u.count == 1 && u[0]["file"] as? String == cut && u[0]["line"] as? Int == 6)
         #expect(j["recorded"] as? Int == 5)
+        // A blank tail without a line feed records nothing, so there is nothing to warn about.
+        let blankTail = try s.write("blank-tail.jsonl", try s.read("captures.jsonl") + Array("   ".utf8))
+        let b = try TrailRun.cli(["audit", "import", "--db", s.path("t.sqlite"), "--signing-key", s.path("t.key"), "--keys", TrailPaths.testKeys,
+                                  "--format", "json", blankTail])
+        #expect(b.status == 0 && !b.stderr.contains("line feed"), "\(b.stderr)")
     }
 
     @Test func freshnessOptionsReachTheImport() throws {

@@ -197,6 +197,8 @@ func reportOf(_ stats: ReportStatistics, integrity: TrailVerification? = nil, ch
         #expect(HTMLText.escape("prod-alpha\u{200B}") == "prod-alpha⟨U+200B⟩")
         #expect(HTMLText.escape("exe.\u{202E}gpj") == "exe.⟨U+202E⟩gpj")
         #expect(HTMLText.escape("\u{FEFF}a\u{2066}b\u{2069}\u{061C}") == "⟨U+FEFF⟩a⟨U+2066⟩b⟨U+2069⟩⟨U+061C⟩")
+        // Every format character, tag characters and the Mongolian vowel separator included.
+        #expect(HTMLText.escape("a\u{206A}\u{FFF9}\u{180E}\u{E0001}\u{E0041}\u{2028}\u{AD}") == "a⟨U+206A⟩⟨U+FFF9⟩⟨U+180E⟩⟨U+E0001⟩⟨U+E0041⟩⟨U+2028⟩⟨U+00AD⟩")
         #expect(HTMLText.escape("é ü 中 😀 <") == "é ü 中 😀 &lt;")
     }
 

@@ -56,7 +56,7 @@ import Glibc
         #expect(try AuditTrail(path: s.path("c.sqlite"), readOnly: true).verifier == AuditTrail(path: s.path("a.sqlite"), readOnly: true).verifier)
     }
 
-    @Test("leftover -wal, -shm or -journal files of a deleted trail stop a new one at that path", arguments: ["-wal", "-shm", "-journal"])
+    @Test("a non-empty leftover -wal or -journal of a deleted trail stops a new one at that path", arguments: ["-wal", "-journal"])
     func leftoverSideFiles(side: String) throws {
         // SQLite replays a -wal into whatever file has the name: the new trail held the old
         // log's entries, under the new log's key, and `audit verify` called it intact.
@@ -64,17 +64,33 @@ import Glibc
         let db = s.path("t.sqlite")
         _ = try s.write("t.sqlite" + side, Array("old frames".utf8))
         let signer = try NoteSigner.generate(name: "example.com/leftover")
-        #expect(throws: AuditError(.alreadyExists, "\(db + side) exists, left over from a trail that was at \(db): SQLite would replay it into the new trail. Delete it (and \(db)'s other -wal, -shm and -journal files) if that trail is meant to be gone, or put the trail back beside it")) {
+        #expect(throws: AuditError(.alreadyExists, "\(db + side) exists and is not empty, left over from a trail that was at \(db): SQLite would replay it into the new trail. Delete it (and \(db)'s other -wal, -shm and -journal files) if that trail is meant to be gone, or put the trail back beside it")) {
             try AuditTrail.create(path: db, signer: signer)
         }
         #expect(try Self.names(s) == ["t.sqlite" + side])
         // `audit init` says the same and leaves no key behind.
         let r = try TrailRun.cli(["audit", "init", "--db", "t.sqlite", "--signing-key", "k"], cwd: s.dir)
-        #expect(r.status == 2 && r.stderr.hasPrefix("meterproof: already_exists: t.sqlite\(side) exists, left over from a trail"), "\(r.stderr)")
+        #expect(r.status == 2 && r.stderr.hasPrefix("meterproof: already_exists: t.sqlite\(side) exists and is not empty, left over from a trail"), "\(r.stderr)")
         #expect(try Self.names(s) == ["t.sqlite" + side])
+        // openOrCreate says why too, instead of "no audit trail".
+        #expect(throws: AuditError(.alreadyExists, "\(db + side) exists and is not empty, left over from a trail that was at \(db): SQLite would replay it into the new trail. Delete it (and \(db)'s other -wal, -shm and -journal files) if that trail is meant to be gone, or put the trail back beside it")) {
+            try AuditTrail.openOrCreate(path: db, logKey: signer.verifier)
+        }
         // Gone, the trail can be made.
         unlink(db + side)
         #expect(try AuditTrail.create(path: db, signer: signer).size() == 0)
+    }
+
+    @Test("an empty -wal and a -shm (what a reader leaves) do not stop a new trail")
+    func emptySideFilesAreHarmless() throws {
+        let s = try TrailScratch("create-empty-side")
+        _ = try s.write("t.sqlite-wal", [UInt8]())
+        _ = try s.write("t.sqlite-shm", Array(repeating: 0xAB, count: 32768))
+        let signer = try NoteSigner.generate(name: "example.com/empty-side")
+        let trail = try AuditTrail.create(path: s.path("t.sqlite"), signer: signer)
+        _ = try trail.record(AuditEntry(rejected: .malformedInput, message: "x", source: .live, capture: nil))
+        _ = try trail.signCheckpoint(with: signer)
+        #expect(try trail.verify().intact && trail.size() == 1)
     }
 
     @Test("openOrCreate still opens a trail another process made, whose -wal exists by then")
@@ -98,13 +114,18 @@ import Glibc
         #expect(try Self.names(s) == ["log.key"])
         #expect(try LogKeyFile.read(s.path("log.key")).verifier == signer.verifier)
         #expect(ImportCommandTests.mode(s.path("log.key")) == 0o600)
-        // Publishing never replaces.
+        // Publishing never replaces, and a failed publish keeps the staged key (it may be the only
+        // copy of a key a trail was just made with).
         let other = try LogKeyFile.stage(try NoteSigner.generate(name: "example.com/other"), for: s.path("second.key"))
         #expect(throws: AuditError(.alreadyExists, "\(s.path("log.key")) already exists; refusing to overwrite a key file")) {
             try LogKeyFile.publish(other, to: s.path("log.key"))
         }
-        #expect(try Self.names(s) == ["log.key"])
+        #expect(try Self.names(s) == ["log.key", FileSystem.basename(other)])
         #expect(try LogKeyFile.read(s.path("log.key")).verifier == signer.verifier)
+        unlink(other)
+        // write() cleans up after itself.
+        #expect(throws: AuditError.self) { try LogKeyFile.write(signer, to: s.path("log.key")) }
+        #expect(try Self.names(s) == ["log.key"])
 
         let r = try TrailRun.cli(["audit", "init", "--db", "t.sqlite", "--signing-key", "t.key"], cwd: s.dir)
         #expect(r.status == 0, "\(r.stderr)")
@@ -142,6 +163,10 @@ import Glibc
             try trail.record(unbound, keyring: TrailFixture.keyring)
         }
         #expect(try trail.size() == 0)
+        // Nor through the lower-level calls.
+        #expect(throws: AuditError.self) { try trail.append([AuditTrail.Pending(result: unbound, keyring: TrailFixture.keyring, source: .live)]) }
+        #expect(throws: AuditError.self) { try trail.record(AuditEntry(result: unbound, source: .live)) }
+        #expect(try trail.size() == 0)
         // Bound, it is recorded and consumes the nonce.
         let bound = Verifier(keyring: TrailFixture.keyring).verify(Array(r.utf8), expecting: RegisterUsageRequest(productCode: TrailFixture.productCode, publicKeyVersion: 1, nonce: "u-1"))
         #expect(try trail.record(bound, keyring: TrailFixture.keyring).isAccepted)
@@ -162,6 +187,24 @@ import Glibc
         #expect(try trail.recordedKeys().map(\.version) == [1])
     }
 
+    @Test("a rejection under a valid signature records its key under the version it answered for (key_version_mismatch)")
+    func keyVersionMismatchIsRecorded() throws {
+        // One key serving two versions: a token claiming version 2, verified as version 1,
+        // has a valid signature and a mismatched claim. Its key (version 1) must be stored
+        // although the entry records version 2.
+        let s = try TrailScratch("misuse-kvm")
+        let trail = try AuditTrail.create(path: s.path("t.sqlite"), signer: NoteSigner.generate(name: "misuse.test/kvm"))
+        let key = try #require(TrailFixture.keyring[1]).key
+        let keyring = try Keyring(entries: [KeyringEntry(version: 1, key: key, source: "v1"), KeyringEntry(version: 2, key: key, source: "v2")])
+        let r = try ResponseSimulator(signingKey: TrailFixture.v1).response(productCode: TrailFixture.productCode, keyVersion: 2, nonce: "kvm-1",
+                                                                             issuedAt: WallClock.nowSeconds())
+        let result = Verifier(keyring: keyring).verify(Array(r.utf8), expecting: RegisterUsageRequest(productCode: TrailFixture.productCode, publicKeyVersion: 1, nonce: "kvm-1"))
+        #expect(result.error?.code == .keyVersionMismatch && result.keyFingerprint == key.fingerprint)
+        let entry = try trail.record(result, keyring: keyring)
+        #expect(entry.reason == "key_version_mismatch" && entry.publicKeyVersion == 2)
+        #expect(try trail.recordedKeys().map(\.version) == [1])
+    }
+
     @Test("an accepted entry without a key fingerprint or token is refused by export, which would otherwise write an unsound bundle")
     func acceptedEntryWithoutKeyFailsTheExport() throws {
         let s = try TrailScratch("misuse-forged")
@@ -169,6 +212,7 @@ import Glibc
         let trail = try AuditTrail.create(path: s.path("t.sqlite"), signer: signer)
         var forged = AuditEntry(rejected: .badSignature, message: "x", source: .live, capture: nil)
         forged.outcome = "accepted"
+        forged.binding = "bound"
         forged.reason = nil
         forged.message = nil
         forged.productCode = "p"
@@ -177,7 +221,7 @@ import Glibc
         try trail.record(forged)
         _ = try trail.signCheckpoint(with: signer)
         let e = #expect(throws: ExportError.self) { try trail.exportBundle(to: s.path("b")) }
-        #expect(e == ExportError(.missingKey, "entry 0 is accepted but records no key fingerprint: its signature cannot be re-verified, so no bundle holding it can be sound"))
+        #expect(e == ExportError(.missingKey, "entry 0 is accepted but records no key fingerprint, token: its signature cannot be re-verified, so no bundle holding it can be sound"))
         #expect(!FileManager.default.fileExists(atPath: s.path("b")))
     }
 }
@@ -192,10 +236,40 @@ import Glibc
         let none = try TrailRun.cli(["audit", "verify", "--db", trail.path])
         #expect(none.status == 0 && none.stdout.hasPrefix("intact: 3 entries, 0 checkpoint(s) verified"), "\(none.stdout)")
         #expect(none.stderr == "meterproof: note: no checkpoint is stored, so nothing signed commits to this trail's 3 entries; sign a checkpoint (meterproof audit checkpoint) and keep a copy elsewhere\n")
-        _ = try trail.signCheckpoint(with: signer)
+        let cp = try trail.signCheckpoint(with: signer)
         #expect(try TrailRun.cli(["audit", "verify", "--db", trail.path]).stderr == "")
+        // A checkpoint given with --against counts too (an auditor's copy may store none).
+        let copy = s.path("copy.sqlite")
+        try TrailRaw.open(trail.path).execute("VACUUM INTO '\(copy)'")
+        try TrailRaw.tamper(copy) { db in try db.execute("DELETE FROM checkpoints") }
+        let cpFile = try s.write("cp.txt", cp.serialized)
+        let against = try TrailRun.cli(["audit", "verify", "--db", copy, "--against", cpFile])
+        #expect(against.status == 0 && against.stderr == "", "\(against.status) \(against.stdout) \(against.stderr)")
         try TrailFixture.fill(trail, count: 1, tag: "more")
         let after = try TrailRun.cli(["audit", "verify", "--db", trail.path])
         #expect(after.status == 0 && after.stderr == "meterproof: note: 1 entry after the latest checkpoint (seq 3 to 3) is committed to by nothing signed yet; sign a checkpoint (meterproof audit checkpoint) and keep a copy elsewhere\n", "\(after.stderr)")
+    }
+}
+
+/// Creators of trails in different directories that share one key path take turns too.
+@Suite struct SharedKeyPathTests {
+    @Test("two audit init runs with trails in different directories and one key path: one wins, the other keeps nothing")
+    func sharedKeyPath() throws {
+        for round in 0..<3 {
+            let s = try TrailScratch("create-keypath-\(round)")
+            for d in ["a", "b"] { try FileManager.default.createDirectory(atPath: s.path(d), withIntermediateDirectories: false) }
+            let children = try ["a", "b"].map { d in
+                try TrailRun.start(TrailPaths.cli!, ["audit", "init", "--db", "\(d)/t.sqlite", "--signing-key", "log.key"], cwd: s.dir)
+            }
+            let results = try children.map { try $0.finish() }
+            #expect(results.map(\.status).sorted() == [0, 2], "\(results.map(\.stderr))")
+            let loser = try #require(results.first { $0.status == 2 })
+            #expect(loser.stderr == "meterproof: already_exists: log.key already exists; refusing to overwrite a key file\n", "\(loser.stderr)")
+            // The key belongs to the one trail that exists; nothing else is left.
+            let trails = ["a", "b"].filter { FileManager.default.fileExists(atPath: s.path("\($0)/t.sqlite")) }
+            #expect(trails.count == 1)
+            #expect(try LogKeyFile.read(s.path("log.key")).verifier == AuditTrail(path: s.path("\(trails[0])/t.sqlite"), readOnly: true).verifier)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: s.dir).sorted() == ["a", "b", "log.key"])
+        }
     }
 }

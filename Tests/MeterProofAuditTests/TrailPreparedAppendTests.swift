@@ -146,7 +146,7 @@ struct TrailPreparedAppendTests {
         for (name, k) in ints { try check(name) { $0[keyPath: k] = 8 } }
         try check("binding") { $0.binding = "bound" }
         try check("source") { $0.source = .import }
-        try check("outcome and reason") { $0.outcome = "accepted"; $0.reason = nil; $0.nonce = "fresh-nonce" }
+        try check("outcome and reason") { $0.outcome = "accepted"; $0.reason = nil; $0.nonce = "fresh-nonce"; $0.binding = "bound" }
         try check("reason") { $0.reason = "malformed_input" }
         // Unchanged, the preparation is used.
         var same = AuditTrail.Pending(entry: base())

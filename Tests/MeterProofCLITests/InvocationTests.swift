@@ -330,6 +330,11 @@ struct ClosedStreamTests {
         #expect(r.stderr.hasPrefix("meterproof: storage_error: cannot write to standard output: Bad file descriptor"), "\(r.stderr)")
         let key = try String(contentsOfFile: s.path("t.key"), encoding: .utf8)
         #expect(key.hasPrefix("PRIVATE+KEY+meterproof.local/") && key.split(separator: "\n").count == 1, "\(key)")
+        // Help and version text goes through stdio's buffer: its flush fails too, exit 5.
+        for args in [["--version"], ["--help"], ["audit", "init", "--help"]] {
+            let h = try Self.run(">&-", args)
+            #expect(h.status == 5 && h.stderr.hasPrefix("meterproof: storage_error: cannot write standard output: Bad file descriptor"), "\(args): \(h.status) \(h.stderr)")
+        }
     }
 }
 

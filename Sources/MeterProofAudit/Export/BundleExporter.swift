@@ -231,7 +231,8 @@ extension AuditTrail {
                     // one without them (recorded through `record(_ entry:)` by hand) would make a
                     // bundle that fails `export verify`: refuse to write it.
                     if e.accepted && (e.keyFingerprint == nil || !e.hasToken || e.publicKeyVersion == nil) {
-                        throw ExportError(.missingKey, "entry \(e.seq) is accepted but records no \(e.keyFingerprint == nil ? "key fingerprint" : e.hasToken ? "key version" : "token"): its signature cannot be re-verified, so no bundle holding it can be sound")
+                        let missing = [e.keyFingerprint == nil ? "key fingerprint" : nil, e.publicKeyVersion == nil ? "key version" : nil, e.hasToken ? nil : "token"].compactMap { $0 }
+                        throw ExportError(.missingKey, "entry \(e.seq) is accepted but records no \(missing.joined(separator: ", ")): its signature cannot be re-verified, so no bundle holding it can be sound")
                     }
                     counts.add(accepted: e.accepted, reason: e.reason)
                     if firstSeq == nil { firstSeq = e.seq }

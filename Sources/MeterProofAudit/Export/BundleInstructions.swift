@@ -54,7 +54,7 @@ public enum BundleInstructions {
     static let fileListCommands = #"""
     (
     T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-    find . ! -type d ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort > "$T/present"
+    find . ! -type d ! -path ./SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort > "$T/present"
     cut -c67- SHA256SUMS | LC_ALL=C sort > "$T/listed"
     if diff "$T/listed" "$T/present"; then echo 'SHA256SUMS lists exactly the files present'; else echo 'MISMATCH: < listed but absent, > present but not listed'; exit 1; fi
     )

@@ -220,6 +220,7 @@ public struct CaptureImporter: Sendable {
         }
 
         outer: for (name, reader) in readers {
+            var lastWasBlank = false
             while true {
                 if shouldStop() { interrupted = true; break outer }
                 if let e = writer.error { failure = e; break outer }
@@ -227,12 +228,14 @@ public struct CaptureImporter: Sendable {
                 do { line = try reader.next() } catch { failure = AuditError(.badInput, "\(name): \(error.reason)"); break outer }
                 guard let line else {
                     if reader.stopped { interrupted = true; break outer }
-                    if let n = reader.unterminatedLine { summary.withLock { $0.unterminated.append((name, n)) } }
+                    // A blank tail records nothing, so nothing can have been cut short.
+                    if let n = reader.unterminatedLine, !lastWasBlank { summary.withLock { $0.unterminated.append((name, n)) } }
                     break
                 }
                 linesRead += 1
                 bytesBefore = readers.reduce(0) { $0 + $1.1.bytesRead }
-                if !line.tooLong && line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+                lastWasBlank = !line.tooLong && line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D })
+                if lastWasBlank {
                     summary.withLock { $0.blankLines += 1; $0.lines += 1 }
                     continue
                 }

@@ -36,15 +36,17 @@ enum HTMLText {
         }
     }
 
-    /// Format characters that change how the text around them is shown without being seen:
-    /// zero-width characters and marks, bidirectional embeddings, overrides and isolates, the
-    /// line and paragraph separators and the byte-order mark. From a forged token they could
+    /// Format characters (Unicode category Cf) and the line and paragraph separators: they change
+    /// how the text around them is shown without being seen (zero-width characters and marks,
+    /// bidirectional embeddings, overrides and isolates, the byte-order mark, tag characters). From a forged token they could
     /// make `prod-alpha\u{200B}` look like `prod-alpha`, or reverse the trusted text after them
     /// in the same cell, so they are written out as `⟨U+202E⟩`.
     private static func isInvisible(_ u: Unicode.Scalar) -> Bool {
-        let v = u.value
-        return (0x200B...0x200F).contains(v) || (0x2028...0x202E).contains(v) || (0x2060...0x2064).contains(v)
-            || (0x2066...0x2069).contains(v) || v == 0xFEFF || v == 0x061C || v == 0x00AD
+        guard u.value >= 0xAD else { return false }  // ASCII and Latin-1 up to the soft hyphen: none
+        switch u.properties.generalCategory {
+        case .format, .lineSeparator, .paragraphSeparator: return true
+        default: return false
+        }
     }
 
     private static func isForbidden(_ u: Unicode.Scalar) -> Bool {

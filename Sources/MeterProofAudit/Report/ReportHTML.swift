@@ -481,8 +481,9 @@ struct ReportRenderer {
             s += "<rect class=\"hit\" x=\"\(f(x0))\" y=\"\(f(top))\" width=\"\(f(slot))\" height=\"\(f(plotH))\"/>"
             // A day with attempts never looks empty: each non-zero part is at least 1 unit tall
             // (one attempt beside 100,000 would otherwise round to a bar of height 0.0).
-            let hAcc = c.accepted > 0 ? max(y(0) - y(c.accepted), 1) : 0
-            let hRej = c.rejected > 0 ? max(y(c.accepted) - y(c.total), 1) : 0
+            // (Never above the plot's top: a near-maximum day keeps its true height.)
+            let hAcc = c.accepted > 0 ? min(max(y(0) - y(c.accepted), 1), plotH) : 0
+            let hRej = c.rejected > 0 ? min(max(y(c.accepted) - y(c.total), 1), plotH - hAcc) : 0
             if c.accepted > 0 {
                 s += "<rect class=\"acc\" x=\"\(f(bx))\" y=\"\(f(y(0) - hAcc))\" width=\"\(f(barW))\" height=\"\(f(hAcc))\"/>"
             }

@@ -38,7 +38,8 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let locked = Code(.locked)
         /// Any other SQLite failure (the message carries SQLite's extended code).
         public static let storage = Code(.storage)
-        /// An entry is not of the entry shape or not canonical.
+        /// An entry is not of the entry shape or not canonical; or it cannot be recorded as
+        /// given (an unbound result recorded as a live acceptance, a key that is not the entry's).
         public static let invalidEntry = Code(.invalidEntry)
         /// The requested seq does not exist.
         public static let noSuchEntry = Code(.noSuchEntry)

@@ -120,14 +120,18 @@ public final class AuditTrail {
         return try AuditTrail(path: path)
     }
 
-    /// SQLite pairs `<path>-wal` (and `-shm`, `-journal`) with whatever file has the name: a
-    /// leftover of a trail that was deleted while its side files stayed would be replayed into
-    /// a new trail, which would then hold another log's entries, or be corrupt.
+    /// SQLite pairs `<path>-wal` and `<path>-journal` with whatever file has the name: the
+    /// non-empty leftover of a trail that was deleted while its side files stayed would be
+    /// replayed into a new trail, which would then hold another log's entries, or be corrupt.
+    /// Empty ones (what a reader leaves beside a closed trail) hold nothing to replay, and a
+    /// `-shm` is rebuilt by the first connection, so those do not stop a new trail.
     static func refuseLeftoverSideFiles(_ path: String) throws(AuditError) {
-        for side in ["-wal", "-journal", "-shm"] where access(path + side, F_OK) == 0 {
+        for side in ["-wal", "-journal"] {
+            var st = stat()
+            guard stat(path + side, &st) == 0, st.st_size > 0 else { continue }
             // Another process may have just created the trail (and opened it).
             if access(path, F_OK) == 0 { throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite it") }
-            throw AuditError(.alreadyExists, "\(path + side) exists, left over from a trail that was at \(path): SQLite would replay it into the new trail. Delete it (and \(path)'s other -wal, -shm and -journal files) if that trail is meant to be gone, or put the trail back beside it")
+            throw AuditError(.alreadyExists, "\(path + side) exists and is not empty, left over from a trail that was at \(path): SQLite would replay it into the new trail. Delete it (and \(path)'s other -wal, -shm and -journal files) if that trail is meant to be gone, or put the trail back beside it")
         }
     }
 
@@ -145,6 +149,9 @@ public final class AuditTrail {
             trail = try AuditTrail(path: path)
         } else {
             do { trail = try create(path: path, logKey: logKey) } catch where error.code == .alreadyExists {
+                // Another process created it meanwhile; if there is still no trail, the refusal
+                // was about something else (a leftover -wal of a deleted trail): say that.
+                guard access(path, F_OK) == 0 else { throw error }
                 trail = try AuditTrail(path: path)
             }
         }
@@ -381,8 +388,8 @@ public final class AuditTrail {
         public var captureHash: [UInt8]? { didSet { prepared = nil } }
         /// The public key that verified the entry's signature, remembered in the trail so
         /// exports can bundle every key an auditor needs. The append checks that its SHA-256 is
-        /// the entry's `keyFingerprint` and its version the entry's `publicKeyVersion`
-        /// (`invalid_entry` otherwise, and nothing is written).
+        /// the entry's `keyFingerprint` and, for an accepted entry, that its version is the
+        /// entry's `publicKeyVersion` (`invalid_entry` otherwise, and nothing is written).
         public var key: (version: Int, spkiDER: [UInt8])?
         /// Set by ``prepare()``; cleared by any later change to `entry` or `captureHash`.
         var prepared: PreparedEntry? = nil
@@ -544,6 +551,11 @@ public final class AuditTrail {
                     // the hashed entries always agree (audit verify checks it).
                     let captureKey = item.captureKey
                     var e = prepared?.entry ?? item.entry
+                    // A live acceptance answers the request that was sent; an unbound one answers
+                    // none (it belongs to an offline import), whichever call recorded it.
+                    if e.isAccepted && e.source == .live && e.binding == "unbound" {
+                        throw AuditError(.invalidEntry, "an unbound verification result is not a live verification: verify against the request that was sent (Verifier.verify(_:expecting:)) before recording it")
+                    }
                     let consumesNonce = e.isAccepted && e.nonce != nil && e.productCode != nil
                     if let h = captureKey {
                         // A line imported before is a duplicate: found by its hash in the captures
@@ -618,7 +630,9 @@ public final class AuditTrail {
                     if let key = item.key, let fp = e.keyFingerprint, !knownKeys.contains(fp), !newKeys.contains(fp) {
                         // The keys table is append-only: a wrong key stored once would make every
                         // later export and `audit verify` fail. Check it names the entry's key.
-                        guard Hex.encode(SHA256.hash(key.spkiDER)) == fp, Int64(key.version) == e.publicKeyVersion else {
+                        // The version is the one the key answered for; a rejected entry may record
+                        // another (a `key_version_mismatch` token names its own), an accepted one not.
+                        guard Hex.encode(SHA256.hash(key.spkiDER)) == fp, !e.isAccepted || Int64(key.version) == e.publicKeyVersion else {
                             throw AuditError(.invalidEntry, "entry \(e.seq): the key given with it (version \(key.version), SHA-256 \(Hex.encode(SHA256.hash(key.spkiDER)))) is not the key the entry names (version \(e.publicKeyVersion.map { String($0) } ?? "null"), fingerprint \(fp)); nothing was written")
                         }
                         newKeys.append(fp)

@@ -12,7 +12,10 @@ public enum LogKeyFile {
     /// `path` never holds a partial key, even after a crash.
     public static func write(_ signer: NoteSigner, to path: String) throws(AuditError) {
         let staged = try stage(signer, for: path)
-        try publish(staged, to: path)
+        do { try publish(staged, to: path) } catch {
+            unlink(staged)
+            throw error
+        }
     }
 
     /// Writes `signer` to a new temporary file beside `path` (mode 0600, synced) and returns
@@ -37,22 +40,24 @@ public enum LogKeyFile {
         close(fd)
         if failure != 0 {
             unlink(tmp)
-            if failure == ENOSPC || failure == EFBIG { throw AuditError(.diskFull, "writing \(path): \(String(cString: strerror(failure)))") }
+            if failure == ENOSPC { throw AuditError(.diskFull, "writing \(path): \(String(cString: strerror(failure)))") }
             throw AuditError(.storage, "writing \(path): \(String(cString: strerror(failure)))")
         }
         return tmp
     }
 
     /// Links a key file made by ``stage(_:for:)`` into place at `path` and removes the
-    /// temporary name. `link` fails instead of replacing, so an existing `path` is never overwritten.
+    /// temporary name. `link` fails instead of replacing, so an existing `path` is never
+    /// overwritten; on failure the staged file is kept (it may be the only copy of a key a
+    /// trail was just created with) and the caller decides.
     package static func publish(_ staged: String, to path: String) throws(AuditError) {
-        defer { unlink(staged) }
         if link(staged, path) != 0 {
             let err = errno
             if err == EEXIST { throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite a key file") }
             if err == EROFS || err == EACCES || err == EPERM { throw AuditError(.readOnly, "cannot write \(path): \(String(cString: strerror(err)))") }
             throw AuditError(.storage, "cannot write \(path): \(String(cString: strerror(err)))")
         }
+        unlink(staged)
         // The new name must survive a power cut along with the trail that depends on it.
         let dir = open(AtomicFile.split(path).dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dir >= 0 { _ = fsync(dir); close(dir) }
