@@ -52,6 +52,13 @@ public struct Keyring: Sendable {
     public init(entries: [KeyringEntry], location: String = "<memory>") throws(KeyringError) {
         var map: [Int: KeyringEntry] = [:]
         for e in entries {
+            // What the loader enforces for files holds for entries built in memory too.
+            guard e.version >= 1, e.version <= Int(Int32.max) else {
+                throw KeyringError(.invalidEntry, file: e.source, "key version \(e.version) is outside 1...2147483647: no token can name it")
+            }
+            if let nb = e.notBefore, let na = e.notAfter, na < nb {
+                throw KeyringError(.invalidEntry, file: e.source, "notAfter is before notBefore")
+            }
             if let prior = map[e.version] {
                 throw KeyringError(.duplicateVersion, file: e.source, "duplicate key version \(e.version) (also in \(prior.source))")
             }
@@ -279,6 +286,7 @@ public struct KeyringError: Error, Hashable, Sendable, CustomStringConvertible {
             case invalidPins = "invalid_pins"
             case duplicateVersion = "duplicate_version"
             case pinMismatch = "pin_mismatch"
+            case invalidEntry = "invalid_keyring_entry"
         }
         package let backing: Backing
         package init(_ backing: Backing) { self.backing = backing }
@@ -304,6 +312,9 @@ public struct KeyringError: Error, Hashable, Sendable, CustomStringConvertible {
         /// `keyring.json` and the key files disagree: a key is not pinned, its fingerprint
         /// differs from the pin, or a pinned version has no key file.
         public static let pinMismatch = Code(.pinMismatch)
+        /// A ``KeyringEntry`` given to ``Keyring/init(entries:location:)`` has a version outside
+        /// 1...2147483647 (no token can name it) or a `notAfter` before its `notBefore`.
+        public static let invalidEntry = Code(.invalidEntry)
     }
 
     /// The stable code.

@@ -328,6 +328,13 @@ struct KeyringTests {
         let e = KeyringEntry(version: 1, key: Self.v1Public, source: "a", notBefore: nil, notAfter: nil, pinned: false)
         let f = KeyringEntry(version: 1, key: Self.v2Public, source: "b", notBefore: nil, notAfter: nil, pinned: false)
         #expect(throws: KeyringError(.duplicateVersion, file: "b", "duplicate key version 1 (also in a)")) { try Keyring(entries: [e, f]) }
+        // The loader's rules hold for entries built in memory.
+        #expect(throws: KeyringError(.invalidEntry, file: "z", "key version 0 is outside 1...2147483647: no token can name it")) {
+            try Keyring(entries: [KeyringEntry(version: 0, key: Self.v1Public, source: "z")])
+        }
+        #expect(throws: KeyringError(.invalidEntry, file: "w", "notAfter is before notBefore")) {
+            try Keyring(entries: [KeyringEntry(version: 1, key: Self.v1Public, source: "w", notBefore: 10, notAfter: 9)])
+        }
     }
 
     @Test("key weakness: modulus floor and exponent rules")
@@ -350,7 +357,8 @@ struct KeyringTests {
     @Test("error codes are stable strings that round-trip through init(rawValue:)")
     func errorCodes() {
         #expect(KeyringError.Code.allCases.map(\.rawValue) == ["keyring_not_found", "keyring_unreadable", "no_keys", "misnamed_key_file",
-                                                               "invalid_key_file", "invalid_jwks", "invalid_pins", "duplicate_version", "pin_mismatch"])
+                                                               "invalid_key_file", "invalid_jwks", "invalid_pins", "duplicate_version", "pin_mismatch",
+                                                               "invalid_keyring_entry"])
         for c in KeyringError.Code.allCases { #expect(KeyringError.Code(rawValue: c.rawValue) == c) }
         #expect(KeyError.Code.allCases.map(\.rawValue) == ["malformed_key", "unsupported_key_type", "signing_failed"])
         for c in KeyError.Code.allCases { #expect(KeyError.Code(rawValue: c.rawValue) == c) }
