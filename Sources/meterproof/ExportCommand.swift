@@ -161,6 +161,10 @@ extension MeterProofCommand.Export {
             if r.usedBundledLogKey && !r.logKey.isEmpty {
                 printError("note: the checkpoint was checked under the bundle's own log-key.vkey (\(r.logKey)); compare it with the log's published key out of band, or pass --log-key")
             }
+            // The same holds for the RSA keys: bundled, they are what the operator configured.
+            if r.sound && keys == nil && r.tokensVerified > 0 {
+                printError("note: the tokens were checked under the bundle's own keys/ (the keys the operator's trail recorded); compare their fingerprints with AWS's keys out of band, or pass --keys")
+            }
             switch format {
             case .json:
                 writeOut(JSONText.serialize(.object(JSONObject([

@@ -40,6 +40,13 @@ struct ExportCLITests {
         // A selection says that it proves membership, not completeness.
         #expect(v.output.contains("; a selection, ") && v.output.contains(" inclusion proofs verified (membership only: that no other matching entry exists is not proven); "), "\(v.output)")
         #expect(v.output.contains("meterproof: note: the checkpoint was checked under the bundle's own log-key.vkey"))
+        // This bundle holds only rejected entries: no token was checked, so no note on keys/.
+        #expect(!v.output.contains("note: the tokens were checked"))
+        let full = parent + "/full"
+        #expect(try run(["export", "--db", f.db, "--out", full]).status == 0)
+        let fv = try run(["export", "verify", full])
+        #expect(fv.status == 0 && fv.output.contains("meterproof: note: the tokens were checked under the bundle's own keys/ (the keys the operator's trail recorded); compare their fingerprints with AWS's keys out of band, or pass --keys\n"), "\(fv.output)")
+        #expect(!(try run(["export", "verify", full, "--keys", RepoFiles.testKeys])).output.contains("note: the tokens"))
         let vkeyFile = parent + "/log.vkey"
         try (f.signer.verifier.vkey + "\n").write(toFile: vkeyFile, atomically: true, encoding: .utf8)
         let withKey = try run(["export", "verify", out, "--log-key", vkeyFile, "--keys", RepoFiles.testKeys, "--format", "json"])
