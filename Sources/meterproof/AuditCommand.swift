@@ -225,19 +225,10 @@ extension MeterProofCommand.Audit {
             case .text:
                 if r.intact {
                     writeOut("intact: \(counted(r.entries, "entry", "entries")), \(r.checkpointsVerified) checkpoint(s) verified, root \(r.root.base64) (\(decimal(secs, 2)) s)\n")
-                    // Intact rows prove little about entries no signed checkpoint commits to: the
-                    // stored ones, or the one given with --against, which was checked against them.
-                    // (A trail that cannot be read again is not said to have no checkpoint.)
-                    let stored: UInt64?
-                    do {
-                        let last = try AuditTrail(path: db, readOnly: true).latestCheckpoint()
-                        stored = last.map { (try? Checkpoint(parsing: $0.text).size) ?? 0 } ?? 0
-                    } catch {
-                        stored = nil
-                    }
-                    let given = note.flatMap { try? Checkpoint(parsing: $0.text).size } ?? 0
-                    if let stored, max(stored, given) < r.entries {
-                        let covered = max(stored, given), open = r.entries - covered
+                    // Intact rows prove little about entries no signed checkpoint commits to (the
+                    // stored ones, or the one given with --against).
+                    if r.signedSize < r.entries {
+                        let covered = r.signedSize, open = r.entries - covered
                         printError("note: \(covered == 0 ? "no checkpoint is stored, so nothing signed commits to this trail's \(counted(r.entries, "entry", "entries"))" : "\(counted(open, "entry", "entries")) after the latest checkpoint (seq \(covered) to \(r.entries - 1)) \(open == 1 ? "is" : "are") committed to by nothing signed yet"); sign a checkpoint (meterproof audit checkpoint) and keep a copy elsewhere")
                     }
                 } else {

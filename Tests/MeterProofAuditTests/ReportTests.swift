@@ -52,8 +52,10 @@ func intactVerification(entries: UInt64) -> TrailVerification {
 func reportOf(_ stats: ReportStatistics, integrity: TrailVerification? = nil, checkpointSize: UInt64? = nil) -> ComplianceReport {
     let size = checkpointSize ?? stats.scanned
     let cp = size == 0 ? nil : ComplianceReport.CheckpointSummary(size: size, root: "AAAA", signedText: "example.com/log\n\(size)\nAAAA\n")
+    var verdict = integrity ?? intactVerification(entries: stats.scanned)
+    if integrity == nil { verdict.signedSize = size }
     return ComplianceReport(trailPath: "t.sqlite", origin: "example.com/log", logKey: "example.com/log+00000000+AQ==", trailSize: stats.scanned,
-                     checkpointCount: cp == nil ? 0 : 1, latestCheckpoint: cp, integrity: integrity ?? intactVerification(entries: stats.scanned),
+                     checkpointCount: cp == nil ? 0 : 1, latestCheckpoint: cp, integrity: verdict,
                      statistics: stats, generatedAt: "2026-01-01T00:00:00.000Z", generator: "meterproof test")
 }
 

@@ -209,7 +209,7 @@ struct ReportRenderer {
         let v = report.integrity
         // Intact rows prove nothing about entries no signed checkpoint covers: whoever can write
         // the file could have replaced them wholesale. Say so on the banner, not only below.
-        let covered = report.latestCheckpoint?.size ?? 0
+        let covered = v.signedSize
         if v.intact && covered < v.entries {
             let open = v.entries - covered
             out += """

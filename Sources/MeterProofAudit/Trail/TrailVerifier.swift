@@ -19,6 +19,10 @@ public struct TrailVerification: Sendable {
     public internal(set) var problem: String?
     /// The recomputed root of the whole trail.
     public internal(set) var root: MerkleHash
+    /// How many entries a signed checkpoint commits to: the size of the largest stored
+    /// checkpoint or of the one given with `against`, whichever is larger. On an intact trail,
+    /// the entries from this seq on are committed to by nothing signed yet.
+    public internal(set) var signedSize: UInt64 = 0
 
     /// The verdict on a trail file too damaged to open (`corrupt_trail`, with SQLite's
     /// complaint as the problem): not intact, nothing checked.
@@ -103,6 +107,7 @@ extension AuditTrail {
                     return fail("against_origin", "the checkpoint given with --against is for log \(externalCheckpoint!.origin), not \(origin)")
                 }
             }
+            result.signedSize = max(checkpoints.last?.size ?? 0, externalCheckpoint?.size ?? 0)
 
             // 3. Entries, leaf hashes, subtree hashes, checkpoint roots.
             var frontier = MerkleFrontier()
