@@ -68,9 +68,15 @@ enum AtomicFile {
         if close(fd) != 0 { fd = -1; throw abandon(errno, "closing \(path)") }
         fd = -1
         if rename(tmp, path) != 0 { throw abandon(errno, "renaming the temporary file to \(path)") }
+        syncDirectory(dir)
+    }
+
+    /// Makes a new or renamed name in `dir` durable: `fsync` of the directory, best effort
+    /// (some file systems refuse `fsync` on a directory).
+    static func syncDirectory(_ dir: String) {
         let dfd = open(dir, O_RDONLY | O_CLOEXEC)
         if dfd >= 0 {
-            _ = fsync(dfd)  // best effort: some file systems refuse fsync on a directory
+            _ = fsync(dfd)
             close(dfd)
         }
     }

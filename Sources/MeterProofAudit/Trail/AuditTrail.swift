@@ -113,8 +113,7 @@ public final class AuditTrail {
             let err = errno
             removeDatabaseFiles(tmp)
             if err == EEXIST { throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite it") }
-            if err == EROFS || err == EACCES || err == EPERM { throw AuditError(.readOnly, "cannot create \(path): \(String(cString: strerror(err)))") }
-            throw AuditError(.storage, "cannot create \(path): \(String(cString: strerror(err)))")
+            throw AtomicFile.error(err, "cannot create \(path)")
         }
         removeDatabaseFiles(tmp)
         return try AuditTrail(path: path)

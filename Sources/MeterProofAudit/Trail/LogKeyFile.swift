@@ -28,10 +28,9 @@ public enum LogKeyFile {
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if fd < 0 {
             let err = errno
-            if err == EROFS || err == EACCES { throw AuditError(.readOnly, "cannot write \(path): \(String(cString: strerror(err)))") }
             // A path through a directory that is not there is the caller's mistake, not storage.
             if err == ENOENT || err == ENOTDIR { throw AuditError(.badInput, "cannot write \(path): directory \(AtomicFile.split(path).dir) does not exist") }
-            throw AuditError(.storage, "cannot write \(path): \(String(cString: strerror(err)))")
+            throw AtomicFile.error(err, "cannot write \(path)")
         }
         let bytes = Array((signer.skey + "\n").utf8)
         var failure: Int32 = 0
@@ -40,8 +39,7 @@ public enum LogKeyFile {
         close(fd)
         if failure != 0 {
             unlink(tmp)
-            if failure == ENOSPC { throw AuditError(.diskFull, "writing \(path): \(String(cString: strerror(failure)))") }
-            throw AuditError(.storage, "writing \(path): \(String(cString: strerror(failure)))")
+            throw AtomicFile.error(failure, "writing \(path)")
         }
         return tmp
     }
@@ -54,13 +52,11 @@ public enum LogKeyFile {
         if link(staged, path) != 0 {
             let err = errno
             if err == EEXIST { throw AuditError(.alreadyExists, "\(path) already exists; refusing to overwrite a key file") }
-            if err == EROFS || err == EACCES || err == EPERM { throw AuditError(.readOnly, "cannot write \(path): \(String(cString: strerror(err)))") }
-            throw AuditError(.storage, "cannot write \(path): \(String(cString: strerror(err)))")
+            throw AtomicFile.error(err, "cannot write \(path)")
         }
         unlink(staged)
         // The new name must survive a power cut along with the trail that depends on it.
-        let dir = open(AtomicFile.split(path).dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dir >= 0 { _ = fsync(dir); close(dir) }
+        AtomicFile.syncDirectory(AtomicFile.split(path).dir)
     }
 
     /// Reads a signer key file.
