@@ -46,8 +46,11 @@ public struct RegisterUsageResponse: Sendable {
         // A JSON array, number or literal is no token either (no token is also valid JSON): say
         // what it is, as `audit import` does for such a capture line. Only inputs that can start
         // one are tried ('e', which every real token starts with, is not among them).
-        let jsonScalarOrArray = bytes[0] == UInt8(ascii: "[")
-            || (Array("-0123456789tfn".utf8).contains(bytes[0]) && bytes.count <= TokenLimits.maxResponseBytes
+        let first = bytes[0]
+        let startsScalar = first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first)
+            || first == UInt8(ascii: "t") || first == UInt8(ascii: "f") || first == UInt8(ascii: "n")
+        let jsonScalarOrArray = first == UInt8(ascii: "[")
+            || (startsScalar && bytes.count <= TokenLimits.maxResponseBytes
                 && (try? StrictJSON.parse(bytes, limits: JSONLimits(maxBytes: TokenLimits.maxResponseBytes, maxDepth: 16))) != nil)
         if bytes[0] == UInt8(ascii: "{") || bytes[0] == UInt8(ascii: "\"") || jsonScalarOrArray {
             guard bytes.count <= TokenLimits.maxResponseBytes else {
