@@ -53,7 +53,7 @@ public struct Keyring: Sendable {
         var map: [Int: KeyringEntry] = [:]
         for e in entries {
             // What the loader enforces for files holds for entries built in memory too.
-            guard e.version >= 1, e.version <= Int(Int32.max) else {
+            guard KeyVersion.range.contains(e.version) else {
                 throw KeyringError(.invalidEntry, file: e.source, "key version \(e.version) is outside 1...2147483647: no token can name it")
             }
             if let nb = e.notBefore, let na = e.notAfter, na < nb {
@@ -160,17 +160,14 @@ public struct Keyring: Sendable {
         return try Keyring(entries: out, location: location)
     }
 
-    /// `v<N>.pem` with N a positive decimal without leading zeros.
-    static func pemVersion(_ name: String) -> Int? {
+    /// `v<N>.pem` with N a key version in canonical decimal (``KeyVersion/parse(_:)``).
+    package static func pemVersion(_ name: some StringProtocol) -> Int? {
         guard name.hasPrefix("v"), name.hasSuffix(".pem") else { return nil }
-        let digits = name.dropFirst().dropLast(4)
-        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.first != "0",
-              digits.count <= 9, let v = Int(digits) else { return nil }
-        return v
+        return KeyVersion.parse(name.dropFirst().dropLast(4))
     }
 
     /// Why `name` is refused when it looks like a key file, `v<digits>.pem` in any case, but is
-    /// not a ``pemVersion(_:)`` name (`v01.pem`, `v0.pem`, `V1.pem`, `v1.PEM`, ten digits);
+    /// not a ``pemVersion(_:)`` name (`v01.pem`, `v0.pem`, `V1.pem`, `v1.PEM`, `v2147483648.pem`);
     /// `nil` for a `v<N>.pem` name and for a name that does not look like one. Skipping such a
     /// file silently left out a key the operator meant to ship, or hid a stray copy.
     static func misnamedKeyFile(_ name: String) -> String? {
@@ -180,11 +177,9 @@ public struct Keyring: Sendable {
         let digits = lower.utf8.dropFirst().dropLast(4)
         guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
         let rule = "looks like a key file but is not named v<N>.pem (a lower-case v, N a positive decimal without leading zeros, .pem)"
-        let significant = digits.drop { $0 == 0x30 }
-        guard !significant.isEmpty, significant.count <= 9 else {
-            return "\(rule), and its number is no key version; move it out of the keyring directory"
+        guard let version = KeyVersion.parse(String(decoding: digits.drop { $0 == 0x30 }, as: UTF8.self)) else {
+            return "\(rule), and its number is no key version (1 to 2147483647); move it out of the keyring directory"
         }
-        let version = String(decoding: significant, as: UTF8.self)
         return "\(rule); if it is the key for version \(version), name it v\(version).pem, otherwise move it out of the keyring directory"
     }
 
@@ -213,7 +208,7 @@ public struct Keyring: Sendable {
             if let alg = jwk["alg"], alg.stringValue != "PS256" {
                 throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: alg is not \"PS256\"")
             }
-            guard let kid = jwk["kid"]?.stringValue, let version = Int(kid), version >= 1, version <= Int(Int32.max), String(version) == kid else {
+            guard let kid = jwk["kid"]?.stringValue, let version = KeyVersion.parse(kid) else {
                 throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: kid must be the key version as a decimal string (1 to 2147483647)")
             }
             guard let n = jwk["n"]?.stringValue.flatMap({ Base64.urlDecode($0) }),
@@ -242,8 +237,8 @@ public struct Keyring: Sendable {
             if let other = o.members.first(where: { !["version", "sha256", "notBefore", "notAfter"].contains($0.name) }) {
                 throw KeyringError(.invalidPins, file: file, "keys[\(i)]: unknown member \(JSONText.quoted(other.name)) (a pin holds version, sha256, notBefore and notAfter)")
             }
-            guard case .number(let n)? = o["version"], let v = n.int64, v >= 1, v <= Int64(Int32.max) else {
-                throw KeyringError(.invalidPins, file: file, "keys[\(i)]: version must be a positive integer")
+            guard case .number(let n)? = o["version"], let v = KeyVersion.version(of: n) else {
+                throw KeyringError(.invalidPins, file: file, "keys[\(i)]: version must be an integer from 1 to 2147483647")
             }
             guard let sha = o["sha256"]?.stringValue, sha.utf8.count == 64, Hex.decode(sha) != nil, sha == sha.lowercased() else {
                 throw KeyringError(.invalidPins, file: file, "keys[\(i)]: sha256 must be 64 lowercase hex digits")
@@ -261,8 +256,8 @@ public struct Keyring: Sendable {
             if let nb = pin.notBefore, let na = pin.notAfter, na < nb {
                 throw KeyringError(.invalidPins, file: file, "keys[\(i)]: notAfter is before notBefore")
             }
-            guard pins[Int(v)] == nil else { throw KeyringError(.invalidPins, file: file, "keys[\(i)]: version \(v) listed twice") }
-            pins[Int(v)] = pin
+            guard pins[v] == nil else { throw KeyringError(.invalidPins, file: file, "keys[\(i)]: version \(v) listed twice") }
+            pins[v] = pin
         }
         return pins
     }

@@ -80,12 +80,12 @@ public struct RegisterUsageClaims: Sendable, Equatable {
         let version: Int
         switch kv {
         case .number(let n):
-            guard let v = n.int64, v >= 1, v <= Int64(Int32.max) else {
-                throw VerificationError(.malformedClaims, "publicKeyVersion \(n.text) is not a positive integer")
+            guard let v = KeyVersion.version(of: n) else {
+                throw VerificationError(.malformedClaims, "publicKeyVersion \(n.text) is not an integer from 1 to 2147483647")
             }
-            version = Int(v)
+            version = v
         case .string(let s):
-            guard let v = Int(s), v >= 1, v <= Int(Int32.max), String(v) == s else {
+            guard let v = KeyVersion.parse(s) else {
                 throw VerificationError(.malformedClaims, "publicKeyVersion \"\(s)\" is not a canonical decimal integer")
             }
             version = v
@@ -136,8 +136,8 @@ public struct RegisterUsageClaims: Sendable, Equatable {
         let obj = try readObject(payload, what: "payload")
         let v = obj["publicKeyVersion"] ?? obj["PublicKeyVersion"]
         switch v {
-        case .number(let n)?: return n.int64.flatMap { $0 >= 1 && $0 <= Int64(Int32.max) ? Int($0) : nil }
-        case .string(let s)?: return Int(s).flatMap { $0 >= 1 && $0 <= Int(Int32.max) && String($0) == s ? $0 : nil }
+        case .number(let n)?: return KeyVersion.version(of: n)
+        case .string(let s)?: return KeyVersion.parse(s)
         default: return nil
         }
     }

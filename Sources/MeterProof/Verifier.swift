@@ -203,8 +203,8 @@ public struct Verifier: Sendable {
 
     private func run(response: RegisterUsageResponse, request: RegisterUsageRequest?, now: Int64, state: inout State) throws(VerificationError) {
         if let request {
-            guard request.publicKeyVersion >= 1 else {
-                throw VerificationError(.invalidRequest, "requested PublicKeyVersion \(request.publicKeyVersion) is not a positive integer")
+            guard KeyVersion.range.contains(request.publicKeyVersion) else {
+                throw VerificationError(.invalidRequest, "requested PublicKeyVersion \(request.publicKeyVersion) is not an integer from 1 to 2147483647")
             }
             guard Self.isValidProductCode(request.productCode) else {
                 throw VerificationError(.invalidRequest, "requested ProductCode is not 1-255 characters of [-a-zA-Z0-9/=:_.@] (the RegisterUsage pattern)")

@@ -105,6 +105,15 @@ func writeOut(_ bytes: UnsafeRawBufferPointer) {
     exit(Exit.storage)
 }
 
+/// `--key-version`: a key version in canonical decimal (``KeyVersion/parse(_:)``). `01` or
+/// `+1` would name version 1 under another spelling than the key file's `v1.pem`.
+func keyVersionArgument(_ text: String) throws -> Int {
+    guard let v = KeyVersion.parse(text) else {
+        throw ValidationError("a key version is an integer from 1 to 2147483647, written without sign or leading zeros")
+    }
+    return v
+}
+
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }

@@ -12,7 +12,7 @@ extension MeterProofCommand {
         @Option(help: "Keyring directory.")
         var keys: String
 
-        @Option(name: .customLong("key-version"), parsing: .unconditional, help: "Check the signature under this key version (default: the token's own publicKeyVersion claim).")
+        @Option(name: .customLong("key-version"), parsing: .unconditional, help: "Check the signature under this key version (default: the token's own publicKeyVersion claim).", transform: keyVersionArgument)
         var keyVersion: Int?
 
         @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size (default 2048).")
@@ -25,7 +25,6 @@ extension MeterProofCommand {
         var input: String?
 
         func validate() throws {
-            if let keyVersion, keyVersion < 1 { throw ValidationError("--key-version must be a positive integer.") }
             if let minKeyBits, minKeyBits < 512 || minKeyBits > 16384 { throw ValidationError("--min-key-bits must be between 512 and 16384.") }
         }
 

@@ -20,7 +20,7 @@ extension MeterProofCommand {
         @Option(name: .customLong("product-code"), help: "ProductCode claim.")
         var productCode: String
 
-        @Option(name: .customLong("key-version"), parsing: .unconditional, help: "PublicKeyVersion claim.")
+        @Option(name: .customLong("key-version"), parsing: .unconditional, help: "PublicKeyVersion claim.", transform: keyVersionArgument)
         var keyVersion: Int
 
         @Option(help: "Nonce claim (omitted when absent).")
@@ -41,7 +41,6 @@ extension MeterProofCommand {
         enum Spelling: String, ExpressibleByArgument, CaseIterable { case camel, pascal }
 
         func validate() throws {
-            if keyVersion < 1 { throw ValidationError("--key-version must be a positive integer.") }
             if noIat && issuedAt != nil { throw ValidationError("--issued-at and --no-iat exclude each other.") }
             // What `verify` accepts as an epoch time (RegisterUsageResponse): a response it would
             // call malformed is not a simulation of AWS.

@@ -15,7 +15,7 @@ extension MeterProofCommand {
         @Option(name: .customLong("product-code"), help: "The ProductCode sent to RegisterUsage.")
         var productCode: String
 
-        @Option(name: .customLong("key-version"), parsing: .unconditional, help: "The PublicKeyVersion sent to RegisterUsage.")
+        @Option(name: .customLong("key-version"), parsing: .unconditional, help: "The PublicKeyVersion sent to RegisterUsage.", transform: keyVersionArgument)
         var keyVersion: Int
 
         @Option(help: "The Nonce sent to RegisterUsage.")
@@ -36,7 +36,6 @@ extension MeterProofCommand {
         var input: String?
 
         func validate() throws {
-            if keyVersion < 1 { throw ValidationError("--key-version must be a positive integer.") }
             if nonce == nil && !allowMissingNonce { throw ValidationError("Give --nonce NONCE (the nonce sent), or --allow-missing-nonce.") }
             if nonce != nil && allowMissingNonce { throw ValidationError("--nonce and --allow-missing-nonce exclude each other.") }
             if productCode.isEmpty { throw ValidationError("--product-code must not be empty.") }

@@ -481,6 +481,32 @@ extension ExportInteropTests {
     }
 
     @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    func aTenDigitKeyVersionExportsAndVerifiesEverywhere() throws {
+        // 2147483647 is a key version (RegisterUsage's is 32-bit): the trail records it, the
+        // export names its key file keys/v2147483647.pem, and both checkers accept that file.
+        // Both had stopped at nine digits, so such a bundle could not be checked at all.
+        let top = KeyVersion.range.upperBound
+        let v1 = try #require(try Keyring.load(from: RepoFiles.testKeys)[1]).key
+        let keyring = try Keyring(entries: [KeyringEntry(version: top, key: v1, source: "v\(top).pem")])
+        let dir = try makeTempDir("kv")
+        let signer = try NoteSigner.generate(name: "export.test/kv")
+        let trail = try AuditTrail.create(path: dir + "/t.sqlite", signer: signer)
+        let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(1))
+        let r = try sim.response(productCode: "prod-a", keyVersion: top, nonce: "n1", issuedAt: 1)
+        let result = Verifier(keyring: keyring, policy: .offline).verify(Array(r.utf8), expecting: RegisterUsageRequest(productCode: "prod-a", publicKeyVersion: top, nonce: "n1"))
+        #expect(result.isAccepted)
+        _ = try trail.append([AuditTrail.Pending(result: result, keyring: keyring, source: .live)])
+        let bundle = try trail.exportBundle(to: dir + "/bundle", options: ExportOptions(signer: signer)).directory
+        #expect(try BundleEdit.files(bundle).filter { $0.hasPrefix("keys/") } == ["keys/keyring.json", "keys/v2147483647.pem"])
+        try Self.expectSound(bundle)
+        #expect(try Keyring.load(from: bundle + "/keys").versions == [top])
+        // One more is no key version, for either checker.
+        try Self.expectRefused(try Self.forged(bundle) { d in
+            try FileManager.default.moveItem(atPath: d + "/keys/v2147483647.pem", toPath: d + "/keys/v2147483648.pem")
+        }, "keys/v2147483648.pem is not part of a MeterProof bundle", code: "unexpected_file")
+    }
+
+    @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
     func pythonRefusesKeysNoEntryRecords() throws {
         let keyring = try Keyring.load(from: RepoFiles.testKeys)
         let fp1 = keyring[1]!.key.fingerprint, fp2 = keyring[2]!.key.fingerprint

@@ -132,8 +132,8 @@ import Testing
         #expect(e[0].keyFingerprint == ImportFixture.v1Fingerprint && e[0].productCode == ImportFixture.productCode)
         #expect(e[3].keyFingerprint == nil && e[3].publicKeyVersion == 2)
         let file = bed.scratch.path("bind.jsonl")
-        #expect(e[4].message == "\(file):5: capture request PublicKeyVersion 0 is not a positive integer")
-        #expect(e[5].message == "\(file):6: capture request PublicKeyVersion \"01\" is not a positive integer")
+        #expect(e[4].message == "\(file):5: capture request PublicKeyVersion 0 is not an integer from 1 to 2147483647")
+        #expect(e[5].message == "\(file):6: capture request PublicKeyVersion \"01\" is not an integer from 1 to 2147483647 in canonical decimal")
         #expect(e[4].token == nil && e[4].productCode == nil && e[4].capturedAt == nil)
     }
 }

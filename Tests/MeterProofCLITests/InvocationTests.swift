@@ -121,17 +121,18 @@ struct SingularCountTests {
 
 @Suite("negative numbers as option values")
 struct NegativeNumberOptionTests {
+    static let keyVersionRule = "a key version is an integer from 1 to 2147483647, written without sign or leading zeros"
     /// `(arguments before the option, option, value, arguments after, the message of the range check)`.
     static let cases: [([String], String, String, [String], String)] = [
         (["verify", "--keys", "K", "--product-code", "p", "--allow-missing-nonce"], "--key-version", "-1", ["INPUT"],
-         "Error: --key-version must be a positive integer."),
+         "Error: The value '-1' is invalid for '--key-version <key-version>': \(keyVersionRule)"),
         (["verify", "--keys", "K", "--product-code", "p", "--key-version", "1", "--allow-missing-nonce"], "--max-age", "-5", ["INPUT"],
          "Error: --max-age must be a positive number of seconds."),
         (["verify", "--keys", "K", "--product-code", "p", "--key-version", "1", "--allow-missing-nonce"], "--min-key-bits", "-2048", ["INPUT"],
          "Error: --min-key-bits must be between 512 and 16384."),
-        (["inspect", "--keys", "K"], "--key-version", "-3", ["INPUT"], "Error: --key-version must be a positive integer."),
+        (["inspect", "--keys", "K"], "--key-version", "-3", ["INPUT"], "Error: The value '-3' is invalid for '--key-version <key-version>': \(keyVersionRule)"),
         (["inspect", "--keys", "K"], "--min-key-bits", "-1", [], "Error: --min-key-bits must be between 512 and 16384."),
-        (["simulate", "--signing-key", "K", "--product-code", "p"], "--key-version", "-1", [], "Error: --key-version must be a positive integer."),
+        (["simulate", "--signing-key", "K", "--product-code", "p"], "--key-version", "-1", [], "Error: The value '-1' is invalid for '--key-version <key-version>': \(keyVersionRule)"),
         (["simulate", "--signing-key", "K", "--product-code", "p", "--key-version", "1"], "--rotation-timestamp", "-5", [],
          "Error: --rotation-timestamp must be epoch seconds between 0 and 999999999999."),
         (["audit", "prove", "--db", "T"], "--seq", "-1", [], "Error: The value '-1' is invalid for '--seq <seq>'"),

@@ -245,6 +245,12 @@ struct VerifyCommandTests {
         ["simulate", "--signing-key", "K", "--product-code", "p", "--key-version", "0"],
         ["simulate", "--signing-key", "K", "--product-code", "p", "--key-version", "1", "--no-iat", "--issued-at", "5"],
         ["inspect", "--keys", "K", "--key-version", "0", "INPUT"],
+        // A key version has one spelling: v1.pem's.
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "01", "--nonce", "n", "INPUT"],
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "+1", "--nonce", "n", "INPUT"],
+        ["verify", "--keys", "K", "--product-code", "prod-abc", "--key-version", "2147483648", "--nonce", "n", "INPUT"],
+        ["simulate", "--signing-key", "K", "--product-code", "p", "--key-version", "01"],
+        ["inspect", "--keys", "K", "--key-version", "+1", "INPUT"],
     ])
     func badInvocation(args: [String]) throws {
         let s = try Scratch()
@@ -254,6 +260,15 @@ struct VerifyCommandTests {
         #expect(r.status == 64, "stderr: \(r.stderr)")
         #expect(r.stdout == "")
         #expect(!r.stderr.isEmpty)
+    }
+
+    @Test("--key-version 01: exit 64 naming the value and the rule")
+    func keyVersionSpelling() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response())
+        let r = try Run.cli(["verify", "--keys", Paths.testKeys.path, "--product-code", "prod-abc", "--key-version", "01", "--nonce", "n", input])
+        #expect(r.status == 64)
+        #expect(r.stderrLines.first == "Error: The value '01' is invalid for '--key-version <key-version>': a key version is an integer from 1 to 2147483647, written without sign or leading zeros")
     }
 
     @Test("--min-key-bits below 2048 prints one warning line on stderr")

@@ -280,6 +280,8 @@ enum HostileTable {
         },
         .reject("request key version 0", .invalidRequest,
                 request: RegisterUsageRequest(productCode: Fixture.product, publicKeyVersion: 0, nonce: Fixture.nonce)) { try JWS.token() },
+        .reject("request key version above 2147483647", .invalidRequest,
+                request: RegisterUsageRequest(productCode: Fixture.product, publicKeyVersion: 2_147_483_648, nonce: Fixture.nonce)) { try JWS.token() },
         .reject("request product code outside AWS's pattern (space)", .invalidRequest,
                 request: RegisterUsageRequest(productCode: "prod abc", publicKeyVersion: 1, nonce: Fixture.nonce)) {
             try JWS.token(payload: claims(productCode: #""prod abc""#))

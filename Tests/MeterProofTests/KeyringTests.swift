@@ -219,8 +219,9 @@ struct KeyringTests {
         ("v0000000002.pem", "; if it is the key for version 2, name it v2.pem, otherwise move it out of the keyring directory"),
         ("V2.pem", "; if it is the key for version 2, name it v2.pem, otherwise move it out of the keyring directory"),
         ("v1.PEM", "; if it is the key for version 1, name it v1.pem, otherwise move it out of the keyring directory"),
-        ("v0.pem", ", and its number is no key version; move it out of the keyring directory"),
-        ("v1000000000.pem", ", and its number is no key version; move it out of the keyring directory"),
+        ("v0.pem", ", and its number is no key version (1 to 2147483647); move it out of the keyring directory"),
+        ("v2147483648.pem", ", and its number is no key version (1 to 2147483647); move it out of the keyring directory"),
+        ("v00000000000000000000000000000000003.pem", "; if it is the key for version 3, name it v3.pem, otherwise move it out of the keyring directory"),
     ])
     func misnamedKeyFile(name: String, advice: String) throws {
         // Next to a good v1.pem, a stray v01.pem used to be skipped without a word.
@@ -306,11 +307,23 @@ struct KeyringTests {
 
     @Test("v<N>.pem names", arguments: [
         ("v1.pem", 1 as Int?), ("v12.pem", 12), ("v999999999.pem", 999_999_999), ("v01.pem", nil), ("v0.pem", nil), ("v.pem", nil),
-        ("v1.PEM", nil), ("V1.pem", nil), ("v1.pem.bak", nil), ("v-1.pem", nil), ("v+1.pem", nil), ("v١.pem", nil), ("v1000000000.pem", nil),
+        ("v1.PEM", nil), ("V1.pem", nil), ("v1.pem.bak", nil), ("v-1.pem", nil), ("v+1.pem", nil), ("v١.pem", nil),
+        ("v1000000000.pem", 1_000_000_000), ("v2147483647.pem", 2_147_483_647), ("v2147483648.pem", nil), ("v99999999999.pem", nil),
     ])
     func pemNames(name: String, version: Int?) {
         #expect(Keyring.pemVersion(name) == version)
     }
+
+    @Test("key versions as text: canonical decimal from 1 to 2147483647, one spelling each", arguments: [
+        ("1", 1 as Int?), ("12", 12), ("2147483647", 2_147_483_647), ("1000000000", 1_000_000_000),
+        ("0", nil), ("01", nil), ("+1", nil), ("-1", nil), (" 1", nil), ("1 ", nil), ("1.0", nil), ("1e3", nil), ("", nil),
+        ("2147483648", nil), ("9999999999", nil), ("99999999999999999999", nil), ("١", nil), ("0x1", nil),
+    ])
+    func keyVersionText(text: String, version: Int?) {
+        #expect(KeyVersion.parse(text) == version)
+        #expect(KeyVersion.parse(Substring(text)) == version)
+    }
+
 
     @Test("a missing directory and an empty directory are errors naming the path")
     func missingOrEmpty() throws {
@@ -324,7 +337,7 @@ struct KeyringTests {
     }
 
     @Test("in-memory keyrings refuse duplicate versions")
-    func memoryDuplicates() {
+    func memoryDuplicates() throws {
         let e = KeyringEntry(version: 1, key: Self.v1Public, source: "a", notBefore: nil, notAfter: nil, pinned: false)
         let f = KeyringEntry(version: 1, key: Self.v2Public, source: "b", notBefore: nil, notAfter: nil, pinned: false)
         #expect(throws: KeyringError(.duplicateVersion, file: "b", "duplicate key version 1 (also in a)")) { try Keyring(entries: [e, f]) }
@@ -332,6 +345,10 @@ struct KeyringTests {
         #expect(throws: KeyringError(.invalidEntry, file: "z", "key version 0 is outside 1...2147483647: no token can name it")) {
             try Keyring(entries: [KeyringEntry(version: 0, key: Self.v1Public, source: "z")])
         }
+        #expect(throws: KeyringError(.invalidEntry, file: "y", "key version 2147483648 is outside 1...2147483647: no token can name it")) {
+            try Keyring(entries: [KeyringEntry(version: 2_147_483_648, key: Self.v1Public, source: "y")])
+        }
+        #expect(try Keyring(entries: [KeyringEntry(version: 2_147_483_647, key: Self.v1Public, source: "x")]).versions == [2_147_483_647])
         #expect(throws: KeyringError(.invalidEntry, file: "w", "notAfter is before notBefore")) {
             try Keyring(entries: [KeyringEntry(version: 1, key: Self.v1Public, source: "w", notBefore: 10, notAfter: 9)])
         }

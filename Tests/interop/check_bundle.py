@@ -42,13 +42,14 @@ INT_FIELDS = {"captureLine", "issuedAt", "publicKeyVersion"}  # integer or null;
 CHOICES = {"binding": ("bound", "unbound"), "outcome": ("accepted", "rejected"), "source": ("live", "import")}
 CSV_HEADER = (",".join(FIELDS) + "\r\n").encode()
 TOP_FILES = {"SHA256SUMS", "VERIFY.md", "checkpoint", "entries.csv", "entries.jsonl", "log-key.vkey", "manifest.json"}
-KEY_FILE = re.compile(r"v[1-9][0-9]{0,8}\.pem")
+KEY_FILE = re.compile(r"v[1-9][0-9]{0,9}\.pem")  # N: a key version, 1 to 2147483647
 PROOF_FILE = re.compile(r"(0|[1-9][0-9]{0,18})\.tlog-proof")
 B64URL = re.compile(r"[A-Za-z0-9_-]*")
 SUMS_LINE = re.compile(rb"([0-9a-f]{64})  ([^\n]+)")
 RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
                      r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))")
 INT64_MAX = (1 << 63) - 1
+INT32_MAX = (1 << 31) - 1
 AWS_HEADER = "eyJhbGciOiJQUzI1NiIsInR5cCI6IkpXVCJ9"  # {"alg":"PS256","typ":"JWT"}: passes every header rule
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -339,7 +340,7 @@ def check_token(e, key, hashes, padding, InvalidSignature):
     if type(version) is str:  # leniently, a canonical decimal string
         check(re.fullmatch(r"[1-9][0-9]{0,9}", version) is not None, "entry %d: the token's publicKeyVersion is not an integer", seq)
         version = int(version)
-    check(type(version) is int and 1 <= version <= (1 << 31) - 1, "entry %d: the token's publicKeyVersion is not a positive integer", seq)
+    check(type(version) is int and 1 <= version <= INT32_MAX, "entry %d: the token's publicKeyVersion is not a positive integer", seq)
     check(nonce is None or type(nonce) is str, "entry %d: the token's nonce is not a string", seq)
     iat = claims.get("iat", None)
     if "iat" in claims:
@@ -374,7 +375,8 @@ def main(argv):
                 rel = top.name + "/" + sub.name
                 check(sub.is_file(follow_symlinks=False), "%s is not a regular file (links are not allowed)", rel)
                 if top.name == "keys":
-                    check(sub.name == "keyring.json" or KEY_FILE.fullmatch(sub.name), "%s is not part of a MeterProof bundle", rel)
+                    check(sub.name == "keyring.json" or (KEY_FILE.fullmatch(sub.name) and int(sub.name[1:-4]) <= INT32_MAX),
+                          "%s is not part of a MeterProof bundle", rel)
                 else:
                     check(PROOF_FILE.fullmatch(sub.name) and int(sub.name[:-11]) <= INT64_MAX, "%s is not part of a MeterProof bundle", rel)
                 found.add(rel)

@@ -342,12 +342,8 @@ public struct BundleVerifier: Sendable {
         }
     }
 
-    /// `v<N>.pem`, N a positive decimal without leading zeros (what `Keyring.load` reads).
-    static func isKeyFileName(_ name: Substring) -> Bool {
-        guard name.hasPrefix("v"), name.hasSuffix(".pem") else { return false }
-        let digits = name.dropFirst().dropLast(4)
-        return !digits.isEmpty && digits.count <= 9 && digits.first != "0" && digits.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
-    }
+    /// `v<N>.pem`, N a key version in canonical decimal (what `Keyring.load` reads).
+    static func isKeyFileName(_ name: Substring) -> Bool { Keyring.pemVersion(name) != nil }
 
     /// The proof files of a bundle by seq, sorted as their paths sort (`proofs/10.tlog-proof`
     /// before `proofs/2.tlog-proof`): 8 bytes a file, not a path string.
@@ -731,7 +727,7 @@ public struct BundleVerifier: Sendable {
         guard let fp = e.keyFingerprint, let v = e.publicKeyVersion else {
             throw Failure("token_invalid", "accepted entry \(e.seq) records no key fingerprint or key version")
         }
-        guard v >= 1, v <= Int64(Int32.max), let k = keyring[Int(v)] else {
+        guard KeyVersion.range.contains(Int(v)), let k = keyring[Int(v)] else {
             throw Failure("key_missing", "accepted entry \(e.seq) was verified by key version \(v) (\(fp)), which is not in the keyring")
         }
         guard k.key.fingerprint == fp else {

@@ -158,15 +158,15 @@ public struct Capture: Sendable {
         let version: Int
         switch try field("PublicKeyVersion", "publicKeyVersion") {
         case .number(let n)?:
-            guard let v = n.int64, v >= 1, v <= Int64(Int32.max) else {
-                throw VerificationError(.malformedInput, "capture request PublicKeyVersion \(n.text) is not a positive integer")
+            guard let v = KeyVersion.version(of: n) else {
+                throw VerificationError(.malformedInput, "capture request PublicKeyVersion \(n.text) is not an integer from 1 to 2147483647")
             }
-            version = Int(v)
+            version = v
         case .string(let s)?:
             // The same range as the number form: an out-of-range string is malformed too, not
             // an unknown key version.
-            guard let v = Int(s), v >= 1, v <= Int(Int32.max), String(v) == s else {
-                throw VerificationError(.malformedInput, "capture request PublicKeyVersion \"\(s)\" is not a positive integer")
+            guard let v = KeyVersion.parse(s) else {
+                throw VerificationError(.malformedInput, "capture request PublicKeyVersion \"\(s)\" is not an integer from 1 to 2147483647 in canonical decimal")
             }
             version = v
         default:
