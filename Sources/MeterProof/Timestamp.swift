@@ -107,13 +107,19 @@ public enum RFC3339 {
     }
 
     /// Formats milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
+    ///
+    /// RFC 3339 has four-digit years only. A time outside 0000–9999 (an untrusted `iat`, say)
+    /// is written with ISO 8601's expanded year, as JavaScript's `toISOString` does: a sign and
+    /// six or more digits, `+010000-01-01T00:00:00.000Z` or `-000001-12-31T23:59:59.999Z`, so
+    /// it is never mistaken for an RFC 3339 time. Every `Int64` formats.
     public static func format(milliseconds: Int64) -> String {
-        let ms = Int(((milliseconds % 1000) + 1000) % 1000)
-        let totalSeconds = (milliseconds - Int64(ms)) / 1000
-        return format(seconds: totalSeconds, fraction: ms)
+        var (seconds, ms) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        if ms < 0 { seconds -= 1; ms += 1000 }
+        return format(seconds: seconds, fraction: Int(ms))
     }
 
-    /// Formats whole seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+    /// Formats whole seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (UTC); a year outside
+    /// 0000–9999 as in ``format(milliseconds:)`` (`+010000-01-01T00:00:00Z`).
     public static func format(seconds: Int64) -> String { format(seconds: seconds, fraction: nil) }
 
     private static func format(seconds totalSeconds: Int64, fraction: Int?) -> String {
@@ -125,7 +131,8 @@ public enum RFC3339 {
             let s = String(v)
             return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
         }
-        var out = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(Int(rem / 3600), 2)):\(pad(Int(rem % 3600 / 60), 2)):\(pad(Int(rem % 60), 2))"
+        let year = (0...9999).contains(y) ? pad(y, 4) : (y < 0 ? "-" : "+") + pad(abs(y), 6)
+        var out = "\(year)-\(pad(m, 2))-\(pad(d, 2))T\(pad(Int(rem / 3600), 2)):\(pad(Int(rem % 3600 / 60), 2)):\(pad(Int(rem % 60), 2))"
         if let fraction { out += "." + pad(fraction, 3) }
         return out + "Z"
     }

@@ -74,6 +74,27 @@ struct RFC3339Tests {
         #expect(RFC3339.format(milliseconds: -1000) == "1969-12-31T23:59:59.000Z")
     }
 
+    @Test("outside years 0000-9999: ISO 8601's expanded year (sign, six or more digits), never a trap", arguments: [
+        (Int64(-62_167_219_200), "0000-01-01T00:00:00Z"),
+        (-62_167_219_201, "-000001-12-31T23:59:59Z"),
+        (253_402_300_800, "+010000-01-01T00:00:00Z"),
+        (Int64.max, "+292277026596-12-04T15:30:07Z"),
+        (Int64.min, "-292277022657-01-27T08:29:52Z"),
+    ])
+    func formatOutsideRFC3339(seconds: Int64, text: String) {
+        #expect(RFC3339.format(seconds: seconds) == text)
+        // RFC 3339 cannot hold those years, so they do not parse back.
+        #expect((RFC3339.parseSeconds(text) == seconds) == (text.first != "-" && text.first != "+"))
+    }
+
+    @Test("format(milliseconds:) takes every Int64")
+    func formatMillisecondsExtremes() {
+        #expect(RFC3339.format(milliseconds: Int64.min) == "-292275055-05-16T16:47:04.192Z")
+        #expect(RFC3339.format(milliseconds: Int64.max) == "+292278994-08-17T07:12:55.807Z")
+        #expect(RFC3339.format(milliseconds: 253_402_300_799_999) == "9999-12-31T23:59:59.999Z")
+        #expect(RFC3339.format(milliseconds: 253_402_300_800_000) == "+010000-01-01T00:00:00.000Z")
+    }
+
     @Test("format and parse round-trip across four centuries")
     func roundTrips() {
         var g = SystemRandomNumberGenerator()
