@@ -43,7 +43,7 @@ extension MeterProofCommand.Audit {
         @Option(name: .customLong("signing-key"), help: "Log signer key (default: meterproof-log.key beside the trail). Used to create the trail and sign a checkpoint.")
         var signingKey: String?
 
-        @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Captures per durable transaction (default 2000).")
+        @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Captures per durable transaction.")
         var batchSize: Int = 2000
 
         @OptionGroup var freshness: FreshnessOptions

@@ -404,3 +404,65 @@ struct SynopsisTests {
         }
     }
 }
+
+@Suite("docs/cli.md documents every command and option")
+struct CLIReferenceTests {
+    /// Every command path, found by walking the SUBCOMMANDS of each `--help`.
+    static func commandPaths() throws -> [[String]] {
+        var paths: [[String]] = []
+        var queue: [[String]] = [[]]
+        while let path = queue.first, paths.count < 100 {
+            queue.removeFirst()
+            let help = try Run.cli(path + ["--help"])
+            #expect(help.status == 0, "\(path): \(help.stderr)")
+            let subcommands = Self.section("SUBCOMMANDS", of: help.stdout).compactMap { line -> String? in
+                guard line.hasPrefix("  "), !line.hasPrefix("   "), let name = line.split(separator: " ").first else { return nil }
+                return String(name)
+            }
+            if subcommands.isEmpty { paths.append(path) }
+            // A command with subcommands may also run on its own (`export DIR` beside `export verify`).
+            else { if !help.stdout.contains("USAGE: meterproof \((path + ["<subcommand>"]).joined(separator: " "))") { paths.append(path) }
+                   queue += subcommands.filter { $0 != "help" }.map { path + [$0] } }
+        }
+        return paths
+    }
+
+    /// The lines of a help section (`OPTIONS:`, `SUBCOMMANDS:`) up to its first blank line.
+    static func section(_ name: String, of help: String) -> [Substring] {
+        let lines = help.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(of: Substring(name + ":")) else { return [] }
+        return Array(lines[(start + 1)...].prefix { !$0.isEmpty })
+    }
+
+    @Test("each command has its section, and each of its options appears there")
+    func everyOptionDocumented() throws {
+        let doc = try String(contentsOf: Paths.root.appendingPathComponent("docs/cli.md"), encoding: .utf8)
+        let paths = try Self.commandPaths()
+        #expect(paths.count >= 15, "\(paths)")
+        let sections = doc.components(separatedBy: "\n## ")
+        for path in paths {
+            // Its own section, or its parent's when that shows its usage (`export verify`).
+            let command = "meterproof \(path.joined(separator: " "))"
+            let title = "## `\(command)`", parentTitle = "## `meterproof \(path.dropLast().joined(separator: " "))`"
+            guard let body = sections.first(where: { ("## " + $0).hasPrefix(title) })
+                    ?? sections.first(where: { ("## " + $0).hasPrefix(parentTitle) && $0.contains("\n\(command) ") }) else {
+                Issue.record("docs/cli.md has no section \(title)")
+                continue
+            }
+            let help = try Run.cli(path + ["--help"]).stdout
+            let options = Self.section("OPTIONS", of: help).compactMap { line -> String? in
+                let trimmed = line.drop { $0 == " " }
+                guard line.hasPrefix("  "), !line.hasPrefix("          ") else { return nil }
+                let word = trimmed.hasPrefix("-h, ") ? trimmed.dropFirst(4) : trimmed
+                guard word.hasPrefix("--"), let name = word.split(separator: " ").first else { return nil }
+                return String(name)
+            }
+            #expect(!options.isEmpty, "\(path): no options parsed from its help")
+            for option in options where option != "--help" && option != "--version" {
+                // In its usage line or its table: the name followed by a space, backtick or bracket.
+                let mentioned = [" ", "`", "]", "="].contains { body.contains(option + $0) }
+                #expect(mentioned, "docs/cli.md \(title) does not mention \(option)")
+            }
+        }
+    }
+}
