@@ -107,8 +107,18 @@ public struct CaptureImporter: Sendable {
     /// and checking `shouldStop` between batches.
     public func run(files: [String], progress: @escaping @Sendable (ImportProgress) -> Void = { _ in },
                     shouldStop: @escaping @Sendable () -> Bool = { false }) throws(AuditError) -> ImportSummary {
-        let readers = try files.map { (f) throws(AuditError) -> (String, LineReader) in
-            (f, try LineReader(path: f, maxLineBytes: Capture.maxLineBytes, shouldStop: shouldStop))
+        // Every input is opened once here, so a missing or unreadable one stops the import before
+        // anything is recorded. A regular file is closed again and reopened when its turn comes:
+        // an import of thousands of files then holds one descriptor and one read buffer at a
+        // time. Standard input, a FIFO or a device stays open (a FIFO's writer would see its
+        // reader go away).
+        func open(_ f: String) throws(AuditError) -> LineReader {
+            try LineReader(path: f, maxLineBytes: Capture.maxLineBytes, shouldStop: shouldStop)
+        }
+        var inputs: [(name: String, reader: LineReader?)] = []
+        for f in files {
+            let reader = try open(f)
+            inputs.append((f, f != "-" && FileSystem.kind(f) == .file ? nil : reader))
         }
         var totalBytes: Int? = 0
         for f in files {
@@ -128,6 +138,11 @@ public struct CaptureImporter: Sendable {
 
         var linesRead = 0
         var bytesBefore = 0
+        /// Bytes of the files read to their end (``bytesBefore`` adds the current file's).
+        var bytesOfFinishedFiles = 0
+        /// The line bytes held in `batch`: a batch also ends at ``maxBatchBytes``, so lines near
+        /// the 1 MiB line limit cannot make a batch of 2000 hold 2 GB.
+        var batchBytes = 0
         var interrupted = false
         var failure: AuditError? = nil
         var batch: [RawLine] = []
@@ -203,6 +218,7 @@ public struct CaptureImporter: Sendable {
             let skipped = batch.reduce(0) { $0 + ($1.known ? 1 : 0) }
             let items = Self.verify(batch, withFreshness: verifierWithFreshness, without: verifierNoFreshness, keyring: keyring, jobs: jobs)
             batch.removeAll(keepingCapacity: true)
+            batchBytes = 0
             let read = linesRead, bytes = bytesBefore
             writer.submit(items) { result in
                 switch result {
@@ -219,7 +235,14 @@ public struct CaptureImporter: Sendable {
             }
         }
 
-        outer: for (name, reader) in readers {
+        outer: for i in inputs.indices {
+            let name = inputs[i].name
+            let reader: LineReader
+            if let r = inputs[i].reader { reader = r } else {
+                do { reader = try open(name) } catch { failure = error; break outer }
+            }
+            inputs[i].reader = nil
+            defer { bytesOfFinishedFiles += reader.bytesRead }
             var lastWasBlank = false
             while true {
                 if shouldStop() { interrupted = true; break outer }
@@ -233,14 +256,15 @@ public struct CaptureImporter: Sendable {
                     break
                 }
                 linesRead += 1
-                bytesBefore = readers.reduce(0) { $0 + $1.1.bytesRead }
+                bytesBefore = bytesOfFinishedFiles + reader.bytesRead
                 lastWasBlank = !line.tooLong && line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D })
                 if lastWasBlank {
                     summary.withLock { $0.blankLines += 1; $0.lines += 1 }
                     continue
                 }
                 batch.append(RawLine(file: name, number: line.number, bytes: line.bytes, tooLong: line.tooLong, hash: line.overlongHash ?? []))
-                if batch.count >= batchSize { flush() }
+                batchBytes += line.bytes.count
+                if batch.count >= batchSize || batchBytes >= Self.maxBatchBytes { flush() }
             }
         }
         if !interrupted && failure == nil { flush() }
@@ -261,6 +285,11 @@ public struct CaptureImporter: Sendable {
         }
         return s
     }
+
+    /// The most line bytes one batch holds before it is verified and committed, whatever
+    /// `batchSize` says: 2000 typical captures are about 2 MB; 2000 lines near the 1 MiB line
+    /// limit would be 2 GB.
+    static let maxBatchBytes = 16 << 20
 
     static func count(_ outcomes: [AuditTrail.AppendOutcome], into s: inout ImportSummary) {
         for o in outcomes {

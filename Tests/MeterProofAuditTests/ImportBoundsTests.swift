@@ -1,0 +1,53 @@
+import Foundation
+import MeterProof
+@testable import MeterProofAudit
+import Synchronization
+import Testing
+
+/// What an import holds at once, whatever its input: hostile capture files must not turn into
+/// gigabytes of memory or thousands of open descriptors.
+@Suite struct ImportBoundsTests {
+    @Test("a batch also ends at 16 MiB of line bytes, so long lines cannot pile up 2000 to a batch")
+    func batchEndsAtItsByteBudget() throws {
+        let bed = try ImportBed("import-budget")
+        // 40 lines of 700,000 bytes (bare tokens far over the size limit): 24 of them pass
+        // 16 MiB, so the default batch of 2000 lines is committed twice, at 24 and at the end.
+        let lines = (0..<40).map { i in Array("\(i)-".utf8) + [UInt8](repeating: 0x61, count: 700_000 - "\(i)-".utf8.count) }
+        let path = try bed.scratch.write("long.jsonl", ImportFixture.file(lines))
+        let commits = Mutex([Int]())
+        let importer = CaptureImporter(trailPath: bed.trailPath, keyring: TrailFixture.keyring, policy: .strict, jobs: 2, batchSize: 2000)
+        let s = try importer.run(files: [path], progress: { p in commits.withLock { $0.append(p.committed) } })
+        #expect(CaptureImporter.maxBatchBytes == 16 << 20)
+        #expect(commits.withLock { $0 } == [24, 40])
+        #expect(s.recorded == 40 && s.reasons == ["token_too_large": 40])
+        // Below the budget the batch size rules, as before.
+        let short = try bed.scratch.write("short.jsonl", ImportFixture.file((0..<30).map { "short \($0)" }))
+        let shortCommits = Mutex([Int]())
+        let small = CaptureImporter(trailPath: bed.trailPath, keyring: TrailFixture.keyring, policy: .strict, jobs: 2, batchSize: 10)
+        _ = try small.run(files: [short], progress: { p in shortCommits.withLock { $0.append(p.committed) } })
+        #expect(shortCommits.withLock { $0 } == [10, 20, 30])
+    }
+
+    @Test("many capture files are read one at a time: 120 files under a limit of 32 descriptors")
+    func manyFilesOneDescriptorAtATime() throws {
+        let s = try TrailScratch("import-many-files")
+        let cli = try #require(TrailPaths.cli)
+        var files: [String] = []
+        for i in 0..<120 {
+            files.append(try s.write("c\(i).jsonl", ImportFixture.file([try ImportFixture.token("many-\(i)")])))
+        }
+        // Every file used to be opened (with a 1 MiB buffer each) before the first was read:
+        // past the descriptor limit the import failed after creating the trail.
+        let r = try TrailRun.program("/bin/sh", ["-c", "ulimit -n 32; exec \"$0\" \"$@\"", cli, "audit", "import", "--keys", TrailPaths.testKeys,
+                                                 "--no-progress", "--no-freshness", "--format", "json"] + files, cwd: s.dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(summary["recorded"] as? Int == 120 && summary["accepted"] as? Int == 120, "\(r.stdout)")
+        // A file that cannot be read still stops the import before anything is recorded.
+        let missing = s.path("gone.jsonl")
+        let again = try TrailRun.cli(["audit", "import", "--db", s.path("other.sqlite"), "--keys", TrailPaths.testKeys, "--no-progress", files[0], missing], cwd: s.dir)
+        #expect(again.status == 2)
+        #expect(again.stderr.hasPrefix("meterproof: bad_input: cannot read captures file \(missing): "), "\(again.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.path("other.sqlite")))
+    }
+}
