@@ -87,18 +87,28 @@ public struct Keyring: Sendable {
             }
             for name in names {
                 let full = FileSystem.join(path, name)
-                // A keyring.json that is not a file would switch pinning off without a word.
-                if name == "keyring.json", FileSystem.kind(full) != .file {
-                    throw KeyringError(.invalidPins, file: full, "is not a regular file; pins must be a JSON file (or absent)")
+                // A file named as keys or pins that is not a regular file (a dangling link, a
+                // directory, a FIFO) is an error, not skipped: skipping keyring.json switched
+                // pinning off, and skipping v2.pem had an import record every v2 capture, for
+                // good, as rejected unknown_key_version.
+                func requireFile() throws(KeyringError) {
+                    let kind = FileSystem.kind(full)
+                    guard kind == .file else {
+                        let what = kind == .missing ? "a symbolic link to nothing (or a loop of links)" : kind == .directory ? "a directory" : "not a regular file (a FIFO, socket or device)"
+                        throw KeyringError(name == "keyring.json" ? .invalidPins : .unreadable, file: full,
+                                           "is \(what); " + (name == "keyring.json" ? "pins must be a JSON file (or absent)" : "a key file must be a regular file (or a link to one)"))
+                    }
                 }
-                guard FileSystem.kind(full) == .file else { continue }
                 if name == "keyring.json" {
+                    try requireFile()
                     pins = try parsePins(try read(full), file: full)
                 } else if let version = pemVersion(name) {
+                    try requireFile()
                     loaded.append(try pemEntry(version: version, file: full))
                 } else if let problem = misnamedKeyFile(name) {
                     throw KeyringError(.misnamedKeyFile, file: full, problem)
                 } else if name.hasSuffix(".jwks") || name == "jwks.json" {
+                    try requireFile()
                     loaded += try parseJWKS(try read(full), file: full)
                 }
             }

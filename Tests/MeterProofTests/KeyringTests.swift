@@ -209,7 +209,7 @@ struct KeyringTests {
         for name in ["key.pem", "v.pem", "v-1.pem", "v1.pem.bak", "v1a.pem", "aws-v2.pem"] {
             try write("garbage", to: dir.appendingPathComponent(name))
         }
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("v2.pem"), withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("notes"), withIntermediateDirectories: false)
         let k = try Keyring.load(from: dir.path)
         #expect(k.versions == [1])
     }
@@ -396,7 +396,40 @@ struct KeyringTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("keyring.json"), withIntermediateDirectories: false)
         #expect(Self.loadError(dir) == KeyringError(.invalidPins, file: dir.appendingPathComponent("keyring.json").path,
-                                                    "is not a regular file; pins must be a JSON file (or absent)"))
+                                                    "is a directory; pins must be a JSON file (or absent)"))
+    }
+
+    @Test("a key file that is not a regular file is refused, naming it, not skipped", arguments: ["link", "loop", "directory", "fifo"])
+    func keyFileNotAFile(kind: String) throws {
+        // Skipping it had an import record every capture of that version, for good, as rejected
+        // unknown_key_version.
+        for name in ["v2.pem", "aws.jwks"] {
+            let dir = try Self.directory(copying: ["v1.pem"])
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let full = dir.appendingPathComponent(name).path
+            let what: String
+            switch kind {
+            case "link":
+                try FileManager.default.createSymbolicLink(atPath: full, withDestinationPath: "/nonexistent/secret/\(name)")
+                what = "a symbolic link to nothing (or a loop of links)"
+            case "loop":
+                try FileManager.default.createSymbolicLink(atPath: full, withDestinationPath: name)
+                what = "a symbolic link to nothing (or a loop of links)"
+            case "directory":
+                try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: false)
+                what = "a directory"
+            default:
+                #expect(mkfifo(full, 0o600) == 0)
+                what = "not a regular file (a FIFO, socket or device)"
+            }
+            #expect(Self.loadError(dir) == KeyringError(.unreadable, file: full, "is \(what); a key file must be a regular file (or a link to one)"))
+        }
+        // A link to a key file is a key file.
+        let dir = try Self.directory(copying: ["v1.pem"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("v2.pem").path,
+                                                   withDestinationPath: PackagePaths.testKeys.appendingPathComponent("v2.pem").path)
+        #expect(try Keyring.load(from: dir.path).versions == [1, 2])
     }
 
     @Test("an unreadable key file is keyring_unreadable, naming the file")
