@@ -293,7 +293,9 @@ func initTrail(db: String, signingKey: String, origin: String?) throws -> String
 /// and its key when they are absent. The directories are locked in one order (by device and
 /// inode), each at most once. Waits up to 10 s in all (then `locked`). Without a lock (a
 /// missing directory, which `body` reports, or a file system that refuses `flock`) it runs
-/// `body` anyway; creation itself never overwrites.
+/// `body` anyway; creation itself never overwrites. SIGINT, SIGTERM and SIGHUP wait until
+/// `body` is done (``deferringStopSignals(_:)``): a Ctrl-C used to leave a trail under its
+/// final name with its key still under the staged `.creating-` name.
 func withCreationLock<T>(for db: String, key: String, _ body: () throws -> T) throws -> T {
     var dirs: [(id: [UInt64], path: String, fd: Int32)] = []
     defer { for d in dirs { _ = flock(d.fd, LOCK_UN); close(d.fd) } }
@@ -316,5 +318,5 @@ func withCreationLock<T>(for db: String, key: String, _ body: () throws -> T) th
             waited += 10
         }
     }
-    return try body()
+    return try deferringStopSignals(body)
 }

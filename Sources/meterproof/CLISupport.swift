@@ -258,3 +258,47 @@ func catchStopSignals() {
     sigaddset(&stopSignals, SIGTERM)
     pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
 }
+
+/// The signal ``deferringStopSignals(_:)`` held back, 0 for none.
+private let deferredStopSignal = Atomic<Int32>(0)
+
+/// Runs `body` with SIGINT, SIGTERM and SIGHUP held back, then delivers one that arrived
+/// meanwhile (to whatever handles it outside: ``catchStopSignals()``'s flag, or the default,
+/// which ends the process). For steps that must not be cut in two: a trail must never appear
+/// without its log key beside it, nor a report leave its temporary file. A signal the parent
+/// chose to ignore stays ignored. (A handler, not a blocked mask: a process-directed signal
+/// goes to any thread that does not block it, and Dispatch may have started some.)
+func deferringStopSignals<T>(_ body: () throws -> T) throws -> T {
+    let signals = [SIGINT, SIGTERM, SIGHUP]
+    var previous: [(Int32, sigaction)] = []
+    let handler: @convention(c) (Int32) -> Void = { sig in deferredStopSignal.store(sig, ordering: .relaxed) }
+    for sig in signals {
+        var old = sigaction()
+        guard sigaction(sig, nil, &old) == 0 else { continue }
+        #if os(Linux)
+        let oldHandler = old.__sigaction_handler.sa_handler
+        #else
+        let oldHandler = old.__sigaction_u.__sa_handler
+        #endif
+        if unsafeBitCast(oldHandler, to: UnsafeRawPointer?.self) == unsafeBitCast(SIG_IGN, to: UnsafeRawPointer?.self) { continue }
+        var action = sigaction()
+        #if os(Linux)
+        action.__sigaction_handler.sa_handler = handler
+        #else
+        action.__sigaction_u.__sa_handler = handler
+        #endif
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        guard sigaction(sig, &action, nil) == 0 else { continue }
+        previous.append((sig, old))
+    }
+    defer {
+        for (sig, old) in previous {
+            var o = old
+            sigaction(sig, &o, nil)
+        }
+        let held = deferredStopSignal.exchange(0, ordering: .relaxed)
+        if held != 0 { raise(held) }
+    }
+    return try body()
+}

@@ -75,6 +75,9 @@ extension MeterProofCommand.Audit {
                 }
             }
             let keyPath = signingKey ?? FileSystem.join(FileSystem.dirname(db), Defaults.logKey)
+            // The import stops after the batch being written commits; a stop while the trail is
+            // being created waits for it to be whole, then stops before the first batch.
+            catchStopSignals()
             if !FileSystem.exists(db) {
                 // Under the lock, imports starting at once into a new trail create it once; the
                 // others import into it.
@@ -105,8 +108,6 @@ extension MeterProofCommand.Audit {
             var policy = VerificationPolicy.strict
             freshness.apply(to: &policy)
 
-            // The import stops after the batch being written commits.
-            catchStopSignals()
             let showProgress = !noProgress && isatty(2) == 1
             let bar = ProgressBar()
             let importer = CaptureImporter(trailPath: db, keyring: keyring, policy: policy,

@@ -53,7 +53,8 @@ extension MeterProofCommand {
                 let trail = try AuditTrail(path: db, readOnly: true)
                 let options = ComplianceReport.Options(filter: selection, limits: .init(rejectedListed: maxRejected))
                 let report = try ComplianceReport.build(trail: trail, options: options)
-                try report.writeHTML(to: out)
+                // Written whole or not at all: a stop signal waits for the rename.
+                try deferringStopSignals { try report.writeHTML(to: out) }
                 return report
             }
             let t = report.statistics.totals

@@ -132,6 +132,35 @@ import Glibc
         #expect(try Self.names(s) == ["log.key", "t.key", "t.sqlite"])
     }
 
+    @Test("Ctrl-C while an import waits to create its trail: the trail and its key appear whole, and it stops at 130 before importing")
+    func stopDuringCreation() throws {
+        let s = try TrailScratch("create-sigint")
+        let captures = try ImportCommandTests.smallFile(s)
+        let cli = try #require(TrailPaths.cli)
+        // Hold the creation lock, so the import is known to be waiting when the signal comes.
+        let dir = open(s.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        #expect(dir >= 0 && flock(dir, LOCK_EX) == 0)
+        let child = try TrailRun.start(cli, ["audit", "import", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir)
+        defer { if child.process.isRunning { kill(child.pid, SIGKILL) } }
+        usleep(1_500_000)
+        #expect(child.process.isRunning)
+        kill(child.pid, SIGINT)
+        usleep(200_000)
+        #expect(try Self.names(s) == ["captures.jsonl"])
+        flock(dir, LOCK_UN)
+        close(dir)
+        let r = try child.finish()
+        #expect(r.status == 130, "\(r.stderr)")
+        // Whole: the trail, its key under its final name, no staged leftovers, nothing imported.
+        let after = try Self.names(s).filter { !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
+        #expect(after == ["captures.jsonl", "meterproof-log.key", "meterproof.sqlite"], "\(after)")
+        let v = try TrailRun.cli(["audit", "verify"], cwd: s.dir)
+        #expect(v.status == 0 && v.stdout.contains("0 entries"), "\(v.stdout) \(v.stderr)")
+        // The next run imports everything, signing with that key.
+        let again = try TrailRun.cli(["audit", "import", "--keys", TrailPaths.testKeys, "--no-progress", "--format", "json", captures], cwd: s.dir)
+        #expect(again.status == 0 && again.stdout.contains("\"recorded\":5"), "\(again.stdout) \(again.stderr)")
+    }
+
     @Test("past a file-size limit, report fails with storage_error and leaves nothing (SIGXFSZ is ignored)")
     func fileSizeLimit() throws {
         let s = try TrailScratch("create-xfsz")
