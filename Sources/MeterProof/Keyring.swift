@@ -75,7 +75,21 @@ public struct Keyring: Sendable {
     public var versions: [Int] { entries.keys.sorted() }
 
     /// Loads a keyring directory, or a single JWKS / PEM file.
-    public static func load(from path: String) throws(KeyringError) -> Keyring {
+    ///
+    /// A keyring holding one of MeterProof's published test keys (`keys/test`, whose private
+    /// halves ship in the repository, so anyone can make tokens they accept) is refused with
+    /// ``KeyringError/Code/testKey`` unless `allowingTestKeys` is `true`: a vendor who shipped
+    /// `keys/test` by mistake would otherwise unlock on tokens anyone can forge, with nothing
+    /// said. Pass `true` only to try MeterProof or in tests.
+    public static func load(from path: String, allowingTestKeys: Bool = false) throws(KeyringError) -> Keyring {
+        let keyring = try loadAny(from: path)
+        if !allowingTestKeys, let test = keyring.versions.lazy.compactMap({ keyring[$0] }).first(where: { $0.key.isMeterProofTestKey }) {
+            throw KeyringError(.testKey, file: test.source, "key version \(test.version) (sha256 \(test.key.fingerprint)) is MeterProof's public TEST key: its private half is published in keys/test/private, so anyone can make tokens it accepts. Use AWS's keys; to try MeterProof with keys/test, load it with allowingTestKeys: true")
+        }
+        return keyring
+    }
+
+    private static func loadAny(from path: String) throws(KeyringError) -> Keyring {
         let kind = FileSystem.kind(path)
         guard kind != .missing else { throw KeyringError(.notFound, file: path, "no such keyring directory or file") }
         var loaded: [KeyringEntry] = []
@@ -292,6 +306,7 @@ public struct KeyringError: Error, Hashable, Sendable, CustomStringConvertible {
             case duplicateVersion = "duplicate_version"
             case pinMismatch = "pin_mismatch"
             case invalidEntry = "invalid_keyring_entry"
+            case testKey = "test_key"
         }
         package let backing: Backing
         package init(_ backing: Backing) { self.backing = backing }
@@ -320,6 +335,9 @@ public struct KeyringError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A ``KeyringEntry`` given to ``Keyring/init(entries:location:)`` has a version outside
         /// 1...2147483647 (no token can name it) or a `notAfter` before its `notBefore`.
         public static let invalidEntry = Code(.invalidEntry)
+        /// The keyring holds one of MeterProof's published test keys and the caller did not
+        /// pass `allowingTestKeys: true` to ``Keyring/load(from:allowingTestKeys:)``.
+        public static let testKey = Code(.testKey)
     }
 
     /// The stable code.

@@ -21,7 +21,7 @@ enum BenchFixtures {
         return ResponseSimulator(signingKey: try! RSAPrivateKey(pem: pem))
     }
 
-    static func keyring() -> Keyring { try! Keyring.load(from: repoRoot() + "/keys/test") }
+    static func keyring() -> Keyring { try! Keyring.load(from: repoRoot() + "/keys/test", allowingTestKeys: true) }
 
     static func tempDir(_ name: String) -> String {
         let d = NSTemporaryDirectory() + "meterproof-bench-\(name)-\(getpid())"

@@ -196,7 +196,7 @@ enum ExportBenchTrail {
     static func build(db: String, keyFile: String, entries n: Int, root: String) -> Bool {
         do {
             let keysDir = root + "/keys/test"
-            let keyring = try Keyring.load(from: keysDir)
+            let keyring = try Keyring.load(from: keysDir, allowingTestKeys: true)
             let sims = try [1, 2].map { v in
                 ResponseSimulator(signingKey: try RSAPrivateKey(pem: String(contentsOfFile: "\(keysDir)/private/v\(v).key.pem", encoding: .utf8)))
             }

@@ -162,7 +162,7 @@ import Testing
         let dir = try makeTempDir()
         let signer = try NoteSigner.generate(name: "export.test/nokey")
         let trail = try AuditTrail.create(path: dir + "/t.sqlite", signer: signer)
-        let keyring = try Keyring.load(from: RepoFiles.testKeys)
+        let keyring = try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)
         let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(1))
         let v = Verifier(keyring: keyring, policy: .offline)
         for i in 0..<30 {

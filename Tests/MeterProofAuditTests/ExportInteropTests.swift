@@ -486,7 +486,7 @@ extension ExportInteropTests {
         // export names its key file keys/v2147483647.pem, and both checkers accept that file.
         // Both had stopped at nine digits, so such a bundle could not be checked at all.
         let top = KeyVersion.range.upperBound
-        let v1 = try #require(try Keyring.load(from: RepoFiles.testKeys)[1]).key
+        let v1 = try #require(try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)[1]).key
         let keyring = try Keyring(entries: [KeyringEntry(version: top, key: v1, source: "v\(top).pem")])
         let dir = try makeTempDir("kv")
         let signer = try NoteSigner.generate(name: "export.test/kv")
@@ -499,7 +499,7 @@ extension ExportInteropTests {
         let bundle = try trail.exportBundle(to: dir + "/bundle", options: ExportOptions(signer: signer)).directory
         #expect(try BundleEdit.files(bundle).filter { $0.hasPrefix("keys/") } == ["keys/keyring.json", "keys/v2147483647.pem"])
         try Self.expectSound(bundle)
-        #expect(try Keyring.load(from: bundle + "/keys").versions == [top])
+        #expect(try Keyring.load(from: bundle + "/keys", allowingTestKeys: true).versions == [top])
         // One more is no key version, for either checker.
         try Self.expectRefused(try Self.forged(bundle) { d in
             try FileManager.default.moveItem(atPath: d + "/keys/v2147483647.pem", toPath: d + "/keys/v2147483648.pem")
@@ -508,7 +508,7 @@ extension ExportInteropTests {
 
     @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
     func pythonRefusesKeysNoEntryRecords() throws {
-        let keyring = try Keyring.load(from: RepoFiles.testKeys)
+        let keyring = try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)
         let fp1 = keyring[1]!.key.fingerprint, fp2 = keyring[2]!.key.fingerprint
         func pins(_ list: [(Int, String)]) -> [UInt8] { Array(BundleLayout.keyringJSON(list.map { (version: $0.0, fingerprint: $0.1) }).utf8) }
         // The other log's bundle: every entry verified by v1.

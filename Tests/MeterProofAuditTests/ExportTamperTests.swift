@@ -369,7 +369,7 @@ import Testing
         let f = try ExportFixture.get()
         let bundles = try Self.bundles()
         let (sel, full) = (bundles[0].dir, bundles[1].dir)
-        let keyring = try Keyring.load(from: RepoFiles.testKeys)
+        let keyring = try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)
         let fp1 = keyring[1]!.key.fingerprint, fp2 = keyring[2]!.key.fingerprint
         func pins(_ list: [(Int, String)]) -> [UInt8] { Array(BundleLayout.keyringJSON(list.map { (version: $0.0, fingerprint: $0.1) }).utf8) }
         // v1 replaced by v2's key, pinned consistently.
@@ -411,7 +411,7 @@ import Testing
     @Test func tokensAreReverifiedUnderTheGivenKeyring() throws {
         let bundles = try Self.bundles()
         let full = bundles[1].dir
-        let testKeys = try Keyring.load(from: RepoFiles.testKeys)
+        let testKeys = try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)
         #expect(try bundleProblem(full, keyring: testKeys) == nil)
         let onlyV1 = try Keyring(entries: [testKeys[1]!])
         #expect(try bundleProblem(full, keyring: onlyV1) == "key_missing")
@@ -421,7 +421,7 @@ import Testing
         let swappedDir = try makeTempDir("keys")
         try testKeys[2]!.key.pem.write(toFile: swappedDir + "/v1.pem", atomically: true, encoding: .utf8)
         try testKeys[1]!.key.pem.write(toFile: swappedDir + "/v2.pem", atomically: true, encoding: .utf8)
-        let swapped = try Keyring.load(from: swappedDir)
+        let swapped = try Keyring.load(from: swappedDir, allowingTestKeys: true)
         #expect(try bundleProblem(full, keyring: swapped) == "key_mismatch")
         // Without token checks, the same bundle passes the remaining checks quickly.
         let v = try BundleVerifier(directory: full, checkTokens: false).verify()

@@ -36,7 +36,7 @@ func makeTrailOfVerifications(in dir: String, log: String, _ requests: [(product
     let signer = try NoteSigner.generate(name: log)
     let trail = try AuditTrail.create(path: dir + "/t.sqlite", signer: signer)
     let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(1))
-    let keyring = try Keyring.load(from: RepoFiles.testKeys)
+    let keyring = try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)
     let verifier = Verifier(keyring: keyring, policy: .offline)
     let items = try requests.map { q in
         let r = try sim.response(productCode: q.product, keyVersion: 1, nonce: q.nonce, issuedAt: 1)
@@ -79,7 +79,7 @@ struct ExportFixture: Sendable {
         let db = dir + "/trail.sqlite"
         let signer = try NoteSigner.generate(name: "export.test/log")
         let trail = try AuditTrail.create(path: db, signer: signer)
-        let keyring = try Keyring.load(from: RepoFiles.testKeys)
+        let keyring = try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)
         let verifier = Verifier(keyring: keyring, policy: .strict)
         let sims = [1: ResponseSimulator(signingKey: try RepoFiles.privateKey(1)), 2: ResponseSimulator(signingKey: try RepoFiles.privateKey(2))]
         let now = WallClock.nowSeconds()

@@ -30,7 +30,7 @@ import Testing
         let dir = try makeTempDir("forged")
         let signer = try NoteSigner.generate(name: "forged.test/log")
         let trail = try AuditTrail.create(path: dir + "/trail.sqlite", signer: signer)
-        let keyring = try Keyring.load(from: RepoFiles.testKeys)
+        let keyring = try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)
         let verifier = Verifier(keyring: keyring, policy: .strict)
         let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(1))
         let now = WallClock.nowSeconds()

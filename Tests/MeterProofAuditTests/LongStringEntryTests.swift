@@ -15,7 +15,7 @@ import Testing
         let dir = try makeTempDir("long")
         let signer = try NoteSigner.generate(name: "long.test/log")
         let trail = try AuditTrail.create(path: dir + "/trail.sqlite", signer: signer)
-        let keyring = try Keyring.load(from: RepoFiles.testKeys)
+        let keyring = try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)
         let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(1))
         let now = WallClock.nowSeconds()
         let response = try sim.response(productCode: "prod-l", keyVersion: 1, nonce: "nonce-l", issuedAt: now - 1)

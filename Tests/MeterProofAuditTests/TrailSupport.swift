@@ -172,7 +172,7 @@ enum TrailFixture {
     // MARK: Real tokens
 
     static let keyring: Keyring = {
-        do { return try Keyring.load(from: TrailPaths.testKeys) } catch { fatalError("cannot load \(TrailPaths.testKeys): \(error)") }
+        do { return try Keyring.load(from: TrailPaths.testKeys, allowingTestKeys: true) } catch { fatalError("cannot load \(TrailPaths.testKeys): \(error)") }
     }()
 
     static let v1: RSAPrivateKey = {

@@ -5,7 +5,7 @@ import Testing
 @Suite("Keyring")
 struct KeyringTests {
     static func loadError(_ dir: URL) -> KeyringError? {
-        do { _ = try Keyring.load(from: dir.path); return nil } catch { return error }
+        do { _ = try Keyring.load(from: dir.path, allowingTestKeys: true); return nil } catch { return error }
     }
 
     /// A temporary keyring directory holding copies of the named files from `keys/test`.
@@ -31,7 +31,7 @@ struct KeyringTests {
 
     @Test("the pinned test keyring loads with its pins and validity")
     func testKeyring() throws {
-        let k = try Keyring.load(from: PackagePaths.testKeys.path)
+        let k = try Keyring.load(from: PackagePaths.testKeys.path, allowingTestKeys: true)
         #expect(k.versions == [1, 2])
         let v1 = try #require(k[1]), v2 = try #require(k[2])
         #expect(v1.key.bits == 2048)
@@ -184,7 +184,7 @@ struct KeyringTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         try write(#"{"keys":[\#(Self.jwk(Self.v1Public, kid: "1")),\#(Self.jwk(Self.v2Public, kid: "2", alg: nil))]}"#,
                   to: dir.appendingPathComponent("jwks.json"))
-        let k = try Keyring.load(from: dir.path)
+        let k = try Keyring.load(from: dir.path, allowingTestKeys: true)
         #expect(k.versions == [1, 2])
         #expect(k[1]?.key.fingerprint == Fixture.v1Fingerprint)
         #expect(k[2]?.key.fingerprint == Fixture.v2Fingerprint)
@@ -192,13 +192,13 @@ struct KeyringTests {
         #expect(k[1]?.pinned == false)
         // The same directory with the repository's pins: every JWKS key is pinned by version.
         try FileManager.default.copyItem(at: PackagePaths.testKeys.appendingPathComponent("keyring.json"), to: dir.appendingPathComponent("keyring.json"))
-        let pinned = try Keyring.load(from: dir.path)
+        let pinned = try Keyring.load(from: dir.path, allowingTestKeys: true)
         #expect(pinned[1]?.pinned == true && pinned[2]?.pinned == true)
         // And it verifies what the PEM keyring verifies.
         let t = try JWS.token()
         #expect(Verifier(keyring: pinned).verify(Array(t.utf8), expecting: Fixture.request, now: Fixture.now).isAccepted)
         // A single JWKS file loads as a keyring too.
-        #expect(try Keyring.load(from: dir.appendingPathComponent("jwks.json").path).versions == [1, 2])
+        #expect(try Keyring.load(from: dir.appendingPathComponent("jwks.json").path, allowingTestKeys: true).versions == [1, 2])
     }
 
     @Test("other files and subdirectories are ignored; names that are not v<N>.pem are not keys")
@@ -210,7 +210,7 @@ struct KeyringTests {
             try write("garbage", to: dir.appendingPathComponent(name))
         }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("notes"), withIntermediateDirectories: false)
-        let k = try Keyring.load(from: dir.path)
+        let k = try Keyring.load(from: dir.path, allowingTestKeys: true)
         #expect(k.versions == [1])
     }
 
@@ -232,13 +232,13 @@ struct KeyringTests {
         let rule = "looks like a key file but is not named v<N>.pem (a lower-case v, N a positive decimal without leading zeros, .pem)"
         #expect(e == KeyringError(.misnamedKeyFile, file: dir.appendingPathComponent(name).path, rule + advice))
         // Given alone, the same file gets the same error; another PEM name is told the rule.
-        #expect(throws: e) { try Keyring.load(from: dir.appendingPathComponent(name).path) }
+        #expect(throws: e) { try Keyring.load(from: dir.appendingPathComponent(name).path, allowingTestKeys: true) }
         try FileManager.default.moveItem(at: dir.appendingPathComponent(name), to: dir.appendingPathComponent("aws.pem"))
         #expect(throws: KeyringError(.misnamedKeyFile, file: dir.appendingPathComponent("aws.pem").path,
                                      "a PEM key file must be named v<N>.pem (N its PublicKeyVersion, a positive decimal without leading zeros)")) {
-            try Keyring.load(from: dir.appendingPathComponent("aws.pem").path)
+            try Keyring.load(from: dir.appendingPathComponent("aws.pem").path, allowingTestKeys: true)
         }
-        #expect(try Keyring.load(from: dir.path).versions == [1])
+        #expect(try Keyring.load(from: dir.path, allowingTestKeys: true).versions == [1])
     }
 
     /// `key`'s PKCS#1 RSAPublicKey as PEM (`-----BEGIN RSA PUBLIC KEY-----`), cut out of its
@@ -259,7 +259,7 @@ struct KeyringTests {
         let pkcs1 = try Self.pkcs1PEM(Self.v1Public)
         #expect(pkcs1.hasPrefix("-----BEGIN RSA PUBLIC KEY-----\nMIIBCgKCAQEA"))
         try write(pkcs1, to: dir.appendingPathComponent("v1.pem"))
-        let k = try Keyring.load(from: dir.path)
+        let k = try Keyring.load(from: dir.path, allowingTestKeys: true)
         #expect(k[1]?.key.fingerprint == Fixture.v1Fingerprint)
         #expect(k[1]?.pinned == true)
         #expect(try RSAPublicKey(pem: pkcs1).spkiDER == Self.v1Public.spkiDER)
@@ -291,7 +291,7 @@ struct KeyringTests {
         let dir = try Self.directory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try ("AWS Marketplace key, version 1\n" + spki).write(to: dir.appendingPathComponent("v1.pem"), atomically: true, encoding: .utf8)
-        #expect(try Keyring.load(from: dir.path).entries[1]?.key.fingerprint == Fixture.v1Fingerprint)
+        #expect(try Keyring.load(from: dir.path, allowingTestKeys: true).entries[1]?.key.fingerprint == Fixture.v1Fingerprint)
     }
 
     @Test("what is not a PEM RSA public key is refused with a message that names the accepted forms")
@@ -375,7 +375,7 @@ struct KeyringTests {
     func errorCodes() {
         #expect(KeyringError.Code.allCases.map(\.rawValue) == ["keyring_not_found", "keyring_unreadable", "no_keys", "misnamed_key_file",
                                                                "invalid_key_file", "invalid_jwks", "invalid_pins", "duplicate_version", "pin_mismatch",
-                                                               "invalid_keyring_entry"])
+                                                               "invalid_keyring_entry", "test_key"])
         for c in KeyringError.Code.allCases { #expect(KeyringError.Code(rawValue: c.rawValue) == c) }
         #expect(KeyError.Code.allCases.map(\.rawValue) == ["malformed_key", "unsupported_key_type", "signing_failed"])
         for c in KeyError.Code.allCases { #expect(KeyError.Code(rawValue: c.rawValue) == c) }
@@ -385,9 +385,33 @@ struct KeyringTests {
 
     @Test("the shipped test keys are recognised as such; other keys are not")
     func testKeysAreRecognised() throws {
-        let k = try Keyring.load(from: PackagePaths.testKeys.path)
+        let k = try Keyring.load(from: PackagePaths.testKeys.path, allowingTestKeys: true)
         #expect(k[1]?.key.isMeterProofTestKey == true && k[2]?.key.isMeterProofTestKey == true)
         #expect(TestKeys.publicKey(TestKeys.weak1024).isMeterProofTestKey == false)
+    }
+
+    @Test("the published test keys load only when the caller says so (test_key), wherever they are")
+    func testKeysNeedConsent() throws {
+        // keys/test itself, a copy of one of its keys under another directory, and as one file.
+        let copy = try Self.directory(copying: ["v2.pem"])
+        defer { try? FileManager.default.removeItem(at: copy) }
+        let fp1 = TestKeys.publicKey(TestKeys.v1).fingerprint, fp2 = TestKeys.publicKey(TestKeys.v2).fingerprint
+        let cases: [(String, String, Int, String)] = [
+            (PackagePaths.testKeys.path, PackagePaths.testKeys.appendingPathComponent("v1.pem").path, 1, fp1),
+            (copy.path, copy.appendingPathComponent("v2.pem").path, 2, fp2),
+            (copy.appendingPathComponent("v2.pem").path, copy.appendingPathComponent("v2.pem").path, 2, fp2),
+        ]
+        for (path, file, version, fp) in cases {
+            #expect(throws: KeyringError(.testKey, file: file, "key version \(version) (sha256 \(fp)) is MeterProof's public TEST key: its private half is published in keys/test/private, so anyone can make tokens it accepts. Use AWS's keys; to try MeterProof with keys/test, load it with allowingTestKeys: true")) {
+                try Keyring.load(from: path)
+            }
+            #expect(try Keyring.load(from: path, allowingTestKeys: true)[version]?.key.fingerprint == fp)
+        }
+        // Another key loads without it.
+        let other = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: other) }
+        try write(TestKeys.publicKey(TestKeys.other2048).pem, to: other.appendingPathComponent("v7.pem"))
+        #expect(try Keyring.load(from: other.path).versions == [7])
     }
 
     @Test("a keyring.json that is not a file is refused, not skipped (pins would be off)")
@@ -429,7 +453,7 @@ struct KeyringTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("v2.pem").path,
                                                    withDestinationPath: PackagePaths.testKeys.appendingPathComponent("v2.pem").path)
-        #expect(try Keyring.load(from: dir.path).versions == [1, 2])
+        #expect(try Keyring.load(from: dir.path, allowingTestKeys: true).versions == [1, 2])
     }
 
     @Test("an unreadable key file is keyring_unreadable, naming the file")

@@ -56,7 +56,7 @@ enum TestKeys {
 
     /// `keys/test` loaded as the CLI loads it (pinned).
     static let keyring: Keyring = {
-        do { return try Keyring.load(from: PackagePaths.testKeys.path) } catch {
+        do { return try Keyring.load(from: PackagePaths.testKeys.path, allowingTestKeys: true) } catch {
             fatalError("cannot load the test keyring: \(error)")
         }
     }()
