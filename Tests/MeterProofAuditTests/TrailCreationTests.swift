@@ -198,7 +198,14 @@ import Glibc
         #expect(try trail.size() == 0)
         // Bound, it is recorded and consumes the nonce.
         let bound = Verifier(keyring: TrailFixture.keyring).verify(Array(r.utf8), expecting: RegisterUsageRequest(productCode: TrailFixture.productCode, publicKeyVersion: 1, nonce: "u-1"))
-        #expect(try trail.record(bound, keyring: TrailFixture.keyring).isAccepted)
+        let first = try trail.record(bound, keyring: TrailFixture.keyring)
+        #expect(first.isAccepted && first.reasonCode == nil)
+        // The recorded verdict's reason as a ReasonCode: the same response again is a replay.
+        let again = try trail.record(bound, keyring: TrailFixture.keyring)
+        #expect(again.reason == "nonce_replayed" && again.reasonCode == .nonceReplayed)
+        var unknown = again
+        unknown.reason = "a_code_from_a_later_release"
+        #expect(unknown.reasonCode == nil)
     }
 
     @Test("a key that is not the one the entry names is refused before it reaches the append-only keys table")

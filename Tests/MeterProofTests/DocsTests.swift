@@ -153,6 +153,28 @@ struct DocsTests {
         }
     }
 
+    @Test("docs/verification.md names each code whose Swift member is not its lowerCamelCase")
+    func swiftNamesThatDiffer() throws {
+        let doc = try Self.text("docs/verification.md")
+        func check<C: EnumBackedCode>(_ type: C.Type) {
+            for c in C.allCases {
+                let parts = c.rawValue.split(separator: "_")
+                let camel = String(parts[0]) + parts.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+                let name = String(describing: c.backing)
+                guard name != camel else { continue }
+                // "`raw` is `Type.Code.name`" or "`raw` `.name`", close together.
+                let documented = doc.ranges(of: "`\(c.rawValue)`").contains { r in
+                    doc[r.upperBound...].prefix(40).contains(".\(name)`")
+                }
+                #expect(documented, "docs/verification.md does not say that `\(c.rawValue)` is .\(name) in Swift")
+            }
+        }
+        check(ReasonCode.self)
+        check(KeyringError.Code.self)
+        check(KeyError.Code.self)
+        check(AuditError.Code.self)
+    }
+
     @Test("every KeyringError, KeyError and NonceError code is in docs/verification.md")
     func keyErrorCodes() throws {
         let codes = KeyringError.Code.allCases.map(\.rawValue) + KeyError.Code.allCases.map(\.rawValue) + [NonceError().code]

@@ -82,6 +82,10 @@ public struct AuditEntry: Sendable, Hashable {
     /// Whether ``outcome`` is `accepted`. For an entry the trail returns, the verdict to act on
     /// (an accepted verification may have been recorded as `nonce_replayed`).
     public var isAccepted: Bool { outcome == "accepted" }
+    /// ``reason`` as a ``ReasonCode``, to compare with its static members
+    /// (`entry.reasonCode == .nonceReplayed`); `nil` when accepted, or for a code this version
+    /// does not know (an entry written by a newer release).
+    public var reasonCode: ReasonCode? { reason.flatMap(ReasonCode.init(rawValue:)) }
 
     /// The field names, in canonical (sorted) order: the CSV header.
     public static let fieldNames: [String] = [
