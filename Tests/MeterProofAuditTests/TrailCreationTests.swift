@@ -206,6 +206,16 @@ import Glibc
         var unknown = again
         unknown.reason = "a_code_from_a_later_release"
         #expect(unknown.reasonCode == nil)
+        // Another keyring than the verifier's: the key could not be stored, so export would fail.
+        let fresh = Verifier(keyring: TrailFixture.keyring).verify(Array(try TrailFixture.response(nonce: "u-2").utf8),
+                                                                   expecting: RegisterUsageRequest(productCode: TrailFixture.productCode, publicKeyVersion: 1, nonce: "u-2"))
+        let v2Only = try Keyring(entries: [try #require(TrailFixture.keyring[2])])
+        let fp = try #require(fresh.keyFingerprint)
+        #expect(throws: AuditError(.invalidEntry, "the keyring given does not hold the key that verified this result (version 1, sha256 \(fp)): pass the keyring of the verifier that produced it (verifier.keyring)")) {
+            try trail.record(fresh, keyring: v2Only)
+        }
+        #expect(try trail.size() == 2)
+        #expect(try trail.record(fresh, keyring: TrailFixture.keyring).isAccepted)
     }
 
     @Test("a key that is not the one the entry names is refused before it reaches the append-only keys table")

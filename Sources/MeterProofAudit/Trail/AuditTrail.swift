@@ -462,7 +462,9 @@ public final class AuditTrail {
     /// rejected `nonce_replayed`. Unlock only when the returned entry `isAccepted`.
     ///
     /// The verifying key is recorded with the entry (from `keyring`), so an export can prove
-    /// the entry's signature later.
+    /// the entry's signature later: `keyring` must be the one that verified `result`
+    /// (`verifier.keyring`); one without that key is refused (`invalid_entry`), since the entry
+    /// could then not be exported (`missing_key`).
     ///
     /// The result must come from bound verification (``Verifier/verify(_:expecting:now:)``):
     /// an unbound result (``VerificationResult/bound`` false) answers no request of yours and
@@ -471,6 +473,9 @@ public final class AuditTrail {
     public func record(_ result: VerificationResult, keyring: Keyring) throws(AuditError) -> AuditEntry {
         guard result.bound else {
             throw AuditError(.invalidEntry, "an unbound verification result is not a live verification: verify against the request that was sent (Verifier.verify(_:expecting:)) before recording it")
+        }
+        if let fp = result.keyFingerprint, let v = result.keyVersion, keyring[v]?.key.fingerprint != fp {
+            throw AuditError(.invalidEntry, "the keyring given does not hold the key that verified this result (version \(v), sha256 \(fp)): pass the keyring of the verifier that produced it (verifier.keyring)")
         }
         return try recordOne(Pending(result: result, keyring: keyring, source: .live))
     }
