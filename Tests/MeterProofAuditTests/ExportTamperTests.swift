@@ -390,6 +390,15 @@ import Testing
             try BundleEdit.write(d, "keys/v2.pem", Array(keyring[2]!.key.pem.utf8))
             try BundleEdit.write(d, "keys/keyring.json", pins([(1, fp1), (2, fp2)]))
         } == "unexpected_key")
+        // A manifest or checkpoint too large to read says so (it used to say only "cannot be read").
+        for (file, code) in [("manifest.json", "manifest_malformed"), ("checkpoint", "checkpoint_malformed")] {
+            let big = try BundleEdit.copy(other)
+            try BundleEdit.write(big, file, try BundleEdit.read(big, file) + [UInt8](repeating: 0x20, count: 2 << 20))
+            try BundleEdit.reseal(big)
+            let v = try BundleVerifier(directory: big).verify()
+            #expect(v.problemCode == code)
+            #expect(v.problem?.hasPrefix("\(file) cannot be read: it is ") == true && v.problem?.hasSuffix(" bytes, over the 1 MiB limit") == true, "\(v.problem ?? "")")
+        }
         // Manifest: counts, full-prefix flag, selection.
         func editManifest(_ d: String, _ from: String, _ to: String) throws {
             let text = String(decoding: try BundleEdit.read(d, "manifest.json"), as: UTF8.self)

@@ -108,6 +108,20 @@ final class RecordReader {
 }
 
 enum BundleFS {
+    /// Why ``read(_:limit:)`` gave `nil` for `path`: its size over `limit`, or the system's
+    /// reason it cannot be opened.
+    static func whyUnreadable(_ path: String, limit: Int) -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return String(cString: strerror(errno)) }
+        if st.st_mode & S_IFMT == S_IFREG, Int(st.st_size) > limit {
+            return "it is \(st.st_size) bytes, over the \(limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit)-byte") limit"
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
+        _ = posixClose(fd)
+        return "a read error"
+    }
+
     /// The whole file, or `nil` if it cannot be read or exceeds `limit` bytes.
     static func read(_ path: String, limit: Int) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -167,7 +167,7 @@ public struct BundleVerifier: Sendable {
         r.logKey = key.vkey
         r.usedBundledLogKey = logKey == nil
         guard let noteBytes = BundleFS.read(dir + "/" + BundleLayout.checkpoint, limit: 1 << 20) else {
-            throw Failure("checkpoint_malformed", "checkpoint cannot be read")
+            throw Failure("checkpoint_malformed", "checkpoint cannot be read: \(BundleFS.whyUnreadable(dir + "/" + BundleLayout.checkpoint, limit: 1 << 20))")
         }
         let note: SignedNote
         do { note = try SignedNote(parsing: String(decoding: noteBytes, as: UTF8.self)) } catch {
@@ -185,7 +185,7 @@ public struct BundleVerifier: Sendable {
         r.root = cp.root
         r.origin = cp.origin
         guard let manifestBytes = BundleFS.read(dir + "/" + BundleLayout.manifest, limit: 1 << 20) else {
-            throw Failure("manifest_malformed", "manifest.json cannot be read")
+            throw Failure("manifest_malformed", "manifest.json cannot be read: \(BundleFS.whyUnreadable(dir + "/" + BundleLayout.manifest, limit: 1 << 20))")
         }
         let manifest: BundleManifest
         do { manifest = try BundleManifest(parsing: manifestBytes) } catch {
