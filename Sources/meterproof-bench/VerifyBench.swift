@@ -157,7 +157,7 @@ enum VerifyBench {
         let tmp = NSTemporaryDirectory() + "meterproof-bench-token.json"
         try! resp.write(toFile: tmp, atomically: true, encoding: .utf8)
         var times: [Double] = []
-        let args = [bin, "verify", "--keys", root + "/keys/test", "--product-code", "prod-bench", "--key-version", "1", "--nonce", "n-1", "--no-freshness", tmp]
+        let args = [bin, "verify", "--keys", root + "/keys/test", "--product-code", "prod-bench", "--key-version", "1", "--nonce", "n-1", "--no-freshness", "--allow-test-keys", tmp]
         for i in 0..<41 {
             // posix_spawn directly: Foundation's Process adds tens of milliseconds of its own.
             let t0 = now()

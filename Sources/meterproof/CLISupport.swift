@@ -170,9 +170,13 @@ func readResponseInput(_ path: String?) throws -> [UInt8] {
     return bytes.starts(with: bom) ? Array(bytes.dropFirst(bom.count)) : bytes
 }
 
-/// Loads a keyring or exits 2 with the file named.
-func loadKeyring(_ path: String) throws -> Keyring {
-    do { return try Keyring.load(from: path, allowingTestKeys: true) } catch {
+/// Loads a keyring or exits 2 with the file named. Only `verify` refuses MeterProof's
+/// published test keys (unless `--allow-test-keys`): it is the command that unlocks.
+func loadKeyring(_ path: String, allowingTestKeys: Bool = true) throws -> Keyring {
+    do { return try Keyring.load(from: path, allowingTestKeys: allowingTestKeys) } catch {
+        if error.code == .testKey {
+            throw fail(Exit.unreadable, "test_key: keyring \(error.file): MeterProof's public TEST key, whose private half is published in keys/test/private, so anyone can make tokens it accepts; use the keys AWS gave you, or pass --allow-test-keys to try MeterProof")
+        }
         throw fail(Exit.unreadable, "bad_input: keyring \(error.description)")
     }
 }

@@ -26,6 +26,9 @@ extension MeterProofCommand {
 
         @OptionGroup var freshness: FreshnessOptions
 
+        @Flag(name: .customLong("allow-test-keys"), help: "Use a keyring holding MeterProof's published test keys (keys/test), whose private halves anyone has: only to try MeterProof.")
+        var allowTestKeys = false
+
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
 
@@ -45,7 +48,9 @@ extension MeterProofCommand {
         }
 
         func run() throws {
-            let keyring = try loadKeyring(keys)
+            // verify is what unlocks: a container image that shipped keys/test by mistake must
+            // stop here, not accept tokens anyone can sign with a warning nobody reads.
+            let keyring = try loadKeyring(keys, allowingTestKeys: allowTestKeys)
             var policy = VerificationPolicy.strict
             policy.allowMissingNonce = allowMissingNonce
             freshness.apply(to: &policy)

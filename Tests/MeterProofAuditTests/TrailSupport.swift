@@ -198,7 +198,7 @@ enum TrailFixture {
 
     /// `verify` arguments for the CLI.
     static func verifyArgs(nonce: String, db: String, input: String) -> [String] {
-        ["verify", "--keys", TrailPaths.testKeys, "--product-code", productCode, "--key-version", "1",
+        ["verify", "--keys", TrailPaths.testKeys, "--allow-test-keys", "--product-code", productCode, "--key-version", "1",
          "--nonce", nonce, "--format", "json", "--db", db, input]
     }
 }

@@ -45,7 +45,7 @@ enum CLIFixture {
     /// The usual verify arguments for `input`.
     static func verifyArgs(_ input: String?, keys: String = Paths.testKeys.path, keyVersion: Int = 1, nonce: String? = nonce,
                            product: String = product, json: Bool = true) -> [String] {
-        var a = ["verify", "--keys", keys, "--product-code", product, "--key-version", String(keyVersion)]
+        var a = ["verify", "--keys", keys, "--product-code", product, "--key-version", String(keyVersion), "--allow-test-keys"]
         if let nonce { a += ["--nonce", nonce] } else { a += ["--allow-missing-nonce"] }
         if json { a += ["--format", "json"] }
         return a + (input.map { [$0] } ?? [])

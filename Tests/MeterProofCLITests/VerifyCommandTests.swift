@@ -262,6 +262,23 @@ struct VerifyCommandTests {
         #expect(!r.stderr.isEmpty)
     }
 
+    @Test("the published test keys: refused without --allow-test-keys (exit 2, test_key), accepted with it and a warning")
+    func testKeysNeedTheFlag() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response())
+        let args = CLIFixture.verifyArgs(input).filter { $0 != "--allow-test-keys" }
+        let refused = try Run.cli(args)
+        #expect(refused.status == 2)
+        #expect(refused.stdout == "")
+        #expect(refused.stderr == "meterproof: test_key: keyring \(Paths.testKeys.appendingPathComponent("v1.pem").path): MeterProof's public TEST key, whose private half is published in keys/test/private, so anyone can make tokens it accepts; use the keys AWS gave you, or pass --allow-test-keys to try MeterProof\n")
+        let allowed = try Run.cli(args + ["--allow-test-keys"])
+        #expect(allowed.status == 0)
+        #expect(allowed.stderrLines.count == 1 && allowed.stderrLines[0].hasPrefix("meterproof: warning: test_key: "))
+        // Other commands read them without the flag.
+        #expect(try Run.cli(["inspect", "--keys", Paths.testKeys.path, input]).status == 0)
+        #expect(try Run.cli(["keys", "list", "--keys", Paths.testKeys.path]).status == 0)
+    }
+
     @Test("--key-version 01: exit 64 naming the value and the rule")
     func keyVersionSpelling() throws {
         let s = try Scratch()
