@@ -227,32 +227,39 @@ struct FreshnessOptions: ParsableArguments {
 /// Set by SIGINT/SIGTERM once ``catchStopSignals()`` has run.
 let stopRequested = Atomic<Bool>(false)
 
+/// Installs `handler` for `sig` with `flags` and returns the action it replaced; `nil` (and
+/// nothing installed) when the parent chose to ignore `sig` (a background job in a script:
+/// it stays ignored) or `sigaction` failed.
+private func replaceHandler(of sig: Int32, with handler: @convention(c) (Int32) -> Void, flags: Int32) -> sigaction? {
+    var previous = sigaction()
+    guard sigaction(sig, nil, &previous) == 0 else { return nil }
+    #if os(Linux)
+    let old = previous.__sigaction_handler.sa_handler
+    #else
+    let old = previous.__sigaction_u.__sa_handler
+    #endif
+    if unsafeBitCast(old, to: UnsafeRawPointer?.self) == unsafeBitCast(SIG_IGN, to: UnsafeRawPointer?.self) { return nil }
+    var action = sigaction()
+    #if os(Linux)
+    action.__sigaction_handler.sa_handler = handler
+    #else
+    action.__sigaction_u.__sa_handler = handler
+    #endif
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = flags
+    return sigaction(sig, &action, nil) == 0 ? previous : nil
+}
+
 /// Turns SIGINT and SIGTERM into ``stopRequested`` for a long command that stops cleanly
 /// (an import keeps its committed batches, an export removes what it wrote). A signal the
 /// parent chose to ignore (a background job in a script) stays ignored.
 func catchStopSignals() {
     let handler: @convention(c) (Int32) -> Void = { _ in stopRequested.store(true, ordering: .relaxed) }
     for sig in [SIGINT, SIGTERM] {
-        var previous = sigaction()
-        guard sigaction(sig, nil, &previous) == 0 else { continue }
-        #if os(Linux)
-        let old = previous.__sigaction_handler.sa_handler
-        #else
-        let old = previous.__sigaction_u.__sa_handler
-        #endif
-        if unsafeBitCast(old, to: UnsafeRawPointer?.self) == unsafeBitCast(SIG_IGN, to: UnsafeRawPointer?.self) { continue }
         // Without SA_RESTART (which `signal()` sets): a read waiting on an idle pipe or FIFO, or
         // the open of a FIFO no writer has opened yet, returns EINTR, so the stop is seen.
         // SQLite, Dispatch and our own write loops retry EINTR.
-        var action = sigaction()
-        #if os(Linux)
-        action.__sigaction_handler.sa_handler = handler
-        #else
-        action.__sigaction_u.__sa_handler = handler
-        #endif
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = 0
-        sigaction(sig, &action, nil)
+        _ = replaceHandler(of: sig, with: handler, flags: 0)
     }
     // A blocked signal mask is inherited across exec: started from a thread that blocks
     // them (a Dispatch or Swift concurrency thread, say), the handlers would never run.
@@ -273,28 +280,11 @@ private let deferredStopSignal = Atomic<Int32>(0)
 /// chose to ignore stays ignored. (A handler, not a blocked mask: a process-directed signal
 /// goes to any thread that does not block it, and Dispatch may have started some.)
 func deferringStopSignals<T>(_ body: () throws -> T) throws -> T {
-    let signals = [SIGINT, SIGTERM, SIGHUP]
-    var previous: [(Int32, sigaction)] = []
     let handler: @convention(c) (Int32) -> Void = { sig in deferredStopSignal.store(sig, ordering: .relaxed) }
-    for sig in signals {
-        var old = sigaction()
-        guard sigaction(sig, nil, &old) == 0 else { continue }
-        #if os(Linux)
-        let oldHandler = old.__sigaction_handler.sa_handler
-        #else
-        let oldHandler = old.__sigaction_u.__sa_handler
-        #endif
-        if unsafeBitCast(oldHandler, to: UnsafeRawPointer?.self) == unsafeBitCast(SIG_IGN, to: UnsafeRawPointer?.self) { continue }
-        var action = sigaction()
-        #if os(Linux)
-        action.__sigaction_handler.sa_handler = handler
-        #else
-        action.__sigaction_u.__sa_handler = handler
-        #endif
-        sigemptyset(&action.sa_mask)
-        action.sa_flags = SA_RESTART
-        guard sigaction(sig, &action, nil) == 0 else { continue }
-        previous.append((sig, old))
+    var previous: [(Int32, sigaction)] = []
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        // SA_RESTART: the step's own system calls carry on as if nothing had arrived.
+        if let old = replaceHandler(of: sig, with: handler, flags: SA_RESTART) { previous.append((sig, old)) }
     }
     defer {
         for (sig, old) in previous {
