@@ -308,9 +308,17 @@ func withCreationLock<T>(for db: String, key: String, _ body: () throws -> T) th
     }
     dirs.sort { $0.id.lexicographicallyPrecedes($1.id) }
     var waited = 0
+    // A stop asked for while waiting (``catchStopSignals()`` installed) ends the command before
+    // anything is made; one that comes later waits for the trail and key to be whole.
+    func stopIfAsked() throws {
+        if stopRequested.load(ordering: .relaxed) {
+            throw fail(Exit.interrupted, "interrupted: stopped while waiting to create \(db); nothing was created")
+        }
+    }
     for d in dirs {
         while flock(d.fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else { break }
+            try stopIfAsked()
             if waited >= 10_000 {
                 throw AuditError(.locked, "another MeterProof process has been creating a trail or log key in \(d.path) for 10 s; try again")
             }
@@ -318,5 +326,6 @@ func withCreationLock<T>(for db: String, key: String, _ body: () throws -> T) th
             waited += 10
         }
     }
+    try stopIfAsked()
     return try deferringStopSignals(body)
 }
