@@ -23,6 +23,25 @@ package enum FileSystem {
 
     package static func exists(_ path: String) -> Bool { kind(path) != .missing }
 
+    /// What `path` is instead of a regular file (or a link to one), for an error message:
+    /// "a directory", "a symbolic link to nothing (or a loop of links)", …; `nil` when it is one.
+    package static func notARegularFile(_ path: String) -> String? {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            switch st.st_mode & S_IFMT {
+            case S_IFREG: return nil
+            case S_IFDIR: return "a directory"
+            default: return "not a regular file (a FIFO, socket or device)"
+            }
+        }
+        let cause = errno
+        var link = stat()
+        if lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK, cause == ENOENT || cause == ELOOP {
+            return "a symbolic link to nothing (or a loop of links)"
+        }
+        return "unreadable (\(String(cString: strerror(cause))))"
+    }
+
     /// The UTF-8 byte-order mark (EF BB BF) that Windows tools write at the start of a text
     /// file. Skipped at the very start of a captures file or standard input, and of a response
     /// read by `verify` or `inspect`; nowhere else.

@@ -106,9 +106,7 @@ public struct Keyring: Sendable {
                 // pinning off, and skipping v2.pem had an import record every v2 capture, for
                 // good, as rejected unknown_key_version.
                 func requireFile() throws(KeyringError) {
-                    let kind = FileSystem.kind(full)
-                    guard kind == .file else {
-                        let what = kind == .missing ? "a symbolic link to nothing (or a loop of links)" : kind == .directory ? "a directory" : "not a regular file (a FIFO, socket or device)"
+                    if let what = FileSystem.notARegularFile(full) {
                         throw KeyringError(name == "keyring.json" ? .invalidPins : .unreadable, file: full,
                                            "is \(what); " + (name == "keyring.json" ? "pins must be a JSON file (or absent)" : "a key file must be a regular file (or a link to one)"))
                     }

@@ -51,3 +51,37 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: s.path("other.sqlite")))
     }
 }
+
+extension ImportBoundsTests {
+    @Test("a capture file replaced at its path after the import began stops it at that file, naming it")
+    func replacedFileIsNotReadInItsPlace() throws {
+        let bed = try ImportBed("import-rotated")
+        let fifo = bed.scratch.path("first.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let later = try bed.scratch.write("later.jsonl", ImportFixture.file(["old 1", "old 2"]))
+        let importer = CaptureImporter(trailPath: bed.trailPath, keyring: TrailFixture.keyring, policy: .strict, jobs: 2, batchSize: 2000)
+        let outcome = Mutex<Result<ImportSummary, AuditError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let r = Result { () throws(AuditError) -> ImportSummary in try importer.run(files: [fifo, later]) }
+            outcome.withLock { $0 = r }
+            done.signal()
+        }
+        // While the import waits on the FIFO, the later file is rotated away and a new one
+        // takes its name; then the FIFO gives one line and ends.
+        usleep(300_000)
+        #expect(rename(later, later + ".1") == 0)
+        _ = try bed.scratch.write("later.jsonl", ImportFixture.file(["new 1", "new 2", "new 3", "new 4"]))
+        let w = open(fifo, O_WRONLY)
+        #expect(w >= 0)
+        _ = "fifo line\n".withCString { write(w, $0, 10) }
+        close(w)
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        let result = try #require(outcome.withLock { $0 })
+        guard case .failure(let e) = result else { Issue.record("the import read the replacement: \(result)"); return }
+        #expect(e.code == .badInput)
+        #expect(e.reason.hasPrefix("\(later) was replaced after the import started (another file is at that path now, as after a log rotation); import the file you meant by its current name; the import stopped there, before recording any entry"), "\(e.reason)")
+        // The FIFO's line was in the batch that had not been committed: a re-run imports it.
+        #expect(try bed.entries().isEmpty)
+    }
+}

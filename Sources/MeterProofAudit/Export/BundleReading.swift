@@ -118,8 +118,9 @@ enum BundleFS {
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return String(cString: strerror(errno)) }
-        _ = posixClose(fd)
-        return "a read error"
+        defer { _ = posixClose(fd) }
+        var byte: UInt8 = 0
+        return posixRead(fd, &byte, 1) < 0 ? String(cString: strerror(errno)) : "a read error"
     }
 
     /// The whole file, or `nil` if it cannot be read or exceeds `limit` bytes.

@@ -115,10 +115,10 @@ public struct CaptureImporter: Sendable {
         func open(_ f: String) throws(AuditError) -> LineReader {
             try LineReader(path: f, maxLineBytes: Capture.maxLineBytes, shouldStop: shouldStop)
         }
-        var inputs: [(name: String, reader: LineReader?)] = []
+        var inputs: [(name: String, reader: LineReader?, identity: [UInt64]?)] = []
         for f in files {
             let reader = try open(f)
-            inputs.append((f, f != "-" && FileSystem.kind(f) == .file ? nil : reader))
+            inputs.append((f, f != "-" && FileSystem.kind(f) == .file ? nil : reader, reader.identity))
         }
         var totalBytes: Int? = 0
         for f in files {
@@ -240,6 +240,12 @@ public struct CaptureImporter: Sendable {
             let reader: LineReader
             if let r = inputs[i].reader { reader = r } else {
                 do { reader = try open(name) } catch { failure = error; break outer }
+                // Rotated or replaced since the import began: reading the new file under the
+                // old name would leave the lines it was started for out, without a word.
+                guard reader.identity == inputs[i].identity else {
+                    failure = AuditError(.badInput, "\(name) was replaced after the import started (another file is at that path now, as after a log rotation); import the file you meant by its current name")
+                    break outer
+                }
             }
             inputs[i].reader = nil
             defer { bytesOfFinishedFiles += reader.bytesRead }

@@ -46,6 +46,9 @@ package final class LineReader {
     /// still being written, or a writer that died mid-line, ends that way (as does a file whose
     /// editor left out the final newline).
     package private(set) var unterminatedLine: Int? = nil
+    /// The opened file's device and inode (`nil` for standard input): which file this is, so
+    /// that a file reopened by its name can be told from one put in its place meanwhile.
+    package private(set) var identity: [UInt64]? = nil
 
     /// Opens `path` (`-` for standard input); `shouldStop` becomes ``shouldStop``. A FIFO is
     /// opened without waiting for a writer (reads wait for data instead, asking `shouldStop`).
@@ -65,6 +68,7 @@ package final class LineReader {
                 close(f)
                 throw AuditError(.badInput, "cannot read \(path): is a directory")
             }
+            identity = [UInt64(st.st_dev), UInt64(st.st_ino)]
             fd = f
             ownsFD = true
         }

@@ -410,7 +410,10 @@ public final class AuditTrail {
             self.key = key
         }
 
-        /// The entry for `result`, with the verifying key taken from `keyring`.
+        /// The entry for `result`, with the verifying key taken from `keyring`, which must be the
+        /// verifier's: a keyring without that key records none, and an accepted entry without
+        /// its key cannot be exported (`missing_key`) unless the trail already holds the key.
+        /// (``AuditTrail/record(_:keyring:)`` refuses such a keyring outright.)
         public init(result: VerificationResult, keyring: Keyring, source: EntrySource, capture: CaptureOrigin? = nil, captureHash: [UInt8]? = nil) {
             self.entry = AuditEntry(result: result, source: source, capture: capture)
             self.captureHash = captureHash
