@@ -83,6 +83,38 @@ enum ImportBench {
             let rb = BenchFixtures.childPeakRSS(bin, ["audit", "import", "--db", dir + "/big.sqlite", "--signing-key", dir + "/big.key", "--keys", repoRoot() + "/keys/test", "--no-progress", "--format", "json", big])
             print("import of a 3x larger file: peak anonymous memory \(rb.anonKiB / 1024) MiB, peak RSS \(rb.kib / 1024) MiB (exit \(rb.status))")
         }
+        if o.has("hostile") { hostile(bin: bin, dir: dir) }
+    }
+
+    /// Inputs built to blow memory up: lines just under the 1 MiB line limit (each a bare
+    /// "token" far over the token limit), and thousands of one-line files. Peak memory must stay
+    /// flat (the goal: under 100 MB whatever the input).
+    static func hostile(bin: String, dir: String) {
+        let lines = 300, bytes = 1_000_000
+        let long = dir + "/hostile-long.jsonl"
+        _ = FileManager.default.createFile(atPath: long, contents: nil)
+        let h = FileHandle(forWritingAtPath: long)!
+        for i in 0..<lines {
+            let head = Array("\"\(i)-".utf8)
+            h.write(Data(head + [UInt8](repeating: UInt8(ascii: "a"), count: bytes - head.count - 1) + Array("\"\n".utf8)))
+        }
+        try? h.close()
+        let keys = repoRoot() + "/keys/test"
+        let a = BenchFixtures.childPeakRSS(bin, ["audit", "import", "--db", dir + "/hostile1.sqlite", "--signing-key", dir + "/hostile1.key", "--keys", keys, "--no-progress", long])
+        print("hostile: \(lines) lines of \(bytes) bytes (\(lines * bytes / 1_000_000) MB): peak anonymous memory \(a.anonKiB / 1024) MiB, peak RSS \(a.kib / 1024) MiB, \(fmt(a.seconds, 2)) s (exit \(a.status))")
+        try? FileManager.default.removeItem(atPath: long)
+        let files = 2000
+        let many = dir + "/hostile-files"
+        try? FileManager.default.createDirectory(atPath: many, withIntermediateDirectories: true)
+        var paths: [String] = []
+        for i in 0..<files {
+            let p = many + "/c\(i).jsonl"
+            _ = FileManager.default.createFile(atPath: p, contents: Data("not a capture \(i)\n".utf8))
+            paths.append(p)
+        }
+        let b = BenchFixtures.childPeakRSS(bin, ["audit", "import", "--db", dir + "/hostile2.sqlite", "--signing-key", dir + "/hostile2.key", "--keys", keys, "--no-progress"] + paths)
+        print("hostile: \(files) one-line capture files: peak anonymous memory \(b.anonKiB / 1024) MiB, peak RSS \(b.kib / 1024) MiB, \(fmt(b.seconds, 2)) s (exit \(b.status))")
+        try? FileManager.default.removeItem(atPath: many)
     }
 
     static func averageEntryBytes(_ path: String) -> Int {
