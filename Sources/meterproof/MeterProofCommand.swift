@@ -43,6 +43,19 @@ struct MeterProofCommand: ParsableCommand {
             writeFD(2, "meterproof: bad_input: argument \(i) is not valid UTF-8; MeterProof takes paths and values in UTF-8 only (rename the file)\n")
             _exit(Exit.usage)
         }
+        // `verify` runs at every container start: parsed on its own, it skips reflecting the
+        // whole command tree and ArgumentParser's completion-script check (a sixth of the
+        // process). Anything that does not parse cleanly (a mistake, --help) takes the ordinary
+        // path below, which prints the usual messages.
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "verify", var verify = try? Verify.parse(Array(arguments.dropFirst())) {
+            do {
+                try verify.run()
+                Self.exit()
+            } catch {
+                Self.exit(withError: error)
+            }
+        }
         Self.main(nil)
     }
 }
