@@ -261,12 +261,16 @@ func catchStopSignals() {
         // SQLite, Dispatch and our own write loops retry EINTR.
         _ = replaceHandler(of: sig, with: handler, flags: 0)
     }
-    // A blocked signal mask is inherited across exec: started from a thread that blocks
-    // them (a Dispatch or Swift concurrency thread, say), the handlers would never run.
+}
+
+/// Unblocks SIGINT, SIGTERM and SIGHUP for the process's main thread (run first in `main`). A
+/// blocked signal mask is inherited across exec: started from a thread that blocks them (a
+/// Dispatch or Swift concurrency thread, Foundation's `Process`), no command could be stopped,
+/// neither by its handlers nor by the default action.
+func unblockStopSignals() {
     var stopSignals = sigset_t()
     sigemptyset(&stopSignals)
-    sigaddset(&stopSignals, SIGINT)
-    sigaddset(&stopSignals, SIGTERM)
+    for sig in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopSignals, sig) }
     pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
 }
 

@@ -36,6 +36,7 @@ struct MeterProofCommand: ParsableCommand {
         // SIGXFSZ, leaving a half-written temporary file and no message; ignored, the write
         // fails with EFBIG and the command reports it and cleans up like any write error.
         signal(SIGXFSZ, SIG_IGN)
+        unblockStopSignals()
         // Swift decodes arguments with U+FFFD in place of invalid UTF-8: a path holding such
         // bytes would silently name another file (and `audit init` or `report` would write it).
         for i in 1..<Int(CommandLine.argc) {

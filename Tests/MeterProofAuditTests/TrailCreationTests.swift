@@ -159,6 +159,47 @@ import Glibc
         #expect(again.status == 0 && again.stdout.contains("\"recorded\":5"), "\(again.stdout) \(again.stderr)")
     }
 
+    /// Runs `meterproof <arguments>` in `dir` under strace with every fsync delayed 0.7 s, sends
+    /// `signal` once the staged key file shows the creation under way, and returns the result.
+    static func signalMidCreation(_ s: TrailScratch, _ arguments: [String], signal: Int32) throws -> TrailProcessResult {
+        let cli = try #require(TrailPaths.cli)
+        let strace = try #require(TrailRun.which("strace"))
+        let child = try TrailRun.start(strace, ["-f", "-o", "/dev/null", "-e", "trace=fsync,fdatasync", "-e", "inject=fsync,fdatasync:delay_exit=700000", cli] + arguments, cwd: s.dir)
+        defer { if child.process.isRunning { kill(child.pid, SIGKILL) } }
+        // The staged key is named <key>.creating-<pid>-<random>: the pid of the traced process.
+        var pid: Int32? = nil
+        for _ in 0..<300 where pid == nil {
+            usleep(20_000)
+            pid = try Self.names(s).lazy.compactMap { name -> Int32? in
+                guard let r = name.range(of: ".key.creating-") else { return nil }
+                return Int32(name[r.upperBound...].prefix { $0 != "-" })
+            }.first
+        }
+        let seen = try Self.names(s)
+        let target = try #require(pid, "the creation never started: \(seen)")
+        kill(target, signal)
+        return try child.finish()
+    }
+
+    @Test("a stop signal in the middle of creating a trail takes effect once the trail and its key are whole",
+          .enabled(if: TrailRun.which("strace") != nil, "strace is not installed (it delays fsync to stop the creation half-way)"))
+    func signalDuringCreationIsDeferred() throws {
+        // audit init: SIGTERM keeps its default action, after the creation.
+        let s = try TrailScratch("create-deferred-init")
+        let r = try Self.signalMidCreation(s, ["audit", "init", "--db", "t.sqlite", "--signing-key", "log.key"], signal: SIGTERM)
+        #expect(r.status == SIGTERM, "\(r.status) \(r.stderr)")
+        #expect(try Self.names(s).filter { !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") } == ["log.key", "t.sqlite"])
+        #expect(try TrailRun.cli(["audit", "checkpoint", "--db", "t.sqlite", "--signing-key", "log.key"], cwd: s.dir).status == 0)
+        // audit import: SIGINT stops it at 130 before its first batch, with the trail and key whole.
+        let t = try TrailScratch("create-deferred-import")
+        let captures = try ImportCommandTests.smallFile(t)
+        let i = try Self.signalMidCreation(t, ["audit", "import", "--keys", TrailPaths.testKeys, "--signing-key", "log.key", "--no-progress", captures], signal: SIGINT)
+        #expect(i.status == 130, "\(i.status) \(i.stderr)")
+        #expect(try Self.names(t).filter { !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") } == ["captures.jsonl", "log.key", "meterproof.sqlite"])
+        let v = try TrailRun.cli(["audit", "verify"], cwd: t.dir)
+        #expect(v.status == 0 && v.stdout.contains("0 entries"), "\(v.stdout)")
+    }
+
     @Test("past a file-size limit, report fails with storage_error and leaves nothing (SIGXFSZ is ignored)")
     func fileSizeLimit() throws {
         let s = try TrailScratch("create-xfsz")
