@@ -159,6 +159,13 @@ import Glibc
         #expect(again.status == 0 && again.stdout.contains("\"recorded\":5"), "\(again.stdout) \(again.stderr)")
     }
 
+    /// Whether strace is installed and may trace here with delay injection (a container may
+    /// forbid ptrace).
+    static let straceUsable: Bool = {
+        guard let strace = TrailRun.which("strace"), FileManager.default.isExecutableFile(atPath: "/bin/true") else { return false }
+        return (try? TrailRun.program(strace, ["-o", "/dev/null", "-e", "trace=fsync", "-e", "inject=fsync:delay_exit=1", "/bin/true"]))?.status == 0
+    }()
+
     /// Runs `meterproof <arguments>` in `dir` under strace with every fsync delayed 0.7 s, sends
     /// `signal` once the staged key file shows the creation under way, and returns the result.
     static func signalMidCreation(_ s: TrailScratch, _ arguments: [String], signal: Int32) throws -> TrailProcessResult {
@@ -182,7 +189,7 @@ import Glibc
     }
 
     @Test("a stop signal in the middle of creating a trail takes effect once the trail and its key are whole",
-          .enabled(if: TrailRun.which("strace") != nil, "strace is not installed (it delays fsync to stop the creation half-way)"))
+          .enabled(if: straceUsable, "strace is not installed or may not trace here (it delays fsync to stop the creation half-way)"))
     func signalDuringCreationIsDeferred() throws {
         // audit init: SIGTERM keeps its default action, after the creation.
         let s = try TrailScratch("create-deferred-init")
