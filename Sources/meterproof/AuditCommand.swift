@@ -32,6 +32,13 @@ func exitCode(for e: AuditError) -> Int32 {
 func fail(_ e: AuditError) -> ExitCode { fail(exitCode(for: e), "\(e.code.rawValue): \(e.reason)") }
 
 /// Runs `body`, turning audit errors into one-line messages and exit codes.
+/// Warns (once, on standard error) when the trail a command writes lives on a network file
+/// system, where SQLite's WAL locking does not hold between hosts.
+func warnIfNetworkFileSystem(_ db: String) {
+    guard let type = AuditTrail.networkFileSystem(holding: db) else { return }
+    printError("warning: network_file_system: \(db) is on a \(type) file system: SQLite's WAL locks and shared memory work only between processes on one host, so hosts sharing this trail could both accept one nonce, or corrupt it; keep each trail on a local disk, one per host")
+}
+
 func withTrail<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as AuditError { throw fail(e) } catch let e as SQLiteError {
         // A read that streams rows (`audit log`) surfaces SQLite's own error: it is a storage
@@ -107,6 +114,7 @@ extension MeterProofCommand.Audit {
         }
 
         func run() throws {
+            warnIfNetworkFileSystem(db)
             let vkey = try withTrail { () throws -> String in
                 try withCreationLock(for: db, key: signingKey) { try initTrail(db: db, signingKey: signingKey, origin: origin) }
             }
@@ -124,6 +132,7 @@ extension MeterProofCommand.Audit {
         var signingKey: String = Defaults.logKey
 
         func run() throws {
+            warnIfNetworkFileSystem(db)
             let note = try withTrail { () throws -> SignedNote in
                 let signer = try LogKeyFile.read(signingKey)
                 return try AuditTrail(path: db).signCheckpoint(with: signer)

@@ -61,6 +61,7 @@ extension MeterProofCommand.Audit {
         func run() throws {
             if captures.contains("-") { try StandardStreams.requireStandardInput() }
             let keyring = try loadKeyring(keys)
+            warnIfNetworkFileSystem(db)
             // A FIFO or process substitution (`<(zcat captures.jsonl.gz)`) is read like standard input.
             for f in captures where f != "-" {
                 switch FileSystem.kind(f) {

@@ -8,6 +8,7 @@ enum VerifyRecorder {
     static func verify(verifier: Verifier, input: [UInt8], request: RegisterUsageRequest, db: String?) throws -> VerificationResult {
         let result = verifier.verify(input, expecting: request)
         guard let db else { return result }
+        warnIfNetworkFileSystem(db)
         let recorded = try withTrail { () throws -> AuditEntry in
             let outcome = try AuditTrail(path: db).append([AuditTrail.Pending(result: result, keyring: verifier.keyring, source: .live)])
             guard case .recorded(let e) = outcome.first else { throw AuditError(.storage, "the attempt was not recorded") }

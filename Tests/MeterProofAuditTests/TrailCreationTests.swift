@@ -366,3 +366,32 @@ import Glibc
         }
     }
 }
+
+/// Where a trail may live: SQLite's WAL locking holds only between processes on one host.
+@Suite struct TrailFileSystemTests {
+    static let mounts = """
+    /dev/vda / ext4 rw,relatime 0 0
+    proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0
+    fs-1234.efs.us-east-1.amazonaws.com:/ /mnt/efs nfs4 rw,relatime,vers=4.1 0 0
+    //server/share /mnt/smb cifs rw 0 0
+    /dev/vdb /mnt/efs/local ext4 rw 0 0
+    host0 /mnt/with\\040space 9p rw 0 0
+    tmpfs /mnt/smb tmpfs rw 0 0
+    """
+
+    @Test("the mount holding a directory decides, by the longest mount point, the last one on top", arguments: [
+        ("/mnt/efs/trails", "nfs4" as String?), ("/mnt/efs", "nfs4"), ("/mnt/efsx", nil), ("/mnt/efs/local/t", nil),
+        ("/mnt/with space/t", "9p"), ("/mnt/smb", nil), ("/var/lib/meterproof", nil), ("/", nil),
+    ])
+    func networkMounts(directory: String, type: String?) {
+        #expect(AuditTrail.networkFileSystem(directory: directory, mounts: Self.mounts) == type)
+    }
+
+    @Test("a trail in the temporary directory is on a local file system; the CLI says nothing")
+    func localTrailHasNoWarning() throws {
+        let s = try TrailScratch("fs-local")
+        #expect(AuditTrail.networkFileSystem(holding: s.path("t.sqlite")) == nil)
+        let r = try TrailRun.cli(["audit", "init", "--db", s.path("t.sqlite"), "--signing-key", s.path("k.key")])
+        #expect(r.status == 0 && r.stderr == "", "\(r.stderr)")
+    }
+}
