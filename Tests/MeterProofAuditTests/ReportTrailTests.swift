@@ -84,6 +84,23 @@ func reportTamper(_ path: String, seq: UInt64, body: [UInt8]) throws {
         }
     }
 
+    @Test("acceptances under the published test keys are called out at the top and marked in the key table")
+    func testKeysAreCalledOut() throws {
+        try withReportTempDir { dir in
+            // Without test keys: no callout, no marker.
+            let (path, _, _) = try makeReportTrail(in: dir)
+            let plain = try ComplianceReport.build(trail: try AuditTrail(path: path, readOnly: true), options: .init()).renderHTML()
+            #expect(!plain.contains("id=\"test-keys\"") && !plain.contains("TEST KEY"))
+            // Two verifications under test key v1.
+            let (trail, _) = try makeTrailOfVerifications(in: dir, log: "report.test/keys", [("prod-a", "t1"), ("prod-a", "t2")])
+            let fp = try #require(try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)[1]).key.fingerprint
+            let html = try ComplianceReport.build(trail: trail, options: .init()).renderHTML()
+            #expect(html.contains("<p class=\"callout bad\" id=\"test-keys\"><strong>2 accepted entries were verified under MeterProof's published TEST keys</strong>"))
+            #expect(html.contains(" <strong class=\"tag-bad\">TEST KEY</strong></td>"))
+            #expect(html.contains(String(fp.prefix(32))))
+        }
+    }
+
     @Test func selectionByProductOnARealTrail() throws {
         try withReportTempDir { dir in
             let (path, _, _) = try makeReportTrail(in: dir)

@@ -49,6 +49,7 @@ struct ReportRenderer {
         out += "<body>\n<main>\n"
         header()
         statusBanner()
+        testKeyCallout()
         summaryCards()
         trailSection()
         integritySection()
@@ -144,6 +145,7 @@ struct ReportRenderer {
     .callout.warn { background: var(--warn-bg); border-color: #d9a23a; }
     .callout.bad { background: var(--bad-bg); border-color: var(--bad); }
     .callout.info { background: var(--panel); border-color: var(--accent); }
+    .tag-bad { color: var(--bad); white-space: nowrap; }
     pre.signed { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; margin: 6px 0;
       white-space: pre-wrap; overflow-wrap: anywhere; }
     .pill { display: inline-block; padding: 0 8px; border-radius: 999px; font-size: 12px; font-weight: 600; }
@@ -599,6 +601,14 @@ struct ReportRenderer {
         out += "</section>\n\n"
     }
 
+    /// Acceptances under MeterProof's published test keys prove nothing about AWS: anyone can
+    /// sign tokens those keys accept. Said at the top, where a reader looks first.
+    private mutating func testKeyCallout() {
+        let accepted = stats.keys.filter { $0.fingerprint.map(RSAPublicKey.testKeyFingerprints.contains) ?? false }.reduce(0) { $0 + $1.counts.accepted }
+        guard accepted > 0 else { return }
+        out += "<p class=\"callout bad\" id=\"test-keys\"><strong>\(n(accepted)) accepted entr\(accepted == 1 ? "y was" : "ies were") verified under MeterProof's published TEST keys</strong> (marked in <a href=\"#keys\">the key table</a>). Their private halves are public, so anyone can sign tokens they accept: these acceptances prove nothing about AWS. Production trails verify under the keys AWS published.</p>\n"
+    }
+
     // MARK: 9. Keys
 
     private mutating func keySection() {
@@ -616,7 +626,8 @@ struct ReportRenderer {
         """
         for k in keys {
             let stored = k.fingerprint.map { report.storedKeyFingerprints.contains($0) } ?? false
-            out += "<tr><td class=\"n\">\(k.version.map { String($0) } ?? "<span class=\"muted\">—</span>")</td><td>\(fingerprint(k.fingerprint))</td><td class=\"n\">\(n(k.counts.accepted))</td><td class=\"n\">\(n(k.counts.rejected))</td><td class=\"n\">\(n(k.counts.total))</td><td class=\"time\">\(e(k.firstSeen))</td><td class=\"time\">\(e(k.lastSeen))</td><td>\(stored ? "yes" : "<span class=\"muted\">no</span>")</td></tr>\n"
+            let test = k.fingerprint.map(RSAPublicKey.testKeyFingerprints.contains) ?? false
+            out += "<tr><td class=\"n\">\(k.version.map { String($0) } ?? "<span class=\"muted\">—</span>")</td><td>\(fingerprint(k.fingerprint))\(test ? " <strong class=\"tag-bad\">TEST KEY</strong>" : "")</td><td class=\"n\">\(n(k.counts.accepted))</td><td class=\"n\">\(n(k.counts.rejected))</td><td class=\"n\">\(n(k.counts.total))</td><td class=\"time\">\(e(k.firstSeen))</td><td class=\"time\">\(e(k.lastSeen))</td><td>\(stored ? "yes" : "<span class=\"muted\">no</span>")</td></tr>\n"
         }
         let ok = stats.otherKeys
         if ok.total > 0 {
