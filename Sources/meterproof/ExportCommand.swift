@@ -165,6 +165,9 @@ extension MeterProofCommand.Export {
             if r.sound && keys == nil && r.tokensVerified > 0 {
                 printError("note: the tokens were checked under the bundle's own keys/ (the keys the operator's trail recorded); compare their fingerprints with AWS's keys out of band, or pass --keys")
             }
+            if r.sound && r.testKeyAccepted > 0 {
+                printError("warning: test_key: \(counted(r.testKeyAccepted, "accepted entry was", "accepted entries were")) verified under MeterProof's published TEST keys (keys/test): anyone can sign tokens they accept, so they prove nothing about AWS")
+            }
             switch format {
             case .json:
                 writeOut(JSONText.serialize(.object(JSONObject([
@@ -172,7 +175,7 @@ extension MeterProofCommand.Export {
                     ("entries", .int(r.entries)), ("accepted", .int(r.accepted)), ("rejected", .int(r.rejected)),
                     ("proofsVerified", .int(r.proofsVerified)), ("tokensVerified", .int(r.tokensVerified)), ("filesChecked", .int(r.filesChecked)),
                     ("fullPrefix", .bool(r.fullPrefix)), ("treeSize", .uint(r.treeSize)), ("root", .string(r.root.base64)),
-                    ("origin", .string(r.origin)), ("logKey", .string(r.logKey)), ("bundledLogKey", .bool(r.usedBundledLogKey)),
+                    ("origin", .string(r.origin)), ("logKey", .string(r.logKey)), ("bundledLogKey", .bool(r.usedBundledLogKey)), ("testKeyAccepted", .int(r.testKeyAccepted)),
                 ]))) + "\n")
             case .text:
                 if r.sound {

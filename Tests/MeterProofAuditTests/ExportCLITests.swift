@@ -46,6 +46,11 @@ struct ExportCLITests {
         #expect(try run(["export", "--db", f.db, "--out", full]).status == 0)
         let fv = try run(["export", "verify", full])
         #expect(fv.status == 0 && fv.output.contains("meterproof: note: the tokens were checked under the bundle's own keys/ (the keys the operator's trail recorded); compare their fingerprints with AWS's keys out of band, or pass --keys\n"), "\(fv.output)")
+        // Every accepted entry of the fixture was verified under a test key, and is said to prove nothing.
+        let accepted = try #require(try f.matching(EntryFilter(outcome: "accepted")).count as Int?)
+        #expect(accepted > 0 && fv.output.contains("meterproof: warning: test_key: \(accepted) accepted entries were verified under MeterProof's published TEST keys (keys/test): anyone can sign tokens they accept, so they prove nothing about AWS\n"), "\(fv.output)")
+        // The selection of rejected entries only has none to warn about.
+        #expect(!v.output.contains("test_key"))
         #expect(!(try run(["export", "verify", full, "--keys", RepoFiles.testKeys])).output.contains("note: the tokens"))
         let vkeyFile = parent + "/log.vkey"
         try (f.signer.verifier.vkey + "\n").write(toFile: vkeyFile, atomically: true, encoding: .utf8)

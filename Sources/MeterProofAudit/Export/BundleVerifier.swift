@@ -38,6 +38,9 @@ public struct BundleVerification: Sendable {
     public internal(set) var logKey = ""
     /// Whether that key was the bundle's own `log-key.vkey` (then compare it out of band).
     public internal(set) var usedBundledLogKey = false
+    /// Accepted entries whose recorded key is one of MeterProof's published test keys: their
+    /// tokens anyone could have signed, so they prove nothing about AWS.
+    public internal(set) var testKeyAccepted = 0
 }
 
 /// Checks an export bundle written by ``AuditTrail/exportBundle(to:options:)``, stopping at
@@ -305,6 +308,7 @@ public struct BundleVerifier: Sendable {
                 if e.isAccepted {
                     if let f = c.tokenProblem { throw f }
                     if checkTokens { r.tokensVerified += 1 }
+                    if let fp = e.keyFingerprint, RSAPublicKey.testKeyFingerprints.contains(fp) { r.testKeyAccepted += 1 }
                 }
                 r.entries = counts.entries
                 r.accepted = counts.accepted
