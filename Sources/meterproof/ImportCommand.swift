@@ -118,6 +118,9 @@ extension MeterProofCommand.Audit {
                                  shouldStop: { stopRequested.load(ordering: .relaxed) })
             }
             if showProgress { bar.finish() }
+            if summary.testKeyAccepted > 0 {
+                printError("warning: test_key: \(counted(summary.testKeyAccepted, "accepted entry was", "accepted entries were")) verified under MeterProof's published TEST keys (keys/test): anyone can sign tokens they accept, so they prove nothing about AWS")
+            }
             for u in summary.unterminated {
                 printError("warning: \(u.file) ends without a line feed: its last line (line \(u.line)) was read up to the end of the input and recorded as read. If the file was still being written (or its writer died mid-line), that line may be cut short; once the file is complete, importing it again records the whole line as a capture of its own")
             }
@@ -155,6 +158,7 @@ extension ImportSummary {
             ("milliseconds", .int(Int64((seconds * 1000).rounded()))), ("rate", .int(Int64(Double(recorded + duplicates) / max(seconds, 1e-6)))),
             ("interrupted", .bool(interrupted)), ("checkpoint", .str(checkpoint?.serialized)),
             ("unterminated", .array(unterminated.map { .object(JSONObject([("file", .string($0.file)), ("line", .int($0.line))])) })),
+            ("testKeyAccepted", .int(testKeyAccepted)),
         ])
     }
 

@@ -35,7 +35,8 @@ import Glibc
         let captures = try Self.smallFile(s)
         let r = try TrailRun.cli(["audit", "import", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stderr == "meterproof: created trail meterproof.sqlite with log key ./meterproof-log.key\n")
+        #expect(r.stderr == "meterproof: created trail meterproof.sqlite with log key ./meterproof-log.key\n"
+                + "meterproof: warning: test_key: 3 accepted entries were verified under MeterProof's published TEST keys (keys/test): anyone can sign tokens they accept, so they prove nothing about AWS\n")
         let db = s.path("meterproof.sqlite"), key = s.path("meterproof-log.key")
         #expect(FileManager.default.fileExists(atPath: db))
         // The log key is created 0600 whatever the umask. (The trail itself gets SQLite's 0644
@@ -82,7 +83,8 @@ import Glibc
         #expect(r.stdout.hasSuffix("}\n") && r.stdout.filter { $0 == "\n" }.count == 1, "\(r.stdout)")
         let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         #expect(Set(j.keys) == ["trail", "lines", "blankLines", "recorded", "duplicates", "accepted", "rejected", "reasons", "warnings",
-                                "bound", "unbound", "firstSeq", "lastSeq", "treeSize", "milliseconds", "rate", "interrupted", "checkpoint", "unterminated"])
+                                "bound", "unbound", "firstSeq", "lastSeq", "treeSize", "milliseconds", "rate", "interrupted", "checkpoint", "unterminated", "testKeyAccepted"])
+        #expect(j["testKeyAccepted"] as? Int == 3)
         #expect((j["unterminated"] as? [Any])?.isEmpty == true)
         #expect(j["trail"] as? String == db)
         #expect(j["lines"] as? Int == 6 && j["blankLines"] as? Int == 1)
@@ -116,7 +118,10 @@ import Glibc
         try AuditTrail.create(path: other, signer: NoteSigner.generate(name: "other.test/log"))
         let wrong = try TrailRun.cli(["audit", "import", "--db", other, "--keys", TrailPaths.testKeys, "--format", "json", captures])
         #expect(wrong.status == 2)
-        #expect(wrong.stderr.hasPrefix("meterproof: wrong_log_key: the import is committed, but no checkpoint was signed: "), "\(wrong.stderr)")
+        // The test-key warning first, then the error.
+        let lines = wrong.stderr.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].hasPrefix("meterproof: warning: test_key: 3 accepted entries"), "\(wrong.stderr)")
+        #expect(lines.last?.hasPrefix("meterproof: wrong_log_key: the import is committed, but no checkpoint was signed: ") == true, "\(wrong.stderr)")
         let w = try #require(try JSONSerialization.jsonObject(with: Data(wrong.stdout.utf8)) as? [String: Any])
         #expect(w["checkpoint"] is NSNull && w["recorded"] as? Int == 5 && w["treeSize"] as? Int == 5)
         #expect(try AuditTrail(path: other, readOnly: true).size() == 5)

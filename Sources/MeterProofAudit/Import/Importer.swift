@@ -54,6 +54,9 @@ public struct ImportSummary: Sendable {
     /// Inputs whose last line had no line feed after it, with that line's number: if the file
     /// was still being written, the line may have been cut short (it is recorded as read).
     public var unterminated: [(file: String, line: Int)] = []
+    /// Accepted entries this import recorded under one of MeterProof's published test keys:
+    /// anyone can sign tokens those keys accept, so they prove nothing about AWS.
+    public var testKeyAccepted = 0
 }
 
 /// Offline audit: reads capture files, verifies on all cores, and appends to the trail in
@@ -309,6 +312,7 @@ public struct CaptureImporter: Sendable {
                 if e.binding == "bound" { s.boundCaptures += 1 } else { s.unboundCaptures += 1 }
                 if e.isAccepted {
                     s.accepted += 1
+                    if let fp = e.keyFingerprint, RSAPublicKey.testKeyFingerprints.contains(fp) { s.testKeyAccepted += 1 }
                     // Entries per code: one entry can carry the same code more than once.
                     for w in Set((e.warnings ?? "").split(separator: ",")) { s.warnings[String(w), default: 0] += 1 }
                 } else {
