@@ -49,7 +49,7 @@ struct MeterProofCommand: ParsableCommand {
         // process). Anything that does not parse cleanly (a mistake, --help) takes the ordinary
         // path below, which prints the usual messages.
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if arguments.first == "verify", var verify = try? Verify.parse(Array(arguments.dropFirst())) {
+        if arguments.first == "verify", let verify = try? Verify.parse(Array(arguments.dropFirst())) {
             do {
                 try verify.run()
                 Self.exit()
