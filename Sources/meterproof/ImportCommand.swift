@@ -65,7 +65,14 @@ extension MeterProofCommand.Audit {
             // A FIFO or process substitution (`<(zcat captures.jsonl.gz)`) is read like standard input.
             for f in captures where f != "-" {
                 switch FileSystem.kind(f) {
-                case .missing: throw fail(Exit.unreadable, "bad_input: cannot read captures file \(f): no such file")
+                case .missing:
+                    // A dangling link or a loop of links is not "no such file" to whoever made it;
+                    // a path that cannot be searched says why.
+                    var why = "no such file"
+                    if let what = FileSystem.notARegularFile(f), errno != ENOENT || what.hasPrefix("a symbolic link") {
+                        why = what.hasPrefix("a symbolic link") ? "it is \(what)" : what
+                    }
+                    throw fail(Exit.unreadable, "bad_input: cannot read captures file \(f): \(why)")
                 case .directory: throw fail(Exit.unreadable, "bad_input: cannot read captures file \(f): it is a directory")
                 case .file, .other:
                     if access(f, R_OK) != 0 { throw fail(Exit.unreadable, "bad_input: cannot read captures file \(f): permission denied") }

@@ -204,6 +204,14 @@ import Glibc
         #expect(missing.status == 2)
         #expect(missing.stderr == "meterproof: bad_input: cannot read captures file nope.jsonl: no such file\n")
         #expect(missing.stdout.isEmpty)
+        // A dangling link and a loop of links say what they are.
+        #expect(symlink("/nonexistent/captures.jsonl", s.path("dangling.jsonl")) == 0 && symlink("loop.jsonl", s.path("loop.jsonl")) == 0)
+        for name in ["dangling.jsonl", "loop.jsonl"] {
+            let r = try TrailRun.cli(["audit", "import", "--keys", keys, name], cwd: s.dir)
+            #expect(r.status == 2 && r.stderr == "meterproof: bad_input: cannot read captures file \(name): it is a symbolic link to nothing (or a loop of links)\n", "\(r.stderr)")
+        }
+        try FileManager.default.removeItem(atPath: s.path("dangling.jsonl"))
+        try FileManager.default.removeItem(atPath: s.path("loop.jsonl"))
         // A directory is not a captures file either.
         let dir = try TrailRun.cli(["audit", "import", "--keys", keys, s.dir], cwd: s.dir)
         #expect(dir.status == 2 && dir.stderr == "meterproof: bad_input: cannot read captures file \(s.dir): it is a directory\n")
