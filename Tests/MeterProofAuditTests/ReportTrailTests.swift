@@ -342,7 +342,11 @@ private func run(_ arguments: [String], in dir: String) throws -> (status: Int32
             let (path, _, _) = try makeReportTrail(in: dir)
             let noDir = try run(["report", "--db", path, "--out", "missing/r.html"], in: dir)
             #expect(noDir.status == 2)
-            #expect(noDir.stderr.hasPrefix("meterproof: bad_input: "))
+            #expect(noDir.stderr == "meterproof: bad_input: cannot write missing/r.html: directory missing does not exist\n")
+            // A file where the directory should be is named as such.
+            try "x\n".write(toFile: dir + "/notes", atomically: true, encoding: .utf8)
+            let fileAsDir = try run(["report", "--db", path, "--out", "notes/r.html"], in: dir)
+            #expect(fileAsDir.status == 2 && fileAsDir.stderr == "meterproof: bad_input: cannot write notes/r.html: notes is not a directory\n", "\(fileAsDir.stderr)")
             let overTrail = try run(["report", "--db", path, "--out", path], in: dir)
             #expect(overTrail.status == 2)
             #expect(overTrail.stderr.contains("SQLite database"))

@@ -46,7 +46,8 @@ enum AtomicFile {
         }
         var dst = stat()
         guard stat(dir, &dst) == 0, (dst.st_mode & S_IFMT) == S_IFDIR else {
-            throw AuditError(.badInput, "cannot write \(path): directory \(dir) does not exist")
+            let exists = stat(dir, &dst) == 0
+            throw AuditError(.badInput, "cannot write \(path): \(exists ? "\(dir) is not a directory" : "directory \(dir) does not exist")")
         }
         var tmp = ""
         var fd: Int32 = -1
