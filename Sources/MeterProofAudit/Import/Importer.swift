@@ -121,7 +121,7 @@ public struct CaptureImporter: Sendable {
         var inputs: [(name: String, reader: LineReader?, identity: [UInt64]?)] = []
         for f in files {
             let reader = try open(f)
-            inputs.append((f, f != "-" && FileSystem.kind(f) == .file ? nil : reader, reader.identity))
+            inputs.append((f, reader.isRegularFile ? nil : reader, reader.identity))
         }
         var totalBytes: Int? = 0
         for f in files {

@@ -49,6 +49,9 @@ package final class LineReader {
     /// The opened file's device and inode (`nil` for standard input): which file this is, so
     /// that a file reopened by its name can be told from one put in its place meanwhile.
     package private(set) var identity: [UInt64]? = nil
+    /// Whether the path opened is a regular file (standard input never counts): one that can be
+    /// closed and opened again by its name.
+    package private(set) var isRegularFile = false
 
     /// Opens `path` (`-` for standard input); `shouldStop` becomes ``shouldStop``. A FIFO is
     /// opened without waiting for a writer (reads wait for data instead, asking `shouldStop`).
@@ -69,6 +72,7 @@ package final class LineReader {
                 throw AuditError(.badInput, "cannot read \(path): is a directory")
             }
             identity = [UInt64(st.st_dev), UInt64(st.st_ino)]
+            isRegularFile = (st.st_mode & S_IFMT) == S_IFREG
             fd = f
             ownsFD = true
         }

@@ -45,9 +45,9 @@ enum AtomicFile {
             }
         }
         var dst = stat()
-        guard stat(dir, &dst) == 0, (dst.st_mode & S_IFMT) == S_IFDIR else {
-            let exists = stat(dir, &dst) == 0
-            throw AuditError(.badInput, "cannot write \(path): \(exists ? "\(dir) is not a directory" : "directory \(dir) does not exist")")
+        let dirFound = stat(dir, &dst) == 0
+        guard dirFound, (dst.st_mode & S_IFMT) == S_IFDIR else {
+            throw AuditError(.badInput, "cannot write \(path): \(dirFound ? "\(dir) is not a directory" : "directory \(dir) does not exist")")
         }
         var tmp = ""
         var fd: Int32 = -1

@@ -34,10 +34,14 @@ extension AuditTrail {
             if covers, mountPoint.utf8.count >= (best?.length ?? -1) { best = (mountPoint.utf8.count, type) }
         }
         guard let type = best?.type else { return nil }
-        let network: Set<String> = ["nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "coda", "lustre", "gfs2", "ocfs2",
-                                    "glusterfs", "fuse.glusterfs", "fuse.sshfs", "fuse.s3fs", "fuse.gcsfuse", "fuse.rclone", "fuse.cephfs"]
-        return network.contains(type) ? type : nil
+        return networkTypes.contains(type) ? type : nil
     }
+
+    /// `/proc/self/mounts` types of network and cluster file systems.
+    private static let networkTypes: Set<String> = [
+        "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "coda", "lustre", "gfs2", "ocfs2",
+        "glusterfs", "fuse.glusterfs", "fuse.sshfs", "fuse.s3fs", "fuse.gcsfuse", "fuse.rclone", "fuse.cephfs",
+    ]
 
     /// `/proc/self/mounts` writes a space, tab, newline or backslash in a path as `\040`, `\011`,
     /// `\012`, `\134`.
