@@ -95,8 +95,8 @@ public struct RSAPublicKey: Sendable {
 
     /// Whether this is one of the TEST keys shipped in MeterProof's `keys/test` (v1, RSA-2048;
     /// v2, RSA-3072), whose private halves are published in the same repository: anyone can
-    /// sign tokens they accept. A production program should refuse to start with one in its
-    /// keyring (`keyring.entries.values.contains { $0.key.isMeterProofTestKey }`).
+    /// sign tokens they accept. ``Keyring/load(from:allowingTestKeys:)`` refuses a keyring holding
+    /// one unless told to allow it; a keyring built in memory is not checked.
     public var isMeterProofTestKey: Bool { Self.testKeyFingerprints.contains(fingerprint) }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo of `keys/test/v1.pem` and `keys/test/v2.pem`.

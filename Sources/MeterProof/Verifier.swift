@@ -4,7 +4,7 @@ public struct RegisterUsageRequest: Sendable, Hashable {
     /// 1 to 255 characters of `[-a-zA-Z0-9/=:_.@]`, else the result is `invalid_request`.
     public var productCode: String
     /// The `PublicKeyVersion` sent: selects the key, and the token's claim must equal it. Must be
-    /// at least 1, else the result is `invalid_request`.
+    /// in ``KeyVersion/range`` (1 to 2147483647), else the result is `invalid_request`.
     public var publicKeyVersion: Int
     /// The nonce sent with the call; `nil` if none was sent. An empty string is refused
     /// (`invalid_request`): pass `nil` instead.

@@ -31,7 +31,6 @@ func exitCode(for e: AuditError) -> Int32 {
 /// Prints an audit error as one line and returns the exit code to throw.
 func fail(_ e: AuditError) -> ExitCode { fail(exitCode(for: e), "\(e.code.rawValue): \(e.reason)") }
 
-/// Runs `body`, turning audit errors into one-line messages and exit codes.
 /// Warns (once, on standard error) when the trail a command writes lives on a network file
 /// system, where SQLite's WAL locking does not hold between hosts.
 func warnIfNetworkFileSystem(_ db: String) {
@@ -39,6 +38,7 @@ func warnIfNetworkFileSystem(_ db: String) {
     printError("warning: network_file_system: \(db) is on a \(type) file system: SQLite's WAL locks and shared memory work only between processes on one host, so hosts sharing this trail could both accept one nonce, or corrupt it; keep each trail on a local disk, one per host")
 }
 
+/// Runs `body`, turning audit errors into one-line messages and exit codes.
 func withTrail<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as AuditError { throw fail(e) } catch let e as SQLiteError {
         // A read that streams rows (`audit log`) surfaces SQLite's own error: it is a storage

@@ -105,6 +105,13 @@ func writeOut(_ bytes: UnsafeRawBufferPointer) {
     exit(Exit.storage)
 }
 
+/// Warns that `count` accepted entries (of an import, or of a bundle) were verified under
+/// MeterProof's published test keys, when there are any.
+func warnTestKeyAcceptances(_ count: Int) {
+    guard count > 0 else { return }
+    printError("warning: test_key: \(counted(count, "accepted entry was", "accepted entries were")) verified under MeterProof's published TEST keys (keys/test): anyone can sign tokens they accept, so they prove nothing about AWS")
+}
+
 /// `--key-version`: a key version in canonical decimal (``KeyVersion/parse(_:)``). `01` or
 /// `+1` would name version 1 under another spelling than the key file's `v1.pem`.
 func keyVersionArgument(_ text: String) throws -> Int {

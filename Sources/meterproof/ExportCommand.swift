@@ -165,9 +165,7 @@ extension MeterProofCommand.Export {
             if r.sound && keys == nil && r.tokensVerified > 0 {
                 printError("note: the tokens were checked under the bundle's own keys/ (the keys the operator's trail recorded); compare their fingerprints with AWS's keys out of band, or pass --keys")
             }
-            if r.sound && r.testKeyAccepted > 0 {
-                printError("warning: test_key: \(counted(r.testKeyAccepted, "accepted entry was", "accepted entries were")) verified under MeterProof's published TEST keys (keys/test): anyone can sign tokens they accept, so they prove nothing about AWS")
-            }
+            if r.sound { warnTestKeyAcceptances(r.testKeyAccepted) }
             switch format {
             case .json:
                 writeOut(JSONText.serialize(.object(JSONObject([

@@ -125,9 +125,7 @@ extension MeterProofCommand.Audit {
                                  shouldStop: { stopRequested.load(ordering: .relaxed) })
             }
             if showProgress { bar.finish() }
-            if summary.testKeyAccepted > 0 {
-                printError("warning: test_key: \(counted(summary.testKeyAccepted, "accepted entry was", "accepted entries were")) verified under MeterProof's published TEST keys (keys/test): anyone can sign tokens they accept, so they prove nothing about AWS")
-            }
+            warnTestKeyAcceptances(summary.testKeyAccepted)
             for u in summary.unterminated {
                 printError("warning: \(u.file) ends without a line feed: its last line (line \(u.line)) was read up to the end of the input and recorded as read. If the file was still being written (or its writer died mid-line), that line may be cut short; once the file is complete, importing it again records the whole line as a capture of its own")
             }
