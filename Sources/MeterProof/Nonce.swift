@@ -42,15 +42,18 @@ public protocol ReplayGuard: Sendable {
 /// per consumed `(productCode, nonce)` pair (with ``Verifier``, per accepted nonce) for the
 /// life of the process; for a long-lived process or across restarts, use the audit trail.
 public final class InMemoryReplayGuard: ReplayGuard {
-    private let used = Mutex<Set<String>>([])
+    private let used = Mutex<Set<ExactString>>([])
 
     /// An empty guard: no nonce consumed yet.
     public init() {}
 
     /// Remembers `(productCode, nonce)` and returns `true` the first time the pair is seen,
-    /// `false` afterwards; atomic under the lock, never throws.
+    /// `false` afterwards; atomic under the lock, never throws. Pairs are compared by their
+    /// UTF-8 bytes, as the trail's unique index compares them: canonically equivalent spellings
+    /// of a nonce are different nonces.
     public func consume(nonce: String, productCode: String) -> Bool {
-        let key = "\(productCode)\u{0}\(nonce)"
+        // Length-prefixed, so no product code and nonce can run into another pair.
+        let key = ExactString("\(productCode.utf8.count):\(productCode)\(nonce)")
         return used.withLock { $0.insert(key).inserted }
     }
 }

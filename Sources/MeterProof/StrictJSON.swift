@@ -17,6 +17,20 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object(JSONObject)
 
+    /// Equal when of the same kind and value; strings (and member names) by their bytes, never
+    /// by Swift's canonical equivalence; numbers by their source text.
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.number(x), .number(y)): return x == y
+        case let (.string(x), .string(y)): return utf8Equal(x, y)
+        case let (.array(x), .array(y)): return x == y
+        case let (.object(x), .object(y)): return x == y
+        default: return false
+        }
+    }
+
     /// The string of a `.string` value; `nil` for any other kind.
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
     /// The object of an `.object` value; `nil` for any other kind.
@@ -90,8 +104,8 @@ public struct JSONObject: Sendable, Equatable {
 
     /// Builds an object for output. Names must be unique (checked: a later duplicate replaces nothing and is dropped).
     public init(_ pairs: [(String, JSONValue)]) {
-        var seen = Set<String>()
-        members = pairs.filter { seen.insert($0.0).inserted }.map { (name: $0.0, value: $0.1) }
+        var seen = Set<ExactString>()
+        members = pairs.filter { seen.insert(ExactString($0.0)).inserted }.map { (name: $0.0, value: $0.1) }
     }
 
     /// The member named exactly `name`: compared code point by code point, never by Swift's
@@ -108,7 +122,7 @@ public struct JSONObject: Sendable, Equatable {
     /// Equal when both hold the same members in the same order.
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
         guard a.members.count == b.members.count else { return false }
-        for (x, y) in zip(a.members, b.members) where x.name != y.name || x.value != y.value { return false }
+        for (x, y) in zip(a.members, b.members) where !utf8Equal(x.name, y.name) || x.value != y.value { return false }
         return true
     }
 }
@@ -407,18 +421,5 @@ private struct Parser {
             }
         }
         throw error("unterminated string")
-    }
-}
-
-/// Byte-for-byte string equality (no Unicode canonical equivalence, unlike `==`), fast for
-/// native strings: lengths first, then one memcmp of the UTF-8 storage.
-@inline(__always)
-package func utf8Equal(_ a: String, _ b: String) -> Bool {
-    guard a.utf8.count == b.utf8.count else { return false }
-    var x = a, y = b
-    return x.withUTF8 { ux in
-        y.withUTF8 { uy in
-            ux.count == 0 || memcmp(ux.baseAddress!, uy.baseAddress!, ux.count) == 0
-        }
     }
 }

@@ -76,8 +76,10 @@ public enum CanonicalJSON {
     /// integers are plain decimal.
     ///
     /// - Throws: `duplicate_member` if two names are equal. Names are compared as Swift strings,
-    ///   i.e. up to Unicode canonical equivalence (`"\u{E9}"` and `"e\u{301}"` collide), the same
-    ///   rule ``StrictJSON`` applies when reading, so every entry written can be read back.
+    ///   i.e. up to Unicode canonical equivalence (`"\u{E9}"` and `"e\u{301}"` collide): stricter
+    ///   than ``StrictJSON``, which keeps such names apart, so that no reader keying members by
+    ///   Swift strings sees one name twice. An entry's own names are all ASCII, so no valid entry
+    ///   is refused, and ``parseEntry(_:)`` applies the same rule on the way back in.
     ///   `unsupported_value` if the result would exceed ``maxEntryBytes``.
     public static func serialize(_ members: [(String, EntryValue)]) throws(CanonicalJSONError) -> [UInt8] {
         if members.count > 1 {

@@ -181,7 +181,7 @@ extension MeterProofCommand.Audit {
                 do { oldCP = try Checkpoint(verifying: old, verifiers: [trail.verifier]) } catch {
                     throw AuditError(.wrongKey, "\(from) is not signed by this trail's log key: \(error)")
                 }
-                guard oldCP.origin == trail.origin else { throw AuditError(.wrongKey, "\(from) is for log \(oldCP.origin), not \(trail.origin)") }
+                guard utf8Equal(oldCP.origin, trail.origin) else { throw AuditError(.wrongKey, "\(from) is for log \(oldCP.origin), not \(trail.origin)") }
                 guard let newNote = try trail.latestCheckpoint() else { throw AuditError(.noCheckpoint, "the trail has no checkpoint yet") }
                 let newCP = try Checkpoint(verifying: newNote, verifiers: [trail.verifier])
                 guard oldCP.size <= newCP.size else {

@@ -33,6 +33,19 @@ struct NonceAndReplayTests {
         #expect(!g.consume(nonce: "n2", productCode: "p"))
     }
 
+    @Test("InMemoryReplayGuard compares bytes: canonically equivalent spellings are different nonces, and no pair runs into another")
+    func replayGuardIsExact() {
+        let g = InMemoryReplayGuard()
+        #expect(g.consume(nonce: "caf\u{E9}", productCode: "p"))
+        #expect(g.consume(nonce: "cafe\u{301}", productCode: "p"))
+        #expect(!g.consume(nonce: "cafe\u{301}", productCode: "p"))
+        #expect(g.consume(nonce: "K", productCode: "p"))
+        #expect(g.consume(nonce: "\u{212A}", productCode: "p"))
+        // Without a length prefix these two pairs would make the same key.
+        #expect(g.consume(nonce: "c", productCode: "a\u{0}b"))
+        #expect(g.consume(nonce: "b\u{0}c", productCode: "a"))
+    }
+
     @Test("concurrent consumers of one nonce: exactly one wins")
     func replayGuardConcurrent() async {
         let g = InMemoryReplayGuard()

@@ -254,4 +254,13 @@ struct StrictJSONTests {
         #expect(text == #"{"a":[1,-0.5e3,"x\"\\\n\u0001é"],"b":{"c":null,"d":true}}"#)
         #expect(try StrictJSON.parse(text) == v)
     }
+
+    @Test("values compare by bytes: canonically equivalent strings and member names differ")
+    func valuesCompareByBytes() throws {
+        #expect(try StrictJSON.parse(Array(#""caf\u00e9""#.utf8)) != StrictJSON.parse(Array(#""cafe\u0301""#.utf8)))
+        #expect(try StrictJSON.parse(Array(#"{"K":1}"#.utf8)) != StrictJSON.parse(Array(#"{"\u212a":1}"#.utf8)))
+        #expect(try StrictJSON.parse(Array(#"{"K":"x"}"#.utf8)) == StrictJSON.parse(Array(#"{"\u004b":"x"}"#.utf8)))
+        // Output objects keep both spellings as distinct members.
+        #expect(JSONObject([("caf\u{E9}", .null), ("cafe\u{301}", .null)]).count == 2)
+    }
 }

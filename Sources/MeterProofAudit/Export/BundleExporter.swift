@@ -133,7 +133,7 @@ extension AuditTrail {
         do { cp = try Checkpoint(verifying: note, verifiers: [verifier]) } catch {
             throw ExportError(AuditError(.inconsistent, "the checkpoint does not verify under the trail's log key: \(error)"))
         }
-        guard cp.origin == origin else {
+        guard utf8Equal(cp.origin, origin) else {
             throw ExportError(AuditError(.inconsistent, "the checkpoint names log \(cp.origin), not \(origin)"))
         }
         let total: UInt64

@@ -734,7 +734,7 @@ public struct BundleVerifier: Sendable {
         guard KeyVersion.range.contains(Int(v)), let k = keyring[Int(v)] else {
             throw Failure("key_missing", "accepted entry \(e.seq) was verified by key version \(v) (\(fp)), which is not in the keyring")
         }
-        guard k.key.fingerprint == fp else {
+        guard utf8Equal(k.key.fingerprint, fp) else {
             throw Failure("key_mismatch", "accepted entry \(e.seq) was verified by key \(fp), but the keyring's version \(v) is \(k.key.fingerprint)")
         }
         return TokenCheck(entry: e, token: token)
@@ -747,13 +747,13 @@ public struct BundleVerifier: Sendable {
             return Failure("token_invalid", "accepted entry \(e.seq): the token does not verify: \(err.code.rawValue): \(err.reason)")
         }
         guard let claims = r.claims else { return Failure("token_invalid", "accepted entry \(e.seq): the token has no claims") }
-        guard r.keyFingerprint == e.keyFingerprint else {
+        guard utf8Equal(r.keyFingerprint, e.keyFingerprint) else {
             return Failure("key_mismatch", "accepted entry \(e.seq): the token verifies under \(r.keyFingerprint ?? "-"), not the recorded \(e.keyFingerprint ?? "-")")
         }
         var diffs: [String] = []
-        if claims.productCode != e.productCode { diffs.append("productCode") }
+        if !utf8Equal(claims.productCode, e.productCode) { diffs.append("productCode") }
         if Int64(claims.publicKeyVersion) != e.publicKeyVersion { diffs.append("publicKeyVersion") }
-        if claims.nonce != e.nonce { diffs.append("nonce") }
+        if !utf8Equal(claims.nonce, e.nonce) { diffs.append("nonce") }
         if claims.issuedAt != e.issuedAt { diffs.append("issuedAt") }
         if !diffs.isEmpty {
             return Failure("claims_mismatch", "accepted entry \(e.seq): the token's \(diffs.joined(separator: ", ")) differ from the recorded values")

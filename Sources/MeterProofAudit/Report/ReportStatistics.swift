@@ -160,7 +160,7 @@ public struct ReportStatistics: Sendable {
     private var dayCounts: [Int64: OutcomeCounts] = [:]
     /// Selected entries on days beyond ``Limits/days`` distinct ones.
     public private(set) var otherDays = OutcomeCounts()
-    private var productCounts: [String?: OutcomeCounts] = [:]
+    private var productCounts: [ExactString?: OutcomeCounts] = [:]
     /// Selected entries whose product code was not tracked: rejected attempts without a
     /// verified key, once ``Limits/distinctValues`` product codes are tracked. Accepted entries
     /// and those naming a key by fingerprint are always tracked.
@@ -182,8 +182,8 @@ public struct ReportStatistics: Sendable {
     /// Warnings whose code was not tracked.
     public private(set) var otherWarnings = 0
 
-    struct ReasonKey: Hashable { let outcome: String; let reason: String? }
-    struct KeyID: Hashable { let version: Int64?; let fingerprint: String? }
+    struct ReasonKey: Hashable { let outcome: ExactString; let reason: ExactString? }
+    struct KeyID: Hashable { let version: Int64?; let fingerprint: ExactString? }
 
     /// Empty statistics for the entries `filter` selects.
     public init(filter: EntryFilter = EntryFilter(), limits: Limits = Limits()) {
@@ -217,13 +217,15 @@ public struct ReportStatistics: Sendable {
         // products (accepted entries) and keys (named by fingerprint) out of the tables. The
         // limit bounds only unverified claims.
         let verified = e.isAccepted || e.keyFingerprint != nil
-        if productCounts[e.productCode] != nil || verified || productCounts.count < limits.distinctValues {
-            productCounts[e.productCode, default: OutcomeCounts()].count(e)
+        // Keys compare bytes: canonically equivalent spellings are different product codes.
+        let product = e.productCode.map(ExactString.init)
+        if productCounts[product] != nil || verified || productCounts.count < limits.distinctValues {
+            productCounts[product, default: OutcomeCounts()].count(e)
         } else {
             otherProducts.count(e)
         }
 
-        let rk = ReasonKey(outcome: e.outcome, reason: e.reason)
+        let rk = ReasonKey(outcome: ExactString(e.outcome), reason: e.reason.map(ExactString.init))
         if reasonCounts[rk] != nil || reasonCounts.count < limits.distinctValues {
             reasonCounts[rk, default: 0] += 1
         } else {
@@ -237,7 +239,7 @@ public struct ReportStatistics: Sendable {
         }
 
         if e.publicKeyVersion != nil || e.keyFingerprint != nil {
-            let k = KeyID(version: e.publicKeyVersion, fingerprint: e.keyFingerprint)
+            let k = KeyID(version: e.publicKeyVersion, fingerprint: e.keyFingerprint.map(ExactString.init))
             if var u = keyUsage[k] {
                 u.counts.count(e)
                 var m = keyMillis[k]!
@@ -321,10 +323,10 @@ public struct ReportStatistics: Sendable {
 
     /// Per product code, most entries first (ties by code; no code last).
     public var products: [Product] {
-        productCounts.map { Product(productCode: $0.key, counts: $0.value) }.sorted {
+        productCounts.map { Product(productCode: $0.key?.value, counts: $0.value) }.sorted {
             if $0.counts.total != $1.counts.total { return $0.counts.total > $1.counts.total }
             switch ($0.productCode, $1.productCode) {
-            case let (a?, b?): return a < b
+            case let (a?, b?): return a.utf8.lexicographicallyPrecedes(b.utf8)
             case (.some, nil): return true
             default: return false
             }
@@ -333,10 +335,10 @@ public struct ReportStatistics: Sendable {
 
     /// Per outcome and reason: accepted first, then rejected reasons by count (ties by code).
     public var reasons: [Reason] {
-        reasonCounts.map { Reason(outcome: $0.key.outcome, reason: $0.key.reason, count: $0.value) }.sorted {
+        reasonCounts.map { Reason(outcome: $0.key.outcome.value, reason: $0.key.reason?.value, count: $0.value) }.sorted {
             if $0.outcome != $1.outcome { return $0.outcome == "accepted" }
             if $0.count != $1.count { return $0.count > $1.count }
-            return ($0.reason ?? "") < ($1.reason ?? "")
+            return ($0.reason ?? "").utf8.lexicographicallyPrecedes(($1.reason ?? "").utf8)
         }
     }
 

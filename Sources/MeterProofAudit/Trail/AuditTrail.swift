@@ -154,7 +154,7 @@ public final class AuditTrail {
                 trail = try AuditTrail(path: path)
             }
         }
-        guard trail.verifier.vkey == logKey.vkey else {
+        guard utf8Equal(trail.verifier.vkey, logKey.vkey) else {
             throw AuditError(.wrongKey, "\(path) belongs to the log \(trail.verifier.vkey), not \(logKey.vkey)")
         }
         return trail
@@ -417,7 +417,7 @@ public final class AuditTrail {
         public init(result: VerificationResult, keyring: Keyring, source: EntrySource, capture: CaptureOrigin? = nil, captureHash: [UInt8]? = nil) {
             self.entry = AuditEntry(result: result, source: source, capture: capture)
             self.captureHash = captureHash
-            if let fp = result.keyFingerprint, let v = result.keyVersion, let k = keyring[v], k.key.fingerprint == fp {
+            if let fp = result.keyFingerprint, let v = result.keyVersion, let k = keyring[v], utf8Equal(k.key.fingerprint, fp) {
                 self.key = (v, k.key.spkiDER)
             }
         }
@@ -477,7 +477,7 @@ public final class AuditTrail {
         guard result.bound else {
             throw AuditError(.invalidEntry, "an unbound verification result is not a live verification: verify against the request that was sent (Verifier.verify(_:expecting:)) before recording it")
         }
-        if let fp = result.keyFingerprint, let v = result.keyVersion, keyring[v]?.key.fingerprint != fp {
+        if let fp = result.keyFingerprint, let v = result.keyVersion, !utf8Equal(keyring[v]?.key.fingerprint, fp) {
             throw AuditError(.invalidEntry, "the keyring given does not hold the key that verified this result (version \(v), sha256 \(fp)): pass the keyring of the verifier that produced it (verifier.keyring)")
         }
         return try recordOne(Pending(result: result, keyring: keyring, source: .live))
@@ -733,7 +733,7 @@ public final class AuditTrail {
     /// stored checkpoint does not match the tree (a log never signs two inconsistent checkpoints).
     /// When the newest checkpoint already covers the current size, it is returned unchanged.
     public func signCheckpoint(with signer: NoteSigner) throws(AuditError) -> SignedNote {
-        guard signer.verifier.vkey == verifier.vkey else {
+        guard utf8Equal(signer.verifier.vkey, verifier.vkey) else {
             throw AuditError(.wrongKey, "the signing key \(signer.name)+\(NoteSyntax.hex8(signer.keyID)) is not this trail's log key (\(verifier.vkey))")
         }
         do {
@@ -799,7 +799,7 @@ public final class AuditTrail {
             if verifiedCheckpoints.count >= 16 { verifiedCheckpoints.removeAll() }
             verifiedCheckpoints[text] = cp
         }
-        guard cp.origin == origin else { throw AuditError(.wrongKey, "the checkpoint is for log \(cp.origin), not \(origin)") }
+        guard utf8Equal(cp.origin, origin) else { throw AuditError(.wrongKey, "the checkpoint is for log \(cp.origin), not \(origin)") }
         guard seq < cp.size else {
             throw AuditError(.noSuchEntry, "entry \(seq) is not covered by the checkpoint of size \(cp.size)")
         }

@@ -29,7 +29,7 @@ extension AuditEntry {
 
         package static func == (a: Summary, b: Summary) -> Bool {
             a.seq == b.seq && a.accepted == b.accepted && a.hasNonce == b.hasNonce && a.hasProductCode == b.hasProductCode
-                && a.acceptedNonce?.productCode == b.acceptedNonce?.productCode && a.acceptedNonce?.nonce == b.acceptedNonce?.nonce
+                && utf8Equal(a.acceptedNonce?.productCode, b.acceptedNonce?.productCode) && utf8Equal(a.acceptedNonce?.nonce, b.acceptedNonce?.nonce)
                 && a.captureHash == b.captureHash
         }
     }

@@ -27,8 +27,10 @@ public struct EntryFilter: Sendable, Hashable {
     /// Whether `e` meets every criterion set. With a time bound, an entry whose `recordedAt` does
     /// not parse does not match.
     public func matches(_ e: AuditEntry) -> Bool {
-        if let outcome, e.outcome != outcome { return false }
-        if let productCode, e.productCode != productCode { return false }
+        // Byte for byte, as the export's scan and SQLite compare: "caf\u{E9}" does not select
+        // "cafe\u{301}".
+        if let outcome, !utf8Equal(e.outcome, outcome) { return false }
+        if let productCode, !utf8Equal(e.productCode, productCode) { return false }
         if since != nil || until != nil {
             guard let t = RFC3339.parseMilliseconds(e.recordedAt) else { return false }
             if let since, t < since { return false }

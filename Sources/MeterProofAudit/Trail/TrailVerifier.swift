@@ -62,7 +62,7 @@ extension AuditTrail {
             return r
         }
         let key = logKey ?? verifier
-        if let logKey, logKey.vkey != verifier.vkey {
+        if let logKey, !utf8Equal(logKey.vkey, verifier.vkey) {
             return fail("wrong_log_key", "the trail's log key \(verifier.vkey) is not the expected \(logKey.vkey): the file was replaced or belongs to another log")
         }
         do {
@@ -93,7 +93,7 @@ extension AuditTrail {
                 do { cp = try Checkpoint(verifying: SignedNote(parsing: cst.string(at: 1) ?? ""), verifiers: [key]) } catch {
                     return fail("checkpoint_signature", "the stored checkpoint of size \(size) does not verify under \(key.name): \(error)")
                 }
-                guard cp.origin == origin, cp.size == size else {
+                guard utf8Equal(cp.origin, origin), cp.size == size else {
                     return fail("checkpoint_mismatch", "the stored checkpoint of size \(size) names origin \(cp.origin) and size \(cp.size)")
                 }
                 checkpoints.append((size, cp.root))
@@ -103,7 +103,7 @@ extension AuditTrail {
                 do { externalCheckpoint = try Checkpoint(verifying: against, verifiers: [key]) } catch {
                     return fail("against_signature", "the checkpoint given with --against does not verify under \(key.name): \(error)")
                 }
-                guard externalCheckpoint!.origin == origin else {
+                guard utf8Equal(externalCheckpoint!.origin, origin) else {
                     return fail("against_origin", "the checkpoint given with --against is for log \(externalCheckpoint!.origin), not \(origin)")
                 }
             }
