@@ -23,7 +23,7 @@ func exitCode(for e: AuditError) -> Int32 {
     // written" to `report`.
     case .readOnly, .diskFull, .storage, .corrupt: return Exit.storage
     case .locked: return Exit.locked
-    case .inconsistent, .invalidEntry: return Exit.rejected
+    case .inconsistent, .invalidEntry, .tampered: return Exit.rejected
     default: return Exit.unreadable
     }
 }

@@ -87,6 +87,10 @@ extension MeterProofCommand {
             }
             lines.append("check it with: meterproof export verify \(summary.directory)   (or without MeterProof: see VERIFY.md)")
             writeOut(lines.joined(separator: "\n") + "\n")
+            if !summary.testKeyVersions.isEmpty {
+                let files = summary.testKeyVersions.map { "keys/v\($0).pem" }.joined(separator: ", ")
+                printError("warning: test_key: the bundle's \(files) \(summary.testKeyVersions.count == 1 ? "is one" : "are") of MeterProof's published TEST keys (keys/test): tokens accepted under them prove nothing about AWS")
+            }
         }
     }
 }

@@ -42,8 +42,21 @@ struct ExportCLITests {
         #expect(v.output.contains("meterproof: note: the checkpoint was checked under the bundle's own log-key.vkey"))
         // This bundle holds only rejected entries: no token was checked, so no note on keys/.
         #expect(!v.output.contains("note: the tokens were checked"))
+        #expect(!e.output.contains("test_key"))
         let full = parent + "/full"
-        #expect(try run(["export", "--db", f.db, "--out", full]).status == 0)
+        let fe = try run(["export", "--db", f.db, "--out", full])
+        #expect(fe.status == 0)
+        // The export says so too, and so do VERIFY.md and the independent checker.
+        #expect(fe.output.hasSuffix("meterproof: warning: test_key: the bundle's keys/v1.pem, keys/v2.pem are of MeterProof's published TEST keys (keys/test): tokens accepted under them prove nothing about AWS\n"), "\(fe.output)")
+        let md = try String(contentsOfFile: full + "/VERIFY.md", encoding: .utf8)
+        #expect(md.contains("\n**Warning: test keys.** `keys/v1.pem`, `keys/v2.pem` are of MeterProof's published TEST keys (`keys/test` in its source; SHA-256 `0f2644fcad00920fcb2bf0db3fdb4e1440effa8c466d299e4a9dbd7554b90b85` and `a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d`). Their private halves are public"), "\(md.prefix(1500))")
+        let rejectedMD = try String(contentsOfFile: out + "/VERIFY.md", encoding: .utf8)
+        #expect(!rejectedMD.contains("**Warning: test keys.**"))
+        if Tools.python != nil {
+            let py = try ExportInteropTests.pythonCheck(full)
+            let acceptedCount = try f.matching(EntryFilter(outcome: "accepted")).count
+            #expect(py.status == 0 && py.output.hasSuffix("\nWARNING: \(acceptedCount) accepted entries were verified under MeterProof's published TEST keys (keys/test): anyone can sign tokens they accept, so they prove nothing about AWS\n"), "\(py.output)")
+        }
         let fv = try run(["export", "verify", full])
         #expect(fv.status == 0 && fv.output.contains("meterproof: note: the tokens were checked under the bundle's own keys/ (the keys the operator's trail recorded); compare their fingerprints with AWS's keys out of band, or pass --keys\n"), "\(fv.output)")
         // Every accepted entry of the fixture was verified under a test key, and is said to prove nothing.

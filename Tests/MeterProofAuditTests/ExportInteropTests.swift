@@ -442,14 +442,22 @@ extension ExportInteropTests {
         try Self.expectRefused(try with(since: RFC3339.format(milliseconds: first + 1)),
                                "entry \(entries[0].seq) (recordedAt \(entries[0].recordedAt)) \(outside)", code: "selection_mismatch")
         try Self.expectRefused(try with(until: RFC3339.format(milliseconds: last)), outside, code: "selection_mismatch")
-        // A finer fraction is dropped (as RFC3339.parseMilliseconds reads the manifest); other
-        // spellings of the same instant select the same entries.
+        // One spelling per bound, the one an export writes: a finer fraction (which would be
+        // truncated, admitting entries before the bound it declares), an offset, lowercase
+        // letters or a space, even for the same instant, are refused by both checkers (an
+        // auditor's review found them accepted).
         let firstText = RFC3339.format(milliseconds: first)
-        try Self.expectSound(try with(since: String(firstText.dropLast()) + "999999Z"))
-        try Self.expectSound(try with(since: String(RFC3339.format(milliseconds: first + 3_600_000).dropLast()) + "+01:00"))
-        try Self.expectSound(try with(since: firstText.replacingOccurrences(of: "T", with: " ").lowercased()))
-        try Self.expectRefused(try with(since: String(RFC3339.format(milliseconds: first + 1 - 3_600_000).dropLast()) + "-01:00"),
-                               outside, code: "selection_mismatch")
+        let stem = String(firstText.dropLast())
+        let hourLater = String(RFC3339.format(milliseconds: first + 3_600_000).dropLast())
+        var spellings: [String] = [stem + "999999Z", stem + "1Z", hourLater + "+01:00", stem + "-00:00"]
+        spellings.append(firstText.replacingOccurrences(of: "T", with: " ").lowercased())
+        spellings.append(firstText.lowercased())
+        spellings.append(String(firstText.dropLast(5)) + "Z")
+        for spelling in spellings {
+            try Self.expectRefused(try with(since: spelling), "selection.since is not written as an export writes it", code: "manifest_malformed")
+        }
+        try Self.expectRefused(try with(until: String(RFC3339.format(milliseconds: last + 1).dropLast()) + "+00:00"),
+                               "selection.until is not written as an export writes it", code: "manifest_malformed")
 
         // Product code and outcome.
         let product = try f.export(EntryFilter(productCode: "prod-a")).dir
@@ -521,6 +529,12 @@ extension ExportInteropTests {
             try BundleEdit.write(d, "keys/v2.pem", Array(BundleLayout.pem(keyring[2]!.key).utf8))
             try BundleEdit.write(d, "keys/keyring.json", pins([(1, fp1), (2, fp2)]))
         }, "keys/v2.pem (\(fp2)) is the key of none of the bundle's entries (no entry records its fingerprint)", code: "unexpected_key")
+        // The entries' own key again under a version no entry records, pinned: it would tell the
+        // auditor of a key version that does not exist.
+        try Self.expectRefused(try Self.forged(other) { d in
+            try BundleEdit.write(d, "keys/v3.pem", Array(BundleLayout.pem(keyring[1]!.key).utf8))
+            try BundleEdit.write(d, "keys/keyring.json", pins([(1, fp1), (3, fp1)]))
+        }, "keys/v3.pem is the same key as keys/v1.pem (\(fp1)): an export bundles each recorded key once", code: "unexpected_key")
         // The same key file without a pin.
         try Self.expectRefused(try Self.forged(other) { try BundleEdit.write($0, "keys/v2.pem", Array(BundleLayout.pem(keyring[2]!.key).utf8)) },
                                "keys/keyring.json does not pin exactly the bundled keys", code: "keyring_invalid")
@@ -594,6 +608,17 @@ extension ExportInteropTests {
         }
         try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\"nonce\":\(JSONText.quoted(e.nonce!)),\"iat\":null"),
                                "entry \(e.seq): the token's iat is not a NumericDate", code: "token_invalid")
+        // PublicKeyRotationTimestamp in the payload: a usable time or nothing, in both checkers
+        // (an auditor's review found the script accepting "next tuesday").
+        try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\"PublicKeyRotationTimestamp\":\"2027-01-01T00:00:00Z\",\(rest)"),
+                               "the entries do not hash to the checkpoint root", code: "root_mismatch")
+        try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\"PublicKeyRotationTimestamp\":1798761600000,\(rest)"),
+                               "the entries do not hash to the checkpoint root", code: "root_mismatch")
+        for bad in ["\"next tuesday\"", "true", "-1", "1e300", "{}"] {
+            try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\"PublicKeyRotationTimestamp\":\(bad),\(rest)"),
+                                   bad == "{}" ? "entry \(e.seq): the token payload is not a flat JSON object" : "entry \(e.seq): the token's PublicKeyRotationTimestamp is not a usable time",
+                                   code: "token_invalid")
+        }
     }
 
     @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))

@@ -372,11 +372,18 @@ import Testing
         let keyring = try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)
         let fp1 = keyring[1]!.key.fingerprint, fp2 = keyring[2]!.key.fingerprint
         func pins(_ list: [(Int, String)]) -> [UInt8] { Array(BundleLayout.keyringJSON(list.map { (version: $0.0, fingerprint: $0.1) }).utf8) }
-        // v1 replaced by v2's key, pinned consistently.
+        // v1 and v2 swapped, pinned consistently.
+        #expect(try tampered(full) { d in
+            let (k1, k2) = (try BundleEdit.read(d, "keys/v1.pem"), try BundleEdit.read(d, "keys/v2.pem"))
+            try BundleEdit.write(d, "keys/v1.pem", k2)
+            try BundleEdit.write(d, "keys/v2.pem", k1)
+            try BundleEdit.write(d, "keys/keyring.json", pins([(1, fp2), (2, fp1)]))
+        } == "key_mismatch")
+        // v1 replaced by v2's key, pinned consistently: one key under two versions.
         #expect(try tampered(full) { d in
             try BundleEdit.write(d, "keys/v1.pem", try BundleEdit.read(d, "keys/v2.pem"))
             try BundleEdit.write(d, "keys/keyring.json", pins([(1, fp2), (2, fp2)]))
-        } == "key_mismatch")
+        } == "unexpected_key")
         // A key dropped; a pin that does not match.
         #expect(try tampered(full) { d in
             try FileManager.default.removeItem(atPath: d + "/keys/v2.pem")

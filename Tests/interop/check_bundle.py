@@ -10,9 +10,10 @@ Checks what `meterproof export verify` checks, stopping at the first failure:
   note (c2sp.org/signed-note, c2sp.org/tlog-checkpoint, extension lines included) and its
   Ed25519 signature under the log key;
 - manifest.json: its members and their types (integers must be JSON integers), the
-  checkpoint's origin, size and root; a selection without filters must be a full prefix;
-- keys/: exactly v<N>.pem files (PEM SubjectPublicKeyInfo, as exported) and keyring.json
-  pinning exactly them;
+  checkpoint's origin, size and root; since/until as an export writes them (UTC with
+  milliseconds); a selection without filters must be a full prefix;
+- keys/: exactly v<N>.pem files (PEM SubjectPublicKeyInfo, as exported, no key twice) and
+  keyring.json pinning exactly them;
 - every entry: canonical JSON of the entry's members and types, strictly increasing seq
   below the checkpoint size, matching the manifest's selection (recordedAt in
   [since, until) to the millisecond, productCode, outcome); a full prefix holds every entry
@@ -21,10 +22,12 @@ Checks what `meterproof export verify` checks, stopping at the first failure:
 - entries.csv: exactly the header row and each entry's row (a string starting with
   = + - @ TAB or CR is written with a leading apostrophe);
 - every accepted entry: its key (version and fingerprint) is bundled, its token's header,
-  PS256 signature and claims verify (one spelling per claim; publicKeyVersion an integer),
-  and productCode, publicKeyVersion, nonce and iat equal the recorded ones;
+  PS256 signature and claims verify (one spelling per claim; publicKeyVersion an integer;
+  PublicKeyRotationTimestamp, when present, a usable time), productCode, publicKeyVersion,
+  nonce and iat equal the recorded ones, and no (productCode, nonce) is accepted twice;
 - the manifest's counts and first/last seq; every bundled key is recorded by some entry.
-Exit 0 when sound, 1 when a check fails, 2 on bad usage or when `cryptography` is missing.
+Exit 0 when sound (with a WARNING line when accepted entries were verified under MeterProof's
+published test keys), 1 when a check fails, 2 on bad usage or when `cryptography` is missing.
 """
 import base64
 import hashlib
@@ -39,6 +42,12 @@ FIELDS = ["binding", "captureFile", "captureHash", "captureLine", "capturedAt", 
           "message", "nonce", "outcome", "productCode", "publicKeyVersion", "reason", "recordedAt", "seq", "source",
           "token", "warnings"]
 INT_FIELDS = {"captureLine", "issuedAt", "publicKeyVersion"}  # integer or null; seq is a non-negative integer
+# SHA-256 of the DER SubjectPublicKeyInfo of MeterProof's published test keys (keys/test/v1.pem,
+# v2.pem): their private halves are public, so acceptances under them prove nothing.
+TEST_KEY_FINGERPRINTS = {
+    "a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d",
+    "0f2644fcad00920fcb2bf0db3fdb4e1440effa8c466d299e4a9dbd7554b90b85",
+}
 CHOICES = {"binding": ("bound", "unbound"), "outcome": ("accepted", "rejected"), "source": ("live", "import")}
 CSV_HEADER = (",".join(FIELDS) + "\r\n").encode()
 TOP_FILES = {"SHA256SUMS", "VERIFY.md", "checkpoint", "entries.csv", "entries.jsonl", "log-key.vkey", "manifest.json"}
@@ -301,6 +310,9 @@ def check_manifest(m):
         check(s[k] is None or type(s[k]) is str, "selection.%s is not a string or null", k)
     for k in ("since", "until"):
         check(s[k] is None or rfc3339_ms(s[k]) is not None, "selection.%s is not an RFC 3339 time", k)
+        # One spelling per bound, as an export writes it: UTC with milliseconds.
+        check(s[k] is None or re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z", s[k]) is not None,
+              "selection.%s is not written as an export writes it (UTC with milliseconds)", k)
     c = m["counts"]
     members(c, ["entries", "accepted", "rejected", "byReason"], "manifest.json counts")
     check(all(is_count(c[k]) for k in ("entries", "accepted", "rejected")), "manifest.json counts are not non-negative integers")
@@ -335,7 +347,11 @@ def check_token(e, key, hashes, padding, InvalidSignature):
         check(not (camel in claims and pascal in claims), "entry %d: the token payload carries both %s and %s", seq, camel, pascal)
         return claims.get(camel, claims.get(pascal))
     product, version, nonce = claim("productCode"), claim("publicKeyVersion"), claim("nonce")
-    claim("publicKeyRotationTimestamp")
+    rotation = claim("publicKeyRotationTimestamp")
+    if rotation is not None:  # epoch seconds or milliseconds, or an RFC 3339 time
+        ok = (type(rotation) in (int, float) and math.isfinite(rotation) and 0 <= rotation < 1e15) or \
+             (type(rotation) is str and rfc3339_ms(rotation) is not None)
+        check(ok, "entry %d: the token's PublicKeyRotationTimestamp is not a usable time", seq)
     check(type(product) is str, "entry %d: the token's productCode is not a string", seq)
     if type(version) is str:  # leniently, a canonical decimal string
         check(re.fullmatch(r"[1-9][0-9]{0,9}", version) is not None, "entry %d: the token's publicKeyVersion is not an integer", seq)
@@ -458,7 +474,10 @@ def main(argv):
         check(pem == key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
               "%s is not exactly the key's PEM SubjectPublicKeyInfo", rel)
         der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        keys[int(rel[6:-4])] = (key, hashlib.sha256(der).hexdigest())
+        fp = hashlib.sha256(der).hexdigest()
+        other = [v for v, (_, f) in keys.items() if f == fp]
+        check(not other, "%s is the same key as keys/v%d.pem (%s): an export bundles each recorded key once", rel, other[0] if other else 0, fp)
+        keys[int(rel[6:-4])] = (key, fp)
     pins = ",".join('\n    {"version": %d, "sha256": "%s", "notBefore": null, "notAfter": null}' % (v, fp) for v, (_, fp) in keys.items())
     check(read(bundle, "keys/keyring.json") == ('{\n  "keys": [%s]\n}\n' % (pins + "\n  " if pins else "")).encode(),
           "keys/keyring.json does not pin exactly the bundled keys (version and SHA-256 of each keys/v<N>.pem)")
@@ -466,6 +485,7 @@ def main(argv):
     # 5. Entries, streamed: canonical JSON, increasing seq, in the selection and in the tree
     #    (root or proof), the same row in entries.csv, and for accepted ones the key and token.
     stack, last, count, accepted, reasons, first, fingerprints = [], -1, 0, 0, {}, None, set()
+    nonces, test_key_accepted = {}, 0  # (productCode, nonce) -> the seq that accepted it
     csv = open(os.path.join(bundle, "entries.csv"), "rb")
     check(csv.read(len(CSV_HEADER)) == CSV_HEADER, "entries.csv does not start with the header row (the entry member names, sorted) and CRLF")
     with open(os.path.join(bundle, "entries.jsonl"), "rb") as lines:
@@ -516,6 +536,12 @@ def main(argv):
                 reasons[e["reason"]] = reasons.get(e["reason"], 0) + 1
                 continue
             accepted += 1
+            pair = (e["productCode"], e["nonce"])
+            if None not in pair:
+                check(pair not in nonces, "entry %d accepts nonce %s for product %s, which entry %s already accepted: "
+                      "the trail accepted a nonce twice or was edited", seq, pair[1], pair[0], nonces.get(pair))
+                nonces[pair] = seq
+            test_key_accepted += e["keyFingerprint"] in TEST_KEY_FINGERPRINTS
             check(e["token"] is not None and e["keyFingerprint"] is not None and e["publicKeyVersion"] is not None,
                   "accepted entry %d records no token, key fingerprint or key version", seq)
             key, fp = keys.get(e["publicKeyVersion"], (None, None))
@@ -546,6 +572,9 @@ def main(argv):
     print("OK: %d entries (%d accepted, %d rejected) of log %s, checkpoint size %d; %s; %d tokens re-verified"
           % (count, accepted, count - accepted, origin, size,
              "root recomputed" if full else "%d proofs checked" % count, accepted))
+    if test_key_accepted:
+        print("WARNING: %d accepted entries were verified under MeterProof's published TEST keys (keys/test): "
+              "anyone can sign tokens they accept, so they prove nothing about AWS" % test_key_accepted)
     return 0
 
 

@@ -48,6 +48,10 @@ public struct ExportSummary: Sendable {
     public let keyFiles: Int
     /// Number of files in the bundle, `SHA256SUMS` included.
     public let fileCount: Int
+    /// Versions of the bundled keys that are MeterProof's published test keys (`keys/test`) and
+    /// verified an accepted entry: anyone has their private halves, so those acceptances prove
+    /// nothing about AWS.
+    public let testKeyVersions: [Int]
     /// Entries recorded after the checkpoint, which no bundle against it can hold.
     public var newerEntriesOmitted: UInt64 { manifest.newerEntriesOmitted }
 }
@@ -147,7 +151,7 @@ extension AuditTrail {
             var summary = try writeBundle(into: tmp, note: note, checkpoint: cp, trailSize: total, options: options)
             try BundleDirectory.publish(tmp, to: target, parent: parent)
             summary = ExportSummary(directory: target, manifest: summary.manifest, proofFiles: summary.proofFiles,
-                                    keyFiles: summary.keyFiles, fileCount: summary.fileCount)
+                                    keyFiles: summary.keyFiles, fileCount: summary.fileCount, testKeyVersions: summary.testKeyVersions)
             return summary
         } catch {
             BundleDirectory.remove(tmp)
@@ -277,6 +281,7 @@ extension AuditTrail {
         var byFingerprint: [String: AuditTrail.RecordedKey] = [:]
         for k in recorded { byFingerprint[k.fingerprint] = k }
         var keys: [(version: Int, key: RSAPublicKey)] = []
+        var testKeyVersions: [Int] = []
         for use in usedKeys.uses.sorted(by: { $0.fingerprint < $1.fingerprint }) {
             let fp = use.fingerprint
             guard let rk = byFingerprint[fp] else {
@@ -295,7 +300,9 @@ extension AuditTrail {
                 throw ExportError(.keyVersionConflict, "the selection holds entries verified by two keys for PublicKeyVersion \(rk.version) (\(other.key.fingerprint) and \(fp)); export the periods before and after the key change separately (--since/--until)")
             }
             keys.append((rk.version, key))
+            if use.accepted && key.isMeterProofTestKey { testKeyVersions.append(rk.version) }
         }
+        testKeyVersions.sort()
         try BundleDirectory.makeSubdirectory(root + "/" + BundleLayout.keysDirectory)
         keys.sort { $0.version < $1.version }
         for k in keys { try writeFile(BundleLayout.key(version: k.version), BundleLayout.pem(k.key)) }
@@ -319,7 +326,7 @@ extension AuditTrail {
         try writeFile(BundleLayout.logKey, verifier.vkey + "\n")
         try writeFile(BundleLayout.manifest, manifest.serialized)
         try writeFile(BundleLayout.instructions, BundleInstructions.text(
-            manifest: manifest, vkey: verifier.vkey, keyVersions: keys.map(\.version),
+            manifest: manifest, vkey: verifier.vkey, keyVersions: keys.map(\.version), testKeyVersions: testKeyVersions,
             example: example.map { (seq: $0.seq, line: $0.line, keyVersion: Int($0.version)) }))
 
         // SHA256SUMS in path order: the other files merged with the proof files, whose paths
@@ -347,7 +354,7 @@ extension AuditTrail {
         if proofCount > 0 { try BundleDirectory.syncDirectory(root + "/" + BundleLayout.proofsDirectory) }
         try BundleDirectory.syncDirectory(root)
 
-        return ExportSummary(directory: root, manifest: manifest, proofFiles: proofCount, keyFiles: keys.count, fileCount: sums.count + proofSums.count + 1)
+        return ExportSummary(directory: root, manifest: manifest, proofFiles: proofCount, keyFiles: keys.count, fileCount: sums.count + proofSums.count + 1, testKeyVersions: testKeyVersions)
     }
 
     static let exportBatchSize = 4096

@@ -97,12 +97,25 @@ public enum BundleInstructions {
     for k in keys/v*.pem; do if [ -f "$k" ]; then printf '%s  %s\n' "$(openssl pkey -pubin -in "$k" -outform DER | sha256sum | cut -c1-64)" "$k"; fi; done
     """#
 
+    /// The warning paragraph for bundled test keys (empty when there are none).
+    static func testKeyWarning(_ versions: [Int]) -> String {
+        guard !versions.isEmpty else { return "" }
+        let files = versions.map { "`keys/v\($0).pem`" }.joined(separator: ", ")
+        let fingerprints = RSAPublicKey.testKeyFingerprints.sorted().map { "`\($0)`" }.joined(separator: " and ")
+        return "\n**Warning: test keys.** \(files) \(versions.count == 1 ? "is one" : "are") of MeterProof's published TEST keys "
+            + "(`keys/test` in its source; SHA-256 \(fingerprints)). Their private halves are public, so a token "
+            + "accepted under them proves nothing about AWS, whatever the checks below say. A bundle from a "
+            + "production trail never holds them.\n"
+    }
+
     /// The text of `VERIFY.md` for a bundle.
     ///
     /// - Parameters:
+    ///   - testKeyVersions: bundled keys that are MeterProof's published test keys; the text
+    ///     then opens with a warning.
     ///   - example: an accepted entry to walk through with OpenSSL (its seq, 1-based line in
     ///     `entries.jsonl` and key version), if the bundle has one.
-    public static func text(manifest m: BundleManifest, vkey: String, keyVersions: [Int], example: (seq: UInt64, line: Int, keyVersion: Int)?) -> String {
+    public static func text(manifest m: BundleManifest, vkey: String, keyVersions: [Int], testKeyVersions: [Int] = [], example: (seq: UInt64, line: Int, keyVersion: Int)?) -> String {
         let sel = m.selection
         var what: [String] = []
         if let s = sel.since { what.append("recorded at or after \(s)") }
@@ -120,7 +133,7 @@ public enum BundleInstructions {
         of the log \(codeSpan(m.origin)): \(selection) below its signed checkpoint of size \(m.treeSize)
         (root `\(m.root.base64)`). It was written by \(m.tool) at \(m.createdAt).
         \(sel.fullPrefix ? "It is a **full prefix**: it holds every entry below the checkpoint, so the root is recomputed from `entries.jsonl` and no proofs are needed." : "It is a **selection**: each entry comes with an inclusion proof `proofs/<seq>.tlog-proof` against the checkpoint.")
-        \(m.newerEntriesOmitted > 0 ? "\n\(m.newerEntriesOmitted) \(m.newerEntriesOmitted == 1 ? "entry recorded after the checkpoint is" : "entries recorded after the checkpoint are") not part of this bundle.\n" : "")
+        \(m.newerEntriesOmitted > 0 ? "\n\(m.newerEntriesOmitted) \(m.newerEntriesOmitted == 1 ? "entry recorded after the checkpoint is" : "entries recorded after the checkpoint are") not part of this bundle.\n" : "")\(testKeyWarning(testKeyVersions))
         Nothing below needs MeterProof: only `sha256sum`, OpenSSL 3 and Python 3 with the
         `cryptography` package (or Go). Run every command from this directory. Each step stands on
         its own: its commands work in a fresh shell, and a step that needs a scratch directory makes

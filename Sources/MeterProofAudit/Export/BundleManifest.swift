@@ -175,8 +175,15 @@ public struct BundleManifest: Sendable, Equatable {
         selection.until = try Self.optionalString(sel, "until")
         selection.productCode = try Self.optionalString(sel, "productCode")
         selection.outcome = outcome
-        if let since = selection.since, RFC3339.parseMilliseconds(since) == nil { throw ManifestError("selection.since is not an RFC 3339 time") }
-        if let until = selection.until, RFC3339.parseMilliseconds(until) == nil { throw ManifestError("selection.until is not an RFC 3339 time") }
+        for (name, value) in [("since", selection.since), ("until", selection.until)] {
+            guard let value else { continue }
+            guard let ms = RFC3339.parseMilliseconds(value) else { throw ManifestError("selection.\(name) is not an RFC 3339 time") }
+            // One spelling per bound, the one an export writes: another (an offset, a finer
+            // fraction, which would be truncated, lowercase letters) is not what was selected.
+            guard utf8Equal(RFC3339.format(milliseconds: ms), value) else {
+                throw ManifestError("selection.\(name) \(JSONText.quoted(value)) is not written as an export writes it (UTC with milliseconds: \(RFC3339.format(milliseconds: ms)))")
+            }
+        }
         guard case .object(let c)? = top["counts"] else { throw ManifestError("manifest.json counts is not an object") }
         try Self.expectMembers(c, ["entries", "accepted", "rejected", "byReason"], "counts")
         counts = Counts()

@@ -225,6 +225,9 @@ public struct BundleVerifier: Sendable {
         var counts = BundleManifest.Counts()
         var lastSeq: UInt64? = nil, firstSeq: UInt64? = nil
         var usedFingerprints: Set<String> = []
+        // The trail's central rule, checked on what the bundle holds: no (productCode, nonce)
+        // accepted twice. 16 bytes of a SHA-256 per accepted entry (and the seq that took it).
+        var acceptedNonces: [NonceKey: UInt64] = [:]
         let tokenVerifier = Verifier(keyring: tokenKeyring, policy: Self.reverificationPolicy)
         var lineNo = 0
         var linesRead = 0
@@ -306,6 +309,10 @@ public struct BundleVerifier: Sendable {
                 lastSeq = e.seq
                 if let fp = e.keyFingerprint { usedFingerprints.insert(fp) }
                 if e.isAccepted {
+                    if let pc = e.productCode, let nonce = e.nonce,
+                       let first = acceptedNonces.updateValue(e.seq, forKey: NonceKey(productCode: pc, nonce: nonce)) {
+                        throw Failure("nonce_accepted_twice", "entry \(e.seq) accepts nonce \(nonce) for product \(pc), which entry \(first) already accepted: the trail accepted a nonce twice or was edited")
+                    }
                     if let f = c.tokenProblem { throw f }
                     if checkTokens { r.tokensVerified += 1 }
                     if let fp = e.keyFingerprint, RSAPublicKey.testKeyFingerprints.contains(fp) { r.testKeyAccepted += 1 }
@@ -586,6 +593,14 @@ public struct BundleVerifier: Sendable {
             }
         }
         let entries = keyring.versions.map { keyring[$0]! }
+        // A trail records each key once, under the version it answered for: one key under two
+        // versions would tell the auditor of a key version that does not exist.
+        var versionOf: [String: Int] = [:]
+        for e in entries {
+            if let other = versionOf.updateValue(e.version, forKey: e.key.fingerprint) {
+                throw Failure("unexpected_key", "keys/v\(e.version).pem is the same key as keys/v\(other).pem (\(e.key.fingerprint)): an export bundles each recorded key once")
+            }
+        }
         guard entries.count == keyFiles.count else {
             throw Failure("keyring_invalid", "keys/ holds \(keyFiles.count) key files but \(entries.count) keys load")
         }
@@ -759,5 +774,24 @@ public struct BundleVerifier: Sendable {
             return Failure("claims_mismatch", "accepted entry \(e.seq): the token's \(diffs.joined(separator: ", ")) differ from the recorded values")
         }
         return nil
+    }
+}
+
+/// A (productCode, nonce) pair by 16 bytes of the SHA-256 of its length-prefixed bytes: two
+/// different pairs collide with probability about n²/2¹²⁹.
+struct NonceKey: Hashable {
+    let high: UInt64
+    let low: UInt64
+
+    init(productCode: String, nonce: String) {
+        var bytes = Array(String(productCode.utf8.count).utf8)
+        bytes.append(0x3A)
+        bytes.append(contentsOf: productCode.utf8)
+        bytes.append(contentsOf: nonce.utf8)
+        let d = SHA256.hash(bytes)
+        var h: UInt64 = 0, l: UInt64 = 0
+        for i in 0..<8 { h = h << 8 | UInt64(d[i]); l = l << 8 | UInt64(d[8 + i]) }
+        high = h
+        low = l
     }
 }

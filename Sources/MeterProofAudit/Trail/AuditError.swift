@@ -20,6 +20,7 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
             case inconsistent = "inconsistent_checkpoint"
             case badInput = "bad_input"
             case corrupt = "corrupt_trail"
+            case tampered = "trail_tampered"
         }
         package let backing: Backing
         package init(_ b: Backing) { backing = b }
@@ -54,6 +55,10 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
         /// SQLite reports the trail file's pages malformed: the file was truncated, overwritten
         /// or otherwise damaged below the level of rows (`audit verify` reports it as not intact).
         public static let corrupt = Code(.corrupt)
+        /// Entries no signed checkpoint covers yet fail a check `audit verify` makes (edited,
+        /// missing, or disagreeing with the nonce or captures table): signing a checkpoint, and
+        /// so an export with a signing key, refuses to vouch for them.
+        public static let tampered = Code(.tampered)
     }
 
     /// The stable code.

@@ -36,6 +36,9 @@ public final class AuditTrail {
     public let verifier: NoteVerifier
     /// Cached right edge of the tree; revalidated against the file at each write.
     private var frontier = MerkleFrontier()
+    /// The entries this object appended itself, when they are the newest of the trail and
+    /// contiguous: signing a checkpoint does not re-read them (see ``signCheckpoint(with:)``).
+    private var ownTail: Range<UInt64>? = nil
     /// Key fingerprints known to be in the `keys` table (filled after commits only).
     private var knownKeys = Set<String>()
     /// Checkpoints already verified under this trail's key, by their exact text: proving many
@@ -515,9 +518,11 @@ public final class AuditTrail {
         var newKeys: [String] = []
         var spliced = 0
         splicedInLastAppend = 0
+        var start: UInt64 = 0
         do {
             let out = try db.transaction(.immediate) {
                 try syncFrontier()
+                start = frontier.size
                 // The last seq, size + count - 1, must stay below Int64.max (what reads back).
                 guard UInt64(items.count) <= UInt64(Int64.max) - frontier.size else {
                     throw AuditError(.inconsistent, "the trail cannot take \(items.count) more entries after its \(frontier.size): seq would leave the range the trail can hold")
@@ -656,6 +661,11 @@ public final class AuditTrail {
             }
             knownKeys.formUnion(newKeys)
             splicedInLastAppend = spliced
+            if let own = ownTail, own.upperBound == start {
+                ownTail = own.lowerBound..<frontier.size
+            } else if frontier.size > start {
+                ownTail = start..<frontier.size
+            }
             return out
         } catch let e as AuditError {
             frontier = saved
@@ -732,6 +742,12 @@ public final class AuditTrail {
     /// Refuses a signer that is not this trail's key, and refuses to sign when the newest
     /// stored checkpoint does not match the tree (a log never signs two inconsistent checkpoints).
     /// When the newest checkpoint already covers the current size, it is returned unchanged.
+    ///
+    /// A new checkpoint vouches for the entries appended since the newest one, so those are
+    /// checked first as `audit verify` checks them (bytes, leaf hashes, subtree hashes, and the
+    /// nonce and captures tables): someone who can write the file but does not hold the log key
+    /// must not get an edited entry signed (`trail_tampered`). Entries this object appended
+    /// itself, when they are the newest, are not re-read.
     public func signCheckpoint(with signer: NoteSigner) throws(AuditError) -> SignedNote {
         guard utf8Equal(signer.verifier.vkey, verifier.vkey) else {
             throw AuditError(.wrongKey, "the signing key \(signer.name)+\(NoteSyntax.hex8(signer.keyID)) is not this trail's log key (\(verifier.vkey))")
@@ -743,8 +759,10 @@ public final class AuditTrail {
                 let oldest = try db.prepare("SELECT size FROM checkpoints ORDER BY size LIMIT 1")
                 if try oldest.step() { _ = try Self.storedIndex(oldest.int64(at: 0), "the size of the oldest checkpoint") }
                 let latest = try db.prepare("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+                var signedSize: UInt64 = 0
                 if try latest.step() {
                     let oldSize = try Self.storedIndex(latest.int64(at: 0), "the size of the newest checkpoint")
+                    signedSize = oldSize
                     let note = try SignedNote(parsing: latest.string(at: 1) ?? "")
                     let old = try Checkpoint(verifying: note, verifiers: [verifier])
                     let expected = try MerkleProofs.root(treeSize: oldSize, source: self)
@@ -755,6 +773,11 @@ public final class AuditTrail {
                     guard oldSize < size else {
                         throw AuditError(.inconsistent, "the trail has \(size) entries but a checkpoint of size \(oldSize) exists; refusing to sign")
                     }
+                }
+                var unchecked = signedSize..<size
+                if let own = ownTail, own.upperBound == size { unchecked = signedSize..<max(signedSize, own.lowerBound) }
+                if let p = try unsignedEntriesProblem(unchecked) {
+                    throw AuditError(.tampered, "\(p.code): \(p.message); refusing to sign a checkpoint over entries \(signedSize)…\(size - 1), which no checkpoint covers yet (run `meterproof audit verify`)")
                 }
                 let cp = Checkpoint(origin: origin, size: size, root: frontier.root)
                 let note = try cp.signed(with: [signer])

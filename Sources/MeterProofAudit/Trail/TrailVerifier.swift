@@ -115,10 +115,9 @@ extension AuditTrail {
             var nextCheckpoint = 0
             var acceptedNonces: Int64 = 0
             var problem: TrailVerification? = nil
-            let nonceRow = try db.prepare("SELECT seq FROM nonces WHERE product_code = ? AND nonce = ?")
             var capturedEntries: Int64 = 0
-            let captureRow = try db.prepare("SELECT seq FROM captures WHERE hash = ?")
             let legacyCaptures = try capturesIncludeNonceEntries()
+            var tables = try EntryTableCheck(db: db, legacyCaptures: legacyCaptures)
             // A checkpoint of the empty tree (signed before the first entry) is never reached by the
             // loop below, which checks sizes 1, 2, …: check it here.
             if let first = checkpoints.first, first.size == 0 {
@@ -224,35 +223,12 @@ extension AuditTrail {
                         problem = fail("against_root_mismatch", "the trail's history up to size \(size) differs from the checkpoint given with --against", seq: nil)
                         break
                     }
-                    if let (pc, nonce) = c.summary?.acceptedNonce {
-                        // Each accepted nonce must be recorded as consumed by exactly this entry; with
-                        // the count check below, the nonce table is exactly the accepted entries' nonces.
-                        try nonceRow.bind(pc, at: 1)
-                        try nonceRow.bind(nonce, at: 2)
-                        let consumedBy: Int64? = try nonceRow.step() ? nonceRow.int64(at: 0) : nil
-                        nonceRow.reset()
-                        guard consumedBy == Int64(item.seq) else {
-                            problem = fail("nonce_table_mismatch", "entry \(item.seq) accepted nonce \(nonce) for product \(pc), but the nonce table "
-                                           + (consumedBy.map { "records it as consumed by entry \($0)" } ?? "does not hold it"), seq: item.seq)
-                            break
-                        }
-                        acceptedNonces += 1
+                    if let summary = c.summary, let p = try tables.problem(seq: item.seq, summary: summary) {
+                        problem = fail(p.code, p.message, seq: item.seq)
+                        break
                     }
-                    if let h = c.summary?.captureRowHash(schema1: legacyCaptures) {
-                        // Each imported line's hash must point at exactly this entry: a forged captures
-                        // row would make a later import skip a genuine capture as a "duplicate".
-                        // (Schema 2: an entry that consumed a nonce has no row; its nonce row, checked
-                        // above, leads to it, and the entry itself records the line's hash.)
-                        try captureRow.bind(h, at: 1)
-                        let recordedAs: Int64? = try captureRow.step() ? captureRow.int64(at: 0) : nil
-                        captureRow.reset()
-                        guard recordedAs == Int64(item.seq) else {
-                            problem = fail("capture_table_mismatch", "entry \(item.seq) was imported from a capture line whose hash the captures table "
-                                           + (recordedAs.map { "records for entry \($0)" } ?? "does not hold"), seq: item.seq)
-                            break
-                        }
-                        capturedEntries += 1
-                    }
+                    acceptedNonces = tables.acceptedNonces
+                    capturedEntries = tables.capturedEntries
                     result.entries = size
                 }
             }
@@ -379,6 +355,102 @@ extension AuditTrail {
             }
             return c
         }
+    }
+}
+
+/// The checks that tie one entry to the nonce and captures tables: an accepted entry's nonce
+/// row must name exactly this entry, and so must an imported line's captures row (schema 2: an
+/// entry that consumed a nonce has none; its nonce row leads to it). With the counts compared
+/// at the end, the tables hold exactly what the entries say. Used by `audit verify`'s
+/// sequential pass and by the check of the unsigned entries before a checkpoint is signed.
+struct EntryTableCheck {
+    private let nonceRow: SQLiteStatement
+    private let captureRow: SQLiteStatement
+    private let legacyCaptures: Bool
+    /// Entries checked so far that consumed a nonce.
+    private(set) var acceptedNonces: Int64 = 0
+    /// Entries checked so far that must have a captures row.
+    private(set) var capturedEntries: Int64 = 0
+
+    init(db: SQLiteDatabase, legacyCaptures: Bool) throws {
+        nonceRow = try db.prepare("SELECT seq FROM nonces WHERE product_code = ? AND nonce = ?")
+        captureRow = try db.prepare("SELECT seq FROM captures WHERE hash = ?")
+        self.legacyCaptures = legacyCaptures
+    }
+
+    /// `nil` when entry `seq` (decoded as `summary`) agrees with both tables.
+    mutating func problem(seq: UInt64, summary: AuditEntry.Summary) throws -> (code: String, message: String)? {
+        if let (pc, nonce) = summary.acceptedNonce {
+            try nonceRow.bind(pc, at: 1)
+            try nonceRow.bind(nonce, at: 2)
+            let consumedBy: Int64? = try nonceRow.step() ? nonceRow.int64(at: 0) : nil
+            nonceRow.reset()
+            guard consumedBy == Int64(seq) else {
+                return ("nonce_table_mismatch", "entry \(seq) accepted nonce \(nonce) for product \(pc), but the nonce table "
+                        + (consumedBy.map { "records it as consumed by entry \($0)" } ?? "does not hold it"))
+            }
+            acceptedNonces += 1
+        }
+        if let h = summary.captureRowHash(schema1: legacyCaptures) {
+            // A forged captures row would make a later import skip a genuine capture as a "duplicate".
+            try captureRow.bind(h, at: 1)
+            let recordedAs: Int64? = try captureRow.step() ? captureRow.int64(at: 0) : nil
+            captureRow.reset()
+            guard recordedAs == Int64(seq) else {
+                return ("capture_table_mismatch", "entry \(seq) was imported from a capture line whose hash the captures table "
+                        + (recordedAs.map { "records for entry \($0)" } ?? "does not hold"))
+            }
+            capturedEntries += 1
+        }
+        return nil
+    }
+}
+
+extension AuditTrail {
+    /// What is wrong with entries `range` (which no signed checkpoint covers yet), checked as
+    /// `audit verify` checks them: each stored at its seq, canonical, hashing to its stored leaf
+    /// hash, agreeing with the nonce and captures tables (no table row pointing into the range
+    /// without its entry), and the stored subtree hashes at the range's end agreeing with the
+    /// leaves. `nil` when all holds. Runs inside the caller's transaction; reads the range once.
+    func unsignedEntriesProblem(_ range: Range<UInt64>) throws -> (code: String, message: String, seq: UInt64?)? {
+        guard !range.isEmpty else { return nil }
+        var frontier = try loadFrontier(size: range.lowerBound)
+        var tables = try EntryTableCheck(db: db, legacyCaptures: try capturesIncludeNonceEntries())
+        let st = try db.prepare("SELECT seq, body, leaf_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq")
+        try st.bind(Int64(range.lowerBound), at: 1)
+        try st.bind(Int64(range.upperBound), at: 2)
+        var expected = range.lowerBound
+        while try st.step() {
+            let seq = UInt64(bitPattern: st.int64(at: 0))
+            guard seq == expected else { return ("missing_entry", "entry \(expected) is missing (next stored seq is \(seq))", expected) }
+            let body = st.blob(at: 1) ?? []
+            let leaf = RFC6962.leafHash(body)
+            guard st.withBlob(at: 2, { MerkleHash(bytes: $0) }) == leaf else {
+                return ("leaf_hash_mismatch", "entry \(seq): its bytes do not hash to the stored leaf hash (edited)", seq)
+            }
+            switch body.withUnsafeBytes({ AuditEntry.checkCanonical($0) }) {
+            case .failure(let e):
+                return ("invalid_entry", "entry \(seq): not a canonical entry: \(e.message)", seq)
+            case .success(let summary):
+                guard summary.seq == seq else { return ("seq_mismatch", "entry stored at seq \(seq) says seq \(summary.seq)", seq) }
+                if let p = try tables.problem(seq: seq, summary: summary) { return (p.code, p.message, seq) }
+            }
+            frontier.append(leaf) { _, _, _ in }
+            expected += 1
+        }
+        guard expected == range.upperBound else { return ("missing_entry", "entry \(expected) is missing", expected) }
+        guard frontier.root == (try loadFrontier(size: range.upperBound)).root else {
+            return ("node_mismatch", "the stored subtree hashes over entries \(range.lowerBound)…\(range.upperBound - 1) do not match the entries", range.lowerBound)
+        }
+        for (table, count, what) in [("nonces", tables.acceptedNonces, "nonce_table_mismatch"), ("captures", tables.capturedEntries, "capture_table_mismatch")] {
+            let c = try db.prepare("SELECT count(*) FROM \(table) WHERE seq >= ? AND seq < ?")
+            try c.bind(Int64(range.lowerBound), at: 1)
+            try c.bind(Int64(range.upperBound), at: 2)
+            if try c.step(), c.int64(at: 0) != count {
+                return (what, "the \(table) table names \(c.int64(at: 0)) of entries \(range.lowerBound)…\(range.upperBound - 1), but \(count) of them carry one", range.lowerBound)
+            }
+        }
+        return nil
     }
 }
 

@@ -1,0 +1,167 @@
+import Foundation
+import MeterProof
+import Testing
+@testable import MeterProofAudit
+
+/// A new checkpoint vouches for the entries appended since the newest one. Someone who can
+/// write the trail file but does not hold the log key edits those entries (triggers dropped,
+/// leaf and subtree hashes recomputed, as in an auditor's review); signing must refuse with
+/// `trail_tampered` instead of certifying the edit, so no export built on it calls it sound.
+@Suite struct TrailSigningCheckTests {
+    /// A trail of 20 synthetic entries (every third accepted with nonce `t-<i>`) with a
+    /// checkpoint at 20, then `tail` more entries recorded by another trail object (a live
+    /// writer in another process), so the signer's own object has appended none of them.
+    /// Entry 20 replays nonce `t-0`, so it is recorded rejected `nonce_replayed`.
+    static func trail(tail: Int) throws -> (path: String, signer: NoteSigner, scratch: TrailScratch) {
+        let s = try TrailScratch("signcheck")
+        let (trail, signer) = try TrailFixture.makeTrail(s)
+        try TrailFixture.fill(trail, count: 20, tag: "t")
+        _ = try trail.signCheckpoint(with: signer)
+        let writer = try AuditTrail(path: s.path("trail.sqlite"))
+        let replay = try writer.record(TrailFixture.entry(20, nonce: "t-0"))
+        #expect(replay.reason == "nonce_replayed")
+        for i in 21..<(20 + tail) { _ = try writer.record(TrailFixture.entry(i, nonce: i % 3 == 0 ? "u-\(i)" : nil)) }
+        return (s.path("trail.sqlite"), signer, s)
+    }
+
+    /// The code and reason of signing a checkpoint of the trail at `path`, through a new object.
+    static func signing(_ path: String, _ signer: NoteSigner) throws -> AuditError? {
+        do {
+            _ = try AuditTrail(path: path).signCheckpoint(with: signer)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func anUntouchedTailIsSigned() throws {
+        let (path, signer, scratch) = try Self.trail(tail: 40)
+        defer { withExtendedLifetime(scratch) {} }
+        #expect(try Self.signing(path, signer) == nil)
+        #expect(try AuditTrail(path: path).verify().intact)
+    }
+
+    @Test func aReplayEditedIntoAnAcceptanceIsNotSigned() throws {
+        let (path, signer, scratch) = try Self.trail(tail: 40)
+        // The review's attack: the recorded replay becomes a second acceptance of nonce t-0,
+        // with every hash recomputed so that only the nonce table disagrees.
+        try TrailRaw.tamper(path) { db in
+            var e = try AuditEntry(canonicalBytes: TrailRaw.body(db, 20))
+            e.outcome = "accepted"
+            e.reason = nil
+            e.message = nil
+            try TrailRaw.setBody(db, 20, try e.canonicalBytes(), rehash: true)
+            try TrailRaw.rebuildTree(db)
+        }
+        let error = try #require(try Self.signing(path, signer))
+        #expect(error.code == .tampered)
+        #expect(error.reason.hasPrefix("nonce_table_mismatch: entry 20 accepted nonce t-0 for product prod-trail, but the nonce table records it as consumed by entry 0;"), "\(error.reason)")
+        #expect(try AuditTrail(path: path).checkpoints().map { try Checkpoint(verifying: $0, verifiers: [signer.verifier]).size } == [20])
+
+        // The CLI: exit 1 with the code, and nothing signed; an export with the key refuses too.
+        let key = try scratch.write("log.key", signer.skey + "\n")
+        let cp = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", key])
+        #expect(cp.status == 1)
+        #expect(cp.stderr.contains("trail_tampered: nonce_table_mismatch: entry 20"), "\(cp.stderr)")
+        #expect(cp.stdout.isEmpty)
+        let export = try TrailRun.cli(["export", "--db", path, "--out", scratch.path("bundle"), "--signing-key", key])
+        #expect(export.status == 1)
+        #expect(export.stderr.contains("trail_tampered"), "\(export.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("bundle")))
+    }
+
+    @Test func anAcceptanceEditedIntoARejectionLeavesAnOrphanNonceRow() throws {
+        let (path, signer, scratch) = try Self.trail(tail: 40)
+        defer { withExtendedLifetime(scratch) {} }
+        // Entry 21 accepted u-21; hiding that acceptance leaves its nonce row pointing at a rejection.
+        try TrailRaw.tamper(path) { db in
+            var e = try AuditEntry(canonicalBytes: TrailRaw.body(db, 21))
+            #expect(e.isAccepted)
+            e.outcome = "rejected"
+            e.reason = "bad_signature"
+            e.message = "edited"
+            try TrailRaw.setBody(db, 21, try e.canonicalBytes(), rehash: true)
+            try TrailRaw.rebuildTree(db)
+        }
+        let error = try #require(try Self.signing(path, signer))
+        #expect(error.code == .tampered)
+        #expect(error.reason.hasPrefix("nonce_table_mismatch: the nonces table names 13 of entries 20…59, but 12 of them carry one"), "\(error.reason)")
+    }
+
+    @Test func editedBytesAndStaleSubtreeHashesAreNotSigned() throws {
+        let (path, signer, scratch) = try Self.trail(tail: 40)
+        defer { withExtendedLifetime(scratch) {} }
+        try TrailRaw.tamper(path) { db in
+            try TrailRaw.setBody(db, 31, try TrailTamperTests().edited(TrailRaw.body(db, 31), "synthetic entry 31", "synthetic entry 99"), rehash: false)
+        }
+        #expect(try Self.signing(path, signer)?.reason.hasPrefix("leaf_hash_mismatch: entry 31:") == true)
+        // With the leaf hash recomputed but the stored subtree hash over 16…31 left as it was.
+        let db = try TrailRaw.open(path)   // triggers already dropped
+        try TrailRaw.setBody(db, 31, TrailRaw.body(db, 31), rehash: true)
+        #expect(try Self.signing(path, signer)?.reason.hasPrefix("node_mismatch: the stored subtree hashes over entries 20…59 do not match the entries") == true)
+    }
+
+    @Test func entriesTheSignerAppendedItselfAreSignedAndOthersAreChecked() throws {
+        let (path, signer, scratch) = try Self.trail(tail: 2)
+        defer { withExtendedLifetime(scratch) {} }
+        let trail = try AuditTrail(path: path)
+        try TrailFixture.fill(trail, count: 30, tag: "own")
+        #expect(try trail.signCheckpoint(with: signer).text.contains("\n52\n"))
+        // Another writer's entry after the signer's own: the whole unsigned range is checked.
+        _ = try AuditTrail(path: path).record(TrailFixture.entry(99))
+        try TrailRaw.tamper(path) { db in
+            try db.execute("UPDATE entries SET leaf_hash = zeroblob(32) WHERE seq = 52")
+        }
+        #expect(throws: AuditError.self) { try trail.signCheckpoint(with: signer) }
+    }
+
+    @Test func aBundleThatAcceptsANonceTwiceIsNotSound() throws {
+        // Who holds the log key can sign anyway (the threat model's limit); the bundle's own
+        // check still finds the trail's rule broken in what the bundle holds.
+        // Real tokens this time (an export refuses an accepted entry it cannot re-verify):
+        // entry 0 accepts nonce t-0, entry 2 replays the same response.
+        let scratch = try TrailScratch("signcheck")
+        let (trail0, signer) = try TrailFixture.makeTrail(scratch)
+        let path = scratch.path("trail.sqlite")
+        let response = try TrailFixture.response(nonce: "t-0")
+        let result = Verifier(keyring: TrailFixture.keyring).verify(Array(response.utf8), expecting:
+            RegisterUsageRequest(productCode: TrailFixture.productCode, publicKeyVersion: 1, nonce: "t-0"))
+        let first = try trail0.record(result, keyring: TrailFixture.keyring)
+        #expect(first.isAccepted)
+        _ = try trail0.record(TrailFixture.entry(1))
+        let replay = try trail0.record(result, keyring: TrailFixture.keyring)
+        #expect(replay.seq == 2 && replay.reason == "nonce_replayed")
+        try TrailRaw.tamper(path) { db in
+            var e = try AuditEntry(canonicalBytes: TrailRaw.body(db, 2))
+            e.outcome = "accepted"
+            e.reason = nil
+            e.message = nil
+            e.warnings = first.warnings
+            try TrailRaw.setBody(db, 2, try e.canonicalBytes(), rehash: true)
+            try TrailRaw.rebuildTree(db)
+        }
+        // Signed directly with the log key, past signCheckpoint's own check.
+        let root = try AuditTrail(path: path, readOnly: true).root(size: 3)
+        let note = try Checkpoint(origin: TrailFixture.origin, size: 3, root: root).signed(with: [signer])
+        let ins = try TrailRaw.open(path).prepare("INSERT INTO checkpoints(size, note, signed_at) VALUES (3, ?, '2026-11-28T00:00:00.000Z')")
+        try ins.bind(note.serialized, at: 1)
+        try ins.run()
+        let trail = try AuditTrail(path: path, readOnly: true)
+        let full = try trail.exportBundle(to: scratch.path("full"), options: ExportOptions())
+        #expect(full.manifest.selection.fullPrefix)
+        let v = try BundleVerifier(directory: full.directory, logKey: signer.verifier).verify()
+        #expect(v.problemCode == "nonce_accepted_twice")
+        #expect(v.problem == "entry 2 accepts nonce t-0 for product prod-trail, which entry 0 already accepted: the trail accepted a nonce twice or was edited")
+        // A selection holding both acceptances too.
+        let sel = try trail.exportBundle(to: scratch.path("sel"), options: ExportOptions(filter: EntryFilter(outcome: "accepted")))
+        #expect(try bundleProblem(sel.directory) == "nonce_accepted_twice")
+        // The independent checker agrees.
+        if Tools.python != nil {
+            let r = try ExportInteropTests.pythonCheck(full.directory, ["--log-key", signer.verifier.vkey])
+            #expect(r.status == 1)
+            #expect(r.output.contains("FAILED: entry 2 accepts nonce t-0 for product prod-trail, which entry 0 already accepted"), "\(r.output)")
+        } else {
+            print("skipped the check_bundle.py part: python3 with the cryptography package is not installed")
+        }
+    }
+}
