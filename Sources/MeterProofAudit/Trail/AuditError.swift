@@ -21,6 +21,7 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
             case badInput = "bad_input"
             case corrupt = "corrupt_trail"
             case tampered = "trail_tampered"
+            case unsafeLocation = "unsafe_location"
         }
         package let backing: Backing
         package init(_ b: Backing) { backing = b }
@@ -59,6 +60,11 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
         /// missing, or disagreeing with the nonce or captures table): signing a checkpoint, and
         /// so an export with a signing key, refuses to vouch for them.
         public static let tampered = Code(.tampered)
+        /// The trail file is reachable under another directory (mounted on its own, as by a
+        /// single-file bind mount or a Kubernetes `subPath`, or hard-linked): SQLite keeps the
+        /// write-ahead log and locks beside each name, so writers through different names would
+        /// not exclude each other. Writing is refused.
+        public static let unsafeLocation = Code(.unsafeLocation)
     }
 
     /// The stable code.

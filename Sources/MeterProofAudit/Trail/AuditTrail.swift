@@ -180,6 +180,10 @@ public final class AuditTrail {
         case .other: throw AuditError(.badInput, "\(path) is not a regular file (a FIFO, device or socket), not a trail file")
         case .file, .missing: break
         }
+        if !readOnly {
+            if let why = Self.unsafeLocation(of: path) { throw AuditError(.unsafeLocation, why) }
+            if let why = Self.unwritableSideFile(of: path) { throw AuditError(.readOnly, why) }
+        }
         do {
             try self.init(path: path, mode: readOnly ? .readOnly : .readWrite, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         } catch where readOnly && (error.code == .readOnly || error.code == .storage) {

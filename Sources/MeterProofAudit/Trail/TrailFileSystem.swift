@@ -45,7 +45,7 @@ extension AuditTrail {
 
     /// `/proc/self/mounts` writes a space, tab, newline or backslash in a path as `\040`, `\011`,
     /// `\012`, `\134`.
-    private static func unescapeMountField(_ field: Substring) -> String {
+    static func unescapeMountField(_ field: Substring) -> String {
         guard field.contains("\\") else { return String(field) }
         var out: [UInt8] = []
         let b = Array(field.utf8)
@@ -60,5 +60,59 @@ extension AuditTrail {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension AuditTrail {
+    /// Why writing the trail at `path` would break the nonce rule, or `nil`: the file is a mount
+    /// point of its own (a single-file bind mount, a Kubernetes `subPath`) or has more than one
+    /// hard link. SQLite names the write-ahead log and the lock file after the path, in the
+    /// path's directory (`-wal`, `-shm`), so processes reaching one file through two directories
+    /// keep two logs and two locks: both can accept one nonce, and the file is corrupted. (A
+    /// symbolic link is safe: SQLite resolves it first.)
+    static func unsafeLocation(of path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let advice = "SQLite keeps the trail's write-ahead log and locks beside that name (-wal, -shm), so processes reaching the file through different directories would not exclude each other: one nonce could be accepted twice and the file corrupted"
+        if st.st_nlink > 1 {
+            return "\(path) has \(st.st_nlink) hard links: \(advice). Keep one name for the trail (copy it to break the links)"
+        }
+        guard let resolved = realpath(path, nil) else { return nil }
+        let real = String(cString: resolved)
+        free(resolved)
+        var ps = stat()
+        let mountedAlone = "\(path) is mounted on its own (a single-file bind mount or Kubernetes subPath): \(advice). Mount the directory that holds the trail instead"
+        if stat(FileSystem.dirname(real), &ps) == 0, ps.st_dev != st.st_dev { return mountedAlone }
+        // A bind mount from the same file system keeps the device number: ask the mount table.
+        if let mounts = try? FileSystem.read("/proc/self/mounts", limit: 4 << 20),
+           isMountPoint(real, mounts: String(decoding: mounts, as: UTF8.self)) {
+            return mountedAlone
+        }
+        return nil
+    }
+
+    /// Whether `file` (an absolute path without symbolic links) is a mount point in the text of
+    /// `/proc/self/mounts`.
+    static func isMountPoint(_ file: String, mounts: String) -> Bool {
+        for line in mounts.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count >= 2, utf8Equal(unescapeMountField(fields[1]), file) { return true }
+        }
+        return false
+    }
+
+    /// Why a writer could not use the trail at `path` although the file itself is writable, or
+    /// `nil`: its `-wal` or `-shm` exists and is not writable (left with the trail's mode by a
+    /// reader while the trail was read-only). SQLite would report only "readonly database".
+    static func unwritableSideFile(of path: String) -> String? {
+        guard access(path, W_OK) == 0 else { return nil }
+        for suffix in ["-wal", "-shm"] {
+            let side = path + suffix
+            var st = stat()
+            guard lstat(side, &st) == 0, access(side, W_OK) != 0 else { continue }
+            let mode = String(st.st_mode & 0o777, radix: 8)
+            return "\(side) is not writable (mode \(mode), owner uid \(st.st_uid)), though \(path) is: a reader left it while the trail was read-only. Give it the trail's owner and mode (chown, chmod) while no process uses the trail; do not delete a non-empty -wal, it may hold recorded entries"
+        }
+        return nil
     }
 }
