@@ -133,6 +133,14 @@ package enum FileSystem {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
+    /// The text of the symbolic link at `path` (not resolved), or `nil`.
+    package static func linkTarget(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4097)
+        let n = readlink(path, &buf, 4096)
+        guard n > 0 else { return nil }
+        return String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// The last path component.
     package static func basename(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }

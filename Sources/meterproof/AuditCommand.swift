@@ -11,6 +11,11 @@ import MeterProofAudit
 enum Defaults {
     static let db = "meterproof.sqlite"
     static let logKey = "meterproof-log.key"
+
+    /// `meterproof-log.key` in the trail's directory (the working directory for a bare name).
+    static func logKey(besideTrail db: String) -> String {
+        db.contains("/") ? FileSystem.join(FileSystem.dirname(db), logKey) : logKey
+    }
 }
 
 /// Exit code for an audit-trail error (docs/cli.md).
@@ -95,11 +100,15 @@ extension MeterProofCommand.Audit {
             discussion: "Writes the signer key to --signing-key (mode 0600) and prints the verifier key (vkey) as the last line. Refuses to overwrite an existing trail or key file. Exit 0 created, 2 already_exists or bad_input (or random_failure), 5 read_only, disk_full or storage_error, 6 locked (another MeterProof process creating a trail or key in the same directory for 10 s), 64 on a bad invocation."
         )
 
-        @Option(help: "Trail file to create.")
+        @Option(help: "Trail file to create.", transform: pathArgument)
         var db: String = Defaults.db
 
-        @Option(name: .customLong("signing-key"), help: "Where to write the log signer key.")
-        var signingKey: String = Defaults.logKey
+        @Option(name: .customLong("signing-key"), help: "Where to write the log signer key (default: meterproof-log.key beside the trail, where audit import and audit checkpoint look).", transform: pathArgument)
+        var signingKeyOption: String?
+
+        /// Beside the trail by default, as `audit import` looks for it: in a container, the
+        /// working directory is often not the volume that holds the trail.
+        var signingKey: String { signingKeyOption ?? Defaults.logKey(besideTrail: db) }
 
         @Option(help: "The log's origin (checkpoint first line): no spaces, no '+', at most 1024 bytes. Default: meterproof.local/<random>.")
         var origin: String?
@@ -125,11 +134,13 @@ extension MeterProofCommand.Audit {
     struct CheckpointCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "checkpoint", abstract: "Sign and print a checkpoint of the current trail.")
 
-        @Option(help: "Trail file.")
+        @Option(help: "Trail file.", transform: pathArgument)
         var db: String = Defaults.db
 
-        @Option(name: .customLong("signing-key"), help: "The log signer key file.")
-        var signingKey: String = Defaults.logKey
+        @Option(name: .customLong("signing-key"), help: "The log signer key file (default: meterproof-log.key beside the trail).", transform: pathArgument)
+        var signingKeyOption: String?
+
+        var signingKey: String { signingKeyOption ?? Defaults.logKey(besideTrail: db) }
 
         func run() throws {
             warnIfNetworkFileSystem(db)
@@ -144,13 +155,13 @@ extension MeterProofCommand.Audit {
     struct Prove: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "prove", abstract: "Print a c2sp.org/tlog-proof@v1 inclusion proof for one entry.")
 
-        @Option(help: "Trail file.")
+        @Option(help: "Trail file.", transform: pathArgument)
         var db: String = Defaults.db
 
         @Option(parsing: .unconditional, help: "The entry's seq.")
         var seq: UInt64
 
-        @Option(help: "Prove against this checkpoint file (default: the trail's newest checkpoint).")
+        @Option(help: "Prove against this checkpoint file (default: the trail's newest checkpoint).", transform: pathArgument)
         var checkpoint: String?
 
         func run() throws {
@@ -167,10 +178,10 @@ extension MeterProofCommand.Audit {
             discussion: "Prints 'meterproof-consistency@v1', 'old N', 'new M', the RFC 9162 proof hashes (base64, one per line), a blank line and the newest checkpoint. Exit 1 if the older checkpoint is not part of this trail's history."
         )
 
-        @Option(help: "Trail file.")
+        @Option(help: "Trail file.", transform: pathArgument)
         var db: String = Defaults.db
 
-        @Option(help: "The older checkpoint file.")
+        @Option(help: "The older checkpoint file.", transform: pathArgument)
         var from: String
 
         func run() throws {
@@ -204,13 +215,13 @@ extension MeterProofCommand.Audit {
             discussion: "Exit 0 when intact, 1 when tampered (the first bad seq and the reason are printed; also a file too damaged to open), 2 when --against or --log-key cannot be read or --db is a directory, FIFO, device or socket, 3 not a trail, 4 newer schema, 5 storage error, 6 locked, 64 on a bad invocation."
         )
 
-        @Option(help: "Trail file.")
+        @Option(help: "Trail file.", transform: pathArgument)
         var db: String = Defaults.db
 
-        @Option(help: "A checkpoint kept elsewhere that the trail must extend (catches truncation and wholesale rewrites).")
+        @Option(help: "A checkpoint kept elsewhere that the trail must extend (catches truncation and wholesale rewrites).", transform: pathArgument)
         var against: String?
 
-        @Option(name: .customLong("log-key"), help: "The expected log verifier key (vkey text or a file holding it).")
+        @Option(name: .customLong("log-key"), help: "The expected log verifier key (vkey text or a file holding it).", transform: pathArgument)
         var logKey: String?
 
         @Option(help: "Output format: text or json.")

@@ -14,7 +14,7 @@ extension MeterProofCommand.Audit {
         enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, jsonl }
         enum OutcomeFilter: String, ExpressibleByArgument, CaseIterable { case accepted, rejected, all }
 
-        @Option(help: "Trail file.")
+        @Option(help: "Trail file.", transform: pathArgument)
         var db: String = Defaults.db
 
         @Option(help: "table, json (one array) or jsonl (each entry's canonical bytes, one per line).")

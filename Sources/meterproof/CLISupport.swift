@@ -307,3 +307,12 @@ func deferringStopSignals<T>(_ body: () throws -> T) throws -> T {
     }
     return try body()
 }
+
+/// A file or directory name given on the command line: never empty. `--db "$TRAIL"` with the
+/// variable unset would otherwise name no file, and each command would complain about a file
+/// called "" in its own way (an operations review found `not_a_trail` with advice to run
+/// `audit init`, which then failed too).
+func pathArgument(_ text: String) throws -> String {
+    guard !text.isEmpty else { throw ValidationError("a file or directory name must not be empty (an unset shell variable?)") }
+    return text
+}

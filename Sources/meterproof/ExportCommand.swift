@@ -40,15 +40,15 @@ extension MeterProofCommand {
 
         // Optional, with the default applied in run(): `export verify` must tell an option given
         // on the command line from a default (see VerifyBundle.validate()).
-        @Option(help: "Trail file. (default: \(Defaults.db))")
+        @Option(help: "Trail file. (default: \(Defaults.db))", transform: pathArgument)
         var db: String?
 
-        @Option(help: "The bundle directory to create.")
+        @Option(help: "The bundle directory to create.", transform: pathArgument)
         var out: String?
 
         @OptionGroup var filter: EntryFilterOptions
 
-        @Option(name: .customLong("signing-key"), help: "Sign a fresh checkpoint of the whole trail with this log key and prove the bundle against it (default: the trail's newest checkpoint).")
+        @Option(name: .customLong("signing-key"), help: "Sign a fresh checkpoint of the whole trail with this log key and prove the bundle against it (default: the trail's newest checkpoint).", transform: pathArgument)
         var signingKey: String?
 
         func run() throws {
@@ -126,13 +126,13 @@ extension MeterProofCommand.Export {
         /// none of them (see validate()).
         @ParentCommand var export: MeterProofCommand.Export
 
-        @Argument(help: "The bundle directory.")
+        @Argument(help: "The bundle directory.", transform: pathArgument)
         var directory: String
 
-        @Option(help: "Keyring directory to re-verify tokens with (default: the bundle's own keys/).")
+        @Option(help: "Keyring directory to re-verify tokens with (default: the bundle's own keys/).", transform: pathArgument)
         var keys: String?
 
-        @Option(name: .customLong("log-key"), help: "The log's verifier key (vkey text or a file holding it), obtained out of band (default: the bundle's log-key.vkey).")
+        @Option(name: .customLong("log-key"), help: "The log's verifier key (vkey text or a file holding it), obtained out of band (default: the bundle's log-key.vkey).", transform: pathArgument)
         var logKey: String?
 
         @Flag(name: .customLong("no-token-check"), help: "Skip re-verifying the tokens' signatures and claims.")

@@ -25,10 +25,10 @@ extension MeterProofCommand.Audit {
             """
         )
 
-        @Option(help: "Trail file (created if absent).")
+        @Option(help: "Trail file (created if absent).", transform: pathArgument)
         var db: String = Defaults.db
 
-        @Option(help: "Keyring directory.")
+        @Option(help: "Keyring directory.", transform: pathArgument)
         var keys: String
 
         @Option(parsing: .unconditional, help: "Verification threads (default: all cores).")
@@ -40,7 +40,7 @@ extension MeterProofCommand.Audit {
         @Option(help: "Summary format: text or json.")
         var format: OutputFormat = .text
 
-        @Option(name: .customLong("signing-key"), help: "Log signer key (default: meterproof-log.key beside the trail). Used to create the trail and sign a checkpoint.")
+        @Option(name: .customLong("signing-key"), help: "Log signer key (default: meterproof-log.key beside the trail). Used to create the trail and sign a checkpoint.", transform: pathArgument)
         var signingKey: String?
 
         @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Captures per durable transaction.")
@@ -48,7 +48,7 @@ extension MeterProofCommand.Audit {
 
         @OptionGroup var freshness: FreshnessOptions
 
-        @Argument(help: "Capture files (JSON Lines); '-' for standard input.")
+        @Argument(help: "Capture files (JSON Lines); '-' for standard input.", transform: pathArgument)
         var captures: [String] = []
 
         func validate() throws {
@@ -82,7 +82,7 @@ extension MeterProofCommand.Audit {
                     }
                 }
             }
-            let keyPath = signingKey ?? FileSystem.join(FileSystem.dirname(db), Defaults.logKey)
+            let keyPath = signingKey ?? Defaults.logKey(besideTrail: db)
             // The import stops after the batch being written commits; a stop while the trail is
             // being created waits for it to be whole, then stops before the first batch.
             catchStopSignals()

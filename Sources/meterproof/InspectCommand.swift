@@ -9,7 +9,7 @@ extension MeterProofCommand {
             discussion: "Exit 0 when the signature is valid, 1 when it is not, 2 when the input or keyring cannot be read, 64 on a bad invocation."
         )
 
-        @Option(help: "Keyring directory.")
+        @Option(help: "Keyring directory.", transform: pathArgument)
         var keys: String
 
         @Option(name: .customLong("key-version"), parsing: .unconditional, help: "Check the signature under this key version (default: the token's own publicKeyVersion claim).", transform: keyVersionArgument)
@@ -21,7 +21,7 @@ extension MeterProofCommand {
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
 
-        @Argument(help: "File holding a response object or a token; '-' or absent for standard input.")
+        @Argument(help: "File holding a response object or a token; '-' or absent for standard input.", transform: pathArgument)
         var input: String?
 
         func validate() throws {

@@ -12,7 +12,7 @@ extension MeterProofCommand {
         struct List: ParsableCommand {
             static let configuration = CommandConfiguration(commandName: "list", abstract: "List keys: version, algorithm, bits, fingerprint, validity.")
 
-            @Option(help: "Keyring directory.")
+            @Option(help: "Keyring directory.", transform: pathArgument)
             var keys: String
 
             @Option(help: "Output format: text or json.")

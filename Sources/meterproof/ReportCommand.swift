@@ -26,10 +26,10 @@ extension MeterProofCommand {
             """
         )
 
-        @Option(help: "Trail file.")
+        @Option(help: "Trail file.", transform: pathArgument)
         var db: String = Defaults.db
 
-        @Option(help: "The HTML file to write (an earlier report there is replaced atomically; any other existing file is refused).")
+        @Option(help: "The HTML file to write (an earlier report there is replaced atomically; any other existing file is refused).", transform: pathArgument)
         var out: String
 
         @OptionGroup var filter: EntryFilterOptions

@@ -14,7 +14,7 @@ extension MeterProofCommand {
             discussion: "For exercising an integration without AWS. The output verifies only against the matching test keyring."
         )
 
-        @Option(name: .customLong("signing-key"), help: "PEM RSA private key (e.g. keys/test/private/v1.key.pem).")
+        @Option(name: .customLong("signing-key"), help: "PEM RSA private key (e.g. keys/test/private/v1.key.pem).", transform: pathArgument)
         var signingKey: String
 
         @Option(name: .customLong("product-code"), help: "ProductCode claim.")

@@ -9,13 +9,13 @@ extension MeterProofCommand {
             discussion: "Exit 0 when accepted, 1 when rejected (the reason code is printed), 2 when the input or keyring cannot be read, 64 on a bad invocation. With --db: 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked."
         )
 
-        @Option(help: "Keyring directory (v<N>.pem files, JWKS, optional keyring.json).")
+        @Option(help: "Keyring directory (v<N>.pem files, JWKS, optional keyring.json).", transform: pathArgument)
         var keys: String
 
         @Option(name: .customLong("product-code"), help: "The ProductCode sent to RegisterUsage.")
         var productCode: String
 
-        @Option(name: .customLong("key-version"), parsing: .unconditional, help: "The PublicKeyVersion sent to RegisterUsage.", transform: keyVersionArgument)
+        @Option(name: .customLong("key-version"), parsing: .unconditional, help: "The PublicKeyVersion sent to RegisterUsage (plain decimal, 1 to 2147483647).", transform: keyVersionArgument)
         var keyVersion: Int
 
         @Option(help: "The Nonce sent to RegisterUsage.")
@@ -32,10 +32,10 @@ extension MeterProofCommand {
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
 
-        @Option(help: "Record the attempt in this audit trail and consume the nonce there.")
+        @Option(help: "Record the attempt in this audit trail and consume the nonce there.", transform: pathArgument)
         var db: String?
 
-        @Argument(help: "File holding a response object or a token; '-' or absent for standard input.")
+        @Argument(help: "File holding a response object or a token (at most 1 MiB); '-' or absent for standard input.", transform: pathArgument)
         var input: String?
 
         func validate() throws {

@@ -35,7 +35,7 @@ import Glibc
         let captures = try Self.smallFile(s)
         let r = try TrailRun.cli(["audit", "import", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stderr == "meterproof: created trail meterproof.sqlite with log key ./meterproof-log.key\n"
+        #expect(r.stderr == "meterproof: created trail meterproof.sqlite with log key meterproof-log.key\n"
                 + "meterproof: warning: test_key: 3 accepted entries were verified under MeterProof's published TEST keys (keys/test): anyone can sign tokens they accept, so they prove nothing about AWS\n")
         let db = s.path("meterproof.sqlite"), key = s.path("meterproof-log.key")
         #expect(FileManager.default.fileExists(atPath: db))

@@ -74,8 +74,8 @@ struct CLIRun: Sendable {
 
 enum Run {
     /// Runs a program with stdin from `stdin` (empty when nil) and stdout/stderr captured in files.
-    static func program(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil) throws -> CLIRun {
-        let r = try TestProcess.run(executable, arguments, stdin: stdin)
+    static func program(_ executable: String, _ arguments: [String], stdin: [UInt8]? = nil, cwd: String? = nil) throws -> CLIRun {
+        let r = try TestProcess.run(executable, arguments, stdin: stdin, cwd: cwd)
         return CLIRun(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 

@@ -466,3 +466,57 @@ struct CLIReferenceTests {
         }
     }
 }
+
+/// What an operations review found in container entrypoints: an unset variable as a file
+/// name, a symbolic link or empty file where the trail should be, and the log key written to a
+/// working directory that is not the trail's volume.
+@Suite("file names in entrypoints")
+struct EntrypointPathTests {
+    @Test("an empty file name is a bad invocation (exit 64), wherever a file is named")
+    func emptyFileNames() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response(nonce: nil))
+        let cases: [[String]] = [
+            CLIFixture.verifyArgs(input, nonce: nil) + ["--db", ""],
+            ["verify", "--keys", "", "--product-code", "p", "--key-version", "1", "--allow-missing-nonce", input],
+            CLIFixture.verifyArgs("", nonce: nil),
+            ["audit", "init", "--db", ""], ["audit", "init", "--db", s.path("t.sqlite"), "--signing-key", ""],
+            ["audit", "import", "--keys", "k", ""], ["audit", "log", "--db", ""], ["audit", "verify", "--db", "x", "--against", ""],
+            ["export", "--out", ""], ["export", "verify", ""], ["report", "--out", ""], ["inspect", "--keys", "k", ""],
+        ]
+        for args in cases {
+            let r = try Run.cli(args)
+            #expect(r.status == 64, "\(args): \(r.stderr)")
+            #expect(r.stderr.hasPrefix("Error: The value '' is invalid for '") && r.stderr.contains("': a file or directory name must not be empty (an unset shell variable?)\n"), "\(args): \(r.stderr)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.dir.path) == ["r.json"])
+    }
+
+    @Test("a dangling symbolic link or an empty file at the trail path is named as such")
+    func whatIsAtTheTrailPath() throws {
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response(nonce: nil))
+        try FileManager.default.createSymbolicLink(atPath: s.path("link.sqlite"), withDestinationPath: "gone.sqlite")
+        let dangling = try Run.cli(CLIFixture.verifyArgs(input, nonce: nil) + ["--db", s.path("link.sqlite")])
+        #expect(dangling.status == 3)
+        #expect(dangling.stderr == "meterproof: not_a_trail: \(s.path("link.sqlite")) is a symbolic link to \"gone.sqlite\", which does not exist: no audit trail there\n")
+        let empty = try s.file("empty.sqlite", "")
+        let e = try Run.cli(["audit", "log", "--db", empty])
+        #expect(e.status == 3)
+        #expect(e.stderr == "meterproof: not_a_trail: \(empty) is an empty file, not a MeterProof audit trail (remove it, then create the trail with `meterproof audit init`)\n")
+    }
+
+    @Test("audit init puts the log key beside the trail, where import and checkpoint look for it")
+    func logKeyBesideTheTrail() throws {
+        let s = try Scratch()
+        let cwd = try Scratch()
+        #expect(mkdir(s.path("data"), 0o755) == 0)
+        let db = s.path("data/meterproof.sqlite")
+        let initRun = try Run.program(try #require(Paths.binary), ["audit", "init", "--db", db], cwd: cwd.dir.path)
+        #expect(initRun.status == 0, "\(initRun.stderr)")
+        #expect(initRun.stdout.hasPrefix("created \(db); log signer key written to \(s.path("data/meterproof-log.key")) (keep it secret)\n"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cwd.dir.path).isEmpty)
+        let cp = try Run.program(try #require(Paths.binary), ["audit", "checkpoint", "--db", db], cwd: cwd.dir.path)
+        #expect(cp.status == 0 && cp.stdout.contains("\n0\n"), "\(cp.stderr)")
+    }
+}

@@ -171,6 +171,11 @@ public final class AuditTrail {
     ///   `storage_error`.
     public convenience init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int32 = 10_000) throws(AuditError) {
         guard access(path, F_OK) == 0 else {
+            var ls = stat()
+            if lstat(path, &ls) == 0, (ls.st_mode & S_IFMT) == S_IFLNK {
+                // `audit init` would refuse the name too: say what is there.
+                throw AuditError(.notATrail, "\(path) is a symbolic link to \(FileSystem.linkTarget(path).map { "\"\($0)\"" } ?? "a file"), which does not exist: no audit trail there")
+            }
             throw AuditError(.notATrail, "no audit trail at \(path) (create one with `meterproof audit init`)")
         }
         // SQLite would call a directory a disk I/O error; say what it is.
@@ -201,6 +206,11 @@ public final class AuditTrail {
             db = try SQLiteDatabase(path: path, mode: mode, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
             let app = try db.pragmaInt("application_id")
             guard app == Self.applicationID else {
+                var st = stat()
+                if app == 0, stat(path, &st) == 0, st.st_size == 0 {
+                    // What a `touch` or a misconfigured file mount leaves; `audit init` refuses it.
+                    throw AuditError(.notATrail, "\(path) is an empty file, not a MeterProof audit trail (remove it, then create the trail with `meterproof audit init`)")
+                }
                 throw AuditError(.notATrail, "\(path) is not a MeterProof audit trail (application_id \(app))")
             }
             let version = try db.pragmaInt("user_version")
