@@ -134,7 +134,8 @@ extension MeterProofCommand.Audit {
             if FileSystem.exists(keyPath) {
                 do throws(AuditError) {
                     let signer = try LogKeyFile.read(keyPath)
-                    checkpoint = try AuditTrail(path: db).signCheckpoint(with: signer)
+                    // The import's own entries, still the newest, are not read again.
+                    checkpoint = try AuditTrail(path: db).signCheckpoint(with: signer, trustingAppended: summary.appendedTail)
                 } catch {
                     checkpointError = error
                 }

@@ -47,6 +47,10 @@ public struct ImportSummary: Sendable {
     public var interrupted = false
     /// Trail size after the import.
     public var treeSize: UInt64 = 0
+    /// The entries this import appended, when they were the newest of the trail at its end: a
+    /// checkpoint signed right after (``AuditTrail/signCheckpoint(with:trustingAppended:)``) need
+    /// not read them again.
+    package var appendedTail: Range<UInt64>? = nil
     /// Seq of the first entry this import wrote; `nil` when it wrote none.
     public var firstSeq: UInt64?
     /// Seq of the last entry this import wrote; `nil` when it wrote none.
@@ -282,6 +286,7 @@ public struct CaptureImporter: Sendable {
         s.interrupted = interrupted
         s.seconds = WallClock.monotonicSeconds() - start
         s.treeSize = writer.treeSize
+        s.appendedTail = writer.appendedTail
         if var e = failure ?? writeError {
             // Say what the failed import leaves behind: the batches before the failure are
             // committed, and a re-run skips them as duplicates.
@@ -386,7 +391,7 @@ public struct CaptureImporter: Sendable {
 final class BatchWriter: @unchecked Sendable {
     private let queue = DispatchQueue(label: "meterproof.import.writer")
     private let slots = DispatchSemaphore(value: 2)
-    private let state = Mutex<(error: AuditError?, size: UInt64)>((nil, 0))
+    private let state = Mutex<(error: AuditError?, size: UInt64, appended: Range<UInt64>?)>((nil, 0, nil))
     // Touched only on `queue`.
     private var trail: AuditTrail?
     /// The trail's page size: a WAL frame holds one page.
@@ -493,6 +498,8 @@ final class BatchWriter: @unchecked Sendable {
 
     var error: AuditError? { state.withLock { $0.error } }
     var treeSize: UInt64 { state.withLock { $0.size } }
+    /// The entries the writer appended, when they were the newest of the trail (after `finish()`).
+    var appendedTail: Range<UInt64>? { state.withLock { $0.appended } }
 
     func submit(_ items: [AuditTrail.Pending], completion: @escaping @Sendable (Result<[AuditTrail.AppendOutcome], AuditError>) -> Void) {
         slots.wait()
@@ -518,7 +525,9 @@ final class BatchWriter: @unchecked Sendable {
     /// Waits for every submitted batch; returns the first error.
     func finish() -> AuditError? {
         queue.sync {
-            if let trail = self.trail, let n = try? trail.size() { self.state.withLock { $0.size = n } }
+            if let trail = self.trail, let n = try? trail.size() {
+                self.state.withLock { $0.size = n; $0.appended = trail.appendedTail }
+            }
             self.trail = nil
         }
         // A last pass copies what the writer committed since the previous one. (Whichever

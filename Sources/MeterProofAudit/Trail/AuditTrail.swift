@@ -763,6 +763,15 @@ public final class AuditTrail {
     /// must not get an edited entry signed (`trail_tampered`). Entries this object appended
     /// itself, when they are the newest, are not re-read.
     public func signCheckpoint(with signer: NoteSigner) throws(AuditError) -> SignedNote {
+        try signCheckpoint(with: signer, trustingAppended: nil)
+    }
+
+    /// The entries this object appended itself, when they are the newest it saw.
+    package var appendedTail: Range<UInt64>? { ownTail }
+
+    /// ``signCheckpoint(with:)``, also trusting `appended`: the ``appendedTail`` of another
+    /// object of this process (an import's writer), when it still ends at the trail's size.
+    package func signCheckpoint(with signer: NoteSigner, trustingAppended appended: Range<UInt64>?) throws(AuditError) -> SignedNote {
         guard utf8Equal(signer.verifier.vkey, verifier.vkey) else {
             throw AuditError(.wrongKey, "the signing key \(signer.name)+\(NoteSyntax.hex8(signer.keyID)) is not this trail's log key (\(verifier.vkey))")
         }
@@ -789,7 +798,11 @@ public final class AuditTrail {
                     }
                 }
                 var unchecked = signedSize..<size
-                if let own = ownTail, own.upperBound == size { unchecked = signedSize..<max(signedSize, own.lowerBound) }
+                for own in [ownTail, appended] {
+                    if let own, own.upperBound == size, own.lowerBound < unchecked.upperBound {
+                        unchecked = signedSize..<max(signedSize, own.lowerBound)
+                    }
+                }
                 if let p = try unsignedEntriesProblem(unchecked) {
                     throw AuditError(.tampered, "\(p.code): \(p.message); refusing to sign a checkpoint over entries \(signedSize)…\(size - 1), which no checkpoint covers yet (run `meterproof audit verify`)")
                 }
