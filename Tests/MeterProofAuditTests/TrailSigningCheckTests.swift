@@ -164,4 +164,70 @@ import Testing
             print("skipped the check_bundle.py part: python3 with the cryptography package is not installed")
         }
     }
+
+    @Test func entriesCutOffAndReplacedAreNotTrustedAsTheSignersOwn() throws {
+        // A review's bypass: the signer's own entries are cut off, the signer signs the shorter
+        // trail, then forged entries (a second acceptance of t-0) take the old size again.
+        let s = try TrailScratch("signcheck")
+        let (trail, signer) = try TrailFixture.makeTrail(s)
+        let path = s.path("trail.sqlite")
+        try TrailFixture.fill(trail, count: 20, tag: "t")
+        _ = try trail.signCheckpoint(with: signer)
+        for i in 20..<30 { _ = try trail.record(TrailFixture.entry(i, nonce: "v-\(i)")) }
+        let forged = try (25..<30).map { i -> [UInt8] in
+            var e = try AuditEntry(canonicalBytes: TrailRaw.body(TrailRaw.open(path), Int64(i)))
+            e.nonce = "t-0"
+            return try e.canonicalBytes()
+        }
+        try TrailRaw.tamper(path) { db in
+            try db.execute("DELETE FROM entries WHERE seq >= 25")
+            try db.execute("DELETE FROM nonces WHERE seq >= 25")
+            try TrailRaw.rebuildTree(db)
+        }
+        _ = try trail.signCheckpoint(with: signer)
+        let db = try TrailRaw.open(path)
+        let ins = try db.prepare("INSERT INTO entries(seq, body, leaf_hash) VALUES (?, ?, ?)")
+        for (k, body) in forged.enumerated() {
+            try ins.bind(Int64(25 + k), at: 1)
+            try ins.bind(body, at: 2)
+            try ins.bind(RFC6962.leafHash(body).bytes, at: 3)
+            try ins.run()
+            ins.reset()
+        }
+        try TrailRaw.rebuildTree(db)
+        #expect(throws: AuditError(.tampered, "nonce_table_mismatch: entry 25 accepted nonce t-0 for product prod-trail, but the nonce table records it as consumed by entry 0; refusing to sign a checkpoint over entries 25…29, which no checkpoint covers yet (run `meterproof audit verify`)")) {
+            try trail.signCheckpoint(with: signer)
+        }
+    }
+
+    @Test func anotherObjectsAppendedEntriesAreTrustedOnlyWithTheirRoot() throws {
+        let (path, signer, scratch) = try Self.trail(tail: 1)
+        defer { withExtendedLifetime(scratch) {} }
+        let writer = try AuditTrail(path: path)
+        try TrailFixture.fill(writer, count: 10, tag: "w")
+        let appended = try #require(writer.appendedTail)
+        #expect(appended.range == 21..<31)
+        // Edited behind the writer's back (hashes and subtree hashes recomputed): the root the
+        // writer computed no longer matches, so the entries are read and the edit is found.
+        try TrailRaw.tamper(path) { db in
+            var e = try AuditEntry(canonicalBytes: TrailRaw.body(db, 24))
+            e.nonce = "t-3"
+            try TrailRaw.setBody(db, 24, try e.canonicalBytes(), rehash: true)
+            try TrailRaw.rebuildTree(db)
+        }
+        let error = try #require(throws: AuditError.self) { try AuditTrail(path: path).signCheckpoint(with: signer, trustingAppended: appended) }
+        #expect(error.code == .tampered && error.reason.hasPrefix("nonce_table_mismatch: entry 24 accepted nonce t-3"), "\(error)")
+    }
+
+    @Test func theStagedNameOfACreationIsNoSecondLink() throws {
+        let s = try TrailScratch("signcheck")
+        do { _ = try TrailFixture.makeTrail(s) }
+        let path = s.path("trail.sqlite")
+        // What create() leaves for a moment (and a crash for good): a hard link under the staged name.
+        #expect(link(path, path + ".creating-42-abc") == 0)
+        _ = try AuditTrail(path: path)
+        #expect(link(path, s.path("elsewhere.sqlite")) == 0)
+        let error = try #require(throws: AuditError.self) { try AuditTrail(path: path) }
+        #expect(error.code == .unsafeLocation && error.reason.hasPrefix("\(path) has 3 hard links"), "\(error)")
+    }
 }

@@ -50,7 +50,7 @@ public struct ImportSummary: Sendable {
     /// The entries this import appended, when they were the newest of the trail at its end: a
     /// checkpoint signed right after (``AuditTrail/signCheckpoint(with:trustingAppended:)``) need
     /// not read them again.
-    package var appendedTail: Range<UInt64>? = nil
+    package var appendedTail: AuditTrail.AppendedTail? = nil
     /// Seq of the first entry this import wrote; `nil` when it wrote none.
     public var firstSeq: UInt64?
     /// Seq of the last entry this import wrote; `nil` when it wrote none.
@@ -391,7 +391,7 @@ public struct CaptureImporter: Sendable {
 final class BatchWriter: @unchecked Sendable {
     private let queue = DispatchQueue(label: "meterproof.import.writer")
     private let slots = DispatchSemaphore(value: 2)
-    private let state = Mutex<(error: AuditError?, size: UInt64, appended: Range<UInt64>?)>((nil, 0, nil))
+    private let state = Mutex<(error: AuditError?, size: UInt64, appended: AuditTrail.AppendedTail?)>((nil, 0, nil))
     // Touched only on `queue`.
     private var trail: AuditTrail?
     /// The trail's page size: a WAL frame holds one page.
@@ -499,7 +499,7 @@ final class BatchWriter: @unchecked Sendable {
     var error: AuditError? { state.withLock { $0.error } }
     var treeSize: UInt64 { state.withLock { $0.size } }
     /// The entries the writer appended, when they were the newest of the trail (after `finish()`).
-    var appendedTail: Range<UInt64>? { state.withLock { $0.appended } }
+    var appendedTail: AuditTrail.AppendedTail? { state.withLock { $0.appended } }
 
     func submit(_ items: [AuditTrail.Pending], completion: @escaping @Sendable (Result<[AuditTrail.AppendOutcome], AuditError>) -> Void) {
         slots.wait()

@@ -56,9 +56,9 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
         /// SQLite reports the trail file's pages malformed: the file was truncated, overwritten
         /// or otherwise damaged below the level of rows (`audit verify` reports it as not intact).
         public static let corrupt = Code(.corrupt)
-        /// Entries no signed checkpoint covers yet fail a check `audit verify` makes (edited,
-        /// missing, or disagreeing with the nonce or captures table): signing a checkpoint, and
-        /// so an export with a signing key, refuses to vouch for them.
+        /// Entries no signed checkpoint covers yet fail a check `audit verify` makes (their bytes
+        /// and hashes, or the nonce or captures table disagree): signing a checkpoint, and so an
+        /// export with a signing key, refuses to vouch for them.
         public static let tampered = Code(.tampered)
         /// The trail file is reachable under another directory (mounted on its own, as by a
         /// single-file bind mount or a Kubernetes `subPath`, or hard-linked): SQLite keeps the

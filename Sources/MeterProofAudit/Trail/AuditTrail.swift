@@ -711,6 +711,9 @@ public final class AuditTrail {
         let n = try currentSize()
         if n == frontier.size { return }
         frontier = try loadFrontier(size: n)
+        // Someone else changed the trail: what this object appended is no longer known to be
+        // the newest (it may even have been cut off and replaced).
+        ownTail = nil
     }
 
     /// Reads the frontier for a tree of `size` leaves from stored subtree hashes: popcount(size) lookups.
@@ -759,23 +762,54 @@ public final class AuditTrail {
     ///
     /// A new checkpoint vouches for the entries appended since the newest one, so those are
     /// checked first as `audit verify` checks them (bytes, leaf hashes, subtree hashes, and the
-    /// nonce and captures tables): someone who can write the file but does not hold the log key
-    /// must not get an edited entry signed (`trail_tampered`). Entries this object appended
-    /// itself, when they are the newest, are not re-read.
+    /// nonce and captures tables), and an edit that breaks their consistency, such as a replay
+    /// turned into a second acceptance, is refused (`trail_tampered`). An edit that keeps every
+    /// hash and table consistent cannot be told apart; only a checkpoint kept elsewhere covers
+    /// it. The check runs in a read snapshot before the write lock is taken; entries this object
+    /// appended itself, when they are the newest, are not re-read.
     public func signCheckpoint(with signer: NoteSigner) throws(AuditError) -> SignedNote {
         try signCheckpoint(with: signer, trustingAppended: nil)
     }
 
+    /// Entries an object of this process appended, and the root of the tree at their end as it
+    /// computed it from their bytes: what signing may trust without reading them again.
+    package struct AppendedTail: Sendable, Equatable {
+        package let range: Range<UInt64>
+        package let root: MerkleHash
+    }
+
     /// The entries this object appended itself, when they are the newest it saw.
-    package var appendedTail: Range<UInt64>? { ownTail }
+    package var appendedTail: AppendedTail? {
+        guard let own = ownTail, own.upperBound == frontier.size else { return nil }
+        return AppendedTail(range: own, root: frontier.root)
+    }
 
     /// ``signCheckpoint(with:)``, also trusting `appended`: the ``appendedTail`` of another
-    /// object of this process (an import's writer), when it still ends at the trail's size.
-    package func signCheckpoint(with signer: NoteSigner, trustingAppended appended: Range<UInt64>?) throws(AuditError) -> SignedNote {
+    /// object of this process (an import's writer), when the trail still ends where it did and
+    /// its stored hashes still give the root the writer computed.
+    package func signCheckpoint(with signer: NoteSigner, trustingAppended appended: AppendedTail?) throws(AuditError) -> SignedNote {
         guard utf8Equal(signer.verifier.vkey, verifier.vkey) else {
             throw AuditError(.wrongKey, "the signing key \(signer.name)+\(NoteSyntax.hex8(signer.keyID)) is not this trail's log key (\(verifier.vkey))")
         }
+        func tampered(_ p: (code: String, message: String, seq: UInt64?), _ range: Range<UInt64>) -> AuditError {
+            AuditError(.tampered, "\(p.code): \(p.message); refusing to sign a checkpoint over entries \(range.lowerBound)…\(range.upperBound - 1), which no checkpoint covers yet (run `meterproof audit verify`)")
+        }
         do {
+            // Checking the entries no checkpoint covers yet reads them all. That runs first in
+            // a read snapshot, so live writers (who wait at most 10 s for the write lock) go on
+            // meanwhile; under the lock only what they appended since is read, and the checked
+            // part must still give the same root.
+            var checked: AppendedTail? = nil
+            try db.transaction(.deferred) {
+                try syncFrontier()
+                let signedSize = try newestCheckpointSize()
+                guard signedSize < frontier.size else { return }
+                let range = uncheckedRange(signedSize..<frontier.size, appended: appended)
+                guard !range.isEmpty else { return }
+                var root = MerkleHash.zero
+                if let p = try unsignedEntriesProblem(range, root: &root) { throw tampered(p, range) }
+                checked = AppendedTail(range: range, root: root)
+            }
             return try db.transaction(.immediate) {
                 try syncFrontier()
                 let size = frontier.size
@@ -797,15 +831,15 @@ public final class AuditTrail {
                         throw AuditError(.inconsistent, "the trail has \(size) entries but a checkpoint of size \(oldSize) exists; refusing to sign")
                     }
                 }
-                var unchecked = signedSize..<size
-                for own in [ownTail, appended] {
-                    if let own, own.upperBound == size, own.lowerBound < unchecked.upperBound {
-                        unchecked = signedSize..<max(signedSize, own.lowerBound)
+                var unchecked = uncheckedRange(signedSize..<size, appended: appended)
+                if let c = checked, c.range.lowerBound <= unchecked.lowerBound, unchecked.lowerBound < c.range.upperBound, c.range.upperBound <= size {
+                    guard try MerkleProofs.root(treeSize: c.range.upperBound, source: self) == c.root else {
+                        throw tampered(("node_mismatch", "entries \(c.range.lowerBound)…\(c.range.upperBound - 1) changed while they were being checked", c.range.lowerBound), c.range)
                     }
+                    unchecked = c.range.upperBound..<max(c.range.upperBound, unchecked.upperBound)
                 }
-                if let p = try unsignedEntriesProblem(unchecked) {
-                    throw AuditError(.tampered, "\(p.code): \(p.message); refusing to sign a checkpoint over entries \(signedSize)…\(size - 1), which no checkpoint covers yet (run `meterproof audit verify`)")
-                }
+                var root = MerkleHash.zero
+                if let p = try unsignedEntriesProblem(unchecked, root: &root) { throw tampered(p, signedSize..<size) }
                 let cp = Checkpoint(origin: origin, size: size, root: frontier.root)
                 let note = try cp.signed(with: [signer])
                 let ins = try db.prepare("INSERT INTO checkpoints(size, note, signed_at) VALUES (?, ?, ?)")
@@ -822,6 +856,29 @@ public final class AuditTrail {
         } catch {
             throw AuditError(.inconsistent, "signing a checkpoint: \(error)")
         }
+    }
+
+    /// The size of the newest stored checkpoint (0 without one).
+    private func newestCheckpointSize() throws -> UInt64 {
+        let st = try db.prepare("SELECT max(size) FROM checkpoints")
+        guard try st.step(), !st.isNull(at: 0) else { return 0 }
+        return try Self.storedIndex(st.int64(at: 0), "the size of the newest checkpoint")
+    }
+
+    /// `range` (the entries no checkpoint covers, ending at the current size) without the newest
+    /// entries this process appended itself: this object's own, or `appended` when the stored
+    /// hashes still give the root its writer computed. Runs inside a transaction, after
+    /// `syncFrontier()`.
+    private func uncheckedRange(_ range: Range<UInt64>, appended: AppendedTail?) -> Range<UInt64> {
+        var r = range
+        if let own = ownTail, own.upperBound == range.upperBound, own.lowerBound < r.upperBound {
+            r = range.lowerBound..<max(range.lowerBound, own.lowerBound)
+        }
+        if let a = appended, a.range.upperBound == range.upperBound, frontier.size == a.range.upperBound, frontier.root == a.root,
+           a.range.lowerBound < r.upperBound {
+            r = range.lowerBound..<max(range.lowerBound, a.range.lowerBound)
+        }
+        return r
     }
 
     // MARK: Proofs

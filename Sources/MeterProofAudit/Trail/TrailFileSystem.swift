@@ -74,7 +74,7 @@ extension AuditTrail {
         var st = stat()
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         let advice = "SQLite keeps the trail's write-ahead log and locks beside that name (-wal, -shm), so processes reaching the file through different directories would not exclude each other: one nonce could be accepted twice and the file corrupted"
-        if st.st_nlink > 1 {
+        if st.st_nlink > 1 && UInt64(st.st_nlink) - 1 != creationLinks(of: path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) {
             return "\(path) has \(st.st_nlink) hard links: \(advice). Keep one name for the trail (copy it to break the links)"
         }
         guard let resolved = realpath(path, nil) else { return nil }
@@ -89,6 +89,20 @@ extension AuditTrail {
             return mountedAlone
         }
         return nil
+    }
+
+    /// How many `<path>.creating-…` names beside `path` are links to the same file: the staged
+    /// name of a trail being created (linked into place, then removed), or one a crash left.
+    /// Nothing opens a trail under such a name, so they share no write-ahead log with it.
+    private static func creationLinks(of path: String, device: UInt64, inode: UInt64) -> UInt64 {
+        let dir = FileSystem.dirname(path), prefix = FileSystem.basename(path) + ".creating-"
+        guard let names = try? FileSystem.list(dir) else { return 0 }
+        var count: UInt64 = 0
+        for name in names where name.hasPrefix(prefix) {
+            var st = stat()
+            if lstat(FileSystem.join(dir, name), &st) == 0, UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode { count += 1 }
+        }
+        return count
     }
 
     /// Whether `file` (an absolute path without symbolic links) is a mount point in the text of

@@ -411,8 +411,9 @@ extension AuditTrail {
     /// `audit verify` checks them: each stored at its seq, canonical, hashing to its stored leaf
     /// hash, agreeing with the nonce and captures tables (no table row pointing into the range
     /// without its entry), and the stored subtree hashes at the range's end agreeing with the
-    /// leaves. `nil` when all holds. Runs inside the caller's transaction; reads the range once.
-    func unsignedEntriesProblem(_ range: Range<UInt64>) throws -> (code: String, message: String, seq: UInt64?)? {
+    /// leaves. `nil` when all holds, with `root` set to the root at the range's end as computed
+    /// from the entries' bytes. Runs inside the caller's transaction; reads the range once.
+    func unsignedEntriesProblem(_ range: Range<UInt64>, root: inout MerkleHash) throws -> (code: String, message: String, seq: UInt64?)? {
         guard !range.isEmpty else { return nil }
         var frontier = try loadFrontier(size: range.lowerBound)
         var tables = try EntryTableCheck(db: db, legacyCaptures: try capturesIncludeNonceEntries())
@@ -445,6 +446,7 @@ extension AuditTrail {
             }
         }
         guard expected == range.upperBound else { return ("missing_entry", "entry \(expected) is missing", expected) }
+        root = frontier.root
         guard frontier.root == (try loadFrontier(size: range.upperBound)).root else {
             return ("node_mismatch", "the stored subtree hashes over entries \(range.lowerBound)…\(range.upperBound - 1) do not match the entries", range.lowerBound)
         }
