@@ -78,4 +78,26 @@ import Testing
         let v = try BundleVerifier(directory: copy).verify()
         #expect(v.problemCode == "selection_mismatch", "\(v.problem ?? "sound")")
     }
+
+    @Test func reasonCountsKeepSpellingsApart() throws {
+        // A library may record its own reason codes; two spellings are two codes, in the
+        // manifest as in the Python checker's dictionary.
+        let dir = try makeTempDir("exact")
+        let signer = try NoteSigner.generate(name: "exact.test/reasons")
+        let trail = try AuditTrail.create(path: dir + "/t.sqlite", signer: signer)
+        for (i, reason) in [Self.composed, Self.decomposed, Self.composed].enumerated() {
+            var e = AuditEntry(rejected: .badSignature, message: "entry \(i)", source: .live, capture: nil)
+            e.reason = reason
+            _ = try trail.record(e)
+        }
+        let bundle = try trail.exportBundle(to: dir + "/b", options: ExportOptions(signer: signer))
+        #expect(bundle.manifest.counts.exactByReason == [ExactString(Self.composed): 2, ExactString(Self.decomposed): 1])
+        #expect(try bundleProblem(bundle.directory) == nil)
+        let parsed = try BundleManifest(parsing: BundleEdit.read(bundle.directory, "manifest.json"))
+        #expect(parsed.counts == bundle.manifest.counts)
+        if Tools.python != nil {
+            let r = try ExportInteropTests.pythonCheck(bundle.directory)
+            #expect(r.status == 0 && r.output.hasPrefix("OK: 3 entries"), "\(r.output)")
+        }
+    }
 }

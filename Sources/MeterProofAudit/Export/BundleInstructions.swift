@@ -123,7 +123,8 @@ public enum BundleInstructions {
         if let p = sel.productCode { what.append("for product \(codeSpan(p))") }
         if sel.outcome != "all" { what.append("\(sel.outcome) only") }
         let selection = what.isEmpty ? "every entry" : "entries " + what.joined(separator: ", ")
-        let reasons = m.counts.byReason.keys.sorted().map { "\(codeSpan($0)) \(m.counts.byReason[$0]!)" }.joined(separator: ", ")
+        let reasons = m.counts.exactByReason.sorted { $0.key.value.utf8.lexicographicallyPrecedes($1.key.value.utf8) }
+            .map { "\(codeSpan($0.key.value)) \($0.value)" }.joined(separator: ", ")
         let range = m.firstSeq.map { $0 == m.lastSeq ? "seq \($0)" : "seq \($0)…\(m.lastSeq!)" } ?? "no entries"
 
         var t = """

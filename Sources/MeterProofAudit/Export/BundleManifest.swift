@@ -55,8 +55,15 @@ public struct BundleManifest: Sendable, Equatable {
         public var accepted: Int = 0
         /// Of those, the rejected ones (see ``byReason``).
         public var rejected: Int = 0
-        /// Rejected entries by reason code.
-        public var byReason: [String: Int] = [:]
+        /// Rejected entries by reason code. Codes are told apart by their bytes (as the
+        /// Python checker's dictionary does); this view merges canonically equivalent
+        /// spellings, which no genuine reason code has.
+        public var byReason: [String: Int] {
+            get { Dictionary(exactByReason.map { ($0.key.value, $0.value) }, uniquingKeysWith: +) }
+            set { exactByReason = Dictionary(newValue.map { (ExactString($0.key), $0.value) }, uniquingKeysWith: +) }
+        }
+        /// Rejected entries by reason code, keyed by the code's bytes.
+        package var exactByReason: [ExactString: Int] = [:]
 
         /// All counts zero.
         public init() {}
@@ -69,7 +76,7 @@ public struct BundleManifest: Sendable, Equatable {
                 accepted += 1
             } else {
                 rejected += 1
-                byReason[reason ?? "", default: 0] += 1
+                exactByReason[ExactString(reason ?? ""), default: 0] += 1
             }
         }
     }
@@ -115,9 +122,9 @@ public struct BundleManifest: Sendable, Equatable {
         func s(_ v: String?) -> String { v.map { JSONText.quoted($0) } ?? "null" }
         func u(_ v: UInt64?) -> String { v.map { String($0) } ?? "null" }
         var reasons = "{}"
-        if !counts.byReason.isEmpty {
-            reasons = "{\n" + counts.byReason.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-                .map { "      \(JSONText.quoted($0)): \(counts.byReason[$0]!)" }.joined(separator: ",\n") + "\n    }"
+        if !counts.exactByReason.isEmpty {
+            reasons = "{\n" + counts.exactByReason.sorted { $0.key.value.utf8.lexicographicallyPrecedes($1.key.value.utf8) }
+                .map { "      \(JSONText.quoted($0.key.value)): \($0.value)" }.joined(separator: ",\n") + "\n    }"
         }
         return """
         {
@@ -192,11 +199,12 @@ public struct BundleManifest: Sendable, Equatable {
         counts.rejected = Int(try Self.count(c, "rejected"))
         guard case .object(let br)? = c["byReason"] else { throw ManifestError("counts.byReason is not an object") }
         // Each member's own value: looking every name up again made a 1 MiB manifest of
-        // ~100k reasons take minutes (quadratic). Names Swift holds equal (canonically
-        // equivalent Unicode) but the JSON reader let through as distinct are refused.
+        // ~100k reasons take minutes (quadratic). Names are told apart by their bytes, as the
+        // JSON reader tells them apart.
         for m in br.members {
-            guard counts.byReason[m.name] == nil else { throw ManifestError("counts.byReason names reason \(m.name) twice") }
-            counts.byReason[m.name] = Int(try Self.count(m.value, m.name))
+            let key = ExactString(m.name)
+            guard counts.exactByReason[key] == nil else { throw ManifestError("counts.byReason names reason \(m.name) twice") }
+            counts.exactByReason[key] = Int(try Self.count(m.value, m.name))
         }
         firstSeq = try Self.optionalCount(top, "firstSeq")
         lastSeq = try Self.optionalCount(top, "lastSeq")

@@ -178,7 +178,7 @@ public struct ReportStatistics: Sendable {
     public private(set) var otherKeys = OutcomeCounts()
     private var rotation: [Int64?: RotationWarning] = [:]
     private var rotationMillis: [Int64?: (first: Int64, last: Int64)] = [:]
-    private var warningCounts: [String: Int] = [:]
+    private var warningCounts: [ExactString: Int] = [:]
     /// Warnings whose code was not tracked.
     public private(set) var otherWarnings = 0
 
@@ -267,8 +267,8 @@ public struct ReportStatistics: Sendable {
             for code in w.split(separator: ",", omittingEmptySubsequences: true) {
                 let c = String(code)
                 if c == Self.rotationWarningCode { rotationDue = true }
-                if warningCounts[c] != nil || warningCounts.count < limits.distinctValues {
-                    warningCounts[c, default: 0] += 1
+                if warningCounts[ExactString(c)] != nil || warningCounts.count < limits.distinctValues {
+                    warningCounts[ExactString(c), default: 0] += 1
                 } else {
                     otherWarnings += 1
                 }
@@ -357,6 +357,6 @@ public struct ReportStatistics: Sendable {
 
     /// Every warning code seen on selected entries, with its count, most frequent first.
     public var warnings: [(code: String, count: Int)] {
-        warningCounts.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+        warningCounts.map { ($0.key.value, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
     }
 }
