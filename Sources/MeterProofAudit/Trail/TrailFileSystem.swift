@@ -75,7 +75,12 @@ extension AuditTrail {
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         let advice = "SQLite keeps the trail's write-ahead log and locks beside that name (-wal, -shm), so processes reaching the file through different directories would not exclude each other: one nonce could be accepted twice and the file corrupted"
         if st.st_nlink > 1 && UInt64(st.st_nlink) - 1 != creationLinks(of: path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) {
-            return "\(path) has \(st.st_nlink) hard links: \(advice). Keep one name for the trail (copy it to break the links)"
+            // The staged name may have gone between the two looks (a creation finishing): look again.
+            var again = stat()
+            if stat(path, &again) == 0, again.st_nlink > 1,
+               UInt64(again.st_nlink) - 1 != creationLinks(of: path, device: UInt64(again.st_dev), inode: UInt64(again.st_ino)) {
+                return "\(path) has \(again.st_nlink) hard links: \(advice). Keep one name for the trail (copy it to break the links)"
+            }
         }
         guard let resolved = realpath(path, nil) else { return nil }
         let real = String(cString: resolved)
@@ -123,7 +128,9 @@ extension AuditTrail {
         for suffix in ["-wal", "-shm"] {
             let side = path + suffix
             var st = stat()
-            guard lstat(side, &st) == 0, access(side, W_OK) != 0 else { continue }
+            // Only a refusal counts: a side file that another process's connection removes
+            // between the two calls (ENOENT) is no obstacle.
+            guard lstat(side, &st) == 0, access(side, W_OK) != 0, errno == EACCES || errno == EROFS || errno == EPERM else { continue }
             let mode = String(st.st_mode & 0o777, radix: 8)
             return "\(side) is not writable (mode \(mode), owner uid \(st.st_uid)), though \(path) is: a reader left it while the trail was read-only. Give it the trail's owner and mode (chown, chmod) while no process uses the trail; do not delete a non-empty -wal, it may hold recorded entries"
         }
