@@ -85,10 +85,10 @@ extension AuditTrail {
         guard let resolved = realpath(path, nil) else { return nil }
         let real = String(cString: resolved)
         free(resolved)
-        var ps = stat()
         let mountedAlone = "\(path) is mounted on its own (a single-file bind mount or Kubernetes subPath): \(advice). Mount the directory that holds the trail instead"
-        if stat(FileSystem.dirname(real), &ps) == 0, ps.st_dev != st.st_dev { return mountedAlone }
-        // A bind mount from the same file system keeps the device number: ask the mount table.
+        // The mount table, not device numbers: overlayfs may report a file's lower layer's
+        // device, unlike its directory's, with nothing mounted (a container's own disk), and a
+        // bind mount from the same file system keeps the device number.
         if let mounts = try? FileSystem.read("/proc/self/mounts", limit: 4 << 20),
            isMountPoint(real, mounts: String(decoding: mounts, as: UTF8.self)) {
             return mountedAlone
