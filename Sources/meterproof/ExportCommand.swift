@@ -89,7 +89,7 @@ extension MeterProofCommand {
             writeOut(lines.joined(separator: "\n") + "\n")
             if !summary.testKeyVersions.isEmpty {
                 let files = summary.testKeyVersions.map { "keys/v\($0).pem" }.joined(separator: ", ")
-                printError("warning: test_key: the bundle's \(files) \(summary.testKeyVersions.count == 1 ? "is one" : "are") of MeterProof's published TEST keys (keys/test): tokens accepted under them prove nothing about AWS")
+                printError("warning: test_key: the bundle's \(files) \(summary.testKeyVersions.count == 1 ? "is one of" : "are") MeterProof's published TEST keys (keys/test): tokens accepted under them prove nothing about AWS")
             }
         }
     }

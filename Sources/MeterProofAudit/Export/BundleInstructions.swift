@@ -102,7 +102,7 @@ public enum BundleInstructions {
         guard !versions.isEmpty else { return "" }
         let files = versions.map { "`keys/v\($0).pem`" }.joined(separator: ", ")
         let fingerprints = RSAPublicKey.testKeyFingerprints.sorted().map { "`\($0)`" }.joined(separator: " and ")
-        return "\n**Warning: test keys.** \(files) \(versions.count == 1 ? "is one" : "are") of MeterProof's published TEST keys "
+        return "\n**Warning: test keys.** \(files) \(versions.count == 1 ? "is one of" : "are") MeterProof's published TEST keys "
             + "(`keys/test` in its source; SHA-256 \(fingerprints)). Their private halves are public, so a token "
             + "accepted under them proves nothing about AWS, whatever the checks below say. A bundle from a "
             + "production trail never holds them.\n"
