@@ -247,24 +247,16 @@ import Glibc
         let response = try s.write("r.json", TrailFixture.response(nonce: "ro-nonce"))
         #expect(chmod(path, 0o444) == 0 && chmod(response, 0o444) == 0 && chmod(s.dir, 0o555) == 0)
         defer { chmod(s.dir, 0o755) }
-        let cli = try #require(TrailPaths.cli)
-        // The package directory must be reachable for an unprivileged user to run the binary.
-        let probe = try TrailRun.program("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cli, "--help"])
-        guard probe.status == 0 else {
-            print("TrailBasicsTests: skipping the unprivileged run: nobody cannot run \(cli)")
-            return
-        }
-        let r = try TrailRun.program("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cli]
-                                     + TrailFixture.verifyArgs(nonce: "ro-nonce", db: path, input: response))
+        guard let r = try TrailRun.cliAsNobody(TrailFixture.verifyArgs(nonce: "ro-nonce", db: path, input: response), suite: "TrailBasicsTests") else { return }
         #expect(r.status == 5, "\(r.stdout) \(r.stderr)")
         #expect(r.stderr.contains("read_only"), "\(r.stderr)")
         #expect(try AuditTrail(path: path, readOnly: true).size() == 2)
 
         // Reading a copy it cannot lock works: audit verify falls back to an immutable open.
-        let v = try TrailRun.program("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cli, "audit", "verify", "--db", path])
+        let v = try #require(try TrailRun.cliAsNobody(["audit", "verify", "--db", path], suite: "TrailBasicsTests"))
         #expect(v.status == 0, "\(v.stdout) \(v.stderr)")
         #expect(v.stdout.hasPrefix("intact: 2 entries"), "\(v.stdout)")
-        let log = try TrailRun.program("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cli, "audit", "log", "--db", path, "--format", "jsonl"])
+        let log = try #require(try TrailRun.cliAsNobody(["audit", "log", "--db", path, "--format", "jsonl"], suite: "TrailBasicsTests"))
         #expect(log.status == 0 && log.stdout.split(separator: "\n").count == 2, "\(log.stdout) \(log.stderr)")
     }
 

@@ -96,19 +96,11 @@ import Glibc
         #expect(chown(shm, 65534, 65534) == 0 && chmod(shm, 0o444) == 0)
         let response = try s.write("r.json", TrailFixture.response(nonce: "side-nonce"))
         #expect(chmod(response, 0o444) == 0)
-        let cli = try #require(TrailPaths.cli)
-        let probe = try TrailRun.program("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cli, "--help"])
-        guard probe.status == 0 else {
-            print("TrailLocationTests: skipping the unprivileged run: nobody cannot run \(cli)")
-            return
-        }
-        let r = try TrailRun.program("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cli]
-                                     + TrailFixture.verifyArgs(nonce: "side-nonce", db: path, input: response))
+        guard let r = try TrailRun.cliAsNobody(TrailFixture.verifyArgs(nonce: "side-nonce", db: path, input: response), suite: "TrailLocationTests") else { return }
         #expect(r.status == 5, "\(r.stderr)")
         #expect(r.stderr.hasPrefix("meterproof: read_only: \(shm) is not writable (mode 444, owner uid 65534), though \(path) is: a reader left it while the trail was read-only."), "\(r.stderr)")
         #expect(chmod(shm, 0o644) == 0)
-        let again = try TrailRun.program("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", cli]
-                                         + TrailFixture.verifyArgs(nonce: "side-nonce", db: path, input: response))
+        let again = try #require(try TrailRun.cliAsNobody(TrailFixture.verifyArgs(nonce: "side-nonce", db: path, input: response), suite: "TrailLocationTests"))
         #expect(again.status == 0, "\(again.stderr)")
     }
 }

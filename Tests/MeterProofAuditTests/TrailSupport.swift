@@ -82,6 +82,19 @@ enum TrailRun {
 
     /// The full path of `name` on `PATH`, if it is an executable file.
     static func which(_ name: String) -> String? { TestProcess.which(name) }
+
+    /// Runs the CLI as the unprivileged user `nobody` (as root, file modes stop nothing), or
+    /// returns `nil`, printing why, when `nobody` cannot run the binary here (the package
+    /// directory must be reachable for it).
+    static func cliAsNobody(_ arguments: [String], suite: String) throws -> TrailProcessResult? {
+        let cli = try #require(TrailPaths.cli)
+        let drop = ["--reuid=65534", "--regid=65534", "--clear-groups", cli]
+        guard try program("/usr/bin/setpriv", drop + ["--help"]).status == 0 else {
+            print("\(suite): skipping the unprivileged run: nobody cannot run \(cli)")
+            return nil
+        }
+        return try program("/usr/bin/setpriv", drop + arguments)
+    }
 }
 
 /// A running child process whose stdout and stderr go to files in its own scratch directory.
