@@ -30,20 +30,27 @@ func printError(_ message: String) {
 /// a capture, a trail entry or a bundle's file names are attacker-controlled and may hold a
 /// newline (a forged extra line: `accepted`), an escape sequence (clearing the screen,
 /// rewriting what is shown) or a bidirectional override: every control character (C0 with LF,
-/// CR and tab, DEL, C1) and the Unicode line separators and bidirectional controls are written
-/// as escapes (`\n`, `\u001b`, `\u202e`); everything else is kept as it is.
+/// CR and tab, DEL, C1), every invisible format character (bidirectional controls, zero-width
+/// spaces and joiners, the byte order mark, the soft hyphen), the Unicode line and paragraph
+/// separators, spaces other than U+0020, and private-use or unassigned code points are written
+/// as escapes (`\n`, `\u001b`, `\u202e`, `\u200b`): a `prod\u{200B}-alpha` must not look like
+/// `prod-alpha`. Everything else is kept as it is (the rule `VERIFY.md`'s code spans follow).
 func oneLine(_ text: some StringProtocol) -> String {
-    func needsEscape(_ v: UInt32) -> Bool {
-        v < 0x20 || (0x7F...0x9F).contains(v) || v == 0x200E || v == 0x200F || (0x2028...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+    func needsEscape(_ u: Unicode.Scalar) -> Bool {
+        if u.value < 0x80 { return u.value < 0x20 || u.value == 0x7F }
+        switch u.properties.generalCategory {
+        case .control, .format, .lineSeparator, .paragraphSeparator, .spaceSeparator, .privateUse, .unassigned, .surrogate: return true
+        default: return false
+        }
     }
-    guard text.unicodeScalars.contains(where: { needsEscape($0.value) }) else { return String(text) }
+    guard text.unicodeScalars.contains(where: needsEscape) else { return String(text) }
     var out = ""
     for u in text.unicodeScalars {
         switch u.value {
         case 0x0A: out += "\\n"
         case 0x0D: out += "\\r"
         case 0x09: out += "\\t"
-        case let v where needsEscape(v):
+        case let v where needsEscape(u):
             let hex = String(v, radix: 16)
             out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
         default: out.unicodeScalars.append(u)

@@ -54,12 +54,13 @@ struct VerifyCommandTests {
     func controlCharactersAreEscaped() throws {
         let s = try Scratch()
         // Unsigned: a header whose alg carries a newline, a clear-screen escape and a fake verdict.
-        let header = Base64.urlEncode(Array(#"{"alg":"X\n\u001b[2Jaccepted\u202e"}"#.utf8))
+        let header = Base64.urlEncode(Array(#"{"alg":"X\n\u001b[2Jaccepted\u202e P\u200bS\u00a0256\ufeff\u00e9"}"#.utf8))
         let token = header + "." + Base64.urlEncode(Array(#"{"a":1}"#.utf8)) + ".AAAA"
         let input = try s.file("u.tok", token)
         let r = try Run.cli(CLIFixture.verifyArgs(input, json: false))
         #expect(r.status == 1)
-        #expect(r.stdout == #"rejected: unsupported_algorithm: header alg is "X\n\u001b[2Jaccepted\u202e"; only PS256 is accepted"# + "\n", "\(r.stdout)")
+        // Invisible characters too (zero-width space, no-break space, BOM); visible letters stay.
+        #expect(r.stdout == #"rejected: unsupported_algorithm: header alg is "X\n\u001b[2Jaccepted\u202e P\u200bS\u00a0256\ufeff"# + "\u{E9}" + #""; only PS256 is accepted"# + "\n", "\(r.stdout)")
         let inspect = try Run.cli(["inspect", "--keys", Paths.testKeys.path, input])
         #expect(inspect.status == 1 && !inspect.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x202E }, "\(inspect.stdout)")
         #expect(inspect.stdout.split(separator: "\n").count == inspect.stdout.components(separatedBy: "\n").count - 1)

@@ -245,15 +245,18 @@ public enum BundleInstructions {
             sed -n '\(ex.line)p' entries.jsonl | grep -o '"token":"[^"]*"' | cut -d'"' -f4 > "$T/token.txt"
             cut -d. -f1,2 "$T/token.txt" | tr -d '\\n' > "$T/input.txt"
             cut -d. -f3 "$T/token.txt" | b64url > "$T/sig.bin"
-            cut -d. -f2 "$T/token.txt" | b64url; echo
+            cut -d. -f2 "$T/token.txt" | b64url | LC_ALL=C cat -v; echo
             openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -sigopt rsa_mgf1_md:sha256 -verify keys/v\(ex.keyVersion).pem -signature "$T/sig.bin" "$T/input.txt"
             openssl pkey -pubin -in keys/v\(ex.keyVersion).pem -outform DER | sha256sum
             )
             ```
 
             The payload printed must name the entry's `productCode`, `publicKeyVersion`, `nonce`
-            and `iat` (= `issuedAt`); `openssl dgst` must print `Verified OK`; the last line must
-            start with the entry's `keyFingerprint` (also pinned in `keys/keyring.json`).
+            and `iat` (= `issuedAt`); `cat -v` shows every byte outside printable ASCII as a
+            visible `M-` or `^` sequence, so an invisible or right-to-left character cannot make
+            one value look like another (AWS's payloads are ASCII). `openssl dgst` must print
+            `Verified OK`; the last line must start with the entry's `keyFingerprint` (also pinned
+            in `keys/keyring.json`).
 
             """
         }
@@ -274,10 +277,13 @@ public enum BundleInstructions {
 
         The program below does this (the checkpoint and the tree only; \(example == nil ? "steps 1 and 3 check" : "steps 1, 3 and 4 check") the
         rest). It came with the bundle too: read it before you run it, or use
-        `Tests/interop/check_bundle.go` from MeterProof's source. Run it as
-        `go run check_bundle.go <bundle> [<vkey obtained out of band>]` in a Go module that
+        `Tests/interop/check_bundle.go` from MeterProof's source. Save it **outside** the bundle
+        (a file inside is one the bundle does not list, and both checkers then refuse the bundle),
+        for example `sed -n '/^```go$/,/^```$/p' VERIFY.md | sed '1d;$d' > /tmp/check_bundle.go`,
+        and compare it with MeterProof's copy (`diff`). Run it as
+        `go run /tmp/check_bundle.go <bundle> [<vkey obtained out of band>]` in a Go module that
         requires `golang.org/x/mod`, or with Debian's `golang-golang-x-mod-dev` as
-        `GO111MODULE=off GOPATH=/usr/share/gocode go run check_bundle.go …`; it prints `OK: …`,
+        `GO111MODULE=off GOPATH=/usr/share/gocode go run /tmp/check_bundle.go …`; it prints `OK: …`,
         or `FAILED: …` and exits 1.
 
         ```go
