@@ -108,7 +108,7 @@ func writeOut(_ bytes: UnsafeRawBufferPointer) {
     guard !FileSystem.writeAll(1, bytes) else { return }
     let e = errno
     let code = e == ENOSPC || e == EDQUOT ? "disk_full" : "storage_error"
-    printError("\(code): cannot write to standard output: \(String(cString: strerror(e))) (whatever the command recorded before this output is kept)")
+    printError("\(code): cannot write standard output: \(String(cString: strerror(e))) (whatever the command recorded before this output is kept)")
     exit(Exit.storage)
 }
 

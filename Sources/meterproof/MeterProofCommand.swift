@@ -57,6 +57,18 @@ struct MeterProofCommand: ParsableCommand {
                 Self.exit(withError: error)
             }
         }
+        // `help <name>` with a name that is no command printed the top-level help and exited 0,
+        // so a script checking for a subcommand (`meterproof help verfy`) passed.
+        if arguments.first == "help" {
+            var current: any ParsableCommand.Type = MeterProofCommand.self
+            for name in arguments.dropFirst() where !name.hasPrefix("-") {
+                guard let next = current.configuration.subcommands.first(where: { $0._commandName == name }) else {
+                    writeFD(2, "Error: '\(oneLine(name))' is not a meterproof command\(current == MeterProofCommand.self ? "" : " under '\(current._commandName)'").\n  See 'meterproof --help' for the commands.\n")
+                    _exit(Exit.usage)
+                }
+                current = next
+            }
+        }
         Self.main(nil)
     }
 }

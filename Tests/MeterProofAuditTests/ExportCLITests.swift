@@ -128,7 +128,7 @@ struct ExportCLITests {
                      ["keys", "list", "--keys", RepoFiles.testKeys]] {
             let r = try runProcess("/bin/sh", ["-c", "\"$0\" \"$@\" > /dev/full", bin] + args)
             #expect(r.status == 5, "\(args): \(r.output)")
-            #expect(r.output == "meterproof: disk_full: cannot write to standard output: No space left on device (whatever the command recorded before this output is kept)\n", "\(args)")
+            #expect(r.output == "meterproof: disk_full: cannot write standard output: No space left on device (whatever the command recorded before this output is kept)\n", "\(args)")
         }
         // Help, usage and version text (written by ArgumentParser through stdio) too.
         for args in [["--help"], ["--version"], ["help", "audit", "import"], ["export", "--help"]] {

@@ -328,7 +328,7 @@ struct ClosedStreamTests {
         // to take descriptor 1 and receive that text.
         let r = try Self.run(">&-", ["audit", "init", "--db", s.path("t.sqlite"), "--signing-key", s.path("t.key")])
         #expect(r.status == 5)
-        #expect(r.stderr.hasPrefix("meterproof: storage_error: cannot write to standard output: Bad file descriptor"), "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("meterproof: storage_error: cannot write standard output: Bad file descriptor"), "\(r.stderr)")
         let key = try String(contentsOfFile: s.path("t.key"), encoding: .utf8)
         #expect(key.hasPrefix("PRIVATE+KEY+meterproof.local/") && key.split(separator: "\n").count == 1, "\(key)")
         // Help and version text goes through stdio's buffer: its flush fails too, exit 5.
@@ -518,5 +518,23 @@ struct EntrypointPathTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: cwd.dir.path).isEmpty)
         let cp = try Run.program(try #require(Paths.binary), ["audit", "checkpoint", "--db", db], cwd: cwd.dir.path)
         #expect(cp.status == 0 && cp.stdout.contains("\n0\n"), "\(cp.stderr)")
+    }
+}
+
+@Suite("help for a command that does not exist")
+struct HelpUnknownCommandTests {
+    @Test("`help <typo>` is a bad invocation, not the top-level help with exit 0")
+    func helpForAnUnknownCommand() throws {
+        let typo = try Run.cli(["help", "verfy"])
+        #expect(typo.status == 64)
+        #expect(typo.stdout.isEmpty)
+        #expect(typo.stderr == "Error: 'verfy' is not a meterproof command.\n  See 'meterproof --help' for the commands.\n")
+        let nested = try Run.cli(["help", "audit", "imprt"])
+        #expect(nested.status == 64)
+        #expect(nested.stderr.hasPrefix("Error: 'imprt' is not a meterproof command under 'audit'."))
+        for known in [["help"], ["help", "verify"], ["help", "audit", "import"], ["help", "export", "verify"]] {
+            let r = try Run.cli(known)
+            #expect(r.status == 0 && r.stdout.hasPrefix("OVERVIEW: "), "\(known): \(r.stderr)")
+        }
     }
 }
