@@ -515,6 +515,36 @@ extension ExportInteropTests {
     }
 
     @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    func pythonRechecksTokensUnderAKeyringGivenOutOfBand() throws {
+        // As `export verify --keys`: the tokens against keys the auditor obtained elsewhere.
+        let f = try ExportFixture.get()
+        let full = try f.export().dir
+        let keyring = try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)
+        func keysDir(_ files: [(String, Int)]) throws -> String {
+            let d = try makeTempDir("givenkeys")
+            for (name, v) in files { try BundleLayout.pem(keyring[v]!.key).write(toFile: d + "/" + name, atomically: true, encoding: .utf8) }
+            return d
+        }
+        let same = try Self.pythonCheck(full, ["--keys", RepoFiles.testKeys])
+        #expect(same.status == 0 && same.output.hasPrefix("OK: "), "\(same.output)")
+        #expect(try bundleProblem(full, keyring: keyring) == nil)
+        let onlyV1 = try keysDir([("v1.pem", 1)])
+        let missing = try Self.pythonCheck(full, ["--keys", onlyV1])
+        #expect(missing.status == 1 && missing.output.contains("which is not in the --keys directory"), "\(missing.output)")
+        #expect(try bundleProblem(full, keyring: try Keyring.load(from: onlyV1, allowingTestKeys: true)) == "key_missing")
+        let swapped = try keysDir([("v1.pem", 2), ("v2.pem", 1)])
+        let mismatch = try Self.pythonCheck(full, ["--keys", swapped])
+        #expect(mismatch.status == 1 && mismatch.output.contains(", but the --keys directory v"), "\(mismatch.output)")
+        #expect(try bundleProblem(full, keyring: try Keyring.load(from: swapped, allowingTestKeys: true)) == "key_mismatch")
+        // Options in either order, each once; anything else is a usage error (exit 2).
+        let both = try Self.pythonCheck(full, ["--keys", RepoFiles.testKeys, "--log-key", f.signer.verifier.vkey])
+        #expect(both.status == 0, "\(both.output)")
+        #expect(try Self.pythonCheck(full, ["--keys"]).status == 2)
+        #expect(try Self.pythonCheck(full, ["--keys", onlyV1, "--keys", onlyV1]).status == 2)
+        #expect(try Self.pythonCheck(full, ["--bogus", "x"]).status == 2)
+    }
+
+    @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
     func pythonRefusesKeysNoEntryRecords() throws {
         let keyring = try Keyring.load(from: RepoFiles.testKeys, allowingTestKeys: true)
         let fp1 = keyring[1]!.key.fingerprint, fp2 = keyring[2]!.key.fingerprint

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check a MeterProof export bundle without MeterProof: Python 3 and `cryptography` only.
 
-    python3 check_bundle.py BUNDLE_DIR [--log-key VKEY_TEXT_OR_FILE]
+    python3 check_bundle.py BUNDLE_DIR [--log-key VKEY_TEXT_OR_FILE] [--keys KEYRING_DIR]
 
 Checks what `meterproof export verify` checks, stopping at the first failure:
 - the file set: only the bundle's own files (no links, no other files or directories);
@@ -21,7 +21,8 @@ Checks what `meterproof export verify` checks, stopping at the first failure:
   proofs/<seq>.tlog-proof is checked against the checkpoint (and no proof is left over);
 - entries.csv: exactly the header row and each entry's row (a string starting with
   = + - @ TAB or CR is written with a leading apostrophe);
-- every accepted entry: its key (version and fingerprint) is bundled, its token's header,
+- every accepted entry: its key (version and fingerprint) is bundled (with --keys, in that
+  directory's v<N>.pem files, obtained out of band: AWS's keys), its token's header,
   PS256 signature and claims verify (one spelling per claim; publicKeyVersion an integer;
   PublicKeyRotationTimestamp, when present, a usable time), productCode, publicKeyVersion,
   nonce and iat equal the recorded ones, and no (productCode, nonce) is accepted twice;
@@ -377,10 +378,27 @@ def main(argv):
     except ImportError:
         print("skipped: the Python package 'cryptography' is not installed (pip install cryptography)")
         return 2
-    if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--log-key"):
+    options, rest = {}, argv[2:]
+    while len(rest) >= 2 and rest[0] in ("--log-key", "--keys") and rest[0] not in options:
+        options[rest[0]], rest = rest[1], rest[2:]
+    if len(argv) < 2 or rest:
         print(__doc__)
         return 2
     bundle = argv[1]
+    given_keys = None  # --keys: version -> (key, fingerprint), read like the bundle's keys/
+    if "--keys" in options:
+        given_keys = {}
+        for name in sorted(os.listdir(options["--keys"])):
+            if KEY_FILE.fullmatch(name) and int(name[1:-4]) <= INT32_MAX:
+                with open(os.path.join(options["--keys"], name), "rb") as f:
+                    try:
+                        key = serialization.load_pem_public_key(f.read())
+                    except ValueError:
+                        raise Failed("--keys: %s is not a PEM public key" % name)
+                check(isinstance(key, rsa.RSAPublicKey), "--keys: %s is not an RSA public key", name)
+                der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+                given_keys[int(name[1:-4])] = (key, hashlib.sha256(der).hexdigest())
+        check(given_keys, "--keys: %s holds no v<N>.pem key file", options["--keys"])
 
     # 1. Only the bundle's own files; SHA256SUMS lists each other file once, sorted, with its hash.
     found = set()
@@ -426,8 +444,8 @@ def main(argv):
     name, key_id, raw_key = parse_vkey(vkey_file[:-1].decode("utf-8"), "log-key.vkey")
     check(vkey_file == ("%s+%s+%s\n" % (name, key_id.hex(), base64.b64encode(b"\x01" + raw_key).decode())).encode(),
           "log-key.vkey is not in canonical form")
-    if len(argv) == 4:
-        given = argv[3]
+    if "--log-key" in options:
+        given = options["--log-key"]
         if os.path.isfile(given):
             with open(given) as f:
                 given = f.read()
@@ -544,11 +562,12 @@ def main(argv):
             test_key_accepted += e["keyFingerprint"] in TEST_KEY_FINGERPRINTS
             check(e["token"] is not None and e["keyFingerprint"] is not None and e["publicKeyVersion"] is not None,
                   "accepted entry %d records no token, key fingerprint or key version", seq)
-            key, fp = keys.get(e["publicKeyVersion"], (None, None))
-            check(key is not None, "accepted entry %d was verified by key version %d (%s), which is not bundled",
-                  seq, e["publicKeyVersion"], e["keyFingerprint"])
-            check(fp == e["keyFingerprint"], "accepted entry %d was verified by key %s, but keys/v%d.pem is %s",
-                  seq, e["keyFingerprint"], e["publicKeyVersion"], fp)
+            ring, where = (keys, "keys/") if given_keys is None else (given_keys, "the --keys directory ")
+            key, fp = ring.get(e["publicKeyVersion"], (None, None))
+            check(key is not None, "accepted entry %d was verified by key version %d (%s), which is not in %s",
+                  seq, e["publicKeyVersion"], e["keyFingerprint"], where.strip())
+            check(fp == e["keyFingerprint"], "accepted entry %d was verified by key %s, but %sv%d.pem is %s",
+                  seq, e["keyFingerprint"], where, e["publicKeyVersion"], fp)
             check_token(e, key, hashes, padding, InvalidSignature)
     check(csv.read() == b"", "entries.csv has rows beyond the entries")
     if full:

@@ -216,7 +216,8 @@ public enum BundleInstructions {
 
         It prints `…/check_bundle.py: OK`, then `OK: …` and exits 0, or `FAILED: …` and exits 1.
         Pass `--log-key <vkey>` to check the checkpoint under a key obtained out of band instead
-        of `log-key.vkey`.
+        of `log-key.vkey`, and `--keys <directory of v<N>.pem files>` to check the tokens under
+        AWS's keys obtained out of band instead of `keys/`.
 
         **The RSA keys in `keys/` are the ones the operator configured** (the trail records the key
         that verified each entry): a valid PS256 signature under them shows that AWS signed a token
