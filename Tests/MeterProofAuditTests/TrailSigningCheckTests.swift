@@ -226,8 +226,63 @@ import Testing
         // What create() leaves for a moment (and a crash for good): a hard link under the staged name.
         #expect(link(path, path + ".creating-42-abc") == 0)
         _ = try AuditTrail(path: path)
+        // Also when the trail is opened through a symbolic link from elsewhere.
+        #expect(mkdir(s.path("links"), 0o755) == 0)
+        #expect(symlink(path, s.path("links/trail.sqlite")) == 0)
+        _ = try AuditTrail(path: s.path("links/trail.sqlite"))
         #expect(link(path, s.path("elsewhere.sqlite")) == 0)
         let error = try #require(throws: AuditError.self) { try AuditTrail(path: path) }
         #expect(error.code == .unsafeLocation && error.reason.hasPrefix("\(path) has 3 hard links"), "\(error)")
+    }
+
+    @Test func entriesAppendedOnATamperedTreeAreNotTrusted() throws {
+        // A second review: corrupt a stored subtree hash below the checkpoint, let a writer
+        // (an import) append on top of it, then restore the hash. The writer's own root then
+        // agrees with the stored hashes it wrote, but not with the signed checkpoint's tree.
+        let s = try TrailScratch("signcheck")
+        let (trail, signer) = try TrailFixture.makeTrail(s)
+        let path = s.path("trail.sqlite")
+        try TrailFixture.fill(trail, count: 16, tag: "t")
+        _ = try trail.signCheckpoint(with: signer)
+        let raw = try TrailRaw.open(path)
+        try TrailRaw.dropTriggers(raw)
+        let genuine = try #require(try { () throws -> [UInt8]? in
+            let st = try raw.prepare("SELECT hash FROM nodes WHERE level = 4 AND idx = 0")
+            return try st.step() ? st.blob(at: 0) : nil
+        }())
+        try raw.execute("UPDATE nodes SET hash = zeroblob(32) WHERE level = 4 AND idx = 0")
+        let writer = try AuditTrail(path: path)
+        try writer.append((16..<256).map { .init(entry: TrailFixture.entry($0, nonce: "w-\($0)")) }).forEach { _ in }
+        let appended = try #require(writer.appendedTail)
+        #expect(appended.range == 16..<256)
+        let restore = try raw.prepare("UPDATE nodes SET hash = ? WHERE level = 4 AND idx = 0")
+        try restore.bind(genuine, at: 1)
+        try restore.run()
+        let error = try #require(throws: AuditError.self) { try AuditTrail(path: path).signCheckpoint(with: signer, trustingAppended: appended) }
+        #expect(error.code == .tampered && error.reason.hasPrefix("node_mismatch: the stored subtree hashes over entries 16…255 do not match the entries"), "\(error)")
+        // The writer's own object refuses too: its entries start from a tree that is not the signed one.
+        #expect(throws: AuditError.self) { try writer.signCheckpoint(with: signer) }
+        #expect(try AuditTrail(path: path).checkpoints().count == 1)
+    }
+
+    @Test func aPrecheckedPrefixIsUsedOnlyWhileTheStoredHashesStillGiveItsRoot() throws {
+        let (path, _, scratch) = try Self.trail(tail: 40)
+        defer { withExtendedLifetime(scratch) {} }
+        let trail = try AuditTrail(path: path)
+        let newest = try trail.newestCheckpoint()
+        var checked: (end: UInt64, root: MerkleHash)? = nil
+        let first = try trail.unsignedProblem(from: newest.size, signedRoot: newest.root, to: 60, appended: nil, prechecked: nil, checked: &checked)
+        #expect(first == nil)
+        let good = try #require(checked)
+        let root60 = try trail.root(size: 60)
+        #expect(good.end == 60 && good.root == root60)
+        let again = try trail.unsignedProblem(from: newest.size, signedRoot: newest.root, to: 60, appended: nil, prechecked: good, checked: &checked)
+        #expect(again == nil)
+        let stale = (end: UInt64(50), root: MerkleHash.zero)
+        let p = try #require(try trail.unsignedProblem(from: newest.size, signedRoot: newest.root, to: 60, appended: nil, prechecked: stale, checked: &checked))
+        #expect(p.code == "node_mismatch" && p.message == "entries 20…49 changed while they were being checked")
+        // A start that is not the signed root is refused before anything is read.
+        let q = try #require(try trail.unsignedProblem(from: newest.size, signedRoot: .zero, to: 60, appended: nil, prechecked: nil, checked: &checked))
+        #expect(q.message == "the stored subtree hashes at size 20 do not give the newest checkpoint's root")
     }
 }

@@ -39,6 +39,8 @@ public final class AuditTrail {
     /// The entries this object appended itself, when they are the newest of the trail and
     /// contiguous: signing a checkpoint does not re-read them (see ``signCheckpoint(with:)``).
     private var ownTail: Range<UInt64>? = nil
+    /// The root of the tree where `ownTail` starts, as this object's frontier had it.
+    private var ownTailStartRoot: MerkleHash = RFC6962.emptyRoot
     /// Key fingerprints known to be in the `keys` table (filled after commits only).
     private var knownKeys = Set<String>()
     /// Checkpoints already verified under this trail's key, by their exact text: proving many
@@ -533,10 +535,12 @@ public final class AuditTrail {
         var spliced = 0
         splicedInLastAppend = 0
         var start: UInt64 = 0
+        var startRoot = RFC6962.emptyRoot
         do {
             let out = try db.transaction(.immediate) {
                 try syncFrontier()
                 start = frontier.size
+                startRoot = frontier.root
                 // The last seq, size + count - 1, must stay below Int64.max (what reads back).
                 guard UInt64(items.count) <= UInt64(Int64.max) - frontier.size else {
                     throw AuditError(.inconsistent, "the trail cannot take \(items.count) more entries after its \(frontier.size): seq would leave the range the trail can hold")
@@ -679,6 +683,7 @@ public final class AuditTrail {
                 ownTail = own.lowerBound..<frontier.size
             } else if frontier.size > start {
                 ownTail = start..<frontier.size
+                ownTailStartRoot = startRoot
             }
             return out
         } catch let e as AuditError {
@@ -771,22 +776,23 @@ public final class AuditTrail {
         try signCheckpoint(with: signer, trustingAppended: nil)
     }
 
-    /// Entries an object of this process appended, and the root of the tree at their end as it
-    /// computed it from their bytes: what signing may trust without reading them again.
+    /// Entries an object of this process appended, with the roots of the tree where they start
+    /// and where they end as that object computed them: what signing may trust without reading
+    /// the entries again, once it has shown that the tree they start from is the signed one.
     package struct AppendedTail: Sendable, Equatable {
         package let range: Range<UInt64>
+        package let startRoot: MerkleHash
         package let root: MerkleHash
     }
 
     /// The entries this object appended itself, when they are the newest it saw.
     package var appendedTail: AppendedTail? {
         guard let own = ownTail, own.upperBound == frontier.size else { return nil }
-        return AppendedTail(range: own, root: frontier.root)
+        return AppendedTail(range: own, startRoot: ownTailStartRoot, root: frontier.root)
     }
 
     /// ``signCheckpoint(with:)``, also trusting `appended`: the ``appendedTail`` of another
-    /// object of this process (an import's writer), when the trail still ends where it did and
-    /// its stored hashes still give the root the writer computed.
+    /// object of this process (an import's writer).
     package func signCheckpoint(with signer: NoteSigner, trustingAppended appended: AppendedTail?) throws(AuditError) -> SignedNote {
         guard utf8Equal(signer.verifier.vkey, verifier.vkey) else {
             throw AuditError(.wrongKey, "the signing key \(signer.name)+\(NoteSyntax.hex8(signer.keyID)) is not this trail's log key (\(verifier.vkey))")
@@ -797,49 +803,45 @@ public final class AuditTrail {
         do {
             // Checking the entries no checkpoint covers yet reads them all. That runs first in
             // a read snapshot, so live writers (who wait at most 10 s for the write lock) go on
-            // meanwhile; under the lock only what they appended since is read, and the checked
-            // part must still give the same root.
-            var checked: AppendedTail? = nil
+            // meanwhile; under the lock it is used only if the newest checkpoint is still the
+            // same, the stored hashes still give the root it found, and then only what was
+            // appended meanwhile is read.
+            var snapshot: (checkpoint: String?, checked: (end: UInt64, root: MerkleHash))? = nil
             try db.transaction(.deferred) {
                 try syncFrontier()
-                let signedSize = try newestCheckpointSize()
-                guard signedSize < frontier.size else { return }
-                let range = uncheckedRange(signedSize..<frontier.size, appended: appended)
-                guard !range.isEmpty else { return }
-                var root = MerkleHash.zero
-                if let p = try unsignedEntriesProblem(range, root: &root) { throw tampered(p, range) }
-                checked = AppendedTail(range: range, root: root)
+                let newest = try newestCheckpoint()
+                guard newest.size < frontier.size else { return }
+                var checked: (end: UInt64, root: MerkleHash)? = nil
+                if let p = try unsignedProblem(from: newest.size, signedRoot: newest.root, to: frontier.size, appended: appended, prechecked: nil, checked: &checked) {
+                    throw tampered(p, newest.size..<frontier.size)
+                }
+                if let checked { snapshot = (newest.note, checked) }
             }
             return try db.transaction(.immediate) {
                 try syncFrontier()
                 let size = frontier.size
                 let oldest = try db.prepare("SELECT size FROM checkpoints ORDER BY size LIMIT 1")
                 if try oldest.step() { _ = try Self.storedIndex(oldest.int64(at: 0), "the size of the oldest checkpoint") }
-                let latest = try db.prepare("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
-                var signedSize: UInt64 = 0
-                if try latest.step() {
-                    let oldSize = try Self.storedIndex(latest.int64(at: 0), "the size of the newest checkpoint")
-                    signedSize = oldSize
-                    let note = try SignedNote(parsing: latest.string(at: 1) ?? "")
-                    let old = try Checkpoint(verifying: note, verifiers: [verifier])
-                    let expected = try MerkleProofs.root(treeSize: oldSize, source: self)
-                    guard old.size == oldSize, old.root == expected else {
-                        throw AuditError(.inconsistent, "the newest stored checkpoint (size \(oldSize)) does not match the trail; refusing to sign")
+                let newest = try newestCheckpoint()
+                if let note = newest.note {
+                    let expected = try MerkleProofs.root(treeSize: newest.size, source: self)
+                    guard newest.root == expected else {
+                        throw AuditError(.inconsistent, "the newest stored checkpoint (size \(newest.size)) does not match the trail; refusing to sign")
                     }
-                    if oldSize == size { return note }
-                    guard oldSize < size else {
-                        throw AuditError(.inconsistent, "the trail has \(size) entries but a checkpoint of size \(oldSize) exists; refusing to sign")
+                    if newest.size == size { return try SignedNote(parsing: note) }
+                    guard newest.size < size else {
+                        throw AuditError(.inconsistent, "the trail has \(size) entries but a checkpoint of size \(newest.size) exists; refusing to sign")
                     }
                 }
-                var unchecked = uncheckedRange(signedSize..<size, appended: appended)
-                if let c = checked, c.range.lowerBound <= unchecked.lowerBound, unchecked.lowerBound < c.range.upperBound, c.range.upperBound <= size {
-                    guard try MerkleProofs.root(treeSize: c.range.upperBound, source: self) == c.root else {
-                        throw tampered(("node_mismatch", "entries \(c.range.lowerBound)…\(c.range.upperBound - 1) changed while they were being checked", c.range.lowerBound), c.range)
-                    }
-                    unchecked = c.range.upperBound..<max(c.range.upperBound, unchecked.upperBound)
+                let prechecked = snapshot.flatMap { utf8Equal($0.checkpoint, newest.note) ? $0.checked : nil }
+                var checked: (end: UInt64, root: MerkleHash)? = nil
+                if let p = try unsignedProblem(from: newest.size, signedRoot: newest.root, to: size, appended: appended, prechecked: prechecked, checked: &checked) {
+                    throw tampered(p, newest.size..<size)
                 }
-                var root = MerkleHash.zero
-                if let p = try unsignedEntriesProblem(unchecked, root: &root) { throw tampered(p, signedSize..<size) }
+                // What is signed is the root the checks arrived at.
+                guard checked?.end == size, checked?.root == frontier.root else {
+                    throw tampered(("node_mismatch", "the stored subtree hashes at size \(size) do not give the root of the checked entries", newest.size), newest.size..<size)
+                }
                 let cp = Checkpoint(origin: origin, size: size, root: frontier.root)
                 let note = try cp.signed(with: [signer])
                 let ins = try db.prepare("INSERT INTO checkpoints(size, note, signed_at) VALUES (?, ?, ?)")
@@ -858,27 +860,63 @@ public final class AuditTrail {
         }
     }
 
-    /// The size of the newest stored checkpoint (0 without one).
-    private func newestCheckpointSize() throws -> UInt64 {
-        let st = try db.prepare("SELECT max(size) FROM checkpoints")
-        guard try st.step(), !st.isNull(at: 0) else { return 0 }
-        return try Self.storedIndex(st.int64(at: 0), "the size of the newest checkpoint")
+    /// The newest stored checkpoint: its size, its root (verified under the log key) and its
+    /// text; size 0 and the empty tree's root, with no text, when there is none.
+    func newestCheckpoint() throws -> (size: UInt64, root: MerkleHash, note: String?) {
+        let st = try db.prepare("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+        guard try st.step() else { return (0, RFC6962.emptyRoot, nil) }
+        let size = try Self.storedIndex(st.int64(at: 0), "the size of the newest checkpoint")
+        let text = st.string(at: 1) ?? ""
+        let cp = try Checkpoint(verifying: SignedNote(parsing: text), verifiers: [verifier])
+        guard cp.size == size else {
+            throw AuditError(.inconsistent, "the newest stored checkpoint is stored as size \(size) but says \(cp.size); refusing to sign")
+        }
+        return (size, cp.root, text)
     }
 
-    /// `range` (the entries no checkpoint covers, ending at the current size) without the newest
-    /// entries this process appended itself: this object's own, or `appended` when the stored
-    /// hashes still give the root its writer computed. Runs inside a transaction, after
-    /// `syncFrontier()`.
-    private func uncheckedRange(_ range: Range<UInt64>, appended: AppendedTail?) -> Range<UInt64> {
-        var r = range
-        if let own = ownTail, own.upperBound == range.upperBound, own.lowerBound < r.upperBound {
-            r = range.lowerBound..<max(range.lowerBound, own.lowerBound)
+    /// Checks entries `signedSize..<size` (none covered by a checkpoint yet) as `audit verify`
+    /// would, starting from the signed tree: the stored hashes at `signedSize` must give
+    /// `signedRoot`, each range read starts where the previous one's verified root ends, and a
+    /// range an object of this process appended (this object's own, or `appended`) is trusted
+    /// only when it is the newest and starts from the root reached so far. `prechecked` is a
+    /// prefix checked in the read snapshot (used when the stored hashes still give its root).
+    /// On success `checked` is `(size, root)`: the root of the checked tree.
+    func unsignedProblem(from signedSize: UInt64, signedRoot: MerkleHash, to size: UInt64, appended: AppendedTail?,
+                                 prechecked: (end: UInt64, root: MerkleHash)?,
+                                 checked: inout (end: UInt64, root: MerkleHash)?) throws -> (code: String, message: String, seq: UInt64?)? {
+        guard try loadFrontier(size: signedSize).root == signedRoot else {
+            return ("node_mismatch", "the stored subtree hashes at size \(signedSize) do not give the newest checkpoint's root", signedSize)
         }
-        if let a = appended, a.range.upperBound == range.upperBound, frontier.size == a.range.upperBound, frontier.root == a.root,
-           a.range.lowerBound < r.upperBound {
-            r = range.lowerBound..<max(range.lowerBound, a.range.lowerBound)
+        var position = signedSize, root = signedRoot
+        if let p = prechecked, p.end > position, p.end <= size {
+            guard try MerkleProofs.root(treeSize: p.end, source: self) == p.root else {
+                return ("node_mismatch", "entries \(position)…\(p.end - 1) changed while they were being checked", position)
+            }
+            (position, root) = (p.end, p.root)
         }
-        return r
+        let own = ownTail.map { AppendedTail(range: $0, startRoot: ownTailStartRoot, root: frontier.root) }
+        let trusted = [own, appended].compactMap { $0 }.first {
+            $0.range.upperBound == size && $0.range.lowerBound >= position && $0.root == frontier.root && frontier.size == size
+        }
+        func read(_ range: Range<UInt64>) throws -> (code: String, message: String, seq: UInt64?)? {
+            guard !range.isEmpty else { return nil }
+            var r = MerkleHash.zero
+            if let p = try unsignedEntriesProblem(range, root: &r) { return p }
+            (position, root) = (range.upperBound, r)
+            return nil
+        }
+        if let t = trusted {
+            if let p = try read(position..<t.range.lowerBound) { return p }
+            if t.startRoot == root {
+                (position, root) = (size, t.root)
+            } else if let p = try read(position..<size) {   // not built on the signed tree: read it too
+                return p
+            }
+        } else if let p = try read(position..<size) {
+            return p
+        }
+        checked = (position, root)
+        return nil
     }
 
     // MARK: Proofs

@@ -100,7 +100,10 @@ extension AuditTrail {
     /// name of a trail being created (linked into place, then removed), or one a crash left.
     /// Nothing opens a trail under such a name, so they share no write-ahead log with it.
     private static func creationLinks(of path: String, device: UInt64, inode: UInt64) -> UInt64 {
-        let dir = FileSystem.dirname(path), prefix = FileSystem.basename(path) + ".creating-"
+        // Beside the file itself, not beside a symbolic link to it.
+        var real = path
+        if let r = realpath(path, nil) { real = String(cString: r); free(r) }
+        let dir = FileSystem.dirname(real), prefix = FileSystem.basename(real) + ".creating-"
         guard let names = try? FileSystem.list(dir) else { return 0 }
         var count: UInt64 = 0
         for name in names where name.hasPrefix(prefix) {

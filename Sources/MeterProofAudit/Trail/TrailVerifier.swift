@@ -416,6 +416,7 @@ extension AuditTrail {
     func unsignedEntriesProblem(_ range: Range<UInt64>, root: inout MerkleHash) throws -> (code: String, message: String, seq: UInt64?)? {
         guard !range.isEmpty else { return nil }
         var frontier = try loadFrontier(size: range.lowerBound)
+        root = frontier.root
         var tables = try EntryTableCheck(db: db, legacyCaptures: try capturesIncludeNonceEntries())
         let st = try db.prepare("SELECT seq, body, leaf_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq")
         try st.bind(Int64(range.lowerBound), at: 1)
