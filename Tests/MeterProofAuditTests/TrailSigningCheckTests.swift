@@ -24,6 +24,16 @@ import Testing
         return (s.path("trail.sqlite"), signer, s)
     }
 
+    /// A new trail of `count` synthetic entries (every third accepted with nonce `t-<i>`) and a
+    /// checkpoint of them, kept open by the returned object.
+    static func signedTrail(count: Int) throws -> (scratch: TrailScratch, trail: AuditTrail, signer: NoteSigner, path: String) {
+        let s = try TrailScratch("signcheck")
+        let (trail, signer) = try TrailFixture.makeTrail(s)
+        try TrailFixture.fill(trail, count: count, tag: "t")
+        _ = try trail.signCheckpoint(with: signer)
+        return (s, trail, signer, s.path("trail.sqlite"))
+    }
+
     /// The code and reason of signing a checkpoint of the trail at `path`, through a new object.
     static func signing(_ path: String, _ signer: NoteSigner) throws -> AuditError? {
         do {
@@ -168,11 +178,8 @@ import Testing
     @Test func entriesCutOffAndReplacedAreNotTrustedAsTheSignersOwn() throws {
         // A review's bypass: the signer's own entries are cut off, the signer signs the shorter
         // trail, then forged entries (a second acceptance of t-0) take the old size again.
-        let s = try TrailScratch("signcheck")
-        let (trail, signer) = try TrailFixture.makeTrail(s)
-        let path = s.path("trail.sqlite")
-        try TrailFixture.fill(trail, count: 20, tag: "t")
-        _ = try trail.signCheckpoint(with: signer)
+        let (s, trail, signer, path) = try Self.signedTrail(count: 20)
+        defer { withExtendedLifetime(s) {} }
         for i in 20..<30 { _ = try trail.record(TrailFixture.entry(i, nonce: "v-\(i)")) }
         let forged = try (25..<30).map { i -> [UInt8] in
             var e = try AuditEntry(canonicalBytes: TrailRaw.body(TrailRaw.open(path), Int64(i)))
@@ -239,11 +246,8 @@ import Testing
         // A second review: corrupt a stored subtree hash below the checkpoint, let a writer
         // (an import) append on top of it, then restore the hash. The writer's own root then
         // agrees with the stored hashes it wrote, but not with the signed checkpoint's tree.
-        let s = try TrailScratch("signcheck")
-        let (trail, signer) = try TrailFixture.makeTrail(s)
-        let path = s.path("trail.sqlite")
-        try TrailFixture.fill(trail, count: 16, tag: "t")
-        _ = try trail.signCheckpoint(with: signer)
+        let (s, trail, signer, path) = try Self.signedTrail(count: 16)
+        defer { withExtendedLifetime((s, trail)) {} }
         let raw = try TrailRaw.open(path)
         try TrailRaw.dropTriggers(raw)
         let genuine = try #require(try { () throws -> [UInt8]? in
