@@ -213,13 +213,13 @@ extension JSONValue {
 /// as an invalid number instead, still exit 64. String options keep the default, so that a
 /// forgotten value never swallows the next option silently.
 struct FreshnessOptions: ParsableArguments {
-    @Option(name: .customLong("max-age"), parsing: .unconditional, help: "Refuse tokens whose iat is older than SECONDS (default 600).")
+    @Option(name: .customLong("max-age"), parsing: .unconditional, help: "Refuse tokens whose iat is older than SECONDS, a positive whole number (default 600).")
     var maxAge: Int64?
 
     @Flag(name: .customLong("no-freshness"), help: "Do not judge iat at all (offline audit).")
     var noFreshness = false
 
-    @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size (default 2048). Lowering it prints a warning.")
+    @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size, 512 to 16384 bits (default 2048). Lowering it prints a warning.")
     var minKeyBits: Int?
 
     func validate() throws {

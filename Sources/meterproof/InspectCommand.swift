@@ -15,7 +15,7 @@ extension MeterProofCommand {
         @Option(name: .customLong("key-version"), parsing: .unconditional, help: "Check the signature under this key version (default: the token's own publicKeyVersion claim).", transform: keyVersionArgument)
         var keyVersion: Int?
 
-        @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size (default 2048).")
+        @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size, 512 to 16384 bits (default 2048).")
         var minKeyBits: Int?
 
         @Option(help: "Output format: text or json.")

@@ -211,15 +211,17 @@ struct DocsTests {
     /// The `check_bundle.py` hash that docs/export-bundle.md publishes for this version, the one
     /// an auditor compares the copy in a bundle's VERIFY.md with (never with the bundle's own
     /// SHA256SUMS). The script changes; this keeps the published value honest.
-    @Test("docs/export-bundle.md publishes the SHA-256 of this version's check_bundle.py")
+    @Test("docs/export-bundle.md publishes the SHA-256 of this version's check_bundle.py and check_bundle.go")
     func checkerHashIsPublished() throws {
         let doc = try Self.text("docs/export-bundle.md")
-        let prefix = "`check_bundle.py` of MeterProof \(MeterProofVersion.string): sha256 `"
-        let actual = Hex.encode(SHA256.hash(Array(BundleInstructions.pythonScript.utf8)))
-        let published = doc.components(separatedBy: "\n").compactMap { line -> String? in
-            guard let r = line.range(of: prefix) else { return nil }
-            return String(line[r.upperBound...].prefix { $0 != "`" })
+        for (name, text) in [("check_bundle.py", BundleInstructions.pythonScript), ("check_bundle.go", BundleInstructions.goProgram)] {
+            let prefix = "`\(name)` of MeterProof \(MeterProofVersion.string): sha256 `"
+            let actual = Hex.encode(SHA256.hash(Array(text.utf8)))
+            let published = doc.components(separatedBy: "\n").compactMap { line -> String? in
+                guard let r = line.range(of: prefix) else { return nil }
+                return String(line[r.upperBound...].prefix { $0 != "`" })
+            }
+            #expect(published == [actual], "docs/export-bundle.md must carry exactly one line \(prefix)\(actual)` (found \(published))")
         }
-        #expect(published == [actual], "docs/export-bundle.md must carry exactly one line \(prefix)\(actual)` (found \(published))")
     }
 }

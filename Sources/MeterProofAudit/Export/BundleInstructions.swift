@@ -281,7 +281,8 @@ public enum BundleInstructions {
         `Tests/interop/check_bundle.go` from MeterProof's source. Save it **outside** the bundle
         (a file inside is one the bundle does not list, and both checkers then refuse the bundle),
         for example `sed -n '/^```go$/,/^```$/p' VERIFY.md | sed '1d;$d' > /tmp/check_bundle.go`,
-        and compare it with MeterProof's copy (`diff`). Run it as
+        and compare `sha256sum /tmp/check_bundle.go` with the value `docs/export-bundle.md` of
+        MeterProof publishes for \(codeSpan(m.tool)) (or `diff` it with MeterProof's copy). Run it as
         `go run /tmp/check_bundle.go <bundle> [<vkey obtained out of band>]` in a Go module that
         requires `golang.org/x/mod`, or with Debian's `golang-golang-x-mod-dev` as
         `GO111MODULE=off GOPATH=/usr/share/gocode go run /tmp/check_bundle.go …`; it prints `OK: …`,

@@ -89,7 +89,7 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
             return AuditError(.locked, "\(what): the trail is locked by another writer (\(e.description))")
         }
         if e.isReadOnly { return AuditError(.readOnly, "\(what): the trail is read-only (\(e.description))") }
-        if e.isFull { return AuditError(.diskFull, "\(what): the disk is full; the transaction was rolled back, none of it was written (\(e.description))") }
+        if e.isFull { return AuditError(.diskFull, "\(what): the disk is full; nothing was half-written (SQLite rolls back what it could not finish) (\(e.description))") }
         if e.isNotADatabase { return AuditError(.notATrail, "\(what): not an SQLite database (\(e.description))") }
         if e.isCorrupt {
             return AuditError(.corrupt, "\(what): the trail file is damaged, its pages are malformed (truncated or overwritten; \(e.description))")
