@@ -95,7 +95,7 @@ import Testing
         }
         let error = try #require(try Self.signing(path, signer))
         #expect(error.code == .tampered)
-        #expect(error.reason.hasPrefix("nonce_table_mismatch: the nonces table names 13 of entries 20…59, but 12 of them carry one"), "\(error.reason)")
+        #expect(error.reason.hasPrefix("nonce_table_mismatch: the nonces table names 13 of entries 20…59 (or seqs past the trail's end), but 12 of them carry one"), "\(error.reason)")
     }
 
     @Test func editedBytesAndStaleSubtreeHashesAreNotSigned() throws {
@@ -288,5 +288,35 @@ import Testing
         // A start that is not the signed root is refused before anything is read.
         let q = try #require(try trail.unsignedProblem(from: newest.size, signedRoot: .zero, to: 60, appended: nil, prechecked: nil, checked: &checked))
         #expect(q.message == "the stored subtree hashes at size 20 do not give the newest checkpoint's root")
+    }
+
+    @Test func tableRowsPastTheTrailsEndAreCounted() throws {
+        // A third review: a nonce row planted for a seq beyond the end makes the trail refuse a
+        // genuine first acceptance as a replay; signing used to count rows inside the range only.
+        let (path, signer, scratch) = try Self.trail(tail: 5)
+        defer { withExtendedLifetime(scratch) {} }
+        try TrailRaw.tamper(path) { db in
+            try db.execute("INSERT INTO nonces(product_code, nonce, seq) VALUES ('prod-trail', 'planted', 1000000000)")
+        }
+        let error = try #require(try Self.signing(path, signer))
+        #expect(error.code == .tampered)
+        #expect(error.reason.hasPrefix("nonce_table_mismatch: the nonces table names 3 of entries 20…24 (or seqs past the trail's end), but 2 of them carry one"), "\(error.reason)")
+    }
+
+    @Test func aTrustedRangeMustHoldExactlyTheRowsItsAppenderInserted() throws {
+        // The import's own entries are not read again, but the tables are counted over them: a
+        // captures row planted for one of its seqs (which makes an import skip a genuine line
+        // as a duplicate) is found.
+        let (s, _, signer, path) = try Self.signedTrail(count: 20)
+        defer { withExtendedLifetime(s) {} }
+        let writer = try AuditTrail(path: path)
+        try TrailFixture.fill(writer, count: 10, tag: "own")
+        let clean = try #require(writer.appendedTail)
+        #expect(clean.range == 20..<30 && clean.nonceRows == 4 && clean.captureRows == 0)
+        try TrailRaw.tamper(path) { db in
+            try db.execute("INSERT INTO captures(hash, seq) VALUES (zeroblob(32), 25)")
+        }
+        let error = try #require(throws: AuditError.self) { try writer.signCheckpoint(with: signer) }
+        #expect(error.code == .tampered && error.reason.hasPrefix("capture_table_mismatch: the nonces and captures tables name entries 20…29 (or seqs past the trail's end) in 4 and 1 rows, but the process that appended them inserted 4 and 0"), "\(error)")
     }
 }

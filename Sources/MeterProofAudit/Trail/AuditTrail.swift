@@ -41,6 +41,8 @@ public final class AuditTrail {
     private var ownTail: Range<UInt64>? = nil
     /// The root of the tree where `ownTail` starts, as this object's frontier had it.
     private var ownTailStartRoot: MerkleHash = RFC6962.emptyRoot
+    /// The `nonces` and `captures` rows this object inserted for the entries of `ownTail`.
+    private var ownTailRows: (nonces: Int64, captures: Int64) = (0, 0)
     /// Key fingerprints known to be in the `keys` table (filled after commits only).
     private var knownKeys = Set<String>()
     /// Checkpoints already verified under this trail's key, by their exact text: proving many
@@ -536,6 +538,7 @@ public final class AuditTrail {
         splicedInLastAppend = 0
         var start: UInt64 = 0
         var startRoot = RFC6962.emptyRoot
+        var rows: (nonces: Int64, captures: Int64) = (0, 0)
         do {
             let out = try db.transaction(.immediate) {
                 try syncFrontier()
@@ -613,6 +616,7 @@ public final class AuditTrail {
                         try addNonce.bind(Int64(e.seq), at: 3)
                         try addNonce.run()
                         addNonce.reset()
+                        if db.changes == 1 { rows.nonces += 1 }
                         if db.changes == 0 {
                             if let h = captureKey, let found = try importedWithNonce(pc, nonce, hash: h) {
                                 out.append(.duplicate(seq: found))
@@ -630,6 +634,7 @@ public final class AuditTrail {
                         try addCapture.bind(h, at: 1)
                         try addCapture.bind(Int64(e.seq), at: 2)
                         try addCapture.run()
+                        rows.captures += 1
                         addCapture.reset()
                     }
                     if let prepared, !replayed {
@@ -681,9 +686,11 @@ public final class AuditTrail {
             splicedInLastAppend = spliced
             if let own = ownTail, own.upperBound == start {
                 ownTail = own.lowerBound..<frontier.size
+                ownTailRows = (ownTailRows.nonces + rows.nonces, ownTailRows.captures + rows.captures)
             } else if frontier.size > start {
                 ownTail = start..<frontier.size
                 ownTailStartRoot = startRoot
+                ownTailRows = rows
             }
             return out
         } catch let e as AuditError {
@@ -783,12 +790,17 @@ public final class AuditTrail {
         package let range: Range<UInt64>
         package let startRoot: MerkleHash
         package let root: MerkleHash
+        /// The `nonces` and `captures` rows the appender inserted for these entries: the tables
+        /// must hold exactly these for the range (a row planted for a seq the appender was
+        /// going to write would have made it record a genuine capture as a duplicate).
+        package let nonceRows: Int64
+        package let captureRows: Int64
     }
 
     /// The entries this object appended itself, when they are the newest it saw.
     package var appendedTail: AppendedTail? {
         guard let own = ownTail, own.upperBound == frontier.size else { return nil }
-        return AppendedTail(range: own, startRoot: ownTailStartRoot, root: frontier.root)
+        return AppendedTail(range: own, startRoot: ownTailStartRoot, root: frontier.root, nonceRows: ownTailRows.nonces, captureRows: ownTailRows.captures)
     }
 
     /// ``signCheckpoint(with:)``, also trusting `appended`: the ``appendedTail`` of another
@@ -894,20 +906,25 @@ public final class AuditTrail {
             }
             (position, root) = (p.end, p.root)
         }
-        let own = ownTail.map { AppendedTail(range: $0, startRoot: ownTailStartRoot, root: frontier.root) }
+        let own = ownTail.map { AppendedTail(range: $0, startRoot: ownTailStartRoot, root: frontier.root, nonceRows: ownTailRows.nonces, captureRows: ownTailRows.captures) }
         let trusted = [own, appended].compactMap { $0 }.first {
             $0.range.upperBound == size && $0.range.lowerBound >= position && $0.root == frontier.root && frontier.size == size
         }
         func read(_ range: Range<UInt64>) throws -> (code: String, message: String, seq: UInt64?)? {
             guard !range.isEmpty else { return nil }
             var r = MerkleHash.zero
-            if let p = try unsignedEntriesProblem(range, root: &r) { return p }
+            if let p = try unsignedEntriesProblem(range, root: &r, toTheEnd: range.upperBound == size) { return p }
             (position, root) = (range.upperBound, r)
             return nil
         }
         if let t = trusted {
             if let p = try read(position..<t.range.lowerBound) { return p }
             if t.startRoot == root {
+                let counted = try tableRows(t.range, toTheEnd: true)
+                guard counted.nonces == t.nonceRows, counted.captures == t.captureRows else {
+                    return (counted.nonces != t.nonceRows ? "nonce_table_mismatch" : "capture_table_mismatch",
+                            "the nonces and captures tables name entries \(t.range.lowerBound)…\(t.range.upperBound - 1) (or seqs past the trail's end) in \(counted.nonces) and \(counted.captures) rows, but the process that appended them inserted \(t.nonceRows) and \(t.captureRows)", t.range.lowerBound)
+                }
                 (position, root) = (size, t.root)
             } else if let p = try read(position..<size) {   // not built on the signed tree: read it too
                 return p

@@ -413,7 +413,7 @@ extension AuditTrail {
     /// without its entry), and the stored subtree hashes at the range's end agreeing with the
     /// leaves. `nil` when all holds, with `root` set to the root at the range's end as computed
     /// from the entries' bytes. Runs inside the caller's transaction; reads the range once.
-    func unsignedEntriesProblem(_ range: Range<UInt64>, root: inout MerkleHash) throws -> (code: String, message: String, seq: UInt64?)? {
+    func unsignedEntriesProblem(_ range: Range<UInt64>, root: inout MerkleHash, toTheEnd: Bool = false) throws -> (code: String, message: String, seq: UInt64?)? {
         guard !range.isEmpty else { return nil }
         var frontier = try loadFrontier(size: range.lowerBound)
         root = frontier.root
@@ -451,15 +451,28 @@ extension AuditTrail {
         guard frontier.root == (try loadFrontier(size: range.upperBound)).root else {
             return ("node_mismatch", "the stored subtree hashes over entries \(range.lowerBound)…\(range.upperBound - 1) do not match the entries", range.lowerBound)
         }
-        for (table, count, what) in [("nonces", tables.acceptedNonces, "nonce_table_mismatch"), ("captures", tables.capturedEntries, "capture_table_mismatch")] {
-            let c = try db.prepare("SELECT count(*) FROM \(table) WHERE seq >= ? AND seq < ?")
-            try c.bind(Int64(range.lowerBound), at: 1)
-            try c.bind(Int64(range.upperBound), at: 2)
-            if try c.step(), c.int64(at: 0) != count {
-                return (what, "the \(table) table names \(c.int64(at: 0)) of entries \(range.lowerBound)…\(range.upperBound - 1), but \(count) of them carry one", range.lowerBound)
-            }
+        let counted = try tableRows(range, toTheEnd: toTheEnd)
+        for (table, rows, count, what) in [("nonces", counted.nonces, tables.acceptedNonces, "nonce_table_mismatch"),
+                                           ("captures", counted.captures, tables.capturedEntries, "capture_table_mismatch")] where rows != count {
+            return (what, "the \(table) table names \(rows) of entries \(range.lowerBound)…\(range.upperBound - 1)\(toTheEnd ? " (or seqs past the trail's end)" : ""), but \(count) of them carry one", range.lowerBound)
         }
         return nil
+    }
+}
+
+extension AuditTrail {
+    /// How many `nonces` and `captures` rows name an entry of `range`; with `toTheEnd` (the
+    /// range ends at the trail's size), also any row naming a seq past it or a negative one,
+    /// which no entry can justify. One scan of each table (neither is indexed by seq).
+    func tableRows(_ range: Range<UInt64>, toTheEnd: Bool) throws -> (nonces: Int64, captures: Int64) {
+        func count(_ table: String) throws -> Int64 {
+            let c = try db.prepare(toTheEnd ? "SELECT count(*) FROM \(table) WHERE seq >= ? OR seq < 0"
+                                            : "SELECT count(*) FROM \(table) WHERE seq >= ? AND seq < ?")
+            try c.bind(Int64(range.lowerBound), at: 1)
+            if !toTheEnd { try c.bind(Int64(range.upperBound), at: 2) }
+            return try c.step() ? c.int64(at: 0) : 0
+        }
+        return (try count("nonces"), try count("captures"))
     }
 }
 
