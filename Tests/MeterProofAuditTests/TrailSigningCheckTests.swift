@@ -319,4 +319,24 @@ import Testing
         let error = try #require(throws: AuditError.self) { try writer.signCheckpoint(with: signer) }
         #expect(error.code == .tampered && error.reason.hasPrefix("capture_table_mismatch: the nonces and captures tables name entries 20…29 (or seqs past the trail's end) in 4 and 1 rows, but the process that appended them inserted 4 and 0"), "\(error)")
     }
+
+    @Test func aTrustedRangeIsNotReadAgainButAnythingElseIs() throws {
+        // How trust shows: a body edited behind the writer's back, its leaf hash left alone, is
+        // not read when the writer signs (the signed root commits to the writer's own leaf
+        // hashes, so the edit is not vouched for: audit verify names it), but is read, and
+        // refused, when any other object signs.
+        let (s, _, signer, path) = try Self.signedTrail(count: 20)
+        defer { withExtendedLifetime(s) {} }
+        let writer = try AuditTrail(path: path)
+        try TrailFixture.fill(writer, count: 10, tag: "own")
+        try TrailRaw.tamper(path) { db in
+            try TrailRaw.setBody(db, 22, try TrailTamperTests().edited(TrailRaw.body(db, 22), "synthetic entry 2", "synthetic entry 9"), rehash: false)
+        }
+        let other = try #require(throws: AuditError.self) { try AuditTrail(path: path).signCheckpoint(with: signer) }
+        #expect(other.reason.hasPrefix("leaf_hash_mismatch: entry 22:"), "\(other)")
+        let note = try writer.signCheckpoint(with: signer)
+        #expect(note.text.contains("\n30\n"))
+        let v = try AuditTrail(path: path, readOnly: true).verify()
+        #expect(v.problemCode == "leaf_hash_mismatch" && v.firstBadSeq == 22)
+    }
 }
