@@ -97,7 +97,13 @@ public struct RSAPublicKey: Sendable {
     /// v2, RSA-3072), whose private halves are published in the same repository: anyone can
     /// sign tokens they accept. ``Keyring/load(from:allowingTestKeys:)`` refuses a keyring holding
     /// one unless told to allow it; a keyring built in memory is not checked.
-    public var isMeterProofTestKey: Bool { Self.testKeyFingerprints.contains(fingerprint) }
+    public var isMeterProofTestKey: Bool { Self.isMeterProofTestKey(fingerprint: fingerprint) }
+
+    /// Whether `fingerprint` (lowercase hex SHA-256 of a DER SubjectPublicKeyInfo, as entries and
+    /// results record it) names one of those test keys; `false` for `nil`.
+    package static func isMeterProofTestKey(fingerprint: String?) -> Bool {
+        fingerprint.map(testKeyFingerprints.contains) ?? false
+    }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo of `keys/test/v1.pem` and `keys/test/v2.pem`.
     package static let testKeyFingerprints: Set<String> = [

@@ -604,7 +604,7 @@ struct ReportRenderer {
     /// Acceptances under MeterProof's published test keys prove nothing about AWS: anyone can
     /// sign tokens those keys accept. Said at the top, where a reader looks first.
     private mutating func testKeyCallout() {
-        let accepted = stats.keys.filter { $0.fingerprint.map(RSAPublicKey.testKeyFingerprints.contains) ?? false }.reduce(0) { $0 + $1.counts.accepted }
+        let accepted = stats.keys.filter { RSAPublicKey.isMeterProofTestKey(fingerprint: $0.fingerprint) }.reduce(0) { $0 + $1.counts.accepted }
         guard accepted > 0 else { return }
         out += "<p class=\"callout bad\" id=\"test-keys\"><strong>\(n(accepted)) accepted entr\(accepted == 1 ? "y was" : "ies were") verified under MeterProof's published TEST keys</strong> (marked in <a href=\"#keys\">the key table</a>). Their private halves are public, so anyone can sign tokens they accept: these acceptances prove nothing about AWS. Production trails verify under the keys AWS published.</p>\n"
     }
@@ -626,7 +626,7 @@ struct ReportRenderer {
         """
         for k in keys {
             let stored = k.fingerprint.map { report.storedKeyFingerprints.contains($0) } ?? false
-            let test = k.fingerprint.map(RSAPublicKey.testKeyFingerprints.contains) ?? false
+            let test = RSAPublicKey.isMeterProofTestKey(fingerprint: k.fingerprint)
             out += "<tr><td class=\"n\">\(k.version.map { String($0) } ?? "<span class=\"muted\">—</span>")</td><td>\(fingerprint(k.fingerprint))\(test ? " <strong class=\"tag-bad\">TEST KEY</strong>" : "")</td><td class=\"n\">\(n(k.counts.accepted))</td><td class=\"n\">\(n(k.counts.rejected))</td><td class=\"n\">\(n(k.counts.total))</td><td class=\"time\">\(e(k.firstSeen))</td><td class=\"time\">\(e(k.lastSeen))</td><td>\(stored ? "yes" : "<span class=\"muted\">no</span>")</td></tr>\n"
         }
         let ok = stats.otherKeys
