@@ -15,20 +15,15 @@ extension AuditTrail {
     /// both accept one nonce, or corrupt the file. The CLI warns (`network_file_system`);
     /// keep each trail on a local disk, one per host.
     public static func networkFileSystem(holding path: String) -> String? {
-        guard let resolved = realpath(FileSystem.dirname(path), nil) else { return nil }
-        defer { free(resolved) }
-        guard let mounts = try? FileSystem.read("/proc/self/mounts", limit: 4 << 20) else { return nil }
-        return networkFileSystem(directory: String(cString: resolved), mounts: String(decoding: mounts, as: UTF8.self))
+        guard let directory = resolved(FileSystem.dirname(path)), let mounts = mountTable() else { return nil }
+        return networkFileSystem(directory: directory, mounts: mounts)
     }
 
     /// The network file system type of the mount holding `directory` (an absolute path without
     /// symbolic links), given the text of `/proc/self/mounts`.
     static func networkFileSystem(directory: String, mounts: String) -> String? {
         var best: (length: Int, type: String)? = nil
-        for line in mounts.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            guard fields.count >= 3 else { continue }
-            let mountPoint = unescapeMountField(fields[1]), type = String(fields[2])
+        for (mountPoint, type) in mountEntries(mounts) {
             let covers = mountPoint == "/" || directory == mountPoint || directory.hasPrefix(mountPoint + "/")
             // The last of equal mount points is the one on top.
             if covers, mountPoint.utf8.count >= (best?.length ?? -1) { best = (mountPoint.utf8.count, type) }
@@ -42,6 +37,26 @@ extension AuditTrail {
         "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "coda", "lustre", "gfs2", "ocfs2",
         "glusterfs", "fuse.glusterfs", "fuse.sshfs", "fuse.s3fs", "fuse.gcsfuse", "fuse.rclone", "fuse.cephfs",
     ]
+
+    /// The text of `/proc/self/mounts`, or `nil` where it cannot be read (not Linux, no `/proc`).
+    static func mountTable() -> String? {
+        (try? FileSystem.read("/proc/self/mounts", limit: 4 << 20)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Each line of a `/proc/self/mounts` text as its mount point (unescaped) and file system type.
+    static func mountEntries(_ mounts: String) -> [(mountPoint: String, type: String)] {
+        mounts.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            return fields.count >= 3 ? (unescapeMountField(fields[1]), String(fields[2])) : nil
+        }
+    }
+
+    /// `path` with every symbolic link resolved (`realpath`), or `nil` when it cannot be.
+    static func resolved(_ path: String) -> String? {
+        guard let r = realpath(path, nil) else { return nil }
+        defer { free(r) }
+        return String(cString: r)
+    }
 
     /// `/proc/self/mounts` writes a space, tab, newline or backslash in a path as `\040`, `\011`,
     /// `\012`, `\134`.
@@ -73,36 +88,29 @@ extension AuditTrail {
     static func unsafeLocation(of path: String) -> String? {
         var st = stat()
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let real = resolved(path)
         let advice = "SQLite keeps the trail's write-ahead log and locks beside that name (-wal, -shm), so processes reaching the file through different directories would not exclude each other: one nonce could be accepted twice and the file corrupted"
-        if st.st_nlink > 1 && UInt64(st.st_nlink) - 1 != creationLinks(of: path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) {
+        if st.st_nlink > 1 && UInt64(st.st_nlink) - 1 != creationLinks(of: real ?? path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) {
             // The staged name may have gone between the two looks (a creation finishing): look again.
             var again = stat()
             if stat(path, &again) == 0, again.st_nlink > 1,
-               UInt64(again.st_nlink) - 1 != creationLinks(of: path, device: UInt64(again.st_dev), inode: UInt64(again.st_ino)) {
+               UInt64(again.st_nlink) - 1 != creationLinks(of: real ?? path, device: UInt64(again.st_dev), inode: UInt64(again.st_ino)) {
                 return "\(path) has \(again.st_nlink) hard links: \(advice). Keep one name for the trail (copy it to break the links)"
             }
         }
-        guard let resolved = realpath(path, nil) else { return nil }
-        let real = String(cString: resolved)
-        free(resolved)
         let mountedAlone = "\(path) is mounted on its own (a single-file bind mount or Kubernetes subPath): \(advice). Mount the directory that holds the trail instead"
         // The mount table, not device numbers: overlayfs may report a file's lower layer's
         // device, unlike its directory's, with nothing mounted (a container's own disk), and a
         // bind mount from the same file system keeps the device number.
-        if let mounts = try? FileSystem.read("/proc/self/mounts", limit: 4 << 20),
-           isMountPoint(real, mounts: String(decoding: mounts, as: UTF8.self)) {
-            return mountedAlone
-        }
+        if let real, let mounts = mountTable(), isMountPoint(real, mounts: mounts) { return mountedAlone }
         return nil
     }
 
-    /// How many `<path>.creating-…` names beside `path` are links to the same file: the staged
-    /// name of a trail being created (linked into place, then removed), or one a crash left.
-    /// Nothing opens a trail under such a name, so they share no write-ahead log with it.
-    private static func creationLinks(of path: String, device: UInt64, inode: UInt64) -> UInt64 {
-        // Beside the file itself, not beside a symbolic link to it.
-        var real = path
-        if let r = realpath(path, nil) { real = String(cString: r); free(r) }
+    /// How many `<real>.creating-…` names beside `real` (the trail's path with its links
+    /// resolved: beside the file itself, not a link to it) are links to the same file: the
+    /// staged name of a trail being created (linked into place, then removed), or one a crash
+    /// left. Nothing opens a trail under such a name, so they share no write-ahead log with it.
+    private static func creationLinks(of real: String, device: UInt64, inode: UInt64) -> UInt64 {
         let dir = FileSystem.dirname(real), prefix = FileSystem.basename(real) + ".creating-"
         guard let names = try? FileSystem.list(dir) else { return 0 }
         var count: UInt64 = 0
@@ -116,11 +124,7 @@ extension AuditTrail {
     /// Whether `file` (an absolute path without symbolic links) is a mount point in the text of
     /// `/proc/self/mounts`.
     static func isMountPoint(_ file: String, mounts: String) -> Bool {
-        for line in mounts.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.count >= 2, utf8Equal(unescapeMountField(fields[1]), file) { return true }
-        }
-        return false
+        mountEntries(mounts).contains { utf8Equal($0.mountPoint, file) }
     }
 
     /// Why a writer could not use the trail at `path` although the file itself is writable, or
