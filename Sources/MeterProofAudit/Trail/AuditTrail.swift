@@ -38,11 +38,9 @@ public final class AuditTrail {
     private var frontier = MerkleFrontier()
     /// The entries this object appended itself, when they are the newest of the trail and
     /// contiguous: signing a checkpoint does not re-read them (see ``signCheckpoint(with:)``).
-    private var ownTail: Range<UInt64>? = nil
-    /// The root of the tree where `ownTail` starts, as this object's frontier had it.
-    private var ownTailStartRoot: MerkleHash = RFC6962.emptyRoot
-    /// The `nonces` and `captures` rows this object inserted for the entries of `ownTail`.
-    private var ownTailRows: (nonces: Int64, captures: Int64) = (0, 0)
+    /// With them, the root of the tree where they start, as this object's frontier had it, and
+    /// the `nonces` and `captures` rows it inserted for them. (Their end root is the frontier's.)
+    private var ownTail: (range: Range<UInt64>, startRoot: MerkleHash, nonceRows: Int64, captureRows: Int64)? = nil
     /// Key fingerprints known to be in the `keys` table (filled after commits only).
     private var knownKeys = Set<String>()
     /// Checkpoints already verified under this trail's key, by their exact text: proving many
@@ -684,13 +682,10 @@ public final class AuditTrail {
             }
             knownKeys.formUnion(newKeys)
             splicedInLastAppend = spliced
-            if let own = ownTail, own.upperBound == start {
-                ownTail = own.lowerBound..<frontier.size
-                ownTailRows = (ownTailRows.nonces + rows.nonces, ownTailRows.captures + rows.captures)
+            if let own = ownTail, own.range.upperBound == start {
+                ownTail = (own.range.lowerBound..<frontier.size, own.startRoot, own.nonceRows + rows.nonces, own.captureRows + rows.captures)
             } else if frontier.size > start {
-                ownTail = start..<frontier.size
-                ownTailStartRoot = startRoot
-                ownTailRows = rows
+                ownTail = (start..<frontier.size, startRoot, rows.nonces, rows.captures)
             }
             return out
         } catch let e as AuditError {
@@ -799,8 +794,8 @@ public final class AuditTrail {
 
     /// The entries this object appended itself, when they are the newest it saw.
     package var appendedTail: AppendedTail? {
-        guard let own = ownTail, own.upperBound == frontier.size else { return nil }
-        return AppendedTail(range: own, startRoot: ownTailStartRoot, root: frontier.root, nonceRows: ownTailRows.nonces, captureRows: ownTailRows.captures)
+        guard let own = ownTail, own.range.upperBound == frontier.size else { return nil }
+        return AppendedTail(range: own.range, startRoot: own.startRoot, root: frontier.root, nonceRows: own.nonceRows, captureRows: own.captureRows)
     }
 
     /// ``signCheckpoint(with:)``, also trusting `appended`: the ``appendedTail`` of another
@@ -906,8 +901,7 @@ public final class AuditTrail {
             }
             (position, root) = (p.end, p.root)
         }
-        let own = ownTail.map { AppendedTail(range: $0, startRoot: ownTailStartRoot, root: frontier.root, nonceRows: ownTailRows.nonces, captureRows: ownTailRows.captures) }
-        let trusted = [own, appended].compactMap { $0 }.first {
+        let trusted = [appendedTail, appended].compactMap { $0 }.first {
             $0.range.upperBound == size && $0.range.lowerBound >= position && $0.root == frontier.root && frontier.size == size
         }
         func read(_ range: Range<UInt64>) throws -> (code: String, message: String, seq: UInt64?)? {
