@@ -55,6 +55,15 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: s.path("bundle")))
         try expectRefused(["audit", "prove", "--db", path, "--seq", "0"], exit: 1, mentions: "the lowest entry seq")
         try expectRefused(["report", "--db", path, "--out", s.path("r.html")], exit: 1, mentions: "the file was altered")
+        // `audit log` listed the other 6 rows and exited 0, and `audit consistency` proved the
+        // checkpoint, as if the row were not there.
+        for format in ["table", "json", "jsonl"] {
+            try expectRefused(["audit", "log", "--db", path, "--format", format], exit: 1, mentions: "the lowest entry seq")
+        }
+        let old = s.path("old-checkpoint")
+        let note = try AuditTrail(path: path, readOnly: true).latestCheckpoint()
+        try #require(note).serialized.write(toFile: old, atomically: true, encoding: .utf8)
+        try expectRefused(["audit", "consistency", "--db", path, "--from", old], exit: 1, mentions: "the lowest entry seq")
         let v = try TrailRun.cli(["audit", "verify", "--db", path])
         #expect(v.status == 1 && v.stdout.hasPrefix("TAMPERED: seq_order"), "\(v.stdout)")
         // Nothing was appended or signed.

@@ -383,7 +383,12 @@ public final class AuditTrail {
 
     /// Calls `body` with each entry's seq and canonical bytes, in order, from `start` to `end` (exclusive).
     /// The bytes are valid only during the call. Memory use does not grow with the trail.
+    ///
+    /// A trail holding a seq no trail can hold (negative, or `Int64.max`: an edited file) is
+    /// refused (`inconsistent`) before the first call, as every other reader refuses it, rather
+    /// than listed without that row.
     public func forEachEntry(from start: UInt64 = 0, to end: UInt64 = UInt64(Int64.max), _ body: (UInt64, UnsafeRawBufferPointer) throws -> Void) throws {
+        _ = try currentSize()
         let st = try db.prepare("SELECT seq, body FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq")
         try st.bind(Int64(bitPattern: start), at: 1)
         try st.bind(Int64(min(end, UInt64(Int64.max))), at: 2)
@@ -984,7 +989,12 @@ public final class AuditTrail {
     }
 
     /// RFC 9162 consistency proof between tree sizes.
+    /// Refused (`inconsistent`) when `size2` is larger than the trail, or the trail holds a seq
+    /// no trail can hold (an edited file).
     public func consistencyProof(from size1: UInt64, to size2: UInt64) throws(AuditError) -> [MerkleHash] {
+        guard try currentSize() >= size2 else {
+            throw AuditError(.inconsistent, "the checkpoint of size \(size2) is larger than this trail")
+        }
         do { return try MerkleProofs.consistencyProof(size1: size1, size2: size2, source: self) } catch let e as AuditError { throw e } catch let e as TransparencyError {
             throw AuditError(.badInput, "no consistency proof from size \(size1) to \(size2): \(e.message)")
         } catch let e as SQLiteError {
