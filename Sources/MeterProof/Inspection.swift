@@ -51,13 +51,19 @@ extension Verifier {
         var claimsError: VerificationError? = nil
         do { claims = try RegisterUsageClaims(payload: jws.payload) } catch { claimsError = error }
 
-        let version = keyVersion ?? claims?.publicKeyVersion ?? (try? RegisterUsageClaims.claimedKeyVersion(jws.payload))
+        var version = keyVersion ?? claims?.publicKeyVersion
+        // Why the payload names no version, as unbound verification reports it: a payload that
+        // is not a JSON object (`malformed_json`, `duplicate_member`) is not `missing_claim`.
+        var versionError: VerificationError? = nil
+        if version == nil {
+            do { version = try RegisterUsageClaims.claimedKeyVersion(jws.payload) } catch { versionError = error }
+        }
         var fingerprint: String? = nil
         var sigError: VerificationError? = nil
         do throws(VerificationError) {
             try Self.checkHeader(jws.header)
             guard let version else {
-                throw VerificationError(.missingClaim, "no key version given, and the payload names no usable publicKeyVersion (an integer from 1 to 2147483647)")
+                throw versionError ?? VerificationError(.missingClaim, "no key version given, and the payload names no usable publicKeyVersion (an integer from 1 to 2147483647)")
             }
             let entry = try key(for: version, now: now)
             fingerprint = entry.key.fingerprint

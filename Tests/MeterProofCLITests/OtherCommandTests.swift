@@ -64,13 +64,24 @@ struct InspectCommandTests {
         #expect(o["payloadText"] == .string("hello, not json"))
         #expect(o["claims"] == nil)
         #expect(o["claimsError"]?.objectValue?["reason"] == .string("malformed_json"))
-        // Without --key-version there is no claim to pick the key from.
+        // Without --key-version there is no claim to pick the key from, and the reason is the
+        // one unbound verification (and `audit import`) gives such a payload: not missing_claim.
         let unkeyed = try Self.inspect(input)
         #expect(unkeyed.status == 1)
         let u = try unkeyed.object()
         #expect(u["signatureValid"] == .bool(false))
-        #expect(u["reason"] == .string("missing_claim"))
+        #expect(u["reason"] == .string("malformed_json"), "\(u)")
         #expect(u["payloadText"] == .string("hello, not json"))
+        let keyring = try Keyring.load(from: Paths.testKeys.path, allowingTestKeys: true)
+        #expect(Verifier(keyring: keyring).verifyUnbound(Array(try Self.token(payload: "hello, not json").utf8)).error?.code.rawValue == "malformed_json")
+        // A JSON string payload, and one with a duplicate member, likewise.
+        for (payload, reason) in [(#""hello""#, "malformed_json"), (#"{"publicKeyVersion":1,"publicKeyVersion":2}"#, "duplicate_member")] {
+            let o = try Self.inspect(try s.file("p.txt", try Self.token(payload: payload))).object()
+            #expect(o["reason"] == .string(reason), "\(payload): \(o)")
+        }
+        // An object that names no version is missing_claim.
+        let noVersion = try Self.inspect(try s.file("n.txt", try Self.token(payload: #"{"productCode":"p"}"#))).object()
+        #expect(noVersion["reason"] == .string("missing_claim"), "\(noVersion)")
     }
 
     @Test("a JSON payload that is not a claim set is shown with its claims problem")
