@@ -49,7 +49,9 @@ struct ExportCLITests {
         // The export says so too, and so do VERIFY.md and the independent checker.
         #expect(fe.output.hasSuffix("meterproof: warning: test_key: the bundle's keys/v1.pem, keys/v2.pem are MeterProof's published TEST keys (keys/test): tokens accepted under them prove nothing about AWS\n"), "\(fe.output)")
         let md = try String(contentsOfFile: full + "/VERIFY.md", encoding: .utf8)
-        #expect(md.contains("\n**Warning: test keys.** `keys/v1.pem`, `keys/v2.pem` are MeterProof's published TEST keys (`keys/test` in its source; SHA-256 `0f2644fcad00920fcb2bf0db3fdb4e1440effa8c466d299e4a9dbd7554b90b85` and `a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d`). Their private halves are public"), "\(md.prefix(1500))")
+        // It opens the file, right under the title, each file named with its own key's SHA-256
+        // (the two used to be listed sorted, v1 beside v2's fingerprint).
+        #expect(md.hasPrefix("# Verifying this MeterProof export bundle\n\n**Warning: test keys.** `keys/v1.pem` (SHA-256 `a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d`), `keys/v2.pem` (SHA-256 `0f2644fcad00920fcb2bf0db3fdb4e1440effa8c466d299e4a9dbd7554b90b85`) are MeterProof's published TEST keys (`keys/test` in its source). Their private halves are public"), "\(md.prefix(1500))")
         let rejectedMD = try String(contentsOfFile: out + "/VERIFY.md", encoding: .utf8)
         #expect(!rejectedMD.contains("**Warning: test keys.**"))
         if Tools.python != nil {
@@ -69,8 +71,18 @@ struct ExportCLITests {
         try (f.signer.verifier.vkey + "\n").write(toFile: vkeyFile, atomically: true, encoding: .utf8)
         let withKey = try run(["export", "verify", out, "--log-key", vkeyFile, "--keys", RepoFiles.testKeys, "--format", "json"])
         #expect(withKey.status == 0, "\(withKey.output)")
-        #expect(withKey.output.contains("\"sound\":true"))
+        let rejectedCount = try f.matching(EntryFilter(outcome: "rejected")).count
+        #expect(withKey.output.hasPrefix(#"{"sound":true,"problem":null,"message":null,"entries":\#(rejectedCount),"accepted":0,"rejected":\#(rejectedCount),"proofsVerified":\#(rejectedCount),"tokensVerified":0,"#), "\(withKey.output)")
+        #expect(withKey.output.hasSuffix(#","origin":"\#(f.signer.verifier.name)","logKey":"\#(f.signer.verifier.vkey)","bundledLogKey":false,"testKeyAccepted":0}"# + "\n"), "\(withKey.output)")
         #expect(!withKey.output.contains("note:"))
+        // A failed check is an object too, with the problem's code and the same exit code as text.
+        let changed = parent + "/changed"
+        #expect(try runProcess("/bin/cp", ["-R", out, changed]).status == 0)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: changed + "/entries.csv")
+        let h = try #require(FileHandle(forWritingAtPath: changed + "/entries.csv"))
+        h.seekToEndOfFile(); h.write(Data("x".utf8)); try h.close()
+        let failed = try run(["export", "verify", changed, "--log-key", vkeyFile, "--format", "json"])
+        #expect(failed.status == 1 && failed.output.hasPrefix(#"{"sound":false,"problem":"hash_mismatch","message":"entries.csv does not match its SHA-256 in SHA256SUMS"#), "\(failed.output)")
         let fast = try run(["export", "verify", out, "--no-token-check"])
         #expect(fast.status == 0 && fast.output.contains("token re-verification skipped"))
         // The bundle directory may be reached through a symbolic link; a link as --out is

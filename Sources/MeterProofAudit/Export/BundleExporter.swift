@@ -281,7 +281,7 @@ extension AuditTrail {
         var byFingerprint: [String: AuditTrail.RecordedKey] = [:]
         for k in recorded { byFingerprint[k.fingerprint] = k }
         var keys: [(version: Int, key: RSAPublicKey)] = []
-        var testKeyVersions: [Int] = []
+        var testKeys: [(version: Int, fingerprint: String)] = []
         for use in usedKeys.uses.sorted(by: { $0.fingerprint < $1.fingerprint }) {
             let fp = use.fingerprint
             guard let rk = byFingerprint[fp] else {
@@ -300,9 +300,10 @@ extension AuditTrail {
                 throw ExportError(.keyVersionConflict, "the selection holds entries verified by two keys for PublicKeyVersion \(rk.version) (\(other.key.fingerprint) and \(fp)); export the periods before and after the key change separately (--since/--until)")
             }
             keys.append((rk.version, key))
-            if use.accepted && key.isMeterProofTestKey { testKeyVersions.append(rk.version) }
+            if use.accepted && key.isMeterProofTestKey { testKeys.append((rk.version, fp)) }
         }
-        testKeyVersions.sort()
+        testKeys.sort { $0.version < $1.version }
+        let testKeyVersions = testKeys.map(\.version)
         try BundleDirectory.makeSubdirectory(root + "/" + BundleLayout.keysDirectory)
         keys.sort { $0.version < $1.version }
         for k in keys { try writeFile(BundleLayout.key(version: k.version), BundleLayout.pem(k.key)) }
@@ -326,7 +327,7 @@ extension AuditTrail {
         try writeFile(BundleLayout.logKey, verifier.vkey + "\n")
         try writeFile(BundleLayout.manifest, manifest.serialized)
         try writeFile(BundleLayout.instructions, BundleInstructions.text(
-            manifest: manifest, vkey: verifier.vkey, keyVersions: keys.map(\.version), testKeyVersions: testKeyVersions,
+            manifest: manifest, vkey: verifier.vkey, keyVersions: keys.map(\.version), testKeys: testKeys,
             example: example.map { (seq: $0.seq, line: $0.line, keyVersion: Int($0.version)) }))
 
         // SHA256SUMS in path order: the other files merged with the proof files, whose paths

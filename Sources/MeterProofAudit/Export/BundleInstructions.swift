@@ -98,24 +98,25 @@ public enum BundleInstructions {
     """#
 
     /// The warning paragraph for bundled test keys (empty when there are none).
-    static func testKeyWarning(_ versions: [Int]) -> String {
-        guard !versions.isEmpty else { return "" }
-        let files = versions.map { "`keys/v\($0).pem`" }.joined(separator: ", ")
-        let fingerprints = RSAPublicKey.testKeyFingerprints.sorted().map { "`\($0)`" }.joined(separator: " and ")
-        return "\n**Warning: test keys.** \(files) \(versions.count == 1 ? "is one of" : "are") MeterProof's published TEST keys "
-            + "(`keys/test` in its source; SHA-256 \(fingerprints)). Their private halves are public, so a token "
+    static func testKeyWarning(_ keys: [(version: Int, fingerprint: String)]) -> String {
+        guard !keys.isEmpty else { return "" }
+        // Each bundled file with the SHA-256 of the key it holds (a test key can be bundled under
+        // any version number, so the file name alone does not say which one it is).
+        let files = keys.map { "`keys/v\($0.version).pem` (SHA-256 `\($0.fingerprint)`)" }.joined(separator: ", ")
+        return "**Warning: test keys.** \(files) \(keys.count == 1 ? "is one of" : "are") MeterProof's published TEST keys "
+            + "(`keys/test` in its source). Their private halves are public, so a token "
             + "accepted under them proves nothing about AWS, whatever the checks below say. A bundle from a "
-            + "production trail never holds them.\n"
+            + "production trail never holds them.\n\n"
     }
 
     /// The text of `VERIFY.md` for a bundle.
     ///
     /// - Parameters:
-    ///   - testKeyVersions: bundled keys that are MeterProof's published test keys; the text
-    ///     then opens with a warning.
+    ///   - testKeys: bundled keys (version, fingerprint) that are MeterProof's published test
+    ///     keys; the text then opens with a warning.
     ///   - example: an accepted entry to walk through with OpenSSL (its seq, 1-based line in
     ///     `entries.jsonl` and key version), if the bundle has one.
-    public static func text(manifest m: BundleManifest, vkey: String, keyVersions: [Int], testKeyVersions: [Int] = [], example: (seq: UInt64, line: Int, keyVersion: Int)?) -> String {
+    public static func text(manifest m: BundleManifest, vkey: String, keyVersions: [Int], testKeys: [(version: Int, fingerprint: String)] = [], example: (seq: UInt64, line: Int, keyVersion: Int)?) -> String {
         let sel = m.selection
         var what: [String] = []
         if let s = sel.since { what.append("recorded at or after \(s)") }
@@ -130,11 +131,11 @@ public enum BundleInstructions {
         var t = """
         # Verifying this MeterProof export bundle
 
-        This directory holds \(m.counts.entries) audit-trail \(m.counts.entries == 1 ? "entry" : "entries") (\(m.counts.accepted) accepted, \(m.counts.rejected) rejected\(reasons.isEmpty ? "" : ": " + reasons); \(range))
+        \(testKeyWarning(testKeys))This directory holds \(m.counts.entries) audit-trail \(m.counts.entries == 1 ? "entry" : "entries") (\(m.counts.accepted) accepted, \(m.counts.rejected) rejected\(reasons.isEmpty ? "" : ": " + reasons); \(range))
         of the log \(codeSpan(m.origin)): \(selection) below its signed checkpoint of size \(m.treeSize)
         (root `\(m.root.base64)`). It was written by \(m.tool) at \(m.createdAt).
         \(sel.fullPrefix ? "It is a **full prefix**: it holds every entry below the checkpoint, so the root is recomputed from `entries.jsonl` and no proofs are needed." : "It is a **selection**: each entry comes with an inclusion proof `proofs/<seq>.tlog-proof` against the checkpoint.")
-        \(m.newerEntriesOmitted > 0 ? "\n\(m.newerEntriesOmitted) \(m.newerEntriesOmitted == 1 ? "entry recorded after the checkpoint is" : "entries recorded after the checkpoint are") not part of this bundle.\n" : "")\(testKeyWarning(testKeyVersions))
+        \(m.newerEntriesOmitted > 0 ? "\n\(m.newerEntriesOmitted) \(m.newerEntriesOmitted == 1 ? "entry recorded after the checkpoint is" : "entries recorded after the checkpoint are") not part of this bundle.\n" : "")
         Nothing below needs MeterProof: only `sha256sum`, OpenSSL 3 and Python 3 with the
         `cryptography` package (or Go). Run every command from this directory. Each step stands on
         its own: its commands work in a fresh shell, and a step that needs a scratch directory makes
