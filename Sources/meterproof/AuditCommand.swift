@@ -132,7 +132,10 @@ extension MeterProofCommand.Audit {
     }
 
     struct CheckpointCommand: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "checkpoint", abstract: "Sign and print a checkpoint of the current trail.")
+        static let configuration = CommandConfiguration(
+            commandName: "checkpoint", abstract: "Sign and print a checkpoint of the current trail.",
+            discussion: "Checks the entries the new checkpoint covers beyond the newest signed one before signing. Exit 0 signed, 1 the trail does not match its newest checkpoint or those entries were edited (inconsistent_checkpoint, trail_tampered, invalid_entry), 2 the signing key cannot be read or is not this log's (bad_input, wrong_log_key) or the trail file is hard-linked or separately mounted (unsafe_location), 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked, 64 on a bad invocation."
+        )
 
         @Option(help: "Trail file.", transform: pathArgument)
         var db: String = Defaults.db
@@ -153,7 +156,10 @@ extension MeterProofCommand.Audit {
     }
 
     struct Prove: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "prove", abstract: "Print a c2sp.org/tlog-proof@v1 inclusion proof for one entry.")
+        static let configuration = CommandConfiguration(
+            commandName: "prove", abstract: "Print a c2sp.org/tlog-proof@v1 inclusion proof for one entry.",
+            discussion: "Exit 0 printed, 1 the checkpoint does not match the trail (inconsistent_checkpoint), 2 no such entry, no checkpoint, a checkpoint file that cannot be read or is not signed by this log (no_such_entry, no_checkpoint, bad_input, wrong_log_key), 3 not a trail, 4 newer schema, 5 storage error, 64 on a bad invocation."
+        )
 
         @Option(help: "Trail file.", transform: pathArgument)
         var db: String = Defaults.db

@@ -9,7 +9,10 @@ import MeterProofAudit
 
 extension MeterProofCommand.Audit {
     struct Log: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "log", abstract: "List recorded entries.")
+        static let configuration = CommandConfiguration(
+            commandName: "log", abstract: "List recorded entries.",
+            discussion: "Exit 0 listed (also when nothing matches), 1 a stored entry does not decode or the trail holds a seq no trail can (invalid_entry, inconsistent_checkpoint: run audit verify), 3 not a trail, 4 newer schema, 5 storage error, 64 on a bad invocation (e.g. --since is not an RFC 3339 time)."
+        )
 
         enum Format: String, ExpressibleByArgument, CaseIterable { case table, json, jsonl }
         enum OutcomeFilter: String, ExpressibleByArgument, CaseIterable { case accepted, rejected, all }

@@ -15,11 +15,12 @@ extension MeterProofCommand.Audit {
             abstract: "Offline audit: verify captured responses and record them in the trail.",
             discussion: """
             CAPTURES are JSON Lines files ('-' for standard input): {"request": {...}, "response": {...}, "capturedAt": "..."} \
-            (bound), or a bare response object or token (unbound). Malformed lines are recorded as rejected malformed_input \
-            entries with their file and line. Re-importing a file adds nothing (each line is recognised by its hash). \
+            (bound), or a bare response object or token (unbound). Malformed lines are recorded as rejected entries with \
+            their file and line (malformed_input; a duplicate JSON member or an oversized token is recorded with its own code, \
+            duplicate_member or token_too_large). Re-importing a file adds nothing (each line is recognised by its hash). \
             The trail is created on first use, with its log key beside it; with a log key a checkpoint is signed at the end. \
             Exit 0 when the import completed (whatever the verdicts), 130 when interrupted (committed work is kept), \
-            2 unreadable captures, keyring or key file, 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked, \
+            2 unreadable captures, keyring or key file (or unsafe_location: a hard-linked or separately mounted trail file), 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked, \
             64 bad invocation; \
             if the final checkpoint cannot be signed, the summary is printed and the exit code is that error's.
             """
@@ -31,7 +32,7 @@ extension MeterProofCommand.Audit {
         @Option(help: "Keyring directory.", transform: pathArgument)
         var keys: String
 
-        @Option(parsing: .unconditional, help: "Verification threads (default: all cores).")
+        @Option(parsing: .unconditional, help: "Verification threads, 1-256 (default: all cores).")
         var jobs: Int?
 
         @Flag(name: .customLong("no-progress"), help: "No progress bar on standard error.")
@@ -43,12 +44,12 @@ extension MeterProofCommand.Audit {
         @Option(name: .customLong("signing-key"), help: "Log signer key (default: meterproof-log.key beside the trail). Used to create the trail and sign a checkpoint.", transform: pathArgument)
         var signingKey: String?
 
-        @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Captures per durable transaction.")
+        @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Captures per durable transaction, 1-100000 (a batch also ends at 16 MiB of lines).")
         var batchSize: Int = 2000
 
         @OptionGroup var freshness: FreshnessOptions
 
-        @Argument(help: "Capture files (JSON Lines); '-' for standard input.", transform: pathArgument)
+        @Argument(help: "Capture files (JSON Lines), at least one; '-' for standard input (once).", transform: pathArgument)
         var captures: [String] = []
 
         func validate() throws {

@@ -10,7 +10,8 @@ extension MeterProofCommand {
         )
 
         struct List: ParsableCommand {
-            static let configuration = CommandConfiguration(commandName: "list", abstract: "List keys: version, algorithm, bits, fingerprint, validity.")
+            static let configuration = CommandConfiguration(commandName: "list", abstract: "List keys: version, algorithm, bits, fingerprint, validity.",
+                                                            discussion: "Exit 0 listed, 2 the keyring cannot be read (bad_input), 64 on a bad invocation.")
 
             @Option(help: "Keyring directory.", transform: pathArgument)
             var keys: String
@@ -54,7 +55,8 @@ extension MeterProofCommand {
     }
 
     struct NonceCommand: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "nonce", abstract: "Print a fresh 128-bit nonce (UUID-shaped, lowercase).")
+        static let configuration = CommandConfiguration(commandName: "nonce", abstract: "Print a fresh 128-bit nonce (UUID-shaped, lowercase).",
+                                                        discussion: "Exit 0 printed, 2 the system's random source failed (random_failure).")
 
         func run() throws {
             do { writeOut(try Nonce.generate() + "\n") } catch { throw fail(Exit.unreadable, "random_failure: \(error.reason)") }

@@ -10,8 +10,8 @@ extension MeterProofCommand {
     struct Simulate: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "simulate",
-            abstract: "Print an AWS-shaped RegisterUsage response signed PS256 with a TEST key.",
-            discussion: "For exercising an integration without AWS. The output verifies only against the matching test keyring."
+            abstract: "Print an AWS-shaped RegisterUsage response signed PS256 with a test key.",
+            discussion: "For exercising an integration without AWS. Signs with whatever RSA private key --signing-key names (MeterProof's published test keys in keys/test/private, or a key of your own); the output verifies only against a keyring holding its public half, and verify refuses MeterProof's test keys unless --allow-test-keys is given. Exit 0 printed, 2 the key cannot be read or is not an RSA private key, 64 on a bad invocation."
         )
 
         @Option(name: .customLong("signing-key"), help: "PEM RSA private key (e.g. keys/test/private/v1.key.pem).", transform: pathArgument)
@@ -26,7 +26,7 @@ extension MeterProofCommand {
         @Option(help: "Nonce claim (omitted when absent).")
         var nonce: String?
 
-        @Option(name: .customLong("issued-at"), parsing: .unconditional, help: "iat claim in epoch seconds (default: now).")
+        @Option(name: .customLong("issued-at"), parsing: .unconditional, help: "iat claim in epoch seconds (default: now; excludes --no-iat).")
         var issuedAt: Int64?
 
         @Flag(name: .customLong("no-iat"), help: "Omit the iat claim.")
@@ -35,7 +35,7 @@ extension MeterProofCommand {
         @Option(help: "Claim spelling: camel (productCode, default) or pascal (ProductCode).")
         var spelling: Spelling = .camel
 
-        @Option(name: .customLong("rotation-timestamp"), parsing: .unconditional, help: "PublicKeyRotationTimestamp in epoch seconds (default null).")
+        @Option(name: .customLong("rotation-timestamp"), parsing: .unconditional, help: "PublicKeyRotationTimestamp in epoch seconds, 0-999999999999 (default null).")
         var rotationTimestamp: Int64?
 
         enum Spelling: String, ExpressibleByArgument, CaseIterable { case camel, pascal }

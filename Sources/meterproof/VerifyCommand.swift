@@ -6,7 +6,7 @@ extension MeterProofCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify",
             abstract: "Verify one RegisterUsage response against the request that produced it.",
-            discussion: "Exit 0 when accepted, 1 when rejected (the reason code is printed), 2 when the input or keyring cannot be read, 64 on a bad invocation. With --db: 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked."
+            discussion: "Exit 0 when accepted, 1 when rejected (the reason code is printed), 2 when the input or keyring cannot be read, 64 on a bad invocation. With --db: 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked, 2 unsafe_location (a hard-linked or separately mounted trail file), and 1 with no 'rejected:' line when the trail was edited (inconsistent_checkpoint, invalid_entry). Any exit but 0: do not unlock."
         )
 
         @Option(help: "Keyring directory (v<N>.pem files, JWKS, optional keyring.json).", transform: pathArgument)
