@@ -202,6 +202,32 @@ func reportOf(_ stats: ReportStatistics, integrity: TrailVerification? = nil, ch
         // Every format character, tag characters and the Mongolian vowel separator included.
         #expect(HTMLText.escape("a\u{206A}\u{FFF9}\u{180E}\u{E0001}\u{E0041}\u{2028}\u{AD}") == "a⟨U+206A⟩⟨U+FFF9⟩⟨U+180E⟩⟨U+E0001⟩⟨U+E0041⟩⟨U+2028⟩⟨U+00AD⟩")
         #expect(HTMLText.escape("é ü 中 😀 <") == "é ü 中 😀 &lt;")
+        // Spaces other than U+0020, default-ignorable code points and the blank Braille pattern
+        // show as nothing too: a code ending in any of them looked exactly like `prod-alpha`.
+        #expect(HTMLText.escape("prod-alpha\u{A0}|\u{FE0F}|\u{3164}|\u{2800}|\u{115F}|\u{FFA0}|\u{34F}|\u{2003}|\u{3000}")
+                == "prod-alpha⟨U+00A0⟩|⟨U+FE0F⟩|⟨U+3164⟩|⟨U+2800⟩|⟨U+115F⟩|⟨U+FFA0⟩|⟨U+034F⟩|⟨U+2003⟩|⟨U+3000⟩")
+        // In an identifier (a product code) every plain space is shown as well; in prose it is not.
+        #expect(HTMLText.escape(" prod-alpha ", identifier: true) == "⟨U+0020⟩prod-alpha⟨U+0020⟩")
+        #expect(HTMLText.escape("a b", identifier: false) == "a b")
+    }
+
+    @Test("text is cut by Unicode scalars, so combining marks cannot make a cut entry huge")
+    func cutCountsScalars() {
+        let zalgo = "a" + String(repeating: "\u{301}", count: 100_000)
+        #expect(zalgo.count == 1)  // one character
+        let cut = HTMLText.cut(zalgo, scalars: 500)
+        #expect(cut.unicodeScalars.count == 500 && cut.hasSuffix("…"))
+        #expect(HTMLText.cut("abcd", scalars: 4) == "abcd")
+        #expect(HTMLText.cut("abcde", scalars: 4) == "abc…")
+        #expect(HTMLText.cut("", scalars: 4) == "")
+        // In the statistics (messages, product codes of rejected attempts) and in every product table.
+        var s = ReportStatistics(limits: .init(textLength: 100))
+        s.add(reportEntry(seq: 0, at: "2026-03-01T00:00:00.000Z", accepted: false, reason: "malformed_input", message: "x" + String(repeating: "\u{301}", count: 50_000),
+                          product: "p" + String(repeating: "\u{301}", count: 50_000), version: nil, fingerprint: nil))
+        #expect(s.rejectedListed[0].message!.unicodeScalars.count == 100)
+        #expect(s.rejectedListed[0].productCode!.unicodeScalars.count == 100)
+        let html = reportOf(s).renderHTML()
+        #expect(html.utf8.count < 60_000, "\(html.utf8.count) bytes")
     }
 
     @Test func maxRejectedZeroCountsWhatItDoesNotList() {
@@ -257,6 +283,19 @@ func reportOf(_ stats: ReportStatistics, integrity: TrailVerification? = nil, ch
         #expect(html.contains("<tr><td class=\"n\">2</td><td class=\"n\">2</td><td class=\"time\">2026-03-03T12:00:00.000Z</td><td class=\"time\">2026-03-04T00:00:00.000Z</td><td class=\"n\">7</td></tr>"))
         #expect(html.contains("<code class=\"wrap\">other_warning</code>"))
         #expect(html.contains("1 selected entry has a <code>recordedAt</code> that is not an RFC 3339 time"))
+    }
+
+    @Test("a day's small rejected part keeps at least one unit of height beside a full accepted bar")
+    func chartKeepsEveryNonZeroPartVisible() throws {
+        var s = ReportStatistics()
+        for i in 0..<99_999 { s.add(reportEntry(seq: UInt64(i), at: "2026-03-01T00:00:00.000Z", accepted: true)) }
+        s.add(reportEntry(seq: 99_999, at: "2026-03-01T00:00:01.000Z", accepted: false, reason: "malformed_input"))
+        let html = reportOf(s).renderHTML()
+        let rej = try #require(html.range(of: "<rect class=\"rej\""))
+        let tag = html[rej.lowerBound...].prefix { $0 != ">" }
+        let height = try #require(tag.range(of: "height=\"")).upperBound
+        let value = try #require(Double(tag[height...].prefix { $0 != "\"" }))
+        #expect(value >= 1, "\(tag)")
     }
 
     @Test func selfContainedWithoutScripts() {
@@ -342,6 +381,12 @@ func reportOf(_ stats: ReportStatistics, integrity: TrailVerification? = nil, ch
         #expect(ReportFormat.percent(1, of: 3) == "33.3%")
         #expect(ReportFormat.percent(2, of: 3) == "66.7%")
         #expect(ReportFormat.percent(0, of: 0) == "—")
+        // Neither none nor all never rounds to 0.0% or 100.0%.
+        #expect(ReportFormat.percent(1, of: 100_000) == "<0.1%")
+        #expect(ReportFormat.percent(99_999, of: 100_000) == ">99.9%")
+        #expect(ReportFormat.percent(0, of: 100_000) == "0.0%")
+        #expect(ReportFormat.percent(100_000, of: 100_000) == "100.0%")
+        #expect(ReportFormat.percent(1, of: 1000) == "0.1%")
         #expect(ReportRenderer.niceStep(7) == 2)
         #expect(ReportRenderer.niceStep(1) == 1)
         #expect(ReportRenderer.niceStep(23) == 5)

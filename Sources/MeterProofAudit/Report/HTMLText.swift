@@ -4,12 +4,16 @@ enum HTMLText {
     /// attribute values, and replaces characters HTML5 forbids in a document (C0 controls
     /// other than tab, line feed and carriage return; DEL and C1 controls; noncharacters)
     /// with U+FFFD, so any string from the trail yields valid HTML.
-    static func escape(_ s: String) -> String {
-        if !s.unicodeScalars.contains(where: needsWork) { return s }
+    ///
+    /// With `identifier` (product codes, which are compared byte for byte), every space is
+    /// written out as `⟨U+0020⟩` too, so `"prod-alpha "` cannot pass for `prod-alpha`.
+    static func escape(_ s: String, identifier: Bool = false) -> String {
+        if !s.unicodeScalars.contains(where: { needsWork($0) || (identifier && $0 == " ") }) { return s }
         var out = ""
         out.reserveCapacity(s.utf8.count + 16)
         for u in s.unicodeScalars {
             switch u {
+            case " " where identifier: out += "⟨U+0020⟩"
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
@@ -36,17 +40,38 @@ enum HTMLText {
         }
     }
 
-    /// Format characters (Unicode category Cf) and the line and paragraph separators: they change
-    /// how the text around them is shown without being seen (zero-width characters and marks,
-    /// bidirectional embeddings, overrides and isolates, the byte-order mark, tag characters). From a forged token they could
-    /// make `prod-alpha\u{200B}` look like `prod-alpha`, or reverse the trusted text after them
-    /// in the same cell, so they are written out as `⟨U+202E⟩`.
+    /// Characters that change how the text around them is shown, or show as nothing, without
+    /// being seen: format characters (Unicode category Cf: zero-width characters and marks,
+    /// bidirectional embeddings, overrides and isolates, the byte-order mark, tag characters),
+    /// the line and paragraph separators, every space other than U+0020 (no-break and the
+    /// typographic spaces), default-ignorable code points (variation selectors, the Hangul
+    /// fillers, the combining grapheme joiner) and the blank Braille pattern. From a forged token
+    /// they could make `prod-alpha\u{200B}` or `prod-alpha\u{FE0F}` look like `prod-alpha`, or
+    /// reverse the trusted text after them in the same cell, so they are written out as
+    /// `⟨U+202E⟩`.
     private static func isInvisible(_ u: Unicode.Scalar) -> Bool {
-        guard u.value >= 0xAD else { return false }  // ASCII and Latin-1 up to the soft hyphen: none
+        guard u.value >= 0xA0 else { return false }  // ASCII and the C1 controls (forbidden): none
+        if u.value == 0x2800 || u.properties.isDefaultIgnorableCodePoint { return true }
         switch u.properties.generalCategory {
-        case .format, .lineSeparator, .paragraphSeparator: return true
+        case .format, .lineSeparator, .paragraphSeparator, .spaceSeparator: return true
         default: return false
         }
+    }
+
+    /// `s` cut to at most `scalars` Unicode scalars, the last of them `…` when anything was cut.
+    /// Counted in scalars, not characters: one character can carry any number of combining
+    /// marks, so a character count bounds nothing.
+    static func cut(_ s: String, scalars: Int) -> String {
+        let limit = max(1, scalars)
+        var n = 0
+        for i in s.unicodeScalars.indices {
+            if n == limit - 1 {
+                // The rest fits only if this is the last scalar.
+                return s.unicodeScalars.index(after: i) == s.unicodeScalars.endIndex ? s : String(s.unicodeScalars[..<i]) + "…"
+            }
+            n += 1
+        }
+        return s
     }
 
     private static func isForbidden(_ u: Unicode.Scalar) -> Bool {
@@ -78,8 +103,14 @@ enum ReportFormat {
         return "\(sign)\(abs(tenths) / 10).\(abs(tenths) % 10)"
     }
 
-    /// `part / whole` as a percentage with one decimal, or an em dash when `whole` is zero.
+    /// `part / whole` as a percentage with one decimal, or an em dash when `whole` is zero. A
+    /// share that is neither none nor all never reads as `0.0%` or `100.0%`: it is `<0.1%` or
+    /// `>99.9%` (one rejection in 100,000 is not "0.0% rejected").
     static func percent(_ part: Int, of whole: Int) -> String {
-        whole == 0 ? "—" : oneDecimal(Double(part) * 100 / Double(whole)) + "%"
+        guard whole != 0 else { return "—" }
+        let text = oneDecimal(Double(part) * 100 / Double(whole))
+        if part > 0 && text == "0.0" { return "<0.1%" }
+        if part < whole && text == "100.0" { return ">99.9%" }
+        return text + "%"
     }
 }

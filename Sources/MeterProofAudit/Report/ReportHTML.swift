@@ -39,9 +39,11 @@ struct ReportRenderer {
         }
         return "<code class=\"wrap\">\(e(fp))</code>"
     }
+    /// A product code, spaces and invisible characters written out, cut to the report's text
+    /// length (a forged token's code can be of any length).
     private func product(_ p: String?) -> String {
         guard let p else { return "<span class=\"muted\">(none)</span>" }
-        return "<code class=\"wrap\">\(e(p))</code>"
+        return "<code class=\"wrap\">\(HTMLText.escape(HTMLText.cut(p, scalars: stats.limits.textLength), identifier: true))</code>"
     }
 
     mutating func render() -> String {
@@ -202,7 +204,7 @@ struct ReportRenderer {
         var parts: [String] = []
         if let s = f.since { parts.append("recorded at or after \(e(time(s)))") }
         if let u = f.until { parts.append("recorded before \(e(time(u)))") }
-        if let p = f.productCode { parts.append("product code <code class=\"wrap\">\(e(p))</code>") }
+        if let p = f.productCode { parts.append("product code \(product(p))") }
         if let o = f.outcome { parts.append("\(e(o)) only") }
         return "entries " + parts.joined(separator: ", ")
     }
@@ -353,7 +355,7 @@ struct ReportRenderer {
         <tbody>
         <tr><th scope="row">Recorded at or after</th><td>\(f.since.map { e(time($0)) } ?? "<span class=\"muted\">the first entry</span>")</td></tr>
         <tr><th scope="row">Recorded before</th><td>\(f.until.map { e(time($0)) } ?? "<span class=\"muted\">no limit</span>")</td></tr>
-        <tr><th scope="row">Product code</th><td>\(f.productCode.map { "<code class=\"wrap\">\(e($0))</code>" } ?? "<span class=\"muted\">all</span>")</td></tr>
+        <tr><th scope="row">Product code</th><td>\(f.productCode.map { product($0) } ?? "<span class=\"muted\">all</span>")</td></tr>
         <tr><th scope="row">Outcome</th><td>\(f.outcome.map { e($0) } ?? "<span class=\"muted\">accepted and rejected</span>")</td></tr>
         <tr><th scope="row">Entries read / selected</th><td>\(n(stats.scanned)) / \(n(stats.totals.total))</td></tr>
         <tr><th scope="row">First selected entry</th><td>\(opt(stats.firstRecordedAt))</td></tr>
@@ -484,8 +486,14 @@ struct ReportRenderer {
             // A day with attempts never looks empty: each non-zero part is at least 1 unit tall
             // (one attempt beside 100,000 would otherwise round to a bar of height 0.0).
             // (Never above the plot's top: a near-maximum day keeps its true height.)
-            let hAcc = c.accepted > 0 ? min(max(y(0) - y(c.accepted), 1), plotH) : 0
-            let hRej = c.rejected > 0 ? min(max(y(c.accepted) - y(c.total), 1), plotH - hAcc) : 0
+            var hAcc = c.accepted > 0 ? max(y(0) - y(c.accepted), 1) : 0
+            var hRej = c.rejected > 0 ? max(y(c.accepted) - y(c.total), 1) : 0
+            // The bar stays inside the plot: a part raised to one unit is paid for by the other,
+            // larger part, so each non-zero part keeps at least one unit.
+            let excess = hAcc + hRej - plotH
+            if excess > 0 {
+                if hAcc >= hRej { hAcc = max(hAcc - excess, 1) } else { hRej = max(hRej - excess, 1) }
+            }
             if c.accepted > 0 {
                 s += "<rect class=\"acc\" x=\"\(f(bx))\" y=\"\(f(y(0) - hAcc))\" width=\"\(f(barW))\" height=\"\(f(hAcc))\"/>"
             }
@@ -645,7 +653,7 @@ struct ReportRenderer {
             out += "<p>No entry in the selection carries the <code>\(ReportStatistics.rotationWarningCode)</code> warning.</p>\n"
         } else {
             out += """
-            <p class="callout warn">A key rotation is due for the key versions below: AWS announced it in accepted responses (<code>PublicKeyRotationTimestamp</code>), or the keyring's <code>notAfter</code> for the key has passed. Make sure the keyring holds the next public key version before the current one is retired.</p>
+            <p class="callout warn">A key rotation may be due for the key versions below: accepted responses carried a <code>PublicKeyRotationTimestamp</code> for them (in the signed payload, or beside the token in the response, where it is not covered by AWS's signature), or the keyring's <code>notAfter</code> for the key has passed. Make sure the keyring holds the next public key version before the current one is retired.</p>
             <table>
             <thead><tr><th scope="col" class="n">Key version</th><th scope="col" class="n">Entries warned</th><th scope="col">First warned</th><th scope="col">Last warned</th><th scope="col" class="n">Latest seq</th></tr></thead>
             <tbody>

@@ -45,11 +45,13 @@ public struct ReportStatistics: Sendable {
         public var distinctValues: Int
         /// Distinct days tracked (10 years by default).
         public var days: Int
-        /// Longest message or product code kept for the rejected list, in characters.
+        /// Longest message or product code kept for the rejected list, in Unicode scalars (not
+        /// characters: one character can hold any number of combining marks).
         public var textLength: Int
 
         /// The default caps: 1000 rejected attempts listed, 1000 distinct values per breakdown,
-        /// 3660 days, 500-character messages. Values below the minimum are raised to it.
+        /// 3660 days, messages and product codes cut to 500 Unicode scalars. Values below the minimum
+        /// are raised to it.
         public init(rejectedListed: Int = 1000, distinctValues: Int = 1000, days: Int = 3660, textLength: Int = 500) {
             self.rejectedListed = max(0, rejectedListed)
             self.distinctValues = max(1, distinctValues)
@@ -96,7 +98,7 @@ public struct ReportStatistics: Sendable {
         public var productCode: String?
         /// The reason code.
         public var reason: String?
-        /// The entry's message, cut to ``Limits/textLength`` characters (with `…`).
+        /// The entry's message, cut to ``Limits/textLength`` Unicode scalars (with `…`).
         public var message: String?
     }
 
@@ -302,9 +304,7 @@ public struct ReportStatistics: Sendable {
         if firstUndecodable == nil { firstUndecodable = (seq, cut(message)) }
     }
 
-    private func cut(_ s: String) -> String {
-        s.count <= limits.textLength ? s : String(s.prefix(limits.textLength - 1)) + "…"
-    }
+    private func cut(_ s: String) -> String { HTMLText.cut(s, scalars: limits.textLength) }
 
     // MARK: Results, sorted
 
