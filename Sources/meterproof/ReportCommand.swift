@@ -51,6 +51,8 @@ extension MeterProofCommand {
             }
             let report = try withTrail { () throws -> ComplianceReport in
                 let trail = try AuditTrail(path: db, readOnly: true)
+                // A bad --out is refused now, not after reading the whole trail.
+                try ComplianceReport.checkDestination(out)
                 let options = ComplianceReport.Options(filter: selection, limits: .init(rejectedListed: maxRejected))
                 let report = try ComplianceReport.build(trail: trail, options: options)
                 // Written whole or not at all: a stop signal waits for the rename.
@@ -59,7 +61,8 @@ extension MeterProofCommand {
             }
             let t = report.statistics.totals
             let v = report.integrity
-            let verdict = v.intact ? "trail intact" : "trail NOT intact (\(v.problemCode ?? "unknown")\(v.firstBadSeq.map { " at seq \($0)" } ?? ""))"
+            let uncovered = report.trailSize - min(report.trailSize, report.latestCheckpoint?.size ?? 0)
+            let verdict = v.intact ? "trail intact" + (uncovered > 0 ? "; \(counted(uncovered, "entry", "entries")) not covered by a signed checkpoint" : "") : "trail NOT intact (\(v.problemCode ?? "unknown")\(v.firstBadSeq.map { " at seq \($0)" } ?? ""))"
             writeOut("wrote \(out): \(counted(t.total, "selected entry", "selected entries")) (\(t.accepted) accepted, \(t.rejected) rejected); \(verdict)\n")
             if !v.intact {
                 throw fail(Exit.rejected, "\(v.problemCode ?? "tampered"): the trail is not intact: \(v.problem ?? "")")

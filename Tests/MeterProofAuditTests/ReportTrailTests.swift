@@ -281,6 +281,27 @@ private func run(_ arguments: [String], in dir: String) throws -> (status: Int32
         }
     }
 
+    @Test func theSummaryLineSaysWhatNoCheckpointCovers() throws {
+        try withReportTempDir { dir in
+            let (path, _, _) = try makeReportTrail(in: dir, checkpoint: false)
+            let r = try run(["report", "--db", path, "--out", "r.html"], in: dir)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout == "wrote r.html: 7 selected entries (4 accepted, 3 rejected); trail intact; 7 entries not covered by a signed checkpoint\n", "\(r.stdout)")
+        }
+    }
+
+    @Test func aReplacedReportKeepsItsPermissions() throws {
+        try withReportTempDir { dir in
+            let (path, _, _) = try makeReportTrail(in: dir)
+            #expect(try run(["report", "--db", path, "--out", "r.html"], in: dir).status == 0)
+            #expect(chmod(dir + "/r.html", 0o600) == 0)
+            let again = try run(["report", "--db", path, "--out", "r.html"], in: dir)
+            #expect(again.status == 0, "\(again.stderr)")
+            let mode = try #require(try FileManager.default.attributesOfItem(atPath: dir + "/r.html")[.posixPermissions] as? Int)
+            #expect(mode == 0o600, "mode \(String(mode, radix: 8))")
+        }
+    }
+
     @Test func maxRejectedZeroSaysHowManyAreNotListed() throws {
         try withReportTempDir { dir in
             let (path, _, _) = try makeReportTrail(in: dir)

@@ -40,6 +40,8 @@ import Testing
         }
         try expectRefused(["audit", "checkpoint", "--db", path, "--signing-key", s.path("log.key")], exit: 1, mentions: "the file was altered")
         try expectRefused(["report", "--db", path, "--out", s.path("r.html")], exit: 1, mentions: "the file was altered")
+        // A bad --out is refused before the trail is read (it used to come after the whole scan).
+        try expectRefused(["report", "--db", path, "--out", s.path("no-such-dir/r.html")], exit: 2, mentions: "does not exist")
         #expect(try TrailRun.cli(["audit", "verify", "--db", path]).status == 1)
     }
 

@@ -19,9 +19,45 @@ enum AtomicFile {
     /// - Parameter onlyReplacingHTML: replace an existing non-empty file only if it is an HTML
     ///   document (an earlier report), so `--out` naming a log key, a captures file or any other
     ///   file by mistake destroys nothing.
+    ///
+    /// A file that is replaced keeps its permission bits (a report made private with
+    /// `chmod 600` stays private); a new file gets 0644 less the umask.
     static func write(_ bytes: [UInt8], to path: String, refuseSQLite: Bool = false, onlyReplacingHTML: Bool = false) throws(AuditError) {
-        guard !path.isEmpty, !path.utf8.contains(0) else { throw AuditError(.badInput, "the output path is empty or contains a NUL byte") }
+        let existingMode = try checkDestination(path, refuseSQLite: refuseSQLite, onlyReplacingHTML: onlyReplacingHTML)
         let (dir, base) = split(path)
+        var tmp = ""
+        var fd: Int32 = -1
+        for attempt in 0..<100 {
+            tmp = "\(dir)/.\(base).tmp-\(getpid())-\(attempt)-\(UInt32.random(in: 0...UInt32.max))"
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else { throw error(errno, "creating a temporary file in \(dir)") }
+        func abandon(_ err: Int32, _ what: String) -> AuditError {
+            if fd >= 0 { close(fd) }
+            unlink(tmp)
+            return error(err, what)
+        }
+        if let existingMode, fchmod(fd, existingMode) != 0 { throw abandon(errno, "keeping the permissions of \(path)") }
+        if !bytes.withUnsafeBytes({ FileSystem.writeAll(fd, $0) }) {
+            throw abandon(errno, "writing \(path)")
+        }
+        if fsync(fd) != 0 { throw abandon(errno, "flushing \(path) to disk") }
+        if close(fd) != 0 { fd = -1; throw abandon(errno, "closing \(path)") }
+        fd = -1
+        if rename(tmp, path) != 0 { throw abandon(errno, "renaming the temporary file to \(path)") }
+        syncDirectory(dir)
+    }
+
+    /// The refusals of ``write(_:to:refuseSQLite:onlyReplacingHTML:)``, checked without writing,
+    /// so a command can refuse a bad destination before long work (a report's scan of the
+    /// trail). Returns the permission bits of the regular file `path` names, `nil` when there is
+    /// none yet.
+    @discardableResult
+    static func checkDestination(_ path: String, refuseSQLite: Bool = false, onlyReplacingHTML: Bool = false) throws(AuditError) -> mode_t? {
+        guard !path.isEmpty, !path.utf8.contains(0) else { throw AuditError(.badInput, "the output path is empty or contains a NUL byte") }
+        let dir = split(path).dir
+        var existingMode: mode_t? = nil
         var st = stat()
         // lstat: the rename replaces the name itself, so a symbolic link would be replaced, not
         // followed, and a device node or FIFO (`/dev/null` as root) would be destroyed.
@@ -43,33 +79,14 @@ enum AtomicFile {
             if onlyReplacingHTML && st.st_size > 0 && !isReport(path) {
                 throw AuditError(.badInput, "refusing to overwrite \(path): it is not a MeterProof report (a report replaces only an earlier report); name a new file or remove this one first")
             }
+            existingMode = st.st_mode & 0o7777
         }
         var dst = stat()
         let dirFound = stat(dir, &dst) == 0
         guard dirFound, (dst.st_mode & S_IFMT) == S_IFDIR else {
             throw AuditError(.badInput, "cannot write \(path): \(dirFound ? "\(dir) is not a directory" : "directory \(dir) does not exist")")
         }
-        var tmp = ""
-        var fd: Int32 = -1
-        for attempt in 0..<100 {
-            tmp = "\(dir)/.\(base).tmp-\(getpid())-\(attempt)-\(UInt32.random(in: 0...UInt32.max))"
-            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if fd >= 0 || errno != EEXIST { break }
-        }
-        guard fd >= 0 else { throw error(errno, "creating a temporary file in \(dir)") }
-        func abandon(_ err: Int32, _ what: String) -> AuditError {
-            if fd >= 0 { close(fd) }
-            unlink(tmp)
-            return error(err, what)
-        }
-        if !bytes.withUnsafeBytes({ FileSystem.writeAll(fd, $0) }) {
-            throw abandon(errno, "writing \(path)")
-        }
-        if fsync(fd) != 0 { throw abandon(errno, "flushing \(path) to disk") }
-        if close(fd) != 0 { fd = -1; throw abandon(errno, "closing \(path)") }
-        fd = -1
-        if rename(tmp, path) != 0 { throw abandon(errno, "renaming the temporary file to \(path)") }
-        syncDirectory(dir)
+        return existingMode
     }
 
     /// Makes a new or renamed name in `dir` durable: `fsync` of the directory, best effort

@@ -165,4 +165,11 @@ public struct ComplianceReport: Sendable {
     public func writeHTML(to path: String) throws(AuditError) {
         try AtomicFile.write(Array(renderHTML().utf8), to: path, refuseSQLite: true, onlyReplacingHTML: true)
     }
+
+    /// Checks, without writing, that ``writeHTML(to:)`` would accept `path` as it is now (the
+    /// same refusals, `bad_input`), so a caller can refuse a bad `--out` before reading a large
+    /// trail. ``writeHTML(to:)`` checks again when it writes.
+    public static func checkDestination(_ path: String) throws(AuditError) {
+        try AtomicFile.checkDestination(path, refuseSQLite: true, onlyReplacingHTML: true)
+    }
 }
