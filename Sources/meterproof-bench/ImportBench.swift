@@ -115,6 +115,32 @@ enum ImportBench {
         let b = BenchFixtures.childPeakRSS(bin, ["audit", "import", "--db", dir + "/hostile2.sqlite", "--signing-key", dir + "/hostile2.key", "--keys", keys, "--no-progress"] + paths)
         print("hostile: \(files) one-line capture files: peak anonymous memory \(b.anonKiB / 1024) MiB, peak RSS \(b.kib / 1024) MiB, \(fmt(b.seconds, 2)) s (exit \(b.status))")
         try? FileManager.default.removeItem(atPath: many)
+        hostileEntries(bin: bin, dir: dir, keys: keys)
+    }
+
+    /// Entries near the 1 MiB entry limit: lines whose `capturedAt` is one letter and 450,000
+    /// combining marks (a recorded `malformed_input` entry keeps the value in its message).
+    /// `report`, `export` and `export verify` batch by bytes as well as by count, so their
+    /// anonymous memory stays flat (the mapped trail file counts in RSS, not in anonymous memory).
+    static func hostileEntries(bin: String, dir: String, keys: String) {
+        let lines = 200
+        let path = dir + "/hostile-entries.jsonl"
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let h = FileHandle(forWritingAtPath: path)!
+        let marks = String(repeating: "\u{301}", count: 450_000)
+        for i in 0..<lines { h.write(Data("{\"Signature\":\"a.b.c\",\"capturedAt\":\"\(i)\(marks)\"}\n".utf8)) }
+        try? h.close()
+        let db = dir + "/hostile3.sqlite"
+        let imp = BenchFixtures.childPeakRSS(bin, ["audit", "import", "--db", db, "--signing-key", dir + "/hostile3.key", "--keys", keys, "--no-progress", path])
+        try? FileManager.default.removeItem(atPath: path)
+        let size = (try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0
+        print("hostile: \(lines) entries of about 900 KB (trail \(size / 1_048_576) MiB): import peak anonymous memory \(imp.anonKiB / 1024) MiB (exit \(imp.status))")
+        for (name, args) in [("report", ["report", "--db", db, "--out", dir + "/hostile3.html"]),
+                             ("export", ["export", "--db", db, "--out", dir + "/hostile3-bundle"]),
+                             ("export verify", ["export", "verify", dir + "/hostile3-bundle"])] {
+            let r = BenchFixtures.childPeakRSS(bin, args)
+            print("  \(name): peak anonymous memory \(r.anonKiB / 1024) MiB, peak RSS \(r.kib / 1024) MiB, \(fmt(r.seconds, 2)) s (exit \(r.status))")
+        }
     }
 
     static func averageEntryBytes(_ path: String) -> Int {

@@ -44,7 +44,7 @@ extension MeterProofCommand.Audit {
         @Option(name: .customLong("signing-key"), help: "Log signer key (default: meterproof-log.key beside the trail). Used to create the trail and sign a checkpoint.", transform: pathArgument)
         var signingKey: String?
 
-        @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Captures per durable transaction, 1-100000 (a batch also ends at 16 MiB of lines).")
+        @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Captures per durable transaction, 1-100000 (a batch also ends at 8 MiB of lines).")
         var batchSize: Int = 2000
 
         @OptionGroup var freshness: FreshnessOptions

@@ -7,18 +7,18 @@ import Testing
 /// What an import holds at once, whatever its input: hostile capture files must not turn into
 /// gigabytes of memory or thousands of open descriptors.
 @Suite struct ImportBoundsTests {
-    @Test("a batch also ends at 16 MiB of line bytes, so long lines cannot pile up 2000 to a batch")
+    @Test("a batch also ends at 8 MiB of line bytes, so long lines cannot pile up 2000 to a batch")
     func batchEndsAtItsByteBudget() throws {
         let bed = try ImportBed("import-budget")
-        // 40 lines of 700,000 bytes (bare tokens far over the size limit): 24 of them pass
-        // 16 MiB, so the default batch of 2000 lines is committed twice, at 24 and at the end.
+        // 40 lines of 700,000 bytes (bare tokens far over the size limit): 12 of them pass
+        // 8 MiB, so the default batch of 2000 lines is committed at 12, 24, 36 and at the end.
         let lines = (0..<40).map { i in Array("\(i)-".utf8) + [UInt8](repeating: 0x61, count: 700_000 - "\(i)-".utf8.count) }
         let path = try bed.scratch.write("long.jsonl", ImportFixture.file(lines))
         let commits = Mutex([Int]())
         let importer = CaptureImporter(trailPath: bed.trailPath, keyring: TrailFixture.keyring, policy: .strict, jobs: 2, batchSize: 2000)
         let s = try importer.run(files: [path], progress: { p in commits.withLock { $0.append(p.committed) } })
-        #expect(CaptureImporter.maxBatchBytes == 16 << 20)
-        #expect(commits.withLock { $0 } == [24, 40])
+        #expect(CaptureImporter.maxBatchBytes == 8 << 20)
+        #expect(commits.withLock { $0 } == [12, 24, 36, 40])
         #expect(s.recorded == 40 && s.reasons == ["token_too_large": 40])
         // Below the budget the batch size rules, as before.
         let short = try bed.scratch.write("short.jsonl", ImportFixture.file((0..<30).map { "short \($0)" }))

@@ -259,7 +259,9 @@ extension AuditTrail {
             defer { _ = inFlight?.scan.wait() }
             try forEachEntry(from: 0, to: cp.size) { seq, bytes in
                 batch.append(seq, bytes)
-                if batch.count >= Self.exportBatchSize { try flush() }
+                // Also at a byte budget: 4096 entries near the 1 MiB entry limit would be 4 GiB
+                // per batch, and two batches are in flight.
+                if batch.count >= Self.exportBatchSize || batch.bytes.count >= Self.exportBatchBytes { try flush() }
             }
             try drain()
         } catch {
@@ -359,6 +361,9 @@ extension AuditTrail {
     }
 
     static let exportBatchSize = 4096
+    /// The most entry bytes one batch holds (4096 typical entries are about 4.5 MiB; two batches
+    /// are in flight, each also rendered as CSV).
+    static let exportBatchBytes = 6 << 20
 
     /// An error met while reading the trail for an export, as the export reports it.
     static func exportError(_ error: any Error, doing what: String) -> ExportError {

@@ -238,7 +238,10 @@ public struct BundleVerifier: Sendable {
         func readBatch() throws -> [LineItem] {
             var items: [LineItem] = []
             items.reserveCapacity(Self.verifyBatchSize)
-            while !done && items.count < Self.verifyBatchSize {
+            // Also at a byte budget: 2048 lines near the 1 MiB entry limit (and their CSV
+            // records) would hold gigabytes, and the next batch is read meanwhile.
+            var bytes = 0
+            while !done && items.count < Self.verifyBatchSize && bytes < Self.verifyBatchBytes {
                 var item = LineItem(number: linesRead + 1)
                 do {
                     guard let (line, terminated) = try lines.next(limit: CanonicalJSON.maxEntryBytes + 1) else { done = true; break }
@@ -256,6 +259,7 @@ public struct BundleVerifier: Sendable {
                         csvEnded = true
                     }
                 }
+                bytes += item.line.count + (item.csv?.count ?? 0)
                 items.append(item)
                 linesRead += 1
                 if item.readProblem != nil { done = true }
@@ -617,6 +621,8 @@ public struct BundleVerifier: Sendable {
     }
 
     static let verifyBatchSize = 2048
+    /// The most line bytes (entries and CSV records) one batch holds.
+    static let verifyBatchBytes = 16 << 20
 
     /// One line of `entries.jsonl` with its CSV record, as read.
     struct LineItem: Sendable {

@@ -303,7 +303,7 @@ public struct CaptureImporter: Sendable {
     /// The most line bytes one batch holds before it is verified and committed, whatever
     /// `batchSize` says: 2000 typical captures are about 2 MB; 2000 lines near the 1 MiB line
     /// limit would be 2 GB.
-    static let maxBatchBytes = 16 << 20
+    static let maxBatchBytes = 8 << 20
 
     static func count(_ outcomes: [AuditTrail.AppendOutcome], into s: inout ImportSummary) {
         for o in outcomes {

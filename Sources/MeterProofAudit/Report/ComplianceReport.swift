@@ -97,6 +97,9 @@ public struct ComplianceReport: Sendable {
                 // Decoding dominates; it runs in parallel per batch, counting stays in seq order.
                 var batch: [(seq: UInt64, body: [UInt8])] = []
                 batch.reserveCapacity(Self.batchSize)
+                // A batch also ends at `maxBatchBytes`: entries near the size limit (captured
+                // lines of a megabyte) would otherwise hold gigabytes per batch.
+                var batchBytes = 0
                 func flush() {
                     for (i, decoded) in Self.decode(batch).enumerated() {
                         switch decoded {
@@ -105,10 +108,12 @@ public struct ComplianceReport: Sendable {
                         }
                     }
                     batch.removeAll(keepingCapacity: true)
+                    batchBytes = 0
                 }
                 try trail.forEachEntry(to: size) { seq, bytes in
                     batch.append((seq, Array(bytes)))
-                    if batch.count == Self.batchSize { flush() }
+                    batchBytes += bytes.count
+                    if batch.count == Self.batchSize || batchBytes >= Self.maxBatchBytes { flush() }
                 }
                 flush()
                 return ComplianceReport(
@@ -128,6 +133,8 @@ public struct ComplianceReport: Sendable {
     }
 
     static let batchSize = 4096
+    /// The most entry bytes one decoding batch holds (typical entries: about 4 MiB per batch).
+    static let maxBatchBytes = 16 << 20
 
     /// Each body decoded strictly, spread over all cores.
     static func decode(_ batch: [(seq: UInt64, body: [UInt8])]) -> [Result<AuditEntry, AuditError>] {
