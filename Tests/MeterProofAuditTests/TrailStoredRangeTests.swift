@@ -74,6 +74,31 @@ import Testing
         #expect(try TrailRaw.int(db, "SELECT count(*) FROM checkpoints") == 1)
     }
 
+    @Test func aBatchSizeBelowOneStillChecksEveryEntry() throws {
+        // One entry edited and its leaf hash left as it was: every batch size finds it (0 and
+        // -1 used to read nothing in the sequential pass and call the trail intact).
+        let (s, path) = try edited { db in try db.execute("UPDATE entries SET body = CAST(replace(CAST(body AS TEXT), 'synthetic', 'Synthetic') AS BLOB) WHERE seq = 2") }
+        try withExtendedLifetime(s) {
+            let trail = try AuditTrail(path: path, readOnly: true)
+            for size in [-1, 0, 1, 4096] {
+                let v = try trail.verify(batchSize: size)
+                #expect(v.problemCode == "leaf_hash_mismatch" && v.firstBadSeq == 2, "batchSize \(size): \(v.problem ?? "intact")")
+            }
+        }
+    }
+
+    @Test func forEachEntryFromPastTheLargestSeqListsNothing() throws {
+        let (s, path) = try edited { _ in }
+        try withExtendedLifetime(s) {
+            let trail = try AuditTrail(path: path, readOnly: true)
+            var seen: [UInt64] = []
+            try trail.forEachEntry(from: UInt64.max) { seq, _ in seen.append(seq) }
+            #expect(seen.isEmpty)
+            try trail.forEachEntry(from: 4) { seq, _ in seen.append(seq) }
+            #expect(seen == [4, 5])
+        }
+    }
+
     @Test func aMissingSubtreeHashIsInconsistentForProveAsForExport() throws {
         // The leaf hash of entry 3, which the proof of entry 2 needs, cut to one byte in the
         // file: damage, exit 1 `inconsistent_checkpoint`, for prove as for export.

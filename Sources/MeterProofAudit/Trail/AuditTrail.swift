@@ -390,7 +390,8 @@ public final class AuditTrail {
     public func forEachEntry(from start: UInt64 = 0, to end: UInt64 = UInt64(Int64.max), _ body: (UInt64, UnsafeRawBufferPointer) throws -> Void) throws {
         _ = try currentSize()
         let st = try db.prepare("SELECT seq, body FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq")
-        try st.bind(Int64(bitPattern: start), at: 1)
+        // Clamped like `end`: a start past Int64.max read as a negative seq listed everything.
+        try st.bind(Int64(min(start, UInt64(Int64.max))), at: 1)
         try st.bind(Int64(min(end, UInt64(Int64.max))), at: 2)
         while try st.step() {
             let seq = try Self.storedIndex(st.int64(at: 0), "an entry seq")

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import MeterProof
 
-/// The verdict of ``AuditTrail/verify(against:logKey:)``.
+/// The verdict of ``AuditTrail/verify(against:logKey:batchSize:)``.
 public struct TrailVerification: Sendable {
     /// `true` when every check passed.
     public var intact: Bool { problem == nil }
@@ -46,13 +46,18 @@ extension AuditTrail {
     /// form, seq and leaf hash; every stored subtree hash; the nonce table; and, with
     /// `against` (a checkpoint kept elsewhere), that the trail extends it. Stops at the first
     /// problem. Memory stays bounded (batches plus the O(log n) frontier).
+    ///
+    /// - Parameter batchSize: entries the sequential pass (which names the first problem) reads
+    ///   at a time; values below 1 are raised to 1. It changes memory use, never the verdict.
     public func verify(against: SignedNote? = nil, logKey: NoteVerifier? = nil, batchSize: Int = 4096) throws(AuditError) -> TrailVerification {
         try verify(against: against, logKey: logKey, batchSize: batchSize, sequentialOnly: false)
     }
 
     /// `sequentialOnly` skips the parallel pass; `chunkLevel` sets its chunk size (tests use
     /// small chunks to cross many chunk boundaries on a small trail).
-    func verify(against: SignedNote?, logKey: NoteVerifier?, batchSize: Int, sequentialOnly: Bool, chunkLevel: Int = 12) throws(AuditError) -> TrailVerification {
+    func verify(against: SignedNote?, logKey: NoteVerifier?, batchSize requestedBatchSize: Int, sequentialOnly: Bool, chunkLevel: Int = 12) throws(AuditError) -> TrailVerification {
+        // A batch of 0 read nothing, and the sequential pass then called a tampered trail intact.
+        let batchSize = max(1, requestedBatchSize)
         var result = TrailVerification(entries: 0, checkpointsVerified: 0, firstBadSeq: nil, problemCode: nil, problem: nil, root: RFC6962.emptyRoot)
         func fail(_ code: String, _ message: String, seq: UInt64? = nil) -> TrailVerification {
             var r = result
