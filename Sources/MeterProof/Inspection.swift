@@ -16,7 +16,8 @@ public struct Inspection: Sendable {
     public let claimsError: VerificationError?
     /// The key version the signature was checked under.
     public let keyVersion: Int?
-    /// Fingerprint of that key, when it exists in the keyring.
+    /// Fingerprint of that key, when the keyring has it and it passed the key checks
+    /// (`nil` for a key refused as `weak_key`, say).
     public let keyFingerprint: String?
     /// Whether the signature is a valid PS256 signature under ``keyVersion``.
     public let signatureValid: Bool

@@ -43,12 +43,15 @@ public struct KeyringEntry: Sendable {
 /// that is not a `v<N>.pem` name (`v01.pem`, `v0.pem`, `V1.pem`, `v1.PEM`) is an error, not
 /// silently skipped; other files are ignored.
 public struct Keyring: Sendable {
-    /// Every key, by `PublicKeyVersion` (see also ``versions`` and ``subscript(version:)``).
+    /// Every key, by `PublicKeyVersion` (see also ``versions`` and ``subscript(_:)``).
     public let entries: [Int: KeyringEntry]
     /// The directory or file this keyring was loaded from.
     public let location: String
 
-    /// Builds a keyring from entries already in memory.
+    /// Builds a keyring from entries already in memory. Unlike ``load(from:allowingTestKeys:)``,
+    /// it does not refuse MeterProof's published test keys (tests build keyrings of them): check
+    /// ``RSAPublicKey/isMeterProofTestKey`` on the entries before trusting a keyring for
+    /// production.
     public init(entries: [KeyringEntry], location: String = "<memory>") throws(KeyringError) {
         var map: [Int: KeyringEntry] = [:]
         for e in entries {

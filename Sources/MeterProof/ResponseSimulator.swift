@@ -10,7 +10,8 @@ public struct ResponseSimulator: Sendable {
     /// The header AWS uses.
     public static let header = #"{"alg":"PS256","typ":"JWT"}"#
 
-    /// A payload in the chosen spelling. Member order follows the AWS examples.
+    /// A payload in the chosen spelling: `.camel` or `.pascal` (`.mixed`, which describes what
+    /// a parser may read, is written as `.camel`). Member order follows the AWS examples.
     public static func payload(productCode: String, keyVersion: Int, nonce: String?, issuedAt: Int64?, spelling: ClaimSpelling) -> [UInt8] {
         let pascal = spelling == .pascal
         var out: [UInt8] = [UInt8(ascii: "{")]

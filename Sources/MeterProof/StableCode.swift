@@ -2,9 +2,14 @@
 /// `not_a_trail`): what callers compare and log, while the human `reason` beside it may be
 /// reworded between releases.
 ///
-/// Every error MeterProof throws or returns carries one. The conforming types are structs
-/// over a private enum, so new codes can be added without breaking callers' `switch`
-/// statements: compare with `==` against the type's static members.
+/// The verification, keyring, trail and export errors carry one (``ReasonCode``,
+/// ``KeyError/Code`` and the like). The conforming types are structs over an enum callers
+/// cannot name, so new codes can be added without breaking callers' `switch` statements:
+/// compare with `==` against the type's static members. Some errors of the lower layers carry
+/// their code as a plain snake_case `String` instead (`TransparencyError`,
+/// `CanonicalJSONError`, `NonceError`); compare those by the string. `ManifestError` (reading a
+/// bundle's `manifest.json`) carries only a sentence; the bundle verifier reports it under
+/// `manifest_malformed`.
 public protocol StableCode: Hashable, Sendable, CustomStringConvertible {
     /// The stable snake_case spelling, e.g. `bad_signature`.
     var rawValue: String { get }

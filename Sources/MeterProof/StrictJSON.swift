@@ -9,12 +9,17 @@ import Darwin
 /// Objects keep their members in document order; duplicates never reach this type because
 /// the reader refuses them.
 public enum JSONValue: Sendable, Equatable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
     /// A number kept as its exact source text (RFC 8259 grammar already checked).
     case number(JSONNumber)
+    /// A string, escapes decoded (valid UTF-8; lone surrogate escapes are refused).
     case string(String)
+    /// An array, in document order.
     case array([JSONValue])
+    /// An object, members in document order.
     case object(JSONObject)
 
     /// Equal when of the same kind and value; strings (and member names) by their bytes, never

@@ -74,7 +74,8 @@ public struct ReasonCode: EnumBackedCode {
     public static let tokenStale = ReasonCode(.tokenStale)
     /// `iat` lies further in the future than the allowed clock skew.
     public static let tokenFromFuture = ReasonCode(.tokenFromFuture)
-    /// The key's configured `notBefore` lies after the token's time.
+    /// The key's configured `notBefore` lies after the reference time (`now` of the
+    /// verification; an import's `capturedAt`), not the token's `iat`.
     public static let keyNotYetValid = ReasonCode(.keyNotYetValid)
     /// The caller's own expectation is unusable (e.g. key version < 1, product code outside AWS's pattern).
     public static let invalidRequest = ReasonCode(.invalidRequest)

@@ -86,7 +86,9 @@ public struct VerificationResult: Sendable {
     public let claimsVerified: Bool
     /// The key version used (requested, or claimed when unbound).
     public let keyVersion: Int?
-    /// SHA-256 fingerprint of the key that verified the signature.
+    /// SHA-256 fingerprint of the key that verified the signature, when its claims were
+    /// then read (``claimsVerified``); `nil` before a valid signature, and for a signature
+    /// that verified over a payload that is not a claim set (`malformed_claims` and the like).
     public let keyFingerprint: String?
     /// Warnings on an accepted token (e.g. `key_rotation_due`).
     public let warnings: [VerificationWarning]
@@ -123,6 +125,8 @@ public struct Verifier: Sendable {
     /// the `RegisterUsage` call that produced it: what a program does at start.
     ///
     /// - Parameters:
+    ///   - input: the response bytes as received (ASCII white space around them is ignored; a
+    ///     response document over ``TokenLimits/maxResponseBytes`` is `token_too_large`).
     ///   - request: what was sent: the token must name this product code and key version and
     ///     repeat this nonce, and the key for this version verifies it.
     ///   - now: the reference time for freshness and key validity, in epoch **seconds**.
@@ -135,7 +139,7 @@ public struct Verifier: Sendable {
     /// the key is chosen by its own `publicKeyVersion` claim. For an offline audit of bare
     /// captured tokens only: an accepted unbound result (``VerificationResult/bound`` false)
     /// shows that AWS signed these claims, not that they answer a request of yours, and
-    /// ``AuditTrail``'s `record(_:keyring:)` refuses it.
+    /// `AuditTrail.record(_:keyring:)` (in MeterProofAudit) refuses it.
     ///
     /// - Parameter now: the reference time for freshness and key validity, in epoch **seconds**.
     public func verifyUnbound(_ input: some Collection<UInt8>, now: Int64 = WallClock.nowSeconds()) -> VerificationResult {

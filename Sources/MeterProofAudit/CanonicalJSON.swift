@@ -5,11 +5,16 @@ import MeterProof
 /// Equality and hashing of `.string` compare the exact UTF-8 bytes, not Swift's default
 /// Unicode canonical equivalence: two entries are equal only if they serialize identically.
 public enum EntryValue: Sendable, Hashable {
+    /// A string member.
     case string(String)
+    /// An integer member (entries hold no other numbers).
     case int(Int64)
+    /// A boolean member.
     case bool(Bool)
+    /// A `null` member.
     case null
 
+    /// Same kind and value; strings by their exact UTF-8 bytes.
     public static func == (a: EntryValue, b: EntryValue) -> Bool {
         switch (a, b) {
         case let (.string(x), .string(y)): return x.utf8.elementsEqual(y.utf8)
@@ -20,6 +25,7 @@ public enum EntryValue: Sendable, Hashable {
         }
     }
 
+    /// Hashes what `==` compares (a string's UTF-8 bytes).
     public func hash(into hasher: inout Hasher) {
         switch self {
         case .string(let s):

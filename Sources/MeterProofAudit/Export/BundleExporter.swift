@@ -111,7 +111,9 @@ extension AuditTrail {
     ///
     /// Everything is written into a temporary sibling directory, synced, and renamed onto
     /// `directory` in one step; on any failure the temporary directory is removed and
-    /// `directory` is left as it was.
+    /// `directory` is left as it was. A fresh checkpoint (with `options.signer`) is signed
+    /// and stored in the trail first, like any `signCheckpoint(with:)`: it stays there even when
+    /// the export then fails or is interrupted (it is a valid checkpoint of the trail).
     ///
     /// - Throws: `bundle_exists` if `directory` exists and is not an empty directory;
     ///   `bad_output` if its parent does not exist; `no_checkpoint`; `missing_key` if an

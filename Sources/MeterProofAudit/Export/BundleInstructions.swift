@@ -112,6 +112,9 @@ public enum BundleInstructions {
     /// The text of `VERIFY.md` for a bundle.
     ///
     /// - Parameters:
+    ///   - m: the bundle's manifest (selection, counts, sizes, root, origin).
+    ///   - vkey: the log's verifier key, as in `log-key.vkey`.
+    ///   - keyVersions: the versions of the bundled `keys/v<N>.pem` files.
     ///   - testKeys: bundled keys (version, fingerprint) that are MeterProof's published test
     ///     keys; the text then opens with a warning.
     ///   - example: an accepted entry to walk through with OpenSSL (its seq, 1-based line in

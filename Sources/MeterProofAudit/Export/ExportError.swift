@@ -39,7 +39,8 @@ public struct ExportError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let keyVersionConflict = Code("key_version_conflict")
         /// Writing a bundle file failed (disk full, I/O error, permissions).
         public static let writeFailed = Code("write_failed")
-        /// The path given to `export verify` is not a readable directory.
+        /// The bundle directory given to the verifier (`BundleVerifier`, `export verify`) is not
+        /// a readable directory.
         public static let notABundle = Code("not_a_bundle")
         /// The export was asked to stop (SIGINT, SIGTERM) before it published the bundle;
         /// nothing is left behind.

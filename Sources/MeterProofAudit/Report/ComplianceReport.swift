@@ -165,9 +165,12 @@ public struct ComplianceReport: Sendable {
     /// `fsync`, then `rename` over `path` (and `fsync` of the directory). A reader sees the
     /// old file or the whole new one, never a part.
     ///
+    /// A file that is replaced keeps its permission bits.
+    ///
     /// - Throws: `bad_input` if `path` is a directory, a symbolic link, a device, FIFO or
-    ///   socket, its directory does not exist or it holds an SQLite database (never
-    ///   overwrites a trail); `read_only`, `disk_full`,
+    ///   socket, its directory does not exist, it holds an SQLite database or one's side file
+    ///   (never overwrites a trail), or it is a non-empty file that is not an earlier
+    ///   MeterProof report (a report replaces only a report); `read_only`, `disk_full`,
     ///   `storage_error` when writing fails (nothing is left behind).
     public func writeHTML(to path: String) throws(AuditError) {
         try AtomicFile.write(Array(renderHTML().utf8), to: path, refuseSQLite: true, onlyReplacingHTML: true)

@@ -30,9 +30,13 @@ public struct OutcomeCounts: Sendable, Hashable {
 ///
 /// Feed every entry, in seq order, to ``add(_:)`` (and every entry that cannot be decoded to
 /// ``addUndecodable(seq:message:)``); entries outside ``filter`` are read but not counted.
-/// Memory does not grow with the number of entries: each breakdown keeps at most
-/// ``Limits`` distinct keys (further keys are summed in an "other" bucket) and the list of
-/// rejected attempts keeps the first ``Limits/rejectedListed`` (the rest are only counted).
+/// Memory does not grow with the number of forged or malformed attempts: each breakdown keeps
+/// at most ``Limits`` distinct values of unverified claims (further ones are summed in an
+/// "other" bucket) and the list of rejected attempts keeps the first
+/// ``Limits/rejectedListed`` (the rest are only counted). Values from verified entries
+/// (accepted, or naming the key that checked the signature: product codes, keys, rotation
+/// warnings) are always tracked, so a flood of forged tokens cannot push them out; they grow
+/// only with what AWS signed.
 ///
 /// Days are UTC calendar dates of `recordedAt`; an entry whose `recordedAt` does not parse
 /// is counted everywhere except per day (see ``undated``).

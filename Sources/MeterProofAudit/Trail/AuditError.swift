@@ -30,7 +30,8 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let notATrail = Code(.notATrail)
         /// The trail was written by a newer MeterProof (higher `user_version`).
         public static let newerSchema = Code(.newerSchema)
-        /// `audit init` refuses to overwrite a trail or key file.
+        /// Creating a trail or writing a log key file refuses to overwrite an existing one
+        /// (`AuditTrail.create`, `LogKeyFile.write`, `audit init`).
         public static let alreadyExists = Code(.alreadyExists)
         /// The file or its directory is read-only.
         public static let readOnly = Code(.readOnly)
@@ -47,11 +48,14 @@ public struct AuditError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let noSuchEntry = Code(.noSuchEntry)
         /// No checkpoint has been signed yet.
         public static let noCheckpoint = Code(.noCheckpoint)
-        /// The signer key does not belong to this trail.
+        /// A signer key, verifier key or checkpoint given does not belong to this trail's log
+        /// (signing, `openOrCreate`, proving against a checkpoint).
         public static let wrongKey = Code(.wrongKey)
         /// A checkpoint does not match the trail's history.
         public static let inconsistent = Code(.inconsistent)
-        /// A file given to a command is malformed.
+        /// An input is malformed or unusable: a file given (log key, captures file), a trail path
+        /// that is a directory, FIFO, device or socket, or a request no answer exists for (a
+        /// consistency proof from size 0, or from a larger size to a smaller one).
         public static let badInput = Code(.badInput)
         /// SQLite reports the trail file's pages malformed: the file was truncated, overwritten
         /// or otherwise damaged below the level of rows (`audit verify` reports it as not intact).

@@ -8,7 +8,8 @@ import MeterProof
 /// The append-only, tamper-evident audit trail: one SQLite file.
 ///
 /// Every recorded attempt is a leaf of an RFC 6962 Merkle tree; the trail stores each entry's
-/// canonical bytes, its leaf hash and every completed subtree hash, so appending is O(log n)
+/// canonical bytes and its leaf hash, and the completed subtree hashes of every fourth level
+/// (each level between is recomputed from at most 8 stored hashes), so appending is O(log n)
 /// and proofs are O(log n) lookups. Checkpoints are C2SP signed notes (Ed25519).
 ///
 /// One `AuditTrail` owns one SQLite connection and is not `Sendable`: open one per thread or
@@ -146,7 +147,8 @@ public final class AuditTrail {
     /// Opens the trail at `path`, creating it first if there is none: what a program does on
     /// its first start. Safe when several processes start at once: one creates it, the others
     /// open what it created. An existing trail must belong to the log `logKey`, else
-    /// `wrong_log_key`.
+    /// `wrong_log_key`. Also throws what ``init(path:readOnly:busyTimeoutMilliseconds:)`` and
+    /// ``create(path:logKey:)`` throw, `unsafe_location` included.
     public static func openOrCreate(path: String, logKey: NoteVerifier) throws(AuditError) -> AuditTrail {
         let trail: AuditTrail
         if access(path, F_OK) == 0 {
@@ -169,8 +171,10 @@ public final class AuditTrail {
     ///
     /// - Throws: `not_a_trail` if the file is absent, not SQLite, or another application's
     ///   database; `bad_input` if the path is a directory, FIFO, device or socket; `corrupt_trail` if SQLite finds its
-    ///   pages malformed; `newer_schema` if a newer MeterProof wrote it; `locked`, `read_only`,
-    ///   `storage_error`.
+    ///   pages malformed; `newer_schema` if a newer MeterProof wrote it; `unsafe_location`
+    ///   (not `readOnly`) if the file is a mount point of its own or has more than one hard link,
+    ///   so processes reaching it through different directories would keep separate `-wal` and
+    ///   `-shm` files (mount the directory instead); `locked`, `read_only`, `storage_error`.
     public convenience init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int32 = 10_000) throws(AuditError) {
         guard access(path, F_OK) == 0 else {
             var ls = stat()
@@ -411,9 +415,11 @@ public final class AuditTrail {
         /// through the nonce its entry carries (that entry records the same hash).
         public var captureHash: [UInt8]? { didSet { prepared = nil } }
         /// The public key that verified the entry's signature, remembered in the trail so
-        /// exports can bundle every key an auditor needs. The append checks that its SHA-256 is
-        /// the entry's `keyFingerprint` and, for an accepted entry, that its version is the
-        /// entry's `publicKeyVersion` (`invalid_entry` otherwise, and nothing is written).
+        /// exports can bundle every key an auditor needs. When it is new to the trail, the append
+        /// checks that its SHA-256 is the entry's `keyFingerprint` and, for an accepted entry,
+        /// that its version is the entry's `publicKeyVersion` (`invalid_entry` otherwise, and
+        /// nothing is written). A key for a fingerprint the trail already holds is neither
+        /// checked nor written again: the stored key stays, whatever is passed here.
         public var key: (version: Int, spkiDER: [UInt8])?
         /// Set by ``prepare()``; cleared by any later change to `entry` or `captureHash`.
         var prepared: PreparedEntry? = nil
@@ -938,7 +944,8 @@ public final class AuditTrail {
 
     // MARK: Proofs
 
-    /// Root hash of the tree's first `size` leaves.
+    /// Root hash of the tree's first `size` leaves; `inconsistent_checkpoint` when the trail
+    /// holds fewer (a subtree hash it needs is not stored).
     public func root(size: UInt64) throws(AuditError) -> MerkleHash {
         do { return try MerkleProofs.root(treeSize: size, source: self) } catch let e as AuditError { throw e } catch {
             throw AuditError(.storage, "computing the root at size \(size): \(error)")
@@ -990,8 +997,9 @@ public final class AuditTrail {
     }
 
     /// RFC 9162 consistency proof between tree sizes.
-    /// Refused (`inconsistent`) when `size2` is larger than the trail, or the trail holds a seq
-    /// no trail can hold (an edited file).
+    /// Refused with `bad_input` when no proof exists (`size1` is 0 or larger than `size2`), and
+    /// with `inconsistent_checkpoint` when `size2` is larger than the trail or the trail holds a
+    /// seq no trail can hold (an edited file).
     public func consistencyProof(from size1: UInt64, to size2: UInt64) throws(AuditError) -> [MerkleHash] {
         guard try currentSize() >= size2 else {
             throw AuditError(.inconsistent, "the checkpoint of size \(size2) is larger than this trail")

@@ -256,7 +256,8 @@ public struct MerkleFrontier: Sendable, Equatable {
 
 /// Anything that can return stored perfect-subtree hashes: node `(level, index)` is the root of
 /// leaves `[index << level, (index + 1) << level)`; level 0 is the leaf hash itself. (The SQLite
-/// trail stores every node `MerkleFrontier.append` reports.)
+/// trail stores the leaves and every fourth level of the nodes `MerkleFrontier.append` reports,
+/// and recomputes the levels between from those.)
 public protocol MerkleNodeSource {
     /// The stored hash of the perfect subtree at `level`, `index`; throws if it is not stored.
     func node(level: Int, index: UInt64) throws -> MerkleHash

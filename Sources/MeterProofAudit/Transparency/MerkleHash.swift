@@ -64,6 +64,7 @@ public struct MerkleHash: Hashable, Sendable, CustomStringConvertible {
         try Swift.withUnsafeBytes(of: storage, body)
     }
 
+    /// The same 32 bytes.
     @inlinable
     public static func == (a: MerkleHash, b: MerkleHash) -> Bool {
         // Not constant-time; Merkle hashes are public values.
@@ -71,6 +72,7 @@ public struct MerkleHash: Hashable, Sendable, CustomStringConvertible {
             && a.storage.2 == b.storage.2 && a.storage.3 == b.storage.3
     }
 
+    /// Hashes the 32 bytes.
     @inlinable
     public func hash(into hasher: inout Hasher) {
         hasher.combine(storage.0)
