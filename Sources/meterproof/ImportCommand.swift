@@ -136,7 +136,7 @@ extension MeterProofCommand.Audit {
                 do throws(AuditError) {
                     let signer = try LogKeyFile.read(keyPath)
                     // The import's own entries, still the newest, are not read again.
-                    checkpoint = try AuditTrail(path: db).signCheckpoint(with: signer, trustingAppended: summary.appendedTail)
+                    checkpoint = try AuditTrail(path: db).signCheckpoint(with: signer, after: summary)
                 } catch {
                     checkpointError = error
                 }

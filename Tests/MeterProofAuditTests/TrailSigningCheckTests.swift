@@ -320,6 +320,34 @@ import Testing
         #expect(error.code == .tampered && error.reason.hasPrefix("capture_table_mismatch: the nonces and captures tables name entries 20…29 (or seqs past the trail's end) in 4 and 1 rows, but the process that appended them inserted 4 and 0"), "\(error)")
     }
 
+    @Test func aLibraryImportIsSignedAfterItWithoutReadingItsEntriesAgain() throws {
+        // What the CLI does at the end of an import, through the public API: the import's own
+        // entries are trusted by `signCheckpoint(with:after:)`, as the writer's trail object
+        // trusts its own; a body edited behind the import's back (leaf hash kept) is therefore
+        // not read by it, but is read, and refused, by a plain `signCheckpoint(with:)`.
+        let bed = try ImportBed("sign-after-import")
+        let lines = try (0..<12).map { i in
+            ImportFixture.bound(try ImportFixture.token("after-\(i)"), nonce: "after-\(i)", capturedAt: ImportFixture.time(ImportFixture.base))
+        }
+        let summary = try bed.run("c.jsonl", lines: lines)
+        #expect(summary.recorded == 12 && summary.accepted == 12)
+        try TrailRaw.tamper(bed.trailPath) { db in
+            try TrailRaw.setBody(db, 5, try TrailTamperTests().edited(TrailRaw.body(db, 5), "after-5", "after-X"), rehash: false)
+        }
+        let plain = try #require(throws: AuditError.self) { try bed.trail().signCheckpoint(with: bed.signer) }
+        #expect(plain.code == .tampered && plain.reason.hasPrefix("leaf_hash_mismatch: entry 5:"), "\(plain)")
+        let note = try bed.trail().signCheckpoint(with: bed.signer, after: summary)
+        #expect(note.text.contains("\n12\n"))
+        // audit verify still names the edit: trust skips a re-read, not the hashes.
+        let v = try AuditTrail(path: bed.trailPath, readOnly: true).verify()
+        #expect(v.problemCode == "leaf_hash_mismatch" && v.firstBadSeq == 5)
+        // A summary whose entries are no longer the newest is not trusted: everything is read.
+        let bed2 = try ImportBed("sign-after-import-2")
+        let s2 = try bed2.run("c.jsonl", lines: Array(lines.prefix(3)))
+        _ = try bed2.trail().record(TrailFixture.entry(99))
+        #expect(try bed2.trail().signCheckpoint(with: bed2.signer, after: s2).text.contains("\n4\n"))
+    }
+
     @Test func aTrustedRangeIsNotReadAgainButAnythingElseIs() throws {
         // How trust shows: a body edited behind the writer's back, its leaf hash left alone, is
         // not read when the writer signs (the signed root commits to the writer's own leaf

@@ -48,7 +48,7 @@ public struct ImportSummary: Sendable {
     /// Trail size after the import.
     public var treeSize: UInt64 = 0
     /// The entries this import appended, when they were the newest of the trail at its end: a
-    /// checkpoint signed right after (``AuditTrail/signCheckpoint(with:trustingAppended:)``) need
+    /// checkpoint signed right after (``AuditTrail/signCheckpoint(with:after:)``) need
     /// not read them again.
     package var appendedTail: AuditTrail.AppendedTail? = nil
     /// Seq of the first entry this import wrote; `nil` when it wrote none.

@@ -810,6 +810,14 @@ public final class AuditTrail {
         return AppendedTail(range: own.range, startRoot: own.startRoot, root: frontier.root, nonceRows: own.nonceRows, captureRows: own.captureRows)
     }
 
+    /// ``signCheckpoint(with:)`` right after an import of this process: the entries the import
+    /// appended, checked as its writer made them, are not read again when they are still the
+    /// newest of the trail and their stored hashes still give the root the writer computed
+    /// (anything else is checked as usual). What `meterproof audit import` does at its end.
+    public func signCheckpoint(with signer: NoteSigner, after summary: ImportSummary) throws(AuditError) -> SignedNote {
+        try signCheckpoint(with: signer, trustingAppended: summary.appendedTail)
+    }
+
     /// ``signCheckpoint(with:)``, also trusting `appended`: the ``appendedTail`` of another
     /// object of this process (an import's writer).
     package func signCheckpoint(with signer: NoteSigner, trustingAppended appended: AppendedTail?) throws(AuditError) -> SignedNote {
