@@ -18,18 +18,23 @@ public struct RegisterUsageClaims: Sendable, Equatable {
     public var nonce: String?
     /// `iat`, NumericDate seconds (a fractional value is floored).
     public var issuedAt: Int64?
-    /// A non-null `PublicKeyRotationTimestamp` claim, in epoch seconds.
+    /// A non-null `PublicKeyRotationTimestamp` claim, in epoch seconds, when readable as a time.
     public var rotationTimestamp: Int64?
+    /// The `PublicKeyRotationTimestamp` claim as written, when present and not `null` (a value
+    /// MeterProof cannot read as a time is kept here alone: it only ever warns, so it does not
+    /// turn a correctly signed token into a refusal).
+    public var rotationTimestampText: String? = nil
     /// Which spelling the payload used for `productCode`, `publicKeyVersion`, `nonce` and
     /// `publicKeyRotationTimestamp`.
     public var spelling: ClaimSpelling
     /// The whole payload object as read.
     public var payload: JSONObject
 
-    /// Limits for payload JSON: small and, after parsing, required to be flat.
+    /// Limits for payload JSON: small, and at most 8 levels deep.
     static let payloadLimits = JSONLimits(maxBytes: TokenLimits.maxTokenBytes, maxDepth: 8)
 
-    /// Parses and checks a payload: a flat UTF-8 JSON object, no duplicates, claims in either spelling.
+    /// Parses and checks a payload: a UTF-8 JSON object, no duplicates, claims in either spelling
+    /// (the claims it reads are scalars; other members may be of any JSON type).
     public init(payload bytes: [UInt8]) throws(VerificationError) {
         let obj = try Self.readObject(bytes, what: "payload")
         try self.init(object: obj)
@@ -50,13 +55,8 @@ public struct RegisterUsageClaims: Sendable, Equatable {
     }
 
     init(object obj: JSONObject) throws(VerificationError) {
-        for m in obj.members {
-            switch m.value {
-            case .object, .array:
-                throw VerificationError(.malformedClaims, "payload member \"\(m.name)\" is nested (\(m.value.typeName)); RegisterUsage payloads are flat")
-            default: break
-            }
-        }
+        // Members MeterProof does not read may be arrays or objects (RFC 7519 allows an array
+        // `aud`, and AWS may add claims): each claim read below is checked for its own type.
         var camelCount = 0, pascalCount = 0
         func claim(_ camel: String, _ pascal: String) throws(VerificationError) -> JSONValue? {
             let c = obj[camel], p = obj[pascal]
@@ -114,15 +114,14 @@ public struct RegisterUsageClaims: Sendable, Equatable {
         case let v?:
             throw VerificationError(.malformedClaims, "iat is \(v.typeNameWithArticle), not a NumericDate number")
         }
-        let rotation: Int64?
-        do { rotation = try RegisterUsageResponse.rotationTimestamp(rt, context: "payload").0 } catch {
-            throw VerificationError(.malformedClaims, error.reason)
-        }
+        // Only ever a warning: a value MeterProof cannot read as a time is kept as written.
+        let (rotation, rotationText) = RegisterUsageResponse.rotationTimestamp(rt)
         self.productCode = productCode
         self.publicKeyVersion = version
         self.nonce = nonce
         self.issuedAt = iat
         self.rotationTimestamp = rotation
+        self.rotationTimestampText = rotationText
         self.spelling = pascalCount == 0 ? .camel : (camelCount == 0 ? .pascal : .mixed)
         self.payload = obj
     }

@@ -154,30 +154,33 @@ public struct RegisterUsageResponse: Sendable {
         }
         // Outside the signature and only ever a warning: a value MeterProof cannot read as a time
         // must not turn a genuine entitlement into a refusal. It is kept as written.
-        let (ts, text) = try rotationTimestamp(rtUpper ?? rtLower, context: "response", unreadableIsText: true)
+        let (ts, text) = rotationTimestamp(rtUpper ?? rtLower)
         return RegisterUsageResponse(token: token, rotationTimestamp: ts, rotationTimestampText: text)
     }
 
-    /// Interprets a `PublicKeyRotationTimestamp` value: absent/null, an epoch time as a JSON
-    /// number (seconds below 10^12; milliseconds from 10^12 to below 10^15, as Java's `Date`
-    /// serialises), or an ISO-8601 string. With `unreadableIsText`, a string or number that
-    /// is none of these comes back as text alone (`nil` seconds) instead of an error; a value
-    /// of another JSON type is always `malformed_input`.
-    static func rotationTimestamp(_ v: JSONValue?, context: String, unreadableIsText: Bool = false) throws(VerificationError) -> (Int64?, String?) {
+    /// Interprets a `PublicKeyRotationTimestamp` value (in the response or the payload):
+    /// absent/null, an epoch time as a JSON number (seconds below 10^12; milliseconds from 10^12
+    /// to below 10^15, as Java's `Date` serialises), or an ISO-8601 string. The value only ever
+    /// warns, so nothing here refuses: any other value (a string or number that is none of
+    /// these, a JSON object such as a serialised Java `Instant`) comes back as its text alone,
+    /// with `nil` seconds. .NET's `DateTime.MinValue` (`0001-01-01T00:00:00`, or
+    /// `/Date(-62135596800000)/`), which a non-nullable .NET field holds when AWS sent none,
+    /// counts as absent.
+    static func rotationTimestamp(_ v: JSONValue?) -> (Int64?, String?) {
         switch v {
         case nil, .null?: return (nil, nil)
         case .number(let n)?:
             if let d = n.double, d.isFinite, d >= 0, d < 1e15 {
                 return (d < 1e12 ? Int64(d) : Int64((d / 1000).rounded(.down)), n.text)
             }
-            if unreadableIsText { return (nil, n.text) }
-            throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp \(n.text) is not a usable epoch time")
+            if let d = n.double, d == -62_135_596_800 || d == -62_135_596_800_000 { return (nil, nil) }
+            return (nil, n.text)
         case .string(let s)?:
+            if s.hasPrefix("0001-01-01T00:00:00") || s == "/Date(-62135596800000)/" { return (nil, nil) }
             if let t = RFC3339.parseSeconds(s) { return (t, s) }
-            if unreadableIsText { return (nil, s) }
-            throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp \"\(s)\" is not an ISO-8601 time")
+            return (nil, s)
         case let other?:
-            throw VerificationError(.malformedInput, "\(context) PublicKeyRotationTimestamp is \(other.typeNameWithArticle)")
+            return (nil, JSONText.serialize(other))
         }
     }
 }

@@ -261,7 +261,7 @@ public struct Verifier: Sendable {
                 throw VerificationError(.nonceMissing, "token carries no nonce although one was sent")
             case (nil, nil):
                 guard policy.allowMissingNonce else {
-                    throw VerificationError(.nonceMissing, "token carries no nonce (allow this explicitly to accept)")
+                    throw VerificationError(.nonceMissing, "token carries no nonce, and the request sent none: a response without a nonce can be replayed; to accept it anyway pass --allow-missing-nonce (VerificationPolicy.allowMissingNonce)")
                 }
             }
         } else if claims.publicKeyVersion != version {
@@ -287,6 +287,8 @@ public struct Verifier: Sendable {
         }
         if let t = claims.rotationTimestamp {
             state.warnings.append(.keyRotationDue("payload PublicKeyRotationTimestamp \(t) says key version \(version) is being retired"))
+        } else if let text = claims.rotationTimestampText {
+            state.warnings.append(.keyRotationDue("payload PublicKeyRotationTimestamp \(JSONText.quoted(text)) (not a time MeterProof can read) says key version \(version) is being retired"))
         }
         if let notAfter = entry.notAfter, now > notAfter {
             state.warnings.append(.keyRotationDue("key version \(version) passed its notAfter \(RFC3339.format(seconds: notAfter))"))
@@ -320,7 +322,8 @@ public struct Verifier: Sendable {
         return entry
     }
 
-    /// The header rules: a flat UTF-8 JSON object, `alg` exactly PS256, no `crit`, no key-fetching members, `typ` JWT if present.
+    /// The header rules: a UTF-8 JSON object, `alg` exactly PS256, no `crit`, no key-fetching
+    /// members, `typ` JWT (any case, or application/jwt) if present.
     static func checkHeader(_ bytes: [UInt8]) throws(VerificationError) {
         // The header AWS sends, byte for byte, passes every rule below; skip parsing it.
         if bytes.elementsEqual(canonicalHeader) { return }
@@ -357,8 +360,10 @@ public struct Verifier: Sendable {
             throw VerificationError(.unsupportedHeader, "header carries \(name), a JWE member; a RegisterUsage token is a signed JWS")
         }
         if let typ = header["typ"] {
-            guard case .string("JWT") = typ else {
-                throw VerificationError(.unsupportedHeader, "header typ must be \"JWT\" when present")
+            // RFC 7515 4.1.9: a media type, compared case-insensitively, whose "application/"
+            // prefix may be left out; "JWT" is what AWS sends.
+            guard case .string(let t) = typ, ["jwt", "application/jwt"].contains(t.lowercased()) else {
+                throw VerificationError(.unsupportedHeader, "header typ must be \"JWT\" (or application/jwt, in any case) when present")
             }
         }
     }

@@ -638,17 +638,22 @@ extension ExportInteropTests {
         }
         try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\"nonce\":\(JSONText.quoted(e.nonce!)),\"iat\":null"),
                                "entry \(e.seq): the token's iat is not a NumericDate", code: "token_invalid")
-        // PublicKeyRotationTimestamp in the payload: a usable time or nothing, in both checkers
-        // (an auditor's review found the script accepting "next tuesday").
+        // PublicKeyRotationTimestamp in the payload only ever warns, in both checkers, whatever
+        // its value (a value MeterProof cannot read used to refuse a correctly signed token; the
+        // two checkers must still agree): only the root breaks here.
         try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\"PublicKeyRotationTimestamp\":\"2027-01-01T00:00:00Z\",\(rest)"),
                                "the entries do not hash to the checkpoint root", code: "root_mismatch")
         try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\"PublicKeyRotationTimestamp\":1798761600000,\(rest)"),
                                "the entries do not hash to the checkpoint root", code: "root_mismatch")
-        for bad in ["\"next tuesday\"", "true", "-1", "1e300", "{}"] {
-            try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\"PublicKeyRotationTimestamp\":\(bad),\(rest)"),
-                                   bad == "{}" ? "entry \(e.seq): the token payload is not a flat JSON object" : "entry \(e.seq): the token's PublicKeyRotationTimestamp is not a usable time",
-                                   code: "token_invalid")
+        for odd in ["\"next tuesday\"", "true", "-1", "1e300", "{}"] {
+            try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\"PublicKeyRotationTimestamp\":\(odd),\(rest)"),
+                                   "the entries do not hash to the checkpoint root", code: "root_mismatch")
         }
+        // Members neither checker reads may be nested (an array aud); the claims it reads may not.
+        try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\"aud\":[\"a\",{\"b\":1}],\(rest)"),
+                               "the entries do not hash to the checkpoint root", code: "root_mismatch")
+        try Self.expectRefused(try withPayload("\"productCode\":[\(JSONText.quoted(e.productCode!))],\"publicKeyVersion\":\(v),\(rest)"),
+                               "entry \(e.seq): the token's productCode is not a string", code: "token_invalid")
     }
 
     @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
