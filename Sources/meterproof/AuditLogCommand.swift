@@ -80,7 +80,7 @@ struct EntryFilterOptions: ParsableArguments {
     @Option(help: "accepted, rejected or all (default: all).")
     var outcome: MeterProofCommand.Audit.Log.OutcomeFilter?
 
-    @Option(name: .customLong("product-code"), help: "Only entries for this product code.")
+    @Option(name: .customLong("product-code"), parsing: .unconditional, help: "Only entries for this product code.")
     var productCode: String?
 
     // `recordedAt` has milliseconds; a bound may have up to nine fraction digits. Each bound rounds

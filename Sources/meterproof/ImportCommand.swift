@@ -49,6 +49,9 @@ extension MeterProofCommand.Audit {
 
         @OptionGroup var freshness: FreshnessOptions
 
+        @Flag(name: .customLong("allow-missing-nonce"), help: "Accept bound captures whose request sent no nonce and whose token carries none (nonce_missing otherwise): nothing stops such a response from being replayed.")
+        var allowMissingNonce = false
+
         @Argument(help: "Capture files (JSON Lines), at least one; '-' for standard input (once).", transform: pathArgument)
         var captures: [String] = []
 
@@ -116,6 +119,7 @@ extension MeterProofCommand.Audit {
             }
             var policy = VerificationPolicy.strict
             freshness.apply(to: &policy)
+            policy.allowMissingNonce = allowMissingNonce
 
             let showProgress = !noProgress && isatty(2) == 1
             let bar = ProgressBar()

@@ -44,6 +44,16 @@ struct MeterProofCommand: ParsableCommand {
             writeFD(2, "meterproof: bad_input: argument \(i) is not valid UTF-8; MeterProof takes paths and values in UTF-8 only (rename the file)\n")
             _exit(Exit.usage)
         }
+        // `--nonce=` with nothing after '=' made ArgumentParser take the next argument (the
+        // response file) as the value: an empty value is refused, as `--nonce ""` is.
+        for arg in CommandLine.arguments.dropFirst() {
+            if arg == "--" { break }
+            guard arg.hasPrefix("--"), arg.hasSuffix("="), arg.utf8.filter({ $0 == UInt8(ascii: "=") }).count == 1 else { continue }
+            let name = String(arg.dropLast())
+            let hint = name == "--nonce" ? " (a request sent without a nonce: leave --nonce out and pass --allow-missing-nonce)" : ""
+            writeFD(2, "Error: \(oneLine(arg)) gives an empty value; write the value after '='\(hint).\n  See 'meterproof --help' for more information.\n")
+            _exit(Exit.usage)
+        }
         // `verify` runs at every container start: parsed on its own, it skips reflecting the
         // whole command tree and ArgumentParser's completion-script check (a sixth of the
         // process). Anything that does not parse cleanly (a mistake, --help) takes the ordinary

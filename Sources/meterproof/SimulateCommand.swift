@@ -17,13 +17,13 @@ extension MeterProofCommand {
         @Option(name: .customLong("signing-key"), help: "PEM RSA private key (e.g. keys/test/private/v1.key.pem).", transform: pathArgument)
         var signingKey: String
 
-        @Option(name: .customLong("product-code"), help: "ProductCode claim.")
+        @Option(name: .customLong("product-code"), parsing: .unconditional, help: "ProductCode claim.")
         var productCode: String
 
         @Option(name: .customLong("key-version"), parsing: .unconditional, help: "PublicKeyVersion claim.", transform: keyVersionArgument)
         var keyVersion: Int
 
-        @Option(help: "Nonce claim (omitted when absent).")
+        @Option(parsing: .unconditional, help: "Nonce claim (omitted when absent; taken as given, even when it starts with '-').")
         var nonce: String?
 
         @Option(name: .customLong("issued-at"), parsing: .unconditional, help: "iat claim in epoch seconds (default: now; excludes --no-iat).")

@@ -12,13 +12,15 @@ extension MeterProofCommand {
         @Option(help: "Keyring directory (v<N>.pem files, JWKS, optional keyring.json).", transform: pathArgument)
         var keys: String
 
-        @Option(name: .customLong("product-code"), help: "The ProductCode sent to RegisterUsage.")
+        // Unconditional: the value is whatever follows, even when it starts with '-' (a nonce is
+        // any characters; a base64url nonce starts with '-' one time in 64).
+        @Option(name: .customLong("product-code"), parsing: .unconditional, help: "The ProductCode sent to RegisterUsage.")
         var productCode: String
 
         @Option(name: .customLong("key-version"), parsing: .unconditional, help: "The PublicKeyVersion sent to RegisterUsage (plain decimal, 1 to 2147483647).", transform: keyVersionArgument)
         var keyVersion: Int
 
-        @Option(help: "The Nonce sent to RegisterUsage.")
+        @Option(parsing: .unconditional, help: "The Nonce sent to RegisterUsage (taken as given, even when it starts with '-').")
         var nonce: String?
 
         @Flag(name: .customLong("allow-missing-nonce"), help: "Accept a token without a nonce (only when --nonce is not given).")

@@ -143,6 +143,24 @@ import Glibc
         #expect(nokeyText.status == 0 && nokeyText.stdout.hasSuffix("no log key available: no checkpoint signed\n"))
     }
 
+    @Test("--allow-missing-nonce accepts bound captures whose request and token carry no nonce")
+    func allowMissingNonce() throws {
+        // The reference makes Nonce optional; the import had no way to accept such captures,
+        // and its message pointed at a flag only `verify` has.
+        let s = try TrailScratch("import-no-nonce")
+        let base = ImportFixture.base
+        let line = ImportFixture.bound(try ImportFixture.token(nil), nonce: nil, capturedAt: ImportFixture.time(base + 5))
+        let file = try s.write("c.jsonl", ImportFixture.file([line]))
+        let strict = try TrailRun.cli(["audit", "import", "--db", s.path("a.sqlite"), "--signing-key", s.path("a.key"), "--keys", TrailPaths.testKeys, "--format", "json", file])
+        #expect(strict.status == 0, "\(strict.stderr)")
+        let e = try AuditTrail(path: s.path("a.sqlite"), readOnly: true).entry(0)
+        #expect(e.reason == "nonce_missing" && e.message?.contains("pass --allow-missing-nonce") == true, "\(e.message ?? "")")
+        let lenient = try TrailRun.cli(["audit", "import", "--db", s.path("b.sqlite"), "--signing-key", s.path("b.key"), "--keys", TrailPaths.testKeys, "--format", "json", "--allow-missing-nonce", file])
+        #expect(lenient.status == 0, "\(lenient.stderr)")
+        let a = try AuditTrail(path: s.path("b.sqlite"), readOnly: true).entry(0)
+        #expect(a.isAccepted && a.nonce == nil && a.binding == "bound")
+    }
+
     @Test("an input without a final line feed is imported, with a warning naming its last line")
     func unterminatedLastLine() throws {
         let s = try TrailScratch("import-unterminated")

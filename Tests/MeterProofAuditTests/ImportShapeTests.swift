@@ -136,4 +136,36 @@ import Testing
         #expect(e[5].message == "\(file):6: capture request PublicKeyVersion \"01\" is not an integer from 1 to 2147483647 in canonical decimal")
         #expect(e[4].token == nil && e[4].productCode == nil && e[4].capturedAt == nil)
     }
+
+    /// Go and .NET capture code writes `Request`, `Response` and `CapturedAt`. Such a line used
+    /// to read as an envelope around its response: accepted as unbound, its request (here a
+    /// wrong product and nonce) and its capture time (here 4000 s after issue) ignored.
+    @Test func pascalCaseCaptureMembersAreBound() throws {
+        let base = ImportFixture.base
+        let tok = try ImportFixture.token("pascal-1")
+        func pascalLine(product: String, nonce: String, at: Int64) -> String {
+            ImportFixture.bound(tok, nonce: nonce, productCode: product, capturedAt: ImportFixture.time(at), pascal: true)
+                .replacingOccurrences(of: #"{"request":"#, with: #"{"Request":"#)
+                .replacingOccurrences(of: #","response":"#, with: #","Response":"#)
+                .replacingOccurrences(of: #","capturedAt":"#, with: #","CapturedAt":"#)
+        }
+        let lines = [
+            pascalLine(product: "prod-other", nonce: "pascal-1", at: base + 5),     // product_code_mismatch
+            pascalLine(product: ImportFixture.productCode, nonce: "WRONG", at: base + 5),  // nonce_mismatch
+            pascalLine(product: ImportFixture.productCode, nonce: "pascal-1", at: base + 4000),  // token_stale
+            pascalLine(product: ImportFixture.productCode, nonce: "pascal-1", at: base + 5),     // accepted, bound
+            // Both spellings of one member, and a spelling MeterProof does not read: refused, not unbound.
+            #"{"request":{"productCode":"p","publicKeyVersion":1},"Request":{"productCode":"p","publicKeyVersion":1},"response":"x"}"#,
+            #"{"REQUEST":{"productCode":"p","publicKeyVersion":1},"RESPONSE":{"Signature":"\#(tok)"}}"#,
+        ]
+        let bed = try ImportBed()
+        _ = try bed.run("pascal.jsonl", lines: lines)
+        let e = try bed.entries()
+        #expect(e.map { $0.reason ?? "accepted" } == ["product_code_mismatch", "nonce_mismatch", "token_stale", "accepted", "malformed_input", "malformed_input"])
+        #expect(e.prefix(4).allSatisfy { $0.binding == "bound" })
+        #expect(e[3].capturedAt == ImportFixture.time(base + 5))
+        let file = bed.scratch.path("pascal.jsonl")
+        #expect(e[4].message == "\(file):5: capture carries both \"request\" and \"Request\"")
+        #expect(e[5].message == "\(file):6: capture member \"REQUEST\" is not a spelling MeterProof reads (request or Request, response or Response, capturedAt or CapturedAt); it would be ignored, and the capture judged unbound")
+    }
 }

@@ -144,6 +144,45 @@ struct VerifyCommandTests {
         #expect(try Run.cli(CLIFixture.verifyArgs(withNonce, nonce: nil)).object()["reason"] == .string("nonce_mismatch"))
     }
 
+    @Test("a nonce or product code starting with '-' is the option's value, not an unknown option")
+    func dashLeadingValues() throws {
+        // A base64url nonce starts with '-' one time in 64: `--nonce "$NONCE"` failed with
+        // "Missing value for '--nonce <nonce>'" (exit 64), so the software did not start.
+        let s = try Scratch()
+        for nonce in ["-Xy_z", "-h", "--help"] {
+            let input = try s.file("r.json", try CLIFixture.response(nonce: nonce))
+            let r = try Run.cli(CLIFixture.verifyArgs(input, nonce: nonce))
+            #expect(r.status == 0, "\(nonce): \(r.stderr)")
+            #expect(try r.object()["nonce"] == .string(nonce))
+        }
+        // Exactly "--" ends the options wherever it stands; attached with '=' it is a value.
+        let dashes = try s.file("d.json", try CLIFixture.response(nonce: "--"))
+        var args = CLIFixture.verifyArgs(dashes, nonce: nil)
+        args[args.firstIndex(of: "--allow-missing-nonce")!] = "--nonce=--"
+        let d = try Run.cli(args)
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(try d.object()["nonce"] == .string("--"))
+        let odd = try s.file("p.json", try CLIFixture.response(productCode: "-prod"))
+        let p = try Run.cli(CLIFixture.verifyArgs(odd, product: "-prod"))
+        #expect(p.status == 0, "\(p.stderr)")
+    }
+
+    @Test("an empty --opt= value is refused, not filled with the next argument")
+    func emptyAttachedValue() throws {
+        // `--nonce=` took the response file as the nonce and read standard input instead.
+        let s = try Scratch()
+        let input = try s.file("r.json", try CLIFixture.response())
+        let base = ["verify", "--keys", Paths.testKeys.path, "--product-code", CLIFixture.product, "--key-version", "1", "--allow-test-keys"]
+        let r = try Run.cli(base + ["--nonce=", input])
+        #expect(r.status == 64)
+        #expect(r.stderr == "Error: --nonce= gives an empty value; write the value after '=' (a request sent without a nonce: leave --nonce out and pass --allow-missing-nonce).\n  See 'meterproof --help' for more information.\n", "\(r.stderr)")
+        let pc = try Run.cli(["verify", "--keys", Paths.testKeys.path, "--product-code=", "--key-version", "1", "--nonce", CLIFixture.nonce, input])
+        #expect(pc.status == 64 && pc.stderr.hasPrefix("Error: --product-code= gives an empty value; write the value after '='.\n"), "\(pc.stderr)")
+        // After `--`, such an argument is a file name like any other.
+        let after = try Run.cli(base + ["--nonce", CLIFixture.nonce, "--", "--x="])
+        #expect(after.status == 2, "\(after.stderr)")
+    }
+
     @Test("input on standard input: '-' and no argument")
     func stdinInput() throws {
         let response = try CLIFixture.response()

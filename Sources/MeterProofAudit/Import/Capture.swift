@@ -59,7 +59,16 @@ public struct Capture: Sendable {
             self.response = try RegisterUsageResponse(json: value)
             return
         }
-        switch obj["capturedAt"] {
+        // Each capture member in camelCase or PascalCase (Go and .NET capture code writes
+        // exported field names), spelled once.
+        func member(_ camel: String, _ pascal: String) throws(VerificationError) -> JSONValue? {
+            let c = obj[camel], p = obj[pascal]
+            if c != nil && p != nil { throw VerificationError(.malformedInput, "capture carries both \"\(camel)\" and \"\(pascal)\"") }
+            return c ?? p
+        }
+        let capturedAt = try member("capturedAt", "CapturedAt")
+        let requestValue = try member("request", "Request"), responseValue = try member("response", "Response")
+        switch capturedAt {
         case nil, .null?: break
         case .string(let s)?:
             guard let ms = RFC3339.parseMilliseconds(s) else {
@@ -70,14 +79,20 @@ public struct Capture: Sendable {
         case let v?:
             throw VerificationError(.malformedInput, "capturedAt is \(v.typeNameWithArticle), not an RFC 3339 string")
         }
-        if obj["request"] != nil || obj["response"] != nil {
-            guard case .object(let req)? = obj["request"] else {
+        if requestValue != nil || responseValue != nil {
+            guard case .object(let req)? = requestValue else {
                 throw VerificationError(.malformedInput, "capture has no \"request\" object")
             }
-            guard let resp = obj["response"] else { throw VerificationError(.malformedInput, "capture has no \"response\"") }
+            guard let resp = responseValue else { throw VerificationError(.malformedInput, "capture has no \"response\"") }
             self.request = try Self.request(from: req)
             self.response = try RegisterUsageResponse(json: resp)
         } else {
+            // Another spelling of a capture member would otherwise make the object read as an
+            // envelope around its response: unbound, its request and capture time ignored.
+            for m in obj.members where ["request", "response", "capturedat"].contains(m.name.lowercased())
+                && !["capturedAt", "CapturedAt"].contains(m.name) {
+                throw VerificationError(.malformedInput, "capture member \"\(m.name)\" is not a spelling MeterProof reads (request or Request, response or Response, capturedAt or CapturedAt); it would be ignored, and the capture judged unbound")
+            }
             self.response = try RegisterUsageResponse(json: value)
         }
     }
