@@ -28,6 +28,26 @@ import Testing
         #expect(shortCommits.withLock { $0 } == [10, 20, 30])
     }
 
+    @Test("a line near the 1 MiB limit whose value a rejection quotes is recorded with its message cut, not a stop")
+    func aLongQuotedValueDoesNotStopTheImport() throws {
+        // The message quoted the whole capturedAt: the entry came out over the 1 MiB entry
+        // limit, the append refused the batch, and every re-run stopped at the same line.
+        let bed = try ImportBed("import-long-message")
+        let good = try (0..<3).map { i in
+            ImportFixture.bound(try ImportFixture.token("long-\(i)"), nonce: "long-\(i)", capturedAt: ImportFixture.time(ImportFixture.base + 5))
+        }
+        let long = #"{"Signature":"a.b.c","capturedAt":""# + String(repeating: "9", count: Capture.maxLineBytes - 60) + #""}"#
+        #expect(long.utf8.count < Capture.maxLineBytes)
+        let s = try bed.run("long.jsonl", lines: [good[0], long, good[1], good[2]])
+        #expect(s.recorded == 4 && s.accepted == 3 && s.reasons == ["malformed_input": 1])
+        let e = try bed.entries()[1]
+        let message = try #require(e.message)
+        #expect(message.utf8.count <= CaptureImporter.maxMessageBytes)
+        #expect(message.hasPrefix(bed.scratch.path("long.jsonl") + ":2: capturedAt \"9999"), "\(message.prefix(200))")
+        #expect(message.hasSuffix(" bytes in all)"))
+        #expect(try bed.trail().verify().intact)
+    }
+
     @Test("many capture files are read one at a time: 120 files under a limit of 32 descriptors")
     func manyFilesOneDescriptorAtATime() throws {
         let s = try TrailScratch("import-many-files")

@@ -341,9 +341,32 @@ public struct CaptureImporter: Sendable {
         Parallel.mapBalanced(lines.count, chunk: 16, maxWorkers: jobs) { i in
             // Serialized here, on all cores, so the single writer only splices in time and seq.
             var item = pending(for: lines[i], withFreshness: withFreshness, without: without, keyring: keyring)
+            if let message = item.entry.message, message.utf8.count > maxMessageBytes {
+                item.entry.message = cutMessage(message)
+            }
             if !lines[i].known { item.prepare() }
             return item
         }
+    }
+
+    /// The longest message an imported entry keeps, in UTF-8 bytes. Rejection messages quote
+    /// what the line held (a `capturedAt`, a `PublicKeyVersion`): in full, a line near the
+    /// 1 MiB line limit made an entry over the 1 MiB entry limit, the append refused the whole
+    /// batch, and every re-run stopped at the same line.
+    static let maxMessageBytes = 4096
+
+    /// `message` cut at a scalar boundary to fit ``maxMessageBytes``, saying how long it was.
+    static func cutMessage(_ message: String) -> String {
+        let note = "… (message cut: \(message.utf8.count) bytes in all)"
+        var kept = String.UnicodeScalarView()
+        var bytes = 0
+        for u in message.unicodeScalars {
+            let n = UTF8.width(u)
+            if bytes + n > maxMessageBytes - note.utf8.count { break }
+            kept.append(u)
+            bytes += n
+        }
+        return String(kept) + note
     }
 
     static func pending(for line: RawLine, withFreshness: Verifier, without: Verifier, keyring: Keyring) -> AuditTrail.Pending {
