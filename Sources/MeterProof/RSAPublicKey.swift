@@ -66,14 +66,28 @@ public struct RSAPublicKey: Sendable {
     /// PEM text of this key.
     public var pem: String { backing.publicPEM }
 
-    /// Checks the key against the policy floor: modulus >= `minimumBits`, exponent odd and >= 3.
+    /// Checks the key against the policy floor and the fixed ceiling: modulus from
+    /// `minimumBits` to ``maximumBits``, exponent odd, from 3 to ``maximumExponent``.
     /// Returns a sentence naming the weakness, or `nil` when the key is acceptable.
+    ///
+    /// The ceiling bounds what one verification costs: a key with a 3000-bit exponent or a
+    /// 16384-bit modulus (which anyone can put in a bundle's `keys/`) made re-verifying a
+    /// bundle about 100 times slower. AWS's keys are 2048 or 3072 bits with exponent 65537.
     public func weakness(minimumBits: Int) -> String? {
         if bits < minimumBits { return "RSA modulus of \(bits) bits is below the \(minimumBits)-bit floor" }
+        if bits > Self.maximumBits { return "RSA modulus of \(bits) bits is above the \(Self.maximumBits)-bit ceiling (every verification under it would be slow; AWS keys are 2048 or 3072 bits)" }
         if !exponentIsOdd { return "RSA public exponent is even" }
-        if let e = publicExponent, e < 3 { return "RSA public exponent \(e) is below 3" }
+        guard let e = publicExponent, e <= Self.maximumExponent else {
+            return "RSA public exponent is above \(Self.maximumExponent) (every verification under it would be slow; AWS keys use 65537)"
+        }
+        if e < 3 { return "RSA public exponent \(e) is below 3" }
         return nil
     }
+
+    /// The largest modulus a key may have, in bits.
+    public static let maximumBits = 8192
+    /// The largest public exponent a key may have (2^32 − 1).
+    public static let maximumExponent: UInt64 = 0xFFFF_FFFF
 
     /// RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32) check of `signature` over `message`.
     /// The signature must be exactly the modulus length.

@@ -29,7 +29,8 @@ public struct VerificationPolicy: Sendable, Hashable {
     public var maxFutureSkew: Int64? = 60
     /// Smallest accepted RSA modulus, in bits. Lowering it below 2048 (RFC 7518's floor for
     /// PS256) is the caller's deliberate choice: the library neither logs nor bounds it (the
-    /// CLI takes 512...16384 and prints a warning below 2048).
+    /// CLI takes 512...8192 and prints a warning below 2048; keys above 8192 bits are refused
+    /// whatever the floor, see ``RSAPublicKey/weakness(minimumBits:)``).
     public var minimumKeyBits: Int = 2048
     /// Refuse a token without `iat` (`missing_claim`). Off by default: `iat` is optional in the
     /// claim set, and a token without it is never stale, so turning this on closes that gap

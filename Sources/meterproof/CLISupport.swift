@@ -219,13 +219,13 @@ struct FreshnessOptions: ParsableArguments {
     @Flag(name: .customLong("no-freshness"), help: "Do not judge iat at all (offline audit).")
     var noFreshness = false
 
-    @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size, 512 to 16384 bits (default 2048). Lowering it prints a warning.")
+    @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size, 512 to 8192 bits (default 2048). Lowering it prints a warning.")
     var minKeyBits: Int?
 
     func validate() throws {
         if noFreshness && maxAge != nil { throw ValidationError("--max-age and --no-freshness exclude each other.") }
         if let maxAge, maxAge <= 0 { throw ValidationError("--max-age must be a positive number of seconds.") }
-        if let minKeyBits, minKeyBits < 512 || minKeyBits > 16384 { throw ValidationError("--min-key-bits must be between 512 and 16384.") }
+        if let minKeyBits, minKeyBits < 512 || minKeyBits > 8192 { throw ValidationError("--min-key-bits must be between 512 and 8192.") }
     }
 
     func apply(to policy: inout VerificationPolicy) {

@@ -367,6 +367,23 @@ struct KeyringTests {
         #expect(try RSAPublicKey(modulus: n, exponent: [0x01]).weakness(minimumBits: 2048) != nil)
         #expect(try RSAPublicKey(modulus: n, exponent: [0x01, 0x00, 0x00]).weakness(minimumBits: 2048) != nil)
         #expect(try RSAPublicKey(modulus: n, exponent: [0x03]).weakness(minimumBits: 2048) == nil)
+        // The ceiling: an exponent above 2^32 - 1, or a modulus above 8192 bits, made every
+        // verification under the key slow (a bundle's keys/ can hold anything).
+        #expect(try RSAPublicKey(modulus: n, exponent: [0xFF, 0xFF, 0xFF, 0xFF]).weakness(minimumBits: 2048) == nil)
+        #expect(try RSAPublicKey(modulus: n, exponent: [0x01, 0x00, 0x00, 0x00, 0x01]).weakness(minimumBits: 2048)
+                == "RSA public exponent is above 4294967295 (every verification under it would be slow; AWS keys use 65537)")
+        #expect(try RSAPublicKey(modulus: n, exponent: [0x01] + [UInt8](repeating: 0, count: 380) + [0x01]).weakness(minimumBits: 2048)
+                == "RSA public exponent is above 4294967295 (every verification under it would be slow; AWS keys use 65537)")
+        let big = [0xC1] + [UInt8](repeating: 0x5A, count: 1023) + [0x01]  // 8200 bits, odd
+        #expect(try RSAPublicKey(modulus: big, exponent: [1, 0, 1]).weakness(minimumBits: 2048)
+                == "RSA modulus of 8200 bits is above the 8192-bit ceiling (every verification under it would be slow; AWS keys are 2048 or 3072 bits)")
+        let most = [0xC1] + [UInt8](repeating: 0x5A, count: 1022) + [0x01]  // 8192 bits
+        #expect(try RSAPublicKey(modulus: most, exponent: [1, 0, 1]).weakness(minimumBits: 2048) == nil)
+        // Refused before any signature work: a token under such a key is weak_key.
+        let slow = try RSAPublicKey(modulus: n, exponent: [0x01] + [UInt8](repeating: 0, count: 380) + [0x01])
+        let keyring = try Keyring(entries: [KeyringEntry(version: 1, key: slow, source: "slow.pem")])
+        let r = Verifier(keyring: keyring).verify(Array(try JWS.token().utf8), expecting: Fixture.request, now: Fixture.now)
+        #expect(r.error?.code == .weakKey, "\(String(describing: r.error))")
         #expect(throws: KeyError(.malformedKey, "JWK modulus is empty or has a leading zero byte")) { try RSAPublicKey(modulus: [0] + n, exponent: [1, 0, 1]) }
         #expect(throws: KeyError(.malformedKey, "JWK exponent is empty or has a leading zero byte")) { try RSAPublicKey(modulus: n, exponent: []) }
     }

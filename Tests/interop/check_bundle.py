@@ -335,6 +335,11 @@ def check_token(e, key, hashes, padding, InvalidSignature):
         check(not set(header) & {"crit", "jku", "x5u", "jwk", "x5c", "b64", "zip", "enc"}
               and type(typ) is str and typ.lower() in ("jwt", "application/jwt"),
               "entry %d: the token header carries crit, jku, x5u, jwk, x5c, b64, zip or enc, or a typ other than JWT" % seq)
+    # The key sizes `meterproof verify` could have accepted (512 to 8192 bits; exponent odd, 3 to
+    # 2^32 - 1): a larger key would make every verification slow, and no AWS key is one.
+    e_pub = key.public_numbers().e
+    check(512 <= key.key_size <= 8192 and e_pub % 2 == 1 and 3 <= e_pub <= 0xFFFFFFFF,
+          "entry %d: the token's key is outside what verification accepts (512 to 8192 bits, odd exponent 3 to 2^32 - 1)", seq)
     sig = b64url(s, "entry %d: the token signature" % seq)
     try:
         check(len(sig) == (key.key_size + 7) // 8, "wrong length")
