@@ -42,6 +42,10 @@ import Testing
         // Counts by reason in a manifest_mismatch message read as a list, not Swift debug output.
         #expect(BundleVerifier.reasonList(["nonce_replayed": 2, "bad_signature": 8]) == "bad_signature 8, nonce_replayed 2")
         #expect(BundleVerifier.reasonList([:]) == "none")
+        // A message, not a dump: at most 20 reasons, each cut to 100 characters.
+        let many = Dictionary(uniqueKeysWithValues: (0..<25).map { (String(format: "r%02d", $0) + String(repeating: "x", count: 500), 1) })
+        let listed = BundleVerifier.reasonList(many)
+        #expect(listed.hasSuffix(", … (25 reasons)") && listed.utf8.count < 20 * 110 + 40, "\(listed.utf8.count)")
         #expect(!FileManager.default.fileExists(atPath: parent + "/no"))
         // An empty directory is replaced by the bundle.
         try FileManager.default.createDirectory(atPath: parent + "/empty", withIntermediateDirectories: false)

@@ -657,6 +657,29 @@ extension ExportInteropTests {
     }
 
     @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
+    func aReasonTheManifestDoesNotCountFailsAtItsEntry() throws {
+        // Both checkers used to collect every distinct reason to the end (an attacker's bundle
+        // of distinct 100 KB reasons filled memory); now the first reason the manifest does not
+        // count fails at its entry.
+        let f = try ExportFixture.get()
+        let sel = try f.export(EntryFilter(outcome: "rejected")).dir
+        let first = try AuditEntry(canonicalBytes: Array(try BundleEdit.lines(sel, "entries.jsonl")[0].dropLast()))
+        let reason = try #require(first.reason)
+        let forged = try Self.forged(sel) { d in
+            try Self.editManifest(d, "\"\(reason)\": ", "\"renamed_\(reason)\": ")
+        }
+        try Self.expectRefused(forged, "entry \(first.seq) is rejected with reason \"\(reason)\", which manifest.json does not count", code: "manifest_mismatch")
+        // A line longer than any entry is refused as it is read, by both (the script used to
+        // hold any line whole, and call a bundle with a 100 MB entry OK).
+        let long = try Self.forged(sel) { d in
+            var l = try BundleEdit.lines(d, "entries.jsonl")
+            l[0] = Array(#"{"x":""#.utf8) + [UInt8](repeating: 0x61, count: (1 << 20) + 10) + Array(#""}"#.utf8) + [0x0A]
+            try BundleEdit.write(d, "entries.jsonl", l.flatMap { $0 })
+        }
+        try Self.expectRefused(long, "entries.jsonl line 1 is longer than any entry", code: "entry_invalid")
+    }
+
+    @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
     func pythonRefusesRepeatedOrUnsortedSHA256SUMSLines() throws {
         let f = try ExportFixture.get()
         let sel = try f.export(EntryFilter(outcome: "rejected")).dir

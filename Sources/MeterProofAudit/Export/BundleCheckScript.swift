@@ -80,6 +80,9 @@ def check(cond, msg, *args):
         raise Failed(msg % args if args else msg)
 
 
+MAX_ENTRY_BYTES = 1 << 20  # what MeterProof stores at most per entry
+
+
 def read(bundle, rel):
     with open(os.path.join(bundle, rel), "rb") as f:
         return f.read()
@@ -489,7 +492,7 @@ def main(argv):
     check(not (full and proof_files), "a full-prefix bundle carries no proofs")
 
     # 4. Keys: exactly the v<N>.pem files keyring.json pins, each exactly its PEM SubjectPublicKeyInfo.
-    keys = {}
+    keys, version_of = {}, {}
     for rel in sorted((r for r in found if r.startswith("keys/v")), key=lambda r: int(r[6:-4])):
         pem = read(bundle, rel)
         try:
@@ -501,8 +504,8 @@ def main(argv):
               "%s is not exactly the key's PEM SubjectPublicKeyInfo", rel)
         der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         fp = hashlib.sha256(der).hexdigest()
-        other = [v for v, (_, f) in keys.items() if f == fp]
-        check(not other, "%s is the same key as keys/v%d.pem (%s): an export bundles each recorded key once", rel, other[0] if other else 0, fp)
+        check(fp not in version_of, "%s is the same key as keys/v%d.pem (%s): an export bundles each recorded key once", rel, version_of.get(fp, 0), fp)
+        version_of[fp] = int(rel[6:-4])
         keys[int(rel[6:-4])] = (key, fp)
     pins = ",".join('\n    {"version": %d, "sha256": "%s", "notBefore": null, "notAfter": null}' % (v, fp) for v, (_, fp) in keys.items())
     check(read(bundle, "keys/keyring.json") == ('{\n  "keys": [%s]\n}\n' % (pins + "\n  " if pins else "")).encode(),
@@ -511,11 +514,14 @@ def main(argv):
     # 5. Entries, streamed: canonical JSON, increasing seq, in the selection and in the tree
     #    (root or proof), the same row in entries.csv, and for accepted ones the key and token.
     stack, last, count, accepted, reasons, first, fingerprints = [], -1, 0, 0, {}, None, set()
+    bundled_fps = {fp for (_, fp) in keys.values()}
     nonces, test_key_accepted = {}, 0  # (productCode, nonce) -> the seq that accepted it
     csv = open(os.path.join(bundle, "entries.csv"), "rb")
     check(csv.read(len(CSV_HEADER)) == CSV_HEADER, "entries.csv does not start with the header row (the entry member names, sorted) and CRLF")
     with open(os.path.join(bundle, "entries.jsonl"), "rb") as lines:
-        for line in lines:
+        # No entry is over 1 MiB: a longer line is refused as read, not held whole.
+        for line in iter(lambda: lines.readline(MAX_ENTRY_BYTES + 2), b""):
+            check(len(line) <= MAX_ENTRY_BYTES + 1, "entries.jsonl line %d is longer than any entry", count + 1)
             check(line.endswith(b"\n"), "entries.jsonl does not end in a newline")
             line = line[:-1]
             e = json.loads(line, object_pairs_hook=no_duplicates, parse_constant=no_constant)
@@ -556,9 +562,13 @@ def main(argv):
                 verify_inclusion(leaf, seq, size, [b64(h, what, 32) for h in plines[2:]], root)
             row = (",".join(csv_field(e[k]) for k in FIELDS) + "\r\n").encode()
             check(csv.read(len(row)) == row, "entries.csv row of entry %d does not match entries.jsonl", seq)
-            if e["keyFingerprint"] is not None:
+            # Bounded by what the bundle declares: only bundled keys' fingerprints are kept, and a
+            # reason the manifest does not count fails at once (entries cannot fill memory).
+            if e["keyFingerprint"] in bundled_fps:
                 fingerprints.add(e["keyFingerprint"])
             if e["outcome"] != "accepted":
+                check(e["reason"] in m["counts"]["byReason"], "entry %d is rejected with reason %s, which manifest.json does not count",
+                      seq, json.dumps(e["reason"][:200]))
                 reasons[e["reason"]] = reasons.get(e["reason"], 0) + 1
                 continue
             accepted += 1

@@ -66,7 +66,10 @@ public struct BundleVerification: Sendable {
 public struct BundleVerifier: Sendable {
     /// Counts by reason as `reason 3, other 1` (sorted), for messages.
     static func reasonList(_ counts: [String: Int]) -> String {
-        counts.isEmpty ? "none" : counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        guard !counts.isEmpty else { return "none" }
+        // At most 20 reasons, each cut to 100 characters: a message, not a dump.
+        let listed = counts.sorted { $0.key < $1.key }.prefix(20).map { "\(String($0.key.unicodeScalars.prefix(100))) \($0.value)" }
+        return listed.joined(separator: ", ") + (counts.count > 20 ? ", … (\(counts.count) reasons)" : "")
     }
 
     /// The bundle directory (a symbolic link to it is followed).
@@ -225,6 +228,7 @@ public struct BundleVerifier: Sendable {
         var counts = BundleManifest.Counts()
         var lastSeq: UInt64? = nil, firstSeq: UInt64? = nil
         var usedFingerprints: Set<String> = []
+        let bundledFingerprints = Set(bundledKeyring.versions.map { bundledKeyring[$0]!.key.fingerprint })
         // The trail's central rule, checked on what the bundle holds: no (productCode, nonce)
         // accepted twice. 16 bytes of a SHA-256 per accepted entry (and the seq that took it).
         var acceptedNonces: [NonceKey: UInt64] = [:]
@@ -308,10 +312,17 @@ public struct BundleVerifier: Sendable {
                     throw Failure("csv_mismatch", "entries.csv ends before the row of entry \(e.seq) (line \(lineNo + 1))")
                 }
                 if let problem = c.csvProblem { throw Failure("csv_mismatch", problem) }
+                // Kept bounded by what the bundle declares, so entries cannot fill memory with
+                // strings of their own: a reason the manifest does not count is a mismatch at
+                // once, and only fingerprints of bundled keys are remembered (to find a key no
+                // entry used).
+                if !e.isAccepted, manifest.counts.exactByReason[ExactString(e.reason ?? "")] == nil {
+                    throw Failure("manifest_mismatch", "entry \(e.seq) is rejected with reason \(JSONText.quoted(String((e.reason ?? "").unicodeScalars.prefix(200)))), which manifest.json does not count")
+                }
                 counts.add(e)
                 if firstSeq == nil { firstSeq = e.seq }
                 lastSeq = e.seq
-                if let fp = e.keyFingerprint { usedFingerprints.insert(fp) }
+                if let fp = e.keyFingerprint, bundledFingerprints.contains(fp) { usedFingerprints.insert(fp) }
                 if e.isAccepted {
                     if let pc = e.productCode, let nonce = e.nonce,
                        let first = acceptedNonces.updateValue(e.seq, forKey: NonceKey(productCode: pc, nonce: nonce)) {
