@@ -13,6 +13,11 @@ extension MeterProofCommand.Audit {
         static let configuration = CommandConfiguration(
             commandName: "import",
             abstract: "Offline audit: verify captured responses and record them in the trail.",
+            // The generated usage collapses to `[<options>]` once it is this long. Kept equal to
+            // docs/cli.md's synopsis, and checked to name every option, by InvocationTests.
+            usage: """
+            meterproof audit import [--db <db>] --keys <keys> [--jobs <jobs>] [--no-progress] [--format <format>] [--signing-key <signing-key>] [--batch-size <batch-size>] [--max-age <max-age>] [--no-freshness] [--min-key-bits <min-key-bits>] [--allow-missing-nonce] [--files-from <files-from>] [<captures> ...]
+            """,
             discussion: """
             CAPTURES are JSON Lines files ('-' for standard input): {"request": {...}, "response": {...}, "capturedAt": "..."} \
             (bound), or a bare response object or token (unbound). Malformed lines are recorded as rejected entries with \
@@ -52,17 +57,42 @@ extension MeterProofCommand.Audit {
         @Flag(name: .customLong("allow-missing-nonce"), help: "Accept bound captures whose request sent no nonce and whose token carries none (nonce_missing otherwise): nothing stops such a response from being replayed.")
         var allowMissingNonce = false
 
-        @Argument(help: "Capture files (JSON Lines), at least one; '-' for standard input (once).", transform: pathArgument)
+        @Argument(help: "Capture files (JSON Lines), at least one (or --files-from); '-' for standard input (once).", transform: pathArgument)
         var captures: [String] = []
 
+        @Option(name: .customLong("files-from"), help: "Also import the capture files this file names, one per line (blank lines skipped; '-' reads the list from standard input): for thousands of files, which as arguments take quadratic time to parse.", transform: pathArgument)
+        var filesFrom: String?
+
         func validate() throws {
-            if captures.isEmpty { throw ValidationError("Give at least one captures file (or '-' for standard input).") }
+            if captures.isEmpty && filesFrom == nil { throw ValidationError("Give at least one captures file (or '-' for standard input, or --files-from FILE).") }
+            if filesFrom == "-" && captures.contains("-") { throw ValidationError("Standard input can hold the captures or the list of files (--files-from -), not both.") }
             if let jobs, jobs < 1 || jobs > 256 { throw ValidationError("--jobs must be between 1 and 256.") }
             if batchSize < 1 || batchSize > 100_000 { throw ValidationError("--batch-size must be between 1 and 100000.") }
             if captures.filter({ $0 == "-" }).count > 1 { throw ValidationError("Standard input ('-') can be read only once.") }
         }
 
+        /// The capture files named by the list file, one per line (a final CR dropped, blank
+        /// lines skipped), each a non-empty UTF-8 path other than '-'.
+        func listedFiles(_ list: String) throws -> [String] {
+            let bytes = try readInput(list, limit: 256 << 20)
+            var out: [String] = []
+            for (i, raw) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+                var line = raw
+                if line.last == 0x0D { line = line.dropLast() }
+                if line.isEmpty { continue }
+                guard !line.contains(0), let path = String(validating: line, as: UTF8.self) else {
+                    throw fail(Exit.unreadable, "bad_input: \(list == "-" ? "standard input" : list) line \(i + 1) is not a UTF-8 file name")
+                }
+                if path == "-" { throw fail(Exit.unreadable, "bad_input: \(list == "-" ? "standard input" : list) line \(i + 1) is '-': standard input is given as an argument, not in a list") }
+                out.append(path)
+            }
+            return out
+        }
+
         func run() throws {
+            // Files named as arguments, then those the list names (parsed here, in linear time).
+            let captures = try captures + (filesFrom.map(listedFiles) ?? [])
+            if captures.isEmpty { throw fail(Exit.unreadable, "bad_input: \(filesFrom == "-" ? "standard input" : filesFrom ?? "the list") names no capture file") }
             if captures.contains("-") { try StandardStreams.requireStandardInput() }
             let keyring = try loadKeyring(keys)
             warnIfNetworkFileSystem(db)

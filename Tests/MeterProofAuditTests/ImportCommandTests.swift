@@ -161,6 +161,37 @@ import Glibc
         #expect(a.isAccepted && a.nonce == nil && a.binding == "bound")
     }
 
+    @Test("--files-from imports the files a list names, after those given as arguments")
+    func filesFromAList() throws {
+        // Thousands of file arguments took the argument parser quadratic time (20,000: 15 s).
+        let s = try TrailScratch("import-files-from")
+        var names: [String] = []
+        for i in 0..<4 {
+            names.append(try s.write("c\(i).jsonl", ImportFixture.file(["not a capture \(i)"])))
+        }
+        let list = try s.write("list.txt", Array((names[1...].joined(separator: "\r\n") + "\n\n").utf8))
+        let r = try TrailRun.cli(["audit", "import", "--db", s.path("t.sqlite"), "--signing-key", s.path("t.key"), "--keys", TrailPaths.testKeys,
+                                  "--format", "json", "--files-from", list, names[0]])
+        #expect(r.status == 0, "\(r.stderr)")
+        let t = try AuditTrail(path: s.path("t.sqlite"), readOnly: true)
+        #expect(try (0..<t.size()).map { try t.entry($0).captureFile } == names)
+        // The list from standard input; '-' inside a list; a list naming nothing; a missing list.
+        let fed = try s.write("fed.txt", Array((names[0] + "\n").utf8))
+        let stdin = try TrailRun.program("/bin/sh", ["-c", "exec \"$0\" audit import --db \"$1\" --keys \"$2\" --signing-key \"$3\" --format json --files-from - < \"$4\"",
+                                                     try #require(TrailPaths.cli), s.path("t.sqlite"), TrailPaths.testKeys, s.path("t.key"), fed])
+        #expect(stdin.status == 0 && stdin.stdout.contains("\"duplicates\":1"), "\(stdin.stderr) \(stdin.stdout)")
+        for (content, message) in [("-\n", "list.txt line 1 is '-': standard input is given as an argument, not in a list"),
+                                   ("\n\n", "list.txt names no capture file")] {
+            let bad = try s.write("list.txt", Array(content.utf8))
+            let b = try TrailRun.cli(["audit", "import", "--db", s.path("t.sqlite"), "--keys", TrailPaths.testKeys, "--signing-key", s.path("t.key"), "--files-from", bad])
+            #expect(b.status == 2 && b.stderr.hasSuffix(message + "\n"), "\(b.stderr)")
+        }
+        let none = try TrailRun.cli(["audit", "import", "--db", s.path("t.sqlite"), "--keys", TrailPaths.testKeys, "--files-from", s.path("nothing.txt")])
+        #expect(none.status == 2 && none.stderr.contains("no such file"), "\(none.stderr)")
+        let both = try TrailRun.cli(["audit", "import", "--keys", TrailPaths.testKeys, "--files-from", "-", "-"])
+        #expect(both.status == 64, "\(both.stderr)")
+    }
+
     @Test("an input without a final line feed is imported, with a warning naming its last line")
     func unterminatedLastLine() throws {
         let s = try TrailScratch("import-unterminated")
