@@ -118,10 +118,12 @@ enum ImportBench {
         hostileEntries(bin: bin, dir: dir, keys: keys)
     }
 
-    /// Entries near the 1 MiB entry limit: lines whose `capturedAt` is one letter and 450,000
-    /// combining marks (a recorded `malformed_input` entry keeps the value in its message).
-    /// `report`, `export` and `export verify` batch by bytes as well as by count, so their
-    /// anonymous memory stays flat (the mapped trail file counts in RSS, not in anonymous memory).
+    /// Lines that quote a huge value in their rejection (a `capturedAt` of one letter and 450,000
+    /// combining marks): the import cuts such messages at 4 KiB, so they stay small entries.
+    /// Then entries near the 1 MiB entry limit, appended through the library (which keeps a
+    /// caller's message whole): `report`, `export` and `export verify` batch by bytes as well as
+    /// by count, so their anonymous memory stays flat (the mapped trail file counts in RSS, not
+    /// in anonymous memory).
     static func hostileEntries(bin: String, dir: String, keys: String) {
         let lines = 200
         let path = dir + "/hostile-entries.jsonl"
@@ -130,11 +132,26 @@ enum ImportBench {
         let marks = String(repeating: "\u{301}", count: 450_000)
         for i in 0..<lines { h.write(Data("{\"Signature\":\"a.b.c\",\"capturedAt\":\"\(i)\(marks)\"}\n".utf8)) }
         try? h.close()
-        let db = dir + "/hostile3.sqlite"
-        let imp = BenchFixtures.childPeakRSS(bin, ["audit", "import", "--db", db, "--signing-key", dir + "/hostile3.key", "--keys", keys, "--no-progress", path])
+        let imported = dir + "/hostile3-import.sqlite"
+        let imp = BenchFixtures.childPeakRSS(bin, ["audit", "import", "--db", imported, "--signing-key", dir + "/hostile3-import.key", "--keys", keys, "--no-progress", path])
         try? FileManager.default.removeItem(atPath: path)
+        let importedSize = (try? FileManager.default.attributesOfItem(atPath: imported)[.size] as? Int) ?? 0
+        print("hostile: \(lines) lines of about 900 KB quoting their capturedAt: import \(fmt(imp.seconds, 2)) s, peak anonymous memory \(imp.anonKiB / 1024) MiB, trail \(importedSize / 1_048_576) MiB (exit \(imp.status))")
+
+        let db = dir + "/hostile3.sqlite"
+        guard let signer = try? NoteSigner.generate(name: "bench.hostile/log"), let trail = try? AuditTrail.create(path: db, signer: signer) else {
+            print("hostile: could not create a trail for large entries"); return
+        }
+        let big = String(repeating: "x", count: 900_000)
+        for chunk in stride(from: 0, to: lines, by: 20) {
+            let items = (chunk..<min(lines, chunk + 20)).map { i in
+                AuditTrail.Pending(entry: AuditEntry(rejected: .malformedInput, message: "\(i): \(big)", source: .live, capture: nil))
+            }
+            _ = try? trail.append(items)
+        }
+        _ = try? trail.signCheckpoint(with: signer)
         let size = (try? FileManager.default.attributesOfItem(atPath: db)[.size] as? Int) ?? 0
-        print("hostile: \(lines) entries of about 900 KB (trail \(size / 1_048_576) MiB): import peak anonymous memory \(imp.anonKiB / 1024) MiB (exit \(imp.status))")
+        print("hostile: \(lines) entries of about 900 KB appended through the library (trail \(size / 1_048_576) MiB):")
         for (name, args) in [("report", ["report", "--db", db, "--out", dir + "/hostile3.html"]),
                              ("export", ["export", "--db", db, "--out", dir + "/hostile3-bundle"]),
                              ("export verify", ["export", "verify", dir + "/hostile3-bundle"])] {

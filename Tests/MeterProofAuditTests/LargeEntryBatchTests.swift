@@ -11,7 +11,7 @@ import Testing
         let dir = try makeTempDir("large-entries")
         let signer = try NoteSigner.generate(name: "large.test/log")
         let trail = try AuditTrail.create(path: dir + "/t.sqlite", signer: signer)
-        // 40 entries of about 700 KB (28 MB): each budget (6 MiB for export, 16 MiB for export
+        // 40 entries of about 700 KB (28 MB): each budget (4 MiB for export, 16 MiB for export
         // verify and the report) is crossed several times, mid-way through the entries.
         let big = String(repeating: "x", count: 700_000)
         var items: [AuditTrail.Pending] = []

@@ -365,7 +365,7 @@ extension AuditTrail {
     static let exportBatchSize = 4096
     /// The most entry bytes one batch holds (4096 typical entries are about 4.5 MiB; two batches
     /// are in flight, each also rendered as CSV).
-    static let exportBatchBytes = 6 << 20
+    static let exportBatchBytes = 4 << 20
 
     /// An error met while reading the trail for an export, as the export reports it.
     static func exportError(_ error: any Error, doing what: String) -> ExportError {

@@ -338,7 +338,9 @@ public struct CaptureImporter: Sendable {
 
     /// Parses and verifies a batch on `jobs` threads, keeping input order.
     static func verify(_ lines: [RawLine], withFreshness: Verifier, without: Verifier, keyring: Keyring, jobs: Int) -> [AuditTrail.Pending] {
-        Parallel.mapBalanced(lines.count, chunk: 16, maxWorkers: jobs) { i in
+        // Runs of 16 lines, fewer when a batch is short (lines near the 1 MiB limit end a batch
+        // at 8): one run would otherwise leave every other thread idle.
+        Parallel.mapBalanced(lines.count, chunk: max(1, min(16, lines.count / (2 * max(1, jobs)))), maxWorkers: jobs) { i in
             // Serialized here, on all cores, so the single writer only splices in time and seq.
             var item = pending(for: lines[i], withFreshness: withFreshness, without: without, keyring: keyring)
             if let message = item.entry.message, message.utf8.count > maxMessageBytes {
