@@ -212,7 +212,15 @@ public struct Verifier: Sendable {
                 throw VerificationError(.invalidRequest, "requested PublicKeyVersion \(request.publicKeyVersion) is not an integer from 1 to 2147483647")
             }
             guard Self.isValidProductCode(request.productCode) else {
-                throw VerificationError(.invalidRequest, "requested ProductCode is not 1-255 characters of [-a-zA-Z0-9/=:_.@] (the RegisterUsage pattern)")
+                // Say which character is wrong: a trailing line feed or space from an environment
+                // file is invisible in the value as a log shows it.
+                let code = request.productCode
+                var detail = code.isEmpty ? "it is empty" : "it is \(code.utf8.count) bytes"
+                if let bad = code.unicodeScalars.enumerated().first(where: { !Self.isValidProductCode(String($0.element)) }) {
+                    let hex = String(bad.element.value, radix: 16, uppercase: true)
+                    detail = "character \(bad.offset + 1) is U+\(String(repeating: "0", count: max(0, 4 - hex.count)) + hex)"
+                }
+                throw VerificationError(.invalidRequest, "requested ProductCode \(JSONText.quoted(String(code.unicodeScalars.prefix(300)))) is not 1-255 characters of [-a-zA-Z0-9/=:_.@] (the RegisterUsage pattern): \(detail)")
             }
             // An empty nonce is an unset variable, not a nonce: a token with an empty nonce
             // claim must never match it.

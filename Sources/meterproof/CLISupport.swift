@@ -123,7 +123,11 @@ func warnTestKeyAcceptances(_ count: Int) {
 /// `+1` would name version 1 under another spelling than the key file's `v1.pem`.
 func keyVersionArgument(_ text: String) throws -> Int {
     guard let v = KeyVersion.parse(text) else {
-        throw ValidationError("a key version is an integer from 1 to 2147483647, written without sign or leading zeros")
+        // A carriage return or space (a CRLF environment file, a trailing blank) is invisible in
+        // the value as printed before this: name it.
+        let hidden = text.unicodeScalars.contains { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }
+        throw ValidationError("a key version is an integer from 1 to 2147483647, written without sign or leading zeros"
+                              + (hidden ? " (this value, \(JSONText.quoted(String(text.prefix(40)))), holds white space or a control character: a line ending from a CRLF file?)" : ""))
     }
     return v
 }

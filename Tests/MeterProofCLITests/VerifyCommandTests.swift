@@ -326,6 +326,10 @@ struct VerifyCommandTests {
         let r = try Run.cli(["verify", "--keys", Paths.testKeys.path, "--product-code", "prod-abc", "--key-version", "01", "--nonce", "n", input])
         #expect(r.status == 64)
         #expect(r.stderrLines.first == "Error: The value '01' is invalid for '--key-version <key-version>': a key version is an integer from 1 to 2147483647, written without sign or leading zeros")
+        // A carriage return from a CRLF environment file is named, escaped.
+        let cr = try Run.cli(["verify", "--keys", Paths.testKeys.path, "--product-code", "prod-abc", "--key-version", "1\r", "--nonce", "n", input])
+        #expect(cr.status == 64)
+        #expect(cr.stderr.contains(#"a key version is an integer from 1 to 2147483647, written without sign or leading zeros (this value, "1\r", holds white space or a control character: a line ending from a CRLF file?)"#), "\(cr.stderr)")
     }
 
     @Test("--min-key-bits below 2048 prints one warning line on stderr")

@@ -518,6 +518,18 @@ struct HostileTokenTests {
         #expect(r.token == t)
     }
 
+    @Test("an invalid requested product code is shown escaped, with its first bad character")
+    func productCodeMessagesNameTheBadCharacter() throws {
+        func message(_ code: String) throws -> String? {
+            let req = RegisterUsageRequest(productCode: code, publicKeyVersion: 1, nonce: Fixture.nonce)
+            return Verifier(keyring: TestKeys.keyring).verify(Array(try JWS.token().utf8), expecting: req, now: Fixture.now).error?.reason
+        }
+        // A trailing line feed from an environment file is invisible where the value is logged.
+        #expect(try message("prod-abc\n") == #"requested ProductCode "prod-abc\n" is not 1-255 characters of [-a-zA-Z0-9/=:_.@] (the RegisterUsage pattern): character 9 is U+000A"#)
+        #expect(try message("prod abc") == #"requested ProductCode "prod abc" is not 1-255 characters of [-a-zA-Z0-9/=:_.@] (the RegisterUsage pattern): character 5 is U+0020"#)
+        #expect(try message(String(repeating: "a", count: 256))?.hasSuffix("(the RegisterUsage pattern): it is 256 bytes") == true)
+    }
+
     @Test("an accepted token reports its claims, key and fingerprint")
     func acceptedDetails() throws {
         let t = try JWS.token(payload: claims(keyVersion: "2"), key: TestKeys.v2)
