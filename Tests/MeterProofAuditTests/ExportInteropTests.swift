@@ -613,10 +613,10 @@ extension ExportInteropTests {
         // entry's CSV row to match: the claims must fail before the root does.
         let v = Int(e.publicKeyVersion!)
         let sim = ResponseSimulator(signingKey: try RepoFiles.privateKey(v))
-        func withPayload(_ members: String) throws -> String {
+        func withPayload(_ members: String, header: String = ResponseSimulator.header) throws -> String {
             try Self.forged(full) { d in
                 var forgedEntry = e
-                forgedEntry.token = try sim.token(payload: Array("{\(members)}".utf8))
+                forgedEntry.token = try sim.token(header: Array(header.utf8), payload: Array("{\(members)}".utf8))
                 var l = lines, rows = try BundleEdit.csvRecords(d)
                 l[k] = try forgedEntry.canonicalBytes() + [0x0A]
                 rows[k + 1] = EntryCSV.row(forgedEntry)
@@ -649,6 +649,13 @@ extension ExportInteropTests {
         }
         try Self.expectRefused(try withPayload("\"productCode\":[\(JSONText.quoted(e.productCode!))],\"publicKeyVersion\":\(v),\(rest)"),
                                "entry \(e.seq): the token's productCode is not a string", code: "token_invalid")
+        // typ is a media type to both checkers: any case, "application/" optional; JOSE is not JWT.
+        for typ in ["jwt", "application/JWT"] {
+            try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\(rest)", header: #"{"alg":"PS256","typ":"\#(typ)"}"#),
+                                   "the entries do not hash to the checkpoint root", code: "root_mismatch")
+        }
+        try Self.expectRefused(try withPayload("\(pc),\"publicKeyVersion\":\(v),\(rest)", header: #"{"alg":"PS256","typ":"JOSE"}"#),
+                               "a typ other than JWT", code: "token_invalid")
     }
 
     @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
