@@ -679,6 +679,11 @@ extension ExportInteropTests {
             try BundleEdit.write(d, "entries.jsonl", l.flatMap { $0 })
         }
         try Self.expectRefused(long, "entries.jsonl line 1 is longer than any entry", code: "entry_invalid")
+        // Files read whole are read with export verify's limits (a manifest of at most 1 MiB).
+        let bigManifest = try Self.forged(sel) { d in
+            try BundleEdit.write(d, "manifest.json", try BundleEdit.read(d, "manifest.json") + [UInt8](repeating: 0x20, count: 1 << 20))
+        }
+        try Self.expectRefused(bigManifest, "manifest.json is larger than any bundle's (1048576 bytes at most)", code: "manifest_malformed")
     }
 
     @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))
@@ -703,6 +708,13 @@ extension ExportInteropTests {
         var swapped = sums
         swapped.swapAt(csvLine, csvLine + 1)
         try Self.expectRefused(try withSums(swapped), repeats, code: "sums_malformed")
+        // Lines for files the bundle does not hold: the script stops once the lines outnumber
+        // the files (it read the whole file first; 2M lines took about 1 GB).
+        let extra = (0..<3).map { Array((String(repeating: "0", count: 64) + "  zz-\($0)\n").utf8) }
+        let more = try withSums(sums + extra)
+        let r = try Self.pythonCheck(more)
+        #expect(r.status == 1 && r.output.hasPrefix("FAILED: SHA256SUMS lists more files than the bundle holds (\(sums.count))"), "\(r.output)")
+        #expect(try bundleProblem(more) != nil)
     }
 
     @Test(.enabled(if: Tools.python != nil, "python3 with the cryptography package is not installed"))

@@ -83,9 +83,12 @@ def check(cond, msg, *args):
 MAX_ENTRY_BYTES = 1 << 20  # what MeterProof stores at most per entry
 
 
-def read(bundle, rel):
+def read(bundle, rel, limit=1 << 20):
+    """The whole file, refused when longer than `limit` (the limits `export verify` reads with)."""
     with open(os.path.join(bundle, rel), "rb") as f:
-        return f.read()
+        data = f.read(limit + 1)
+    check(len(data) <= limit, "%s is larger than any bundle's (%d bytes at most)", rel, limit)
+    return data
 
 
 def no_duplicates(pairs):
@@ -430,15 +433,20 @@ def main(argv):
             check(top.name in TOP_FILES, "%s is not part of a MeterProof bundle", top.name)
             found.add(top.name)
     found.discard("SHA256SUMS")
-    sums = read(bundle, "SHA256SUMS")
-    check(sums.endswith(b"\n"), "SHA256SUMS does not end in a newline")
+    # Streamed, and stopped once it lists more files than the bundle holds: its size is the
+    # bundle author's choice (2M lines read whole took about 1 GB).
     listed, previous = {}, None
-    for n, line in enumerate(sums[:-1].split(b"\n"), 1):
-        m = SUMS_LINE.fullmatch(line)
-        check(m is not None, "SHA256SUMS line %d is not `<64 lowercase hex>  <path>`: %r", n, line)
-        check(previous is None or previous < m.group(2), "SHA256SUMS line %d (%r) is not in sorted order or repeats a path", n, m.group(2))
-        previous = m.group(2)
-        listed[m.group(2).decode("utf-8")] = m.group(1).decode()
+    check(os.path.getsize(os.path.join(bundle, "SHA256SUMS")) > 0, "SHA256SUMS does not end in a newline")
+    with open(os.path.join(bundle, "SHA256SUMS"), "rb") as sums:
+        for n, line in enumerate(iter(lambda: sums.readline(8192), b""), 1):
+            check(line.endswith(b"\n"), "SHA256SUMS does not end in a newline")
+            check(n <= len(found), "SHA256SUMS lists more files than the bundle holds (%d)", len(found))
+            line = line[:-1]
+            m = SUMS_LINE.fullmatch(line)
+            check(m is not None, "SHA256SUMS line %d is not `<64 lowercase hex>  <path>`: %r", n, line)
+            check(previous is None or previous < m.group(2), "SHA256SUMS line %d (%r) is not in sorted order or repeats a path", n, m.group(2))
+            previous = m.group(2)
+            listed[m.group(2).decode("utf-8")] = m.group(1).decode()
     check(found == set(listed), "SHA256SUMS does not list exactly the bundle's files: %s", sorted(found ^ set(listed)))
     for rel in sorted(listed):
         h = hashlib.sha256()
@@ -450,7 +458,7 @@ def main(argv):
         check(rel in found, "the bundle lacks %s", rel)
 
     # 2. The log key, and the checkpoint signed by it (c2sp.org/signed-note, Ed25519).
-    vkey_file = read(bundle, "log-key.vkey")
+    vkey_file = read(bundle, "log-key.vkey", 4096)
     check(len(vkey_file) <= 4096 and vkey_file.endswith(b"\n"), "log-key.vkey does not end in a newline")
     name, key_id, raw_key = parse_vkey(vkey_file[:-1].decode("utf-8"), "log-key.vkey")
     check(vkey_file == ("%s+%s+%s\n" % (name, key_id.hex(), base64.b64encode(b"\x01" + raw_key).decode())).encode(),
@@ -550,7 +558,7 @@ def main(argv):
             else:
                 proof = "%d.tlog-proof" % seq
                 check(proof in proof_files, "entry %d has no proof", seq)
-                head, _, cp = read(bundle, "proofs/" + proof).partition(b"\n\n")
+                head, _, cp = read(bundle, "proofs/" + proof, (1 << 20) + 8192).partition(b"\n\n")
                 check(cp == note, "proof %d is not against the bundle's checkpoint", seq)
                 plines = head.decode().split("\n")
                 check(plines[0] == "c2sp.org/tlog-proof@v1", "proof %d has a bad header", seq)
