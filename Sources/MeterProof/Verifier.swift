@@ -264,8 +264,9 @@ public struct Verifier: Sendable {
             switch (request.nonce, claims.nonce) {
             case let (sent?, got?):
                 guard utf8Equal(sent, got) else { throw VerificationError(.nonceMismatch, "token nonce does not match the nonce sent") }
-            case (nil, _?):
-                throw VerificationError(.nonceMismatch, "token carries a nonce but none was sent")
+            case (nil, let got?):
+                // Quoted (cut): an empty nonce claim is a nonce, and reads as none unless shown.
+                throw VerificationError(.nonceMismatch, "token carries a nonce (\(JSONText.quoted(String(got.unicodeScalars.prefix(100))))) but none was sent")
             case (_?, nil):
                 throw VerificationError(.nonceMissing, "token carries no nonce although one was sent")
             case (nil, nil):

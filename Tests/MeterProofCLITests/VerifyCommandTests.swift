@@ -142,6 +142,10 @@ struct VerifyCommandTests {
         // The token carries a nonce but none was sent: refused even so.
         let withNonce = try s.file("n.json", try CLIFixture.response())
         #expect(try Run.cli(CLIFixture.verifyArgs(withNonce, nonce: nil)).object()["reason"] == .string("nonce_mismatch"))
+        // An empty nonce claim is a nonce too, and the message shows it.
+        let empty = try s.file("e.json", try CLIFixture.response(nonce: ""))
+        let o = try Run.cli(CLIFixture.verifyArgs(empty, nonce: nil)).object()
+        #expect(o["reason"] == .string("nonce_mismatch") && o["message"] == .string(#"token carries a nonce ("") but none was sent"#), "\(o)")
     }
 
     @Test("a nonce or product code starting with '-' is the option's value, not an unknown option")
