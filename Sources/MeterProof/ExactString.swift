@@ -49,3 +49,13 @@ package struct ExactString: Hashable, Sendable {
         }
     }
 }
+
+extension Unicode.Scalar {
+    /// The code point as Unicode writes it, `U+` and at least four uppercase hex digits
+    /// (`U+000A`, `U+202E`, `U+1F600`): how messages and reports name a character that cannot
+    /// be shown.
+    package var codePointNotation: String {
+        let hex = String(value, radix: 16, uppercase: true)
+        return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+    }
+}

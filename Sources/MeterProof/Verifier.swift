@@ -217,8 +217,7 @@ public struct Verifier: Sendable {
                 let code = request.productCode
                 var detail = code.isEmpty ? "it is empty" : "it is \(code.utf8.count) bytes"
                 if let bad = code.unicodeScalars.enumerated().first(where: { !Self.isValidProductCode(String($0.element)) }) {
-                    let hex = String(bad.element.value, radix: 16, uppercase: true)
-                    detail = "character \(bad.offset + 1) is U+\(String(repeating: "0", count: max(0, 4 - hex.count)) + hex)"
+                    detail = "character \(bad.offset + 1) is \(bad.element.codePointNotation)"
                 }
                 throw VerificationError(.invalidRequest, "requested ProductCode \(JSONText.quoted(String(code.unicodeScalars.prefix(300)))) is not 1-255 characters of [-a-zA-Z0-9/=:_.@] (the RegisterUsage pattern): \(detail)")
             }

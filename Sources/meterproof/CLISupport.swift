@@ -216,6 +216,14 @@ extension JSONValue {
 /// same check and message; a following option name (`--max-age --no-freshness`) is then refused
 /// as an invalid number instead, still exit 64. String options keep the default, so that a
 /// forgotten value never swallows the next option silently.
+/// `--min-key-bits` (of `verify`, `audit import` and `inspect`): from 512 up to the largest
+/// modulus a key may have at all (``RSAPublicKey/maximumBits``).
+func validateMinKeyBits(_ bits: Int?) throws {
+    if let bits, bits < 512 || bits > RSAPublicKey.maximumBits {
+        throw ValidationError("--min-key-bits must be between 512 and \(RSAPublicKey.maximumBits).")
+    }
+}
+
 struct FreshnessOptions: ParsableArguments {
     @Option(name: .customLong("max-age"), parsing: .unconditional, help: "Refuse tokens whose iat is older than SECONDS, a positive whole number (default 600).")
     var maxAge: Int64?
@@ -223,13 +231,13 @@ struct FreshnessOptions: ParsableArguments {
     @Flag(name: .customLong("no-freshness"), help: "Do not judge iat at all (offline audit).")
     var noFreshness = false
 
-    @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size, 512 to 8192 bits (default 2048). Lowering it prints a warning.")
+    @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size, 512 to \(RSAPublicKey.maximumBits) bits (default 2048). Lowering it prints a warning.")
     var minKeyBits: Int?
 
     func validate() throws {
         if noFreshness && maxAge != nil { throw ValidationError("--max-age and --no-freshness exclude each other.") }
         if let maxAge, maxAge <= 0 { throw ValidationError("--max-age must be a positive number of seconds.") }
-        if let minKeyBits, minKeyBits < 512 || minKeyBits > 8192 { throw ValidationError("--min-key-bits must be between 512 and 8192.") }
+        try validateMinKeyBits(minKeyBits)
     }
 
     func apply(to policy: inout VerificationPolicy) {

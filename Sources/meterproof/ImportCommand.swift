@@ -75,15 +75,16 @@ extension MeterProofCommand.Audit {
         /// lines skipped), each a non-empty UTF-8 path other than '-'.
         func listedFiles(_ list: String) throws -> [String] {
             let bytes = try readInput(list, limit: 256 << 20)
+            let name = list == "-" ? "standard input" : list
             var out: [String] = []
             for (i, raw) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
                 var line = raw
                 if line.last == 0x0D { line = line.dropLast() }
                 if line.isEmpty { continue }
                 guard !line.contains(0), let path = String(validating: line, as: UTF8.self) else {
-                    throw fail(Exit.unreadable, "bad_input: \(list == "-" ? "standard input" : list) line \(i + 1) is not a UTF-8 file name")
+                    throw fail(Exit.unreadable, "bad_input: \(name) line \(i + 1) is not a UTF-8 file name")
                 }
-                if path == "-" { throw fail(Exit.unreadable, "bad_input: \(list == "-" ? "standard input" : list) line \(i + 1) is '-': standard input is given as an argument, not in a list") }
+                if path == "-" { throw fail(Exit.unreadable, "bad_input: \(name) line \(i + 1) is '-': standard input is given as an argument, not in a list") }
                 out.append(path)
             }
             return out

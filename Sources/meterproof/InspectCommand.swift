@@ -15,7 +15,7 @@ extension MeterProofCommand {
         @Option(name: .customLong("key-version"), parsing: .unconditional, help: "Check the signature under this key version (default: the token's own publicKeyVersion claim).", transform: keyVersionArgument)
         var keyVersion: Int?
 
-        @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size, 512 to 8192 bits (default 2048).")
+        @Option(name: .customLong("min-key-bits"), parsing: .unconditional, help: "Lowest accepted RSA modulus size, 512 to \(RSAPublicKey.maximumBits) bits (default 2048).")
         var minKeyBits: Int?
 
         @Option(help: "Output format: text or json.")
@@ -25,7 +25,7 @@ extension MeterProofCommand {
         var input: String?
 
         func validate() throws {
-            if let minKeyBits, minKeyBits < 512 || minKeyBits > 8192 { throw ValidationError("--min-key-bits must be between 512 and 8192.") }
+            try validateMinKeyBits(minKeyBits)
         }
 
         func run() throws {

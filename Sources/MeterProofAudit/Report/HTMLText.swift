@@ -23,8 +23,7 @@ enum HTMLText {
                 if isForbidden(u) {
                     out += "\u{FFFD}"
                 } else if isInvisible(u) {
-                    let hex = String(u.value, radix: 16, uppercase: true)
-                    out += "⟨U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex + "⟩"
+                    out += "⟨" + u.codePointNotation + "⟩"
                 } else {
                     out.unicodeScalars.append(u)
                 }
