@@ -326,6 +326,19 @@ enum Tools {
             let bad = try check(copy)
             #expect(bad.status == 1 && bad.output.hasPrefix("FAILED: "), "\(bad.output)")
         }
+        // entries.jsonl is read line by line: a last line without its line feed, and a line over
+        // the 1 MiB entry limit (longer than the reader's buffer), are refused by name.
+        let (full, _) = try f.export()
+        let noFeed = try BundleEdit.copy(full)
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: noFeed + "/entries.jsonl")))
+        try BundleEdit.write(noFeed, "entries.jsonl", Array(bytes.dropLast()))
+        let r1 = try check(noFeed, [vkey])
+        #expect(r1.status == 1 && r1.output == "FAILED: entries.jsonl does not end in a line feed\n", "\(r1.output)")
+        let long = try BundleEdit.copy(full)
+        try BundleEdit.write(long, "entries.jsonl", bytes + [UInt8](repeating: 0x20, count: (1 << 20) + 1) + [0x0A])
+        let r2 = try check(long, [vkey])
+        let lineNumber = bytes.filter { $0 == 0x0A }.count + 1
+        #expect(r2.status == 1 && r2.output == "FAILED: entries.jsonl: line \(lineNumber) is longer than 1048576 bytes\n", "\(r2.output)")
         // A trail with no entries: RFC 6962's empty root, which tlog.TreeHash(0, …) is not.
         let emptyDir = try makeTempDir("goempty")
         let signer = try NoteSigner.generate(name: "export.test/empty")
