@@ -157,15 +157,28 @@ import Testing
             // Both spellings of one member, and a spelling MeterProof does not read: refused, not unbound.
             #"{"request":{"productCode":"p","publicKeyVersion":1},"Request":{"productCode":"p","publicKeyVersion":1},"response":"x"}"#,
             #"{"REQUEST":{"productCode":"p","publicKeyVersion":1},"RESPONSE":{"Signature":"\#(tok)"}}"#,
+            // A bound capture whose capture time is misspelled (found by fuzzing: it was ignored,
+            // so a token issued 4000 s before its capture was accepted without a freshness check).
+            pascalLine(product: ImportFixture.productCode, nonce: "pascal-1", at: base + 4000)
+                .replacingOccurrences(of: #","CapturedAt":"#, with: #","capturedat":"#),
+            pascalLine(product: ImportFixture.productCode, nonce: "pascal-1", at: base + 4000)
+                .replacingOccurrences(of: #","CapturedAt":"#, with: #","captured_at":"#),
+            pascalLine(product: ImportFixture.productCode, nonce: "pascal-1", at: base + 5)
+                .replacingOccurrences(of: #","CapturedAt":"#, with: #","Response ":{},"CapturedAt":"#),
         ]
         let bed = try ImportBed()
         _ = try bed.run("pascal.jsonl", lines: lines)
         let e = try bed.entries()
-        #expect(e.map { $0.reason ?? "accepted" } == ["product_code_mismatch", "nonce_mismatch", "token_stale", "accepted", "malformed_input", "malformed_input"])
+        #expect(e.map { $0.reason ?? "accepted" } == ["product_code_mismatch", "nonce_mismatch", "token_stale", "accepted", "malformed_input", "malformed_input",
+                                                     "malformed_input", "malformed_input", "malformed_input"])
         #expect(e.prefix(4).allSatisfy { $0.binding == "bound" })
         #expect(e[3].capturedAt == ImportFixture.time(base + 5))
         let file = bed.scratch.path("pascal.jsonl")
         #expect(e[4].message == "\(file):5: capture carries both \"request\" and \"Request\"")
         #expect(e[5].message == "\(file):6: capture member \"REQUEST\" is not a spelling MeterProof reads (request or Request, response or Response, capturedAt or CapturedAt); it would be ignored, and the capture judged unbound")
+        let spellings = "is not a spelling MeterProof reads (request or Request, response or Response, capturedAt or CapturedAt); it would be ignored, and"
+        #expect(e[6].message == "\(file):7: capture member \"capturedat\" \(spellings) the capture judged without its capture time (no freshness check)")
+        #expect(e[7].message == "\(file):8: capture member \"captured_at\" \(spellings) the capture judged without its capture time (no freshness check)")
+        #expect(e[8].message == "\(file):9: capture member \"Response \" \(spellings) the capture judged on its other members")
     }
 }

@@ -66,6 +66,15 @@ public struct Capture: Sendable {
             if c != nil && p != nil { throw VerificationError(.malformedInput, "capture carries both \"\(camel)\" and \"\(pascal)\"") }
             return c ?? p
         }
+        // Another spelling of a capture member (`capturedat`, `captured_at`, `REQUEST`…) would be
+        // ignored: an envelope read as unbound, or a bound capture judged without its capture time.
+        for m in obj.members where !Self.readSpellings.contains(m.name) {
+            guard let stem = Self.memberStem(m.name) else { continue }
+            let bound = obj["request"] != nil || obj["Request"] != nil
+            let effect = stem == "capturedat" ? "the capture judged without its capture time (no freshness check)"
+                : bound ? "the capture judged on its other members" : "the capture judged unbound"
+            throw VerificationError(.malformedInput, "capture member \"\(m.name)\" is not a spelling MeterProof reads (request or Request, response or Response, capturedAt or CapturedAt); it would be ignored, and \(effect)")
+        }
         let capturedAt = try member("capturedAt", "CapturedAt")
         let requestValue = try member("request", "Request"), responseValue = try member("response", "Response")
         switch capturedAt {
@@ -87,14 +96,19 @@ public struct Capture: Sendable {
             self.request = try Self.request(from: req)
             self.response = try RegisterUsageResponse(json: resp)
         } else {
-            // Another spelling of a capture member would otherwise make the object read as an
-            // envelope around its response: unbound, its request and capture time ignored.
-            for m in obj.members where ["request", "response", "capturedat"].contains(m.name.lowercased())
-                && !["capturedAt", "CapturedAt"].contains(m.name) {
-                throw VerificationError(.malformedInput, "capture member \"\(m.name)\" is not a spelling MeterProof reads (request or Request, response or Response, capturedAt or CapturedAt); it would be ignored, and the capture judged unbound")
-            }
             self.response = try RegisterUsageResponse(json: value)
         }
+    }
+
+    /// The capture member names read.
+    static let readSpellings: Set<String> = ["request", "Request", "response", "Response", "capturedAt", "CapturedAt"]
+
+    /// `request`, `response` or `capturedat` when `name` is one of them in any case, with any
+    /// `_`, `-`, space or `.` between words (`captured_at`, `Captured-At`); else nil.
+    static func memberStem(_ name: String) -> String? {
+        guard name.utf8.count <= 16 else { return nil }
+        let folded = String(name.lowercased().filter { !"_- .".contains($0) })
+        return ["request", "response", "capturedat"].contains(folded) ? folded : nil
     }
 
     private init(response: RegisterUsageResponse, request: RegisterUsageRequest, capturedAtMillis: Int64, capturedAtText: String) {
