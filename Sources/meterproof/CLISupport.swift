@@ -279,8 +279,23 @@ private func replaceHandler(of sig: Int32, with handler: @convention(c) (Int32) 
 /// Turns SIGINT and SIGTERM into ``stopRequested`` for a long command that stops cleanly
 /// (an import keeps its committed batches, an export removes what it wrote). A signal the
 /// parent chose to ignore (a background job in a script) stays ignored.
-func catchStopSignals() {
-    let handler: @convention(c) (Int32) -> Void = { _ in stopRequested.store(true, ordering: .relaxed) }
+///
+/// With `secondSignalEnds`, a second SIGINT or SIGTERM ends the process at once (the default
+/// action), for a command whose every write is one SQLite transaction: an import whose batch
+/// waits on another writer's lock, or that signs its checkpoint, need not be waited for.
+func catchStopSignals(secondSignalEnds: Bool = false) {
+    // Touch the flag before any handler can: a global is initialised on first use in a debug
+    // build, and that must not happen inside a signal handler.
+    _ = stopRequested.load(ordering: .relaxed)
+    let once: @convention(c) (Int32) -> Void = { _ in stopRequested.store(true, ordering: .relaxed) }
+    let twice: @convention(c) (Int32) -> Void = { sig in
+        // signal() and raise() are async-signal-safe.
+        if stopRequested.exchange(true, ordering: .relaxed) {
+            signal(sig, SIG_DFL)
+            raise(sig)
+        }
+    }
+    let handler = secondSignalEnds ? twice : once
     for sig in [SIGINT, SIGTERM] {
         // Without SA_RESTART (which `signal()` sets): a read waiting on an idle pipe or FIFO, or
         // the open of a FIFO no writer has opened yet, returns EINTR, so the stop is seen.
@@ -311,6 +326,7 @@ private let deferredStopSignal = Atomic<Int32>(0)
 /// goes to any thread that does not block it, and Dispatch may have started some.)
 func deferringStopSignals<T>(_ body: () throws -> T) throws -> T {
     let handler: @convention(c) (Int32) -> Void = { sig in deferredStopSignal.store(sig, ordering: .relaxed) }
+    _ = deferredStopSignal.load(ordering: .relaxed)  // initialised here, not first in the handler
     var previous: [(Int32, sigaction)] = []
     for sig in [SIGINT, SIGTERM, SIGHUP] {
         // SA_RESTART: the step's own system calls carry on as if nothing had arrived.

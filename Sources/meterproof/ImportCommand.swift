@@ -119,8 +119,9 @@ extension MeterProofCommand.Audit {
             }
             let keyPath = signingKey ?? Defaults.logKey(besideTrail: db)
             // The import stops after the batch being written commits; a stop while the trail is
-            // being created waits for it to be whole, then stops before the first batch.
-            catchStopSignals()
+            // being created waits for it to be whole, then stops before the first batch. A second
+            // stop signal ends the process at once (each batch is one transaction).
+            catchStopSignals(secondSignalEnds: true)
             if !FileSystem.exists(db) {
                 // Under the lock, imports starting at once into a new trail create it once; the
                 // others import into it.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import MeterProof
 import Testing
 @testable import MeterProofAudit
@@ -128,6 +129,85 @@ import Glibc
         let verify = try TrailRun.cli(["audit", "verify", "--db", db, "--format", "json"])
         #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
         #expect(verify.stdout.contains(#""intact":true,"entries":\#(nonBlank.count),"checkpointsVerified":2"#), "\(verify.stdout)")
+    }
+}
+
+/// A stop while another process holds the trail's write lock (found by a concurrency review:
+/// the import then waited out each queued batch's busy timeout before exiting).
+@Suite struct ImportStopUnderLockTests {
+    final class Flag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    /// The batch the writer has begun commits once the lock is free; the verified batches
+    /// queued behind it are dropped, the summary says interrupted, and a re-run completes the job.
+    @Test(.timeLimit(.minutes(1)))
+    func aStopDropsTheBatchesQueuedBehindTheOneBeingWritten() throws {
+        let bed = try ImportBed("stopqueue")
+        let lines = try ImportInterruptTests.lines()
+        let nonBlank = lines.filter { !ImportFixture.isBlank($0) }.count
+        let file = try bed.scratch.write("q.jsonl", ImportFixture.file(lines))
+        let blocker = try SQLiteDatabase(path: bed.trailPath, mode: .readWrite)
+        try blocker.execute("BEGIN IMMEDIATE")
+        let stop = Flag()
+        let outcome = Mutex<Result<ImportSummary, AuditError>?>(nil)
+        let finished = DispatchSemaphore(value: 0)
+        var importer = CaptureImporter(trailPath: bed.trailPath, keyring: TrailFixture.keyring, policy: .strict, jobs: 2, batchSize: 10)
+        let begun = DispatchSemaphore(value: 0)
+        importer.checkpoints.onBatch = { begun.signal() }
+        DispatchQueue.global().async { [importer] in
+            let r = Result { () throws(AuditError) -> ImportSummary in
+                try importer.run(files: [file], shouldStop: { stop.value.load(ordering: .relaxed) })
+            }
+            outcome.withLock { $0 = r }
+            finished.signal()
+        }
+        // The first batch now waits for the lock; give the next ones time to be verified and queued.
+        #expect(begun.wait(timeout: .now() + 30) == .success)
+        usleep(300_000)
+        stop.value.store(true, ordering: .relaxed)
+        try blocker.execute("COMMIT")
+        #expect(finished.wait(timeout: .now() + 30) == .success)
+        let summary = try #require(outcome.withLock { $0 }).get()
+        #expect(summary.interrupted)
+        #expect(summary.recorded == 10, "recorded \(summary.recorded)")
+        #expect(try bed.trail().size() == 10)
+        // The dropped lines were not recorded: a re-run imports them, each once.
+        let rerun = try bed.run(files: [file], batchSize: 10)
+        #expect(!rerun.interrupted && rerun.recorded == nonBlank - 10 && rerun.duplicates == 10)
+        #expect(try bed.trail().size() == UInt64(nonBlank))
+    }
+
+    /// A second SIGINT ends the import at once, even while its batch waits for the lock; what
+    /// was committed stays whole and a re-run finishes the job.
+    @Test(.timeLimit(.minutes(1)))
+    func aSecondSignalEndsTheImportAtOnce() throws {
+        let bin = try #require(TrailPaths.cli, "the meterproof executable was not found next to the tests; run `swift build` first")
+        let bed = try ImportBed("secondsignal")
+        let lines = try ImportInterruptTests.lines()
+        let file = try bed.scratch.write("q.jsonl", ImportFixture.file(lines))
+        let blocker = try SQLiteDatabase(path: bed.trailPath, mode: .readWrite)
+        try blocker.execute("BEGIN IMMEDIATE")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: bin)
+        p.arguments = ["audit", "import", "--db", bed.trailPath, "--keys", TrailPaths.testKeys, "--batch-size", "10", "--no-progress", file]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        usleep(1_000_000)  // the first batch now waits for the lock (for up to 10 s)
+        let start = Date()
+        kill(p.processIdentifier, SIGINT)
+        usleep(100_000)
+        #expect(p.isRunning, "the first SIGINT waits for the batch being written")
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGINT)
+        #expect(Date().timeIntervalSince(start) < 5, "the second SIGINT did not end the import at once")
+        try blocker.execute("COMMIT")
+        #expect(try bed.trail().size() == 0)
+        let rerun = try bed.run(files: [file], batchSize: 10)
+        #expect(!rerun.interrupted && rerun.recorded == lines.filter { !ImportFixture.isBlank($0) }.count)
     }
 }
 

@@ -135,7 +135,7 @@ public struct CaptureImporter: Sendable {
         }
         let total = totalBytes
         let start = WallClock.monotonicSeconds()
-        let writer = try BatchWriter(path: trailPath, checkpoints: checkpoints)
+        let writer = try BatchWriter(path: trailPath, checkpoints: checkpoints, shouldStop: shouldStop)
         let summary = Mutex(ImportSummary())
         let verifierWithFreshness = Verifier(keyring: keyring, policy: policy)
         var offline = policy
@@ -283,7 +283,8 @@ public struct CaptureImporter: Sendable {
         if !interrupted && failure == nil { flush() }
         let writeError = writer.finish()
         var s = summary.withLock { $0 }
-        s.interrupted = interrupted
+        // A stop that came after the last line was read can still drop the batches queued then.
+        s.interrupted = interrupted || writer.droppedBatches
         s.seconds = WallClock.monotonicSeconds() - start
         s.treeSize = writer.treeSize
         s.appendedTail = writer.appendedTail
@@ -416,7 +417,11 @@ public struct CaptureImporter: Sendable {
 final class BatchWriter: @unchecked Sendable {
     private let queue = DispatchQueue(label: "meterproof.import.writer")
     private let slots = DispatchSemaphore(value: 2)
-    private let state = Mutex<(error: AuditError?, size: UInt64, appended: AuditTrail.AppendedTail?)>((nil, 0, nil))
+    private let state = Mutex<(error: AuditError?, size: UInt64, appended: AuditTrail.AppendedTail?, dropped: Bool)>((nil, 0, nil, false))
+    /// Asked before each batch: once it says stop, batches not yet begun are dropped (their lines
+    /// are not committed, and a re-run imports them), so a stop waits for one batch at most,
+    /// even when another writer holds the lock and each batch would wait its busy timeout.
+    private let shouldStop: @Sendable () -> Bool
     // Touched only on `queue`.
     private var trail: AuditTrail?
     /// The trail's page size: a WAL frame holds one page.
@@ -443,11 +448,15 @@ final class BatchWriter: @unchecked Sendable {
         var onWait: (@Sendable () -> Void)? = nil
         /// Makes every background pass fail (tests of the fallback).
         var failPasses = false
+        /// Called on the writer's queue as each batch begins its transaction (tests wait for it).
+        var onBatch: (@Sendable () -> Void)? = nil
     }
     private let settings: CheckpointSettings
 
-    init(path: String, checkpoints settings: CheckpointSettings = CheckpointSettings()) throws(AuditError) {
+    init(path: String, checkpoints settings: CheckpointSettings = CheckpointSettings(),
+         shouldStop: @escaping @Sendable () -> Bool = { false }) throws(AuditError) {
         self.settings = settings
+        self.shouldStop = shouldStop
         let opened: Result<AuditTrail, AuditError> = queue.sync {
             do throws(AuditError) { return .success(try AuditTrail(path: path)) } catch { return .failure(error) }
         }
@@ -522,6 +531,8 @@ final class BatchWriter: @unchecked Sendable {
     }
 
     var error: AuditError? { state.withLock { $0.error } }
+    /// Whether a batch was dropped because a stop was asked for.
+    var droppedBatches: Bool { state.withLock { $0.dropped } }
     var treeSize: UInt64 { state.withLock { $0.size } }
     /// The entries the writer appended, when they were the newest of the trail (after `finish()`).
     var appendedTail: AuditTrail.AppendedTail? { state.withLock { $0.appended } }
@@ -531,6 +542,11 @@ final class BatchWriter: @unchecked Sendable {
         queue.async {
             defer { self.slots.signal() }
             guard self.error == nil, let trail = self.trail else { return }
+            if self.shouldStop() {
+                self.state.withLock { $0.dropped = true }
+                return
+            }
+            self.settings.onBatch?()
             self.beforeBatch(trail)
             do throws(AuditError) {
                 let out = try trail.append(items)

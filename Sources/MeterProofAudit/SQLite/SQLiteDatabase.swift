@@ -45,6 +45,11 @@ package final class SQLiteDatabase {
             // sqlite3_open_v2 would silently open the path cut at the NUL.
             throw SQLiteError(extendedResultCode: SQLITE_CANTOPEN, message: "database path contains a NUL byte")
         }
+        // NOMUTEX leaves each connection to one thread at a time, which this type's users keep to;
+        // a library built with SQLITE_THREADSAFE=0 is unsafe even with a connection per thread.
+        guard sqlite3_threadsafe() != 0 else {
+            throw SQLiteError(extendedResultCode: SQLITE_MISUSE, message: "the SQLite library in use was built without thread support (SQLITE_THREADSAFE=0); MeterProof opens a connection per thread and needs a library built with 1 or 2")
+        }
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         switch mode {
         case .readOnly: flags |= SQLITE_OPEN_READONLY
