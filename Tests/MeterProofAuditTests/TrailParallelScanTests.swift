@@ -180,12 +180,25 @@ import Testing
         try t.expectTampered("nonce_table_mismatch", seq: nil) { db in
             try db.execute("INSERT INTO nonces(product_code, nonce, seq) VALUES ('prod-trail', 'never-used', 3)")
         }
+        // The same bytes as another storage class (found by a review): the appender's text lookup
+        // no longer finds the row, so the nonce is free for a replay, but the bytes read alike.
+        try t.expectTampered("nonce_table_mismatch", seq: n) { db in
+            try db.execute("UPDATE nonces SET product_code = CAST(product_code AS BLOB) WHERE nonce = 'p-\(n)'")
+            #expect(db.changes == 1)
+        }
+        try t.expectTampered("nonce_table_mismatch", seq: n) { db in try db.execute("UPDATE nonces SET nonce = CAST(nonce AS BLOB) WHERE nonce = 'p-\(n)'") }
+        try t.expectTampered("nonce_table_mismatch", seq: n) { db in try db.execute("UPDATE nonces SET seq = \(n) + 0.5 WHERE nonce = 'p-\(n)'") }
         // Capture hashes: moved to the next entry, and deleted (an entry without a nonce: one
         // with a nonce has no captures row).
         var k = (shape.size / 3) / 5 * 5
         if k % 3 == 0 { k += 5 }
         try t.expectTampered("capture_table_mismatch", seq: k) { db in try db.execute("UPDATE captures SET seq = seq + 1 WHERE seq = \(k)") }
         try t.expectTampered("capture_table_mismatch", seq: k) { db in try db.execute("DELETE FROM captures WHERE seq = \(k)") }
+        try t.expectTampered("capture_table_mismatch", seq: k) { db in
+            try db.execute("UPDATE captures SET hash = CAST(hash AS TEXT) WHERE seq = \(k)")
+            #expect(db.changes == 1)
+        }
+        try t.expectTampered("capture_table_mismatch", seq: k) { db in try db.execute("UPDATE captures SET seq = \(k) + 0.5 WHERE seq = \(k)") }
         // A row for an entry that consumed a nonce, even with its true hash, is one the trail never writes.
         let j = (shape.size / 2) / 15 * 15
         try t.expectTampered("capture_table_mismatch", seq: nil) { db in

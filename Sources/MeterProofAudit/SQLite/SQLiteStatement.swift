@@ -156,6 +156,12 @@ package final class SQLiteStatement {
         sqlite3_column_name(handle, column).map { String(cString: $0) }
     }
 
+    /// The storage class of column `column` of the current row: `SQLITE_INTEGER`, `SQLITE_FLOAT`,
+    /// `SQLITE_TEXT`, `SQLITE_BLOB` or `SQLITE_NULL` (before any conversion by a getter).
+    package func storageClass(at column: Int32) -> Int32 {
+        sqlite3_column_type(handle, column)
+    }
+
     /// Whether column `column` (0-based) of the current row is NULL.
     package func isNull(at column: Int32) -> Bool {
         sqlite3_column_type(handle, column) == SQLITE_NULL

@@ -1,4 +1,5 @@
 import CMeterProofOpenSSL
+import CMeterProofSQLite
 import Dispatch
 import Synchronization
 import MeterProof
@@ -93,10 +94,18 @@ struct ParallelTrailScan {
         let nst = try db.prepare("SELECT product_code, nonce, seq FROM nonces")
         let cst = try db.prepare("SELECT hash, seq FROM captures")
         var noncesDone = false, capturesDone = false
+        // A row whose values are not of the types the trail stores (a nonce as a BLOB, a line
+        // hash as TEXT) reads back as the same bytes here, but the appender's and the
+        // sequential pass's typed lookups do not find it: a "consumed" nonce freed by a type
+        // change. Such a row fails this pass, and the sequential pass names its entry.
+        var typesHold = true
         func readTables(rows: Int) throws {
             var n = 0
             while !noncesDone && n < rows {
                 guard try nst.step() else { noncesDone = true; break }
+                if nst.storageClass(at: 0) != SQLITE_TEXT || nst.storageClass(at: 1) != SQLITE_TEXT || nst.storageClass(at: 2) != SQLITE_INTEGER {
+                    typesHold = false
+                }
                 nst.withText(at: 0) { pc in nst.withText(at: 1) { nonce in
                     nonceTable.add(key.nonceElement(productCode: pc, nonce: nonce, seq: nst.int64(at: 2), hasher))
                 } }
@@ -104,6 +113,7 @@ struct ParallelTrailScan {
             }
             while noncesDone && !capturesDone && n < rows {
                 guard try cst.step() else { capturesDone = true; break }
+                if cst.storageClass(at: 0) != SQLITE_BLOB || cst.storageClass(at: 1) != SQLITE_INTEGER { typesHold = false }
                 cst.withBlob(at: 0) { h in captureTable.add(key.captureElement(hash: h, seq: cst.int64(at: 1), hasher)) }
                 n += 1
             }
@@ -163,7 +173,7 @@ struct ParallelTrailScan {
             // Tables read: nothing left to do here but wait for the next chunk.
             if noncesDone && capturesDone && !progressed && folded < chunkCount { state.ready.wait() }
         }
-        guard nonceEntries == nonceTable, captureEntries == captureTable else { return nil }
+        guard typesHold, nonceEntries == nonceTable, captureEntries == captureTable else { return nil }
         let nodes = top.nodes + (lastChunk?.local.nodes ?? [])
         let frontier = size == 0 ? MerkleFrontier() : try MerkleFrontier(size: size, nodes: nodes)
         return Outcome(frontier: frontier, roots: roots, acceptedNonces: nonceEntries.count, capturedEntries: captureEntries.count)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import MeterProof
+import CMeterProofSQLite
 
 /// The verdict of ``AuditTrail/verify(against:logKey:batchSize:)``.
 public struct TrailVerification: Sendable {
@@ -388,7 +389,9 @@ struct EntryTableCheck {
         if let (pc, nonce) = summary.acceptedNonce {
             try nonceRow.bind(pc, at: 1)
             try nonceRow.bind(nonce, at: 2)
-            let consumedBy: Int64? = try nonceRow.step() ? nonceRow.int64(at: 0) : nil
+            // Typed lookups (text, then a blob line hash) and an integer seq: a row changed to
+            // another storage class is not the row the appender's nonce rule finds.
+            let consumedBy: Int64? = try nonceRow.step() && nonceRow.storageClass(at: 0) == SQLITE_INTEGER ? nonceRow.int64(at: 0) : nil
             nonceRow.reset()
             guard consumedBy == Int64(seq) else {
                 return ("nonce_table_mismatch", "entry \(seq) accepted nonce \(nonce) for product \(pc), but the nonce table "
@@ -399,7 +402,7 @@ struct EntryTableCheck {
         if let h = summary.captureRowHash(schema1: legacyCaptures) {
             // A forged captures row would make a later import skip a genuine capture as a "duplicate".
             try captureRow.bind(h, at: 1)
-            let recordedAs: Int64? = try captureRow.step() ? captureRow.int64(at: 0) : nil
+            let recordedAs: Int64? = try captureRow.step() && captureRow.storageClass(at: 0) == SQLITE_INTEGER ? captureRow.int64(at: 0) : nil
             captureRow.reset()
             guard recordedAs == Int64(seq) else {
                 return ("capture_table_mismatch", "entry \(seq) was imported from a capture line whose hash the captures table "
