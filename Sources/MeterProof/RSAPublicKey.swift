@@ -111,10 +111,17 @@ public struct RSAPublicKey: Sendable {
     /// v2, RSA-3072), whose private halves are published in the same repository: anyone can
     /// sign tokens they accept. ``Keyring/load(from:allowingTestKeys:)`` refuses a keyring holding
     /// one unless told to allow it; a keyring built in memory is not checked.
-    public var isMeterProofTestKey: Bool { Self.isMeterProofTestKey(fingerprint: fingerprint) }
+    ///
+    /// Recognised by fingerprint and by modulus: the published private halves give away the
+    /// primes, so anyone can make a key on the same modulus with another public exponent (and
+    /// so another fingerprint) and sign with it.
+    public var isMeterProofTestKey: Bool {
+        Self.isMeterProofTestKey(fingerprint: fingerprint) || Self.testKeyModulusDigests.contains(Hex.encode(SHA256.hash(modulus)))
+    }
 
     /// Whether `fingerprint` (lowercase hex SHA-256 of a DER SubjectPublicKeyInfo, as entries and
-    /// results record it) names one of those test keys; `false` for `nil`.
+    /// results record it) names one of those test keys; `false` for `nil`. Where the key itself
+    /// is at hand, ``isMeterProofTestKey`` also recognises another key on a test key's modulus.
     package static func isMeterProofTestKey(fingerprint: String?) -> Bool {
         fingerprint.map(testKeyFingerprints.contains) ?? false
     }
@@ -123,6 +130,12 @@ public struct RSAPublicKey: Sendable {
     package static let testKeyFingerprints: Set<String> = [
         "a97721a799eabe9ab15efe1fb52ca8efbb322fbdc03c43f4bea8fd187ac9415d",
         "0f2644fcad00920fcb2bf0db3fdb4e1440effa8c466d299e4a9dbd7554b90b85",
+    ]
+
+    /// SHA-256 of the big-endian modulus of `keys/test/v1.pem` and `keys/test/v2.pem`.
+    package static let testKeyModulusDigests: Set<String> = [
+        "f0eac4345f9ce7d223f4ae2a98a4026ad60925e451f5285438b3626a0a790865",
+        "85f276e350151f86f64b45d706080a39e20efa184c4de500fada602e1f06a57f",
     ]
 }
 

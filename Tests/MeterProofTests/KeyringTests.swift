@@ -405,6 +405,22 @@ struct KeyringTests {
         let k = try Keyring.load(from: PackagePaths.testKeys.path, allowingTestKeys: true)
         #expect(k[1]?.key.isMeterProofTestKey == true && k[2]?.key.isMeterProofTestKey == true)
         #expect(TestKeys.publicKey(TestKeys.weak1024).isMeterProofTestKey == false)
+        // The published primes make a key on the same modulus with another exponent (found by a
+        // review: recognised by fingerprint only, it loaded without allowingTestKeys).
+        for v in [1, 2] {
+            let test = try #require(k[v]?.key)
+            let sibling = try RSAPublicKey(modulus: test.modulus, exponent: [0x01, 0x00, 0x03])
+            #expect(sibling.fingerprint != test.fingerprint && sibling.isMeterProofTestKey)
+            let dir = try Self.directory()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try write(sibling.pem, to: dir.appendingPathComponent("v\(v).pem"))
+            do {
+                _ = try Keyring.load(from: dir.path)
+                Issue.record("a key on test key v\(v)'s modulus loaded without allowingTestKeys")
+            } catch {
+                #expect(error.code == .testKey, "\(error)")
+            }
+        }
     }
 
     @Test("the published test keys load only when the caller says so (test_key), wherever they are")
