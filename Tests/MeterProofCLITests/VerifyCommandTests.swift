@@ -29,6 +29,21 @@ struct VerifyCommandTests {
         #expect(r.stdout.hasSuffix("}\n"))
     }
 
+    @Test("an input over 1 MiB is refused before it is parsed (exit 2), from a file or standard input")
+    func oversizedInput() throws {
+        let s = try Scratch()
+        let big = [UInt8](repeating: UInt8(ascii: "a"), count: (1 << 20) + 1)
+        let file = try s.file("big.json", String(decoding: big, as: UTF8.self))
+        let r = try Run.cli(CLIFixture.verifyArgs(file))
+        #expect(r.status == 2 && r.stdout.isEmpty)
+        #expect(r.stderr == "meterproof: bad_input: cannot read \(file): larger than 1048576 bytes\n", "\(r.stderr)")
+        let piped = try Run.cli(CLIFixture.verifyArgs("-"), stdin: big)
+        #expect(piped.status == 2 && piped.stderr == "meterproof: bad_input: cannot read standard input: larger than 1048576 bytes\n", "\(piped.stderr)")
+        // Exactly 1 MiB is read (and then refused as a response, exit 1).
+        let edge = try s.file("edge.json", String(decoding: big.dropLast(), as: UTF8.self))
+        #expect(try Run.cli(CLIFixture.verifyArgs(edge)).status == 1)
+    }
+
     @Test("accepted under key version 2 (RSA-3072)")
     func acceptedV2() throws {
         let s = try Scratch()

@@ -90,6 +90,8 @@ enum HostileTable {
         .accept("publicKeyVersion as the string \"1\" (Java sample leniency)") { try JWS.token(payload: claims(keyVersion: #""1""#)) },
         .accept("header with an unknown extra member") { try JWS.token(header: oddHeader) },
         .accept("header without typ") { try JWS.token(header: #"{"alg":"PS256"}"#) },
+        // The request's PublicKeyVersion picks the key; a kid naming another version is not read.
+        .accept("kid naming another key version") { try JWS.token(header: #"{"alg":"PS256","typ":"JWT","kid":"2"}"#) },
         // RFC 7515 4.1.9: typ is a media type, case-insensitive, "application/" optional.
         .accept("typ in lower case") { try JWS.token(header: #"{"alg":"PS256","typ":"jwt"}"#) },
         .accept("typ application/jwt") { try JWS.token(header: #"{"alg":"PS256","typ":"application/JWT"}"#) },
