@@ -97,6 +97,17 @@ public struct Keyring: Sendable {
         guard kind != .missing else { throw KeyringError(.notFound, file: path, "no such keyring directory or file") }
         var loaded: [KeyringEntry] = []
         var pins: [Int: Pin]? = nil
+        if kind != .directory {
+            // One file: read as named, so not a FIFO or device (a read would wait or never end).
+            if let what = FileSystem.notARegularFile(path) {
+                throw KeyringError(.unreadable, file: path, "is \(what); a key file must be a regular file (or a link to one)")
+            }
+            // Its directory's pins would not apply: refuse rather than verify unpinned.
+            let pinFile = FileSystem.join(FileSystem.dirname(path), "keyring.json")
+            if FileSystem.kind(pinFile) != .missing {
+                throw KeyringError(.invalidPins, file: path, "a keyring.json lies beside it, whose pins and validity dates a single key file does not apply; name the directory (\(FileSystem.dirname(path))) instead")
+            }
+        }
         if kind == .directory {
             let names: [String]
             do { names = try FileSystem.list(path) } catch {
@@ -235,6 +246,16 @@ public struct Keyring: Sendable {
             }
             guard let kid = jwk["kid"]?.stringValue, let version = KeyVersion.parse(kid) else {
                 throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: kid must be the key version as a decimal string (1 to 2147483647)")
+            }
+            // A keyring holds public keys for verifying signatures, nothing else.
+            if let secret = ["d", "p", "q", "dp", "dq", "qi", "oth"].first(where: { jwk[$0] != nil }) {
+                throw KeyringError(.invalidJWKS, file: file, "keys[\(i)] carries the private key member \"\(secret)\": a private key has no place in a keyring")
+            }
+            if let use = jwk["use"], use.stringValue != "sig" {
+                throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: use is not \"sig\"")
+            }
+            if let ops = jwk["key_ops"], !({ if case .array(let a) = ops { return a.contains(.string("verify")) } else { return false } }()) {
+                throw KeyringError(.invalidJWKS, file: file, "keys[\(i)]: key_ops does not include \"verify\"")
             }
             guard let n = jwk["n"]?.stringValue.flatMap({ Base64.urlDecode($0) }),
                   let e = jwk["e"]?.stringValue.flatMap({ Base64.urlDecode($0) }) else {

@@ -190,6 +190,8 @@ struct KeyringTests {
         #expect(k[2]?.key.fingerprint == Fixture.v2Fingerprint)
         #expect(k[1]?.key.bits == 2048)
         #expect(k[1]?.pinned == false)
+        // A single JWKS file loads as a keyring too.
+        #expect(try Keyring.load(from: dir.appendingPathComponent("jwks.json").path, allowingTestKeys: true).versions == [1, 2])
         // The same directory with the repository's pins: every JWKS key is pinned by version.
         try FileManager.default.copyItem(at: PackagePaths.testKeys.appendingPathComponent("keyring.json"), to: dir.appendingPathComponent("keyring.json"))
         let pinned = try Keyring.load(from: dir.path, allowingTestKeys: true)
@@ -197,8 +199,46 @@ struct KeyringTests {
         // And it verifies what the PEM keyring verifies.
         let t = try JWS.token()
         #expect(Verifier(keyring: pinned).verify(Array(t.utf8), expecting: Fixture.request, now: Fixture.now).isAccepted)
-        // A single JWKS file loads as a keyring too.
-        #expect(try Keyring.load(from: dir.appendingPathComponent("jwks.json").path, allowingTestKeys: true).versions == [1, 2])
+        // Named alone, it would be verified without the pins beside it (found by a review): refused.
+        let single = dir.appendingPathComponent("jwks.json").path
+        #expect(throws: KeyringError(.invalidPins, file: single, "a keyring.json lies beside it, whose pins and validity dates a single key file does not apply; name the directory (\(dir.path)) instead")) {
+            try Keyring.load(from: single, allowingTestKeys: true)
+        }
+    }
+
+    @Test("refused without a prompt or a wait: an encrypted PEM, a FIFO named as the keyring, a JWKS with private parts")
+    func keyFilesThatMustNotBeRead() throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // OpenSSL's default callback would ask for a passphrase on the terminal or standard input.
+        let lines = Self.v1Public.pem.split(separator: "\n", omittingEmptySubsequences: false)
+        let encrypted = ([lines[0], "Proc-Type: 4,ENCRYPTED", "DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF", ""] + lines[1...]).joined(separator: "\n")
+        #expect(throws: KeyError.self) { try RSAPublicKey(pem: encrypted) }
+        do { _ = try RSAPublicKey(pem: encrypted) } catch {
+            #expect(error.reason.contains("the PEM is encrypted (Proc-Type: 4,ENCRYPTED); MeterProof reads unencrypted keys only"), "\(error.reason)")
+        }
+        let encryptedPrivate = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n"
+        do { _ = try RSAPrivateKey(pem: encryptedPrivate); Issue.record("an encrypted private key loaded") } catch {
+            #expect(error.reason.contains("the PEM is encrypted (ENCRYPTED PRIVATE KEY)"), "\(error.reason)")
+        }
+        // A FIFO named as the keyring: refused before any read (which would wait for a writer).
+        let fifo = dir.appendingPathComponent("v3.pem").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        #expect(throws: KeyringError(.unreadable, file: fifo, "is not a regular file (a FIFO, socket or device); a key file must be a regular file (or a link to one)")) {
+            try Keyring.load(from: fifo)
+        }
+        try FileManager.default.removeItem(atPath: fifo)
+        // A JWKS is for public verification keys only.
+        let jwks = dir.appendingPathComponent("keys.jwks")
+        let base = Self.jwk(Self.v1Public, kid: "1")
+        for (extra, message) in [(#","d":"AQAB""#, "keys[0] carries the private key member \"d\": a private key has no place in a keyring"),
+                                 (#","use":"enc""#, "keys[0]: use is not \"sig\""),
+                                 (#","key_ops":["encrypt"]"#, "keys[0]: key_ops does not include \"verify\"")] {
+            try write(#"{"keys":[\#(base.dropLast())\#(extra)}]}"#, to: jwks)
+            #expect(throws: KeyringError(.invalidJWKS, file: jwks.path, message)) { try Keyring.load(from: dir.path, allowingTestKeys: true) }
+        }
+        try write(#"{"keys":[\#(base.dropLast()),"use":"sig","key_ops":["verify"]}]}"#, to: jwks)
+        #expect(try Keyring.load(from: dir.path, allowingTestKeys: true).versions == [1])
     }
 
     @Test("other files and subdirectories are ignored; names that are not v<N>.pem are not keys")

@@ -43,10 +43,17 @@ final class EVPKeyBacking: @unchecked Sendable {
 
     static func fromPEM(_ pem: [UInt8], privateKey: Bool) -> Result<EVPKeyBacking, OpenSSLFailure> {
         clearOpenSSLErrors()
+        // An encrypted PEM would make OpenSSL's default callback ask for a passphrase: on the
+        // terminal (a command hangs), else from standard input (which holds the response).
+        for marker in ["Proc-Type: 4,ENCRYPTED", "-----BEGIN ENCRYPTED PRIVATE KEY-----"] where pem.firstRange(of: Array(marker.utf8)) != nil {
+            return .failure(OpenSSLFailure("the PEM is encrypted (\(marker.hasPrefix("Proc") ? "Proc-Type: 4,ENCRYPTED" : "ENCRYPTED PRIVATE KEY")); MeterProof reads unencrypted keys only (decrypt it with `openssl pkey`)"))
+        }
+        // And no passphrase is ever asked for: a callback that gives none.
+        let noPassphrase: @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, _, _, _ in -1 }
         return pem.withUnsafeBytes { raw -> Result<EVPKeyBacking, OpenSSLFailure> in
             guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return .failure(OpenSSLFailure("out of memory")) }
             defer { BIO_free(bio) }
-            let key = privateKey ? PEM_read_bio_PrivateKey(bio, nil, nil, nil) : PEM_read_bio_PUBKEY(bio, nil, nil, nil)
+            let key = privateKey ? PEM_read_bio_PrivateKey(bio, nil, noPassphrase, nil) : PEM_read_bio_PUBKEY(bio, nil, noPassphrase, nil)
             guard let key else { return .failure(OpenSSLFailure(lastOpenSSLError())) }
             return .success(EVPKeyBacking(takingOwnershipOf: key))
         }
