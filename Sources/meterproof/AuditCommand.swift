@@ -241,7 +241,7 @@ extension MeterProofCommand.Audit {
             let secs = WallClock.monotonicSeconds() - start
             switch format {
             case .json:
-                writeOut(JSONText.serialize(.object(JSONObject([
+                writeOut(terminalJSON(.object(JSONObject([
                     ("intact", .bool(r.intact)), ("entries", .uint(r.entries)),
                     ("checkpointsVerified", .int(r.checkpointsVerified)),
                     ("root", r.problemCode == AuditError.Code.corrupt.rawValue ? .null : .string(r.root.base64)),

@@ -36,13 +36,7 @@ func printError(_ message: String) {
 /// as escapes (`\n`, `\u001b`, `\u202e`, `\u200b`): a `prod\u{200B}-alpha` must not look like
 /// `prod-alpha`. Everything else is kept as it is (the rule `VERIFY.md`'s code spans follow).
 func oneLine(_ text: some StringProtocol) -> String {
-    func needsEscape(_ u: Unicode.Scalar) -> Bool {
-        if u.value < 0x80 { return u.value < 0x20 || u.value == 0x7F }
-        switch u.properties.generalCategory {
-        case .control, .format, .lineSeparator, .paragraphSeparator, .spaceSeparator, .privateUse, .unassigned, .surrogate: return true
-        default: return false
-        }
-    }
+    let needsEscape = needsTerminalEscape
     guard text.unicodeScalars.contains(where: needsEscape) else { return String(text) }
     var out = ""
     for u in text.unicodeScalars {
@@ -54,6 +48,43 @@ func oneLine(_ text: some StringProtocol) -> String {
             let hex = String(v, radix: 16)
             out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
         default: out.unicodeScalars.append(u)
+        }
+    }
+    return out
+}
+
+/// Whether `u` must not reach a terminal as itself: C0 and C1 controls, DEL, format characters
+/// (bidi overrides, zero-width), line and paragraph separators, non-ASCII spaces, private-use,
+/// unassigned and surrogate code points.
+func needsTerminalEscape(_ u: Unicode.Scalar) -> Bool {
+    if u.value < 0x80 { return u.value < 0x20 || u.value == 0x7F }
+    switch u.properties.generalCategory {
+    case .control, .format, .lineSeparator, .paragraphSeparator, .spaceSeparator, .privateUse, .unassigned, .surrogate: return true
+    default: return false
+    }
+}
+
+/// `value` as one line of JSON for standard output, with every character ``oneLine(_:)`` would
+/// escape written as a `\uXXXX` escape (a surrogate pair above U+FFFF): the same JSON value,
+/// but a C1 control or a bidi override in a token cannot act on the terminal. Outside string
+/// literals JSON text is ASCII, so only characters inside strings change.
+func terminalJSON(_ value: JSONValue) -> String {
+    let json = JSONText.serialize(value)
+    guard json.unicodeScalars.contains(where: needsTerminalEscape) else { return json }
+    var out = ""
+    out.reserveCapacity(json.utf8.count + 16)
+    func escape(_ unit: UInt32) {
+        let hex = String(unit, radix: 16)
+        out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+    }
+    for u in json.unicodeScalars {
+        guard needsTerminalEscape(u) else { out.unicodeScalars.append(u); continue }
+        if u.value > 0xFFFF {
+            let v = u.value - 0x10000
+            escape(0xD800 + (v >> 10))
+            escape(0xDC00 + (v & 0x3FF))
+        } else {
+            escape(u.value)
         }
     }
     return out

@@ -172,7 +172,7 @@ extension MeterProofCommand.Export {
             if r.sound { warnTestKeyAcceptances(r.testKeyAccepted) }
             switch format {
             case .json:
-                writeOut(JSONText.serialize(.object(JSONObject([
+                writeOut(terminalJSON(.object(JSONObject([
                     ("sound", .bool(r.sound)), ("problem", .str(r.problemCode)), ("message", .str(r.problem)),
                     ("entries", .int(r.entries)), ("accepted", .int(r.accepted)), ("rejected", .int(r.rejected)),
                     ("proofsVerified", .int(r.proofsVerified)), ("tokensVerified", .int(r.tokensVerified)), ("filesChecked", .int(r.filesChecked)),

@@ -179,7 +179,7 @@ extension MeterProofCommand.Audit {
             }
             summary.treeSize = checkpoint.flatMap { try? Checkpoint(parsing: $0.text).size } ?? summary.treeSize
             switch format {
-            case .json: writeOut(JSONText.serialize(.object(summary.json(db: db, checkpoint: checkpoint))) + "\n")
+            case .json: writeOut(terminalJSON(.object(summary.json(db: db, checkpoint: checkpoint))) + "\n")
             case .text: writeOut(summary.text(db: db, checkpoint: checkpoint, keyPath: checkpointError == nil ? nil : keyPath))
             }
             if let checkpointError { throw fail(AuditError(checkpointError.code, "the import is committed, but no checkpoint was signed: \(checkpointError.reason)")) }

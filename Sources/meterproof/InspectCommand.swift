@@ -52,7 +52,7 @@ extension MeterProofCommand {
                 if let ce = i.claimsError {
                     members.append(("claimsError", .object(JSONObject([("reason", .string(ce.code.rawValue)), ("message", .string(ce.reason))]))))
                 }
-                writeOut(JSONText.serialize(.object(JSONObject(members))) + "\n")
+                writeOut(terminalJSON(.object(JSONObject(members))) + "\n")
             case .text:
                 var lines: [String] = []
                 lines.append("signature: " + (i.signatureValid ? "valid" : "INVALID (\(i.error.map { "\($0.code.rawValue): \(oneLine($0.reason))" } ?? "unknown"))"))

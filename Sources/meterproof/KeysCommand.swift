@@ -37,7 +37,7 @@ extension MeterProofCommand {
                             ("source", .string(e.source)),
                         ]))
                     }
-                    writeOut(JSONText.serialize(.array(arr)) + "\n")
+                    writeOut(terminalJSON(.array(arr)) + "\n")
                 case .text:
                     var out = "VERSION  ALG  BITS  FINGERPRINT (SHA-256 of DER SPKI)                                  VALIDITY\n"
                     for e in rows {

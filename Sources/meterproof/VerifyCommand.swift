@@ -65,7 +65,7 @@ extension MeterProofCommand {
                 printError("warning: test_key: accepted under MeterProof's public TEST key (version \(keyVersion), sha256 \(fp)): its private half is published in keys/test/private, so anyone can make tokens it accepts; never use keys/test in production")
             }
             switch format {
-            case .json: writeOut(JSONText.serialize(.object(result.jsonSummary)) + "\n")
+            case .json: writeOut(terminalJSON(.object(result.jsonSummary)) + "\n")
             case .text: writeOut(result.textSummary)
             }
             if !result.isAccepted { throw ExitCode(Exit.rejected) }

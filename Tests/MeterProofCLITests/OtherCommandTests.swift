@@ -84,6 +84,20 @@ struct InspectCommandTests {
         #expect(noVersion["reason"] == .string("missing_claim"), "\(noVersion)")
     }
 
+    @Test("--format json escapes what must not reach a terminal, as the same JSON values")
+    func jsonIsTerminalSafe() throws {
+        // A one-character CSI (U+009B), DEL, a bidi override, a line separator and a tag
+        // character above U+FFFF, in a claim an attacker chooses (found by a review: the text
+        // output escaped them, the JSON output wrote them raw).
+        let s = try Scratch()
+        let hostile = "a\u{9B}2J\u{7F}\u{202E}b\u{2028}\u{E0041}é"
+        let payload = "{\"productCode\":" + JSONText.quoted(hostile) + ",\"publicKeyVersion\":1}"
+        let r = try Self.inspect(try s.file("t.txt", try Self.token(payload: payload)))
+        #expect(r.stdout.contains(#""productCode":"a\u009b2J\u007f\u202eb\u2028\udb40\udc41é""#), "\(r.stdout)")
+        #expect(!r.stdout.unicodeScalars.contains { $0.value == 0x9B || $0.value == 0x7F || $0.value == 0x202E || $0.value == 0x2028 || $0.value == 0xE0041 })
+        #expect(try r.object()["claims"]?.objectValue?["productCode"] == .string(hostile))
+    }
+
     @Test("a JSON payload that is not a claim set is shown with its claims problem")
     func payloadNotClaims() throws {
         let s = try Scratch()
