@@ -209,6 +209,14 @@ public struct Keyring: Sendable {
     static func misnamedKeyFile(_ name: String) -> String? {
         guard pemVersion(name) == nil else { return nil }
         let lower = name.lowercased()
+        // The pins and JWKS names in another case would be skipped: pinning silently off, or
+        // a key version missing.
+        if lower == "keyring.json" && name != "keyring.json" {
+            return "looks like the pins file but is not named keyring.json (in lower case); rename it, or the keys are loaded unpinned"
+        }
+        if (lower == "jwks.json" && name != "jwks.json") || (lower.hasSuffix(".jwks") && !name.hasSuffix(".jwks")) {
+            return "looks like a JWKS file but is not named jwks.json or *.jwks (in lower case); rename it, or its keys are not loaded"
+        }
         guard lower.hasPrefix("v"), lower.hasSuffix(".pem") else { return nil }
         let digits = lower.utf8.dropFirst().dropLast(4)
         guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }

@@ -206,6 +206,23 @@ struct KeyringTests {
         }
     }
 
+    @Test("keyring.json and JWKS names in another case are refused, not skipped")
+    func misCasedPinsAndJWKS() throws {
+        for (name, what) in [("Keyring.json", "the pins file"), ("keyring.JSON", "the pins file"),
+                             ("JWKS.json", "a JWKS file"), ("keys.JWKS", "a JWKS file")] {
+            let dir = try Self.directory(copying: ["v1.pem"])
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try write("{}", to: dir.appendingPathComponent(name))
+            do {
+                _ = try Keyring.load(from: dir.path, allowingTestKeys: true)
+                Issue.record("\(name) was skipped")
+            } catch {
+                #expect(error.code == .misnamedKeyFile && error.file == dir.appendingPathComponent(name).path, "\(error)")
+                #expect(error.reason.hasPrefix("looks like \(what)"), "\(error)")
+            }
+        }
+    }
+
     @Test("refused without a prompt or a wait: an encrypted PEM, a FIFO named as the keyring, a JWKS with private parts")
     func keyFilesThatMustNotBeRead() throws {
         let dir = try Self.directory()
