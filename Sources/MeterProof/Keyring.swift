@@ -98,10 +98,8 @@ public struct Keyring: Sendable {
         var loaded: [KeyringEntry] = []
         var pins: [Int: Pin]? = nil
         if kind != .directory {
-            // One file: read as named, so not a FIFO or device (a read would wait or never end).
-            if let what = FileSystem.notARegularFile(path) {
-                throw KeyringError(.unreadable, file: path, "is \(what); a key file must be a regular file (or a link to one)")
-            }
+            // One file, read as named: also a pipe (`--keys <(fetch-jwks)`), which a read waits
+            // on until its writer sends, as for the other inputs named on the command line.
             // Its directory's pins would not apply: refuse rather than verify unpinned.
             let pinFile = FileSystem.join(FileSystem.dirname(path), "keyring.json")
             if FileSystem.kind(pinFile) != .missing {
