@@ -102,6 +102,9 @@ public struct Keyring: Sendable {
             // on until its writer sends, as for the other inputs named on the command line.
             // Its directory's pins would not apply: refuse rather than verify unpinned.
             let pinFile = FileSystem.join(FileSystem.dirname(path), "keyring.json")
+            if FileSystem.basename(path) == "keyring.json" {
+                throw KeyringError(.invalidPins, file: path, "is the pins file, which holds no keys; name its directory (\(FileSystem.dirname(path))) as the keyring")
+            }
             if FileSystem.kind(pinFile) != .missing {
                 throw KeyringError(.invalidPins, file: path, "a keyring.json lies beside it, whose pins and validity dates a single key file does not apply; name the directory (\(FileSystem.dirname(path))) instead")
             }

@@ -182,3 +182,40 @@ import Testing
         #expect(e[8].message == "\(file):9: capture member \"Response \" \(spellings) the capture judged on its other members")
     }
 }
+
+/// A key on a published test key's modulus with another exponent (anyone can make one from the
+/// published primes) is a test key to the import's warning too, not only to `Keyring.load`.
+@Suite struct ImportTestKeySiblingTests {
+    @Test(.enabled(if: Tools.python != nil, "python3 with cryptography is not installed"))
+    func aKeyOnATestKeysModulusIsCountedAsATestKey() throws {
+        let python = try #require(Tools.python)
+        let s = try TrailScratch("sibling")
+        let script = try s.write("sibling.py", """
+            import sys
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric import rsa
+            k = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), None).private_numbers()
+            p, q, e = k.p, k.q, 65539
+            d = pow(e, -1, (p - 1) * (q - 1))
+            key = rsa.RSAPrivateNumbers(p, q, d, d % (p - 1), d % (q - 1), rsa.rsa_crt_iqmp(p, q), rsa.RSAPublicNumbers(e, p * q)).private_key()
+            open(sys.argv[2], "wb").write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+            """)
+        let pemPath = s.path("sibling.key.pem")
+        let r = try runProcess(python, [script, TrailPaths.testKeys + "/private/v1.key.pem", pemPath])
+        try #require(r.status == 0, "\(r.output)")
+        let sibling = try RSAPrivateKey(pem: try String(contentsOfFile: pemPath, encoding: .utf8))
+        let siblingPublic = try sibling.publicKey
+        #expect(siblingPublic.fingerprint != ImportFixture.v1Fingerprint && siblingPublic.isMeterProofTestKey)
+        let keys = s.path("keys")
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: false)
+        _ = try s.write("keys/v1.pem", siblingPublic.pem)
+        let keyring = try Keyring.load(from: keys, allowingTestKeys: true)
+        let token = try ResponseSimulator(signingKey: sibling).token(payload: ResponseSimulator.payload(
+            productCode: ImportFixture.productCode, keyVersion: 1, nonce: "sib-1", issuedAt: ImportFixture.base, spelling: .camel))
+        let bed = try ImportBed("sibling")
+        let file = try bed.scratch.write("c.jsonl", ImportFixture.file([
+            ImportFixture.bound(token, nonce: "sib-1", capturedAt: ImportFixture.time(ImportFixture.base + 5))]))
+        let summary = try CaptureImporter(trailPath: bed.trailPath, keyring: keyring, policy: .strict, jobs: 1).run(files: [file])
+        #expect(summary.accepted == 1 && summary.testKeyAccepted == 1, "\(summary)")
+    }
+}

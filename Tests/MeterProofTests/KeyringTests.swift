@@ -234,9 +234,17 @@ struct KeyringTests {
         do { _ = try RSAPublicKey(pem: encrypted) } catch {
             #expect(error.reason.contains("the PEM is encrypted (Proc-Type: 4,ENCRYPTED); MeterProof reads unencrypted keys only"), "\(error.reason)")
         }
+        // A comment outside the block that mentions the marker is not an encrypted key.
+        let commented = "converted from a key that had Proc-Type: 4,ENCRYPTED\n" + Self.v1Public.pem
+        #expect(try RSAPublicKey(pem: commented).fingerprint == Self.v1Public.fingerprint)
         let encryptedPrivate = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n"
         do { _ = try RSAPrivateKey(pem: encryptedPrivate); Issue.record("an encrypted private key loaded") } catch {
             #expect(error.reason.contains("the PEM is encrypted (ENCRYPTED PRIVATE KEY)"), "\(error.reason)")
+        }
+        // The pins file named as the keyring.
+        let pinsOnly = PackagePaths.testKeys.appendingPathComponent("keyring.json").path
+        #expect(throws: KeyringError(.invalidPins, file: pinsOnly, "is the pins file, which holds no keys; name its directory (\(PackagePaths.testKeys.path)) as the keyring")) {
+            try Keyring.load(from: pinsOnly, allowingTestKeys: true)
         }
         // A JWKS named as a pipe (`--keys <(fetch-jwks)`) is read like a file.
         let pipe = Pipe()

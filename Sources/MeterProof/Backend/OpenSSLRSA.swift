@@ -45,8 +45,11 @@ final class EVPKeyBacking: @unchecked Sendable {
         clearOpenSSLErrors()
         // An encrypted PEM would make OpenSSL's default callback ask for a passphrase: on the
         // terminal (a command hangs), else from standard input (which holds the response).
-        for marker in ["Proc-Type: 4,ENCRYPTED", "-----BEGIN ENCRYPTED PRIVATE KEY-----"] where pem.firstRange(of: Array(marker.utf8)) != nil {
-            return .failure(OpenSSLFailure("the PEM is encrypted (\(marker.hasPrefix("Proc") ? "Proc-Type: 4,ENCRYPTED" : "ENCRYPTED PRIVATE KEY")); MeterProof reads unencrypted keys only (decrypt it with `openssl pkey`)"))
+        // The markers as they stand in a block: the header line right after a BEGIN line, or the
+        // BEGIN line of PKCS#8 (a comment outside the block that mentions them does not count).
+        for marker in ["-----\nProc-Type: 4,ENCRYPTED", "-----\r\nProc-Type: 4,ENCRYPTED", "-----BEGIN ENCRYPTED PRIVATE KEY-----"]
+        where pem.firstRange(of: Array(marker.utf8)) != nil {
+            return .failure(OpenSSLFailure("the PEM is encrypted (\(marker.hasSuffix("ENCRYPTED") ? "Proc-Type: 4,ENCRYPTED" : "ENCRYPTED PRIVATE KEY")); MeterProof reads unencrypted keys only (decrypt it with `openssl pkey`)"))
         }
         // And no passphrase is ever asked for: a callback that gives none.
         let noPassphrase: @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, _, _, _ in -1 }

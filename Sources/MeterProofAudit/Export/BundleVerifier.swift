@@ -229,6 +229,9 @@ public struct BundleVerifier: Sendable {
         var lastSeq: UInt64? = nil, firstSeq: UInt64? = nil
         var usedFingerprints: Set<String> = []
         let bundledFingerprints = Set(bundledKeyring.versions.map { bundledKeyring[$0]!.key.fingerprint })
+        // Test keys by fingerprint, and any key of either keyring on a test key's modulus.
+        let testKeyFingerprints = RSAPublicKey.testKeyFingerprints.union(
+            [bundledKeyring, tokenKeyring].flatMap { k in k.versions.compactMap { k[$0]?.key }.filter(\.isMeterProofTestKey).map(\.fingerprint) })
         // The trail's central rule, checked on what the bundle holds: no (productCode, nonce)
         // accepted twice. 16 bytes of a SHA-256 per accepted entry (and the seq that took it).
         var acceptedNonces: [NonceKey: UInt64] = [:]
@@ -330,7 +333,7 @@ public struct BundleVerifier: Sendable {
                     }
                     if let f = c.tokenProblem { throw f }
                     if checkTokens { r.tokensVerified += 1 }
-                    if RSAPublicKey.isMeterProofTestKey(fingerprint: e.keyFingerprint) { r.testKeyAccepted += 1 }
+                    if let fp = e.keyFingerprint, testKeyFingerprints.contains(fp) { r.testKeyAccepted += 1 }
                 }
                 r.entries = counts.entries
                 r.accepted = counts.accepted

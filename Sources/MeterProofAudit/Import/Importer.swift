@@ -142,6 +142,9 @@ public struct CaptureImporter: Sendable {
         offline.maxAge = nil
         offline.maxFutureSkew = nil
         let verifierNoFreshness = Verifier(keyring: keyring, policy: offline)
+        // Test keys by fingerprint, and any key of the keyring on a test key's modulus.
+        let testKeyFingerprints = RSAPublicKey.testKeyFingerprints.union(
+            keyring.versions.compactMap { keyring[$0]?.key }.filter(\.isMeterProofTestKey).map(\.fingerprint))
 
         var linesRead = 0
         var bytesBefore = 0
@@ -232,7 +235,7 @@ public struct CaptureImporter: Sendable {
                 case .failure: break
                 case .success(let outcomes):
                     let committed = summary.withLock { s -> Int in
-                        Self.count(outcomes, into: &s)
+                        Self.count(outcomes, into: &s, testKeys: testKeyFingerprints)
                         s.duplicatesSkippedVerification += skipped
                         return s.recorded + s.duplicates + s.blankLines
                     }
@@ -306,7 +309,7 @@ public struct CaptureImporter: Sendable {
     /// limit would be 2 GB.
     static let maxBatchBytes = 8 << 20
 
-    static func count(_ outcomes: [AuditTrail.AppendOutcome], into s: inout ImportSummary) {
+    static func count(_ outcomes: [AuditTrail.AppendOutcome], into s: inout ImportSummary, testKeys: Set<String>) {
         for o in outcomes {
             s.lines += 1
             switch o {
@@ -318,7 +321,7 @@ public struct CaptureImporter: Sendable {
                 if e.binding == "bound" { s.boundCaptures += 1 } else { s.unboundCaptures += 1 }
                 if e.isAccepted {
                     s.accepted += 1
-                    if RSAPublicKey.isMeterProofTestKey(fingerprint: e.keyFingerprint) { s.testKeyAccepted += 1 }
+                    if let fp = e.keyFingerprint, testKeys.contains(fp) { s.testKeyAccepted += 1 }
                     // Entries per code: one entry can carry the same code more than once.
                     for w in Set((e.warnings ?? "").split(separator: ",")) { s.warnings[String(w), default: 0] += 1 }
                 } else {
