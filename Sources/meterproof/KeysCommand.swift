@@ -34,6 +34,7 @@ extension MeterProofCommand {
                             ("notAfter", .str(e.notAfter.map { RFC3339.format(seconds: $0) })),
                             ("pinned", .bool(e.pinned)),
                             ("weakness", .str(e.key.weakness(minimumBits: 2048))),
+                            ("testKey", .bool(e.key.isMeterProofTestKey)),
                             ("source", .string(e.source)),
                         ]))
                     }
@@ -46,6 +47,7 @@ extension MeterProofCommand {
                         var line = "\(pad(String(e.version), 8)) RSA  \(pad(String(e.key.bits), 5)) \(e.key.fingerprint)  \(from) .. \(to)"
                         if !e.pinned { line += "  (unpinned)" }
                         if let w = e.key.weakness(minimumBits: 2048) { line += "  WEAK: \(w)" }
+                        if e.key.isMeterProofTestKey { line += "  TEST KEY (its private half is published)" }
                         out += line + "\n"
                     }
                     writeOut(out)

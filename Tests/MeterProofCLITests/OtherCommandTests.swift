@@ -163,7 +163,9 @@ struct KeysAndNonceCommandTests {
             #expect(row["notBefore"] == .string("2024-01-01T00:00:00Z"))
             #expect(row["notAfter"] == .null)
             #expect(row["weakness"] == .null)
+            #expect(row["testKey"] == .bool(true))
         }
+        #expect(rows[0].members.map(\.name) == ["version", "algorithm", "bits", "fingerprint", "notBefore", "notAfter", "pinned", "weakness", "testKey", "source"])
         #expect(rows[0]["source"]?.stringValue?.hasSuffix("keys/test/v1.pem") == true)
     }
 
@@ -176,7 +178,25 @@ struct KeysAndNonceCommandTests {
         #expect(lines[0].hasPrefix("VERSION"))
         #expect(lines[1].hasPrefix("1 ") && lines[1].contains(" 2048 ") && lines[1].contains(CLIFixture.v1Fingerprint))
         #expect(lines[2].hasPrefix("2 ") && lines[2].contains(" 3072 ") && lines[2].contains(CLIFixture.v2Fingerprint))
+        #expect(lines.dropFirst().allSatisfy { $0.hasSuffix("  TEST KEY (its private half is published)") })
         #expect(!r.stdout.contains("unpinned"))
+    }
+
+    @Test("keys list marks only the published test keys", .enabled(if: Tools.openssl != nil, "openssl is not on PATH"))
+    func keysListMarksTestKeysOnly() throws {
+        let s = try Scratch()
+        let sh = try #require(Run.which("sh"))
+        let dir = s.dir.path
+        let gen = try Run.program(sh, ["-c", "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | openssl pkey -pubout -out \"$1\"", "sh", dir + "/v7.pem"])
+        try #require(gen.status == 0, "\(gen.stderr)")
+        try FileManager.default.copyItem(atPath: Paths.testKeys.appendingPathComponent("v1.pem").path, toPath: dir + "/v1.pem")
+        let r = try Run.cli(["keys", "list", "--keys", dir, "--format", "json"])
+        #expect(r.status == 0)
+        let rows = try #require(try r.json().arrayValue).compactMap(\.objectValue)
+        #expect(rows.map { $0["version"]?.intValue } == [1, 7])
+        #expect(rows.map { $0["testKey"] } == [.bool(true), .bool(false)])
+        let text = try Run.cli(["keys", "list", "--keys", dir]).stdout.split(separator: "\n").map(String.init)
+        #expect(text.count == 3 && text[1].contains("TEST KEY") && !text[2].contains("TEST KEY"), "\(text)")
     }
 
     @Test("keys list with a v01.pem beside v1.pem: exit 2, bad_input naming the file")
