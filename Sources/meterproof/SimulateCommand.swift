@@ -57,12 +57,22 @@ extension MeterProofCommand {
             }
             let sim = ResponseSimulator(signingKey: key)
             let iat: Int64? = noIat ? nil : (issuedAt ?? WallClock.nowSeconds())
+            let r: String
             do {
-                let r = try sim.response(productCode: productCode, keyVersion: keyVersion, nonce: nonce, issuedAt: iat,
-                                         spelling: spelling == .pascal ? .pascal : .camel, rotationTimestamp: rotationTimestamp)
-                writeOut(r + "\n")
+                r = try sim.response(productCode: productCode, keyVersion: keyVersion, nonce: nonce, issuedAt: iat,
+                                     spelling: spelling == .pascal ? .pascal : .camel, rotationTimestamp: rotationTimestamp)
             } catch {
                 throw fail(Exit.unreadable, "bad_input: cannot sign with \(signingKey): \(error.reason)")
+            }
+            writeOut(r + "\n")
+            // A response made to test a refusal is fine, but say so when one is made by accident:
+            // verify it as `verify` would, now, against the signing key's public half.
+            if let publicKey = try? key.publicKey,
+               let keyring = try? Keyring(entries: [KeyringEntry(version: keyVersion, key: publicKey, source: signingKey)]) {
+                let request = RegisterUsageRequest(productCode: productCode, publicKeyVersion: keyVersion, nonce: nonce)
+                if let e = Verifier(keyring: keyring).verify(Array(r.utf8), expecting: request).error {
+                    printError("warning: verify would refuse this response now (\(e.code.rawValue): \(e.reason))")
+                }
             }
         }
     }

@@ -261,6 +261,18 @@ struct SimulateCommandTests {
         return try #require(try StrictJSON.parse(CompactJWS(token).payload).objectValue)
     }
 
+    @Test("simulate warns, on standard error, when verify would refuse what it made (and still prints it, exit 0)")
+    func warnsWhenVerifyWouldRefuse() throws {
+        let prefix = "meterproof: warning: verify would refuse this response now ("
+        for (extra, code) in [(["--key-version", "1", "--nonce", CLIFixture.nonce, "--product-code", "prod abc"], "invalid_request"),
+                              (["--key-version", "1", "--nonce", CLIFixture.nonce, "--issued-at", "5"], "token_stale"),
+                              (["--key-version", "1"], "nonce_missing")] {
+            let sim = try Self.simulate(extra)
+            #expect(sim.status == 0 && sim.stdout.hasPrefix(#"{"Signature":""#), "\(extra)")
+            #expect(sim.stderr.hasPrefix(prefix + code + ": ") && sim.stderrLines.count == 1, "\(extra): \(sim.stderr)")
+        }
+    }
+
     @Test("simulate (camel) then verify: accepted")
     func camel() throws {
         let sim = try Self.simulate(["--key-version", "1", "--nonce", CLIFixture.nonce])
