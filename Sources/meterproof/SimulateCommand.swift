@@ -42,6 +42,9 @@ extension MeterProofCommand {
 
         func validate() throws {
             if noIat && issuedAt != nil { throw ValidationError("--issued-at and --no-iat exclude each other.") }
+            // As `verify` refuses them (an unset shell variable?): a response it cannot be asked about.
+            if productCode.isEmpty { throw ValidationError("--product-code must not be empty.") }
+            if nonce?.isEmpty == true { throw ValidationError("--nonce must not be empty: omit it for a response without a nonce.") }
             // What `verify` accepts as an epoch time (RegisterUsageResponse): a response it would
             // call malformed is not a simulation of AWS.
             if let rotationTimestamp, rotationTimestamp < 0 || rotationTimestamp >= 1_000_000_000_000 {

@@ -271,6 +271,11 @@ struct SimulateCommandTests {
             #expect(sim.status == 0 && sim.stdout.hasPrefix(#"{"Signature":""#), "\(extra)")
             #expect(sim.stderr.hasPrefix(prefix + code + ": ") && sim.stderrLines.count == 1, "\(extra): \(sim.stderr)")
         }
+        // An empty nonce or product code (an unset shell variable?) is refused, as verify refuses it.
+        let emptyNonce = try Self.simulate(["--key-version", "1", "--nonce", ""])
+        #expect(emptyNonce.status == 64 && emptyNonce.stdout.isEmpty && emptyNonce.stderrLines.first == "Error: --nonce must not be empty: omit it for a response without a nonce.", "\(emptyNonce.stderr)")
+        let emptyProduct = try Self.simulate(["--key-version", "1", "--product-code", ""])
+        #expect(emptyProduct.status == 64 && emptyProduct.stderrLines.first == "Error: --product-code must not be empty.", "\(emptyProduct.stderr)")
     }
 
     @Test("simulate (camel) then verify: accepted")
