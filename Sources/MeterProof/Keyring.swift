@@ -77,6 +77,13 @@ public struct Keyring: Sendable {
     /// Versions in ascending order.
     public var versions: [Int] { entries.keys.sorted() }
 
+    /// The fingerprints that name a MeterProof test key where only a fingerprint is at hand (an
+    /// entry's `keyFingerprint`): the published test keys', and those of this keyring's keys
+    /// that ``RSAPublicKey/isMeterProofTestKey`` recognises by modulus.
+    package var testKeyFingerprints: Set<String> {
+        RSAPublicKey.testKeyFingerprints.union(entries.values.lazy.map(\.key).filter(\.isMeterProofTestKey).map(\.fingerprint))
+    }
+
     /// Loads a keyring directory, or a single JWKS / PEM file.
     ///
     /// A keyring holding one of MeterProof's published test keys (`keys/test`, whose private
@@ -101,12 +108,12 @@ public struct Keyring: Sendable {
             // One file, read as named: also a pipe (`--keys <(fetch-jwks)`), which a read waits
             // on until its writer sends, as for the other inputs named on the command line.
             // Its directory's pins would not apply: refuse rather than verify unpinned.
-            let pinFile = FileSystem.join(FileSystem.dirname(path), "keyring.json")
+            let dir = FileSystem.dirname(path)
             if FileSystem.basename(path) == "keyring.json" {
-                throw KeyringError(.invalidPins, file: path, "is the pins file, which holds no keys; name its directory (\(FileSystem.dirname(path))) as the keyring")
+                throw KeyringError(.invalidPins, file: path, "is the pins file, which holds no keys; name its directory (\(dir)) as the keyring")
             }
-            if FileSystem.kind(pinFile) != .missing {
-                throw KeyringError(.invalidPins, file: path, "a keyring.json lies beside it, whose pins and validity dates a single key file does not apply; name the directory (\(FileSystem.dirname(path))) instead")
+            if FileSystem.kind(FileSystem.join(dir, "keyring.json")) != .missing {
+                throw KeyringError(.invalidPins, file: path, "a keyring.json lies beside it, whose pins and validity dates a single key file does not apply; name the directory (\(dir)) instead")
             }
         }
         if kind == .directory {

@@ -44,9 +44,7 @@ func oneLine(_ text: some StringProtocol) -> String {
         case 0x0A: out += "\\n"
         case 0x0D: out += "\\r"
         case 0x09: out += "\\t"
-        case let v where needsEscape(u):
-            let hex = String(v, radix: 16)
-            out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        case let v where needsEscape(u): appendUnicodeEscape(v, to: &out)
         default: out.unicodeScalars.append(u)
         }
     }
@@ -73,21 +71,23 @@ func terminalJSON(_ value: JSONValue) -> String {
     guard json.unicodeScalars.contains(where: needsTerminalEscape) else { return json }
     var out = ""
     out.reserveCapacity(json.utf8.count + 16)
-    func escape(_ unit: UInt32) {
-        let hex = String(unit, radix: 16)
-        out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
-    }
     for u in json.unicodeScalars {
         guard needsTerminalEscape(u) else { out.unicodeScalars.append(u); continue }
         if u.value > 0xFFFF {
             let v = u.value - 0x10000
-            escape(0xD800 + (v >> 10))
-            escape(0xDC00 + (v & 0x3FF))
+            appendUnicodeEscape(0xD800 + (v >> 10), to: &out)
+            appendUnicodeEscape(0xDC00 + (v & 0x3FF), to: &out)
         } else {
-            escape(u.value)
+            appendUnicodeEscape(u.value, to: &out)
         }
     }
     return out
+}
+
+/// Appends `\u` and `value` in lowercase hex, at least four digits.
+private func appendUnicodeEscape(_ value: UInt32, to out: inout String) {
+    let hex = String(value, radix: 16)
+    out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
 }
 
 /// Writes text to a file descriptor, unbuffered.

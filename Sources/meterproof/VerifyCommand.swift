@@ -60,8 +60,7 @@ extension MeterProofCommand {
             let bytes = try readResponseInput(input)
             let request = RegisterUsageRequest(productCode: productCode, publicKeyVersion: keyVersion, nonce: nonce)
             let result = try VerifyRecorder.verify(verifier: verifier, input: bytes, request: request, db: db)
-            if result.isAccepted, let fp = result.keyFingerprint,
-               RSAPublicKey.isMeterProofTestKey(fingerprint: fp) || keyring[keyVersion]?.key.isMeterProofTestKey == true {
+            if result.isAccepted, let fp = result.keyFingerprint, keyring.testKeyFingerprints.contains(fp) {
                 printError("warning: test_key: accepted under MeterProof's public TEST key (version \(keyVersion), sha256 \(fp)): its private half is published in keys/test/private, so anyone can make tokens it accepts; never use keys/test in production")
             }
             switch format {

@@ -229,9 +229,7 @@ public struct BundleVerifier: Sendable {
         var lastSeq: UInt64? = nil, firstSeq: UInt64? = nil
         var usedFingerprints: Set<String> = []
         let bundledFingerprints = Set(bundledKeyring.versions.map { bundledKeyring[$0]!.key.fingerprint })
-        // Test keys by fingerprint, and any key of either keyring on a test key's modulus.
-        let testKeyFingerprints = RSAPublicKey.testKeyFingerprints.union(
-            [bundledKeyring, tokenKeyring].flatMap { k in k.versions.compactMap { k[$0]?.key }.filter(\.isMeterProofTestKey).map(\.fingerprint) })
+        let testKeyFingerprints = bundledKeyring.testKeyFingerprints.union(tokenKeyring.testKeyFingerprints)
         // The trail's central rule, checked on what the bundle holds: no (productCode, nonce)
         // accepted twice. 16 bytes of a SHA-256 per accepted entry (and the seq that took it).
         var acceptedNonces: [NonceKey: UInt64] = [:]

@@ -142,9 +142,7 @@ public struct CaptureImporter: Sendable {
         offline.maxAge = nil
         offline.maxFutureSkew = nil
         let verifierNoFreshness = Verifier(keyring: keyring, policy: offline)
-        // Test keys by fingerprint, and any key of the keyring on a test key's modulus.
-        let testKeyFingerprints = RSAPublicKey.testKeyFingerprints.union(
-            keyring.versions.compactMap { keyring[$0]?.key }.filter(\.isMeterProofTestKey).map(\.fingerprint))
+        let testKeyFingerprints = keyring.testKeyFingerprints
 
         var linesRead = 0
         var bytesBefore = 0
