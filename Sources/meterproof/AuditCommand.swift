@@ -18,6 +18,28 @@ enum Defaults {
     }
 }
 
+/// `--signer-record FILE` / `--no-signer-record`, on every command that signs a checkpoint:
+/// where the log signer keeps the newest checkpoint it signed (``SignerRecord``), checked
+/// before and replaced after each signing.
+struct SignerRecordOptions: ParsableArguments {
+    @Option(name: .customLong("signer-record"), help: "Where the signer keeps the newest checkpoint it signed; a new one must extend it (default: the signing key's path + .last-checkpoint).", transform: pathArgument)
+    var path: String?
+
+    @Flag(name: .customLong("no-signer-record"), help: "Sign without checking or keeping the signer record (for a read-only key directory with no writable place for one).")
+    var disabled = false
+
+    var given: Bool { path != nil || disabled }
+
+    func validate() throws {
+        if path != nil && disabled { throw ValidationError("--signer-record and --no-signer-record exclude each other") }
+    }
+
+    /// The record for the signer key file `key`, `nil` with `--no-signer-record`.
+    func record(forKey key: String) -> SignerRecord? {
+        disabled ? nil : path.map(SignerRecord.init(path:)) ?? .beside(keyFile: key)
+    }
+}
+
 /// Exit code for an audit-trail error (docs/cli.md).
 func exitCode(for e: AuditError) -> Int32 {
     switch e.code {
@@ -134,7 +156,7 @@ extension MeterProofCommand.Audit {
     struct CheckpointCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "checkpoint", abstract: "Sign and print a checkpoint of the current trail.",
-            discussion: "Checks the entries the new checkpoint covers beyond the newest signed one before signing. Exit 0 signed, 1 the trail does not match its newest checkpoint or those entries were edited (inconsistent_checkpoint, trail_tampered, invalid_entry), 2 the signing key cannot be read or is not this log's (bad_input, wrong_log_key) or the trail file is hard-linked or separately mounted (unsafe_location), 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked, 64 on a bad invocation."
+            discussion: "Checks the entries the new checkpoint covers beyond the newest signed one before signing, and that the new tree extends the signer record (the newest checkpoint this key signed, kept in --signer-record, which it then replaces). Exit 0 signed, 1 the trail does not match its newest checkpoint or the signer record, or those entries were edited (inconsistent_checkpoint, trail_tampered, invalid_entry), 2 the signing key cannot be read or is not this log's (bad_input, wrong_log_key) or the trail file is hard-linked or separately mounted (unsafe_location), 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked, 64 on a bad invocation."
         )
 
         @Option(help: "Trail file.", transform: pathArgument)
@@ -143,13 +165,15 @@ extension MeterProofCommand.Audit {
         @Option(name: .customLong("signing-key"), help: "The log signer key file (default: meterproof-log.key beside the trail).", transform: pathArgument)
         var signingKeyOption: String?
 
+        @OptionGroup var signerRecord: SignerRecordOptions
+
         var signingKey: String { signingKeyOption ?? Defaults.logKey(besideTrail: db) }
 
         func run() throws {
             warnIfNetworkFileSystem(db)
             let note = try withTrail { () throws -> SignedNote in
                 let signer = try LogKeyFile.read(signingKey)
-                return try AuditTrail(path: db).signCheckpoint(with: signer)
+                return try AuditTrail(path: db).signCheckpoint(with: signer, record: signerRecord.record(forKey: signingKey))
             }
             writeOut(note.serialized)
         }
@@ -287,6 +311,11 @@ extension MeterProofCommand.Audit {
 func initTrail(db: String, signingKey: String, origin: String?) throws -> String {
     if FileSystem.exists(db) { throw AuditError(.alreadyExists, "\(db) already exists; refusing to overwrite it") }
     if FileSystem.exists(signingKey) { throw AuditError(.alreadyExists, "\(signingKey) already exists; refusing to overwrite a key file") }
+    // A record left by an earlier key there would refuse the new key's first signing.
+    let record = SignerRecord.beside(keyFile: signingKey).path
+    if FileSystem.exists(record) {
+        throw AuditError(.alreadyExists, "\(record) already exists: it records a checkpoint an earlier log key of that name signed. Move it away with that key (it proves what the key vouched for), then create the trail")
+    }
     var name = origin ?? ""
     // 48 of a fresh nonce's random bits name the log.
     if origin == nil {

@@ -23,7 +23,7 @@ extension MeterProofCommand {
             // takes no --out) and a bare `<subcommand>`. Kept equal to docs/cli.md's synopsis, and
             // checked to name every option, by InvocationTests.
             usage: """
-            meterproof export [--db <db>] --out <out> [--since <since>] [--until <until>] [--outcome <outcome>] [--product-code <product-code>] [--signing-key <signing-key>]
+            meterproof export [--db <db>] --out <out> [--since <since>] [--until <until>] [--outcome <outcome>] [--product-code <product-code>] [--signing-key <signing-key>] [--signer-record <signer-record>] [--no-signer-record]
             meterproof export verify <directory> [--keys <keys>] [--log-key <log-key>] [--no-token-check] [--format <format>]
             """,
             discussion: """
@@ -51,6 +51,8 @@ extension MeterProofCommand {
         @Option(name: .customLong("signing-key"), help: "Sign a fresh checkpoint of the whole trail with this log key and prove the bundle against it (default: the trail's newest checkpoint).", transform: pathArgument)
         var signingKey: String?
 
+        @OptionGroup var signerRecord: SignerRecordOptions
+
         func run() throws {
             // Not in validate(), which also runs for `export verify`; thrown from run(), a
             // ValidationError would print the top-level usage instead of this command's.
@@ -61,6 +63,9 @@ extension MeterProofCommand {
                       + usage + "\n  See 'meterproof export --help' for more information.\n")
                 throw ExitCode(Exit.usage)
             }
+            if signerRecord.given && signingKey == nil {
+                throw ValidationError("--signer-record and --no-signer-record apply only with --signing-key (an export without it signs nothing)")
+            }
             let f = try filter.makeFilter()
             // Ctrl-C or SIGTERM: the temporary directory is removed and nothing is published.
             catchStopSignals()
@@ -68,7 +73,7 @@ extension MeterProofCommand {
                 let signer = try signingKey.map { try LogKeyFile.read($0) }
                 let trail = try AuditTrail(path: db ?? Defaults.db, readOnly: signer == nil)
                 do {
-                    return try trail.exportBundle(to: out, options: ExportOptions(filter: f, signer: signer, shouldStop: { stopRequested.load(ordering: .relaxed) }))
+                    return try trail.exportBundle(to: out, options: ExportOptions(filter: f, signer: signer, signerRecord: signingKey.flatMap { signerRecord.record(forKey: $0) }, shouldStop: { stopRequested.load(ordering: .relaxed) }))
                 } catch let e as ExportError {
                     throw fail(e)
                 }
@@ -107,6 +112,8 @@ extension MeterProofCommand.Export {
         if filter.outcome != nil { given.append("--outcome") }
         if filter.productCode != nil { given.append("--product-code") }
         if signingKey != nil { given.append("--signing-key") }
+        if signerRecord.path != nil { given.append("--signer-record") }
+        if signerRecord.disabled { given.append("--no-signer-record") }
         return given
     }
 

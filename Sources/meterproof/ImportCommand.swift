@@ -16,7 +16,7 @@ extension MeterProofCommand.Audit {
             // The generated usage collapses to `[<options>]` once it is this long. Kept equal to
             // docs/cli.md's synopsis, and checked to name every option, by InvocationTests.
             usage: """
-            meterproof audit import [--db <db>] --keys <keys> [--jobs <jobs>] [--no-progress] [--format <format>] [--signing-key <signing-key>] [--batch-size <batch-size>] [--max-age <max-age>] [--no-freshness] [--min-key-bits <min-key-bits>] [--allow-missing-nonce] [--files-from <files-from>] [<captures> ...]
+            meterproof audit import [--db <db>] --keys <keys> [--jobs <jobs>] [--no-progress] [--format <format>] [--signing-key <signing-key>] [--signer-record <signer-record>] [--no-signer-record] [--batch-size <batch-size>] [--max-age <max-age>] [--no-freshness] [--min-key-bits <min-key-bits>] [--allow-missing-nonce] [--files-from <files-from>] [<captures> ...]
             """,
             discussion: """
             CAPTURES are JSON Lines files ('-' for standard input): {"request": {...}, "response": {...}, "capturedAt": "..."} \
@@ -48,6 +48,8 @@ extension MeterProofCommand.Audit {
 
         @Option(name: .customLong("signing-key"), help: "Log signer key (default: meterproof-log.key beside the trail). Used to create the trail and sign a checkpoint.", transform: pathArgument)
         var signingKey: String?
+
+        @OptionGroup var signerRecord: SignerRecordOptions
 
         @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Captures per durable transaction, 1-100000 (a batch also ends at 8 MiB of lines).")
         var batchSize: Int = 2000
@@ -135,7 +137,13 @@ extension MeterProofCommand.Audit {
                             guard signingKey != nil else {
                                 throw AuditError(.alreadyExists, "\(keyPath) exists but \(db) does not: that key signs the checkpoints of a trail that was there (or of another trail in this directory), and one log key must never sign two histories. To start a new trail, move the old key away first; to create this trail with that key after all, name it with --signing-key")
                             }
-                            do { try AuditTrail.create(path: db, signer: LogKeyFile.read(keyPath)) } catch let e as AuditError where e.code == .alreadyExists && FileSystem.exists(db) {
+                            let signer = try LogKeyFile.read(keyPath)
+                            // A key whose record holds a signed history cannot sign a new,
+                            // different one: refused before anything is imported.
+                            if let record = signerRecord.record(forKey: keyPath), let kept = try record.read(verifier: signer.verifier), kept.checkpoint.size > 0 {
+                                throw AuditError(.inconsistent, "\(keyPath) already signed a checkpoint of size \(kept.checkpoint.size) of another trail (the signer record \(record.path)), and one log key must never sign two histories; a new trail \(db) would fork that log. Create it with a new key (leave out --signing-key, or name a file that does not exist)")
+                            }
+                            do { try AuditTrail.create(path: db, signer: signer) } catch let e as AuditError where e.code == .alreadyExists && FileSystem.exists(db) {
                                 return false
                             }
                         } else {
@@ -172,7 +180,7 @@ extension MeterProofCommand.Audit {
                 do throws(AuditError) {
                     let signer = try LogKeyFile.read(keyPath)
                     // The import's own entries, still the newest, are not read again.
-                    checkpoint = try AuditTrail(path: db).signCheckpoint(with: signer, after: summary)
+                    checkpoint = try AuditTrail(path: db).signCheckpoint(with: signer, after: summary, record: signerRecord.record(forKey: keyPath))
                 } catch {
                     checkpointError = error
                 }

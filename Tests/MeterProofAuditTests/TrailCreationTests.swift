@@ -49,8 +49,16 @@ import Glibc
         #expect(b.status == 2)
         #expect(b.stderr == "meterproof: already_exists: meterproof-log.key exists but b.sqlite does not: that key signs the checkpoints of a trail that was there (or of another trail in this directory), and one log key must never sign two histories. To start a new trail, move the old key away first; to create this trail with that key after all, name it with --signing-key\n")
         #expect(!FileManager.default.fileExists(atPath: s.path("b.sqlite")))
-        // Named explicitly, the key is the user's choice.
-        let c = try TrailRun.cli(["audit", "import", "--db", "c.sqlite", "--signing-key", "meterproof-log.key", "--keys", TrailPaths.testKeys,
+        // Named explicitly, the key is still refused: its signer record holds a.sqlite's
+        // checkpoint, which a new trail cannot extend.
+        let named = try TrailRun.cli(["audit", "import", "--db", "c.sqlite", "--signing-key", "meterproof-log.key", "--keys", TrailPaths.testKeys,
+                                      "--no-progress", captures], cwd: s.dir)
+        #expect(named.status == 1)
+        let signed = try AuditTrail(path: s.path("a.sqlite"), readOnly: true).size()
+        #expect(named.stderr.hasPrefix("meterproof: inconsistent_checkpoint: meterproof-log.key already signed a checkpoint of size \(signed) of another trail (the signer record meterproof-log.key.last-checkpoint)"), "\(named.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.path("c.sqlite")))
+        // Without the record, the key is the user's choice.
+        let c = try TrailRun.cli(["audit", "import", "--db", "c.sqlite", "--signing-key", "meterproof-log.key", "--no-signer-record", "--keys", TrailPaths.testKeys,
                                   "--no-progress", captures], cwd: s.dir)
         #expect(c.status == 0, "\(c.stderr)")
         #expect(try AuditTrail(path: s.path("c.sqlite"), readOnly: true).verifier == AuditTrail(path: s.path("a.sqlite"), readOnly: true).verifier)
@@ -202,7 +210,7 @@ import Glibc
         let captures = try ImportCommandTests.smallFile(t)
         let i = try Self.signalMidCreation(t, ["audit", "import", "--keys", TrailPaths.testKeys, "--signing-key", "log.key", "--no-progress", captures], signal: SIGINT)
         #expect(i.status == 130, "\(i.status) \(i.stderr)")
-        #expect(try Self.names(t).filter { !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") } == ["captures.jsonl", "log.key", "meterproof.sqlite"])
+        #expect(try Self.names(t).filter { !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") } == ["captures.jsonl", "log.key", "log.key.last-checkpoint", "meterproof.sqlite"])
         let v = try TrailRun.cli(["audit", "verify"], cwd: t.dir)
         #expect(v.status == 0 && v.stdout.contains("0 entries"), "\(v.stdout)")
     }

@@ -14,6 +14,9 @@ public struct ExportOptions: Sendable {
     /// Sign a fresh checkpoint of the whole trail with this log key and prove the bundle
     /// against it; `nil` uses the trail's newest stored checkpoint.
     public var signer: NoteSigner?
+    /// The signer's record to check and update when `signer` signs a fresh checkpoint (see
+    /// ``SignerRecord``); `nil` keeps none.
+    public var signerRecord: SignerRecord?
     /// The manifest's `createdAt`, in epoch **milliseconds** (written as RFC 3339 UTC with
     /// milliseconds); `nil` for now.
     public var createdAt: Int64?
@@ -27,10 +30,11 @@ public struct ExportOptions: Sendable {
 
     /// Options with `createdAt` in epoch **milliseconds** (`nil` for now) and `signer` `nil` to
     /// prove against the newest stored checkpoint; the defaults export every entry.
-    public init(filter: EntryFilter = EntryFilter(), signer: NoteSigner? = nil, createdAt: Int64? = nil,
+    public init(filter: EntryFilter = EntryFilter(), signer: NoteSigner? = nil, signerRecord: SignerRecord? = nil, createdAt: Int64? = nil,
                 shouldStop: @escaping @Sendable () -> Bool = { false }) {
         self.filter = filter
         self.signer = signer
+        self.signerRecord = signerRecord
         self.createdAt = createdAt
         self.shouldStop = shouldStop
     }
@@ -126,7 +130,7 @@ extension AuditTrail {
 
         let note: SignedNote
         if let signer = options.signer {
-            do { note = try signCheckpoint(with: signer) } catch { throw ExportError(error) }
+            do { note = try signCheckpoint(with: signer, record: options.signerRecord) } catch { throw ExportError(error) }
         } else {
             let latest: SignedNote?
             do { latest = try latestCheckpoint() } catch { throw ExportError(error) }

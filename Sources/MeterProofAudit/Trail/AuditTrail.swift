@@ -786,8 +786,13 @@ public final class AuditTrail {
     /// hash and table consistent cannot be told apart; only a checkpoint kept elsewhere covers
     /// it. The check runs in a read snapshot before the write lock is taken; entries this object
     /// appended itself, when they are the newest, are not re-read.
-    public func signCheckpoint(with signer: NoteSigner) throws(AuditError) -> SignedNote {
-        try signCheckpoint(with: signer, trustingAppended: nil)
+    ///
+    /// With a `record` (see ``SignerRecord``), the tree must also extend the checkpoint the
+    /// record holds, the newest this key signed as far as the record knows, even if the trail
+    /// no longer holds it; the record is then replaced by the new checkpoint. Without one, only
+    /// the checkpoints the trail still holds are compared with.
+    public func signCheckpoint(with signer: NoteSigner, record: SignerRecord? = nil) throws(AuditError) -> SignedNote {
+        try signCheckpoint(with: signer, trustingAppended: nil, record: record)
     }
 
     /// Entries an object of this process appended, with the roots of the tree where they start
@@ -814,13 +819,13 @@ public final class AuditTrail {
     /// appended, checked as its writer made them, are not read again when they are still the
     /// newest of the trail and their stored hashes still give the root the writer computed
     /// (anything else is checked as usual). What `meterproof audit import` does at its end.
-    public func signCheckpoint(with signer: NoteSigner, after summary: ImportSummary) throws(AuditError) -> SignedNote {
-        try signCheckpoint(with: signer, trustingAppended: summary.appendedTail)
+    public func signCheckpoint(with signer: NoteSigner, after summary: ImportSummary, record: SignerRecord? = nil) throws(AuditError) -> SignedNote {
+        try signCheckpoint(with: signer, trustingAppended: summary.appendedTail, record: record)
     }
 
-    /// ``signCheckpoint(with:)``, also trusting `appended`: the ``appendedTail`` of another
+    /// ``signCheckpoint(with:record:)``, also trusting `appended`: the ``appendedTail`` of another
     /// object of this process (an import's writer).
-    package func signCheckpoint(with signer: NoteSigner, trustingAppended appended: AppendedTail?) throws(AuditError) -> SignedNote {
+    package func signCheckpoint(with signer: NoteSigner, trustingAppended appended: AppendedTail?, record: SignerRecord? = nil) throws(AuditError) -> SignedNote {
         guard utf8Equal(signer.verifier.vkey, verifier.vkey) else {
             throw AuditError(.wrongKey, "the signing key \(signer.name)+\(NoteSyntax.hex8(signer.keyID)) is not this trail's log key (\(verifier.vkey))")
         }
@@ -855,7 +860,16 @@ public final class AuditTrail {
                     guard newest.root == expected else {
                         throw AuditError(.inconsistent, "the newest stored checkpoint (size \(newest.size)) does not match the trail; refusing to sign")
                     }
-                    if newest.size == size { return try SignedNote(parsing: note) }
+                    if newest.size == size {
+                        let signed = try SignedNote(parsing: note)
+                        // The record learns of a newer checkpoint the trail holds (signed by
+                        // another process, or before the record existed) once it is shown to
+                        // extend what the record holds.
+                        if let record, try record.check(trail: self, size: size, root: newest.root)?.serialized != signed.serialized {
+                            try record.write(signed)
+                        }
+                        return signed
+                    }
                     guard newest.size < size else {
                         throw AuditError(.inconsistent, "the trail has \(size) entries but a checkpoint of size \(newest.size) exists; refusing to sign")
                     }
@@ -869,6 +883,9 @@ public final class AuditTrail {
                 guard checked?.end == size, checked?.root == frontier.root else {
                     throw tampered(("node_mismatch", "the stored subtree hashes at size \(size) do not give the root of the checked entries", newest.size), newest.size..<size)
                 }
+                // Nor may it fork a history the key vouched for before (a record kept outside
+                // the trail remembers it when the trail's own checkpoints were deleted).
+                _ = try record?.check(trail: self, size: size, root: frontier.root)
                 let cp = Checkpoint(origin: origin, size: size, root: frontier.root)
                 let note = try cp.signed(with: [signer])
                 let ins = try db.prepare("INSERT INTO checkpoints(size, note, signed_at) VALUES (?, ?, ?)")
@@ -876,6 +893,10 @@ public final class AuditTrail {
                 try ins.bind(note.serialized, at: 2)
                 try ins.bind(RFC3339.format(milliseconds: WallClock.nowMilliseconds()), at: 3)
                 try ins.run()
+                // Written before the commit: a record naming a checkpoint whose row then failed
+                // to commit still names a tree this trail holds, so it stays consistent; the
+                // other order could leave the record behind a checkpoint already out.
+                try record?.write(note)
                 return note
             }
         } catch let e as AuditError {

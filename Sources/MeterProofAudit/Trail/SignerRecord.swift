@@ -1,0 +1,87 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import MeterProof
+
+/// The log signer's own memory: the newest checkpoint its key signed, kept in a file outside
+/// the trail (by default beside the signer key file, as `<key file>.last-checkpoint`).
+///
+/// A trail keeps every checkpoint it signed, but anyone who can write the trail file can delete
+/// them, alter the entries they covered and recompute the hashes; the trail alone then shows
+/// no contradiction, and its next signing would sign a fork of a history the key already
+/// vouched for. With a record, signing first proves that the tree about to be signed extends the
+/// recorded checkpoint (an RFC 9162 consistency proof from the trail's stored hashes, checked
+/// against the recorded root and the root of the checked tree) and refuses otherwise
+/// (`inconsistent_checkpoint`); after signing, the record is replaced by the new checkpoint.
+///
+/// The record is a signed checkpoint like any other, so `meterproof audit verify --against`
+/// takes it too. It protects what it covers as long as whoever can write the trail cannot also
+/// replace or delete the record: keep it with the key, on storage the trail's writers cannot
+/// write. A missing record is started afresh at the next signing (trust on first use).
+public struct SignerRecord: Sendable, Hashable {
+    /// The record file.
+    public let path: String
+
+    /// A record at `path`.
+    public init(path: String) { self.path = path }
+
+    /// The default record of a signer key file: `<keyFile>.last-checkpoint`.
+    public static func beside(keyFile: String) -> SignerRecord {
+        SignerRecord(path: keyFile + ".last-checkpoint")
+    }
+
+    /// The recorded checkpoint, verified under `verifier`; `nil` when there is no record yet.
+    ///
+    /// - Throws: `bad_input` when the file cannot be read, is not a signed checkpoint, or is not
+    ///   signed by `verifier` (a record of another key, or one that was tampered with).
+    public func read(verifier: NoteVerifier) throws(AuditError) -> (note: SignedNote, checkpoint: Checkpoint)? {
+        switch FileSystem.kind(path) {
+        case .missing: return nil
+        case .file: break
+        default: throw AuditError(.badInput, "the signer record \(path) is not a regular file")
+        }
+        let bytes: [UInt8]
+        do { bytes = try FileSystem.read(path, limit: NoteSyntax.maxSize) } catch {
+            throw AuditError(.badInput, "cannot read the signer record \(path): \(error.message)")
+        }
+        let hint = "; if you know why, move it away (the next signing starts a new record)"
+        do {
+            let note = try SignedNote(parsing: String(decoding: bytes, as: UTF8.self))
+            return (note, try Checkpoint(verifying: note, verifiers: [verifier]))
+        } catch {
+            throw AuditError(.badInput, "the signer record \(path) is not a checkpoint signed by the log key \(verifier.name)+\(NoteSyntax.hex8(verifier.keyID)) (\(error))\(hint)")
+        }
+    }
+
+    /// Replaces the record with `note` (a temporary file beside it, synced, renamed into place,
+    /// the directory synced), so a crash leaves the old record or the new one, never a part.
+    func write(_ note: SignedNote) throws(AuditError) {
+        do { try AtomicFile.write(Array(note.serialized.utf8), to: path) } catch {
+            throw AuditError(error.code, "cannot keep the signer record \(path): \(error.reason)")
+        }
+    }
+
+    /// Checks that the tree of `size` entries with `root` extends the recorded checkpoint,
+    /// proving it with the stored hashes of `trail`; returns the recorded note, if any, so the
+    /// caller can tell whether it needs replacing.
+    func check(trail: AuditTrail, size: UInt64, root: MerkleHash) throws -> SignedNote? {
+        guard let kept = try read(verifier: trail.verifier) else { return nil }
+        let cp = kept.checkpoint
+        guard NoteSyntax.same(cp.origin, trail.origin) else {
+            throw AuditError(.inconsistent, "the signer record \(path) holds a checkpoint of the log \(cp.origin), not of this trail's log \(trail.origin): this key signs another log; refusing to sign")
+        }
+        guard cp.size <= size else {
+            throw AuditError(.inconsistent, "this log key signed a checkpoint of size \(cp.size) (the signer record \(path)), but the trail holds \(size) entries: it was cut back or replaced; refusing to sign (check it with `meterproof audit verify --against \(path)`)")
+        }
+        guard cp.size > 0 else { return kept.note }
+        do {
+            let proof = cp.size == size ? [] : try MerkleProofs.consistencyProof(size1: cp.size, size2: size, source: trail)
+            try RFC6962.verifyConsistency(size1: cp.size, size2: size, root1: cp.root, root2: root, proof: proof)
+        } catch let e as TransparencyError {
+            throw AuditError(.inconsistent, "the trail does not extend the checkpoint of size \(cp.size) this log key signed before (the signer record \(path)): its history up to there was changed (\(e.message)); signing would fork the log, refusing (check it with `meterproof audit verify --against \(path)`)")
+        }
+        return kept.note
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import MeterProof
+import Testing
+@testable import MeterProofAudit
+
+/// The signer's record (`<key>.last-checkpoint`): someone who can write the trail file but does
+/// not hold the log key deletes the stored checkpoints, then edits or cuts back the history they
+/// covered with every hash recomputed. The trail alone shows no contradiction; signing with the
+/// record must refuse instead of signing a fork of what the key vouched for.
+@Suite struct SignerRecordTests {
+    /// A trail of `count` synthetic entries signed with a record in the scratch directory.
+    static func recorded(count: Int) throws -> (scratch: TrailScratch, signer: NoteSigner, path: String, record: SignerRecord, note: SignedNote) {
+        let s = try TrailScratch("signer-record")
+        let (trail, signer) = try TrailFixture.makeTrail(s)
+        try TrailFixture.fill(trail, count: count, tag: "t")
+        let record = SignerRecord(path: s.path("log.key.last-checkpoint"))
+        let note = try trail.signCheckpoint(with: signer, record: record)
+        return (s, signer, s.path("trail.sqlite"), record, note)
+    }
+
+    static func recordText(_ r: SignerRecord) throws -> String {
+        String(decoding: try Data(contentsOf: URL(fileURLWithPath: r.path)), as: UTF8.self)
+    }
+
+    static func signing(_ path: String, _ signer: NoteSigner, _ record: SignerRecord?) -> Result<SignedNote, AuditError> {
+        do throws(AuditError) { return .success(try AuditTrail(path: path).signCheckpoint(with: signer, record: record)) } catch { return .failure(error) }
+    }
+
+    static func checkpointSizes(_ path: String, _ signer: NoteSigner) throws -> [UInt64] {
+        try AuditTrail(path: path).checkpoints().map { try Checkpoint(verifying: $0, verifiers: [signer.verifier]).size }
+    }
+
+    /// Deletes every stored checkpoint and edits entry 4's message, recomputing its leaf hash and
+    /// every subtree hash: a self-consistent trail with another history.
+    static func forkHistory(_ path: String) throws {
+        try TrailRaw.tamper(path) { db in
+            try db.execute("DELETE FROM checkpoints")
+            var e = try AuditEntry(canonicalBytes: TrailRaw.body(db, 4))
+            e.message = "rewritten"
+            try TrailRaw.setBody(db, 4, try e.canonicalBytes(), rehash: true)
+            try TrailRaw.rebuildTree(db)
+        }
+    }
+
+    @Test func signingKeepsTheNewestCheckpointInTheRecord() throws {
+        let (s, signer, path, record, note) = try Self.recorded(count: 10)
+        defer { withExtendedLifetime(s) {} }
+        #expect(try Self.recordText(record) == note.serialized)
+        let trail = try AuditTrail(path: path)
+        try TrailFixture.fill(trail, count: 7, tag: "u")
+        let second = try trail.signCheckpoint(with: signer, record: record)
+        #expect(try Self.recordText(record) == second.serialized)
+        let kept = try #require(try record.read(verifier: signer.verifier))
+        #expect(kept.checkpoint.size == 17)
+        // Signing again at the same size returns the stored checkpoint and leaves the record.
+        #expect(try trail.signCheckpoint(with: signer, record: record).serialized == second.serialized)
+        #expect(try Self.recordText(record) == second.serialized)
+        #expect(try Self.checkpointSizes(path, signer) == [10, 17])
+    }
+
+    @Test func aForkAfterDeletedCheckpointsIsNotSigned() throws {
+        let (s, signer, path, record, note) = try Self.recorded(count: 20)
+        defer { withExtendedLifetime(s) {} }
+        try Self.forkHistory(path)
+        // The trail alone cannot tell: it verifies, and has no checkpoint left to compare with.
+        #expect(try AuditTrail(path: path).verify().intact)
+        guard case .failure(let error) = Self.signing(path, signer, record) else {
+            Issue.record("a fork of the recorded checkpoint was signed")
+            return
+        }
+        #expect(error.code == .inconsistent)
+        #expect(error.reason.hasPrefix("the trail does not extend the checkpoint of size 20 this log key signed before (the signer record \(record.path)): its history up to there was changed"), "\(error.reason)")
+        #expect(try Self.checkpointSizes(path, signer) == [])
+        #expect(try Self.recordText(record) == note.serialized)
+
+        // More entries appended on top of the fork do not help.
+        try TrailFixture.fill(try AuditTrail(path: path), count: 5, tag: "v")
+        guard case .failure(let again) = Self.signing(path, signer, record) else {
+            Issue.record("a fork grown past the recorded checkpoint was signed")
+            return
+        }
+        #expect(again.code == .inconsistent)
+        #expect(try Self.recordText(record) == note.serialized)
+
+        // Without a record the key signs the fork: the limit the record closes.
+        guard case .success = Self.signing(path, signer, nil) else {
+            Issue.record("signing without a record was refused")
+            return
+        }
+    }
+
+    @Test func aTrailCutBackBelowTheRecordIsNotSigned() throws {
+        let (s, signer, path, record, _) = try Self.recorded(count: 20)
+        defer { withExtendedLifetime(s) {} }
+        try TrailRaw.tamper(path) { db in
+            try db.execute("DELETE FROM checkpoints")
+            try db.execute("DELETE FROM entries WHERE seq >= 12")
+            try db.execute("DELETE FROM nonces WHERE seq >= 12")
+            try db.execute("DELETE FROM captures WHERE seq >= 12")
+            try TrailRaw.rebuildTree(db)
+        }
+        #expect(try AuditTrail(path: path).verify().intact)
+        guard case .failure(let error) = Self.signing(path, signer, record) else {
+            Issue.record("a truncated trail was signed")
+            return
+        }
+        #expect(error.code == .inconsistent)
+        #expect(error.reason.hasPrefix("this log key signed a checkpoint of size 20 (the signer record \(record.path)), but the trail holds 12 entries: it was cut back or replaced; refusing to sign"), "\(error.reason)")
+        #expect(try Self.checkpointSizes(path, signer) == [])
+    }
+
+    @Test func anUnreadableOrForeignRecordIsRefused() throws {
+        let (s, signer, path, record, note) = try Self.recorded(count: 8)
+        defer { withExtendedLifetime(s) {} }
+        try TrailFixture.fill(try AuditTrail(path: path), count: 2, tag: "w")
+
+        // Not a signed note at all.
+        try Data("garbage\n".utf8).write(to: URL(fileURLWithPath: record.path))
+        guard case .failure(let garbage) = Self.signing(path, signer, record) else { Issue.record("signed over a garbage record"); return }
+        #expect(garbage.code == .badInput)
+        #expect(garbage.reason.hasPrefix("the signer record \(record.path) is not a checkpoint signed by the log key trail.test/log+"), "\(garbage.reason)")
+
+        // A checkpoint signed by another key of the same name.
+        let other = try TrailFixture.signer()
+        let foreign = try Checkpoint(origin: TrailFixture.origin, size: 8, root: Checkpoint(parsing: note.text).root).signed(with: [other])
+        try Data(foreign.serialized.utf8).write(to: URL(fileURLWithPath: record.path))
+        guard case .failure(let wrongKey) = Self.signing(path, signer, record) else { Issue.record("signed over another key's record"); return }
+        #expect(wrongKey.code == .badInput)
+        #expect(wrongKey.reason.contains("is not a checkpoint signed by the log key"), "\(wrongKey.reason)")
+
+        // A checkpoint this key signed for another log (origin).
+        let elsewhere = try Checkpoint(origin: "other.test/log", size: 3, root: RFC6962.emptyRoot).signed(with: [signer])
+        try Data(elsewhere.serialized.utf8).write(to: URL(fileURLWithPath: record.path))
+        guard case .failure(let otherLog) = Self.signing(path, signer, record) else { Issue.record("signed over another log's record"); return }
+        #expect(otherLog.code == .inconsistent)
+        #expect(otherLog.reason.hasPrefix("the signer record \(record.path) holds a checkpoint of the log other.test/log, not of this trail's log trail.test/log"), "\(otherLog.reason)")
+
+        // A directory where the record should be.
+        try FileManager.default.removeItem(atPath: record.path)
+        try FileManager.default.createDirectory(atPath: record.path, withIntermediateDirectories: false)
+        guard case .failure(let dir) = Self.signing(path, signer, record) else { Issue.record("signed over a directory record"); return }
+        #expect(dir.code == .badInput)
+        #expect(dir.reason == "the signer record \(record.path) is not a regular file")
+        #expect(try Self.checkpointSizes(path, signer) == [8])
+    }
+
+    @Test func aRecordThatCannotBeWrittenLeavesNothingSigned() throws {
+        let (s, signer, path, _, _) = try Self.recorded(count: 6)
+        defer { withExtendedLifetime(s) {} }
+        try TrailFixture.fill(try AuditTrail(path: path), count: 3, tag: "x")
+        let nowhere = SignerRecord(path: s.path("missing-dir/log.key.last-checkpoint"))
+        guard case .failure(let error) = Self.signing(path, signer, nowhere) else { Issue.record("signed without keeping the record"); return }
+        #expect(error.code == .badInput)
+        #expect(error.reason.hasPrefix("cannot keep the signer record \(nowhere.path):"), "\(error.reason)")
+        // The checkpoint's row was rolled back with the failed record.
+        #expect(try Self.checkpointSizes(path, signer) == [6])
+    }
+
+    @Test func aMissingRecordStartsFromTheTrailsNewestCheckpoint() throws {
+        let (s, signer, path, record, _) = try Self.recorded(count: 5)
+        defer { withExtendedLifetime(s) {} }
+        // Signed elsewhere without the record (another host, an older MeterProof)...
+        let trail = try AuditTrail(path: path)
+        try TrailFixture.fill(trail, count: 4, tag: "y")
+        let newer = try trail.signCheckpoint(with: signer)
+        // ...the record catches up to it, having checked it extends what it held.
+        #expect(try trail.signCheckpoint(with: signer, record: record).serialized == newer.serialized)
+        #expect(try Self.recordText(record) == newer.serialized)
+        // A record that is removed starts again at the next signing.
+        try FileManager.default.removeItem(atPath: record.path)
+        try TrailFixture.fill(trail, count: 1, tag: "z")
+        let third = try trail.signCheckpoint(with: signer, record: record)
+        #expect(try Self.recordText(record) == third.serialized)
+    }
+
+    // MARK: The CLI
+
+    @Test func theCommandsKeepTheRecordBesideTheKeyAndRefuseAFork() throws {
+        let (s, signer, path, _, _) = try Self.recorded(count: 20)
+        defer { withExtendedLifetime(s) {} }
+        let key = try s.write("log.key", signer.skey + "\n")
+        let beside = key + ".last-checkpoint"
+        try TrailFixture.fill(try AuditTrail(path: path), count: 3, tag: "c")
+
+        // Option errors: both, or a record option on an export that signs nothing.
+        let both = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", key, "--signer-record", s.path("r"), "--no-signer-record"])
+        #expect(both.status == 64)
+        #expect(both.stderr.contains("--signer-record and --no-signer-record exclude each other"), "\(both.stderr)")
+        let unsigned = try TrailRun.cli(["export", "--db", path, "--out", s.path("b0"), "--signer-record", s.path("r")])
+        #expect(unsigned.status == 64)
+        #expect(unsigned.stderr.contains("apply only with --signing-key"), "\(unsigned.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.path("b0")))
+
+        let signed = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", key])
+        #expect(signed.status == 0, "\(signed.stderr)")
+        #expect(try String(contentsOfFile: beside, encoding: .utf8) == signed.stdout)
+        // The record is a checkpoint like any other: `audit verify --against` takes it.
+        #expect(try TrailRun.cli(["audit", "verify", "--db", path, "--against", beside]).status == 0)
+
+        try Self.forkHistory(path)
+        let verify = try TrailRun.cli(["audit", "verify", "--db", path, "--against", beside])
+        #expect(verify.status == 1)
+        #expect(verify.stdout.contains("against_root_mismatch"), "\(verify.stdout)")
+
+        let refused = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", key])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.hasPrefix("meterproof: inconsistent_checkpoint: the trail does not extend the checkpoint of size 23 this log key signed before (the signer record \(beside))"), "\(refused.stderr)")
+        #expect(refused.stdout.isEmpty)
+        let export = try TrailRun.cli(["export", "--db", path, "--out", s.path("bundle"), "--signing-key", key])
+        #expect(export.status == 1)
+        #expect(export.stderr.contains("inconsistent_checkpoint: the trail does not extend the checkpoint of size 23"), "\(export.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.path("bundle")))
+        #expect(try Self.checkpointSizes(path, signer) == [])
+
+        // An explicit record elsewhere starts afresh; --no-signer-record keeps none. (The
+        // synthetic accepted entries carry no token, so the export selects the rejected ones.)
+        let elsewhere = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", key, "--signer-record", s.path("other-record")])
+        #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
+        #expect(try String(contentsOfFile: s.path("other-record"), encoding: .utf8) == elsewhere.stdout)
+        let exported = try TrailRun.cli(["export", "--db", path, "--out", s.path("bundle2"), "--outcome", "rejected", "--signing-key", key, "--no-signer-record"])
+        #expect(exported.status == 0, "\(exported.stderr)")
+    }
+
+    @Test func aKeyWithARecordDoesNotStartASecondTrail() throws {
+        let s = try TrailScratch("signer-record-new")
+        defer { withExtendedLifetime(s) {} }
+        let captures = try s.write("captures.jsonl", "\"not a token\"\n")
+        let first = try TrailRun.cli(["audit", "import", "--db", s.path("a.sqlite"), "--keys", TrailPaths.testKeys, "--no-progress", captures])
+        #expect(first.status == 0, "\(first.stderr)")
+        let key = s.path(Defaults.logKey)
+        #expect(FileManager.default.fileExists(atPath: key + ".last-checkpoint"))
+
+        // The same key named for a new trail: refused before the trail is created.
+        let second = try TrailRun.cli(["audit", "import", "--db", s.path("b.sqlite"), "--signing-key", key, "--keys", TrailPaths.testKeys, "--no-progress", captures])
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("inconsistent_checkpoint: \(key) already signed a checkpoint of size 1 of another trail (the signer record \(key).last-checkpoint)"), "\(second.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.path("b.sqlite")))
+
+        // A new key where an old one's record was left behind: refused, so the record of what
+        // the old key signed is not lost.
+        try FileManager.default.removeItem(atPath: key)
+        try FileManager.default.removeItem(atPath: s.path("a.sqlite"))
+        let again = try TrailRun.cli(["audit", "init", "--db", s.path("a.sqlite")])
+        #expect(again.status == 2)
+        #expect(again.stderr.contains("already_exists: \(key).last-checkpoint already exists: it records a checkpoint an earlier log key of that name signed"), "\(again.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.path("a.sqlite")))
+        #expect(!FileManager.default.fileExists(atPath: key))
+    }
+}
+
+private enum Defaults { static let logKey = "meterproof-log.key" }
