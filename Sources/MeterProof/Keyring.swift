@@ -77,6 +77,20 @@ public struct Keyring: Sendable {
     /// Versions in ascending order.
     public var versions: [Int] { entries.keys.sorted() }
 
+    /// For each version whose key is on the same RSA modulus as another version's, those other
+    /// versions, ascending. AWS gives every key version a new key, so a shared modulus is most
+    /// likely a key file copied under a new version's name: tokens of the real new key would then
+    /// fail to verify once AWS starts using it. `meterproof keys list` marks such keys.
+    public var sharedKeyVersions: [Int: [Int]] {
+        var byModulus: [[UInt8]: [Int]] = [:]
+        for v in versions { byModulus[entries[v]!.key.modulus, default: []].append(v) }
+        var out: [Int: [Int]] = [:]
+        for group in byModulus.values where group.count > 1 {
+            for v in group { out[v] = group.filter { $0 != v } }
+        }
+        return out
+    }
+
     /// The fingerprints that name a MeterProof test key where only a fingerprint is at hand (an
     /// entry's `keyFingerprint`): the published test keys', and those of this keyring's keys
     /// that ``RSAPublicKey/isMeterProofTestKey`` recognises by modulus.

@@ -22,6 +22,7 @@ extension MeterProofCommand {
             func run() throws {
                 let keyring = try loadKeyring(keys)
                 let rows = keyring.versions.map { keyring[$0]! }
+                let shared = keyring.sharedKeyVersions
                 switch format {
                 case .json:
                     let arr: [JSONValue] = rows.map { e in
@@ -35,6 +36,7 @@ extension MeterProofCommand {
                             ("pinned", .bool(e.pinned)),
                             ("weakness", .str(e.key.weakness(minimumBits: 2048))),
                             ("testKey", .bool(e.key.isMeterProofTestKey)),
+                            ("sameKeyAs", .array((shared[e.version] ?? []).map { .int($0) })),
                             ("source", .string(e.source)),
                         ]))
                     }
@@ -48,6 +50,9 @@ extension MeterProofCommand {
                         if !e.pinned { line += "  (unpinned)" }
                         if let w = e.key.weakness(minimumBits: 2048) { line += "  WEAK: \(w)" }
                         if e.key.isMeterProofTestKey { line += "  TEST KEY (its private half is published)" }
+                        if let others = shared[e.version] {
+                            line += "  SAME KEY AS " + others.map { "v\($0)" }.joined(separator: ", ") + " (AWS gives each version a new key)"
+                        }
                         out += line + "\n"
                     }
                     writeOut(out)

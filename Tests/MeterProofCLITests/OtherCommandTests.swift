@@ -164,8 +164,9 @@ struct KeysAndNonceCommandTests {
             #expect(row["notAfter"] == .null)
             #expect(row["weakness"] == .null)
             #expect(row["testKey"] == .bool(true))
+            #expect(row["sameKeyAs"] == .array([]))
         }
-        #expect(rows[0].members.map(\.name) == ["version", "algorithm", "bits", "fingerprint", "notBefore", "notAfter", "pinned", "weakness", "testKey", "source"])
+        #expect(rows[0].members.map(\.name) == ["version", "algorithm", "bits", "fingerprint", "notBefore", "notAfter", "pinned", "weakness", "testKey", "sameKeyAs", "source"])
         #expect(rows[0]["source"]?.stringValue?.hasSuffix("keys/test/v1.pem") == true)
     }
 
@@ -197,6 +198,28 @@ struct KeysAndNonceCommandTests {
         #expect(rows.map { $0["testKey"] } == [.bool(true), .bool(false)])
         let text = try Run.cli(["keys", "list", "--keys", dir]).stdout.split(separator: "\n").map(String.init)
         #expect(text.count == 3 && text[1].contains("TEST KEY") && !text[2].contains("TEST KEY"), "\(text)")
+    }
+
+    @Test("keys list marks a key copied under a second and a third version", .enabled(if: Tools.openssl != nil, "openssl is not on PATH"))
+    func keysListMarksSharedKeys() throws {
+        let s = try Scratch()
+        let sh = try #require(Run.which("sh"))
+        let dir = s.dir.path
+        let gen = try Run.program(sh, ["-c", "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | openssl pkey -pubout -out \"$1\"", "sh", dir + "/v3.pem"])
+        try #require(gen.status == 0, "\(gen.stderr)")
+        for name in ["v4.pem", "v9.pem"] { try FileManager.default.copyItem(atPath: dir + "/v3.pem", toPath: dir + "/" + name) }
+        try FileManager.default.copyItem(atPath: Paths.testKeys.appendingPathComponent("v2.pem").path, toPath: dir + "/v5.pem")
+        let r = try Run.cli(["keys", "list", "--keys", dir, "--format", "json"])
+        #expect(r.status == 0)
+        let rows = try #require(try r.json().arrayValue).compactMap(\.objectValue)
+        #expect(rows.map { $0["version"]?.intValue } == [3, 4, 5, 9])
+        let shared: [[Int64]] = rows.map { row in (row["sameKeyAs"]?.arrayValue ?? [.null]).map { $0.intValue ?? -1 } }
+        #expect(shared == [[4, 9], [3, 9], [], [3, 4]])
+        let text = try Run.cli(["keys", "list", "--keys", dir]).stdout.split(separator: "\n").map(String.init)
+        #expect(text.count == 5, "\(text)")
+        #expect(text[1].hasSuffix("  (unpinned)  SAME KEY AS v4, v9 (AWS gives each version a new key)"), "\(text)")
+        #expect(text[3].hasSuffix("  (unpinned)  TEST KEY (its private half is published)"), "\(text)")
+        #expect(text[4].hasSuffix("  SAME KEY AS v3, v4 (AWS gives each version a new key)"), "\(text)")
     }
 
     @Test("keys list with a v01.pem beside v1.pem: exit 2, bad_input naming the file")
