@@ -25,7 +25,7 @@ struct SignerRecordOptions: ParsableArguments {
     @Option(name: .customLong("signer-record"), help: "Where the signer keeps the newest checkpoint it signed; a new one must extend it (default: the signing key's path + .last-checkpoint).", transform: pathArgument)
     var path: String?
 
-    @Flag(name: .customLong("no-signer-record"), help: "Sign without checking or keeping the signer record (for a read-only key directory with no writable place for one).")
+    @Flag(name: .customLong("no-signer-record"), help: "Sign without checking or keeping the signer record (turns off the fork check; where the key's directory is read-only, rather name a writable --signer-record).")
     var disabled = false
 
     var given: Bool { path != nil || disabled }
@@ -35,9 +35,35 @@ struct SignerRecordOptions: ParsableArguments {
     }
 
     /// The record for the signer key file `key`, `nil` with `--no-signer-record`.
-    func record(forKey key: String) -> SignerRecord? {
-        disabled ? nil : path.map(SignerRecord.init(path:)) ?? .beside(keyFile: key)
+    func record(forKey key: String) throws(AuditError) -> SignerRecord? {
+        if disabled { return nil }
+        if let path { return SignerRecord(path: path) }
+        return try .beside(keyFile: key)
     }
+}
+
+/// Whether `record` has no file yet (before a signing that may start it).
+func recordIsMissing(_ record: SignerRecord?) -> Bool {
+    var link = stat()
+    return record.map { lstat($0.path, &link) != 0 } ?? false
+}
+
+/// After a signing of size `size` that started `record` (it was missing before) for a trail
+/// that existed before this command, says so on standard error: from then on forks of that
+/// checkpoint are refused, but nothing before it was compared with an earlier record (one that
+/// was removed, as anyone who can write its directory could, goes unnoticed).
+func noteStartedRecord(_ record: SignerRecord?, wasMissing: Bool, size: UInt64) {
+    guard let record, wasMissing, size > 0, FileSystem.exists(record.path) else { return }
+    printError("note: no signer record was at \(record.path): started it with this checkpoint (size \(size)); later checkpoints must extend it. The history up to it was taken as the trail holds it: if a record was there before and was removed, compare the trail with a checkpoint kept elsewhere (meterproof audit verify --against FILE)")
+}
+
+/// Runs `sign`, a signing with `record`, then ``noteStartedRecord(_:wasMissing:size:)`` unless
+/// the trail is new (created by this command: there was nothing to compare with).
+func signKeepingRecord<E: Error>(_ record: SignerRecord?, trailIsNew: Bool = false, _ sign: () throws(E) -> SignedNote) throws(E) -> SignedNote {
+    let missing = recordIsMissing(record)
+    let note = try sign()
+    if !trailIsNew, let size = try? Checkpoint(parsing: note.text).size { noteStartedRecord(record, wasMissing: missing, size: size) }
+    return note
 }
 
 /// Exit code for an audit-trail error (docs/cli.md).
@@ -119,7 +145,7 @@ extension MeterProofCommand.Audit {
         static let configuration = CommandConfiguration(
             commandName: "init",
             abstract: "Create a trail and its Ed25519 log key.",
-            discussion: "Writes the signer key to --signing-key (mode 0600) and prints the verifier key (vkey) as the last line. Refuses to overwrite an existing trail or key file. Exit 0 created, 2 already_exists or bad_input (or random_failure), 5 read_only, disk_full or storage_error, 6 locked (another MeterProof process creating a trail or key in the same directory for 10 s), 64 on a bad invocation."
+            discussion: "Writes the signer key to --signing-key (mode 0600) and prints the verifier key (vkey) as the last line. Refuses to overwrite an existing trail or key file, or to write a key where an earlier key's signer record (<key>.last-checkpoint) was left. Exit 0 created, 2 already_exists or bad_input (or random_failure), 5 read_only, disk_full or storage_error, 6 locked (another MeterProof process creating a trail or key in the same directory for 10 s), 64 on a bad invocation."
         )
 
         @Option(help: "Trail file to create.", transform: pathArgument)
@@ -156,7 +182,7 @@ extension MeterProofCommand.Audit {
     struct CheckpointCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "checkpoint", abstract: "Sign and print a checkpoint of the current trail.",
-            discussion: "Checks the entries the new checkpoint covers beyond the newest signed one before signing, and that the new tree extends the signer record (the newest checkpoint this key signed, kept in --signer-record, which it then replaces). Exit 0 signed, 1 the trail does not match its newest checkpoint or the signer record, or those entries were edited (inconsistent_checkpoint, trail_tampered, invalid_entry), 2 the signing key cannot be read or is not this log's (bad_input, wrong_log_key) or the trail file is hard-linked or separately mounted (unsafe_location), 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked, 64 on a bad invocation."
+            discussion: "Checks the entries the new checkpoint covers beyond the newest signed one before signing, and that the new tree extends the signer record (the newest checkpoint this key signed, kept in --signer-record, which it then replaces). Exit 0 signed, 1 the trail does not match its newest checkpoint or the signer record, or those entries were edited (inconsistent_checkpoint, trail_tampered, invalid_entry), 2 the signing key cannot be read or is not this log's, or the signer record cannot be read, is not this key's checkpoint or is not a regular file (bad_input, wrong_log_key), or the trail file is hard-linked or separately mounted (unsafe_location), 3 not a trail, 4 newer schema, 5 storage error (also: the signer record cannot be written), 6 trail locked, 64 on a bad invocation."
         )
 
         @Option(help: "Trail file.", transform: pathArgument)
@@ -173,7 +199,8 @@ extension MeterProofCommand.Audit {
             warnIfNetworkFileSystem(db)
             let note = try withTrail { () throws -> SignedNote in
                 let signer = try LogKeyFile.read(signingKey)
-                return try AuditTrail(path: db).signCheckpoint(with: signer, record: signerRecord.record(forKey: signingKey))
+                let record = try signerRecord.record(forKey: signingKey)
+                return try signKeepingRecord(record) { try AuditTrail(path: db).signCheckpoint(with: signer, record: record) }
             }
             writeOut(note.serialized)
         }
@@ -308,13 +335,13 @@ extension MeterProofCommand.Audit {
 /// the key linked into place: a crash before the trail exists leaves no key under its final
 /// name (a re-run starts clean), and one after leaves the trail with its key beside it under
 /// the temporary `.creating-` name.
-func initTrail(db: String, signingKey: String, origin: String?) throws -> String {
+func initTrail(db: String, signingKey: String, origin: String?, record: SignerRecord? = nil) throws -> String {
     if FileSystem.exists(db) { throw AuditError(.alreadyExists, "\(db) already exists; refusing to overwrite it") }
     if FileSystem.exists(signingKey) { throw AuditError(.alreadyExists, "\(signingKey) already exists; refusing to overwrite a key file") }
     // A record left by an earlier key there would refuse the new key's first signing.
-    let record = SignerRecord.beside(keyFile: signingKey).path
-    if FileSystem.exists(record) {
-        throw AuditError(.alreadyExists, "\(record) already exists: it records a checkpoint an earlier log key of that name signed. Move it away with that key (it proves what the key vouched for), then create the trail")
+    let recordPath = record?.path ?? signingKey + ".last-checkpoint"
+    if FileSystem.exists(recordPath) {
+        throw AuditError(.alreadyExists, "\(recordPath) already exists: it is the signer record of a log key that signed before. Keep it with that key (it shows what the key vouched for) and create the trail with another record path, or move both away first")
     }
     var name = origin ?? ""
     // 48 of a fresh nonce's random bits name the log.

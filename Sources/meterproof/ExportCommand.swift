@@ -30,7 +30,7 @@ extension MeterProofCommand {
             Writes DIR (which must not exist or be empty; its parent must exist) atomically: entries.jsonl, entries.csv, \
             the signed checkpoint, inclusion proofs (for a selection), the log key, the RSA keys that verified the entries, \
             manifest.json, SHA256SUMS and VERIFY.md (how to check it without MeterProof). See docs/export-bundle.md.
-            Exit 0 written; 1 the trail does not match its checkpoint; 2 bad output directory, no checkpoint, missing key \
+            Exit 0 written; 1 the trail does not match its checkpoint (or, with --signing-key, the signer record); 2 bad output directory, no checkpoint, missing key \
             or unreadable input; 3 not a trail; 4 newer schema; 5 storage or write error; 6 locked; 64 bad invocation; 130 interrupted \
             (Ctrl-C or SIGTERM: nothing is published and the temporary directory is removed).
             Check a bundle with `meterproof export verify DIR`.
@@ -56,29 +56,28 @@ extension MeterProofCommand {
         func run() throws {
             // Not in validate(), which also runs for `export verify`; thrown from run(), a
             // ValidationError would print the top-level usage instead of this command's.
-            guard let out else {
-                // Indented as ArgumentParser indents a usage of several lines under "Usage: ".
-                let usage = MeterProofCommand.usageString(for: Self.self).split(separator: "\n").joined(separator: "\n       ")
-                writeFD(2, "Error: Give --out DIR (the bundle directory to create), or use `export verify DIR`.\nUsage: "
-                      + usage + "\n  See 'meterproof export --help' for more information.\n")
-                throw ExitCode(Exit.usage)
-            }
+            guard let out else { throw usageError("Give --out DIR (the bundle directory to create), or use `export verify DIR`.") }
             if signerRecord.given && signingKey == nil {
-                throw ValidationError("--signer-record and --no-signer-record apply only with --signing-key (an export without it signs nothing)")
+                throw usageError("--signer-record and --no-signer-record apply only with --signing-key (an export without it signs nothing).")
             }
             let f = try filter.makeFilter()
             // Ctrl-C or SIGTERM: the temporary directory is removed and nothing is published.
             catchStopSignals()
+            var recordWasMissing = false
+            var record: SignerRecord? = nil
             let summary = try withTrail { () throws -> ExportSummary in
                 let signer = try signingKey.map { try LogKeyFile.read($0) }
+                if let signingKey { record = try signerRecord.record(forKey: signingKey) }
+                recordWasMissing = recordIsMissing(record)
                 let trail = try AuditTrail(path: db ?? Defaults.db, readOnly: signer == nil)
                 do {
-                    return try trail.exportBundle(to: out, options: ExportOptions(filter: f, signer: signer, signerRecord: signingKey.flatMap { signerRecord.record(forKey: $0) }, shouldStop: { stopRequested.load(ordering: .relaxed) }))
+                    return try trail.exportBundle(to: out, options: ExportOptions(filter: f, signer: signer, signerRecord: record, shouldStop: { stopRequested.load(ordering: .relaxed) }))
                 } catch let e as ExportError {
                     throw fail(e)
                 }
             }
             let m = summary.manifest
+            noteStartedRecord(record, wasMissing: recordWasMissing, size: m.treeSize)
             var lines = ["exported \(counted(m.counts.entries, "entry", "entries")) (\(m.counts.accepted) accepted, \(m.counts.rejected) rejected) to \(summary.directory)"]
             lines.append("  checkpoint: \(m.origin) size \(m.treeSize) root \(m.root.base64)")
             if m.selection.fullPrefix {
@@ -101,6 +100,15 @@ extension MeterProofCommand {
 }
 
 extension MeterProofCommand.Export {
+    /// A bad invocation found in run(): ArgumentParser's form, with this command's usage (a
+    /// ValidationError thrown from run() would print the top-level usage instead).
+    func usageError(_ message: String) -> ExitCode {
+        // Indented as ArgumentParser indents a usage of several lines under "Usage: ".
+        let usage = MeterProofCommand.usageString(for: Self.self).split(separator: "\n").joined(separator: "\n       ")
+        writeFD(2, "Error: \(message)\nUsage: " + usage + "\n  See 'meterproof export --help' for more information.\n")
+        return ExitCode(Exit.usage)
+    }
+
     /// The options given on the command line, in declaration order (none has a default value
     /// that could not be told apart from an explicit one).
     var givenOptions: [String] {

@@ -23,7 +23,9 @@ extension MeterProofCommand.Audit {
             (bound), or a bare response object or token (unbound). Malformed lines are recorded as rejected entries with \
             their file and line (malformed_input; a duplicate JSON member or an oversized token is recorded with its own code, \
             duplicate_member or token_too_large). Re-importing a file adds nothing (each line is recognised by its hash). \
-            The trail is created on first use, with its log key beside it; with a log key a checkpoint is signed at the end. \
+            The trail is created on first use, with its log key beside it; with a log key a checkpoint is signed at the end, \
+            checked against and kept in the signer record (see --signer-record; a record that cannot be used is refused before \
+            the import: 1 inconsistent_checkpoint, 2 bad_input, 5 cannot be written). \
             Exit 0 when the import completed (whatever the verdicts), 130 when interrupted (committed work is kept), \
             2 unreadable captures, keyring or key file (or unsafe_location: a hard-linked or separately mounted trail file), 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked, \
             64 bad invocation; \
@@ -120,6 +122,8 @@ extension MeterProofCommand.Audit {
                 }
             }
             let keyPath = signingKey ?? Defaults.logKey(besideTrail: db)
+            let record = try withTrail { try signerRecord.record(forKey: keyPath) }
+            let trailExisted = FileSystem.exists(db)
             // The import stops after the batch being written commits; a stop while the trail is
             // being created waits for it to be whole, then stops before the first batch. A second
             // stop signal ends the process at once (each batch is one transaction).
@@ -140,14 +144,15 @@ extension MeterProofCommand.Audit {
                             let signer = try LogKeyFile.read(keyPath)
                             // A key whose record holds a signed history cannot sign a new,
                             // different one: refused before anything is imported.
-                            if let record = signerRecord.record(forKey: keyPath), let kept = try record.read(verifier: signer.verifier), kept.checkpoint.size > 0 {
+                            if let record, let kept = try record.read(verifier: signer.verifier), kept.checkpoint.size > 0 {
                                 throw AuditError(.inconsistent, "\(keyPath) already signed a checkpoint of size \(kept.checkpoint.size) of another trail (the signer record \(record.path)), and one log key must never sign two histories; a new trail \(db) would fork that log. Create it with a new key (leave out --signing-key, or name a file that does not exist)")
                             }
+                            try record?.preflight(verifier: signer.verifier, origin: signer.name, trailSize: nil)
                             do { try AuditTrail.create(path: db, signer: signer) } catch let e as AuditError where e.code == .alreadyExists && FileSystem.exists(db) {
                                 return false
                             }
                         } else {
-                            do { _ = try initTrail(db: db, signingKey: keyPath, origin: nil) } catch let e as AuditError where e.code == .alreadyExists && FileSystem.exists(db) {
+                            do { _ = try initTrail(db: db, signingKey: keyPath, origin: nil, record: record) } catch let e as AuditError where e.code == .alreadyExists && FileSystem.exists(db) {
                                 // A program that does not take the lock (the library) created it.
                                 return false
                             }
@@ -156,6 +161,18 @@ extension MeterProofCommand.Audit {
                     }
                 }
                 if created { printError("created trail \(db) with log key \(keyPath)") }
+            }
+            // The signer record's problems that can be seen now are found before the import,
+            // not after it has committed (the full check runs when signing).
+            if trailExisted, let record, FileSystem.exists(keyPath) {
+                try withTrail {
+                    let signer = try LogKeyFile.read(keyPath)
+                    let trail = try AuditTrail(path: db, readOnly: true)
+                    // Another log's key is refused at signing, with wrong_log_key.
+                    if signer.verifier == trail.verifier {
+                        try record.preflight(verifier: signer.verifier, origin: trail.origin, trailSize: trail.size())
+                    }
+                }
             }
             var policy = VerificationPolicy.strict
             freshness.apply(to: &policy)
@@ -180,7 +197,9 @@ extension MeterProofCommand.Audit {
                 do throws(AuditError) {
                     let signer = try LogKeyFile.read(keyPath)
                     // The import's own entries, still the newest, are not read again.
-                    checkpoint = try AuditTrail(path: db).signCheckpoint(with: signer, after: summary, record: signerRecord.record(forKey: keyPath))
+                    checkpoint = try signKeepingRecord(record, trailIsNew: !trailExisted) { () throws(AuditError) -> SignedNote in
+                        try AuditTrail(path: db).signCheckpoint(with: signer, after: summary, record: record)
+                    }
                 } catch {
                     checkpointError = error
                 }

@@ -242,9 +242,105 @@ import Testing
         try FileManager.default.removeItem(atPath: s.path("a.sqlite"))
         let again = try TrailRun.cli(["audit", "init", "--db", s.path("a.sqlite")])
         #expect(again.status == 2)
-        #expect(again.stderr.contains("already_exists: \(key).last-checkpoint already exists: it records a checkpoint an earlier log key of that name signed"), "\(again.stderr)")
+        #expect(again.stderr.contains("already_exists: \(key).last-checkpoint already exists: it is the signer record of a log key that signed before"), "\(again.stderr)")
         #expect(!FileManager.default.fileExists(atPath: s.path("a.sqlite")))
         #expect(!FileManager.default.fileExists(atPath: key))
+
+        // Nor a new key with an old record named by --signer-record: refused before anything
+        // is created (it used to be found only when the finished import signed).
+        try FileManager.default.moveItem(atPath: key + ".last-checkpoint", toPath: s.path("old-record"))
+        let named = try TrailRun.cli(["audit", "import", "--db", s.path("n.sqlite"), "--signer-record", s.path("old-record"), "--keys", TrailPaths.testKeys, "--no-progress", captures])
+        #expect(named.status == 2)
+        #expect(named.stderr.contains("already_exists: \(s.path("old-record")) already exists: it is the signer record of a log key that signed before"), "\(named.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.path("n.sqlite")))
+        #expect(!FileManager.default.fileExists(atPath: key))
+    }
+
+    /// An import that will sign finds a record it cannot use before importing anything.
+    @Test func anImportChecksTheRecordBeforeItStarts() throws {
+        let s = try TrailScratch("signer-record-preflight")
+        defer { withExtendedLifetime(s) {} }
+        let captures = try s.write("captures.jsonl", "\"not a token\"\n")
+        let more = try s.write("more.jsonl", "\"another line\"\n")
+        let db = s.path("t.sqlite")
+        let key = s.path("meterproof-log.key")
+        let record = key + ".last-checkpoint"
+        func run(_ extra: [String] = []) throws -> TrailProcessResult {
+            try TrailRun.cli(["audit", "import", "--db", db, "--keys", TrailPaths.testKeys, "--no-progress"] + extra + [more])
+        }
+        #expect(try TrailRun.cli(["audit", "import", "--db", db, "--keys", TrailPaths.testKeys, "--no-progress", captures]).status == 0)
+        let good = try s.read("meterproof-log.key.last-checkpoint")
+
+        // Another key's checkpoint in the record.
+        let other = try TrailFixture.signer("x.test/log")
+        try Data(try Checkpoint(origin: "x.test/log", size: 1, root: RFC6962.emptyRoot).signed(with: [other]).serialized.utf8).write(to: URL(fileURLWithPath: record))
+        let foreign = try run()
+        #expect(foreign.status == 2)
+        #expect(foreign.stderr.hasPrefix("meterproof: bad_input: the signer record \(record) is not a checkpoint signed by the log key"), "\(foreign.stderr)")
+        #expect(try AuditTrail(path: db, readOnly: true).size() == 1)
+
+        // A record ahead of the trail (a trail restored from an older backup).
+        let trail = try AuditTrail(path: db, readOnly: true)
+        let signer = try LogKeyFile.read(key)
+        try Data(try Checkpoint(origin: trail.origin, size: 5, root: RFC6962.emptyRoot).signed(with: [signer]).serialized.utf8).write(to: URL(fileURLWithPath: record))
+        let ahead = try run()
+        #expect(ahead.status == 1)
+        #expect(ahead.stderr.hasPrefix("meterproof: inconsistent_checkpoint: this log key signed a checkpoint of size 5 (the signer record \(record)), but the trail holds 1 entries"), "\(ahead.stderr)")
+        #expect(try AuditTrail(path: db, readOnly: true).size() == 1)
+
+        // A record that is a symbolic link: it would be replaced, not written through.
+        try FileManager.default.removeItem(atPath: record)
+        try Data(good).write(to: URL(fileURLWithPath: s.path("real-record")))
+        try FileManager.default.createSymbolicLink(atPath: record, withDestinationPath: s.path("real-record"))
+        let linked = try run()
+        #expect(linked.status == 2)
+        #expect(linked.stderr.hasPrefix("meterproof: bad_input: cannot keep the signer record \(record): "), "\(linked.stderr)")
+        #expect(linked.stderr.contains("name a writable place for it with --signer-record FILE"), "\(linked.stderr)")
+        #expect(try AuditTrail(path: db, readOnly: true).size() == 1)
+
+        // Named elsewhere, the same record works.
+        let elsewhere = try run(["--signer-record", s.path("real-record")])
+        #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
+        #expect(try AuditTrail(path: db, readOnly: true).size() == 2)
+        #expect(!elsewhere.stderr.contains("note: no signer record"), "\(elsewhere.stderr)")
+    }
+
+    @Test func aKeyThatIsNoRegularFileNeedsANamedRecordAndALinkedKeyKeepsItsRecordBesideItsTarget() throws {
+        let (s, signer, path, _, _) = try Self.recorded(count: 4)
+        defer { withExtendedLifetime(s) {} }
+        let key = try s.write("secrets-log.key", signer.skey + "\n")
+        let sh = try #require(TrailRun.which("bash"))
+        let bin = try #require(TrailPaths.cli)
+        let fifo = try TrailRun.program(sh, ["-c", "\"$1\" audit checkpoint --db \"$2\" --signing-key <(cat \"$3\")", "sh", bin, path, key])
+        #expect(fifo.status == 2)
+        #expect(fifo.stderr.hasPrefix("meterproof: bad_input: the signing key /dev/fd/"), "\(fifo.stderr)")
+        #expect(fifo.stderr.contains("so there is no place beside it for the signer record: name one with --signer-record FILE"), "\(fifo.stderr)")
+        let named = try TrailRun.program(sh, ["-c", "\"$1\" audit checkpoint --db \"$2\" --signing-key <(cat \"$3\") --signer-record \"$4\"", "sh", bin, path, key, s.path("fifo-record")])
+        #expect(named.status == 0, "\(named.stderr)")
+        #expect(try String(contentsOfFile: s.path("fifo-record"), encoding: .utf8) == named.stdout)
+
+        // A key linked into another directory (a secrets mount): the record is beside the key
+        // file itself, whichever name is used.
+        try FileManager.default.createDirectory(atPath: s.path("data"), withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: s.path("data/meterproof-log.key"), withDestinationPath: key)
+        try TrailFixture.fill(try AuditTrail(path: path), count: 2, tag: "l")
+        let viaLink = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", s.path("data/meterproof-log.key")])
+        #expect(viaLink.status == 0, "\(viaLink.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.path("data/meterproof-log.key.last-checkpoint")))
+        let realKey = try #require(URL(fileURLWithPath: key).resolvingSymlinksInPath().path as String?)
+        #expect(try String(contentsOfFile: realKey + ".last-checkpoint", encoding: .utf8) == viaLink.stdout)
+        // The record was new for a trail with entries: said on standard error.
+        #expect(viaLink.stderr.hasPrefix("meterproof: note: no signer record was at \(realKey).last-checkpoint: started it with this checkpoint (size 6)"), "\(viaLink.stderr)")
+        let direct = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", key])
+        #expect(direct.status == 0 && direct.stderr.isEmpty, "\(direct.stderr)")
+    }
+
+    @Test func exportRecordOptionsWithoutASigningKeyPrintExportsUsage() throws {
+        let (s, _, path, _, _) = try Self.recorded(count: 2)
+        defer { withExtendedLifetime(s) {} }
+        let r = try TrailRun.cli(["export", "--db", path, "--out", s.path("b"), "--no-signer-record"])
+        #expect(r.status == 64)
+        #expect(r.stderr.hasPrefix("Error: --signer-record and --no-signer-record apply only with --signing-key (an export without it signs nothing).\nUsage: meterproof export [--db <db>] --out <out>"), "\(r.stderr)")
     }
 }
 

@@ -27,10 +27,51 @@ public struct SignerRecord: Sendable, Hashable {
     /// A record at `path`.
     public init(path: String) { self.path = path }
 
-    /// The default record of a signer key file: `<keyFile>.last-checkpoint`.
-    public static func beside(keyFile: String) -> SignerRecord {
-        SignerRecord(path: keyFile + ".last-checkpoint")
+    /// The default record of a signer key file: `<keyFile>.last-checkpoint`, beside the file the
+    /// key really is: a symbolic link (a secrets mount linked into the trail's directory) is
+    /// followed, so every name of one key file shares one record. A key file yet to be created
+    /// gets the record beside its name.
+    ///
+    /// - Throws: `bad_input` when `keyFile` is not a regular file (a FIFO, `/dev/fd/N`, a
+    ///   directory): there is no place beside it to keep a record, so one must be named.
+    public static func beside(keyFile: String) throws(AuditError) -> SignerRecord {
+        var link = stat()
+        if lstat(keyFile, &link) != 0 { return SignerRecord(path: keyFile + ".last-checkpoint") }
+        if let what = FileSystem.notARegularFile(keyFile) {
+            throw AuditError(.badInput, "the signing key \(keyFile) is \(what), so there is no place beside it for the signer record: name one with --signer-record FILE (on storage the trail's writers cannot write), or sign without one with --no-signer-record")
+        }
+        guard link.st_mode & S_IFMT == S_IFLNK, let real = realpath(keyFile, nil) else {
+            return SignerRecord(path: keyFile + ".last-checkpoint")
+        }
+        defer { free(real) }
+        return SignerRecord(path: String(cString: real) + ".last-checkpoint")
     }
+
+    /// Checks, before long work that ends in signing (an import), what can be checked without
+    /// the trail: the record, if any, is a checkpoint of `verifier`'s log, the trail does not
+    /// hold fewer entries than it (`trailSize`, `nil` for a trail yet to be created, which
+    /// must then find no record of size 1 or more), and the record's place can be written.
+    package func preflight(verifier: NoteVerifier, origin: String, trailSize: UInt64?) throws(AuditError) {
+        if let kept = try read(verifier: verifier) {
+            let cp = kept.checkpoint
+            guard NoteSyntax.same(cp.origin, origin) else {
+                throw AuditError(.inconsistent, "the signer record \(path) holds a checkpoint of the log \(cp.origin), not of this trail's log \(origin): this key signs another log; refusing to sign")
+            }
+            if let trailSize, cp.size > trailSize {
+                throw AuditError(.inconsistent, "this log key signed a checkpoint of size \(cp.size) (the signer record \(path)), but the trail holds \(trailSize) entries: it was cut back or replaced; refusing to sign (check it with `meterproof audit verify --against \(path)`)")
+            }
+        }
+        do { try AtomicFile.checkDestination(path) } catch {
+            throw AuditError(error.code, "cannot keep the signer record \(path): \(error.reason)\(Self.elsewhere)")
+        }
+        let dir = AtomicFile.split(path).dir
+        if access(dir, W_OK) != 0 {
+            throw AuditError(AtomicFile.error(errno, "").code, "cannot keep the signer record \(path): its directory \(dir) is not writable (\(String(cString: strerror(errno))))\(Self.elsewhere)")
+        }
+    }
+
+    /// What to do when the record cannot be kept where it is.
+    static let elsewhere = "; name a writable place for it with --signer-record FILE (out of reach of the trail's writers), or sign without one with --no-signer-record"
 
     /// The recorded checkpoint, verified under `verifier`; `nil` when there is no record yet.
     ///
@@ -46,7 +87,7 @@ public struct SignerRecord: Sendable, Hashable {
         do { bytes = try FileSystem.read(path, limit: NoteSyntax.maxSize) } catch {
             throw AuditError(.badInput, "cannot read the signer record \(path): \(error.message)")
         }
-        let hint = "; if you know why, move it away (the next signing starts a new record)"
+        let hint = "; keep it (it shows what a key signed), and if it belongs to another key, give this key its own record with --signer-record FILE"
         do {
             let note = try SignedNote(parsing: String(decoding: bytes, as: UTF8.self))
             return (note, try Checkpoint(verifying: note, verifiers: [verifier]))
@@ -59,7 +100,7 @@ public struct SignerRecord: Sendable, Hashable {
     /// the directory synced), so a crash leaves the old record or the new one, never a part.
     func write(_ note: SignedNote) throws(AuditError) {
         do { try AtomicFile.write(Array(note.serialized.utf8), to: path) } catch {
-            throw AuditError(error.code, "cannot keep the signer record \(path): \(error.reason)")
+            throw AuditError(error.code, "cannot keep the signer record \(path): \(error.reason)\(Self.elsewhere)")
         }
     }
 
