@@ -255,9 +255,13 @@ public struct Keyring: Sendable {
         }
     }
 
+    /// Parses `keyring.json` or a JWKS file. A UTF-8 byte-order mark at the very start (as a
+    /// Windows editor saves the file) is skipped, as for captures files; anywhere else it is
+    /// invalid JSON.
     private static func parseJSONObject(_ bytes: [UInt8], file: String, code: KeyringError.Code) throws(KeyringError) -> JSONObject {
         let value: JSONValue
-        do { value = try StrictJSON.parse(bytes, limits: JSONLimits(maxBytes: 1 << 20, maxDepth: 8)) } catch {
+        let text = bytes.starts(with: FileSystem.utf8ByteOrderMark) ? Array(bytes.dropFirst(FileSystem.utf8ByteOrderMark.count)) : bytes
+        do { value = try StrictJSON.parse(text, limits: JSONLimits(maxBytes: 1 << 20, maxDepth: 8)) } catch {
             throw KeyringError(code, file: file, "invalid JSON: \(error.description)")
         }
         guard let obj = value.objectValue else { throw KeyringError(code, file: file, "top level is not a JSON object") }

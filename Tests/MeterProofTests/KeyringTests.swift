@@ -126,6 +126,21 @@ struct KeyringTests {
         #expect(e.code == .pinMismatch)
     }
 
+    @Test("a byte-order mark at the start of keyring.json is skipped; one after white space is invalid JSON")
+    func keyringJSONByteOrderMark() throws {
+        let dir = try Self.directory(copying: ["v1.pem"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pins = #"{"keys":[{"version":1,"sha256":"\#(Fixture.v1Fingerprint)","notBefore":"2024-01-01T00:00:00Z"}]}"#
+        try Data([0xEF, 0xBB, 0xBF] + Array(pins.utf8)).write(to: dir.appendingPathComponent("keyring.json"))
+        let keyring = try Keyring.load(from: dir.path, allowingTestKeys: true)
+        #expect(keyring[1]?.pinned == true)
+        #expect(keyring[1]?.notBefore == 1_704_067_200)
+        try Data([0x20, 0xEF, 0xBB, 0xBF] + Array(pins.utf8)).write(to: dir.appendingPathComponent("keyring.json"))
+        let e = try #require(Self.loadError(dir))
+        #expect(e.code == .invalidPins)
+        #expect(e.reason.hasPrefix("invalid JSON: unexpected byte 0xef"), "\(e.reason)")
+    }
+
     @Test("a pin for a key no file provides names keyring.json")
     func pinForMissingKey() throws {
         let dir = try Self.directory(copying: ["v1.pem", "keyring.json"])
