@@ -42,6 +42,33 @@ struct SignerRecordOptions: ParsableArguments {
     }
 }
 
+/// `--signer-record FILE` / `--no-signer-record` on the commands that check a trail
+/// (`audit verify`, `report`): the signer record the trail must extend.
+struct SignerRecordCheckOptions: ParsableArguments {
+    @Option(name: .customLong("signer-record"), help: "A signer record the trail must extend (default: the one beside the trail's default log key, meterproof-log.key.last-checkpoint, when it exists).", transform: pathArgument)
+    var path: String?
+
+    @Flag(name: .customLong("no-signer-record"), help: "Do not check a signer record.")
+    var disabled = false
+
+    func validate() throws {
+        if path != nil && disabled { throw ValidationError("--signer-record and --no-signer-record exclude each other") }
+    }
+
+    /// The record to check: the one named (which must exist), else the one beside the default
+    /// key of the trail `db` when there is one.
+    func record(besideTrail db: String) throws -> SignerRecord? {
+        if disabled { return nil }
+        if let path {
+            if !FileSystem.exists(path) { throw fail(Exit.unreadable, "bad_input: no signer record at \(path)") }
+            return SignerRecord(path: path)
+        }
+        // A default key that is no regular file has no record beside it.
+        guard let beside = try? SignerRecord.beside(keyFile: Defaults.logKey(besideTrail: db)), FileSystem.exists(beside.path) else { return nil }
+        return beside
+    }
+}
+
 /// Whether `record` has no file yet (before a signing that may start it).
 func recordIsMissing(_ record: SignerRecord?) -> Bool {
     var link = stat()
@@ -269,7 +296,7 @@ extension MeterProofCommand.Audit {
         static let configuration = CommandConfiguration(
             commandName: "verify",
             abstract: "Recompute and check the whole trail.",
-            discussion: "Exit 0 when intact, 1 when tampered (the first bad seq and the reason are printed; also a file too damaged to open), 2 when --against or --log-key cannot be read or --db is a directory, FIFO, device or socket, 3 not a trail, 4 newer schema, 5 storage error, 6 locked, 64 on a bad invocation."
+            discussion: "Also checks that the trail extends the signer record (the newest checkpoint its key signed, kept beside the key; see --signer-record). Exit 0 when intact, 1 when tampered (the first bad seq and the reason are printed; also a file too damaged to open, or a trail that does not extend the signer record), 2 when --against, --log-key or --signer-record cannot be read or --db is a directory, FIFO, device or socket, 3 not a trail, 4 newer schema, 5 storage error, 6 locked, 64 on a bad invocation."
         )
 
         @Option(help: "Trail file.", transform: pathArgument)
@@ -281,14 +308,17 @@ extension MeterProofCommand.Audit {
         @Option(name: .customLong("log-key"), help: "The expected log verifier key (vkey text or a file holding it).", transform: pathArgument)
         var logKey: String?
 
+        @OptionGroup var signerRecord: SignerRecordCheckOptions
+
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
 
         func run() throws {
             let note = try against.map { try readCheckpointFile($0) }
             let key = try logKey.map { try parseVerifierKey($0) }
+            let record = try signerRecord.record(besideTrail: db)
             let start = WallClock.monotonicSeconds()
-            let r = try withTrail { try Self.verify(db, against: note, logKey: key) }
+            let r = try withTrail { try Self.verify(db, against: note, logKey: key, record: record) }
             let secs = WallClock.monotonicSeconds() - start
             switch format {
             case .json:
@@ -298,10 +328,14 @@ extension MeterProofCommand.Audit {
                     ("root", r.problemCode == AuditError.Code.corrupt.rawValue ? .null : .string(r.root.base64)),
                     ("firstBadSeq", .uint(r.firstBadSeq)), ("problem", .str(r.problemCode)),
                     ("message", .str(r.problem)),
+                    ("signerRecord", r.recordSize.map { size in .object(JSONObject([("path", .string(record?.path ?? "")), ("size", .uint(size))])) } ?? .null),
                 ]))) + "\n")
             case .text:
                 if r.intact {
                     writeOut("intact: \(counted(r.entries, "entry", "entries")), \(r.checkpointsVerified) checkpoint(s) verified, root \(r.root.base64) (\(decimal(secs, 2)) s)\n")
+                    if let size = r.recordSize, let record {
+                        writeOut("extends the signer record \(record.path) (size \(size))\n")
+                    }
                     // Intact rows prove little about entries no signed checkpoint commits to (the
                     // stored ones, or the one given with --against).
                     if r.signedSize < r.entries {
@@ -317,13 +351,13 @@ extension MeterProofCommand.Audit {
 
         /// Opens and verifies; a file too damaged to open is a verdict (not intact,
         /// `corrupt_trail`), not a storage failure.
-        static func verify(_ db: String, against note: SignedNote?, logKey key: NoteVerifier?) throws(AuditError) -> TrailVerification {
+        static func verify(_ db: String, against note: SignedNote?, logKey key: NoteVerifier?, record: SignerRecord?) throws(AuditError) -> TrailVerification {
             let trail: AuditTrail
             do { trail = try AuditTrail(path: db, readOnly: true) } catch {
                 if error.code == .corrupt { return TrailVerification(damaged: error) }
                 throw error
             }
-            return try trail.verify(against: note, logKey: key)
+            return try trail.verify(against: note, logKey: key, record: record)
         }
     }
 }

@@ -14,7 +14,7 @@ extension MeterProofCommand {
             abstract: "Write a self-contained HTML compliance report of the audit trail.",
             discussion: """
             The report shows the trail's identity and newest checkpoint, the result of a full \
-            re-verification, and statistics of the selected entries (per outcome, day, product, \
+            re-verification (with the signer record, as audit verify checks it), and statistics of the selected entries (per outcome, day, product, \
             reason and key, rejected attempts, rotation warnings). It is a view for people; the \
             export bundle is the evidence. The file is replaced atomically, and only when it is empty or \
             an earlier MeterProof report. See docs/report.md.
@@ -34,6 +34,8 @@ extension MeterProofCommand {
 
         @OptionGroup var filter: EntryFilterOptions
 
+        @OptionGroup var signerRecord: SignerRecordCheckOptions
+
         @Option(name: .customLong("max-rejected"), parsing: .unconditional, help: "List at most this many rejected attempts (the rest are counted).")
         var maxRejected: Int = 1000
 
@@ -44,6 +46,7 @@ extension MeterProofCommand {
 
         func run() throws {
             let selection = try filter.makeFilter()
+            let record = try signerRecord.record(besideTrail: db)
             let dbKind = FileSystem.kind(db)
             if dbKind != .missing {
                 if dbKind == .directory { throw fail(Exit.unreadable, "bad_input: cannot read \(db): it is a directory, not a trail file") }
@@ -53,7 +56,8 @@ extension MeterProofCommand {
                 let trail = try AuditTrail(path: db, readOnly: true)
                 // A bad --out is refused now, not after reading the whole trail.
                 try ComplianceReport.checkDestination(out)
-                let options = ComplianceReport.Options(filter: selection, limits: .init(rejectedListed: maxRejected))
+                var options = ComplianceReport.Options(filter: selection, limits: .init(rejectedListed: maxRejected))
+                options.signerRecord = record
                 let report = try ComplianceReport.build(trail: trail, options: options)
                 // Written whole or not at all: a stop signal waits for the rename.
                 try deferringStopSignals { try report.writeHTML(to: out) }

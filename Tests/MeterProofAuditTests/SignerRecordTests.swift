@@ -118,7 +118,7 @@ import Testing
         try Data("garbage\n".utf8).write(to: URL(fileURLWithPath: record.path))
         guard case .failure(let garbage) = Self.signing(path, signer, record) else { Issue.record("signed over a garbage record"); return }
         #expect(garbage.code == .badInput)
-        #expect(garbage.reason.hasPrefix("the signer record \(record.path) is not a checkpoint signed by the log key trail.test/log+"), "\(garbage.reason)")
+        #expect(garbage.reason.hasPrefix("the signer record \(record.path) is not a signed note (malformed_note: "), "\(garbage.reason)")
 
         // A checkpoint signed by another key of the same name.
         let other = try TrailFixture.signer()
@@ -333,6 +333,68 @@ import Testing
         #expect(viaLink.stderr.hasPrefix("meterproof: note: no signer record was at \(realKey).last-checkpoint: started it with this checkpoint (size 6)"), "\(viaLink.stderr)")
         let direct = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", key])
         #expect(direct.status == 0 && direct.stderr.isEmpty, "\(direct.stderr)")
+    }
+
+    /// `audit verify` checks the record beside the trail's default key: the fork that signing
+    /// refuses is reported by the auditor's everyday command too.
+    @Test func auditVerifyChecksTheRecordBesideTheDefaultKey() throws {
+        let s = try TrailScratch("signer-record-verify")
+        defer { withExtendedLifetime(s) {} }
+        let captures = try s.write("captures.jsonl", (0..<20).map { "\"line \($0)\"" }.joined(separator: "\n") + "\n")
+        #expect(try TrailRun.cli(["audit", "import", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir).status == 0)
+        func verify(_ extra: [String] = []) throws -> TrailProcessResult { try TrailRun.cli(["audit", "verify"] + extra, cwd: s.dir) }
+        let good = try verify()
+        #expect(good.status == 0)
+        #expect(good.stdout.hasSuffix(" s)\nextends the signer record meterproof-log.key.last-checkpoint (size 20)\n"), "\(good.stdout)")
+        let json = try verify(["--format", "json"])
+        #expect(json.stdout.hasSuffix(#","signerRecord":{"path":"meterproof-log.key.last-checkpoint","size":20}}"# + "\n"), "\(json.stdout)")
+        let report = try TrailRun.cli(["report", "--out", "good.html"], cwd: s.dir)
+        #expect(report.status == 0, "\(report.stderr)")
+        #expect(String(decoding: try s.read("good.html"), as: UTF8.self).contains(#"<tr><th scope="row">Signer record</th><td>the trail extends it (size 20)</td></tr>"#))
+
+        // Checkpoints deleted and entry 4 rewritten, every hash recomputed: the trail agrees
+        // with itself, not with the record.
+        let saved = try s.read("meterproof.sqlite")
+        try Self.forkHistory(s.path("meterproof.sqlite"))
+        let forked = try verify()
+        #expect(forked.status == 1)
+        #expect(forked.stdout == "TAMPERED: record_root_mismatch: the trail's history up to size 20 differs from the checkpoint in the signer record meterproof-log.key.last-checkpoint: it was rewritten after that checkpoint was signed\n", "\(forked.stdout)")
+        let badReport = try TrailRun.cli(["report", "--out", "bad.html"], cwd: s.dir)
+        #expect(badReport.status == 1)
+        #expect(badReport.stderr.hasPrefix("meterproof: record_root_mismatch: the trail is not intact: "), "\(badReport.stderr)")
+        #expect(String(decoding: try s.read("bad.html"), as: UTF8.self).contains(#"<tr><th scope="row">Signer record</th><td><strong>the trail does not extend it</strong> (see the problem above)</td></tr>"#))
+        let skipped = try verify(["--no-signer-record"])
+        #expect(skipped.status == 0 && skipped.stdout.hasPrefix("intact: 20 entries, 0 checkpoint(s) verified"), "\(skipped.stdout)")
+        #expect(skipped.stderr.contains("note: no checkpoint is stored"), "\(skipped.stderr)")
+
+        // Cut back below the record.
+        try Data(saved).write(to: URL(fileURLWithPath: s.path("meterproof.sqlite")))
+        try TrailRaw.tamper(s.path("meterproof.sqlite")) { db in
+            try db.execute("DELETE FROM checkpoints")
+            for table in ["entries", "nonces", "captures"] { try db.execute("DELETE FROM \(table) WHERE seq >= 15") }
+            try TrailRaw.rebuildTree(db)
+        }
+        let cut = try verify(["--format", "json"])
+        #expect(cut.status == 1)
+        #expect(cut.stdout.contains(#""firstBadSeq":15,"problem":"record_truncated","message":"the signer record meterproof-log.key.last-checkpoint holds a checkpoint of 20 entries but the trail has only 15: cut back or rewritten""#), "\(cut.stdout)")
+
+        // A record another key signed (the trail replaced under a new key, say).
+        try Data(saved).write(to: URL(fileURLWithPath: s.path("meterproof.sqlite")))
+        let other = try TrailFixture.signer(try AuditTrail(path: s.path("meterproof.sqlite"), readOnly: true).origin)
+        try Data(try Checkpoint(origin: other.name, size: 1, root: RFC6962.emptyRoot).signed(with: [other]).serialized.utf8).write(to: URL(fileURLWithPath: s.path("foreign")))
+        let foreign = try verify(["--signer-record", "foreign"])
+        #expect(foreign.status == 1)
+        #expect(foreign.stdout.hasPrefix("TAMPERED: record_signature: the signer record foreign is not a checkpoint signed by "), "\(foreign.stdout)")
+
+        // A record named that is not there, or not a signed note: unreadable input, exit 2.
+        let missing = try verify(["--signer-record", "nothing"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr == "meterproof: bad_input: no signer record at nothing\n")
+        _ = try s.write("garbage", "not a note\n")
+        let garbage = try verify(["--signer-record", "garbage"])
+        #expect(garbage.status == 2)
+        #expect(garbage.stderr.hasPrefix("meterproof: bad_input: the signer record garbage is not a signed note"), "\(garbage.stderr)")
+        #expect(try verify(["--signer-record", "x", "--no-signer-record"]).status == 64)
     }
 
     @Test func exportRecordOptionsWithoutASigningKeyPrintExportsUsage() throws {

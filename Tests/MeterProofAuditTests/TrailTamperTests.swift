@@ -97,7 +97,7 @@ import Glibc
         let json = try TrailRun.cli(["audit", "verify", "--db", b.path, "--format", "json"])
         #expect(json.status == 0)
         let root = try AuditTrail(path: b.path).root(size: 24).base64
-        #expect(json.stdout == #"{"intact":true,"entries":24,"checkpointsVerified":3,"root":"\#(root)","firstBadSeq":null,"problem":null,"message":null}"# + "\n")
+        #expect(json.stdout == #"{"intact":true,"entries":24,"checkpointsVerified":3,"root":"\#(root)","firstBadSeq":null,"problem":null,"message":null,"signerRecord":null}"# + "\n")
     }
 
     // MARK: Edit

@@ -20,6 +20,9 @@ public struct ComplianceReport: Sendable {
         public var limits: ReportStatistics.Limits
         /// The generation time shown in the report, epoch milliseconds (default: now).
         public var generatedAt: Int64?
+        /// A signer record the integrity check also requires the trail to extend (see
+        /// ``AuditTrail/verify(against:logKey:record:)``); `nil` checks none.
+        public var signerRecord: SignerRecord?
 
         /// Options for the report of `filter`'s entries (default: every entry).
         public init(filter: EntryFilter = EntryFilter(), limits: ReportStatistics.Limits = .init(), generatedAt: Int64? = nil) {
@@ -53,7 +56,8 @@ public struct ComplianceReport: Sendable {
     public var latestCheckpoint: CheckpointSummary?
     /// Why the stored checkpoints could not be read, if so.
     public var checkpointProblem: String?
-    /// The result of ``AuditTrail/verify(against:logKey:batchSize:)`` on the whole trail.
+    /// The result of ``AuditTrail/verify(against:logKey:record:)`` on the whole trail (with
+    /// ``Options/signerRecord``).
     public var integrity: TrailVerification
     /// Fingerprints of the public keys whose SPKI the trail stores.
     public var storedKeyFingerprints: Set<String>
@@ -90,7 +94,7 @@ public struct ComplianceReport: Sendable {
                         checkpointProblem = "the newest checkpoint does not parse: \(error)"
                     }
                 }
-                let integrity = try trail.verify()
+                let integrity = try trail.verify(record: options.signerRecord)
                 let stored = Set(try trail.recordedKeys().map(\.fingerprint))
 
                 var stats = ReportStatistics(filter: options.filter, limits: options.limits)

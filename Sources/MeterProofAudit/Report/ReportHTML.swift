@@ -307,6 +307,13 @@ struct ReportRenderer {
 
     // MARK: 2. Integrity
 
+    /// What the integrity check found of the signer record.
+    private func recordVerdict(_ v: TrailVerification) -> String {
+        if let size = v.recordSize { return "the trail extends it (size \(n(size)))" }
+        if v.problemCode?.hasPrefix("record_") == true { return "<strong>the trail does not extend it</strong> (see the problem above)" }
+        return "<span class=\"muted\">\(v.intact ? "none checked" : "not checked (the trail failed an earlier check)")</span>"
+    }
+
     private mutating func integritySection() {
         let v = report.integrity
         h2(2, "Integrity", id: "integrity")
@@ -333,9 +340,10 @@ struct ReportRenderer {
         }
         out += """
         <tr><th scope="row">Checkpoints verified</th><td>\(n(v.checkpointsVerified)) of \(n(report.checkpointCount))</td></tr>
+        <tr><th scope="row">Signer record</th><td>\(recordVerdict(v))</td></tr>
         </tbody>
         </table>
-        <p class="note">Checked when this report was generated, as by <code>meterproof audit verify</code>: SQLite's integrity check; every checkpoint's Ed25519 signature and root; each entry's canonical form, sequence number and leaf hash; every stored subtree hash; the stored keys and the nonce table. A trail replaced wholesale with a consistent forgery passes these checks; compare with a checkpoint kept elsewhere (<code>meterproof audit verify --against</code>) to rule that out.</p>
+        <p class="note">Checked when this report was generated, as by <code>meterproof audit verify</code>: SQLite's integrity check; every checkpoint's Ed25519 signature and root; each entry's canonical form, sequence number and leaf hash; every stored subtree hash; the stored keys and the nonce table; then that the trail extends the signer record (the newest checkpoint its log key signed, kept beside the key), when there is one. A trail replaced wholesale with a consistent forgery passes these checks; compare with a checkpoint kept elsewhere (<code>meterproof audit verify --against</code>) to rule that out.</p>
 
         """
         if stats.undecodable > 0 {

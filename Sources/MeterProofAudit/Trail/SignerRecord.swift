@@ -73,11 +73,10 @@ public struct SignerRecord: Sendable, Hashable {
     /// What to do when the record cannot be kept where it is.
     static let elsewhere = "; name a writable place for it with --signer-record FILE (out of reach of the trail's writers), or sign without one with --no-signer-record"
 
-    /// The recorded checkpoint, verified under `verifier`; `nil` when there is no record yet.
+    /// The record's note, parsed but not verified; `nil` when there is no record yet.
     ///
-    /// - Throws: `bad_input` when the file cannot be read, is not a signed checkpoint, or is not
-    ///   signed by `verifier` (a record of another key, or one that was tampered with).
-    public func read(verifier: NoteVerifier) throws(AuditError) -> (note: SignedNote, checkpoint: Checkpoint)? {
+    /// - Throws: `bad_input` when the file cannot be read or is not a signed note.
+    func readNote() throws(AuditError) -> SignedNote? {
         switch FileSystem.kind(path) {
         case .missing: return nil
         case .file: break
@@ -87,9 +86,19 @@ public struct SignerRecord: Sendable, Hashable {
         do { bytes = try FileSystem.read(path, limit: NoteSyntax.maxSize) } catch {
             throw AuditError(.badInput, "cannot read the signer record \(path): \(error.message)")
         }
+        do { return try SignedNote(parsing: String(decoding: bytes, as: UTF8.self)) } catch {
+            throw AuditError(.badInput, "the signer record \(path) is not a signed note (\(error))")
+        }
+    }
+
+    /// The recorded checkpoint, verified under `verifier`; `nil` when there is no record yet.
+    ///
+    /// - Throws: `bad_input` when the file cannot be read, is not a signed checkpoint, or is not
+    ///   signed by `verifier` (a record of another key, or one that was tampered with).
+    public func read(verifier: NoteVerifier) throws(AuditError) -> (note: SignedNote, checkpoint: Checkpoint)? {
+        guard let note = try readNote() else { return nil }
         let hint = "; keep it (it shows what a key signed), and if it belongs to another key, give this key its own record with --signer-record FILE"
         do {
-            let note = try SignedNote(parsing: String(decoding: bytes, as: UTF8.self))
             return (note, try Checkpoint(verifying: note, verifiers: [verifier]))
         } catch {
             throw AuditError(.badInput, "the signer record \(path) is not a checkpoint signed by the log key \(verifier.name)+\(NoteSyntax.hex8(verifier.keyID)) (\(error))\(hint)")
@@ -124,5 +133,51 @@ public struct SignerRecord: Sendable, Hashable {
             throw AuditError(.inconsistent, "the trail does not extend the checkpoint of size \(cp.size) this log key signed before (the signer record \(path)): its history up to there was changed (\(e.message)); signing would fork the log, refusing (check it with `meterproof audit verify --against \(path)`)")
         }
         return kept.note
+    }
+}
+
+extension AuditTrail {
+    /// ``verify(against:logKey:batchSize:)``, then, on an intact trail, whether it extends the
+    /// checkpoint in the signer `record` (what `meterproof audit verify` does with the record
+    /// beside the trail's key): a trail whose checkpoints were deleted and whose history was
+    /// rewritten agrees with itself, but not with what the key signed before. A missing record
+    /// file checks nothing.
+    ///
+    /// Problems (see docs/audit-trail.md): `record_signature` the record is not signed by the
+    /// log key (`logKey`, else the trail's own); `record_origin` it is another log's;
+    /// `record_truncated` it covers more entries than the trail holds; `record_root_mismatch`
+    /// the trail's history up to its size differs. When it holds, ``TrailVerification/recordSize``
+    /// is its size, and ``TrailVerification/signedSize`` covers it.
+    ///
+    /// - Throws: `bad_input` when the record cannot be read or is not a signed note; the
+    ///   errors of ``verify(against:logKey:batchSize:)``.
+    public func verify(against: SignedNote? = nil, logKey: NoteVerifier? = nil, record: SignerRecord?) throws(AuditError) -> TrailVerification {
+        var result = try verify(against: against, logKey: logKey)
+        guard result.intact, let record, let note = try record.readNote() else { return result }
+        func fail(_ code: String, _ message: String, seq: UInt64? = nil) -> TrailVerification {
+            result.problemCode = code
+            result.problem = message
+            result.firstBadSeq = seq
+            return result
+        }
+        let key = logKey ?? verifier
+        let cp: Checkpoint
+        do { cp = try Checkpoint(verifying: note, verifiers: [key]) } catch {
+            return fail("record_signature", "the signer record \(record.path) is not a checkpoint signed by \(key.name)+\(NoteSyntax.hex8(key.keyID)) (\(error)): the trail was replaced under another key, or the record is another key's")
+        }
+        guard NoteSyntax.same(cp.origin, origin) else {
+            return fail("record_origin", "the signer record \(record.path) is for log \(cp.origin), not \(origin)")
+        }
+        guard cp.size <= result.entries else {
+            return fail("record_truncated", "the signer record \(record.path) holds a checkpoint of \(cp.size) entries but the trail has only \(result.entries): cut back or rewritten", seq: result.entries)
+        }
+        // Every stored hash was just checked against the entries, so the stored tree's root at
+        // the record's size is the entries' own.
+        guard try root(size: cp.size) == cp.root else {
+            return fail("record_root_mismatch", "the trail's history up to size \(cp.size) differs from the checkpoint in the signer record \(record.path): it was rewritten after that checkpoint was signed")
+        }
+        result.signedSize = max(result.signedSize, cp.size)
+        result.recordSize = cp.size
+        return result
     }
 }

@@ -24,6 +24,9 @@ public struct TrailVerification: Sendable {
     /// checkpoint or of the one given with `against`, whichever is larger. On an intact trail,
     /// the entries from this seq on are committed to by nothing signed yet.
     public internal(set) var signedSize: UInt64 = 0
+    /// The size of the signer record's checkpoint when ``AuditTrail/verify(against:logKey:record:)``
+    /// found the trail extends it; `nil` when no record was checked.
+    public internal(set) var recordSize: UInt64? = nil
 
     /// The verdict on a trail file too damaged to open (`corrupt_trail`, with SQLite's
     /// complaint as the problem): not intact, nothing checked.
