@@ -56,8 +56,11 @@ struct SignerRecordCheckOptions: ParsableArguments {
     }
 
     /// The record to check: the one named (which must exist), else the one beside the default
-    /// key of the trail `db` when there is one.
-    func record(besideTrail db: String) throws -> SignerRecord? {
+    /// key of the trail `db` when there is one and it is a checkpoint signed by the trail's key
+    /// (`logKey` when given). The default key's directory may hold another trail's key and
+    /// record (a trail made with `--signing-key` elsewhere): such a record, or one that does not
+    /// parse, is not this trail's to check, and a note says it was left out.
+    func record(besideTrail db: String, logKey: NoteVerifier? = nil) throws -> SignerRecord? {
         if disabled { return nil }
         if let path {
             if !FileSystem.exists(path) { throw fail(Exit.unreadable, "bad_input: no signer record at \(path)") }
@@ -65,6 +68,13 @@ struct SignerRecordCheckOptions: ParsableArguments {
         }
         // A default key that is no regular file has no record beside it.
         guard let beside = try? SignerRecord.beside(keyFile: Defaults.logKey(besideTrail: db)), FileSystem.exists(beside.path) else { return nil }
+        // A trail that cannot be opened is reported by the check itself.
+        guard let trail = try? AuditTrail(path: db, readOnly: true) else { return beside }
+        let key = logKey ?? trail.verifier
+        do { _ = try beside.read(verifier: key) } catch {
+            printError("note: the signer record \(beside.path) beside the default log key is not a checkpoint signed by this trail's log key (\(key.vkey)), so it was not checked: it is another trail's (this trail signs with another key file), or this trail was replaced under another key (compare with --log-key). Name this trail's record with --signer-record")
+            return nil
+        }
         return beside
     }
 }
@@ -316,7 +326,7 @@ extension MeterProofCommand.Audit {
         func run() throws {
             let note = try against.map { try readCheckpointFile($0) }
             let key = try logKey.map { try parseVerifierKey($0) }
-            let record = try signerRecord.record(besideTrail: db)
+            let record = try signerRecord.record(besideTrail: db, logKey: key)
             let start = WallClock.monotonicSeconds()
             let r = try withTrail { try Self.verify(db, against: note, logKey: key, record: record) }
             let secs = WallClock.monotonicSeconds() - start

@@ -397,6 +397,29 @@ import Testing
         #expect(try verify(["--signer-record", "x", "--no-signer-record"]).status == 64)
     }
 
+    /// A second trail in a directory whose default key signs the first: the record beside the
+    /// default key is the first trail's, and must not make the second look tampered.
+    @Test func anotherTrailsRecordBesideTheDefaultKeyIsLeftOutWithANote() throws {
+        let s = try TrailScratch("signer-record-two-trails")
+        defer { withExtendedLifetime(s) {} }
+        let captures = try s.write("captures.jsonl", "\"one\"\n\"two\"\n")
+        #expect(try TrailRun.cli(["audit", "import", "--db", "a.sqlite", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir).status == 0)
+        #expect(try TrailRun.cli(["audit", "init", "--db", "b.sqlite", "--signing-key", "b.key"], cwd: s.dir).status == 0)
+        #expect(try TrailRun.cli(["audit", "import", "--db", "b.sqlite", "--signing-key", "b.key", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir).status == 0)
+        let b = try TrailRun.cli(["audit", "verify", "--db", "b.sqlite"], cwd: s.dir)
+        #expect(b.status == 0, "\(b.stdout)")
+        #expect(b.stdout.hasPrefix("intact: 2 entries, 1 checkpoint(s) verified") && !b.stdout.contains("signer record"), "\(b.stdout)")
+        #expect(b.stderr.hasPrefix("meterproof: note: the signer record meterproof-log.key.last-checkpoint beside the default log key is not a checkpoint signed by this trail's log key ("), "\(b.stderr)")
+        let report = try TrailRun.cli(["report", "--db", "b.sqlite", "--out", "b.html"], cwd: s.dir)
+        #expect(report.status == 0, "\(report.stderr)")
+        // Its own record, named.
+        let named = try TrailRun.cli(["audit", "verify", "--db", "b.sqlite", "--signer-record", "b.key.last-checkpoint"], cwd: s.dir)
+        #expect(named.status == 0 && named.stdout.hasSuffix("extends the signer record b.key.last-checkpoint (size 2)\n") && named.stderr.isEmpty, "\(named.stdout)\(named.stderr)")
+        // The first trail still checks its own.
+        let a = try TrailRun.cli(["audit", "verify", "--db", "a.sqlite"], cwd: s.dir)
+        #expect(a.status == 0 && a.stdout.hasSuffix("extends the signer record meterproof-log.key.last-checkpoint (size 2)\n"), "\(a.stdout)")
+    }
+
     @Test func exportRecordOptionsWithoutASigningKeyPrintExportsUsage() throws {
         let (s, _, path, _, _) = try Self.recorded(count: 2)
         defer { withExtendedLifetime(s) {} }
