@@ -210,7 +210,9 @@ extension MeterProofCommand.Audit {
         func run() throws {
             warnIfNetworkFileSystem(db)
             let vkey = try withTrail { () throws -> String in
-                try withCreationLock(for: db, key: signingKey) { try initTrail(db: db, signingKey: signingKey, origin: origin) }
+                try withCreationLock(for: db, key: signingKey) {
+                    try initTrail(db: db, signingKey: signingKey, origin: origin, record: SignerRecord.beside(keyFile: signingKey))
+                }
             }
             writeOut("created \(db); log signer key written to \(signingKey) (keep it secret)\n\(vkey)\n")
         }
@@ -219,7 +221,7 @@ extension MeterProofCommand.Audit {
     struct CheckpointCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "checkpoint", abstract: "Sign and print a checkpoint of the current trail.",
-            discussion: "Checks the entries the new checkpoint covers beyond the newest signed one before signing, and that the new tree extends the signer record (the newest checkpoint this key signed, kept in --signer-record, which it then replaces). Exit 0 signed, 1 the trail does not match its newest checkpoint or the signer record, or those entries were edited (inconsistent_checkpoint, trail_tampered, invalid_entry), 2 the signing key cannot be read or is not this log's, or the signer record cannot be read, is not this key's checkpoint or is not a regular file (bad_input, wrong_log_key), or the trail file is hard-linked or separately mounted (unsafe_location), 3 not a trail, 4 newer schema, 5 storage error (also: the signer record cannot be written), 6 trail locked, 64 on a bad invocation."
+            discussion: "Checks the entries the new checkpoint covers beyond the newest signed one before signing, and that the new tree extends the signer record (the newest checkpoint this key signed, kept in --signer-record, which it then replaces). Exit 0 signed, 1 the trail does not match its newest checkpoint or the signer record, or those entries were edited (inconsistent_checkpoint, trail_tampered, invalid_entry), 2 the signing key cannot be read or is not this log's, or the signer record cannot be read, is not this key's checkpoint or is not a regular file (bad_input, wrong_log_key), or the trail file is hard-linked or separately mounted (unsafe_location), 3 not a trail, 4 newer schema, 5 storage error (also: the signer record cannot be written; 2 when its directory is missing or it is a symbolic link), 6 trail locked, 64 on a bad invocation."
         )
 
         @Option(help: "Trail file.", transform: pathArgument)
@@ -379,13 +381,17 @@ extension MeterProofCommand.Audit {
 /// the key linked into place: a crash before the trail exists leaves no key under its final
 /// name (a re-run starts clean), and one after leaves the trail with its key beside it under
 /// the temporary `.creating-` name.
-func initTrail(db: String, signingKey: String, origin: String?, record: SignerRecord? = nil) throws -> String {
+///
+/// With a `record` (`nil`: `--no-signer-record`), the new key's signer record is started with
+/// a signed checkpoint of the empty tree, so that a record missing later was removed (or the
+/// trail predates records), not simply never written; one that already exists there, left by
+/// an earlier key, is refused before anything is made.
+func initTrail(db: String, signingKey: String, origin: String?, record: SignerRecord?) throws -> String {
     if FileSystem.exists(db) { throw AuditError(.alreadyExists, "\(db) already exists; refusing to overwrite it") }
     if FileSystem.exists(signingKey) { throw AuditError(.alreadyExists, "\(signingKey) already exists; refusing to overwrite a key file") }
     // A record left by an earlier key there would refuse the new key's first signing.
-    let recordPath = record?.path ?? signingKey + ".last-checkpoint"
-    if FileSystem.exists(recordPath) {
-        throw AuditError(.alreadyExists, "\(recordPath) already exists: it is the signer record of a log key that signed before. Keep it with that key (it shows what the key vouched for) and create the trail with another record path, or move both away first")
+    if let record, FileSystem.exists(record.path) {
+        throw AuditError(.alreadyExists, "\(record.path) already exists: it is the signer record of a log key that signed before. Keep it with that key (it shows what the key vouched for): move both away first, or give the new key another file name (--signing-key)")
     }
     var name = origin ?? ""
     // 48 of a fresh nonce's random bits name the log.
@@ -409,6 +415,14 @@ func initTrail(db: String, signingKey: String, origin: String?, record: SignerRe
         // the locks of both directories). The trail is made and may already be in use: keep it,
         // and its staged key, and say where that is.
         throw AuditError(error.code, "\(db) was created, but its log key could not be put in place: \(error.reason). Its key is in \(staged): move it to a safe place and pass it as --signing-key")
+    }
+    if let record {
+        do {
+            try record.write(try Checkpoint(origin: name, size: 0, root: RFC6962.emptyRoot).signed(with: [signer]))
+        } catch {
+            // The trail and its key are made; the first signing starts the record instead.
+            printError("warning: \(db) and its key were created, but the signer record could not be started: \(error); the first signing starts it")
+        }
     }
     return signer.verifier.vkey
 }

@@ -1,5 +1,6 @@
 import Foundation
 import MeterProof
+import Synchronization
 import Testing
 @testable import MeterProofAudit
 
@@ -358,7 +359,7 @@ import Testing
         try Self.forkHistory(s.path("meterproof.sqlite"))
         let forked = try verify()
         #expect(forked.status == 1)
-        #expect(forked.stdout == "TAMPERED: record_root_mismatch: the trail's history up to size 20 differs from the checkpoint in the signer record meterproof-log.key.last-checkpoint: it was rewritten after that checkpoint was signed\n", "\(forked.stdout)")
+        #expect(forked.stdout == "TAMPERED: record_root_mismatch: the trail's history up to size 20 differs from the checkpoint in the signer record meterproof-log.key.last-checkpoint: the log key signed another history (this one rewritten since, or another trail signed with the same key)\n", "\(forked.stdout)")
         let badReport = try TrailRun.cli(["report", "--out", "bad.html"], cwd: s.dir)
         #expect(badReport.status == 1)
         #expect(badReport.stderr.hasPrefix("meterproof: record_root_mismatch: the trail is not intact: "), "\(badReport.stderr)")
@@ -376,7 +377,7 @@ import Testing
         }
         let cut = try verify(["--format", "json"])
         #expect(cut.status == 1)
-        #expect(cut.stdout.contains(#""firstBadSeq":15,"problem":"record_truncated","message":"the signer record meterproof-log.key.last-checkpoint holds a checkpoint of 20 entries but the trail has only 15: cut back or rewritten""#), "\(cut.stdout)")
+        #expect(cut.stdout.contains(#""firstBadSeq":15,"problem":"record_truncated","message":"the signer record meterproof-log.key.last-checkpoint holds a checkpoint of 20 entries but the trail has only 15: it was cut back, or replaced by an older copy (a backup checked beside the live trail's key reads so too: check it with --no-signer-record)""#), "\(cut.stdout)")
 
         // A record another key signed (the trail replaced under a new key, say).
         try Data(saved).write(to: URL(fileURLWithPath: s.path("meterproof.sqlite")))
@@ -418,6 +419,75 @@ import Testing
         // The first trail still checks its own.
         let a = try TrailRun.cli(["audit", "verify", "--db", "a.sqlite"], cwd: s.dir)
         #expect(a.status == 0 && a.stdout.hasSuffix("extends the signer record meterproof-log.key.last-checkpoint (size 2)\n"), "\(a.stdout)")
+    }
+
+    /// A signing that ends while `audit verify` runs replaces the record with a checkpoint of
+    /// entries the verification's snapshot does not hold: the record is read before the
+    /// snapshot, so the trail is still intact (it was reported `record_truncated`).
+    @Test func aSigningDuringVerificationIsNoTruncation() throws {
+        let (s, signer, path, record, _) = try Self.recorded(count: 3)
+        defer { withExtendedLifetime(s) {} }
+        let writer = try AuditTrail(path: path)
+        for b in 0..<40 {
+            _ = try writer.append((0..<1000).map { AuditTrail.Pending(entry: TrailFixture.entry(b * 1000 + $0)) })
+        }
+        _ = try writer.signCheckpoint(with: signer, record: record)
+        for round in 0..<8 {
+            let started = DispatchSemaphore(value: 0)
+            let verdict = Mutex<Result<TrailVerification, AuditError>?>(nil)
+            let thread = Thread {
+                started.signal()
+                let r: Result<TrailVerification, AuditError>
+                do throws(AuditError) { r = .success(try AuditTrail(path: path, readOnly: true).verify(record: record)) } catch { r = .failure(error) }
+                verdict.withLock { $0 = r }
+            }
+            thread.start()
+            started.wait()
+            usleep(UInt32(5_000 + 5_000 * (round % 4)))
+            _ = try writer.record(TrailFixture.entry(50_000 + round))
+            _ = try writer.signCheckpoint(with: signer, record: record)
+            while verdict.withLock({ $0 == nil }) { usleep(2_000) }
+            let r = try verdict.withLock { try #require($0) }.get()
+            #expect(r.intact, "round \(round): \(r.problemCode ?? "") \(r.problem ?? "")")
+        }
+    }
+
+    /// The catch-up path (the newest stored checkpoint already covers the trail) checks the
+    /// record as well: a fork the key was made to sign without the record is not adopted.
+    @Test func aForkSignedWithoutTheRecordIsNotAdopted() throws {
+        let (s, signer, path, record, note) = try Self.recorded(count: 10)
+        defer { withExtendedLifetime(s) {} }
+        try Self.forkHistory(path)
+        try TrailFixture.fill(try AuditTrail(path: path), count: 5, tag: "f")
+        guard case .success = Self.signing(path, signer, nil) else { Issue.record("signing without a record was refused"); return }
+        guard case .failure(let error) = Self.signing(path, signer, record) else { Issue.record("the record adopted a fork"); return }
+        #expect(error.code == .inconsistent)
+        #expect(error.reason.hasPrefix("the trail does not extend the checkpoint of size 10 this log key signed before"), "\(error.reason)")
+        #expect(try Self.recordText(record) == note.serialized)
+    }
+
+    /// `audit init` starts the record, so the first signing after init (an import, or
+    /// `audit checkpoint` after live `verify --db`) does not say a record was missing.
+    @Test func initStartsTheRecordSoTheFirstSigningSaysNothing() throws {
+        let s = try TrailScratch("signer-record-init")
+        defer { withExtendedLifetime(s) {} }
+        #expect(try TrailRun.cli(["audit", "init"], cwd: s.dir).status == 0)
+        let captures = try s.write("captures.jsonl", "\"one\"\n\"two\"\n")
+        let imported = try TrailRun.cli(["audit", "import", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir)
+        #expect(imported.status == 0)
+        #expect(!imported.stderr.contains("signer record"), "\(imported.stderr)")
+        let kept = try #require(try SignerRecord(path: s.path("meterproof-log.key.last-checkpoint")).read(verifier: LogKeyFile.read(s.path("meterproof-log.key")).verifier))
+        #expect(kept.checkpoint.size == 2)
+
+        // --no-signer-record: a leftover record does not stop a new trail and key, and the new
+        // key gets no record.
+        let t = try TrailScratch("signer-record-none")
+        defer { withExtendedLifetime(t) {} }
+        _ = try t.write("meterproof-log.key.last-checkpoint", try String(contentsOfFile: s.path("meterproof-log.key.last-checkpoint"), encoding: .utf8))
+        let leftover = try t.read("meterproof-log.key.last-checkpoint")
+        let none = try TrailRun.cli(["audit", "import", "--no-signer-record", "--keys", TrailPaths.testKeys, "--no-progress", try t.write("c.jsonl", "\"x\"\n")], cwd: t.dir)
+        #expect(none.status == 0, "\(none.stderr)")
+        #expect(try t.read("meterproof-log.key.last-checkpoint") == leftover)
     }
 
     @Test func exportRecordOptionsWithoutASigningKeyPrintExportsUsage() throws {

@@ -137,7 +137,11 @@ import Glibc
 
         let r = try TrailRun.cli(["audit", "init", "--db", "t.sqlite", "--signing-key", "t.key"], cwd: s.dir)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(try Self.names(s) == ["log.key", "t.key", "t.sqlite"])
+        #expect(try Self.names(s) == ["log.key", "t.key", "t.key.last-checkpoint", "t.sqlite"])
+        // The signer record starts with the key's checkpoint of the empty tree.
+        let started = try #require(try SignerRecord(path: s.path("t.key.last-checkpoint")).read(verifier: LogKeyFile.read(s.path("t.key")).verifier))
+        #expect(started.checkpoint.size == 0 && started.checkpoint.root == RFC6962.emptyRoot)
+        #expect(started.checkpoint.origin == (try AuditTrail(path: s.path("t.sqlite"), readOnly: true).origin))
     }
 
     @Test("Ctrl-C while an import waits to create its trail: it stops at 130 and makes nothing; the next run starts clean")
@@ -203,7 +207,7 @@ import Glibc
         let s = try TrailScratch("create-deferred-init")
         let r = try Self.signalMidCreation(s, ["audit", "init", "--db", "t.sqlite", "--signing-key", "log.key"], signal: SIGTERM)
         #expect(r.status == SIGTERM, "\(r.status) \(r.stderr)")
-        #expect(try Self.names(s).filter { !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") } == ["log.key", "t.sqlite"])
+        #expect(try Self.names(s).filter { !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") } == ["log.key", "log.key.last-checkpoint", "t.sqlite"])
         #expect(try TrailRun.cli(["audit", "checkpoint", "--db", "t.sqlite", "--signing-key", "log.key"], cwd: s.dir).status == 0)
         // audit import: SIGINT stops it at 130 before its first batch, with the trail and key whole.
         let t = try TrailScratch("create-deferred-import")
@@ -370,7 +374,7 @@ import Glibc
             let trails = ["a", "b"].filter { FileManager.default.fileExists(atPath: s.path("\($0)/t.sqlite")) }
             #expect(trails.count == 1)
             #expect(try LogKeyFile.read(s.path("log.key")).verifier == AuditTrail(path: s.path("\(trails[0])/t.sqlite"), readOnly: true).verifier)
-            #expect(try FileManager.default.contentsOfDirectory(atPath: s.dir).sorted() == ["a", "b", "log.key"])
+            #expect(try FileManager.default.contentsOfDirectory(atPath: s.dir).sorted() == ["a", "b", "log.key", "log.key.last-checkpoint"])
         }
     }
 }

@@ -866,7 +866,9 @@ public final class AuditTrail {
                         // another process, or before the record existed) once it is shown to
                         // extend what the record holds.
                         if let record, try record.check(trail: self, size: size, root: newest.root)?.serialized != signed.serialized {
-                            try record.write(signed)
+                            // Best effort: nothing is signed here, and a record left behind
+                            // (on a read-only key mount) still holds a checkpoint this extends.
+                            try? record.write(signed)
                         }
                         return signed
                     }

@@ -35,8 +35,10 @@ public struct SignerRecord: Sendable, Hashable {
     /// - Throws: `bad_input` when `keyFile` is not a regular file (a FIFO, `/dev/fd/N`, a
     ///   directory): there is no place beside it to keep a record, so one must be named.
     public static func beside(keyFile: String) throws(AuditError) -> SignerRecord {
-        var link = stat()
-        if lstat(keyFile, &link) != 0 { return SignerRecord(path: keyFile + ".last-checkpoint") }
+        var link = stat(), target = stat()
+        // A key yet to be made, or a link to nothing (reading the key reports that), keeps the
+        // record beside the name given.
+        if lstat(keyFile, &link) != 0 || stat(keyFile, &target) != 0 { return SignerRecord(path: keyFile + ".last-checkpoint") }
         if let what = FileSystem.notARegularFile(keyFile) {
             throw AuditError(.badInput, "the signing key \(keyFile) is \(what), so there is no place beside it for the signer record: name one with --signer-record FILE (on storage the trail's writers cannot write), or sign without one with --no-signer-record")
         }
@@ -66,7 +68,8 @@ public struct SignerRecord: Sendable, Hashable {
         }
         let dir = AtomicFile.split(path).dir
         if access(dir, W_OK) != 0 {
-            throw AuditError(AtomicFile.error(errno, "").code, "cannot keep the signer record \(path): its directory \(dir) is not writable (\(String(cString: strerror(errno))))\(Self.elsewhere)")
+            let err = errno
+            throw AuditError(AtomicFile.error(err, "").code, "cannot keep the signer record \(path): its directory \(dir) is not writable (\(String(cString: strerror(err))))\(Self.elsewhere)")
         }
     }
 
@@ -107,7 +110,7 @@ public struct SignerRecord: Sendable, Hashable {
 
     /// Replaces the record with `note` (a temporary file beside it, synced, renamed into place,
     /// the directory synced), so a crash leaves the old record or the new one, never a part.
-    func write(_ note: SignedNote) throws(AuditError) {
+    package func write(_ note: SignedNote) throws(AuditError) {
         do { try AtomicFile.write(Array(note.serialized.utf8), to: path) } catch {
             throw AuditError(error.code, "cannot keep the signer record \(path): \(error.reason)\(Self.elsewhere)")
         }
@@ -152,8 +155,11 @@ extension AuditTrail {
     /// - Throws: `bad_input` when the record cannot be read or is not a signed note; the
     ///   errors of ``verify(against:logKey:batchSize:)``.
     public func verify(against: SignedNote? = nil, logKey: NoteVerifier? = nil, record: SignerRecord?) throws(AuditError) -> TrailVerification {
+        // Read before the pass takes its snapshot: a signing that ends during the pass replaces
+        // the record with a checkpoint of entries the snapshot does not hold.
+        let note = try record?.readNote()
         var result = try verify(against: against, logKey: logKey)
-        guard result.intact, let record, let note = try record.readNote() else { return result }
+        guard result.intact, let record, let note else { return result }
         func fail(_ code: String, _ message: String, seq: UInt64? = nil) -> TrailVerification {
             result.problemCode = code
             result.problem = message
@@ -169,12 +175,12 @@ extension AuditTrail {
             return fail("record_origin", "the signer record \(record.path) is for log \(cp.origin), not \(origin)")
         }
         guard cp.size <= result.entries else {
-            return fail("record_truncated", "the signer record \(record.path) holds a checkpoint of \(cp.size) entries but the trail has only \(result.entries): cut back or rewritten", seq: result.entries)
+            return fail("record_truncated", "the signer record \(record.path) holds a checkpoint of \(cp.size) entries but the trail has only \(result.entries): it was cut back, or replaced by an older copy (a backup checked beside the live trail's key reads so too: check it with --no-signer-record)", seq: result.entries)
         }
         // Every stored hash was just checked against the entries, so the stored tree's root at
         // the record's size is the entries' own.
         guard try root(size: cp.size) == cp.root else {
-            return fail("record_root_mismatch", "the trail's history up to size \(cp.size) differs from the checkpoint in the signer record \(record.path): it was rewritten after that checkpoint was signed")
+            return fail("record_root_mismatch", "the trail's history up to size \(cp.size) differs from the checkpoint in the signer record \(record.path): the log key signed another history (this one rewritten since, or another trail signed with the same key)")
         }
         result.signedSize = max(result.signedSize, cp.size)
         result.recordSize = cp.size

@@ -25,7 +25,8 @@ public struct TrailVerification: Sendable {
     /// the entries from this seq on are committed to by nothing signed yet.
     public internal(set) var signedSize: UInt64 = 0
     /// The size of the signer record's checkpoint when ``AuditTrail/verify(against:logKey:record:)``
-    /// found the trail extends it; `nil` when no record was checked.
+    /// found the trail extends it; `nil` otherwise (no record checked, or the trail does not
+    /// extend it: see ``problemCode``).
     public internal(set) var recordSize: UInt64? = nil
 
     /// The verdict on a trail file too damaged to open (`corrupt_trail`, with SQLite's
