@@ -207,6 +207,11 @@ struct KeyringTests {
         #expect(k[1]?.pinned == false)
         // A single JWKS file loads as a keyring too.
         #expect(try Keyring.load(from: dir.appendingPathComponent("jwks.json").path, allowingTestKeys: true).versions == [1, 2])
+        // With a byte-order mark at its start (as a Windows editor saves it), the same keys.
+        let jwks = try Data(contentsOf: dir.appendingPathComponent("jwks.json"))
+        try (Data([0xEF, 0xBB, 0xBF]) + jwks).write(to: dir.appendingPathComponent("jwks.json"))
+        #expect(try Keyring.load(from: dir.path, allowingTestKeys: true)[2]?.key.fingerprint == Fixture.v2Fingerprint)
+        try jwks.write(to: dir.appendingPathComponent("jwks.json"))
         // The same directory with the repository's pins: every JWKS key is pinned by version.
         try FileManager.default.copyItem(at: PackagePaths.testKeys.appendingPathComponent("keyring.json"), to: dir.appendingPathComponent("keyring.json"))
         let pinned = try Keyring.load(from: dir.path, allowingTestKeys: true)
