@@ -38,7 +38,7 @@ enum ImportBench {
         let rounds = max(1, o.int("rounds", 3))
         var rawShares: [Double] = [], pyRatios: [Double] = [], rates: [Double] = []
         for k in 1...rounds {
-            for name in ["trail.sqlite", "trail.sqlite-wal", "trail.sqlite-shm", "log.key", "py.sqlite", "py.sqlite-wal", "py.sqlite-journal"] {
+            for name in ["trail.sqlite", "trail.sqlite-wal", "trail.sqlite-shm", "log.key", "log.key.last-checkpoint", "py.sqlite", "py.sqlite-wal", "py.sqlite-journal"] {
                 try? FileManager.default.removeItem(atPath: dir + "/" + name)
             }
             let raw = VerifyBench.rate(seconds: 2, count: 256) { i in VerifyBench.rawVerify(pkey, md, f.signingInputs[i], f.signatures[i]) }
