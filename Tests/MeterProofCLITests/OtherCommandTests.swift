@@ -143,6 +143,13 @@ struct KeysAndNonceCommandTests {
         return String(r.stdout.prefix(64))
     }
 
+    /// A fresh RSA-2048 public key PEM at `path`, made by `openssl`.
+    static func generatePublicKey(_ path: String) throws {
+        let sh = try #require(Run.which("sh"))
+        let gen = try Run.program(sh, ["-c", "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | openssl pkey -pubout -out \"$1\"", "sh", path])
+        try #require(gen.status == 0, "\(gen.stderr)")
+    }
+
     @Test("keys list --format json: versions, bits, fingerprints matching openssl, pins, validity",
           .enabled(if: Tools.openssl != nil && Run.which("sha256sum") != nil, "openssl or sha256sum is not on PATH (needed to cross-check fingerprints)"))
     func keysListJSON() throws {
@@ -186,10 +193,8 @@ struct KeysAndNonceCommandTests {
     @Test("keys list marks only the published test keys", .enabled(if: Tools.openssl != nil, "openssl is not on PATH"))
     func keysListMarksTestKeysOnly() throws {
         let s = try Scratch()
-        let sh = try #require(Run.which("sh"))
         let dir = s.dir.path
-        let gen = try Run.program(sh, ["-c", "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | openssl pkey -pubout -out \"$1\"", "sh", dir + "/v7.pem"])
-        try #require(gen.status == 0, "\(gen.stderr)")
+        try Self.generatePublicKey(dir + "/v7.pem")
         try FileManager.default.copyItem(atPath: Paths.testKeys.appendingPathComponent("v1.pem").path, toPath: dir + "/v1.pem")
         let r = try Run.cli(["keys", "list", "--keys", dir, "--format", "json"])
         #expect(r.status == 0)
@@ -203,10 +208,8 @@ struct KeysAndNonceCommandTests {
     @Test("keys list marks a key copied under a second and a third version", .enabled(if: Tools.openssl != nil, "openssl is not on PATH"))
     func keysListMarksSharedKeys() throws {
         let s = try Scratch()
-        let sh = try #require(Run.which("sh"))
         let dir = s.dir.path
-        let gen = try Run.program(sh, ["-c", "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null | openssl pkey -pubout -out \"$1\"", "sh", dir + "/v3.pem"])
-        try #require(gen.status == 0, "\(gen.stderr)")
+        try Self.generatePublicKey(dir + "/v3.pem")
         for name in ["v4.pem", "v9.pem"] { try FileManager.default.copyItem(atPath: dir + "/v3.pem", toPath: dir + "/" + name) }
         try FileManager.default.copyItem(atPath: Paths.testKeys.appendingPathComponent("v2.pem").path, toPath: dir + "/v5.pem")
         let r = try Run.cli(["keys", "list", "--keys", dir, "--format", "json"])
