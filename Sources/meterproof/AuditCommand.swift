@@ -94,11 +94,19 @@ func noteStartedRecord(_ record: SignerRecord?, wasMissing: Bool, size: UInt64) 
     printError("note: no signer record was at \(record.path): started it with this checkpoint (size \(size)); later checkpoints must extend it. The history up to it was taken as the trail holds it: if a record was there before and was removed, compare the trail with a checkpoint kept elsewhere (meterproof audit verify --against FILE)")
 }
 
+/// After a signing with `--no-signer-record`: nothing compared the new checkpoint with what
+/// the key signed before, and a trail restored from an old copy is signed as a fork this way.
+func warnSignedWithoutRecord() {
+    printError("warning: signed without the signer record (--no-signer-record): whether this checkpoint extends what the key signed before was not checked, and no record was kept")
+}
+
 /// Runs `sign`, a signing with `record`, then ``noteStartedRecord(_:wasMissing:size:)`` unless
-/// the trail is new (created by this command: there was nothing to compare with).
+/// the trail is new (created by this command: there was nothing to compare with), or
+/// ``warnSignedWithoutRecord()`` without a record.
 func signKeepingRecord<E: Error>(_ record: SignerRecord?, trailIsNew: Bool = false, _ sign: () throws(E) -> SignedNote) throws(E) -> SignedNote {
     let missing = recordIsMissing(record)
     let note = try sign()
+    if record == nil { warnSignedWithoutRecord() }
     if !trailIsNew, let size = try? Checkpoint(parsing: note.text).size { noteStartedRecord(record, wasMissing: missing, size: size) }
     return note
 }

@@ -78,6 +78,7 @@ extension MeterProofCommand {
             }
             let m = summary.manifest
             noteStartedRecord(record, wasMissing: recordWasMissing, size: m.treeSize)
+            if signingKey != nil && record == nil { warnSignedWithoutRecord() }
             var lines = ["exported \(counted(m.counts.entries, "entry", "entries")) (\(m.counts.accepted) accepted, \(m.counts.rejected) rejected) to \(summary.directory)"]
             lines.append("  checkpoint: \(m.origin) size \(m.treeSize) root \(m.root.base64)")
             if m.selection.fullPrefix {

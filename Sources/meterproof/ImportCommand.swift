@@ -139,13 +139,13 @@ extension MeterProofCommand.Audit {
                             // beside a missing trail most likely signed another trail's
                             // checkpoints. A key named with --signing-key is the user's choice.
                             guard signingKey != nil else {
-                                throw AuditError(.alreadyExists, "\(keyPath) exists but \(db) does not: that key signs the checkpoints of a trail that was there (or of another trail in this directory), and one log key must never sign two histories. To start a new trail, move the old key away first; to create this trail with that key after all, name it with --signing-key")
+                                throw AuditError(.alreadyExists, "\(keyPath) exists but \(db) does not: that key signs the checkpoints of a trail that was there (or of another trail in this directory), and one log key must never sign two histories. To start over, move \(keyPath) and its signer record \(keyPath).last-checkpoint away together (keep them with the old trail: they show what it signed)")
                             }
                             let signer = try LogKeyFile.read(keyPath)
                             // A key whose record holds a signed history cannot sign a new,
                             // different one: refused before anything is imported.
                             if let record, let kept = try record.read(verifier: signer.verifier), kept.checkpoint.size > 0 {
-                                throw AuditError(.inconsistent, "\(keyPath) already signed a checkpoint of size \(kept.checkpoint.size) of another trail (the signer record \(record.path)), and one log key must never sign two histories; a new trail \(db) would fork that log. Create it with a new key (leave out --signing-key, or name a file that does not exist)")
+                                throw AuditError(.inconsistent, "\(keyPath) already signed a checkpoint of size \(kept.checkpoint.size) of another trail (the signer record \(record.path)), and one log key must never sign two histories; a new trail \(db) would fork that log. Create it with a new key: name a --signing-key file that does not exist yet (then pass that key to every later signing), or move this key and its record away together")
                             }
                             try record?.preflight(verifier: signer.verifier, origin: signer.name, trailSize: nil)
                             do { try AuditTrail.create(path: db, signer: signer) } catch let e as AuditError where e.code == .alreadyExists && FileSystem.exists(db) {
@@ -160,18 +160,24 @@ extension MeterProofCommand.Audit {
                         return true
                     }
                 }
-                if created { printError("created trail \(db) with log key \(keyPath)") }
+                if created {
+                    // The vkey is what an auditor checks checkpoints with: shown once, here,
+                    // as `audit init` prints it, to be kept apart from the trail.
+                    let vkey = (try? AuditTrail(path: db, readOnly: true).verifier.vkey).map { " (verifier key \($0): keep a copy apart from the trail)" } ?? ""
+                    printError("created trail \(db) with log key \(keyPath)\(vkey)")
+                }
             }
             // The signer record's problems that can be seen now are found before the import,
             // not after it has committed (the full check runs when signing).
-            if trailExisted, let record, FileSystem.exists(keyPath) {
+            if trailExisted, FileSystem.exists(keyPath) {
                 try withTrail {
                     let signer = try LogKeyFile.read(keyPath)
                     let trail = try AuditTrail(path: db, readOnly: true)
-                    // Another log's key is refused at signing, with wrong_log_key.
-                    if signer.verifier == trail.verifier {
-                        try record.preflight(verifier: signer.verifier, origin: trail.origin, trailSize: trail.size())
+                    // Another log's key would be refused only at signing, after the import.
+                    guard signer.verifier == trail.verifier else {
+                        throw AuditError(.wrongKey, "the signing key \(keyPath) (\(signer.verifier.vkey)) is not the log key of \(db) (\(trail.verifier.vkey)); nothing was imported. \(AuditTrail.logKeyIsFixed)")
                     }
+                    try record?.preflight(verifier: signer.verifier, origin: trail.origin, trailSize: trail.size())
                 }
             }
             var policy = VerificationPolicy.strict

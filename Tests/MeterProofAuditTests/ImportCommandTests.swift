@@ -35,7 +35,8 @@ import Glibc
         let captures = try Self.smallFile(s)
         let r = try TrailRun.cli(["audit", "import", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stderr == "meterproof: created trail meterproof.sqlite with log key meterproof-log.key\n"
+        let vkey = try AuditTrail(path: s.path("meterproof.sqlite"), readOnly: true).verifier.vkey
+        #expect(r.stderr == "meterproof: created trail meterproof.sqlite with log key meterproof-log.key (verifier key \(vkey): keep a copy apart from the trail)\n"
                 + "meterproof: warning: test_key: 3 accepted entries were verified under MeterProof's published TEST keys (keys/test): anyone can sign tokens they accept, so they prove nothing about AWS\n")
         let db = s.path("meterproof.sqlite"), key = s.path("meterproof-log.key")
         #expect(FileManager.default.fileExists(atPath: db))
@@ -112,23 +113,38 @@ import Glibc
         #expect(k["firstSeq"] is NSNull && k["lastSeq"] is NSNull && k["treeSize"] as? Int == 5)
         #expect(k["reasons"] as? [String: Int] == [:] && k["checkpoint"] as? String == text)
 
-        // Another trail in the same directory finds that trail's key beside it: the import is
-        // committed, but the checkpoint cannot be signed with another log's key (exit 2).
+        // Another trail in the same directory finds that trail's key beside it: another log's
+        // key, refused before anything is imported (exit 2).
         let other = s.path("other.sqlite")
         try AuditTrail.create(path: other, signer: NoteSigner.generate(name: "other.test/log"))
         let wrong = try TrailRun.cli(["audit", "import", "--db", other, "--keys", TrailPaths.testKeys, "--format", "json", captures])
         #expect(wrong.status == 2)
-        // The test-key warning first, then the error.
-        let lines = wrong.stderr.split(separator: "\n")
-        #expect(lines.count == 2 && lines[0].hasPrefix("meterproof: warning: test_key: 3 accepted entries"), "\(wrong.stderr)")
-        #expect(lines.last?.hasPrefix("meterproof: wrong_log_key: the import is committed, but no checkpoint was signed: ") == true, "\(wrong.stderr)")
-        let w = try #require(try JSONSerialization.jsonObject(with: Data(wrong.stdout.utf8)) as? [String: Any])
-        #expect(w["checkpoint"] is NSNull && w["recorded"] as? Int == 5 && w["treeSize"] as? Int == 5)
-        #expect(try AuditTrail(path: other, readOnly: true).size() == 5)
-        // The text summary names the key that failed instead of claiming there was none.
-        let wrongText = try TrailRun.cli(["audit", "import", "--db", other, "--keys", TrailPaths.testKeys, captures])
-        #expect(wrongText.status == 2 && wrongText.stdout.hasSuffix("no checkpoint signed with \(s.path("meterproof-log.key")) (the error follows)\n"),
-                "\(wrongText.stdout)")
+        #expect(wrong.stdout.isEmpty)
+        #expect(wrong.stderr.hasPrefix("meterproof: wrong_log_key: the signing key \(s.path("meterproof-log.key")) ("), "\(wrong.stderr)")
+        #expect(wrong.stderr.contains(") is not the log key of \(other) (") && wrong.stderr.contains("; nothing was imported. A trail's log key cannot be changed"), "\(wrong.stderr)")
+        #expect(try AuditTrail(path: other, readOnly: true).size() == 0)
+
+        // A trail whose checkpoints were deleted and whose history was rewritten: the import is
+        // committed (only the consistency proof at signing can tell), but no checkpoint is signed
+        // over the fork (exit 1), and the summary names the key that failed.
+        try TrailRaw.tamper(db) { raw in
+            try raw.execute("DELETE FROM checkpoints")
+            var e = try AuditEntry(canonicalBytes: TrailRaw.body(raw, 1))
+            e.message = "rewritten"
+            try TrailRaw.setBody(raw, 1, try e.canonicalBytes(), rehash: true)
+            try TrailRaw.rebuildTree(raw)
+        }
+        let more = try s.write("more.jsonl", "\"another line\"\n")
+        let forked = try TrailRun.cli(["audit", "import", "--db", db, "--keys", TrailPaths.testKeys, "--format", "json", more])
+        #expect(forked.status == 1)
+        let lines = forked.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("meterproof: inconsistent_checkpoint: the import is committed, but no checkpoint was signed: the trail does not extend the checkpoint of size 5 this log key signed before"), "\(forked.stderr)")
+        let w = try #require(try JSONSerialization.jsonObject(with: Data(forked.stdout.utf8)) as? [String: Any])
+        #expect(w["checkpoint"] is NSNull && w["recorded"] as? Int == 1 && w["treeSize"] as? Int == 6)
+        #expect(try AuditTrail(path: db, readOnly: true).size() == 6)
+        let forkedText = try TrailRun.cli(["audit", "import", "--db", db, "--keys", TrailPaths.testKeys, try s.write("more2.jsonl", "\"x\"\n")])
+        #expect(forkedText.status == 1 && forkedText.stdout.hasSuffix("no checkpoint signed with \(s.path("meterproof-log.key")) (the error follows)\n"),
+                "\(forkedText.stdout)")
 
         // Without a log key: committed, no checkpoint, exit 0.
         let sub = s.path("nokey")

@@ -106,7 +106,7 @@ import Testing
             return
         }
         #expect(error.code == .inconsistent)
-        #expect(error.reason.hasPrefix("this log key signed a checkpoint of size 20 (the signer record \(record.path)), but the trail holds 12 entries: it was cut back or replaced; refusing to sign"), "\(error.reason)")
+        #expect(error.reason.hasPrefix("this log key signed a checkpoint of size 20 (the signer record \(record.path)), but the trail holds 12 entries: it was cut back, or replaced by an older copy; refusing to sign. Restore a copy of the trail that holds those 20 entries unchanged;"), "\(error.reason)")
         #expect(try Self.checkpointSizes(path, signer) == [])
     }
 
@@ -220,6 +220,9 @@ import Testing
         #expect(try String(contentsOfFile: s.path("other-record"), encoding: .utf8) == elsewhere.stdout)
         let exported = try TrailRun.cli(["export", "--db", path, "--out", s.path("bundle2"), "--outcome", "rejected", "--signing-key", key, "--no-signer-record"])
         #expect(exported.status == 0, "\(exported.stderr)")
+        #expect(exported.stderr.contains("meterproof: warning: signed without the signer record (--no-signer-record): whether this checkpoint extends what the key signed before was not checked, and no record was kept\n"), "\(exported.stderr)")
+        let unrecorded = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", key, "--no-signer-record"])
+        #expect(unrecorded.status == 0 && unrecorded.stderr == "meterproof: warning: signed without the signer record (--no-signer-record): whether this checkpoint extends what the key signed before was not checked, and no record was kept\n", "\(unrecorded.stderr)")
     }
 
     @Test func aKeyWithARecordDoesNotStartASecondTrail() throws {
@@ -377,7 +380,7 @@ import Testing
         }
         let cut = try verify(["--format", "json"])
         #expect(cut.status == 1)
-        #expect(cut.stdout.contains(#""firstBadSeq":15,"problem":"record_truncated","message":"the signer record meterproof-log.key.last-checkpoint holds a checkpoint of 20 entries but the trail has only 15: it was cut back, or replaced by an older copy (a backup checked beside the live trail's key reads so too: check it with --no-signer-record)""#), "\(cut.stdout)")
+        #expect(cut.stdout.contains(#""firstBadSeq":15,"problem":"record_truncated","message":"the signer record meterproof-log.key.last-checkpoint holds a checkpoint of 20 entries but the trail has only 15: if this is the live trail, it was cut back or replaced by an older copy (Restore a copy"#), "\(cut.stdout)")
 
         // A record another key signed (the trail replaced under a new key, say).
         try Data(saved).write(to: URL(fileURLWithPath: s.path("meterproof.sqlite")))

@@ -47,7 +47,7 @@ import Glibc
         #expect(a.status == 0, "\(a.stderr)")
         let b = try TrailRun.cli(["audit", "import", "--db", "b.sqlite", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir)
         #expect(b.status == 2)
-        #expect(b.stderr == "meterproof: already_exists: meterproof-log.key exists but b.sqlite does not: that key signs the checkpoints of a trail that was there (or of another trail in this directory), and one log key must never sign two histories. To start a new trail, move the old key away first; to create this trail with that key after all, name it with --signing-key\n")
+        #expect(b.stderr == "meterproof: already_exists: meterproof-log.key exists but b.sqlite does not: that key signs the checkpoints of a trail that was there (or of another trail in this directory), and one log key must never sign two histories. To start over, move meterproof-log.key and its signer record meterproof-log.key.last-checkpoint away together (keep them with the old trail: they show what it signed)\n")
         #expect(!FileManager.default.fileExists(atPath: s.path("b.sqlite")))
         // Named explicitly, the key is still refused: its signer record holds a.sqlite's
         // checkpoint, which a new trail cannot extend.

@@ -171,7 +171,7 @@ import Testing
             Issue.record("another log's key signed a checkpoint")
         } catch {
             #expect(error.code == .wrongKey)
-            #expect(error.reason == "the signing key stranger.test/log+\(vkeyParts[1]) is not this trail's log key (\(trail.verifier.vkey))", "\(error)")
+            #expect(error.reason == "the signing key stranger.test/log+\(vkeyParts[1]) is not this trail's log key (\(trail.verifier.vkey)). \(AuditTrail.logKeyIsFixed)", "\(error)")
         }
     }
 

@@ -795,6 +795,9 @@ public final class AuditTrail {
         try signCheckpoint(with: signer, trustingAppended: nil, record: record)
     }
 
+    /// What to do about a log key that is not the trail's: there is no changing it.
+    package static let logKeyIsFixed = "A trail's log key cannot be changed (every checkpoint and proof of the log is under it): sign with the trail's own key file; to move to a new key, keep this trail, its key's vkey and signer record as evidence and start a new trail (meterproof audit init)"
+
     /// Entries an object of this process appended, with the roots of the tree where they start
     /// and where they end as that object computed them: what signing may trust without reading
     /// the entries again, once it has shown that the tree they start from is the signed one.
@@ -827,7 +830,7 @@ public final class AuditTrail {
     /// object of this process (an import's writer).
     package func signCheckpoint(with signer: NoteSigner, trustingAppended appended: AppendedTail?, record: SignerRecord? = nil) throws(AuditError) -> SignedNote {
         guard utf8Equal(signer.verifier.vkey, verifier.vkey) else {
-            throw AuditError(.wrongKey, "the signing key \(signer.name)+\(NoteSyntax.hex8(signer.keyID)) is not this trail's log key (\(verifier.vkey))")
+            throw AuditError(.wrongKey, "the signing key \(signer.name)+\(NoteSyntax.hex8(signer.keyID)) is not this trail's log key (\(verifier.vkey)). \(Self.logKeyIsFixed)")
         }
         func tampered(_ p: (code: String, message: String, seq: UInt64?), _ range: Range<UInt64>) -> AuditError {
             AuditError(.tampered, "\(p.code): \(p.message); refusing to sign a checkpoint over entries \(range.lowerBound)…\(range.upperBound - 1), which no checkpoint covers yet (run `meterproof audit verify`)")

@@ -60,7 +60,7 @@ public struct SignerRecord: Sendable, Hashable {
                 throw AuditError(.inconsistent, "the signer record \(path) holds a checkpoint of the log \(cp.origin), not of this trail's log \(origin): this key signs another log; refusing to sign")
             }
             if let trailSize, cp.size > trailSize {
-                throw AuditError(.inconsistent, "this log key signed a checkpoint of size \(cp.size) (the signer record \(path)), but the trail holds \(trailSize) entries: it was cut back or replaced; refusing to sign (check it with `meterproof audit verify --against \(path)`)")
+                throw behind(cp.size, trailSize)
             }
         }
         do { try AtomicFile.checkDestination(path) } catch {
@@ -71,6 +71,16 @@ public struct SignerRecord: Sendable, Hashable {
             let err = errno
             throw AuditError(AtomicFile.error(err, "").code, "cannot keep the signer record \(path): its directory \(dir) is not writable (\(String(cString: strerror(err))))\(Self.elsewhere)")
         }
+    }
+
+    /// The refusal for a trail holding fewer entries than the recorded checkpoint.
+    func behind(_ recorded: UInt64, _ held: UInt64) -> AuditError {
+        AuditError(.inconsistent, "this log key signed a checkpoint of size \(recorded) (the signer record \(path)), but the trail holds \(held) entries: it was cut back, or replaced by an older copy; refusing to sign. \(Self.wayForward(recorded))")
+    }
+
+    /// What to do about a trail that no longer extends what its key signed.
+    static func wayForward(_ recorded: UInt64) -> String {
+        "Restore a copy of the trail that holds those \(recorded) entries unchanged; if there is none, keep this file as evidence and start a new trail with a new key (move the trail, its key and this record away together, then meterproof audit init). Signing it anyway (--no-signer-record) would sign a fork of the log under its key"
     }
 
     /// What to do when the record cannot be kept where it is.
@@ -126,14 +136,14 @@ public struct SignerRecord: Sendable, Hashable {
             throw AuditError(.inconsistent, "the signer record \(path) holds a checkpoint of the log \(cp.origin), not of this trail's log \(trail.origin): this key signs another log; refusing to sign")
         }
         guard cp.size <= size else {
-            throw AuditError(.inconsistent, "this log key signed a checkpoint of size \(cp.size) (the signer record \(path)), but the trail holds \(size) entries: it was cut back or replaced; refusing to sign (check it with `meterproof audit verify --against \(path)`)")
+            throw behind(cp.size, size)
         }
         guard cp.size > 0 else { return kept.note }
         do {
             let proof = cp.size == size ? [] : try MerkleProofs.consistencyProof(size1: cp.size, size2: size, source: trail)
             try RFC6962.verifyConsistency(size1: cp.size, size2: size, root1: cp.root, root2: root, proof: proof)
         } catch let e as TransparencyError {
-            throw AuditError(.inconsistent, "the trail does not extend the checkpoint of size \(cp.size) this log key signed before (the signer record \(path)): its history up to there was changed (\(e.message)); signing would fork the log, refusing (check it with `meterproof audit verify --against \(path)`)")
+            throw AuditError(.inconsistent, "the trail does not extend the checkpoint of size \(cp.size) this log key signed before (the signer record \(path)): its history up to there was changed (\(e.message)); signing would fork the log, refusing. `meterproof audit verify` names what differs. \(Self.wayForward(cp.size))")
         }
         return kept.note
     }
@@ -175,7 +185,7 @@ extension AuditTrail {
             return fail("record_origin", "the signer record \(record.path) is for log \(cp.origin), not \(origin)")
         }
         guard cp.size <= result.entries else {
-            return fail("record_truncated", "the signer record \(record.path) holds a checkpoint of \(cp.size) entries but the trail has only \(result.entries): it was cut back, or replaced by an older copy (a backup checked beside the live trail's key reads so too: check it with --no-signer-record)", seq: result.entries)
+            return fail("record_truncated", "the signer record \(record.path) holds a checkpoint of \(cp.size) entries but the trail has only \(result.entries): if this is the live trail, it was cut back or replaced by an older copy (\(SignerRecord.wayForward(cp.size))); an older backup checked beside the live trail's key reads so too (check a backup with --no-signer-record)", seq: result.entries)
         }
         // Every stored hash was just checked against the entries, so the stored tree's root at
         // the record's size is the entries' own.
