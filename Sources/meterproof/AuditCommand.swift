@@ -100,13 +100,21 @@ func warnSignedWithoutRecord() {
     printError("warning: signed without the signer record (--no-signer-record): whether this checkpoint extends what the key signed before was not checked, and no record was kept")
 }
 
-/// Runs `sign`, a signing with `record`, then ``noteStartedRecord(_:wasMissing:size:)`` unless
-/// the trail is new (created by this command: there was nothing to compare with), or
-/// ``warnSignedWithoutRecord()`` without a record.
-func signKeepingRecord<E: Error>(_ record: SignerRecord?, trailIsNew: Bool = false, _ sign: () throws(E) -> SignedNote) throws(E) -> SignedNote {
+/// The newest checkpoint the trail `db` holds, if it can be read: compared after a signing, to
+/// tell a new checkpoint from the stored one returned when nothing new was signed.
+func newestStoredCheckpoint(_ db: String) -> String? {
+    (try? AuditTrail(path: db, readOnly: true).latestCheckpoint())??.serialized
+}
+
+/// Runs `sign`, a signing of the trail `db` with `record`, then
+/// ``noteStartedRecord(_:wasMissing:size:)`` unless the trail is new (created by this command:
+/// there was nothing to compare with), or, without a record, ``warnSignedWithoutRecord()``
+/// when a new checkpoint was signed.
+func signKeepingRecord<E: Error>(_ record: SignerRecord?, db: String, trailIsNew: Bool = false, _ sign: () throws(E) -> SignedNote) throws(E) -> SignedNote {
     let missing = recordIsMissing(record)
+    let before = record == nil ? newestStoredCheckpoint(db) : nil
     let note = try sign()
-    if record == nil { warnSignedWithoutRecord() }
+    if record == nil && before != note.serialized { warnSignedWithoutRecord() }
     if !trailIsNew, let size = try? Checkpoint(parsing: note.text).size { noteStartedRecord(record, wasMissing: missing, size: size) }
     return note
 }
@@ -247,7 +255,7 @@ extension MeterProofCommand.Audit {
             let note = try withTrail { () throws -> SignedNote in
                 let signer = try LogKeyFile.read(signingKey)
                 let record = try signerRecord.record(forKey: signingKey)
-                return try signKeepingRecord(record) { try AuditTrail(path: db).signCheckpoint(with: signer, record: record) }
+                return try signKeepingRecord(record, db: db) { try AuditTrail(path: db).signCheckpoint(with: signer, record: record) }
             }
             writeOut(note.serialized)
         }
@@ -414,6 +422,12 @@ func initTrail(db: String, signingKey: String, origin: String?, record: SignerRe
         throw AuditError(.badInput, "cannot create a log key named \(shown): \(error)")
     }
     let staged = try LogKeyFile.stage(signer, for: signingKey)
+    // A record that could not be written would leave the trail's first signing without one:
+    // refused before the trail is made.
+    do { try record?.preflight(verifier: signer.verifier, origin: name, trailSize: nil) } catch {
+        unlink(staged)
+        throw error
+    }
     do { try AuditTrail.create(path: db, signer: signer) } catch {
         unlink(staged)
         throw error
@@ -422,14 +436,15 @@ func initTrail(db: String, signingKey: String, origin: String?, record: SignerRe
         // Only another program can have made the key file meanwhile (MeterProof creates under
         // the locks of both directories). The trail is made and may already be in use: keep it,
         // and its staged key, and say where that is.
-        throw AuditError(error.code, "\(db) was created, but its log key could not be put in place: \(error.reason). Its key is in \(staged): move it to a safe place and pass it as --signing-key")
+        // Not an AuditError: an import must not take this for another creator's trail.
+        throw fail(AuditError(error.code, "\(db) was created, but its log key could not be put in place: \(error.reason). Its key is in \(staged): move it to a safe place and pass it as --signing-key"))
     }
     if let record {
         do {
             try record.write(try Checkpoint(origin: name, size: 0, root: RFC6962.emptyRoot).signed(with: [signer]))
         } catch {
             // The trail and its key are made; the first signing starts the record instead.
-            printError("warning: \(db) and its key were created, but the signer record could not be started: \(error); the first signing starts it")
+            printError("warning: \(db) and its key were created, but the signer record \(record.path) could not be started (\((error as? AuditError)?.code.rawValue ?? "\(error)")); the first signing that can write it starts it")
         }
     }
     return signer.verifier.vkey

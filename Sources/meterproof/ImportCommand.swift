@@ -27,7 +27,8 @@ extension MeterProofCommand.Audit {
             checked against and kept in the signer record (see --signer-record; a record that cannot be used is refused before \
             the import: 1 inconsistent_checkpoint, 2 bad_input, 5 cannot be written). \
             Exit 0 when the import completed (whatever the verdicts), 130 when interrupted (committed work is kept), \
-            2 unreadable captures, keyring or key file (or unsafe_location: a hard-linked or separately mounted trail file), 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked, \
+            2 unreadable captures, keyring or key file, a --signing-key that is another log's (wrong_log_key, before anything is imported) \
+            (or unsafe_location: a hard-linked or separately mounted trail file), 3 not a trail, 4 newer schema, 5 storage error, 6 trail locked, \
             64 bad invocation; \
             if the final checkpoint cannot be signed, the summary is printed and the exit code is that error's.
             """
@@ -123,7 +124,10 @@ extension MeterProofCommand.Audit {
             }
             let keyPath = signingKey ?? Defaults.logKey(besideTrail: db)
             let record = try withTrail { try signerRecord.record(forKey: keyPath) }
-            let trailExisted = FileSystem.exists(db)
+            // Whether this process created the trail, and the log key once read: a key given
+            // as `<(…)` or a FIFO can be read only once.
+            var createdHere = false
+            var loadedSigner: NoteSigner? = nil
             // The import stops after the batch being written commits; a stop while the trail is
             // being created waits for it to be whole, then stops before the first batch. A second
             // stop signal ends the process at once (each batch is one transaction).
@@ -142,6 +146,7 @@ extension MeterProofCommand.Audit {
                                 throw AuditError(.alreadyExists, "\(keyPath) exists but \(db) does not: that key signs the checkpoints of a trail that was there (or of another trail in this directory), and one log key must never sign two histories. To start over, move \(keyPath) and its signer record \(keyPath).last-checkpoint away together (keep them with the old trail: they show what it signed)")
                             }
                             let signer = try LogKeyFile.read(keyPath)
+                            loadedSigner = signer
                             // A key whose record holds a signed history cannot sign a new,
                             // different one: refused before anything is imported.
                             if let record, let kept = try record.read(verifier: signer.verifier), kept.checkpoint.size > 0 {
@@ -160,6 +165,7 @@ extension MeterProofCommand.Audit {
                         return true
                     }
                 }
+                createdHere = created
                 if created {
                     // The vkey is what an auditor checks checkpoints with: shown once, here,
                     // as `audit init` prints it, to be kept apart from the trail.
@@ -169,15 +175,20 @@ extension MeterProofCommand.Audit {
             }
             // The signer record's problems that can be seen now are found before the import,
             // not after it has committed (the full check runs when signing).
-            if trailExisted, FileSystem.exists(keyPath) {
+            if !createdHere, FileSystem.exists(keyPath) {
                 try withTrail {
-                    let signer = try LogKeyFile.read(keyPath)
+                    let signer = try loadedSigner ?? LogKeyFile.read(keyPath)
+                    loadedSigner = signer
                     let trail = try AuditTrail(path: db, readOnly: true)
-                    // Another log's key would be refused only at signing, after the import.
-                    guard signer.verifier == trail.verifier else {
+                    if signer.verifier == trail.verifier {
+                        try record?.preflight(verifier: signer.verifier, origin: trail.origin, trailSize: trail.size())
+                    } else if signingKey != nil {
+                        // A key named for this import that is another log's would be refused
+                        // only at signing, after the import. (The default key beside the trail
+                        // may be another trail's; then the import goes on unsigned, and the
+                        // signing reports it, as without a key.)
                         throw AuditError(.wrongKey, "the signing key \(keyPath) (\(signer.verifier.vkey)) is not the log key of \(db) (\(trail.verifier.vkey)); nothing was imported. \(AuditTrail.logKeyIsFixed)")
                     }
-                    try record?.preflight(verifier: signer.verifier, origin: trail.origin, trailSize: trail.size())
                 }
             }
             var policy = VerificationPolicy.strict
@@ -201,9 +212,10 @@ extension MeterProofCommand.Audit {
             var checkpointError: AuditError? = nil
             if FileSystem.exists(keyPath) {
                 do throws(AuditError) {
-                    let signer = try LogKeyFile.read(keyPath)
+                    let signer: NoteSigner
+                    if let loadedSigner { signer = loadedSigner } else { signer = try LogKeyFile.read(keyPath) }
                     // The import's own entries, still the newest, are not read again.
-                    checkpoint = try signKeepingRecord(record, trailIsNew: !trailExisted) { () throws(AuditError) -> SignedNote in
+                    checkpoint = try signKeepingRecord(record, db: db, trailIsNew: createdHere) { () throws(AuditError) -> SignedNote in
                         try AuditTrail(path: db).signCheckpoint(with: signer, after: summary, record: record)
                     }
                 } catch {

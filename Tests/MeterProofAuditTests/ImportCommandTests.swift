@@ -113,16 +113,28 @@ import Glibc
         #expect(k["firstSeq"] is NSNull && k["lastSeq"] is NSNull && k["treeSize"] as? Int == 5)
         #expect(k["reasons"] as? [String: Int] == [:] && k["checkpoint"] as? String == text)
 
-        // Another trail in the same directory finds that trail's key beside it: another log's
-        // key, refused before anything is imported (exit 2).
+        // Another trail in the same directory finds that trail's key beside it: the import is
+        // committed, but the checkpoint cannot be signed with another log's key (exit 2).
         let other = s.path("other.sqlite")
         try AuditTrail.create(path: other, signer: NoteSigner.generate(name: "other.test/log"))
         let wrong = try TrailRun.cli(["audit", "import", "--db", other, "--keys", TrailPaths.testKeys, "--format", "json", captures])
         #expect(wrong.status == 2)
-        #expect(wrong.stdout.isEmpty)
-        #expect(wrong.stderr.hasPrefix("meterproof: wrong_log_key: the signing key \(s.path("meterproof-log.key")) ("), "\(wrong.stderr)")
-        #expect(wrong.stderr.contains(") is not the log key of \(other) (") && wrong.stderr.contains("; nothing was imported. A trail's log key cannot be changed"), "\(wrong.stderr)")
-        #expect(try AuditTrail(path: other, readOnly: true).size() == 0)
+        // The test-key warning first, then the error.
+        let wrongLines = wrong.stderr.split(separator: "\n")
+        #expect(wrongLines.count == 2 && wrongLines[0].hasPrefix("meterproof: warning: test_key: 3 accepted entries"), "\(wrong.stderr)")
+        #expect(wrongLines.last?.hasPrefix("meterproof: wrong_log_key: the import is committed, but no checkpoint was signed: ") == true, "\(wrong.stderr)")
+        let ow = try #require(try JSONSerialization.jsonObject(with: Data(wrong.stdout.utf8)) as? [String: Any])
+        #expect(ow["checkpoint"] is NSNull && ow["recorded"] as? Int == 5 && ow["treeSize"] as? Int == 5)
+        // The same key named with --signing-key for a trail it does not sign: refused before
+        // anything is imported.
+        let third = s.path("third.sqlite")
+        try AuditTrail.create(path: third, signer: NoteSigner.generate(name: "third.test/log"))
+        let named = try TrailRun.cli(["audit", "import", "--db", third, "--signing-key", s.path("meterproof-log.key"), "--keys", TrailPaths.testKeys, "--format", "json", captures])
+        #expect(named.status == 2)
+        #expect(named.stdout.isEmpty)
+        #expect(named.stderr.hasPrefix("meterproof: wrong_log_key: the signing key \(s.path("meterproof-log.key")) ("), "\(named.stderr)")
+        #expect(named.stderr.contains(") is not the log key of \(third) (") && named.stderr.contains("; nothing was imported. A trail's log key cannot be changed"), "\(named.stderr)")
+        #expect(try AuditTrail(path: third, readOnly: true).size() == 0)
 
         // A trail whose checkpoints were deleted and whose history was rewritten: the import is
         // committed (only the consistency proof at signing can tell), but no checkpoint is signed

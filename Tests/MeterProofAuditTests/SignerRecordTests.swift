@@ -218,11 +218,16 @@ import Testing
         let elsewhere = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", key, "--signer-record", s.path("other-record")])
         #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
         #expect(try String(contentsOfFile: s.path("other-record"), encoding: .utf8) == elsewhere.stdout)
+        try TrailFixture.fill(try AuditTrail(path: path), count: 1, tag: "n1")
         let exported = try TrailRun.cli(["export", "--db", path, "--out", s.path("bundle2"), "--outcome", "rejected", "--signing-key", key, "--no-signer-record"])
         #expect(exported.status == 0, "\(exported.stderr)")
         #expect(exported.stderr.contains("meterproof: warning: signed without the signer record (--no-signer-record): whether this checkpoint extends what the key signed before was not checked, and no record was kept\n"), "\(exported.stderr)")
+        try TrailFixture.fill(try AuditTrail(path: path), count: 1, tag: "n2")
         let unrecorded = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", key, "--no-signer-record"])
         #expect(unrecorded.status == 0 && unrecorded.stderr == "meterproof: warning: signed without the signer record (--no-signer-record): whether this checkpoint extends what the key signed before was not checked, and no record was kept\n", "\(unrecorded.stderr)")
+        // Nothing new to sign: the stored checkpoint is printed, and there is nothing to warn of.
+        let again = try TrailRun.cli(["audit", "checkpoint", "--db", path, "--signing-key", key, "--no-signer-record"])
+        #expect(again.status == 0 && again.stderr.isEmpty && again.stdout == unrecorded.stdout, "\(again.stderr)")
     }
 
     @Test func aKeyWithARecordDoesNotStartASecondTrail() throws {
@@ -434,25 +439,74 @@ import Testing
         for b in 0..<40 {
             _ = try writer.append((0..<1000).map { AuditTrail.Pending(entry: TrailFixture.entry(b * 1000 + $0)) })
         }
+        // Many stored checkpoints: a report reads them all in its snapshot before it verifies,
+        // which widens the window a signing can fall into.
+        for i in 0..<300 {
+            _ = try writer.record(TrailFixture.entry(40_000 + i))
+            _ = try writer.signCheckpoint(with: signer)
+        }
         _ = try writer.signCheckpoint(with: signer, record: record)
-        for round in 0..<8 {
+        // Even rounds run `audit verify`'s check, odd ones a report's (which reads the trail in
+        // one snapshot of its own).
+        for round in 0..<10 {
             let started = DispatchSemaphore(value: 0)
             let verdict = Mutex<Result<TrailVerification, AuditError>?>(nil)
             let thread = Thread {
                 started.signal()
                 let r: Result<TrailVerification, AuditError>
-                do throws(AuditError) { r = .success(try AuditTrail(path: path, readOnly: true).verify(record: record)) } catch { r = .failure(error) }
+                do throws(AuditError) {
+                    let reader = try AuditTrail(path: path, readOnly: true)
+                    if round % 2 == 0 {
+                        r = .success(try reader.verify(record: record))
+                    } else {
+                        var options = ComplianceReport.Options()
+                        options.signerRecord = record
+                        r = .success(try ComplianceReport.build(trail: reader, options: options).integrity)
+                    }
+                } catch { r = .failure(error) }
                 verdict.withLock { $0 = r }
             }
             thread.start()
             started.wait()
-            usleep(UInt32(5_000 + 5_000 * (round % 4)))
-            _ = try writer.record(TrailFixture.entry(50_000 + round))
+            usleep(UInt32(5_000 + 5_000 * (round / 2 % 4)))
+            _ = try writer.record(TrailFixture.entry(60_000 + round))
             _ = try writer.signCheckpoint(with: signer, record: record)
             while verdict.withLock({ $0 == nil }) { usleep(2_000) }
             let r = try verdict.withLock { try #require($0) }.get()
             #expect(r.intact, "round \(round): \(r.problemCode ?? "") \(r.problem ?? "")")
         }
+    }
+
+    /// Regressions found by a review: a dangling link as the default key, a key read from a
+    /// pipe, and a record that cannot be written for a trail about to be created.
+    @Test func keysThatAreLinksOrPipesAndUnwritableRecordsAtCreation() throws {
+        let s = try TrailScratch("signer-record-odd-keys")
+        defer { withExtendedLifetime(s) {} }
+        let captures = try s.write("c.jsonl", "\"a\"\n")
+        // A default key that is a link to nothing: refused, nothing made (it was an import with
+        // exit 0, no checkpoint and a staged key left behind).
+        try FileManager.default.createSymbolicLink(atPath: s.path("meterproof-log.key"), withDestinationPath: s.path("secret/log.key"))
+        let dangling = try TrailRun.cli(["audit", "import", "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir)
+        #expect(dangling.status == 2)
+        #expect(dangling.stderr == "meterproof: bad_input: the signing key meterproof-log.key is a symbolic link to nothing (or a loop of links): point it at the key file, or name the key file itself\n", "\(dangling.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.dir).sorted() == ["c.jsonl", "meterproof-log.key"])
+        try FileManager.default.removeItem(atPath: s.path("meterproof-log.key"))
+
+        // A record that cannot be written, for a trail about to be created: refused before the
+        // trail or its key is made.
+        let nowhere = try TrailRun.cli(["audit", "import", "--signer-record", s.path("missing/rec"), "--keys", TrailPaths.testKeys, "--no-progress", captures], cwd: s.dir)
+        #expect(nowhere.status == 2)
+        #expect(nowhere.stderr.hasPrefix("meterproof: bad_input: cannot keep the signer record \(s.path("missing/rec")): "), "\(nowhere.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.dir).sorted() == ["c.jsonl"])
+
+        // A key read from a pipe (read once, for the checks and the signing).
+        #expect(try TrailRun.cli(["audit", "init"], cwd: s.dir).status == 0)
+        let sh = try #require(TrailRun.which("bash"))
+        let bin = try #require(TrailPaths.cli)
+        let piped = try TrailRun.program(sh, ["-c", "cd \"$2\" && \"$1\" audit import --keys \"$3\" --no-progress --signing-key <(cat meterproof-log.key) --no-signer-record c.jsonl", "sh", bin, s.dir, TrailPaths.testKeys])
+        #expect(piped.status == 0, "\(piped.stderr)")
+        #expect(piped.stdout.contains("checkpoint:\n"), "\(piped.stdout)")
+        #expect(try AuditTrail(path: s.path("meterproof.sqlite"), readOnly: true).checkpoints().count == 1)
     }
 
     /// The catch-up path (the newest stored checkpoint already covers the trail) checks the

@@ -79,6 +79,9 @@ public struct ComplianceReport: Sendable {
     ///
     /// - Throws: `storage_error`, `locked` and the other errors of reading the trail.
     public static func build(trail: AuditTrail, options: Options = Options()) throws(AuditError) -> ComplianceReport {
+        // Read before the snapshot begins: a signing that ends meanwhile replaces the record
+        // with a checkpoint of entries the snapshot does not hold.
+        let recordNote = try options.signerRecord?.readNote()
         do {
             return try trail.db.transaction(.deferred) { () throws -> ComplianceReport in
                 let size = try trail.currentSize()
@@ -94,7 +97,7 @@ public struct ComplianceReport: Sendable {
                         checkpointProblem = "the newest checkpoint does not parse: \(error)"
                     }
                 }
-                let integrity = try trail.verify(record: options.signerRecord)
+                let integrity = try trail.verify(against: nil, logKey: nil, record: options.signerRecord, note: recordNote)
                 let stored = Set(try trail.recordedKeys().map(\.fingerprint))
 
                 var stats = ReportStatistics(filter: options.filter, limits: options.limits)

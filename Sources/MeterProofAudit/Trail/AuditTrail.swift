@@ -796,7 +796,7 @@ public final class AuditTrail {
     }
 
     /// What to do about a log key that is not the trail's: there is no changing it.
-    package static let logKeyIsFixed = "A trail's log key cannot be changed (every checkpoint and proof of the log is under it): sign with the trail's own key file; to move to a new key, keep this trail, its key's vkey and signer record as evidence and start a new trail (meterproof audit init)"
+    package static let logKeyIsFixed = "A trail's log key cannot be changed (every checkpoint and proof of the log is under it): sign with the trail's own key file (--signing-key); to move to a new key, keep this trail, its key's vkey and signer record as evidence and start a new trail (meterproof audit init)"
 
     /// Entries an object of this process appended, with the roots of the tree where they start
     /// and where they end as that object computed them: what signing may trust without reading

@@ -33,13 +33,17 @@ public struct SignerRecord: Sendable, Hashable {
     /// gets the record beside its name.
     ///
     /// - Throws: `bad_input` when `keyFile` is not a regular file (a FIFO, `/dev/fd/N`, a
-    ///   directory): there is no place beside it to keep a record, so one must be named.
+    ///   directory): there is no place beside it to keep a record, so one must be named; or a
+    ///   symbolic link to nothing.
     public static func beside(keyFile: String) throws(AuditError) -> SignerRecord {
-        var link = stat(), target = stat()
-        // A key yet to be made, or a link to nothing (reading the key reports that), keeps the
-        // record beside the name given.
-        if lstat(keyFile, &link) != 0 || stat(keyFile, &target) != 0 { return SignerRecord(path: keyFile + ".last-checkpoint") }
+        var link = stat()
+        // A key yet to be made keeps the record beside the name given.
+        if lstat(keyFile, &link) != 0 { return SignerRecord(path: keyFile + ".last-checkpoint") }
         if let what = FileSystem.notARegularFile(keyFile) {
+            if what.hasPrefix("a symbolic link") {
+                // Not a key to read, nor a name a new key could take.
+                throw AuditError(.badInput, "the signing key \(keyFile) is \(what): point it at the key file, or name the key file itself")
+            }
             throw AuditError(.badInput, "the signing key \(keyFile) is \(what), so there is no place beside it for the signer record: name one with --signer-record FILE (on storage the trail's writers cannot write), or sign without one with --no-signer-record")
         }
         guard link.st_mode & S_IFMT == S_IFLNK, let real = realpath(keyFile, nil) else {
@@ -167,7 +171,12 @@ extension AuditTrail {
     public func verify(against: SignedNote? = nil, logKey: NoteVerifier? = nil, record: SignerRecord?) throws(AuditError) -> TrailVerification {
         // Read before the pass takes its snapshot: a signing that ends during the pass replaces
         // the record with a checkpoint of entries the snapshot does not hold.
-        let note = try record?.readNote()
+        try verify(against: against, logKey: logKey, record: record, note: record?.readNote())
+    }
+
+    /// ``verify(against:logKey:record:)`` with the record's `note` read by the caller, before
+    /// any read transaction it runs this in began (a report reads the trail in one snapshot).
+    package func verify(against: SignedNote?, logKey: NoteVerifier?, record: SignerRecord?, note: SignedNote?) throws(AuditError) -> TrailVerification {
         var result = try verify(against: against, logKey: logKey)
         guard result.intact, let record, let note else { return result }
         func fail(_ code: String, _ message: String, seq: UInt64? = nil) -> TrailVerification {
