@@ -139,13 +139,7 @@ import Glibc
         // A trail whose checkpoints were deleted and whose history was rewritten: the import is
         // committed (only the consistency proof at signing can tell), but no checkpoint is signed
         // over the fork (exit 1), and the summary names the key that failed.
-        try TrailRaw.tamper(db) { raw in
-            try raw.execute("DELETE FROM checkpoints")
-            var e = try AuditEntry(canonicalBytes: TrailRaw.body(raw, 1))
-            e.message = "rewritten"
-            try TrailRaw.setBody(raw, 1, try e.canonicalBytes(), rehash: true)
-            try TrailRaw.rebuildTree(raw)
-        }
+        try SignerRecordTests.forkHistory(db)
         let more = try s.write("more.jsonl", "\"another line\"\n")
         let forked = try TrailRun.cli(["audit", "import", "--db", db, "--keys", TrailPaths.testKeys, "--format", "json", more])
         #expect(forked.status == 1)
