@@ -421,7 +421,12 @@ func initTrail(db: String, signingKey: String, origin: String?, record: SignerRe
         let shown = name.count > 80 ? String(name.prefix(80)) + "…" : name
         throw AuditError(.badInput, "cannot create a log key named \(shown): \(error)")
     }
-    let staged = try LogKeyFile.stage(signer, for: signingKey)
+    let staged: String
+    do { staged = try LogKeyFile.stage(signer, for: signingKey) } catch {
+        // A secrets mount is read-only by design: the key is made elsewhere and copied in.
+        let reason = error.code == .readOnly ? error.reason + ". To keep the key on read-only storage (a secret mount), create the trail and key where both can be written, then move the key there and name it with --signing-key (docs/audit-trail.md, \"A key on read-only storage\")" : error.reason
+        throw AuditError(error.code, reason)
+    }
     // A record that could not be written would leave the trail's first signing without one:
     // refused before the trail is made.
     do { try record?.preflight(verifier: signer.verifier, origin: name, trailSize: nil) } catch {

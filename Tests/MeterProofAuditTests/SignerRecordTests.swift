@@ -509,6 +509,22 @@ import Testing
         #expect(try AuditTrail(path: s.path("meterproof.sqlite"), readOnly: true).checkpoints().count == 1)
     }
 
+    /// A key written to a read-only directory (a secret mount) fails with a message that says
+    /// how such a key is made. As root file modes stop nothing, so this runs as `nobody`.
+    @Test(.enabled(if: geteuid() == 0 && TrailRun.which("setpriv") != nil, "needs root and setpriv to drop to an unprivileged user"))
+    func aKeyOnReadOnlyStorageIsMadeElsewhere() throws {
+        let s = try TrailScratch("signer-record-ro")
+        defer { withExtendedLifetime(s) {} }
+        try FileManager.default.createDirectory(atPath: s.path("vol"), withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(atPath: s.path("secret"), withIntermediateDirectories: false)
+        #expect(chmod(s.dir, 0o755) == 0 && chmod(s.path("vol"), 0o777) == 0 && chmod(s.path("secret"), 0o555) == 0)
+        guard let r = try TrailRun.cliAsNobody(["audit", "init", "--db", s.path("vol/t.sqlite"), "--signing-key", s.path("secret/log.key")], suite: "SignerRecordTests") else { return }
+        #expect(r.status == 5)
+        #expect(r.stderr.hasPrefix("meterproof: read_only: cannot write \(s.path("secret/log.key")): Permission denied. To keep the key on read-only storage (a secret mount), create the trail and key where both can be written, then move the key there and name it with --signing-key"), "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.path("vol")).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.path("secret")).isEmpty)
+    }
+
     /// The catch-up path (the newest stored checkpoint already covers the trail) checks the
     /// record as well: a fork the key was made to sign without the record is not adopted.
     @Test func aForkSignedWithoutTheRecordIsNotAdopted() throws {
