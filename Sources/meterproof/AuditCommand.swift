@@ -100,10 +100,11 @@ func warnSignedWithoutRecord() {
     printError("warning: signed without the signer record (--no-signer-record): whether this checkpoint extends what the key signed before was not checked, and no record was kept")
 }
 
-/// The newest checkpoint the trail `db` holds, if it can be read: compared after a signing, to
-/// tell a new checkpoint from the stored one returned when nothing new was signed.
-func newestStoredCheckpoint(_ db: String) -> String? {
-    (try? AuditTrail(path: db, readOnly: true).latestCheckpoint())??.serialized
+/// The size of the newest checkpoint the trail `db` holds, if it can be read: compared with
+/// the size signed after a signing (a log holds one checkpoint per size), to tell a new
+/// checkpoint from the stored one returned when nothing new was signed.
+func newestStoredCheckpointSize(_ db: String) -> UInt64? {
+    (try? AuditTrail(path: db, readOnly: true).latestCheckpoint())?.flatMap { try? Checkpoint(parsing: $0.text).size }
 }
 
 /// Runs `sign`, a signing of the trail `db` with `record`, then
@@ -112,10 +113,11 @@ func newestStoredCheckpoint(_ db: String) -> String? {
 /// when a new checkpoint was signed.
 func signKeepingRecord<E: Error>(_ record: SignerRecord?, db: String, trailIsNew: Bool = false, _ sign: () throws(E) -> SignedNote) throws(E) -> SignedNote {
     let missing = recordIsMissing(record)
-    let before = record == nil ? newestStoredCheckpoint(db) : nil
+    let before = record == nil ? newestStoredCheckpointSize(db) : nil
     let note = try sign()
-    if record == nil && before != note.serialized { warnSignedWithoutRecord() }
-    if !trailIsNew, let size = try? Checkpoint(parsing: note.text).size { noteStartedRecord(record, wasMissing: missing, size: size) }
+    guard let size = try? Checkpoint(parsing: note.text).size else { return note }
+    if record == nil && before != size { warnSignedWithoutRecord() }
+    if !trailIsNew { noteStartedRecord(record, wasMissing: missing, size: size) }
     return note
 }
 

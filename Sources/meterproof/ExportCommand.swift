@@ -64,13 +64,13 @@ extension MeterProofCommand {
             // Ctrl-C or SIGTERM: the temporary directory is removed and nothing is published.
             catchStopSignals()
             var recordWasMissing = false
-            var storedBefore: String? = nil
+            var storedBefore: UInt64? = nil
             var record: SignerRecord? = nil
             let summary = try withTrail { () throws -> ExportSummary in
                 let signer = try signingKey.map { try LogKeyFile.read($0) }
                 if let signingKey { record = try signerRecord.record(forKey: signingKey) }
                 recordWasMissing = recordIsMissing(record)
-                if signingKey != nil && record == nil { storedBefore = newestStoredCheckpoint(db ?? Defaults.db) }
+                if signingKey != nil && record == nil { storedBefore = newestStoredCheckpointSize(db ?? Defaults.db) }
                 let trail = try AuditTrail(path: db ?? Defaults.db, readOnly: signer == nil)
                 do {
                     return try trail.exportBundle(to: out, options: ExportOptions(filter: f, signer: signer, signerRecord: record, shouldStop: { stopRequested.load(ordering: .relaxed) }))
@@ -80,9 +80,7 @@ extension MeterProofCommand {
             }
             let m = summary.manifest
             noteStartedRecord(record, wasMissing: recordWasMissing, size: m.treeSize)
-            if signingKey != nil && record == nil, let signed = try? FileSystem.read(summary.directory + "/checkpoint", limit: 1 << 20), String(decoding: signed, as: UTF8.self) != storedBefore {
-                warnSignedWithoutRecord()
-            }
+            if signingKey != nil && record == nil && m.treeSize != storedBefore { warnSignedWithoutRecord() }
             var lines = ["exported \(counted(m.counts.entries, "entry", "entries")) (\(m.counts.accepted) accepted, \(m.counts.rejected) rejected) to \(summary.directory)"]
             lines.append("  checkpoint: \(m.origin) size \(m.treeSize) root \(m.root.base64)")
             if m.selection.fullPrefix {

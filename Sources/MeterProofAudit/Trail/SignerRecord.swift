@@ -58,15 +58,7 @@ public struct SignerRecord: Sendable, Hashable {
     /// hold fewer entries than it (`trailSize`, `nil` for a trail yet to be created, which
     /// must then find no record of size 1 or more), and the record's place can be written.
     package func preflight(verifier: NoteVerifier, origin: String, trailSize: UInt64?) throws(AuditError) {
-        if let kept = try read(verifier: verifier) {
-            let cp = kept.checkpoint
-            guard NoteSyntax.same(cp.origin, origin) else {
-                throw AuditError(.inconsistent, "the signer record \(path) holds a checkpoint of the log \(cp.origin), not of this trail's log \(origin): this key signs another log; refusing to sign")
-            }
-            if let trailSize, cp.size > trailSize {
-                throw behind(cp.size, trailSize)
-            }
-        }
+        _ = try kept(verifier: verifier, origin: origin, held: trailSize)
         do { try AtomicFile.checkDestination(path) } catch {
             throw AuditError(error.code, "cannot keep the signer record \(path): \(error.reason)\(Self.elsewhere)")
         }
@@ -75,6 +67,21 @@ public struct SignerRecord: Sendable, Hashable {
             let err = errno
             throw AuditError(AtomicFile.error(err, "").code, "cannot keep the signer record \(path): its directory \(dir) is not writable (\(String(cString: strerror(err))))\(Self.elsewhere)")
         }
+    }
+
+    /// The recorded checkpoint, verified under `verifier`, of the log `origin`, and covering no
+    /// more than the `held` entries (when given); `nil` when there is no record yet.
+    ///
+    /// - Throws: `bad_input` as ``read(verifier:)``; `inconsistent_checkpoint` for another log's
+    ///   checkpoint or one ahead of the trail.
+    func kept(verifier: NoteVerifier, origin: String, held: UInt64?) throws(AuditError) -> (note: SignedNote, checkpoint: Checkpoint)? {
+        guard let kept = try read(verifier: verifier) else { return nil }
+        let cp = kept.checkpoint
+        guard NoteSyntax.same(cp.origin, origin) else {
+            throw AuditError(.inconsistent, "the signer record \(path) holds a checkpoint of the log \(cp.origin), not of this trail's log \(origin): this key signs another log; refusing to sign")
+        }
+        if let held, cp.size > held { throw behind(cp.size, held) }
+        return kept
     }
 
     /// The refusal for a trail holding fewer entries than the recorded checkpoint.
@@ -134,14 +141,8 @@ public struct SignerRecord: Sendable, Hashable {
     /// proving it with the stored hashes of `trail`; returns the recorded note, if any, so the
     /// caller can tell whether it needs replacing.
     func check(trail: AuditTrail, size: UInt64, root: MerkleHash) throws -> SignedNote? {
-        guard let kept = try read(verifier: trail.verifier) else { return nil }
+        guard let kept = try kept(verifier: trail.verifier, origin: trail.origin, held: size) else { return nil }
         let cp = kept.checkpoint
-        guard NoteSyntax.same(cp.origin, trail.origin) else {
-            throw AuditError(.inconsistent, "the signer record \(path) holds a checkpoint of the log \(cp.origin), not of this trail's log \(trail.origin): this key signs another log; refusing to sign")
-        }
-        guard cp.size <= size else {
-            throw behind(cp.size, size)
-        }
         guard cp.size > 0 else { return kept.note }
         do {
             let proof = cp.size == size ? [] : try MerkleProofs.consistencyProof(size1: cp.size, size2: size, source: trail)
@@ -179,12 +180,7 @@ extension AuditTrail {
     package func verify(against: SignedNote?, logKey: NoteVerifier?, record: SignerRecord?, note: SignedNote?) throws(AuditError) -> TrailVerification {
         var result = try verify(against: against, logKey: logKey)
         guard result.intact, let record, let note else { return result }
-        func fail(_ code: String, _ message: String, seq: UInt64? = nil) -> TrailVerification {
-            result.problemCode = code
-            result.problem = message
-            result.firstBadSeq = seq
-            return result
-        }
+        func fail(_ code: String, _ message: String, seq: UInt64? = nil) -> TrailVerification { result.failed(code, message, seq: seq) }
         let key = logKey ?? verifier
         let cp: Checkpoint
         do { cp = try Checkpoint(verifying: note, verifiers: [key]) } catch {

@@ -35,6 +35,15 @@ public struct TrailVerification: Sendable {
         self.init(entries: 0, checkpointsVerified: 0, firstBadSeq: nil, problemCode: error.code.rawValue, problem: error.reason, root: RFC6962.emptyRoot)
     }
 
+    /// This verdict, failed with problem `code` and `message` at `seq` (counts kept).
+    func failed(_ code: String, _ message: String, seq: UInt64?) -> TrailVerification {
+        var r = self
+        r.problemCode = code
+        r.problem = message
+        r.firstBadSeq = seq
+        return r
+    }
+
     init(entries: UInt64, checkpointsVerified: Int, firstBadSeq: UInt64?, problemCode: String?, problem: String?, root: MerkleHash) {
         self.entries = entries
         self.checkpointsVerified = checkpointsVerified
@@ -64,13 +73,7 @@ extension AuditTrail {
         // A batch of 0 read nothing, and the sequential pass then called a tampered trail intact.
         let batchSize = max(1, requestedBatchSize)
         var result = TrailVerification(entries: 0, checkpointsVerified: 0, firstBadSeq: nil, problemCode: nil, problem: nil, root: RFC6962.emptyRoot)
-        func fail(_ code: String, _ message: String, seq: UInt64? = nil) -> TrailVerification {
-            var r = result
-            r.problemCode = code
-            r.problem = message
-            r.firstBadSeq = seq
-            return r
-        }
+        func fail(_ code: String, _ message: String, seq: UInt64? = nil) -> TrailVerification { result.failed(code, message, seq: seq) }
         let key = logKey ?? verifier
         if let logKey, !utf8Equal(logKey.vkey, verifier.vkey) {
             return fail("wrong_log_key", "the trail's log key \(verifier.vkey) is not the expected \(logKey.vkey): the file was replaced or belongs to another log")
